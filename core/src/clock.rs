@@ -1,0 +1,265 @@
+//! Time: UTC timestamps in milliseconds, an injectable clock, and calendar periods (ISO 8601 `P13M`).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use time::{Month, OffsetDateTime};
+
+/// A point in time, UTC, in milliseconds since the Unix epoch. Shown as RFC 3339.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Milliseconds since the Unix epoch.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// Parses RFC 3339 (`2026-11-23T10:00:00Z`, any offset; kept to millisecond precision).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let dt = OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|e| format!("'{text}' is not an RFC 3339 time: {e}"))?;
+        Ok(Timestamp((dt.unix_timestamp_nanos() / 1_000_000) as i64))
+    }
+
+    fn datetime(self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// RFC 3339 in UTC with millisecond precision when needed, e.g. `2026-11-23T10:00:00Z`.
+    pub fn to_rfc3339(self) -> String {
+        self.datetime().format(&Rfc3339).unwrap_or_else(|_| format!("@{}ms", self.0))
+    }
+
+    /// This time plus a calendar period. Month arithmetic clamps to the month's last day
+    /// (31 January + 1 month = 28 or 29 February). Saturates instead of overflowing.
+    pub fn plus(self, period: Period) -> Timestamp {
+        let dt = self.datetime();
+        let total_months = dt.year() as i64 * 12 + (dt.month() as i64 - 1) + period.months_total();
+        let year = total_months.div_euclid(12);
+        let month0 = total_months.rem_euclid(12) as u8;
+        let Ok(year) = i32::try_from(year) else { return Timestamp(i64::MAX) };
+        let Ok(month) = Month::try_from(month0 + 1) else { return Timestamp(i64::MAX) };
+        let day = dt.day().min(month.length(year));
+        let moved = dt
+            .replace_day(1)
+            .and_then(|d| d.replace_year(year))
+            .and_then(|d| d.replace_month(month))
+            .and_then(|d| d.replace_day(day));
+        match moved {
+            Ok(d) => {
+                let millis = (d.unix_timestamp_nanos() / 1_000_000) as i64;
+                Timestamp(millis.saturating_add(period.days as i64 * 86_400_000))
+            }
+            Err(_) => Timestamp(i64::MAX),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Timestamp::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A calendar period in the ISO 8601 form `PnYnMnD` (e.g. `P6Y`, `P13M`, `P6M`, `P30D`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Period {
+    pub years: u32,
+    pub months: u32,
+    pub days: u32,
+}
+
+impl Period {
+    fn months_total(self) -> i64 {
+        self.years as i64 * 12 + self.months as i64
+    }
+
+    /// True for `P0D`: a period of no length.
+    pub fn is_zero(self) -> bool {
+        self.years == 0 && self.months == 0 && self.days == 0
+    }
+}
+
+impl FromStr for Period {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("'{text}' is not an ISO 8601 period like P6Y, P13M or P30D");
+        let rest = text.strip_prefix('P').ok_or_else(bad)?;
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        let mut period = Period::default();
+        let mut number = String::new();
+        let mut last_unit = 0u8;
+        for c in rest.chars() {
+            if c.is_ascii_digit() {
+                number.push(c);
+                continue;
+            }
+            let value: u32 = number.parse().map_err(|_| bad())?;
+            number.clear();
+            let unit = match c {
+                'Y' => 1,
+                'M' => 2,
+                'D' => 3,
+                _ => return Err(bad()),
+            };
+            if unit <= last_unit || value > 1200 {
+                return Err(bad());
+            }
+            last_unit = unit;
+            match unit {
+                1 => period.years = value,
+                2 => period.months = value,
+                _ => period.days = value,
+            }
+        }
+        if !number.is_empty() {
+            return Err(bad());
+        }
+        Ok(period)
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_zero() {
+            return f.write_str("P0D");
+        }
+        f.write_str("P")?;
+        if self.years > 0 {
+            write!(f, "{}Y", self.years)?;
+        }
+        if self.months > 0 {
+            write!(f, "{}M", self.months)?;
+        }
+        if self.days > 0 {
+            write!(f, "{}D", self.days)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Period {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Period {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where the store reads "now" from. Injectable so tests, scripts and the CLI's `--now` are exact.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system's wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Timestamp(millis)
+    }
+}
+
+/// A clock that stands still until told to move; shareable across threads.
+#[derive(Clone, Debug)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    /// A clock standing at `at`.
+    pub fn new(at: Timestamp) -> Self {
+        ManualClock(Arc::new(AtomicI64::new(at.0)))
+    }
+    /// Moves the clock to `at` (forwards or backwards).
+    pub fn set(&self, at: Timestamp) {
+        self.0.store(at.0, Ordering::SeqCst)
+    }
+    /// Moves the clock forward by `millis`.
+    pub fn advance_millis(&self, millis: i64) {
+        self.0.fetch_add(millis, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    #[test]
+    fn rfc3339_round_trip() {
+        let t = ts("2026-11-23T10:15:30Z");
+        assert_eq!(t.to_rfc3339(), "2026-11-23T10:15:30Z");
+        assert_eq!(ts("2026-11-23T11:15:30+01:00"), t);
+        assert!(Timestamp::parse("yesterday").unwrap_err().contains("yesterday"));
+    }
+
+    #[test]
+    fn period_parse_and_display() {
+        let p: Period = "P6Y".parse().unwrap();
+        assert_eq!(p, Period { years: 6, months: 0, days: 0 });
+        assert_eq!("P1Y2M3D".parse::<Period>().unwrap().to_string(), "P1Y2M3D");
+        for bad in ["", "P", "6Y", "P6", "PM", "P2D1Y", "P1W", "P99999Y"] {
+            let err = bad.parse::<Period>().unwrap_err();
+            assert!(err.contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn calendar_months_clamp_to_month_end() {
+        let p = Period { years: 0, months: 13, days: 0 };
+        assert_eq!(ts("2026-01-31T08:00:00Z").plus(p), ts("2027-02-28T08:00:00Z"));
+        assert_eq!(ts("2026-11-23T00:00:00Z").plus(p), ts("2027-12-23T00:00:00Z"));
+        let six_years = Period { years: 6, months: 0, days: 0 };
+        assert_eq!(ts("2024-02-29T00:00:00Z").plus(six_years), ts("2030-02-28T00:00:00Z"));
+        assert_eq!(ts("2026-01-01T00:00:00Z").plus(Period { days: 30, ..Default::default() }), ts("2026-01-31T00:00:00Z"));
+    }
+
+    #[test]
+    fn manual_clock_moves() {
+        let c = ManualClock::new(Timestamp(1000));
+        c.advance_millis(500);
+        assert_eq!(c.now(), Timestamp(1500));
+        c.set(Timestamp(7));
+        assert_eq!(c.now(), Timestamp(7));
+    }
+}

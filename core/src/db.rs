@@ -1,0 +1,264 @@
+//! Queries: the only place that knows table and column names.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::chain::{ChainRow, RowContent};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::gate::OsRecord;
+use crate::model::OsPermission;
+use crate::receipt::Receipt;
+use crate::state::SubjectState;
+
+const EVENT_COLUMNS: &str = "seq, id, subject, category, action, scope, source, policy_id, policy_version, \
+     purpose_version, at, valid_until, permission, os_state, detail, content_hash, prev_hash, hash, removed_by";
+
+/// Appends one sealed event.
+pub fn insert_event(conn: &Connection, r: &Receipt) -> Result<()> {
+    conn.prepare_cached(&format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,NULL)"))?
+        .execute(params![
+            r.seq as i64,
+            r.id,
+            r.subject,
+            r.category,
+            r.action.as_str(),
+            r.scope,
+            r.source.as_str(),
+            r.policy_id,
+            r.policy_version,
+            r.purpose_version,
+            r.at.millis(),
+            r.valid_until.map(|t| t.millis()),
+            r.permission.map(|p| p.as_str()),
+            r.os_state.map(|s| s.as_str()),
+            r.detail,
+            r.content_hash,
+            r.prev_hash,
+            r.hash,
+        ])?;
+    Ok(())
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(row: &Row, i: usize) -> rusqlite::Result<std::result::Result<T, String>> {
+    let text: Option<String> = row.get(i)?;
+    Ok(text.ok_or_else(|| format!("column {i} is null")).and_then(|t| t.parse()))
+}
+
+fn parse_opt<T: std::str::FromStr<Err = String>>(row: &Row, i: usize) -> rusqlite::Result<std::result::Result<Option<T>, String>> {
+    let text: Option<String> = row.get(i)?;
+    Ok(text.map(|t| t.parse()).transpose())
+}
+
+/// Decodes an event row; `Err(String)` when a stored value no longer decodes.
+fn receipt(row: &Row) -> rusqlite::Result<std::result::Result<Receipt, String>> {
+    let action = parse(row, 4)?;
+    let source = parse(row, 6)?;
+    let permission = parse_opt(row, 12)?;
+    let os_state = parse_opt(row, 13)?;
+    let (Ok(action), Ok(source), Ok(permission), Ok(os_state)) = (action, source, permission, os_state) else {
+        return Ok(Err(format!("event {} has an undecodable action, source or OS value", row.get::<_, i64>(0)?)));
+    };
+    let id: Option<String> = row.get(1)?;
+    let policy_id: Option<String> = row.get(7)?;
+    let policy_version: Option<String> = row.get(8)?;
+    let at: Option<i64> = row.get(10)?;
+    let (Some(id), Some(policy_id), Some(policy_version), Some(at)) = (id, policy_id, policy_version, at) else {
+        return Ok(Err(format!("event {} has missing columns", row.get::<_, i64>(0)?)));
+    };
+    Ok(Ok(Receipt {
+        seq: row.get::<_, i64>(0)? as u64,
+        id,
+        subject: row.get(2)?,
+        category: row.get(3)?,
+        action,
+        scope: row.get(5)?,
+        source,
+        policy_id,
+        policy_version,
+        purpose_version: row.get(9)?,
+        at: Timestamp(at),
+        valid_until: row.get::<_, Option<i64>>(11)?.map(Timestamp),
+        permission,
+        os_state,
+        detail: row.get(14)?,
+        content_hash: row.get(15)?,
+        prev_hash: row.get(16)?,
+        hash: row.get(17)?,
+    }))
+}
+
+fn receipts(conn: &Connection, where_clause: &str, args: impl rusqlite::Params) -> Result<Vec<Receipt>> {
+    receipts_limited(conn, where_clause, -1, args)
+}
+
+fn receipts_limited(conn: &Connection, where_clause: &str, limit: i64, args: impl rusqlite::Params) -> Result<Vec<Receipt>> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE removed_by IS NULL AND {where_clause} ORDER BY seq LIMIT {limit}");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(args, receipt)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row?.map_err(Error::Corrupt)?);
+    }
+    Ok(out)
+}
+
+/// A subject's events, oldest first.
+pub fn subject_events(conn: &Connection, subject: &str) -> Result<Vec<Receipt>> {
+    receipts(conn, "subject = ?1", [subject])
+}
+
+/// A subject's events with the device's OS permission changes interleaved, oldest first.
+pub fn subject_history(conn: &Connection, subject: &str) -> Result<Vec<Receipt>> {
+    receipts(conn, "(subject = ?1 OR (subject IS NULL AND action = 'os_permission'))", [subject])
+}
+
+/// Events after `after_seq` (not removed), oldest first, at most `limit`.
+pub fn events_after(conn: &Connection, after_seq: u64, limit: u32) -> Result<Vec<Receipt>> {
+    receipts_limited(conn, "seq > ?1", limit as i64, [after_seq as i64])
+}
+
+/// The event with this id, if stored.
+pub fn event_by_id(conn: &Connection, id: &str) -> Result<Option<Receipt>> {
+    Ok(receipts(conn, "id = ?1", [id])?.into_iter().next())
+}
+
+/// Every chain row in sequence order, streamed to `visit`.
+pub fn for_each_chain_row(conn: &Connection, mut visit: impl FnMut(ChainRow) -> bool) -> Result<()> {
+    let mut stmt = conn.prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"))?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let removed: Option<i64> = row.get(18)?;
+        let content = match removed {
+            Some(_) => RowContent::Tombstone,
+            None => match receipt(row)? {
+                Ok(r) => RowContent::Event(r),
+                Err(_) => RowContent::Unreadable,
+            },
+        };
+        let chain_row = ChainRow {
+            seq: row.get::<_, i64>(0)? as u64,
+            content,
+            content_hash: row.get::<_, Option<String>>(15)?.unwrap_or_default(),
+            prev_hash: row.get::<_, Option<String>>(16)?.unwrap_or_default(),
+            hash: row.get::<_, Option<String>>(17)?.unwrap_or_default(),
+        };
+        if !visit(chain_row) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Turns events into tombstones: content gone (zeroed on disk by `secure_delete`), link hashes kept.
+pub fn remove_events(conn: &Connection, seqs: &[u64], removed_by: u64) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE events SET id=NULL, subject=NULL, category=NULL, action=NULL, scope=NULL, source=NULL, policy_id=NULL, \
+         policy_version=NULL, purpose_version=NULL, at=NULL, valid_until=NULL, permission=NULL, os_state=NULL, detail=NULL, \
+         removed_by=?2 WHERE seq=?1",
+    )?;
+    for seq in seqs {
+        stmt.execute(params![*seq as i64, removed_by as i64])?;
+    }
+    Ok(())
+}
+
+/// Writes a subject's current state (same transaction as its event).
+pub fn put_subject(conn: &Connection, subject: &str, state: &SubjectState, last_seq: u64) -> Result<()> {
+    let json = serde_json::to_string(state).map_err(|e| Error::Corrupt(e.to_string()))?;
+    conn.prepare_cached("INSERT INTO subjects (subject, state, last_seq) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT(subject) DO UPDATE SET state = excluded.state, last_seq = excluded.last_seq")?
+        .execute(params![subject, json, last_seq as i64])?;
+    Ok(())
+}
+
+/// Deletes a subject's current state.
+pub fn delete_subject(conn: &Connection, subject: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM subjects WHERE subject = ?1")?.execute([subject])?;
+    Ok(())
+}
+
+/// Every subject's current state (start-up cost grows with subjects, not with history).
+pub fn load_subjects(conn: &Connection) -> Result<HashMap<String, Arc<SubjectState>>> {
+    let mut stmt = conn.prepare("SELECT subject, state FROM subjects")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (subject, json) = row?;
+        let state: SubjectState =
+            serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
+        out.insert(subject, Arc::new(state));
+    }
+    Ok(out)
+}
+
+/// Writes the device's state of one OS permission.
+pub fn put_os(conn: &Connection, permission: OsPermission, record: OsRecord, seq: u64) -> Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO os_permissions (permission, state, since, seq) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![permission.as_str(), record.state.as_str(), record.since.millis(), seq as i64])?;
+    Ok(())
+}
+
+/// The device's OS permissions.
+pub fn load_os(conn: &Connection) -> Result<HashMap<OsPermission, OsRecord>> {
+    let mut stmt = conn.prepare("SELECT permission, state, since FROM os_permissions")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (p, s, since) = row?;
+        let permission = p.parse().map_err(Error::Corrupt)?;
+        let state = s.parse().map_err(Error::Corrupt)?;
+        out.insert(permission, OsRecord { state, since: Timestamp(since) });
+    }
+    Ok(out)
+}
+
+/// A metadata value.
+pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
+}
+
+/// Sets a metadata value.
+pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?.execute([key, value])?;
+    Ok(())
+}
+
+/// The chain's head as recorded in metadata: (seq, hash).
+pub fn head(conn: &Connection) -> Result<Option<(u64, String)>> {
+    let seq = meta(conn, "head_seq")?;
+    let hash = meta(conn, "head_hash")?;
+    match (seq, hash) {
+        (Some(seq), Some(hash)) => {
+            let seq = seq.parse().map_err(|_| Error::Corrupt(format!("head_seq '{seq}'")))?;
+            Ok(Some((seq, hash)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The last stored event's (seq, hash), read from the events table itself.
+pub fn last_event(conn: &Connection) -> Result<Option<(u64, String)>> {
+    Ok(conn
+        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+        .optional()?)
+}
+
+/// Sequence numbers of a subject's events (for erasure).
+pub fn subject_seqs(conn: &Connection, subject: &str) -> Result<Vec<(u64, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT seq, id FROM events WHERE subject = ?1 AND removed_by IS NULL ORDER BY seq")?;
+    let rows = stmt.query_map([subject], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// (seq, subject, category, at) of every subject event, for the retention purge.
+pub fn retention_candidates(conn: &Connection, up_to_seq: u64) -> Result<Vec<(u64, String, String, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, subject, category, at FROM events WHERE removed_by IS NULL AND subject IS NOT NULL \
+         AND category IS NOT NULL AND seq <= ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([up_to_seq as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,100 @@
+//! The core's one error type. Every message names the value that was wrong.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the core. A call that returns an `Err` changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A category id that the loaded policy does not define.
+    #[error("unknown category '{0}'")]
+    UnknownCategory(String),
+    /// A feature id that the loaded policy does not define.
+    #[error("unknown feature '{0}'")]
+    UnknownFeature(String),
+    /// A subject, scope or id that is empty or longer than allowed.
+    #[error("invalid {what} '{value}': {why}")]
+    InvalidInput { what: &'static str, value: String, why: String },
+    /// The action does not apply to the category's legal basis (e.g. a grant for a contract category).
+    #[error("cannot {action} category '{category}': it rests on {basis}{hint}")]
+    NotApplicable { action: String, category: String, basis: String, hint: &'static str },
+    /// Consent is the subject's own act: support staff may not record a grant.
+    #[error("a grant of '{category}' for subject '{subject}' cannot come from source 'support': consent must be the subject's own act")]
+    GrantBySupport { subject: String, category: String },
+    /// The subject is under the age of digital consent and the grant did not come from a guardian.
+    #[error("subject '{subject}' is under the age of digital consent ({age}); a grant of '{category}' needs source 'guardian'")]
+    UnderAge { subject: String, category: String, age: u8 },
+    /// The policy does not serve subjects under its minimum age at all.
+    #[error("subject '{subject}' is under {age}: policy '{policy}' does not process data of children, not even with a guardian")]
+    ChildrenNotServed { subject: String, policy: String, age: u8 },
+    /// Actions the system records itself (expire, os_permission, erasure, purge) cannot be recorded by callers.
+    #[error("action '{0}' is recorded by the system only")]
+    ReservedAction(String),
+    /// A scope was given for a feature that is not granted per item, or omitted for one that is.
+    #[error("feature '{feature}' {why}")]
+    Scope { feature: String, why: &'static str },
+    /// The policy JSON does not parse or does not validate; `path` is a JSON path.
+    #[error("invalid policy at {path}: {why}")]
+    Policy { path: String, why: String },
+    /// The database was created for another policy id.
+    #[error("the store at {path:?} belongs to policy '{stored}', not '{given}'")]
+    PolicyMismatch { path: PathBuf, stored: String, given: String },
+    /// The database was written by a newer ConsentKit; it is left untouched.
+    #[error("the store at {path:?} has schema version {found}, newer than the {supported} this ConsentKit knows; it was left untouched")]
+    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
+    /// The database is missing (read-only open), unreadable or not a ConsentKit database.
+    #[error("the store at {path:?} is unavailable: {why}")]
+    StoreUnavailable { path: PathBuf, why: String },
+    /// The store opened in fail-closed mode after an error; writes are refused.
+    #[error("the store is closed after an earlier failure: {0}")]
+    Closed(String),
+    /// An export document that is malformed, from another policy, or whose receipts do not verify.
+    #[error("rejected import: {0}")]
+    Import(String),
+    /// The hash chain does not hold (see [`crate::chain::ChainBreak`]).
+    #[error("{0}")]
+    Tampered(crate::chain::ChainBreak),
+    /// SQLite reported an error while reading or writing.
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value could not be decoded (a damaged or hand-edited row).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// File-system error (quarantine, paths).
+    #[error("i/o error on {path:?}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// The core's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// True for errors that mean the store itself is damaged, missing or unreadable
+    /// (as opposed to bad input from the caller).
+    pub fn is_store_problem(&self) -> bool {
+        matches!(
+            self,
+            Error::SchemaTooNew { .. }
+                | Error::StoreUnavailable { .. }
+                | Error::Closed(_)
+                | Error::Sqlite(_)
+                | Error::Corrupt(_)
+                | Error::Tampered(_)
+                | Error::PolicyMismatch { .. }
+                | Error::Io { .. }
+        )
+    }
+}
+
+pub(crate) fn invalid(what: &'static str, value: &str, why: impl Into<String>) -> Error {
+    Error::InvalidInput { what, value: shorten(value), why: why.into() }
+}
+
+/// Over-long values are named by their first 64 characters so an error line stays readable.
+pub(crate) fn shorten(value: &str) -> String {
+    if value.chars().count() <= 64 {
+        value.to_string()
+    } else {
+        let head: String = value.chars().take(64).collect();
+        format!("{head}… ({} bytes)", value.len())
+    }
+}

@@ -1,0 +1,46 @@
+//! Limits and checks for caller-supplied strings (subjects and scopes). Checked before any write.
+
+use crate::error::{invalid, Result};
+
+/// Longest subject id in bytes (an account id or e-mail address fits comfortably).
+pub const MAX_SUBJECT_BYTES: usize = 256;
+/// Longest scope (single item id) in bytes.
+pub const MAX_SCOPE_BYTES: usize = 256;
+
+/// Accepts a non-empty subject of at most [`MAX_SUBJECT_BYTES`] with no control characters.
+pub fn check_subject(subject: &str) -> Result<()> {
+    check("subject", subject, MAX_SUBJECT_BYTES)
+}
+
+/// Accepts a non-empty scope of at most [`MAX_SCOPE_BYTES`] with no control characters.
+pub fn check_scope(scope: &str) -> Result<()> {
+    check("scope", scope, MAX_SCOPE_BYTES)
+}
+
+fn check(what: &'static str, value: &str, max: usize) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(invalid(what, value, "may not be empty"));
+    }
+    if value.len() > max {
+        return Err(invalid(what, value, format!("is {} bytes, longer than {max}", value.len())));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(invalid(what, &value.escape_debug().to_string(), "contains control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits() {
+        assert!(check_subject("alice@example.com").is_ok());
+        assert!(check_subject("").unwrap_err().to_string().contains("may not be empty"));
+        let long = "a".repeat(257);
+        let msg = check_scope(&long).unwrap_err().to_string();
+        assert!(msg.contains("257 bytes") && msg.contains("invalid scope 'aaaa"), "{msg}");
+        assert!(check_subject("a\nb").unwrap_err().to_string().contains("a\\nb"));
+    }
+}

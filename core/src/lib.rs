@@ -1,0 +1,46 @@
+//! # ConsentKit core
+//!
+//! Records each subject's grants, refusals, withdrawals and objections for an app's data
+//! categories in an append-only, hash-chained SQLite ledger, and answers from memory, fast and
+//! fail-closed: may this feature run for this subject, now?
+//!
+//! Layers (see `ARCHITECTURE.md`): [`policy`] (the catalog) → [`store`] (writes: validate, append,
+//! commit, publish) → [`gate`] (reads: an immutable [`gate::Snapshot`], no I/O) — with [`state`]
+//! (the pure fold of events), [`chain`] (tamper evidence), [`rights`] (export, import, erasure,
+//! purge), [`sync`] (the outbox) and [`observer`] (listeners).
+//!
+//! ```
+//! use consentkit_core::{ConsentStore, DecisionInput, Policy, Action, Source};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = ConsentStore::open(dir.path().join("consent.db"), Policy::builtin()).unwrap();
+//! assert!(!store.check("alice", "usage_analytics", None).unwrap().allowed); // fail closed
+//! store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Onboarding)).unwrap();
+//! assert!(store.check("alice", "usage_analytics", None).unwrap().allowed);
+//! ```
+
+pub mod chain;
+pub mod clock;
+mod db;
+pub mod error;
+pub mod gate;
+pub mod input;
+pub mod model;
+pub mod observer;
+pub mod policy;
+pub mod receipt;
+pub mod rights;
+pub mod schema;
+pub mod state;
+pub mod store;
+pub mod sync;
+
+pub use clock::{Clock, ManualClock, Period, SystemClock, Timestamp};
+pub use error::{Error, Result};
+pub use gate::{CategoryStatus, Decision, OsRecord, Reason, Snapshot};
+pub use model::{Action, ChildrenRule, LegalBasis, OsPermission, OsState, ReasonCode, Source, Status};
+pub use observer::{CommitHook, ConsentObserver, Registration, StatusChange, Watch};
+pub use policy::{Category, Feature, Policy};
+pub use receipt::Receipt;
+pub use rights::{ErasureReport, ExportDocument, PurgeReport};
+pub use schema::OpenMode;
+pub use store::{ConsentStore, DecisionInput};

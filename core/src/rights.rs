@@ -1,0 +1,317 @@
+//! The subject's rights: access and portability (`export`, `import`, GDPR Arts. 15 and 20),
+//! erasure (Art. 17) and the retention purge. Erasure and purge leave tombstones so the chain
+//! stays verifiable, and zero the removed bytes on disk (`secure_delete` + WAL truncation).
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::chain::{hex, receipt_is_sealed};
+use crate::clock::Timestamp;
+use crate::db;
+use crate::error::{Error, Result};
+use crate::gate::{CategoryStatus, OsRecord};
+use crate::input::check_subject;
+use crate::model::{Action, LegalBasis, OsPermission, OsState, Source};
+use crate::clock::Period;
+use crate::receipt::Receipt;
+use crate::state::{status_of, SubjectState};
+use crate::store::ConsentStore;
+
+/// The format tag of an export document.
+pub const EXPORT_FORMAT: &str = "consentkit-export/1";
+
+/// A category as described in an export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedCategory {
+    pub id: String,
+    pub title: String,
+    pub legal_basis: LegalBasis,
+    pub purpose_version: u32,
+    pub retention: Period,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_permission: Option<OsPermission>,
+}
+
+/// The policy part of an export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedPolicy {
+    pub id: String,
+    pub version: String,
+    pub categories: Vec<ExportedCategory>,
+}
+
+/// One OS permission in an export.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedOs {
+    pub permission: OsPermission,
+    pub state: OsState,
+    pub since: Timestamp,
+}
+
+/// The portable copy of one subject's consent record (stable field names, RFC 3339 UTC times).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportDocument {
+    /// Always [`EXPORT_FORMAT`].
+    pub format: String,
+    /// When the export was made.
+    pub exported_at: Timestamp,
+    /// The subject.
+    pub subject: String,
+    /// The policy in force at export.
+    pub policy: ExportedPolicy,
+    /// Marked under the age of digital consent.
+    pub under_age: bool,
+    /// Each category's status at export.
+    pub state: Vec<CategoryStatus>,
+    /// Every event of the subject, oldest first, with its receipt hashes.
+    pub history: Vec<Receipt>,
+    /// The device's OS permissions at export.
+    pub os_permissions: Vec<ExportedOs>,
+}
+
+/// What an erasure did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureReport {
+    /// The erasure record (holds a keyed hash of the subject, never the subject).
+    pub receipt: Receipt,
+    /// How many events were erased.
+    pub erased_events: u64,
+}
+
+/// What a purge did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeReport {
+    /// How many events were removed.
+    pub removed_events: u64,
+    /// The purge record, if anything was removed.
+    pub receipt: Option<Receipt>,
+}
+
+impl ConsentStore {
+    /// The subject's portable record: policy, current state, full history with receipts, OS states.
+    pub fn export(&self, subject: &str) -> Result<ExportDocument> {
+        check_subject(subject)?;
+        let history = self.with_ledger(|l| db::subject_events(&l.conn, subject))?;
+        let snap = self.snapshot();
+        let policy = self.policy();
+        let mut os_permissions: Vec<ExportedOs> = snap
+            .os
+            .iter()
+            .map(|(p, OsRecord { state, since })| ExportedOs { permission: *p, state: *state, since: *since })
+            .collect();
+        os_permissions.sort_by_key(|o| o.permission);
+        Ok(ExportDocument {
+            format: EXPORT_FORMAT.into(),
+            exported_at: self.now(),
+            subject: subject.into(),
+            policy: ExportedPolicy {
+                id: policy.id.clone(),
+                version: policy.version.clone(),
+                categories: policy
+                    .categories
+                    .iter()
+                    .map(|c| ExportedCategory {
+                        id: c.id.clone(),
+                        title: c.title.clone(),
+                        legal_basis: c.legal_basis,
+                        purpose_version: c.purpose_version,
+                        retention: c.retention,
+                        os_permission: c.os_permission,
+                    })
+                    .collect(),
+            },
+            under_age: snap.subjects.get(subject).is_some_and(|s| s.under_age),
+            state: self.statuses(subject)?,
+            history,
+            os_permissions,
+        })
+    }
+
+    /// [`ConsentStore::export`] as pretty JSON.
+    pub fn export_json(&self, subject: &str) -> Result<String> {
+        serde_json::to_string_pretty(&self.export(subject)?).map_err(|e| Error::Corrupt(e.to_string()))
+    }
+
+    /// Restores an exported history into this store (new device, reinstall). Events keep their
+    /// ids and times and are appended with source `import` (the original source kept in `detail`).
+    /// Rejected whole, writing nothing, if the document is malformed, from another policy, has a
+    /// receipt that does not verify, does not fold to its stated state, or is already here.
+    pub fn import_json(&self, json: &str) -> Result<Vec<Receipt>> {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        let doc: ExportDocument = serde_path_to_error::deserialize(de)
+            .map_err(|e| Error::Import(format!("malformed document at $.{}: {}", e.path(), e.inner())))?;
+        self.import(&doc)
+    }
+
+    /// See [`ConsentStore::import_json`].
+    pub fn import(&self, doc: &ExportDocument) -> Result<Vec<Receipt>> {
+        let bad = |why: String| Err(Error::Import(why));
+        if doc.format != EXPORT_FORMAT {
+            return bad(format!("unknown format '{}' (expected '{EXPORT_FORMAT}')", doc.format));
+        }
+        let policy = self.policy().clone();
+        if doc.policy.id != policy.id {
+            return bad(format!("document is for policy '{}', this store is for '{}'", doc.policy.id, policy.id));
+        }
+        check_subject(&doc.subject).map_err(|e| Error::Import(e.to_string()))?;
+        let mut seen = HashSet::new();
+        let mut last_seq = 0;
+        for r in &doc.history {
+            let at = format!("receipt seq {} (id {})", r.seq, r.id);
+            if !receipt_is_sealed(r) {
+                return bad(format!("{at} does not verify: its hash does not match its content"));
+            }
+            if r.subject.as_deref() != Some(doc.subject.as_str()) {
+                return bad(format!("{at} belongs to another subject"));
+            }
+            if r.policy_id != policy.id {
+                return bad(format!("{at} is for policy '{}'", r.policy_id));
+            }
+            if let Some(c) = &r.category {
+                policy.category(c).map_err(|e| Error::Import(format!("{at}: {e}")))?;
+            }
+            if !(r.action.is_decision() || matches!(r.action, Action::Expire | Action::AgeStatus)) {
+                return bad(format!("{at} has action '{}', which is not a subject's event", r.action));
+            }
+            if r.seq <= last_seq || !seen.insert(r.id.clone()) {
+                return bad(format!("{at} is out of order or repeated"));
+            }
+            last_seq = r.seq;
+        }
+        let folded = SubjectState::fold(&doc.history);
+        if folded.under_age != doc.under_age {
+            return bad(format!("under_age {} does not match the history", doc.under_age));
+        }
+        for stated in &doc.state {
+            let category = policy.category(&stated.category).map_err(|e| Error::Import(e.to_string()))?;
+            let derived = status_of(category, folded.categories.get(&category.id), doc.exported_at);
+            if derived != stated.status {
+                return bad(format!("state of '{}' is '{}' but its history gives '{}'", stated.category, stated.status, derived));
+            }
+        }
+        let (_, receipts) = self.write(|w| {
+            if w.subject(&doc.subject).is_some() {
+                return Err(Error::Import(format!("subject '{}' already has records in this store", doc.subject)));
+            }
+            for r in &doc.history {
+                if db::event_by_id(w.conn, &r.id)?.is_some() {
+                    return Err(Error::Import(format!("event {} is already in this store", r.id)));
+                }
+                let mut detail: BTreeMap<String, serde_json::Value> =
+                    r.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+                detail.insert("original_source".into(), r.source.as_str().into());
+                detail.insert("original_seq".into(), r.seq.into());
+                detail.insert("original_hash".into(), r.hash.clone().into());
+                let restored = Receipt {
+                    source: Source::Import,
+                    detail: Some(serde_json::to_string(&detail).map_err(|e| Error::Corrupt(e.to_string()))?),
+                    ..r.clone()
+                };
+                w.append(restored)?;
+            }
+            Ok(())
+        })?;
+        Ok(receipts)
+    }
+
+    /// The keyed hash that stands for a subject in erasure records: support can confirm an
+    /// erasure from the subject id without the record holding the id.
+    pub fn subject_ref(&self, subject: &str) -> Result<String> {
+        self.with_ledger(|l| Ok(subject_ref(&l.erasure_key, subject)))
+    }
+
+    /// Erases a subject for good: events become tombstones (content zeroed on disk), the state is
+    /// deleted, the WAL is checkpointed and truncated. Leaves an erasure record holding a keyed
+    /// hash of the subject and the erased events' ids (so the app's backend can erase its copies).
+    /// Afterwards the subject reads as never asked.
+    pub fn erase(&self, subject: &str, source: Source) -> Result<ErasureReport> {
+        check_subject(subject)?;
+        if matches!(source, Source::Import | Source::System | Source::Guardian | Source::OsSettings) {
+            return Err(crate::error::invalid("source", source.as_str(), "an erasure comes from the subject (settings) or support"));
+        }
+        let (count, mut receipts) = self.write(|w| {
+            let events = db::subject_seqs(w.conn, subject)?;
+            let seqs: Vec<u64> = events.iter().map(|(s, _)| *s).collect();
+            let ids: Vec<&str> = events.iter().map(|(_, id)| id.as_str()).collect();
+            let mut r = w.draft(Action::Erasure, source);
+            r.detail = Some(
+                serde_json::json!({
+                    "subject_ref": subject_ref(w.erasure_key, subject),
+                    "removed_seqs": seqs,
+                    "removed_event_ids": ids,
+                })
+                .to_string(),
+            );
+            let record = w.append(r)?;
+            db::remove_events(w.conn, &seqs, record.seq)?;
+            w.remove_subject(subject);
+            Ok(seqs.len() as u64)
+        })?;
+        self.checkpoint()?;
+        let receipt = receipts.pop().ok_or_else(|| Error::Corrupt("no erasure record".into()))?;
+        Ok(ErasureReport { receipt, erased_events: count })
+    }
+
+    /// Erasure records for a subject (confirms "an erasure happened on DATE").
+    pub fn erasures_of(&self, subject: &str) -> Result<Vec<Receipt>> {
+        let reference = self.subject_ref(subject)?;
+        let all = self.with_ledger(|l| db::events_after(&l.conn, 0, u32::MAX))?;
+        Ok(all
+            .into_iter()
+            .filter(|r| r.action == Action::Erasure && r.detail_field("subject_ref").and_then(|v| v.as_str().map(String::from)) == Some(reference.clone()))
+            .collect())
+    }
+
+    /// Removes events older than their category's retention period counted from the subject's
+    /// last interaction with that category, keeping the event that establishes each current status
+    /// and every event not yet acknowledged by the app's backend. The chain stays verifiable.
+    pub fn purge(&self) -> Result<PurgeReport> {
+        let acked = self.sync_acked()?;
+        let (removed, mut receipts) = self.write(|w| {
+            let mut seqs = Vec::new();
+            for (seq, subject, category, _) in db::retention_candidates(w.conn, acked)? {
+                let (Some(state), Ok(cat)) = (w.subject(&subject), w.policy.category(&category)) else { continue };
+                let Some(cs) = state.categories.get(&category) else { continue };
+                if seq != cs.seq && cs.last_interaction.plus(cat.retention) <= w.now {
+                    seqs.push(seq);
+                }
+            }
+            if seqs.is_empty() {
+                return Ok(0);
+            }
+            let mut r = w.draft(Action::Purge, Source::System);
+            r.detail = Some(serde_json::json!({ "removed_seqs": seqs }).to_string());
+            let record = w.append(r)?;
+            db::remove_events(w.conn, &seqs, record.seq)?;
+            Ok(seqs.len() as u64)
+        })?;
+        if removed > 0 {
+            self.checkpoint()?;
+        }
+        Ok(PurgeReport { removed_events: removed, receipt: receipts.pop() })
+    }
+
+    /// Copies the WAL into the database and truncates it, so removed content survives in neither.
+    fn checkpoint(&self) -> Result<()> {
+        self.with_ledger(|l| {
+            let (busy, _, _): (i64, i64, i64) =
+                l.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            if busy != 0 {
+                log::warn!("consentkit: WAL checkpoint was blocked by a reader; erased content stays in the WAL until the next checkpoint");
+            }
+            Ok(())
+        })
+    }
+}
+
+fn subject_ref(key: &str, subject: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"consentkit-subject-ref-v1\0");
+    h.update(key.as_bytes());
+    h.update(b"\0");
+    h.update(subject.as_bytes());
+    hex(&h.finalize())
+}

@@ -1,0 +1,40 @@
+//! The sync outbox: every event waits, durably, until the app's backend has acknowledged it.
+//! The SDK does no networking; the app sends `pending_sync` and calls `ack_sync` after success.
+//! At-least-once: a crash between send and ack resends; the backend dedupes by event id.
+
+use crate::db;
+use crate::error::{Error, Result};
+use crate::receipt::Receipt;
+use crate::store::ConsentStore;
+
+impl ConsentStore {
+    /// The oldest events not yet acknowledged, at most `limit`. Erased events are not sent; their
+    /// erasure record (with the erased event ids) is.
+    pub fn pending_sync(&self, limit: u32) -> Result<Vec<Receipt>> {
+        let acked = self.sync_acked()?;
+        self.with_ledger(|l| db::events_after(&l.conn, acked, limit))
+    }
+
+    /// The highest acknowledged sequence number (0 if none).
+    pub fn sync_acked(&self) -> Result<u64> {
+        self.with_ledger(|l| {
+            let value = db::meta(&l.conn, "sync_acked_seq")?.unwrap_or_else(|| "0".into());
+            value.parse().map_err(|_| Error::Corrupt(format!("sync_acked_seq '{value}'")))
+        })
+    }
+
+    /// Marks every event up to `up_to_seq` as sent. Never moves backwards; durable on return.
+    pub fn ack_sync(&self, up_to_seq: u64) -> Result<()> {
+        let acked = self.sync_acked()?;
+        self.with_ledger(|l| {
+            let head = db::last_event(&l.conn)?.map_or(0, |(s, _)| s);
+            if up_to_seq > head {
+                return Err(crate::error::invalid("sequence number", &up_to_seq.to_string(), format!("is beyond the last event {head}")));
+            }
+            if up_to_seq > acked {
+                db::set_meta(&l.conn, "sync_acked_seq", &up_to_seq.to_string())?;
+            }
+            Ok(())
+        })
+    }
+}
