@@ -1,0 +1,120 @@
+//! The command line contract (names are relied on by scripts: keep them).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// consentkit: ConsentKit's support tool. What has this user consented to, since when,
+/// and why is this feature off?
+#[derive(Debug, Parser)]
+#[command(name = "consentkit", version, about, long_about = None)]
+pub struct Cli {
+    /// The store file.
+    #[arg(long, global = true, env = "CONSENTKIT_DB", default_value = "consentkit.db")]
+    pub db: PathBuf,
+    /// A policy catalog JSON file (default: the built-in UCAnywhere catalog).
+    #[arg(long, global = true)]
+    pub policy: Option<PathBuf>,
+    /// Machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The clock, as RFC 3339 (for scripts and tests).
+    #[arg(long, global = true)]
+    pub now: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A decision's arguments.
+#[derive(Debug, Args)]
+pub struct DecisionArgs {
+    /// The subject (account id).
+    pub subject: String,
+    /// The category id.
+    pub category: String,
+    /// One item (e.g. a contact id) for per-item consent.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Where the decision came from: onboarding, settings, os_settings, support, guardian.
+    #[arg(long, default_value = "support")]
+    pub source: String,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the categories (legal basis, OS permission, retention) and features.
+    Policy,
+    /// Record a grant (needs --source onboarding|settings|guardian: support may not grant).
+    Grant(DecisionArgs),
+    /// Record a refusal.
+    Refuse(DecisionArgs),
+    /// Record a withdrawal.
+    Withdraw(DecisionArgs),
+    /// Record an objection (legitimate interest).
+    Object(DecisionArgs),
+    /// Record the withdrawal of an objection.
+    WithdrawObjection(DecisionArgs),
+    /// Record the device's OS permission state.
+    Os {
+        /// contacts or photos.
+        permission: String,
+        /// granted, limited, denied, not_determined or restricted.
+        state: String,
+    },
+    /// Mark a subject under the age of digital consent.
+    UnderAge {
+        /// The subject.
+        subject: String,
+        /// Remove the mark instead.
+        #[arg(long)]
+        clear: bool,
+        /// Where the information came from.
+        #[arg(long, default_value = "support")]
+        source: String,
+    },
+    /// Each category's status and since when.
+    Status {
+        /// The subject.
+        subject: String,
+    },
+    /// May FEATURE run for SUBJECT? Exit 0 if allowed, 1 if denied, with every reason.
+    Check {
+        /// The subject.
+        subject: String,
+        /// The feature id.
+        feature: String,
+        /// The single item, for per-item features.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Every event, oldest first, with the device's OS permission changes.
+    History {
+        /// The subject.
+        subject: String,
+    },
+    /// The portable JSON document of a subject (always JSON).
+    Export {
+        /// The subject.
+        subject: String,
+    },
+    /// Import an exported document into this store.
+    Import {
+        /// The export file.
+        file: PathBuf,
+    },
+    /// Erase a subject for good, printing the erasure receipt.
+    Erase {
+        /// The subject.
+        subject: String,
+        /// Where the request came from: support (letter, phone) or settings (in the app).
+        #[arg(long, default_value = "support")]
+        source: String,
+    },
+    /// Retention purge: remove events past their retention period.
+    Purge,
+    /// Check the hash chain: exit 0 intact, 3 broken (naming the first bad sequence number).
+    Verify,
+    /// A guided walk through a UCAnywhere user's life on a fresh demo database.
+    Demo,
+}

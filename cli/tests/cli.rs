@@ -1,0 +1,305 @@
+//! End-to-end tests of the real `consentkit` binary: every command, every exit code, the JSON
+//! shapes, read-only queries, tampering and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const NOW: &str = "2026-01-15T09:00:00Z";
+
+struct Env {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("support.db");
+        Env { dir, db }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let now: &[&str] = if args.contains(&"--now") { &[] } else { &["--now", NOW] };
+        Command::new(env!("CARGO_BIN_EXE_consentkit"))
+            .arg("--db")
+            .arg(&self.db)
+            .args(now)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("CONSENTKIT_DB")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs, asserts the exit code, returns stdout.
+    fn ok(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(code), "{args:?}\nstdout: {stdout}\nstderr: {stderr}");
+        stdout
+    }
+
+    fn json(&self, code: i32, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(code, &all)).unwrap()
+    }
+
+    /// Runs, asserts the exit code and that stderr is one line containing `needle`.
+    fn fails(&self, code: i32, args: &[&str], needle: &str) {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: expected '{needle}' in '{stderr}'");
+        if code != 2 || !stderr.starts_with("error:") {
+            assert_eq!(stderr.trim_end().lines().count(), 1, "one line on stderr: {stderr}");
+        }
+    }
+
+    fn seeded() -> Env {
+        let env = Env::new();
+        env.ok(0, &["grant", "alice", "usage_statistics", "--source", "onboarding"]);
+        env.ok(0, &["grant", "alice", "device_contacts", "--source", "onboarding"]);
+        env.ok(0, &["refuse", "alice", "photos_media", "--source", "onboarding"]);
+        env.ok(0, &["os", "contacts", "granted"]);
+        env
+    }
+}
+
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn policy_lists_categories_and_features() {
+    let env = Env::new();
+    let out = env.ok(0, &["policy"]);
+    for needle in ["device_contacts", "consent", "contacts", "P6Y", "contact_sync", "legitimate_interest"] {
+        assert!(out.contains(needle), "{needle}");
+    }
+    let json = env.json(0, &["policy"]);
+    assert_eq!(json["categories"].as_array().unwrap().len(), 8);
+    assert!(!env.db.exists(), "policy does not touch the store");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/wk360.json");
+    let json = env.json(0, &["--policy", fixture.to_str().unwrap(), "policy"]);
+    assert_eq!(json["id"], "wk360");
+}
+
+#[test]
+fn decisions_print_receipts() {
+    let env = Env::new();
+    let r = env.json(0, &["grant", "alice", "usage_statistics", "--source", "settings"]);
+    assert_eq!((r["seq"].as_u64(), r["action"].as_str(), r["source"].as_str()), (Some(1), Some("grant"), Some("settings")));
+    assert_eq!(r["at"], NOW);
+    assert_eq!(r["hash"].as_str().unwrap().len(), 64);
+    let human = env.ok(0, &["withdraw", "alice", "usage_statistics"]);
+    assert!(human.contains("withdraw") && human.contains("support"), "{human}");
+    env.ok(0, &["object", "alice", "contact_information"]);
+    env.ok(0, &["withdraw-objection", "alice", "contact_information"]);
+    env.ok(0, &["refuse", "bob", "photos_media", "--source", "onboarding"]);
+    let scoped = env.json(0, &["grant", "alice", "device_contacts", "--scope", "contact-1", "--source", "settings"]);
+    assert_eq!(scoped["scope"], "contact-1");
+    let age = env.json(0, &["under-age", "kid"]);
+    assert_eq!(age["action"], "age_status");
+    env.ok(0, &["grant", "kid", "usage_statistics", "--source", "guardian"]);
+    env.fails(2, &["grant", "kid", "photos_media", "--source", "settings"], "needs source 'guardian'");
+    env.ok(0, &["under-age", "kid", "--clear"]);
+}
+
+#[test]
+fn support_cannot_grant() {
+    let env = Env::new();
+    env.fails(2, &["grant", "alice", "usage_statistics"], "cannot come from source 'support'");
+    env.fails(2, &["grant", "alice", "usage_statistics"], "--source settings");
+}
+
+#[test]
+fn os_command() {
+    let env = Env::new();
+    let r = env.json(0, &["os", "photos", "limited"]);
+    assert_eq!((r["permission"].as_str(), r["os_state"].as_str()), (Some("photos"), Some("limited")));
+    let again = env.json(0, &["os", "photos", "limited"]);
+    assert_eq!(again["changed"], false);
+    env.fails(2, &["os", "camera", "granted"], "unknown OS permission 'camera'");
+    env.fails(2, &["os", "photos", "maybe"], "unknown OS permission state 'maybe'");
+}
+
+#[test]
+fn status_json_shape_and_table() {
+    let env = Env::seeded();
+    let s = env.json(0, &["status", "alice"]);
+    assert_eq!(s["subject"], "alice");
+    assert_eq!(s["policy"], serde_json::json!({ "id": "ucanywhere", "version": "2018-05-01" }));
+    let cats = s["categories"].as_array().unwrap();
+    assert_eq!(cats.len(), 8);
+    let usage = cats.iter().find(|c| c["id"] == "usage_statistics").unwrap();
+    assert_eq!(usage, &serde_json::json!({ "id": "usage_statistics", "legal_basis": "consent", "status": "granted", "since": NOW }));
+    let traffic = cats.iter().find(|c| c["id"] == "traffic_data").unwrap();
+    assert_eq!((traffic["status"].as_str(), traffic["since"].is_null()), (Some("not_required"), true));
+    let table = env.ok(0, &["status", "alice"]);
+    assert!(table.contains("CATEGORY") && table.contains("refused"));
+    let never = env.json(0, &["status", "never-seen"]);
+    assert!(never["categories"].as_array().unwrap().iter().any(|c| c["status"] == "not_asked"), "unknown subject: simply never asked");
+}
+
+#[test]
+fn check_exit_codes_and_json() {
+    let env = Env::seeded();
+    let allowed = env.json(0, &["check", "alice", "contact_lookup"]);
+    assert_eq!(allowed, serde_json::json!({ "feature": "contact_lookup", "allowed": true, "limited": false, "reasons": [] }));
+    let denied = env.json(1, &["check", "alice", "photo_sharing"]);
+    assert_eq!(denied["allowed"], false);
+    assert_eq!(denied["reasons"][0], serde_json::json!({ "code": "consent_refused", "category": "photos_media" }));
+    assert_eq!(denied["reasons"][1]["code"], "os_permission_not_determined");
+    assert!(env.ok(1, &["check", "nobody", "usage_analytics"]).contains("consent_not_asked"));
+    env.ok(1, &["check", "alice", "contact_sync", "--scope", "c-9"]);
+    env.fails(2, &["check", "alice", "teleport"], "unknown feature 'teleport'");
+    env.fails(2, &["check", "alice", "contact_sync"], "check it with a scope");
+    // Expiry follows --now.
+    assert_eq!(env.json(1, &["--now", "2027-02-15T09:00:00Z", "check", "alice", "usage_analytics"])["reasons"][0]["code"], "consent_expired");
+}
+
+#[test]
+fn history_json_includes_os_changes() {
+    let env = Env::seeded();
+    let h = env.json(0, &["history", "alice"]);
+    let rows = h.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for key in ["seq", "id", "category", "action", "scope", "source", "policy_version", "at", "hash"] {
+        assert!(rows[0].get(key).is_some(), "{key}");
+    }
+    assert_eq!(rows[3]["action"], "os_permission");
+    assert_eq!((rows[3]["permission"].as_str(), rows[3]["state"].as_str()), (Some("contacts"), Some("granted")));
+    assert!(env.ok(0, &["history", "bob"]).contains("OS contacts -> granted"), "device changes concern every subject");
+}
+
+#[test]
+fn export_import_erase_purge_verify() {
+    let env = Env::seeded();
+    let export = env.ok(0, &["export", "alice"]);
+    let file = env.dir.path().join("alice.json");
+    std::fs::write(&file, &export).unwrap();
+    let other = Env::new();
+    let imported = other.json(0, &["import", file.to_str().unwrap()]);
+    assert_eq!((imported["subject"].as_str(), imported["imported"].as_u64()), (Some("alice"), Some(3)));
+    assert_eq!(other.json(0, &["status", "alice"])["categories"], env.json(0, &["status", "alice"])["categories"]);
+    other.fails(2, &["import", file.to_str().unwrap()], "already has records");
+    std::fs::write(&file, export.replacen("\"refuse\"", "\"grant\"", 1)).unwrap();
+    Env::new().fails(2, &["import", file.to_str().unwrap()], "does not verify");
+    Env::new().fails(2, &["import", "/no/such/file.json"], "cannot read");
+
+    let erased = env.json(0, &["erase", "alice"]);
+    assert_eq!(erased["erased_events"], 3);
+    assert_eq!(erased["receipt"]["action"], "erasure");
+    assert!(!erased.to_string().contains("\"alice\""), "the erasure record does not name the subject");
+    assert_eq!(env.json(0, &["verify"]), serde_json::json!({ "intact": true, "events": 5 }));
+    let purge = env.json(0, &["--now", "2040-01-01T00:00:00Z", "purge"]);
+    assert_eq!(purge["removed_events"], 0, "nothing acknowledged by a backend yet, nothing purged");
+    assert!(env.ok(0, &["purge"]).contains("purged 0 events"));
+}
+
+#[test]
+fn query_commands_are_read_only() {
+    let env = Env::seeded();
+    env.ok(0, &["verify"]); // settle any WAL into the file first
+    let db_before = bytes(&env.db);
+    for args in [&["status", "alice"][..], &["check", "alice", "photo_sharing"], &["history", "alice"], &["export", "alice"], &["verify"], &["policy"]] {
+        let out = env.run(args);
+        assert!(matches!(out.status.code(), Some(0) | Some(1)), "{args:?}");
+        assert_eq!(bytes(&env.db), db_before, "{args:?} changed the database file");
+    }
+    let missing = Env::new();
+    for args in [&["status", "alice"][..], &["check", "alice", "calling"], &["history", "alice"], &["export", "alice"], &["verify"]] {
+        missing.fails(3, args, "no such file");
+        assert!(!missing.db.exists(), "{args:?} created the database");
+    }
+}
+
+#[test]
+fn tampered_database_fails_verify_with_3() {
+    let env = Env::seeded();
+    let conn = rusqlite::Connection::open(&env.db).unwrap();
+    conn.execute_batch("DROP TRIGGER events_append_only_update; UPDATE events SET action = 'grant' WHERE seq = 3;").unwrap();
+    drop(conn);
+    env.fails(3, &["verify"], "chain broken at seq 3");
+    let json = env.run(&["--json", "verify"]);
+    assert_eq!(json.status.code(), Some(3));
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!((v["intact"].as_bool(), v["first_bad_seq"].as_u64()), (Some(false), Some(3)));
+}
+
+#[test]
+fn store_problems_exit_3() {
+    let env = Env::new();
+    std::fs::write(&env.db, vec![7u8; 4096]).unwrap();
+    env.fails(3, &["status", "alice"], "unavailable");
+    env.fails(3, &["grant", "alice", "usage_statistics", "--source", "settings"], "unavailable");
+    let newer = Env::seeded();
+    let conn = rusqlite::Connection::open(&newer.db).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    newer.fails(3, &["grant", "alice", "photos_media", "--source", "settings"], "schema version 99");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/wk360.json");
+    Env::seeded().fails(3, &["--policy", fixture.to_str().unwrap(), "status", "alice"], "belongs to policy 'ucanywhere'");
+}
+
+#[test]
+fn bad_input_for_each_argument_exits_2() {
+    let env = Env::seeded();
+    let long = "x".repeat(300);
+    env.fails(2, &["grant", "alice", "nope", "--source", "settings"], "unknown category 'nope'");
+    env.fails(2, &["grant", "", "usage_statistics", "--source", "settings"], "invalid subject ''");
+    env.fails(2, &["grant", &long, "usage_statistics", "--source", "settings"], "300 bytes");
+    env.fails(2, &["grant", "alice", "device_contacts", "--scope", &long, "--source", "settings"], "invalid scope");
+    env.fails(2, &["grant", "alice", "usage_statistics", "--source", "telepathy"], "unknown source 'telepathy'");
+    env.fails(2, &["grant", "alice", "traffic_data", "--source", "settings"], "rests on contract");
+    env.fails(2, &["erase", "alice", "--source", "guardian"], "invalid source 'guardian'");
+    env.fails(2, &["--now", "yesterday", "status", "alice"], "'yesterday' is not an RFC 3339 time");
+    env.fails(2, &["--policy", "/no/such/policy.json", "status", "alice"], "cannot read policy file");
+    let broken = env.dir.path().join("broken.json");
+    std::fs::write(&broken, r#"{"id":"x","version":"1","categories":[{"id":"a","title":"A","legal_basis":"concent","retention":"P1Y"}],"features":[]}"#).unwrap();
+    env.fails(2, &["--policy", broken.to_str().unwrap(), "policy"], "$.categories[0].legal_basis");
+    env.fails(2, &["frobnicate"], "unrecognized subcommand");
+    env.fails(2, &["check", "alice"], "required");
+}
+
+#[test]
+fn db_defaults_to_env_then_cwd() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |env_db: Option<&Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_consentkit"));
+        cmd.args(["grant", "a", "usage_statistics", "--source", "settings"]).current_dir(dir.path()).env_remove("CONSENTKIT_DB");
+        if let Some(p) = env_db {
+            cmd.env("CONSENTKIT_DB", p);
+        }
+        assert!(cmd.output().unwrap().status.success());
+    };
+    run(None);
+    assert!(dir.path().join("consentkit.db").exists());
+    let custom = dir.path().join("custom.db");
+    run(Some(&custom));
+    assert!(custom.exists());
+}
+
+#[test]
+fn demo_walks_through_a_users_life() {
+    let env = Env::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_consentkit")).arg("demo").current_dir(env.dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "check usage_analytics: DENIED, consent_not_asked",
+        "check contact_sync [contact:1001]: ALLOWED",
+        "os_permission_denied (device_contacts)",
+        "consent_withdrawn (usage_statistics)",
+        "renewal_required (device_contacts)",
+        "erased 5 events",
+        "chain intact: 9 events verified",
+    ] {
+        assert!(text.contains(needle), "demo output lacks '{needle}'");
+    }
+    assert!(env.dir.path().join("consentkit-demo.db").exists());
+}
