@@ -1,0 +1,16 @@
+//! ConsentKit's FFI layer (uniffi). Exposes the core's `ConsentStore` to Kotlin and Swift as one
+//! thread-safe object, [`ConsentKit`], with the core's value types, one error enum
+//! ([`ConsentKitError`], converted once at the boundary), and listeners implemented in the
+//! foreign language. No call can panic across the boundary.
+
+uniffi::setup_scaffolding!();
+
+mod consent_kit;
+mod error;
+mod listener;
+mod types;
+
+pub use consent_kit::{ConsentKit, TestClock};
+pub use error::ConsentKitError;
+pub use listener::{CommitListener, ConsentListener, ListenerHandle};
+pub use types::VerifyReport;

@@ -1,0 +1,58 @@
+//! Listeners implemented in Kotlin or Swift (uniffi foreign traits), adapted to the core's traits.
+//! A listener that throws is logged; it never breaks a write or another listener.
+
+use std::sync::Arc;
+
+use consentkit_core::{CommitHook, ConsentObserver, Registration, StatusChange};
+
+use crate::error::ConsentKitError;
+
+/// Told of status changes after commit (and once at registration with the current state),
+/// on a background thread owned by the registration.
+#[uniffi::export(foreign)]
+pub trait ConsentListener: Send + Sync {
+    /// One change.
+    fn on_change(&self, change: StatusChange) -> Result<(), ConsentKitError>;
+}
+
+/// Told synchronously, on the writing thread, that a write committed, before the write returns.
+/// Must be quick (bump a counter); used by the Kotlin and Swift gate caches.
+#[uniffi::export(foreign)]
+pub trait CommitListener: Send + Sync {
+    /// The store is at `generation` now.
+    fn on_commit(&self, generation: u64) -> Result<(), ConsentKitError>;
+}
+
+pub(crate) struct ObserverAdapter(pub Arc<dyn ConsentListener>);
+
+impl ConsentObserver for ObserverAdapter {
+    fn on_change(&self, change: &StatusChange) {
+        if let Err(e) = self.0.on_change(change.clone()) {
+            log::error!("consentkit: a listener failed: {e}");
+        }
+    }
+}
+
+pub(crate) struct CommitAdapter(pub Arc<dyn CommitListener>);
+
+impl CommitHook for CommitAdapter {
+    fn committed(&self, generation: u64) {
+        if let Err(e) = self.0.on_commit(generation) {
+            log::error!("consentkit: a commit listener failed: {e}");
+        }
+    }
+}
+
+/// A listener registration. `close()` (or dropping it) unregisters the listener.
+#[derive(uniffi::Object)]
+pub struct ListenerHandle {
+    pub(crate) registration: Registration,
+}
+
+#[uniffi::export]
+impl ListenerHandle {
+    /// Unregisters now; idempotent.
+    pub fn close(&self) {
+        self.registration.close();
+    }
+}
