@@ -1,32 +1,81 @@
 # ConsentKit. `make help` lists the targets.
 .DEFAULT_GOAL := help
 CARGO ?= cargo
+MVN ?= mvn
+ROOT := $(abspath .)
+KOTLIN := bindings/kotlin
+SWIFT := bindings/swift
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
 .PHONY: demo
 demo: ## Run the main job: the support tool's guided demo on a local SQLite file
 	$(CARGO) run --quiet -p consentkit-cli -- demo
 
+# ----- build -----
+
 .PHONY: build
-build: build-rust ## Build everything that builds on this machine
+build: build-rust build-kotlin ## Build everything that builds on this machine
 
 .PHONY: build-rust
-build-rust: ## Build the Rust crates (core, cli)
+build-rust: ## Rust: core, FFI cdylib, support tool
 	$(CARGO) build --workspace
 
+.PHONY: build-staticlib
+build-staticlib: ## Rust: the FFI staticlib (what iOS links; large in debug)
+	$(CARGO) rustc -p consentkit-ffi --lib --crate-type staticlib --release
+
+.PHONY: build-kotlin
+build-kotlin: ## Kotlin: build the cdylib, generate bindings, compile (Maven)
+	cd $(KOTLIN) && $(MVN) -B -q compile
+
+.PHONY: build-swift
+build-swift: ## Swift: generate bindings and build the package (needs swift on PATH)
+	cd $(SWIFT) && ./generate.sh && swift build
+
+.PHONY: xcframework
+xcframework: ## Swift: build ConsentKitFFI.xcframework for iOS device + simulator (macOS with Xcode)
+	$(SWIFT)/build-xcframework.sh
+
+# ----- test -----
+
 .PHONY: test
-test: test-rust ## Run every test suite
+test: test-rust test-kotlin test-swift ## Run every test suite (Rust, Kotlin, conformance in each, Swift where present)
 
 .PHONY: test-rust
-test-rust: ## Rust: core unit, integration and property tests, CLI end-to-end tests
+test-rust: ## Rust: core unit/integration/property tests, FFI conformance runner, CLI end-to-end tests
 	$(CARGO) test --workspace
 
+.PHONY: test-kotlin
+test-kotlin: ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner
+	cd $(KOTLIN) && $(MVN) -B --no-transfer-progress test
+
+.PHONY: test-swift
+test-swift: ## Swift: XCTest incl. the conformance runner (skipped, saying why, without swift)
+	$(SWIFT)/run-tests.sh
+
+.PHONY: test-conformance
+test-conformance: ## Only the cross-language conformance scenarios (Rust and Kotlin runners)
+	$(CARGO) test -p consentkit-ffi --test conformance
+	cd $(KOTLIN) && $(MVN) -B --no-transfer-progress test -Dtest=ConformanceTest
+
+# ----- bench -----
+
 .PHONY: bench
-bench: ## Benchmarks that print ratios (gate check, contention, start-up)
+bench: bench-rust bench-kotlin ## Benchmarks that print ratios
+
+.PHONY: bench-rust
+bench-rust: ## Rust: check vs store size, check during commits, start-up vs history length
 	$(CARGO) bench -p consentkit-core --bench gate -- --warm-up-time 1 --measurement-time 2
+
+.PHONY: bench-kotlin
+bench-kotlin: ## Kotlin: cached gate check vs a JNA call per check
+	cd $(KOTLIN) && $(MVN) -B -q test-compile exec:java -Dexec.mainClass=com.consentkit.bench.CheckBenchKt \
+		-Dexec.classpathScope=test -Djna.library.path=$(ROOT)/target/debug
+
+# ----- upkeep -----
 
 .PHONY: lint
 lint: ## clippy and rustfmt check
@@ -36,3 +85,4 @@ lint: ## clippy and rustfmt check
 .PHONY: clean
 clean: ## Remove build outputs
 	$(CARGO) clean
+	rm -rf $(KOTLIN)/target $(SWIFT)/.build

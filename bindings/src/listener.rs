@@ -43,7 +43,7 @@ impl CommitHook for CommitAdapter {
     }
 }
 
-/// A listener registration. `close()` (or dropping it) unregisters the listener.
+/// A listener registration. `unregister()` (or destroying the handle) stops the listener.
 #[derive(uniffi::Object)]
 pub struct ListenerHandle {
     pub(crate) registration: Registration,
@@ -52,7 +52,7 @@ pub struct ListenerHandle {
 #[uniffi::export]
 impl ListenerHandle {
     /// Unregisters now; idempotent.
-    pub fn close(&self) {
+    pub fn unregister(&self) {
         self.registration.close();
     }
 }

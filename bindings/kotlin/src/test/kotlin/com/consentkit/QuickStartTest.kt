@@ -1,0 +1,34 @@
+package com.consentkit
+
+import kotlinx.coroutines.cancelChildren
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Test
+import java.io.File
+import java.nio.file.Files
+
+class QuickStartTest {
+    private val repo = File(System.getProperty("consentkit.repo") ?: "../..")
+
+    private fun block(lines: List<String>, begin: String, end: String): List<String> =
+        lines.dropWhile { !it.contains(begin) }.drop(1).takeWhile { !it.contains(end) }.map { it.trim() }.filter { it.isNotEmpty() }
+
+    @Test
+    fun `the README's quick start is the compiled one`() {
+        val readme = block(File(repo, "README.md").readLines(), "<!-- quick-start-kotlin:begin -->", "<!-- quick-start-kotlin:end -->")
+            .filter { !it.startsWith("```") }
+        val compiled = block(File(repo, "bindings/kotlin/src/test/kotlin/com/consentkit/QuickStart.kt").readLines(), "// quick-start:begin", "// quick-start:end")
+        assertEquals(compiled, readme)
+        assertEquals(true, readme.size in 5..12, "about ten lines")
+    }
+
+    @Test
+    fun `the quick start runs`(): Unit = runBlocking {
+        val dir = Files.createTempDirectory("quickstart").toFile()
+        var sent = 0
+        quickStart(dir.path, "alice", this) { sent++ }
+        assertEquals(1, sent)
+        coroutineContext.cancelChildren()
+        dir.deleteRecursively()
+    }
+}
