@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use consentkit_core::{
-    Action, CategoryStatus, Clock, ConsentStore, Decision, DecisionInput, ErasureReport, Error, ManualClock, OpenMode,
-    OsPermission, OsState, Policy, PurgeReport, Receipt, Source, SystemClock, Timestamp, Watch,
+    Action, CategoryStatus, Clock, ConsentStore, Decision, DecisionInput, ErasureReport, Error, ManualClock, OpenMode, OsPermission,
+    OsState, Policy, PurgeReport, Receipt, Source, SystemClock, Timestamp, Watch,
 };
 
 use crate::error::{guard, ConsentKitError};
@@ -201,7 +201,9 @@ impl ConsentKit {
     pub fn verify(&self) -> Result<VerifyReport> {
         guard(|| match self.store.verify() {
             Ok(events) => Ok(VerifyReport { intact: true, events, first_bad_seq: None, message: None }),
-            Err(Error::Tampered(b)) => Ok(VerifyReport { intact: false, events: 0, first_bad_seq: Some(b.seq()), message: Some(b.to_string()) }),
+            Err(Error::Tampered(b)) => {
+                Ok(VerifyReport { intact: false, events: 0, first_bad_seq: Some(b.seq()), message: Some(b.to_string()) })
+            }
             Err(e) => Err(e.into()),
         })
     }

@@ -2,8 +2,8 @@
 //! mirror the core's and generate only FFI code). Times cross as epoch milliseconds (UTC).
 
 use consentkit_core::{
-    Action, CategoryStatus, Decision, DecisionInput, ErasureReport, LegalBasis, OsPermission, OsState, PurgeReport, Reason,
-    ReasonCode, Receipt, Source, Status, StatusChange, Timestamp,
+    Action, CategoryStatus, Decision, DecisionInput, ErasureReport, LegalBasis, OsPermission, OsState, PurgeReport, Reason, ReasonCode,
+    Receipt, Source, Status, StatusChange, Timestamp,
 };
 
 uniffi::custom_type!(Timestamp, i64, {

@@ -91,7 +91,11 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             let source: Source = parse("source", source)?;
             let store = open(cli, OpenMode::ReadWrite)?;
             let r = store.set_under_age(subject, !clear, source)?;
-            if cli.json { print_json(&r) } else { receipt(&r) }
+            if cli.json {
+                print_json(&r)
+            } else {
+                receipt(&r)
+            }
             Ok(0)
         }
         Command::Status { subject } => status(cli, subject),
@@ -143,7 +147,11 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             let store = open(cli, OpenMode::ReadOnly)?;
             match store.verify() {
                 Ok(n) => {
-                    if cli.json { print_json(&json!({ "intact": true, "events": n })) } else { println!("chain intact: {n} events verified") }
+                    if cli.json {
+                        print_json(&json!({ "intact": true, "events": n }))
+                    } else {
+                        println!("chain intact: {n} events verified")
+                    }
                     Ok(0)
                 }
                 Err(Error::Tampered(b)) => {
@@ -169,7 +177,9 @@ fn policy(cli: &Cli) -> Result<u8, Failure> {
     let rows: Vec<Vec<String>> = policy
         .categories
         .iter()
-        .map(|c| vec![c.id.clone(), c.legal_basis.to_string(), or_dash(c.os_permission), c.retention.to_string(), c.purpose_version.to_string()])
+        .map(|c| {
+            vec![c.id.clone(), c.legal_basis.to_string(), or_dash(c.os_permission), c.retention.to_string(), c.purpose_version.to_string()]
+        })
         .collect();
     table(&["CATEGORY", "LEGAL BASIS", "OS PERMISSION", "RETENTION", "PURPOSE"], &rows);
     println!();
@@ -179,8 +189,13 @@ fn policy(cli: &Cli) -> Result<u8, Failure> {
         .map(|f| vec![f.id.clone(), f.categories.join(", "), if f.per_item { "yes".into() } else { "no".into() }])
         .collect();
     table(&["FEATURE", "NEEDS", "PER ITEM"], &rows);
-    println!("\nconsent lifetime {}, re-ask after refusal {}, age of digital consent {} ({})",
-        or_dash(policy.consent_lifetime), or_dash(policy.reask_after_refusal), policy.age_of_digital_consent, policy.children);
+    println!(
+        "\nconsent lifetime {}, re-ask after refusal {}, age of digital consent {} ({})",
+        or_dash(policy.consent_lifetime),
+        or_dash(policy.reask_after_refusal),
+        policy.age_of_digital_consent,
+        policy.children
+    );
     Ok(0)
 }
 
@@ -190,7 +205,11 @@ fn decide(cli: &Cli, a: &DecisionArgs, action: Action) -> Result<u8, Failure> {
     let mut input = DecisionInput::new(&a.subject, &a.category, action, source);
     input.scope = a.scope.clone();
     let r = store.record(&input)?;
-    if cli.json { print_json(&r) } else { receipt(&r) }
+    if cli.json {
+        print_json(&r)
+    } else {
+        receipt(&r)
+    }
     Ok(0)
 }
 
@@ -206,10 +225,8 @@ pub fn status(cli: &Cli, subject: &str) -> Result<u8, Failure> {
         print_json(&json!({ "subject": subject, "policy": { "id": policy.id, "version": policy.version }, "categories": categories }));
     } else {
         println!("{subject} under policy {} {}\n", policy.id, policy.version);
-        let rows: Vec<Vec<String>> = statuses
-            .iter()
-            .map(|s| vec![s.category.clone(), s.legal_basis.to_string(), s.status.to_string(), or_dash(s.since)])
-            .collect();
+        let rows: Vec<Vec<String>> =
+            statuses.iter().map(|s| vec![s.category.clone(), s.legal_basis.to_string(), s.status.to_string(), or_dash(s.since)]).collect();
         table(&["CATEGORY", "LEGAL BASIS", "STATUS", "SINCE"], &rows);
     }
     Ok(0)
@@ -259,7 +276,15 @@ fn history(cli: &Cli, subject: &str) -> Result<u8, Failure> {
                     (Some(p), Some(s)) => format!("OS {p} -> {s} (device)"),
                     _ => or_dash(e.category.as_ref()),
                 };
-                vec![e.seq.to_string(), e.at.to_string(), e.action.to_string(), what, or_dash(e.scope.as_ref()), e.source.to_string(), e.policy_version.clone()]
+                vec![
+                    e.seq.to_string(),
+                    e.at.to_string(),
+                    e.action.to_string(),
+                    what,
+                    or_dash(e.scope.as_ref()),
+                    e.source.to_string(),
+                    e.policy_version.clone(),
+                ]
             })
             .collect();
         table(&["SEQ", "AT", "ACTION", "CATEGORY", "SCOPE", "SOURCE", "POLICY"], &rows);

@@ -72,15 +72,25 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     decision_line(&store, alice, "usage_analytics", None)?;
     decision_line(&store, alice, "calling", None)?;
 
-    step(2, "Onboarding: alice answers the dialog",
-        "Her three answers commit in one transaction: all or none, so a force-quit mid-dialog records nothing.");
+    step(
+        2,
+        "Onboarding: alice answers the dialog",
+        "Her three answers commit in one transaction: all or none, so a force-quit mid-dialog records nothing.",
+    );
     let receipts = store.record_batch(&[
         DecisionInput::new(alice, "device_contacts", Action::Grant, Source::Onboarding),
         DecisionInput::new(alice, "usage_statistics", Action::Grant, Source::Onboarding),
         DecisionInput::new(alice, "photos_media", Action::Refuse, Source::Onboarding),
     ])?;
     for r in &receipts {
-        println!("  receipt seq {} {:<8} {:<18} valid until {}  hash {}…", r.seq, r.action.to_string(), or_dash(r.category.as_ref()), or_dash(r.valid_until), &r.hash[..12]);
+        println!(
+            "  receipt seq {} {:<8} {:<18} valid until {}  hash {}…",
+            r.seq,
+            r.action.to_string(),
+            or_dash(r.category.as_ref()),
+            or_dash(r.valid_until),
+            &r.hash[..12]
+        );
     }
     store.set_os_permission(OsPermission::Contacts, OsState::Granted)?;
     println!("\nThe OS then reports the contacts permission granted:");
@@ -89,8 +99,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     decision_line(&store, alice, "photo_sharing", None)?;
 
     clock.advance_millis(3 * DAY);
-    step(3, "Sync a single contact",
-        "The statement lets the user sync single contacts to the server: each is its own scoped grant.");
+    step(3, "Sync a single contact", "The statement lets the user sync single contacts to the server: each is its own scoped grant.");
     store.record(&DecisionInput::new(alice, "device_contacts", Action::Grant, Source::Settings).with_scope("contact:1001"))?;
     decision_line(&store, alice, "contact_sync", Some("contact:1001"))?;
     decision_line(&store, alice, "contact_sync", Some("contact:2002"))?;
@@ -103,8 +112,11 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     println!("  status of device_contacts: {}", store.status(alice, "device_contacts")?.status);
 
     clock.advance_millis(20 * DAY);
-    step(5, "Alice withdraws usage statistics in the app's settings",
-        "Withdrawal is as easy as giving: once the call returns, no check anywhere allows the feature.");
+    step(
+        5,
+        "Alice withdraws usage statistics in the app's settings",
+        "Withdrawal is as easy as giving: once the call returns, no check anywhere allows the feature.",
+    );
     store.record(&DecisionInput::new(alice, "usage_statistics", Action::Withdraw, Source::Settings))?;
     decision_line(&store, alice, "usage_analytics", None)?;
 
@@ -127,15 +139,24 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     println!("  should_ask(device_contacts): {}", store.should_ask(alice, "device_contacts")?);
 
     clock.advance_millis(2 * DAY);
-    step(7, "Support: \"why is photo sharing off, and what has alice agreed to?\"",
-        "consentkit status alice / consentkit check alice photo_sharing:");
+    step(
+        7,
+        "Support: \"why is photo sharing off, and what has alice agreed to?\"",
+        "consentkit status alice / consentkit check alice photo_sharing:",
+    );
     status_table(&store, alice)?;
     println!();
     decision_line(&store, alice, "photo_sharing", None)?;
 
     step(8, "Alice asks for a copy of her data (GDPR Arts. 15 and 20)", "consentkit export alice > alice.json:");
     let doc = store.export(alice)?;
-    println!("  {} events with receipts, {} categories, {} OS permissions, exported at {}", doc.history.len(), doc.state.len(), doc.os_permissions.len(), doc.exported_at);
+    println!(
+        "  {} events with receipts, {} categories, {} OS permissions, exported at {}",
+        doc.history.len(),
+        doc.state.len(),
+        doc.os_permissions.len(),
+        doc.exported_at
+    );
 
     clock.advance_millis(DAY);
     step(9, "Alice asks to be forgotten (GDPR Art. 17)",

@@ -159,7 +159,10 @@ fn check_exit_codes_and_json() {
     env.fails(2, &["check", "alice", "teleport"], "unknown feature 'teleport'");
     env.fails(2, &["check", "alice", "contact_sync"], "check it with a scope");
     // Expiry follows --now.
-    assert_eq!(env.json(1, &["--now", "2027-02-15T09:00:00Z", "check", "alice", "usage_analytics"])["reasons"][0]["code"], "consent_expired");
+    assert_eq!(
+        env.json(1, &["--now", "2027-02-15T09:00:00Z", "check", "alice", "usage_analytics"])["reasons"][0]["code"],
+        "consent_expired"
+    );
 }
 
 #[test]
@@ -206,7 +209,14 @@ fn query_commands_are_read_only() {
     let env = Env::seeded();
     env.ok(0, &["verify"]); // settle any WAL into the file first
     let db_before = bytes(&env.db);
-    for args in [&["status", "alice"][..], &["check", "alice", "photo_sharing"], &["history", "alice"], &["export", "alice"], &["verify"], &["policy"]] {
+    for args in [
+        &["status", "alice"][..],
+        &["check", "alice", "photo_sharing"],
+        &["history", "alice"],
+        &["export", "alice"],
+        &["verify"],
+        &["policy"],
+    ] {
         let out = env.run(args);
         assert!(matches!(out.status.code(), Some(0) | Some(1)), "{args:?}");
         assert_eq!(bytes(&env.db), db_before, "{args:?} changed the database file");
@@ -260,7 +270,11 @@ fn bad_input_for_each_argument_exits_2() {
     env.fails(2, &["--now", "yesterday", "status", "alice"], "'yesterday' is not an RFC 3339 time");
     env.fails(2, &["--policy", "/no/such/policy.json", "status", "alice"], "cannot read policy file");
     let broken = env.dir.path().join("broken.json");
-    std::fs::write(&broken, r#"{"id":"x","version":"1","categories":[{"id":"a","title":"A","legal_basis":"concent","retention":"P1Y"}],"features":[]}"#).unwrap();
+    std::fs::write(
+        &broken,
+        r#"{"id":"x","version":"1","categories":[{"id":"a","title":"A","legal_basis":"concent","retention":"P1Y"}],"features":[]}"#,
+    )
+    .unwrap();
     env.fails(2, &["--policy", broken.to_str().unwrap(), "policy"], "$.categories[0].legal_basis");
     env.fails(2, &["frobnicate"], "unrecognized subcommand");
     env.fails(2, &["check", "alice"], "required");

@@ -63,7 +63,12 @@ fn ratios() {
     let t_large = per_iter(21, 20_000, || {
         black_box(large.check("user-4242", "contact_lookup", None).unwrap());
     });
-    println!("ratio check(10k subjects)/check(1 subject) = {:.2}  ({:?} vs {:?})", t_large.as_secs_f64() / t_small.as_secs_f64(), t_large, t_small);
+    println!(
+        "ratio check(10k subjects)/check(1 subject) = {:.2}  ({:?} vs {:?})",
+        t_large.as_secs_f64() / t_small.as_secs_f64(),
+        t_large,
+        t_small
+    );
 
     let store = Arc::new(large);
     let stop = Arc::new(AtomicBool::new(false));
@@ -72,7 +77,7 @@ fn ratios() {
         std::thread::spawn(move || {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let action = if n % 2 == 0 { Action::Withdraw } else { Action::Grant };
+                let action = if n.is_multiple_of(2) { Action::Withdraw } else { Action::Grant };
                 store.record(&DecisionInput::new("writer", "usage_statistics", action, Source::Settings)).unwrap();
                 n += 1;
             }
@@ -84,14 +89,24 @@ fn ratios() {
     });
     stop.store(true, Ordering::Relaxed);
     let writes = writer.join().unwrap();
-    println!("ratio check(during {writes} commits)/check(alone) = {:.2}  ({:?} vs {:?})", t_contended.as_secs_f64() / t_large.as_secs_f64(), t_contended, t_large);
+    println!(
+        "ratio check(during {writes} commits)/check(alone) = {:.2}  ({:?} vs {:?})",
+        t_contended.as_secs_f64() / t_large.as_secs_f64(),
+        t_contended,
+        t_large
+    );
 
     let (_d3, short_path, short) = store_with(100, 2);
     let (_d4, long_path, long) = store_with(100, 200);
     drop((short, long));
     let open = |p: &std::path::Path| per_iter(7, 3, || drop(black_box(ConsentStore::open(p, Policy::builtin()).unwrap())));
     let (t_short, t_long) = (open(&short_path), open(&long_path));
-    println!("ratio open(20,000 events)/open(200 events) = {:.2}  ({:?} vs {:?})", t_long.as_secs_f64() / t_short.as_secs_f64(), t_long, t_short);
+    println!(
+        "ratio open(20,000 events)/open(200 events) = {:.2}  ({:?} vs {:?})",
+        t_long.as_secs_f64() / t_short.as_secs_f64(),
+        t_long,
+        t_short
+    );
 }
 
 criterion_group!(benches, bench_check);

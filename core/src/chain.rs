@@ -89,7 +89,7 @@ pub struct ChainRow {
 #[derive(Clone, Debug)]
 pub enum RowContent {
     /// A full event.
-    Event(Receipt),
+    Event(Box<Receipt>),
     /// A tombstone left by an erasure or purge (link hashes only).
     Tombstone,
     /// A row whose columns no longer decode (edited by hand).
@@ -127,20 +127,26 @@ impl ChainBreak {
 impl fmt::Display for ChainBreak {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ChainBreak::ContentMismatch { seq } => write!(f, "chain broken at seq {seq}: the event's content does not match its hash (edited)"),
-            ChainBreak::BrokenLink { seq } => write!(f, "chain broken at seq {seq}: the event does not link to the one before it (reordered or re-hashed)"),
+            ChainBreak::ContentMismatch { seq } => {
+                write!(f, "chain broken at seq {seq}: the event's content does not match its hash (edited)")
+            }
+            ChainBreak::BrokenLink { seq } => {
+                write!(f, "chain broken at seq {seq}: the event does not link to the one before it (reordered or re-hashed)")
+            }
             ChainBreak::Missing { seq } => write!(f, "chain broken at seq {seq}: the event is missing (deleted)"),
-            ChainBreak::Truncated { seq, head } => write!(f, "chain broken at seq {seq}: the chain ends before its recorded head {head} (truncated)"),
-            ChainBreak::UnclaimedTombstone { seq } => write!(f, "chain broken at seq {seq}: content removed without an erasure or purge record"),
+            ChainBreak::Truncated { seq, head } => {
+                write!(f, "chain broken at seq {seq}: the chain ends before its recorded head {head} (truncated)")
+            }
+            ChainBreak::UnclaimedTombstone { seq } => {
+                write!(f, "chain broken at seq {seq}: content removed without an erasure or purge record")
+            }
         }
     }
 }
 
 /// Seqs an erasure or purge record claims to have removed.
 pub fn claimed_seqs(r: &Receipt) -> Vec<u64> {
-    r.detail_field("removed_seqs")
-        .and_then(|v| v.as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).collect()))
-        .unwrap_or_default()
+    r.detail_field("removed_seqs").and_then(|v| v.as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).collect())).unwrap_or_default()
 }
 
 /// Walks chain rows in sequence order, one at a time (constant memory but for tombstone seqs).
@@ -162,7 +168,11 @@ impl Verifier {
     /// Checks the next row.
     pub fn push(&mut self, row: ChainRow) -> Result<(), ChainBreak> {
         if row.seq != self.expected {
-            return Err(if row.seq > self.expected { ChainBreak::Missing { seq: self.expected } } else { ChainBreak::BrokenLink { seq: row.seq } });
+            return Err(if row.seq > self.expected {
+                ChainBreak::Missing { seq: self.expected }
+            } else {
+                ChainBreak::BrokenLink { seq: row.seq }
+            });
         }
         if row.prev_hash != self.prev || link_hash(&self.prev, &row.content_hash) != row.hash {
             return Err(ChainBreak::BrokenLink { seq: row.seq });
@@ -247,7 +257,13 @@ mod tests {
                 let mut e = event(seq, if seq % 2 == 0 { Action::Withdraw } else { Action::Grant });
                 seal(&mut e, &prev);
                 prev = e.hash.clone();
-                ChainRow { seq, content_hash: e.content_hash.clone(), prev_hash: e.prev_hash.clone(), hash: e.hash.clone(), content: RowContent::Event(e) }
+                ChainRow {
+                    seq,
+                    content_hash: e.content_hash.clone(),
+                    prev_hash: e.prev_hash.clone(),
+                    hash: e.hash.clone(),
+                    content: RowContent::Event(Box::new(e)),
+                }
             })
             .collect()
     }

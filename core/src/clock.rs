@@ -21,14 +21,12 @@ impl Timestamp {
 
     /// Parses RFC 3339 (`2026-11-23T10:00:00Z`, any offset; kept to millisecond precision).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let dt = OffsetDateTime::parse(text, &Rfc3339)
-            .map_err(|e| format!("'{text}' is not an RFC 3339 time: {e}"))?;
+        let dt = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| format!("'{text}' is not an RFC 3339 time: {e}"))?;
         Ok(Timestamp((dt.unix_timestamp_nanos() / 1_000_000) as i64))
     }
 
     fn datetime(self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     /// RFC 3339 in UTC with millisecond precision when needed, e.g. `2026-11-23T10:00:00Z`.
@@ -46,11 +44,8 @@ impl Timestamp {
         let Ok(year) = i32::try_from(year) else { return Timestamp(i64::MAX) };
         let Ok(month) = Month::try_from(month0 + 1) else { return Timestamp(i64::MAX) };
         let day = dt.day().min(month.length(year));
-        let moved = dt
-            .replace_day(1)
-            .and_then(|d| d.replace_year(year))
-            .and_then(|d| d.replace_month(month))
-            .and_then(|d| d.replace_day(day));
+        let moved =
+            dt.replace_day(1).and_then(|d| d.replace_year(year)).and_then(|d| d.replace_month(month)).and_then(|d| d.replace_day(day));
         match moved {
             Ok(d) => {
                 let millis = (d.unix_timestamp_nanos() / 1_000_000) as i64;
@@ -184,10 +179,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         Timestamp(millis)
     }
 }

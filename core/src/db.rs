@@ -18,27 +18,29 @@ const EVENT_COLUMNS: &str = "seq, id, subject, category, action, scope, source, 
 
 /// Appends one sealed event.
 pub fn insert_event(conn: &Connection, r: &Receipt) -> Result<()> {
-    conn.prepare_cached(&format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,NULL)"))?
-        .execute(params![
-            r.seq as i64,
-            r.id,
-            r.subject,
-            r.category,
-            r.action.as_str(),
-            r.scope,
-            r.source.as_str(),
-            r.policy_id,
-            r.policy_version,
-            r.purpose_version,
-            r.at.millis(),
-            r.valid_until.map(|t| t.millis()),
-            r.permission.map(|p| p.as_str()),
-            r.os_state.map(|s| s.as_str()),
-            r.detail,
-            r.content_hash,
-            r.prev_hash,
-            r.hash,
-        ])?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,NULL)"
+    ))?
+    .execute(params![
+        r.seq as i64,
+        r.id,
+        r.subject,
+        r.category,
+        r.action.as_str(),
+        r.scope,
+        r.source.as_str(),
+        r.policy_id,
+        r.policy_version,
+        r.purpose_version,
+        r.at.millis(),
+        r.valid_until.map(|t| t.millis()),
+        r.permission.map(|p| p.as_str()),
+        r.os_state.map(|s| s.as_str()),
+        r.detail,
+        r.content_hash,
+        r.prev_hash,
+        r.hash,
+    ])?;
     Ok(())
 }
 
@@ -134,7 +136,7 @@ pub fn for_each_chain_row(conn: &Connection, mut visit: impl FnMut(ChainRow) -> 
         let content = match removed {
             Some(_) => RowContent::Tombstone,
             None => match receipt(row)? {
-                Ok(r) => RowContent::Event(r),
+                Ok(r) => RowContent::Event(Box::new(r)),
                 Err(_) => RowContent::Unreadable,
             },
         };
@@ -168,9 +170,11 @@ pub fn remove_events(conn: &Connection, seqs: &[u64], removed_by: u64) -> Result
 /// Writes a subject's current state (same transaction as its event).
 pub fn put_subject(conn: &Connection, subject: &str, state: &SubjectState, last_seq: u64) -> Result<()> {
     let json = serde_json::to_string(state).map_err(|e| Error::Corrupt(e.to_string()))?;
-    conn.prepare_cached("INSERT INTO subjects (subject, state, last_seq) VALUES (?1, ?2, ?3) \
-                         ON CONFLICT(subject) DO UPDATE SET state = excluded.state, last_seq = excluded.last_seq")?
-        .execute(params![subject, json, last_seq as i64])?;
+    conn.prepare_cached(
+        "INSERT INTO subjects (subject, state, last_seq) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT(subject) DO UPDATE SET state = excluded.state, last_seq = excluded.last_seq",
+    )?
+    .execute(params![subject, json, last_seq as i64])?;
     Ok(())
 }
 
@@ -187,8 +191,7 @@ pub fn load_subjects(conn: &Connection) -> Result<HashMap<String, Arc<SubjectSta
     let mut out = HashMap::new();
     for row in rows {
         let (subject, json) = row?;
-        let state: SubjectState =
-            serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
+        let state: SubjectState = serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
         out.insert(subject, Arc::new(state));
     }
     Ok(out)

@@ -103,7 +103,9 @@ impl Snapshot {
         check_subject(subject)?;
         match (feature.per_item, scope) {
             (true, None) => return Err(Error::Scope { feature: feature.id.clone(), why: "is granted per item: check it with a scope" }),
-            (false, Some(_)) => return Err(Error::Scope { feature: feature.id.clone(), why: "is not granted per item: check it without a scope" }),
+            (false, Some(_)) => {
+                return Err(Error::Scope { feature: feature.id.clone(), why: "is not granted per item: check it without a scope" })
+            }
             (_, Some(s)) => check_scope(s)?,
             _ => {}
         }

@@ -92,10 +92,7 @@ named_enum!(
 impl Action {
     /// The five actions an app or support tool records; the others are the system's own.
     pub fn is_decision(self) -> bool {
-        matches!(
-            self,
-            Action::Grant | Action::Refuse | Action::Withdraw | Action::Object | Action::WithdrawObjection
-        )
+        matches!(self, Action::Grant | Action::Refuse | Action::Withdraw | Action::Object | Action::WithdrawObjection)
     }
 }
 

@@ -186,18 +186,12 @@ impl Policy {
 
     /// The category with this id, or `UnknownCategory`.
     pub fn category(&self, id: &str) -> Result<&Category> {
-        self.category_index
-            .get(id)
-            .map(|&i| &self.categories[i])
-            .ok_or_else(|| Error::UnknownCategory(crate::error::shorten(id)))
+        self.category_index.get(id).map(|&i| &self.categories[i]).ok_or_else(|| Error::UnknownCategory(crate::error::shorten(id)))
     }
 
     /// The feature with this id, or `UnknownFeature`.
     pub fn feature(&self, id: &str) -> Result<&Feature> {
-        self.feature_index
-            .get(id)
-            .map(|&i| &self.features[i])
-            .ok_or_else(|| Error::UnknownFeature(crate::error::shorten(id)))
+        self.feature_index.get(id).map(|&i| &self.features[i]).ok_or_else(|| Error::UnknownFeature(crate::error::shorten(id)))
     }
 }
 
@@ -234,7 +228,16 @@ mod tests {
         let ids: Vec<&str> = p.categories.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(
             ids,
-            ["user_information", "contact_information", "traffic_data", "business_contacts", "device_contacts", "photos_media", "usage_statistics", "chat_information"]
+            [
+                "user_information",
+                "contact_information",
+                "traffic_data",
+                "business_contacts",
+                "device_contacts",
+                "photos_media",
+                "usage_statistics",
+                "chat_information"
+            ]
         );
         let consent: Vec<&str> = p.categories.iter().filter(|c| c.legal_basis == LegalBasis::Consent).map(|c| c.id.as_str()).collect();
         assert_eq!(consent, ["device_contacts", "photos_media", "usage_statistics"]);
@@ -275,13 +278,24 @@ mod tests {
         assert!(msg(&dup).contains("unknown field `x`"), "{}", msg(&dup));
         let cases = [
             (MINIMAL.replace(r#""consent""#, r#""concent""#), "$.categories[0].legal_basis", "concent"),
-            (MINIMAL.replace(r#""retention":"P1Y""#, r#""retention":"P1Y","os_permission":"camera""#), "$.categories[0].os_permission", "camera"),
+            (
+                MINIMAL.replace(r#""retention":"P1Y""#, r#""retention":"P1Y","os_permission":"camera""#),
+                "$.categories[0].os_permission",
+                "camera",
+            ),
             (MINIMAL.replace(r#"["a"]"#, r#"["b"]"#), "$.features[0].categories[0]", "unknown category 'b'"),
             (MINIMAL.replace(r#"["a"]"#, "[]"), "$.features[0].categories", "at least one category"),
             (MINIMAL.replace(r#"{"id":"f""#, r#"{"id":"""#), "$.features[0].id", "may not be empty"),
             (MINIMAL.replace(r#""id":"p""#, &format!(r#""id":"{}""#, "x".repeat(129))), "$.id", "longer than 128 bytes"),
             (MINIMAL.replace(r#"}]}"#, r#"},{"id":"f","categories":["a"]}]}"#), "$.features[1].id", "duplicate feature id 'f'"),
-            (MINIMAL.replace(r#""retention":"P1Y"}"#, r#""retention":"P1Y"},{"id":"a","title":"","legal_basis":"contract","retention":"P1Y"}"#), "$.categories[1].id", "duplicate category id 'a'"),
+            (
+                MINIMAL.replace(
+                    r#""retention":"P1Y"}"#,
+                    r#""retention":"P1Y"},{"id":"a","title":"","legal_basis":"contract","retention":"P1Y"}"#,
+                ),
+                "$.categories[1].id",
+                "duplicate category id 'a'",
+            ),
             (MINIMAL.replace("P1Y", "1 year"), "$.categories[0].retention", "1 year"),
             ("{not json".to_string(), "$", "key must be a string"),
         ];

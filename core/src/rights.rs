@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::chain::{hex, receipt_is_sealed};
+use crate::clock::Period;
 use crate::clock::Timestamp;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::gate::{CategoryStatus, OsRecord};
 use crate::input::check_subject;
 use crate::model::{Action, LegalBasis, OsPermission, OsState, Source};
-use crate::clock::Period;
 use crate::receipt::Receipt;
 use crate::state::{status_of, SubjectState};
 use crate::store::ConsentStore;
@@ -97,11 +97,8 @@ impl ConsentStore {
         let history = self.with_ledger(|l| db::subject_events(&l.conn, subject))?;
         let snap = self.snapshot();
         let policy = self.policy();
-        let mut os_permissions: Vec<ExportedOs> = snap
-            .os
-            .iter()
-            .map(|(p, OsRecord { state, since })| ExportedOs { permission: *p, state: *state, since: *since })
-            .collect();
+        let mut os_permissions: Vec<ExportedOs> =
+            snap.os.iter().map(|(p, OsRecord { state, since })| ExportedOs { permission: *p, state: *state, since: *since }).collect();
         os_permissions.sort_by_key(|o| o.permission);
         Ok(ExportDocument {
             format: EXPORT_FORMAT.into(),
@@ -261,7 +258,10 @@ impl ConsentStore {
         let all = self.with_ledger(|l| db::events_after(&l.conn, 0, u32::MAX))?;
         Ok(all
             .into_iter()
-            .filter(|r| r.action == Action::Erasure && r.detail_field("subject_ref").and_then(|v| v.as_str().map(String::from)) == Some(reference.clone()))
+            .filter(|r| {
+                r.action == Action::Erasure
+                    && r.detail_field("subject_ref").and_then(|v| v.as_str().map(String::from)) == Some(reference.clone())
+            })
             .collect())
     }
 

@@ -89,9 +89,7 @@ impl CategoryState {
 
     /// True if `scope` is granted, unexpired and of the current purpose version at `now`.
     pub fn scope_in_force(&self, scope: &str, category: &Category, now: Timestamp) -> bool {
-        self.scopes.get(scope).is_some_and(|g| {
-            g.purpose_version >= category.purpose_version && g.valid_until.is_none_or(|t| t > now)
-        })
+        self.scopes.get(scope).is_some_and(|g| g.purpose_version >= category.purpose_version && g.valid_until.is_none_or(|t| t > now))
     }
 }
 

@@ -439,7 +439,13 @@ impl ConsentStore {
             let mut initial = Vec::new();
             for subject in subjects {
                 for c in snap.statuses(&subject, now).unwrap_or_default() {
-                    initial.push(StatusChange { subject: subject.clone(), category: c.category, status: c.status, since: c.since, generation: snap.generation });
+                    initial.push(StatusChange {
+                        subject: subject.clone(),
+                        category: c.category,
+                        status: c.status,
+                        since: c.since,
+                        generation: snap.generation,
+                    });
                 }
             }
             (snap.generation, initial)
@@ -498,7 +504,13 @@ fn status_changes(before: &Snapshot, after: &Snapshot, touched: &BTreeSet<String
             let new = status_of(category, state, now);
             if old != new {
                 let since = state.map(|s| s.effective_since(category, now));
-                changes.push(StatusChange { subject: subject.clone(), category: category.id.clone(), status: new, since, generation: after.generation });
+                changes.push(StatusChange {
+                    subject: subject.clone(),
+                    category: category.id.clone(),
+                    status: new,
+                    since,
+                    generation: after.generation,
+                });
             }
         }
     }
@@ -533,7 +545,9 @@ fn decide(w: &mut WriteTx, d: &DecisionInput) -> Result<()> {
         (LegalBasis::Consent, Action::Grant | Action::Refuse | Action::Withdraw) => {}
         (LegalBasis::Consent, _) => return Err(not_applicable(" (consent is refused or withdrawn; objection is for legitimate interest)")),
         (LegalBasis::LegitimateInterest, Action::Object | Action::WithdrawObjection) => {}
-        (LegalBasis::LegitimateInterest, _) => return Err(not_applicable(" (no consent is asked: record an objection or withdraw_objection instead)")),
+        (LegalBasis::LegitimateInterest, _) => {
+            return Err(not_applicable(" (no consent is asked: record an objection or withdraw_objection instead)"))
+        }
         _ => return Err(not_applicable(" (no consent is needed and there is no right to object)")),
     }
     if d.scope.is_some() && category.legal_basis != LegalBasis::Consent {
@@ -569,4 +583,3 @@ fn decide(w: &mut WriteTx, d: &DecisionInput) -> Result<()> {
     w.append(r)?;
     Ok(())
 }
-

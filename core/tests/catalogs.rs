@@ -9,14 +9,22 @@ fn milo_and_pi_cookie_classes_and_marketing_channels() {
     let f = Fixture::new(fixture_policy("milo_and_pi.json"));
     assert!(f.allowed("shopper", "site_session"), "strictly necessary cookies need no consent");
     assert!(f.allowed("shopper", "checkout"), "contract + legal obligation");
-    for (feature, category) in [("site_analytics", "cookies_performance"), ("remember_preferences", "cookies_functionality"), ("personalised_ads", "cookies_targeting"), ("email_newsletter", "marketing_email"), ("sms_offers", "marketing_sms")] {
+    for (feature, category) in [
+        ("site_analytics", "cookies_performance"),
+        ("remember_preferences", "cookies_functionality"),
+        ("personalised_ads", "cookies_targeting"),
+        ("email_newsletter", "marketing_email"),
+        ("sms_offers", "marketing_sms"),
+    ] {
         assert_eq!(f.reasons("shopper", feature, None), pairs(&[("consent_not_asked", category)]));
     }
-    f.store.record_batch(&[
-        DecisionInput::new("shopper", "cookies_performance", Action::Grant, Source::Onboarding),
-        DecisionInput::new("shopper", "cookies_targeting", Action::Refuse, Source::Onboarding),
-        DecisionInput::new("shopper", "marketing_email", Action::Grant, Source::Onboarding),
-    ]).unwrap();
+    f.store
+        .record_batch(&[
+            DecisionInput::new("shopper", "cookies_performance", Action::Grant, Source::Onboarding),
+            DecisionInput::new("shopper", "cookies_targeting", Action::Refuse, Source::Onboarding),
+            DecisionInput::new("shopper", "marketing_email", Action::Grant, Source::Onboarding),
+        ])
+        .unwrap();
     assert!(f.allowed("shopper", "site_analytics"));
     assert_eq!(f.reasons("shopper", "personalised_ads", None), pairs(&[("consent_refused", "cookies_targeting")]));
     // Post marketing rests on legitimate interest: allowed until the customer opts out.

@@ -81,7 +81,10 @@ fn damaged_store_fails_closed(bytes: Vec<u8>) {
         assert!(!d.allowed);
         assert_eq!(d.reasons[0].code, ReasonCode::StoreUnavailable);
         assert!(store.check("alice", "calling", None).unwrap().allowed, "contract features stay allowed");
-        assert!(matches!(store.record(&DecisionInput::new("a", "usage_statistics", Action::Grant, Source::Settings)), Err(Error::Closed(_))));
+        assert!(matches!(
+            store.record(&DecisionInput::new("a", "usage_statistics", Action::Grant, Source::Settings)),
+            Err(Error::Closed(_))
+        ));
         assert!(!store.should_ask("alice", "usage_statistics").unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "the damaged file is kept as it was");
         let moved = ConsentStore::quarantine(&path, Timestamp(1)).unwrap();
@@ -123,7 +126,10 @@ fn many_threads_write_and_check_at_once() {
                 store.record(&DecisionInput::new(&subject, "usage_statistics", Action::Grant, Source::Settings)).unwrap();
                 assert!(store.check(&subject, "usage_analytics", None).unwrap().allowed, "own grant visible at once");
                 store.record(&DecisionInput::new(&subject, "usage_statistics", Action::Withdraw, Source::Settings)).unwrap();
-                assert!(!store.check(&subject, "usage_analytics", None).unwrap().allowed, "withdrawal visible the moment it returns (i={i})");
+                assert!(
+                    !store.check(&subject, "usage_analytics", None).unwrap().allowed,
+                    "withdrawal visible the moment it returns (i={i})"
+                );
             }
         }));
     }

@@ -190,7 +190,11 @@ fn single_contact_scopes() {
     f.store.record(&DecisionInput::new("alice", "device_contacts", Action::Grant, Source::Settings).with_scope("contact-42")).unwrap();
     f.record("alice", "device_contacts", Action::Withdraw, Source::Settings);
     f.grant("alice", "device_contacts");
-    assert_eq!(f.reasons("alice", "contact_sync", Some("contact-42")), pairs(&[("scope_not_granted", "device_contacts")]), "withdrawing the category withdrew its scopes");
+    assert_eq!(
+        f.reasons("alice", "contact_sync", Some("contact-42")),
+        pairs(&[("scope_not_granted", "device_contacts")]),
+        "withdrawing the category withdrew its scopes"
+    );
     assert!(matches!(f.store.check("alice", "contact_sync", None), Err(Error::Scope { .. })));
     assert!(matches!(f.store.check("alice", "contact_lookup", Some("x")), Err(Error::Scope { .. })));
 }
@@ -213,12 +217,21 @@ fn bad_input_is_a_typed_error_naming_the_value_and_writes_nothing() {
         (DecisionInput::new("", "usage_statistics", Action::Grant, Source::Settings), "invalid subject ''"),
         (DecisionInput::new(&long, "usage_statistics", Action::Grant, Source::Settings), "300 bytes"),
         (DecisionInput::new("alice", "device_contacts", Action::Grant, Source::Settings).with_scope(""), "invalid scope ''"),
-        (DecisionInput::new("alice", "traffic_data", Action::Grant, Source::Settings), "cannot grant category 'traffic_data': it rests on contract"),
+        (
+            DecisionInput::new("alice", "traffic_data", Action::Grant, Source::Settings),
+            "cannot grant category 'traffic_data': it rests on contract",
+        ),
         (DecisionInput::new("alice", "contact_information", Action::Grant, Source::Settings), "rests on legitimate_interest"),
         (DecisionInput::new("alice", "usage_statistics", Action::Object, Source::Settings), "cannot object category 'usage_statistics'"),
-        (DecisionInput::new("alice", "usage_statistics", Action::Expire, Source::Settings), "action 'expire' is recorded by the system only"),
+        (
+            DecisionInput::new("alice", "usage_statistics", Action::Expire, Source::Settings),
+            "action 'expire' is recorded by the system only",
+        ),
         (DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Import), "invalid source 'import'"),
-        (DecisionInput::new("alice", "contact_information", Action::Object, Source::Settings).with_scope("x"), "only consent decisions take a scope"),
+        (
+            DecisionInput::new("alice", "contact_information", Action::Object, Source::Settings).with_scope("x"),
+            "only consent decisions take a scope",
+        ),
     ];
     for (input, expected) in cases {
         let err = f.store.record(&input).unwrap_err();

@@ -106,7 +106,13 @@ fn export_then_import_gives_identical_state_and_history() {
         assert_eq!((&a.id, a.at, a.action, &a.category, &a.scope), (&b.id, b.at, b.action, &b.category, &b.scope));
         assert_eq!((b.source, b.effective_source()), (Source::Import, a.source));
     }
-    assert!(target.store.check("alice", "contact_sync", Some("contact-42")).unwrap().reasons.iter().all(|r| r.code != ReasonCode::ScopeNotGranted));
+    assert!(target
+        .store
+        .check("alice", "contact_sync", Some("contact-42"))
+        .unwrap()
+        .reasons
+        .iter()
+        .all(|r| r.code != ReasonCode::ScopeNotGranted));
     assert!(target.store.check("alice", "usage_analytics", None).unwrap().allowed, "guardian grant survives import");
     assert!(target.store.verify().is_ok());
     let again = target.store.import_json(&json).unwrap_err();

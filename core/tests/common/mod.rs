@@ -35,7 +35,11 @@ impl Fixture {
     /// Closes and reopens the store (same file, same clock), optionally with another policy.
     pub fn reopen(&mut self, policy: Option<Policy>) {
         let policy = policy.unwrap_or_else(|| (**self.store.policy()).clone());
-        let placeholder = ConsentStore::open_fail_closed(self.dir.path().join("placeholder-never-used/x.db"), Arc::new(policy.clone()), Arc::new(self.clock.clone()));
+        let placeholder = ConsentStore::open_fail_closed(
+            self.dir.path().join("placeholder-never-used/x.db"),
+            Arc::new(policy.clone()),
+            Arc::new(self.clock.clone()),
+        );
         drop(std::mem::replace(&mut self.store, placeholder));
         self.store = ConsentStore::open_with(&self.path, Arc::new(policy), Arc::new(self.clock.clone()), OpenMode::ReadWrite).unwrap();
     }
