@@ -233,20 +233,8 @@ mod tests {
             seq,
             subject: Some("alice".into()),
             category: Some("usage_statistics".into()),
-            action,
-            scope: None,
-            source: Source::Settings,
-            policy_id: "p".into(),
-            policy_version: "1".into(),
             purpose_version: Some(1),
-            at: Timestamp(seq as i64 * 1000),
-            valid_until: None,
-            permission: None,
-            os_state: None,
-            detail: None,
-            content_hash: String::new(),
-            prev_hash: String::new(),
-            hash: String::new(),
+            ..Receipt::blank(action, Source::Settings, "p", "1", Timestamp(seq as i64 * 1000))
         }
     }
 

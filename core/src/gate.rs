@@ -226,3 +226,41 @@ fn denial_for(status: Status) -> ReasonCode {
         _ => ReasonCode::ConsentNotAsked,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        Snapshot::empty(Arc::new(Policy::builtin()))
+    }
+
+    #[test]
+    fn an_empty_snapshot_fails_closed() {
+        let s = snapshot();
+        let d = s.check("alice", "photo_sharing", None, Timestamp(0)).unwrap();
+        let codes: Vec<ReasonCode> = d.reasons.iter().map(|r| r.code).collect();
+        assert_eq!(codes, [ReasonCode::ConsentNotAsked, ReasonCode::OsPermissionNotDetermined]);
+        assert!(!d.allowed && !d.limited && d.valid_until.is_none());
+        assert!(s.check("alice", "calling", None, Timestamp(0)).unwrap().allowed);
+    }
+
+    #[test]
+    fn an_unavailable_store_denies_all_but_contract_features() {
+        let mut s = snapshot();
+        s.unavailable = Some("disk on fire".into());
+        let d = s.check("alice", "usage_analytics", None, Timestamp(0)).unwrap();
+        assert_eq!(d.reasons, [Reason { code: ReasonCode::StoreUnavailable, category: "usage_statistics".into() }]);
+        assert!(s.check("alice", "messaging", None, Timestamp(0)).unwrap().allowed);
+        assert!(!s.should_ask("alice", "usage_statistics", Timestamp(0)).unwrap());
+    }
+
+    #[test]
+    fn input_is_validated_before_anything_else() {
+        let s = snapshot();
+        assert!(matches!(s.check("alice", "nope", None, Timestamp(0)), Err(Error::UnknownFeature(_))));
+        assert!(matches!(s.check("", "calling", None, Timestamp(0)), Err(Error::InvalidInput { .. })));
+        assert!(matches!(s.check("alice", "contact_sync", Some(""), Timestamp(0)), Err(Error::InvalidInput { .. })));
+        assert!(matches!(s.status("alice", "nope", Timestamp(0)), Err(Error::UnknownCategory(_))));
+    }
+}

@@ -120,8 +120,8 @@ named_enum!(
     /// A subject's standing for one category. The W3C Data Privacy Vocabulary term each maps to
     /// is in its doc comment.
     Status, "status" {
-        /// Contract or legal obligation: no consent is needed (DPV: ConsentNotRequired... the
-        /// processing rests on `dpv:Contract` / `dpv:LegalObligation`).
+        /// No consent is needed: contract or legal obligation, or legitimate interest not objected to
+        /// (DPV: the processing's legal basis is `dpv:Contract`, `dpv:LegalObligation` or `dpv:LegitimateInterest`).
         NotRequired = "not_required",
         /// A consent category never decided (DPV: ConsentUnknown / ConsentRequested when prompted).
         NotAsked = "not_asked",

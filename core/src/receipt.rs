@@ -60,6 +60,31 @@ pub struct Receipt {
 }
 
 impl Receipt {
+    /// An unsealed event of `action` under a policy at `at`, every optional field empty;
+    /// the store fills the rest and seals it.
+    pub fn blank(action: Action, source: Source, policy_id: &str, policy_version: &str, at: Timestamp) -> Receipt {
+        Receipt {
+            id: String::new(),
+            seq: 0,
+            subject: None,
+            category: None,
+            action,
+            scope: None,
+            source,
+            policy_id: policy_id.to_string(),
+            policy_version: policy_version.to_string(),
+            purpose_version: None,
+            at,
+            valid_until: None,
+            permission: None,
+            os_state: None,
+            detail: None,
+            content_hash: String::new(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
     /// A field of the `detail` JSON, if present.
     pub fn detail_field(&self, key: &str) -> Option<serde_json::Value> {
         let detail = self.detail.as_deref()?;

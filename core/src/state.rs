@@ -158,3 +158,66 @@ impl SubjectState {
         state
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LegalBasis, Source};
+    use crate::policy::Category;
+
+    fn event(seq: u64, action: Action, scope: Option<&str>, source: Source) -> Receipt {
+        Receipt {
+            id: format!("e{seq}"),
+            seq,
+            subject: Some("alice".into()),
+            category: Some("c".into()),
+            scope: scope.map(String::from),
+            purpose_version: Some(1),
+            valid_until: (action == Action::Grant).then_some(Timestamp(100_000)),
+            ..Receipt::blank(action, source, "p", "1", Timestamp(seq as i64 * 1000))
+        }
+    }
+
+    fn category(purpose_version: u32) -> Category {
+        Category {
+            id: "c".into(),
+            title: "C".into(),
+            description: String::new(),
+            legal_basis: LegalBasis::Consent,
+            os_permission: None,
+            retention: "P1Y".parse().unwrap(),
+            purpose_version,
+        }
+    }
+
+    #[test]
+    fn fold_tracks_status_since_scopes_and_guardian() {
+        let s = SubjectState::fold(&[
+            event(1, Action::Grant, Some("x"), Source::Settings),
+            event(2, Action::Grant, None, Source::Guardian),
+            event(3, Action::Grant, Some("y"), Source::Settings),
+            event(4, Action::Withdraw, Some("x"), Source::Settings),
+        ]);
+        let c = &s.categories["c"];
+        assert_eq!((c.status, c.since, c.seq, c.by_guardian), (Status::Granted, Timestamp(2000), 2, true));
+        assert_eq!(c.scopes.keys().collect::<Vec<_>>(), ["y"]);
+        assert_eq!(c.last_interaction, Timestamp(4000));
+        let after =
+            SubjectState::fold(&[event(1, Action::Grant, Some("x"), Source::Settings), event(2, Action::Withdraw, None, Source::Settings)]);
+        assert!(after.categories["c"].scopes.is_empty(), "withdrawing the category withdraws its scopes");
+    }
+
+    #[test]
+    fn effective_status_applies_expiry_and_purpose_bumps_at_read_time() {
+        let s = SubjectState::fold(&[event(1, Action::Grant, None, Source::Settings)]);
+        let c = &s.categories["c"];
+        assert_eq!(status_of(&category(1), Some(c), Timestamp(99_999)), Status::Granted);
+        assert_eq!(status_of(&category(1), Some(c), Timestamp(100_000)), Status::Expired);
+        assert_eq!(c.effective_since(&category(1), Timestamp(100_000)), Timestamp(100_000));
+        assert_eq!(status_of(&category(2), Some(c), Timestamp(0)), Status::RenewalRequired);
+        assert_eq!(status_of(&category(1), None, Timestamp(0)), Status::NotAsked);
+        let mut contract = category(1);
+        contract.legal_basis = LegalBasis::Contract;
+        assert_eq!(status_of(&contract, Some(c), Timestamp(0)), Status::NotRequired);
+    }
+}

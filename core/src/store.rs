@@ -95,26 +95,7 @@ impl<'a> WriteTx<'a> {
 
     /// A receipt skeleton for this policy at this time; `append` seals it.
     pub(crate) fn draft(&self, action: Action, source: Source) -> Receipt {
-        Receipt {
-            id: String::new(),
-            seq: 0,
-            subject: None,
-            category: None,
-            action,
-            scope: None,
-            source,
-            policy_id: self.policy.id.clone(),
-            policy_version: self.policy.version.clone(),
-            purpose_version: None,
-            at: self.now,
-            valid_until: None,
-            permission: None,
-            os_state: None,
-            detail: None,
-            content_hash: String::new(),
-            prev_hash: String::new(),
-            hash: String::new(),
-        }
+        Receipt::blank(action, source, &self.policy.id, &self.policy.version, self.now)
     }
 
     /// Seals, stores and applies one event.

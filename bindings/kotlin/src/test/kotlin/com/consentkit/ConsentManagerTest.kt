@@ -99,6 +99,7 @@ class ConsentManagerTest {
         assertThrows<ConsentKitException.UnderAge> { consent.grant("kid", "usage_statistics") }
         consent.grant("kid", "usage_statistics", Source.GUARDIAN)
         assertTrue(consent.isAllowed("kid", "usage_analytics"))
+        assertTrue(consent.policyJson.contains("\"id\": \"ucanywhere\""))
         val statuses = consent.statuses("alice")
         assertEquals(8, statuses.size)
         val history = consent.history("alice")
