@@ -61,6 +61,7 @@ pub(crate) struct Ledger {
 
 /// The consent store of one app on one device. Thread-safe: share it behind an `Arc`.
 pub struct ConsentStore {
+    _open_file: OpenFile,
     path: PathBuf,
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
@@ -127,6 +128,37 @@ impl<'a> WriteTx<'a> {
     }
 }
 
+/// Files open read-write in this process. One `ConsentStore` per file: a second one would keep
+/// its own snapshot (and the Kotlin/Swift caches on it) that the first one's withdrawals never reach.
+static OPEN_FILES: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// This store's claim on its file; released when the store is dropped.
+struct OpenFile(Option<PathBuf>);
+
+impl OpenFile {
+    fn claim(path: &Path) -> Result<OpenFile> {
+        if path.as_os_str() == ":memory:" {
+            return Ok(OpenFile(None));
+        }
+        let key = std::fs::canonicalize(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        if !lock(&OPEN_FILES).insert(key.clone()) {
+            return Err(Error::StoreUnavailable {
+                path: path.to_path_buf(),
+                why: "it is already open in this process: share that ConsentStore (a second one would not see its writes)".into(),
+            });
+        }
+        Ok(OpenFile(Some(key)))
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if let Some(key) = self.0.take() {
+            lock(&OPEN_FILES).remove(&key);
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -142,6 +174,7 @@ impl ConsentStore {
     pub fn open_with(path: impl AsRef<Path>, policy: Arc<Policy>, clock: Arc<dyn Clock>, mode: OpenMode) -> Result<ConsentStore> {
         let path = path.as_ref().to_path_buf();
         let conn = schema::open(&path, mode)?;
+        let open_file = if mode == OpenMode::ReadWrite { OpenFile::claim(&path)? } else { OpenFile(None) };
         let stored_policy = db::meta(&conn, "policy_id")?;
         let mut erasure_key = db::meta(&conn, "erasure_key")?;
         match (&stored_policy, mode) {
@@ -170,6 +203,7 @@ impl ConsentStore {
         snapshot.os = db::load_os(&conn)?;
         let ledger = Ledger { conn, head_seq, head_hash, erasure_key: erasure_key.unwrap_or_default() };
         Ok(ConsentStore {
+            _open_file: open_file,
             path,
             policy,
             clock,
@@ -190,6 +224,7 @@ impl ConsentStore {
                 let mut snapshot = Snapshot::empty(policy.clone());
                 snapshot.unavailable = Some(e.to_string());
                 ConsentStore {
+                    _open_file: OpenFile(None),
                     path: path.as_ref().to_path_buf(),
                     policy,
                     clock,

@@ -61,3 +61,17 @@ fn a_store_belongs_to_one_policy() {
     assert!(matches!(err, Error::PolicyMismatch { .. }), "{err}");
     assert!(err.to_string().contains("'wk360'") && err.to_string().contains("'ucanywhere'"));
 }
+
+#[test]
+fn a_file_is_open_once_per_process() {
+    let f = Fixture::ucanywhere();
+    let err = ConsentStore::open(&f.path, Policy::builtin()).err().unwrap();
+    assert!(err.to_string().contains("already open in this process"), "{err}");
+    let closed = ConsentStore::open_fail_closed(&f.path, std::sync::Arc::new(Policy::builtin()), std::sync::Arc::new(SystemClock));
+    assert!(!closed.check("alice", "usage_analytics", None).unwrap().allowed, "a second store fails closed");
+    let path = f.path.clone();
+    let dir = f.dir;
+    drop(f.store);
+    assert!(ConsentStore::open(&path, Policy::builtin()).is_ok(), "released when the first store is dropped");
+    drop(dir);
+}

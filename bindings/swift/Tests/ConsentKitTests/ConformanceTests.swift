@@ -80,15 +80,18 @@ final class ConformanceTests: XCTestCase {
             defer { try? FileManager.default.removeItem(at: tmp) }
             let db = tmp.appendingPathComponent("c.db").path
             let clock = TestClock(millis: millis(scenario["start"] as! String))
-            var m = try ConsentManager.open(path: db, policyJson: try policy(scenario["policy"] as! String), clock: clock)
+            // Implicitly unwrapped so a reopen can release the old store first (one store per file per process).
+            var m: ConsentManager! = try ConsentManager.open(path: db, policyJson: try policy(scenario["policy"] as! String), clock: clock)
             for (i, step) in (scenario["steps"] as! [[String: Any]]).enumerated() {
                 let at = "\(name) step \(i) (\(step["do"]!))"
                 if let time = step["at"] as? String { clock.set(millis: millis(time)) }
                 switch step["do"] as! String {
                 case "reopen":
+                    m = nil
                     m = try ConsentManager.open(path: db, policyJson: try policy(step["policy"] as! String), clock: clock)
                     continue
                 case "open_damaged":
+                    m = nil
                     let damaged = tmp.appendingPathComponent("damaged.db")
                     try Data(repeating: 0x5A, count: 4096).write(to: damaged)
                     m = try ConsentManager.open(path: damaged.path, policyJson: try policy(scenario["policy"] as! String))
