@@ -28,7 +28,7 @@ build-staticlib: ## Rust: the FFI staticlib (what iOS links; large in debug)
 	$(CARGO) rustc -p consentkit-ffi --lib --crate-type staticlib --release
 
 .PHONY: build-kotlin
-build-kotlin: ## Kotlin: build the cdylib, generate bindings, compile (Maven)
+build-kotlin: tools-kotlin ## Kotlin: build the cdylib, generate bindings, compile (Maven)
 	cd $(KOTLIN) && $(MVN) -B -q compile
 
 .PHONY: build-swift
@@ -48,8 +48,15 @@ test: test-rust test-kotlin test-swift ## Run every test suite (Rust, Kotlin, co
 test-rust: ## Rust: core unit/integration/property tests, FFI conformance runner, CLI end-to-end tests
 	$(CARGO) test --workspace
 
+.PHONY: tools-kotlin
+tools-kotlin: ## Kotlin: make sure a JDK and Maven are there (installs Debian's if missing and root)
+	@command -v $(MVN) >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && apt-get install -y -qq maven default-jdk-headless >/dev/null; \
+		else echo "the Kotlin suite needs a JDK 17+ and Maven on PATH"; exit 1; fi; }
+
 .PHONY: test-kotlin
-test-kotlin: ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner
+test-kotlin: tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner
 	cd $(KOTLIN) && $(MVN) -B --no-transfer-progress test
 
 .PHONY: test-swift

@@ -169,6 +169,6 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     step(10, "Verify the ledger", "consentkit verify walks the SHA-256 hash chain:");
     let n = store.verify()?;
     println!("  chain intact: {n} events verified");
-    println!("\nDone. Explore the demo database yourself, e.g.: consentkit --db {DEMO_DB} history {alice}\n(only the device's OS permission changes remain for her) or: consentkit --db {DEMO_DB} verify");
+    println!("\nDone. Explore the demo database yourself, e.g.: target/debug/consentkit --db {DEMO_DB} history {alice}\n(only the device's OS permission changes remain for her) or: target/debug/consentkit --db {DEMO_DB} verify");
     Ok(0)
 }
