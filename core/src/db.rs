@@ -9,7 +9,7 @@ use crate::chain::{ChainRow, RowContent};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::gate::OsRecord;
-use crate::model::OsPermission;
+use crate::model::{Action, OsPermission};
 use crate::receipt::Receipt;
 use crate::state::SubjectState;
 
@@ -120,6 +120,11 @@ pub fn subject_history(conn: &Connection, subject: &str) -> Result<Vec<Receipt>>
 /// Events after `after_seq` (not removed), oldest first, at most `limit`.
 pub fn events_after(conn: &Connection, after_seq: u64, limit: u32) -> Result<Vec<Receipt>> {
     receipts_limited(conn, "seq > ?1", limit as i64, [after_seq as i64])
+}
+
+/// Every stored event with this action, oldest first (e.g. the erasure records).
+pub fn events_with_action(conn: &Connection, action: Action) -> Result<Vec<Receipt>> {
+    receipts(conn, "action = ?1", [action.as_str()])
 }
 
 /// The event with this id, if stored.
