@@ -255,14 +255,9 @@ impl ConsentStore {
     /// Erasure records for a subject (confirms "an erasure happened on DATE").
     pub fn erasures_of(&self, subject: &str) -> Result<Vec<Receipt>> {
         let reference = self.subject_ref(subject)?;
-        let all = self.with_ledger(|l| db::events_after(&l.conn, 0, u32::MAX))?;
-        Ok(all
-            .into_iter()
-            .filter(|r| {
-                r.action == Action::Erasure
-                    && r.detail_field("subject_ref").and_then(|v| v.as_str().map(String::from)) == Some(reference.clone())
-            })
-            .collect())
+        let erasures = self.with_ledger(|l| db::events_with_action(&l.conn, Action::Erasure))?;
+        let matches = |r: &Receipt| r.detail_field("subject_ref").and_then(|v| v.as_str().map(String::from)) == Some(reference.clone());
+        Ok(erasures.into_iter().filter(matches).collect())
     }
 
     /// Removes events older than their category's retention period counted from the subject's
