@@ -54,13 +54,12 @@ fn run_step(kit: &ConsentKit, step: &Value) -> Result<Value, ConsentKitError> {
     let subject = || s(step, "subject");
     let category = || s(step, "category");
     let source = || parse::<Source>(step, "source");
-    let done = |_| Value::Null;
     Ok(match step["do"].as_str().unwrap() {
-        "grant" => kit.grant(subject(), category(), opt(step, "scope"), source()).map(done)?,
-        "refuse" => kit.refuse(subject(), category(), opt(step, "scope"), source()).map(done)?,
-        "withdraw" => kit.withdraw(subject(), category(), opt(step, "scope"), source()).map(done)?,
-        "object" => kit.object(subject(), category(), source()).map(done)?,
-        "withdraw_objection" => kit.withdraw_objection(subject(), category(), source()).map(done)?,
+        "grant" => kit.grant(subject(), category(), opt(step, "scope"), source()).map(|_| Value::Null)?,
+        "refuse" => kit.refuse(subject(), category(), opt(step, "scope"), source()).map(|_| Value::Null)?,
+        "withdraw" => kit.withdraw(subject(), category(), opt(step, "scope"), source()).map(|_| Value::Null)?,
+        "object" => kit.object(subject(), category(), source()).map(|_| Value::Null)?,
+        "withdraw_objection" => kit.withdraw_objection(subject(), category(), source()).map(|_| Value::Null)?,
         "batch" => {
             let decisions = step["decisions"]
                 .as_array()
@@ -77,7 +76,7 @@ fn run_step(kit: &ConsentKit, step: &Value) -> Result<Value, ConsentKitError> {
             kit.record_batch(decisions).map(|_| Value::Null)?
         }
         "os" => kit.set_os_permission(parse::<OsPermission>(step, "permission"), parse::<OsState>(step, "state")).map(|_| Value::Null)?,
-        "under_age" => kit.set_under_age(subject(), step["value"].as_bool().unwrap(), source()).map(done)?,
+        "under_age" => kit.set_under_age(subject(), step["value"].as_bool().unwrap(), source()).map(|_| Value::Null)?,
         "erase" => kit.erase(subject(), source()).map(|_| Value::Null)?,
         "check" => {
             let d = kit.check(subject(), s(step, "feature"), opt(step, "scope"))?;

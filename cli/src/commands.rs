@@ -6,7 +6,7 @@ use consentkit_core::*;
 use serde_json::json;
 
 use crate::args::{Cli, Command, DecisionArgs};
-use crate::output::{or_dash, receipt, table};
+use crate::output::{or_dash, receipt, status_table, table};
 
 /// A failed command: the exit code and one line for stderr.
 #[derive(Debug)]
@@ -225,9 +225,7 @@ pub fn status(cli: &Cli, subject: &str) -> Result<u8, Failure> {
         print_json(&json!({ "subject": subject, "policy": { "id": policy.id, "version": policy.version }, "categories": categories }));
     } else {
         println!("{subject} under policy {} {}\n", policy.id, policy.version);
-        let rows: Vec<Vec<String>> =
-            statuses.iter().map(|s| vec![s.category.clone(), s.legal_basis.to_string(), s.status.to_string(), or_dash(s.since)]).collect();
-        table(&["CATEGORY", "LEGAL BASIS", "STATUS", "SINCE"], &rows);
+        status_table(&statuses);
     }
     Ok(0)
 }

@@ -7,7 +7,7 @@ use consentkit_core::*;
 
 use crate::args::Cli;
 use crate::commands::{Failure, STORE};
-use crate::output::{or_dash, table};
+use crate::output::{or_dash, status_table};
 
 const DAY: i64 = 86_400_000;
 const DEMO_DB: &str = "consentkit-demo.db";
@@ -25,16 +25,6 @@ fn decision_line(store: &ConsentStore, subject: &str, feature: &str, scope: Opti
         let why: Vec<String> = d.reasons.iter().map(|r| format!("{} ({})", r.code, r.category)).collect();
         println!("  check {feature}{item}: DENIED, {}", why.join(", "));
     }
-    Ok(())
-}
-
-fn status_table(store: &ConsentStore, subject: &str) -> Result<(), Failure> {
-    let rows: Vec<Vec<String>> = store
-        .statuses(subject)?
-        .iter()
-        .map(|s| vec![s.category.clone(), s.legal_basis.to_string(), s.status.to_string(), or_dash(s.since)])
-        .collect();
-    table(&["CATEGORY", "LEGAL BASIS", "STATUS", "SINCE"], &rows);
     Ok(())
 }
 
@@ -144,7 +134,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         "Support: \"why is photo sharing off, and what has alice agreed to?\"",
         "consentkit status alice / consentkit check alice photo_sharing:",
     );
-    status_table(&store, alice)?;
+    status_table(&store.statuses(alice)?);
     println!();
     decision_line(&store, alice, "photo_sharing", None)?;
 

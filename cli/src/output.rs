@@ -1,6 +1,6 @@
 //! Human output: aligned tables and receipts. JSON output is built in `commands.rs`.
 
-use consentkit_core::Receipt;
+use consentkit_core::{CategoryStatus, Receipt};
 
 /// Prints rows as an aligned table under a header.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
@@ -19,6 +19,13 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     for row in rows {
         line(row.clone());
     }
+}
+
+/// Prints each category's status and since when.
+pub fn status_table(statuses: &[CategoryStatus]) {
+    let rows: Vec<Vec<String>> =
+        statuses.iter().map(|s| vec![s.category.clone(), s.legal_basis.to_string(), s.status.to_string(), or_dash(s.since)]).collect();
+    table(&["CATEGORY", "LEGAL BASIS", "STATUS", "SINCE"], &rows);
 }
 
 /// "-" for an absent value.

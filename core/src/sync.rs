@@ -17,16 +17,14 @@ impl ConsentStore {
 
     /// The highest acknowledged sequence number (0 if none).
     pub fn sync_acked(&self) -> Result<u64> {
-        self.with_ledger(|l| {
-            let value = db::meta(&l.conn, "sync_acked_seq")?.unwrap_or_else(|| "0".into());
-            value.parse().map_err(|_| Error::Corrupt(format!("sync_acked_seq '{value}'")))
-        })
+        self.with_ledger(|l| read_acked(&l.conn))
     }
 
     /// Marks every event up to `up_to_seq` as sent. Never moves backwards; durable on return.
     pub fn ack_sync(&self, up_to_seq: u64) -> Result<()> {
-        let acked = self.sync_acked()?;
+        // Read and write the cursor under one lock, so concurrent acks never move it backwards.
         self.with_ledger(|l| {
+            let acked = read_acked(&l.conn)?;
             let head = db::last_event(&l.conn)?.map_or(0, |(s, _)| s);
             if up_to_seq > head {
                 return Err(crate::error::invalid("sequence number", &up_to_seq.to_string(), format!("is beyond the last event {head}")));
@@ -37,4 +35,9 @@ impl ConsentStore {
             Ok(())
         })
     }
+}
+
+fn read_acked(conn: &rusqlite::Connection) -> Result<u64> {
+    let value = db::meta(conn, "sync_acked_seq")?.unwrap_or_else(|| "0".into());
+    value.parse().map_err(|_| Error::Corrupt(format!("sync_acked_seq '{value}'")))
 }
