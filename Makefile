@@ -6,12 +6,26 @@ ROOT := $(abspath .)
 KOTLIN := bindings/kotlin
 SWIFT := bindings/swift
 
+# ----- dependencies: the public registries, or an offline set -----
+# OFFLINE_DEPS=DIR builds from DIR/crates (a cargo local registry) and DIR/maven (a Maven file
+# repository), for air-gapped CI. Unset, scripts/deps-source.sh chooses: the public registries when
+# they answer, else ../shared/deps beside the checkout. Set but empty: the public registries.
+OFFLINE_DEPS ?= $(shell scripts/deps-source.sh)
+ifneq ($(filter-out __unavailable__,$(strip $(OFFLINE_DEPS))),)
+export CARGO_HOME := $(ROOT)/target/offline-cargo-home
+MVN := $(MVN) -s $(ROOT)/target/offline-settings.xml
+endif
+
 .PHONY: help
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
+.PHONY: deps
+deps: ## Say which dependency source this build uses (and write its cargo/Maven settings)
+	@scripts/deps-configure.sh "$(OFFLINE_DEPS)"
+
 .PHONY: demo
-demo: ## Run the main job: the support tool's guided demo on a local SQLite file
+demo: deps ## Run the main job: the support tool's guided demo on a local SQLite file
 	$(CARGO) run --quiet -p consentkit-cli -- demo
 
 # ----- build -----
@@ -20,19 +34,19 @@ demo: ## Run the main job: the support tool's guided demo on a local SQLite file
 build: build-rust build-kotlin ## Build everything that builds on this machine
 
 .PHONY: build-rust
-build-rust: ## Rust: core, FFI cdylib, support tool
+build-rust: deps ## Rust: core, FFI cdylib, support tool
 	$(CARGO) build --workspace
 
 .PHONY: build-staticlib
-build-staticlib: ## Rust: the FFI staticlib (what iOS links; large in debug)
+build-staticlib: deps ## Rust: the FFI staticlib (what iOS links; large in debug)
 	$(CARGO) rustc -p consentkit-ffi --lib --crate-type staticlib --release
 
 .PHONY: build-kotlin
-build-kotlin: tools-kotlin ## Kotlin: build the cdylib, generate bindings, compile (Maven)
+build-kotlin: deps tools-kotlin ## Kotlin: build the cdylib, generate bindings, compile (Maven)
 	cd $(KOTLIN) && $(MVN) -B -q compile
 
 .PHONY: build-swift
-build-swift: ## Swift: generate bindings and build the package (needs swift on PATH)
+build-swift: deps ## Swift: generate bindings and build the package (needs swift on PATH)
 	cd $(SWIFT) && ./generate.sh && swift build
 
 .PHONY: xcframework
@@ -45,7 +59,7 @@ xcframework: ## Swift: build ConsentKitFFI.xcframework for iOS device + simulato
 test: test-rust test-kotlin test-swift ## Run every test suite (Rust, Kotlin, conformance in each, Swift where present)
 
 .PHONY: test-rust
-test-rust: ## Rust: core unit/integration/property tests, FFI conformance runner, CLI end-to-end tests
+test-rust: deps ## Rust: core unit/integration/property tests, FFI conformance runner, CLI end-to-end tests
 	$(CARGO) test --workspace
 
 .PHONY: tools-kotlin
@@ -56,15 +70,15 @@ tools-kotlin: ## Kotlin: make sure a JDK and Maven are there (installs Debian's 
 		else echo "the Kotlin suite needs a JDK 17+ and Maven on PATH"; exit 1; fi; }
 
 .PHONY: test-kotlin
-test-kotlin: tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner
+test-kotlin: deps tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner
 	cd $(KOTLIN) && $(MVN) -B --no-transfer-progress test
 
 .PHONY: test-swift
-test-swift: ## Swift: XCTest incl. the conformance runner (skipped, saying why, without swift)
+test-swift: deps ## Swift: XCTest incl. the conformance runner (skipped, saying why, without swift)
 	$(SWIFT)/run-tests.sh
 
 .PHONY: test-conformance
-test-conformance: ## Only the cross-language conformance scenarios (Rust and Kotlin runners)
+test-conformance: deps ## Only the cross-language conformance scenarios (Rust and Kotlin runners)
 	$(CARGO) test -p consentkit-ffi --test conformance
 	cd $(KOTLIN) && $(MVN) -B --no-transfer-progress test -Dtest=ConformanceTest
 
@@ -74,18 +88,18 @@ test-conformance: ## Only the cross-language conformance scenarios (Rust and Kot
 bench: bench-rust bench-kotlin ## Benchmarks that print ratios
 
 .PHONY: bench-rust
-bench-rust: ## Rust: check vs store size, check during commits, start-up vs history length
+bench-rust: deps ## Rust: check vs store size, check during commits, start-up vs history length
 	$(CARGO) bench -p consentkit-core --bench gate -- --warm-up-time 1 --measurement-time 2
 
 .PHONY: bench-kotlin
-bench-kotlin: ## Kotlin: cached gate check vs a JNA call per check
+bench-kotlin: deps ## Kotlin: cached gate check vs a JNA call per check
 	cd $(KOTLIN) && $(MVN) -B -q test-compile exec:java -Dexec.mainClass=com.consentkit.bench.CheckBenchKt \
 		-Dexec.classpathScope=test -Djna.library.path=$(ROOT)/target/debug
 
 # ----- upkeep -----
 
 .PHONY: lint
-lint: ## clippy and rustfmt check
+lint: deps ## clippy and rustfmt check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) fmt --all -- --check
 
