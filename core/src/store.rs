@@ -416,7 +416,8 @@ impl ConsentStore {
             let mut due = Vec::new();
             for (subject, state) in &w.base.subjects {
                 for (category, cs) in &state.categories {
-                    if cs.status == Status::Granted && cs.valid_until.is_some_and(|t| t <= w.now) {
+                    let consent = w.policy.category(category).is_ok_and(|c| c.legal_basis == LegalBasis::Consent);
+                    if consent && cs.status == Status::Granted && cs.valid_until.is_some_and(|t| t <= w.now) {
                         due.push((subject.clone(), category.clone(), cs.purpose_version));
                     }
                 }
