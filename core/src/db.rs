@@ -139,7 +139,7 @@ pub fn for_each_chain_row(conn: &Connection, mut visit: impl FnMut(ChainRow) -> 
     while let Some(row) = rows.next()? {
         let removed: Option<i64> = row.get(18)?;
         let content = match removed {
-            Some(_) => RowContent::Tombstone,
+            Some(by) => RowContent::Tombstone { removed_by: by as u64 },
             None => match receipt(row)? {
                 Ok(r) => RowContent::Event(Box::new(r)),
                 Err(_) => RowContent::Unreadable,
