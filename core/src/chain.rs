@@ -113,6 +113,9 @@ pub enum ChainBreak {
     UnclaimedTombstone { seq: u64 },
     /// An event that an erasure or purge record claims to have removed is still (or again) there.
     RemovedEventPresent { seq: u64 },
+    /// The state table (derived data) disagrees with the fold of the history; `seq` is the last
+    /// event of the first subject or OS permission that differs.
+    StateMismatch { seq: u64 },
 }
 
 impl ChainBreak {
@@ -124,7 +127,8 @@ impl ChainBreak {
             | ChainBreak::Missing { seq }
             | ChainBreak::Truncated { seq, .. }
             | ChainBreak::UnclaimedTombstone { seq }
-            | ChainBreak::RemovedEventPresent { seq } => seq,
+            | ChainBreak::RemovedEventPresent { seq }
+            | ChainBreak::StateMismatch { seq } => seq,
         }
     }
 }
@@ -147,6 +151,9 @@ impl fmt::Display for ChainBreak {
             }
             ChainBreak::RemovedEventPresent { seq } => {
                 write!(f, "chain broken at seq {seq}: an event its erasure or purge record removed is present (restored)")
+            }
+            ChainBreak::StateMismatch { seq } => {
+                write!(f, "state table edited: it disagrees with the history (first difference at the subject of seq {seq})")
             }
         }
     }

@@ -202,6 +202,24 @@ pub fn load_subjects(conn: &Connection) -> Result<HashMap<String, Arc<SubjectSta
     Ok(out)
 }
 
+/// Replaces the whole state table (subjects and OS permissions) with a rebuilt one.
+pub fn replace_state(
+    conn: &Connection,
+    subjects: &HashMap<String, Arc<SubjectState>>,
+    os: &HashMap<OsPermission, OsRecord>,
+    last_seq: u64,
+) -> Result<()> {
+    conn.execute("DELETE FROM subjects", [])?;
+    conn.execute("DELETE FROM os_permissions", [])?;
+    for (subject, state) in subjects {
+        put_subject(conn, subject, state, last_seq)?;
+    }
+    for (permission, record) in os {
+        put_os(conn, *permission, *record, last_seq)?;
+    }
+    Ok(())
+}
+
 /// Writes the device's state of one OS permission.
 pub fn put_os(conn: &Connection, permission: OsPermission, record: OsRecord, seq: u64) -> Result<()> {
     conn.prepare_cached("INSERT OR REPLACE INTO os_permissions (permission, state, since, seq) VALUES (?1, ?2, ?3, ?4)")?

@@ -31,6 +31,7 @@ pub mod receipt;
 pub mod rights;
 pub mod schema;
 pub mod state;
+pub mod state_proof;
 pub mod store;
 pub mod sync;
 

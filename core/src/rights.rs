@@ -262,16 +262,23 @@ impl ConsentStore {
 
     /// Removes events older than their category's retention period counted from the subject's
     /// last interaction with that category, keeping the event that establishes each current status
-    /// and every event not yet acknowledged by the app's backend. The chain stays verifiable.
+    /// and every event not yet acknowledged by the app's backend. The chain stays verifiable, and
+    /// each purged subject's state becomes the fold of its remaining history (a per-item grant
+    /// whose event was purged is no longer in force: no record, no allow).
     pub fn purge(&self) -> Result<PurgeReport> {
         let acked = self.sync_acked()?;
         let (removed, mut receipts) = self.write(|w| {
             let mut seqs = Vec::new();
+            let mut subjects = std::collections::BTreeSet::new();
             for (seq, subject, category, _) in db::retention_candidates(w.conn, acked)? {
                 let (Some(state), Ok(cat)) = (w.subject(&subject), w.policy.category(&category)) else { continue };
                 let Some(cs) = state.categories.get(&category) else { continue };
-                if seq != cs.seq && cs.last_interaction.plus(cat.retention) <= w.now {
+                // Keep the event that establishes the current status; a record of items only
+                // (no status decided) keeps nothing.
+                let establishes = seq == cs.seq && cs.status != crate::model::Status::NotAsked;
+                if !establishes && cs.last_interaction.plus(cat.retention) <= w.now {
                     seqs.push(seq);
+                    subjects.insert(subject);
                 }
             }
             if seqs.is_empty() {
@@ -281,6 +288,10 @@ impl ConsentStore {
             r.detail = Some(serde_json::json!({ "removed_seqs": seqs }).to_string());
             let record = w.append(r)?;
             db::remove_events(w.conn, &seqs, record.seq)?;
+            // The state stays the fold of what remains (items whose grants were purged are gone).
+            for subject in &subjects {
+                w.refold_subject(subject)?;
+            }
             Ok(seqs.len() as u64)
         })?;
         if removed > 0 {

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{self, ChainBreak, Verifier, GENESIS};
+use crate::chain::{self, GENESIS};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::db;
 use crate::error::{invalid, Error, Result};
@@ -22,6 +22,7 @@ use crate::policy::Policy;
 use crate::receipt::Receipt;
 use crate::schema::{self, OpenMode};
 use crate::state::{status_of, SubjectState};
+use crate::state_proof::{self, StateSum};
 
 /// One decision to record: who, which category, what, where it came from, and optionally one item.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +58,8 @@ pub(crate) struct Ledger {
     head_seq: u64,
     head_hash: String,
     pub(crate) erasure_key: String,
+    /// The sum of the state table as committed (see [`state_proof`]).
+    state_sum: StateSum,
 }
 
 /// The consent store of one app on one device. Thread-safe: share it behind an `Arc`.
@@ -125,6 +128,19 @@ impl<'a> WriteTx<'a> {
     pub(crate) fn remove_subject(&mut self, subject: &str) {
         self.subjects.remove(subject);
         self.removed.insert(subject.to_string());
+    }
+
+    /// Sets a subject's state to the fold of its remaining history (after a purge), or drops it
+    /// when none is left, so the state stays the fold of the history.
+    pub(crate) fn refold_subject(&mut self, subject: &str) -> Result<()> {
+        let events = db::subject_events(self.conn, subject)?;
+        if events.is_empty() {
+            self.remove_subject(subject);
+        } else {
+            self.removed.remove(subject);
+            self.subjects.insert(subject.to_string(), SubjectState::fold(&events));
+        }
+        Ok(())
     }
 }
 
@@ -199,9 +215,10 @@ impl ConsentStore {
             (None, None) => (0, GENESIS.to_string()),
         };
         let mut snapshot = Snapshot::empty(policy.clone());
-        snapshot.subjects = db::load_subjects(&conn)?;
-        snapshot.os = db::load_os(&conn)?;
-        let ledger = Ledger { conn, head_seq, head_hash, erasure_key: erasure_key.unwrap_or_default() };
+        let (subjects, os, state_sum) = state_proof::load_checked(&conn, mode == OpenMode::ReadWrite)?;
+        snapshot.subjects = subjects;
+        snapshot.os = os;
+        let ledger = Ledger { conn, head_seq, head_hash, erasure_key: erasure_key.unwrap_or_default(), state_sum };
         Ok(ConsentStore {
             _open_file: open_file,
             path,
@@ -333,20 +350,35 @@ impl ConsentStore {
             return Ok((value, receipts));
         }
         let last_seq = next_seq - 1;
+        let mut state_sum = ledger.state_sum;
         for (subject, state) in &subjects {
+            if let Some(old) = base.subjects.get(subject) {
+                state_sum.remove_subject(subject, old);
+            }
+            state_sum.add_subject(subject, state);
             db::put_subject(&tx, subject, state, last_seq)?;
         }
         for subject in &removed {
+            if let Some(old) = base.subjects.get(subject) {
+                state_sum.remove_subject(subject, old);
+            }
             db::delete_subject(&tx, subject)?;
         }
-        for (permission, record) in &os {
+        let os_final: BTreeMap<OsPermission, OsRecord> = os.iter().copied().collect();
+        for (permission, record) in &os_final {
+            if let Some(old) = base.os.get(permission) {
+                state_sum.remove_os(*permission, old);
+            }
+            state_sum.add_os(*permission, record);
             db::put_os(&tx, *permission, *record, last_seq)?;
         }
         db::set_meta(&tx, "head_seq", &last_seq.to_string())?;
         db::set_meta(&tx, "head_hash", &prev_hash)?;
+        db::set_meta(&tx, state_proof::DIGEST_KEY, &state_sum.seal(last_seq, &prev_hash))?;
         tx.commit()?;
         ledger.head_seq = last_seq;
         ledger.head_hash = prev_hash;
+        ledger.state_sum = state_sum;
 
         let mut next = (*base).clone();
         let touched: BTreeSet<String> = subjects.keys().chain(removed.iter()).cloned().collect();
@@ -356,7 +388,7 @@ impl ConsentStore {
         for (subject, state) in subjects {
             next.subjects.insert(subject, Arc::new(state));
         }
-        for (permission, record) in os {
+        for (permission, record) in os_final {
             next.os.insert(permission, record);
         }
         next.generation += 1;
@@ -490,24 +522,48 @@ impl ConsentStore {
         self.with_ledger(|l| db::subject_history(&l.conn, subject))
     }
 
-    /// Walks the whole hash chain. `Ok(n)`: n events checked and intact; `Err(Error::Tampered)` names
-    /// the first broken sequence number.
+    /// Walks the whole hash chain and folds it: the state table, and the state this store serves,
+    /// must equal the fold. `Ok(n)`: n events checked and intact; `Err(Error::Tampered)` names the
+    /// first broken sequence number. When the state disagrees with an intact history, the stored
+    /// digest is invalidated (the next open rebuilds the state from the history) and, if this
+    /// store was serving the disagreeing state, it closes: checks fail closed from then on.
     pub fn verify(&self) -> Result<u64> {
-        self.with_ledger(|l| {
-            let mut verifier = Verifier::default();
-            let mut broken: Option<ChainBreak> = None;
-            db::for_each_chain_row(&l.conn, |row| match verifier.push(row) {
-                Ok(()) => true,
-                Err(b) => {
-                    broken = Some(b);
-                    false
+        let outcome = self.with_ledger(|l| {
+            let (events, fold) = state_proof::walk(&l.conn)?;
+            let head = db::head(&l.conn)?.map_or(0, |(seq, _)| seq);
+            let table = fold.check(&db::load_subjects(&l.conn)?, &db::load_os(&l.conn)?, head);
+            // Under the ledger lock, so no write is between the walk and the snapshot; a snapshot
+            // behind the file's head (another process wrote) is not comparable.
+            let snap = self.snapshot.load_full();
+            let served = if head == l.head_seq { fold.check(&snap.subjects, &snap.os, head) } else { Ok(()) };
+            if table.is_err() || served.is_err() {
+                if let Err(e) = db::set_meta(&l.conn, state_proof::DIGEST_KEY, "invalidated by verify") {
+                    log::warn!("consentkit: could not invalidate the state digest: {e}");
                 }
-            })?;
-            if let Some(b) = broken {
-                return Err(Error::Tampered(b));
             }
-            verifier.finish(db::head(&l.conn)?).map_err(Error::Tampered)
-        })
+            Ok((events, served.is_err(), served.and(table)))
+        })?;
+        match outcome {
+            (events, _, Ok(())) => Ok(events),
+            (_, serving_it, Err(b)) => {
+                if serving_it {
+                    log::error!("consentkit: {b}; closing the store");
+                    let generation = {
+                        let mut guard = lock(&self.ledger);
+                        *guard = None;
+                        let mut closed = Snapshot::empty(self.policy.clone());
+                        closed.unavailable = Some(b.to_string());
+                        closed.generation = self.snapshot.load().generation + 1;
+                        let generation = closed.generation;
+                        self.snapshot.store(Arc::new(closed));
+                        generation
+                    };
+                    // The Kotlin and Swift caches drop what they hold.
+                    self.registry.committed(generation);
+                }
+                Err(Error::Tampered(b))
+            }
+        }
     }
 }
 

@@ -160,3 +160,157 @@ fn a_schema_version_1_file_opens_migrated_and_keeps_its_proof() {
     assert_eq!(store.verify().unwrap(), 12);
     assert!(!store.check("bob", "usage_analytics", None).unwrap().allowed);
 }
+
+// ----- the state table is derived data (item: state outside the proof) -----
+
+/// alice refused photos (seq 2) with the OS permission granted (seq 1): photo sharing is denied.
+fn refused_photos() -> Fixture {
+    let f = Fixture::ucanywhere();
+    f.store.set_os_permission(OsPermission::Photos, OsState::Granted).unwrap();
+    f.record("alice", "photos_media", Action::Refuse, Source::Onboarding);
+    f.grant("bob", "usage_statistics");
+    assert!(!f.allowed("alice", "photo_sharing"));
+    f
+}
+
+/// Edits alice's state row as someone with the sqlite3 shell would: refused → granted, for years.
+fn grant_alice_in_the_state_table(path: &std::path::Path) {
+    let conn = Connection::open(path).unwrap();
+    let json: String = conn.query_row("SELECT state FROM subjects WHERE subject='alice'", [], |r| r.get(0)).unwrap();
+    let mut state: serde_json::Value = serde_json::from_str(&json).unwrap();
+    state["categories"]["photos_media"]["status"] = "granted".into();
+    state["categories"]["photos_media"]["valid_until"] = "2036-01-01T00:00:00Z".into();
+    conn.execute("UPDATE subjects SET state=?1 WHERE subject='alice'", [state.to_string()]).unwrap();
+}
+
+/// Recomputes the state digest over the (edited) table, as a forger who read the source would.
+fn reseal_state_digest(path: &std::path::Path) {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT subject, state FROM subjects").unwrap();
+    let subjects: std::collections::HashMap<String, state::SubjectState> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+        .map(|row| row.unwrap())
+        .map(|(s, json)| (s, serde_json::from_str(&json).unwrap()))
+        .collect();
+    let mut stmt = conn.prepare("SELECT permission, state, since FROM os_permissions").unwrap();
+    let os: std::collections::HashMap<OsPermission, OsRecord> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+        .unwrap()
+        .map(|row| row.unwrap())
+        .map(|(p, s, since)| (p.parse().unwrap(), OsRecord { state: s.parse().unwrap(), since: Timestamp(since) }))
+        .collect();
+    let meta = |k: &str| conn.query_row("SELECT value FROM meta WHERE key=?1", [k], |r| r.get::<_, String>(0)).unwrap();
+    let digest = state_proof::StateSum::of(&subjects, &os).seal(meta("head_seq").parse().unwrap(), &meta("head_hash"));
+    conn.execute("UPDATE meta SET value=?1 WHERE key='state_digest'", [digest]).unwrap();
+}
+
+fn state_mismatch(result: Result<u64>) -> bool {
+    matches!(result, Err(Error::Tampered(ChainBreak::StateMismatch { .. })))
+}
+
+#[test]
+fn verify_checks_the_state_table_against_the_history() {
+    let mut f = refused_photos();
+    grant_alice_in_the_state_table(&f.path);
+    let err = f.store.verify().unwrap_err();
+    assert!(matches!(err, Error::Tampered(ChainBreak::StateMismatch { seq: 2 })), "{err}");
+    assert!(err.to_string().contains("state table"), "{err}");
+    // This store never served the edit: it stays open and keeps denying.
+    assert!(!f.allowed("alice", "photo_sharing"));
+    f.reopen(None);
+    assert!(!f.allowed("alice", "photo_sharing"), "reopened from the history, not the edited row");
+    assert_eq!(f.store.status("alice", "photos_media").unwrap().status, Status::Refused);
+    assert_eq!(f.store.verify().unwrap(), 3, "the state table was rebuilt from the verified chain");
+}
+
+#[test]
+fn opening_an_edited_state_table_serves_the_history_never_the_edit() {
+    let mut f = refused_photos();
+    let placeholder =
+        ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), f.store.policy().clone(), std::sync::Arc::new(f.clock.clone()));
+    drop(std::mem::replace(&mut f.store, placeholder));
+    grant_alice_in_the_state_table(&f.path);
+    // Read-only (the support tool): served from the fold, the file left as it is.
+    let before = std::fs::read(&f.path).unwrap();
+    let ro = ConsentStore::open_with(&f.path, f.store.policy().clone(), std::sync::Arc::new(f.clock.clone()), OpenMode::ReadOnly).unwrap();
+    assert!(!ro.check("alice", "photo_sharing", None).unwrap().allowed);
+    assert!(state_mismatch(ro.verify()), "the table itself still disagrees");
+    drop(ro);
+    assert_eq!(std::fs::read(&f.path).unwrap(), before);
+    // Read-write: rebuilt from the verified chain and re-sealed.
+    f.reopen(None);
+    assert!(!f.allowed("alice", "photo_sharing"));
+    assert!(f.allowed("bob", "usage_analytics"), "the rest of the state is intact");
+    assert_eq!(f.store.verify().unwrap(), 3);
+}
+
+#[test]
+fn an_edited_os_permission_row_is_not_served() {
+    let mut f = refused_photos();
+    f.store.set_os_permission(OsPermission::Contacts, OsState::Denied).unwrap();
+    f.grant("alice", "device_contacts");
+    assert!(!f.allowed("alice", "contact_lookup"));
+    Connection::open(&f.path).unwrap().execute("UPDATE os_permissions SET state='granted' WHERE permission='contacts'", []).unwrap();
+    assert!(state_mismatch(f.store.verify()));
+    f.reopen(None);
+    assert_eq!(f.store.os_state(OsPermission::Contacts), OsState::Denied);
+    assert!(!f.allowed("alice", "contact_lookup"));
+}
+
+#[test]
+fn a_resealed_state_edit_is_served_only_until_verify_which_closes_the_store() {
+    let mut f = refused_photos();
+    let placeholder =
+        ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), f.store.policy().clone(), std::sync::Arc::new(f.clock.clone()));
+    drop(std::mem::replace(&mut f.store, placeholder));
+    grant_alice_in_the_state_table(&f.path);
+    reseal_state_digest(&f.path);
+    f.store =
+        ConsentStore::open_with(&f.path, std::sync::Arc::new(Policy::builtin()), std::sync::Arc::new(f.clock.clone()), OpenMode::ReadWrite)
+            .unwrap();
+    // The documented limit: an unkeyed digest recomputed by a forger passes the cheap check at open...
+    assert!(f.allowed("alice", "photo_sharing"));
+    // ...and verify finds it, and the store stops serving it at once.
+    assert!(state_mismatch(f.store.verify()));
+    let d = f.store.check("alice", "photo_sharing", None).unwrap();
+    assert!(!d.allowed && d.reasons.iter().any(|r| r.code == ReasonCode::StoreUnavailable), "{d:?}");
+    assert!(f.store.unavailable().is_some());
+    assert!(f.store.record(&DecisionInput::new("bob", "usage_statistics", Action::Withdraw, Source::Settings)).is_err());
+    // The next open rebuilds from the history (verify invalidated the digest).
+    f.reopen(None);
+    assert!(!f.allowed("alice", "photo_sharing"));
+    assert_eq!(f.store.verify().unwrap(), 3);
+}
+
+#[test]
+fn a_state_mismatch_on_a_broken_chain_fails_closed() {
+    let f = refused_photos();
+    let path = f.path.clone();
+    let policy = f.store.policy().clone();
+    let clock = f.clock.clone();
+    drop(f.store);
+    grant_alice_in_the_state_table(&path);
+    let conn = Connection::open(&path).unwrap();
+    drop_triggers(&conn);
+    conn.execute("UPDATE events SET action='grant' WHERE seq=2", []).unwrap();
+    drop(conn);
+    let store = ConsentStore::open_fail_closed(&path, policy, std::sync::Arc::new(clock));
+    assert!(store.unavailable().unwrap().contains("seq 2"), "{:?}", store.unavailable());
+    assert!(!store.check("alice", "photo_sharing", None).unwrap().allowed);
+    drop(f.dir);
+}
+
+#[test]
+fn opening_reads_the_state_and_the_head_not_the_history() {
+    // With the state digest intact, opening does not walk the events: an edited event (found by
+    // verify) does not change how long, or whether, the store opens.
+    let mut f = refused_photos();
+    let conn = Connection::open(&f.path).unwrap();
+    drop_triggers(&conn);
+    conn.execute("UPDATE events SET at=at+1 WHERE seq=3", []).unwrap();
+    drop(conn);
+    f.reopen(None);
+    assert!(f.store.unavailable().is_none());
+    assert!(matches!(f.store.verify(), Err(Error::Tampered(ChainBreak::ContentMismatch { seq: 3 }))));
+}
