@@ -34,6 +34,7 @@ pub mod state;
 pub mod state_proof;
 pub mod store;
 pub mod sync;
+mod text;
 
 pub use clock::{Clock, ManualClock, Period, SystemClock, Timestamp};
 pub use error::{Error, Result};
