@@ -35,6 +35,7 @@ pub mod state_proof;
 pub mod store;
 pub mod sync;
 mod text;
+pub mod validate;
 
 pub use clock::{Clock, ManualClock, Period, SystemClock, Timestamp};
 pub use error::{Error, Result};

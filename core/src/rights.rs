@@ -2,7 +2,7 @@
 //! erasure (Art. 17) and the retention purge. Erasure and purge leave tombstones so the chain
 //! stays verifiable, and zero the removed bytes on disk (`secure_delete` + WAL truncation).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -18,6 +18,7 @@ use crate::model::{Action, LegalBasis, OsPermission, OsState, Source};
 use crate::receipt::Receipt;
 use crate::state::{status_of, SubjectState};
 use crate::store::ConsentStore;
+use crate::validate;
 
 /// The format tag of an export document.
 pub const EXPORT_FORMAT: &str = "consentkit-export/1";
@@ -134,8 +135,13 @@ impl ConsentStore {
 
     /// Restores an exported history into this store (new device, reinstall). Events keep their
     /// ids and times and are appended with source `import` (the original source kept in `detail`).
-    /// Rejected whole, writing nothing, if the document is malformed, from another policy, has a
-    /// receipt that does not verify, does not fold to its stated state, or is already here.
+    /// Each event replays through the same validation as a live write ([`crate::validate`]):
+    /// action against legal basis, no grant by support, the under-age rules, scope rules and
+    /// limits; its lifetime and purpose version come from this store's policy, never from the file,
+    /// and it never changes this device's OS permission state (the document's `os_permissions` are
+    /// for the reader only). Rejected whole, writing nothing and naming the first bad event, if the
+    /// document is malformed, from another policy, has a receipt that does not verify or that a
+    /// live write would refuse, does not fold to its stated state, or is already here.
     pub fn import_json(&self, json: &str) -> Result<Vec<Receipt>> {
         let de = &mut serde_json::Deserializer::from_str(json);
         let doc: ExportDocument = serde_path_to_error::deserialize(de)
@@ -193,21 +199,18 @@ impl ConsentStore {
             if w.subject(&doc.subject).is_some() {
                 return Err(Error::Import(format!("subject '{}' already has records in this store", doc.subject)));
             }
+            // Every event replays through the same validation as a live write, against the state
+            // the replay has built so far; the first bad one rejects the whole document.
+            let mut after = Timestamp(i64::MIN);
             for r in &doc.history {
+                let at = format!("receipt seq {} (id {})", r.seq, r.id.escape_debug());
                 if db::event_by_id(w.conn, &r.id)?.is_some() {
-                    return Err(Error::Import(format!("event {} is already in this store", r.id)));
+                    return Err(Error::Import(format!("event {} is already in this store", r.id.escape_debug())));
                 }
-                let mut detail: BTreeMap<String, serde_json::Value> =
-                    r.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
-                detail.insert("original_source".into(), r.source.as_str().into());
-                detail.insert("original_seq".into(), r.seq.into());
-                detail.insert("original_hash".into(), r.hash.clone().into());
-                let restored = Receipt {
-                    source: Source::Import,
-                    detail: Some(serde_json::to_string(&detail).map_err(|e| Error::Corrupt(e.to_string()))?),
-                    ..r.clone()
-                };
-                w.append(restored)?;
+                let event = validate::imported(w.policy, w.subject(&doc.subject), w.now, &doc.subject, r, after)
+                    .map_err(|e| Error::Import(format!("{at}: {e}")))?;
+                after = event.at;
+                w.append(event)?;
             }
             Ok(())
         })?;
