@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{self, ChainBreak, Verifier, GENESIS};
+use crate::chain::{self, ChainBreak, ChainRow, Verifier, GENESIS};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::db;
 use crate::error::{invalid, Error, Result};
@@ -487,6 +487,19 @@ impl ConsentStore {
     pub fn history(&self, subject: &str) -> Result<Vec<Receipt>> {
         check_subject(subject)?;
         self.with_ledger(|l| db::subject_history(&l.conn, subject))
+    }
+
+    /// Every chain row (events and tombstones) in sequence order: what an offline proof walks
+    /// (e.g. a server's signed head checked against this device's chain).
+    pub fn chain_rows(&self) -> Result<Vec<ChainRow>> {
+        self.with_ledger(|l| {
+            let mut rows = Vec::new();
+            db::for_each_chain_row(&l.conn, |row| {
+                rows.push(row);
+                true
+            })?;
+            Ok(rows)
+        })
     }
 
     /// Walks the whole hash chain. `Ok(n)`: n events checked and intact; `Err(Error::Tampered)` names
