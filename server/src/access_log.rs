@@ -48,7 +48,13 @@ pub fn line_hash(l: &AccessLine) -> String {
 }
 
 /// Appends a line for `caller` doing `action` on `subject_key`, inside `tx`.
-pub async fn append(tx: &Transaction<'_>, subject_key: &str, caller: &Caller, action: &str, detail: serde_json::Value) -> Result<AccessLine, ApiError> {
+pub async fn append(
+    tx: &Transaction<'_>,
+    subject_key: &str,
+    caller: &Caller,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<AccessLine, ApiError> {
     tx.execute(sql::ACCESS_HEAD_INIT, &[&subject_key, &GENESIS]).await?;
     let head = tx.query_one(sql::ACCESS_HEAD_LOCK, &[&subject_key]).await?;
     let (seq, prev): (i64, String) = (head.get(0), head.get(1));
@@ -66,7 +72,17 @@ pub async fn append(tx: &Transaction<'_>, subject_key: &str, caller: &Caller, ac
     line.hash = line_hash(&line);
     tx.execute(
         sql::ACCESS_INSERT,
-        &[&line.subject_key, &line.seq, &line.at.millis(), &line.actor, &line.role, &line.action, &line.detail, &line.prev_hash, &line.hash],
+        &[
+            &line.subject_key,
+            &line.seq,
+            &line.at.millis(),
+            &line.actor,
+            &line.role,
+            &line.action,
+            &line.detail,
+            &line.prev_hash,
+            &line.hash,
+        ],
     )
     .await?;
     tx.execute(sql::ACCESS_HEAD_SET, &[&subject_key, &line.seq, &line.hash]).await?;
@@ -137,7 +153,12 @@ pub fn verify(lines: &[AccessLine], heads: &std::collections::HashMap<String, (i
         }
         match heads.get(key) {
             Some((seq, hash)) if *seq == expected - 1 && *hash == prev => {}
-            _ => return fail(status, format!("chain {}…: ends at line {} but its head says otherwise (truncated)", &key[..12.min(key.len())], expected - 1)),
+            _ => {
+                return fail(
+                    status,
+                    format!("chain {}…: ends at line {} but its head says otherwise (truncated)", &key[..12.min(key.len())], expected - 1),
+                )
+            }
         }
     }
     if let Some((key, _)) = heads.iter().find(|(k, (seq, _))| *seq > 0 && !seen.contains(*k)) {

@@ -103,7 +103,12 @@ fn json_of<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-async fn ingest_batch(State(app): Shared, Path(device): Path<String>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn ingest_batch(
+    State(app): Shared,
+    Path(device): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Device], "sending batches")?;
     ingest::check_device(&device)?;
@@ -137,7 +142,14 @@ fn lookup(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Lookup, A
 
 /// Runs `answer` over the subject's view in one support or DPO transaction that also appends the
 /// access log line; the answer leaves only if both committed.
-async fn logged_read<T>(app: &App, caller: &Caller, subject: &str, action: &str, detail: Value, answer: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>, SubjectView) -> Result<T, ApiError>) -> Result<T, ApiError> {
+async fn logged_read<T>(
+    app: &App,
+    caller: &Caller,
+    subject: &str,
+    action: &str,
+    detail: Value,
+    answer: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>, SubjectView) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
     let pool = if caller.role == Role::Dpo { &app.pools.dpo } else { &app.pools.support };
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -326,7 +338,8 @@ async fn erase(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
         key_id: wire::key_id(&app.keys.public()),
         signature,
     };
-    let text = serde_json::to_string(&receipt).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot encode the receipt"))?;
+    let text = serde_json::to_string(&receipt)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot encode the receipt"))?;
     tx.execute(sql::ERASURE_INSERT, &[&key, &id, &erased_at.millis(), &(erased_events as i64), &text]).await?;
     tx.commit().await?;
     Ok(Json(json!({ "erased_events": erased_events, "receipt": receipt })).into_response())
@@ -345,7 +358,8 @@ async fn access_log_all(State(app): Shared, headers: HeaderMap) -> Result<Respon
 
 async fn public_key(State(app): Shared) -> Response {
     let key = app.keys.public();
-    Json(json!({ "algorithm": "ed25519", "public_key": consentkit_core::chain::hex(key.as_bytes()), "key_id": wire::key_id(&key) })).into_response()
+    Json(json!({ "algorithm": "ed25519", "public_key": consentkit_core::chain::hex(key.as_bytes()), "key_id": wire::key_id(&key) }))
+        .into_response()
 }
 
 async fn health(State(app): Shared) -> Result<Response, ApiError> {

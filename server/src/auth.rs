@@ -56,6 +56,11 @@ impl Caller {
             return Ok(());
         }
         let needed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(ApiError::forbidden(format!("{what} needs the role {}; token '{}' has the role {}", needed.join(" or "), self.name, self.role.as_str())))
+        Err(ApiError::forbidden(format!(
+            "{what} needs the role {}; token '{}' has the role {}",
+            needed.join(" or "),
+            self.name,
+            self.role.as_str()
+        )))
     }
 }

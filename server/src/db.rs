@@ -30,7 +30,11 @@ pub fn pool(url: &str, size: usize) -> Result<Pool, String> {
     Pool::builder(manager)
         .max_size(size)
         .runtime(Runtime::Tokio1)
-        .timeouts(Timeouts { wait: Some(Duration::from_secs(5)), create: Some(Duration::from_secs(3)), recycle: Some(Duration::from_secs(3)) })
+        .timeouts(Timeouts {
+            wait: Some(Duration::from_secs(5)),
+            create: Some(Duration::from_secs(3)),
+            recycle: Some(Duration::from_secs(3)),
+        })
         .build()
         .map_err(|e| format!("cannot build the pool: {e}"))
 }

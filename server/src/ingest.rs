@@ -80,15 +80,23 @@ pub fn validate(batch: &Batch, device: &str, caller: &Caller) -> Result<(), ApiE
         return Err(ApiError::forbidden(format!("token '{}' may not send batches for device '{}'", caller.name, short(device))));
     }
     if batch.device != device {
-        return Err(ApiError::invalid(format!("the batch is for device '{}' but was sent to device '{}'", short(&batch.device), short(device))));
+        return Err(ApiError::invalid(format!(
+            "the batch is for device '{}' but was sent to device '{}'",
+            short(&batch.device),
+            short(device)
+        )));
     }
     if batch.receipts.is_empty() {
         return Err(ApiError::invalid("the batch holds no receipts"));
     }
     if batch.receipts.len() > MAX_BATCH_RECEIPTS {
-        return Err(ApiError::invalid(format!("the batch holds {} receipts; at most {MAX_BATCH_RECEIPTS} are taken", batch.receipts.len())));
+        return Err(ApiError::invalid(format!(
+            "the batch holds {} receipts; at most {MAX_BATCH_RECEIPTS} are taken",
+            batch.receipts.len()
+        )));
     }
-    let claimed: BTreeSet<u64> = batch.receipts.iter().filter(|r| matches!(r.action, Action::Erasure | Action::Purge)).flat_map(claimed_seqs).collect();
+    let claimed: BTreeSet<u64> =
+        batch.receipts.iter().filter(|r| matches!(r.action, Action::Erasure | Action::Purge)).flat_map(claimed_seqs).collect();
     let mut prev: Option<&Receipt> = None;
     for r in &batch.receipts {
         let at = format!("receipt seq {} (id {})", r.seq, short(&r.id));
@@ -245,7 +253,8 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
                 ));
             }
         } else {
-            let claimed: BTreeSet<u64> = receipts.iter().filter(|r| matches!(r.action, Action::Erasure | Action::Purge)).flat_map(claimed_seqs).collect();
+            let claimed: BTreeSet<u64> =
+                receipts.iter().filter(|r| matches!(r.action, Action::Erasure | Action::Purge)).flat_map(claimed_seqs).collect();
             if (head_seq + 1..n0.seq).any(|s| !claimed.contains(&s)) {
                 return Err(chain_error(
                     "gap",

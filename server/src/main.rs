@@ -83,7 +83,8 @@ fn keygen(dir: &Path) -> Result<(), String> {
 
 fn write_private(path: &Path, text: &str) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     writeln!(f, "{text}").map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -95,7 +96,8 @@ fn serve(config: &Config) -> Result<(), String> {
     let keys = Keys::load(config)?;
     let policy = match &config.policy_file {
         None => Policy::builtin(),
-        Some(p) => Policy::from_json(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?).map_err(|e| format!("{}: {e}", p.display()))?,
+        Some(p) => Policy::from_json(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?)
+            .map_err(|e| format!("{}: {e}", p.display()))?,
     };
     let rt = runtime()?;
     rt.block_on(async {
@@ -106,7 +108,8 @@ fn serve(config: &Config) -> Result<(), String> {
             tokens: Tokens::new(&config.tokens),
             max_body: config.max_body_bytes,
         });
-        let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let listener =
+            tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         println!("consentkit-server listening on http://{addr}");
         let _ = std::io::stdout().flush();

@@ -5,7 +5,8 @@
 //! **Tie rule.** Events are applied in order of their time `at`; among events of the same
 //! millisecond (on different devices), the more restrictive one is applied last and so wins:
 //! a refusal, withdrawal, expiry or objection beats a grant made at the same instant (fail closed).
-//! Remaining ties are ordered by device id, then sequence number, so the answer is deterministic.
+//! Each device's own events keep their sequence order (its chain is the truth about its order);
+//! remaining ties are ordered by device id, so the answer is deterministic.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,16 +58,27 @@ pub fn restrictiveness(r: &Receipt) -> u8 {
     }
 }
 
-/// Sorts events by the tie rule (see the module doc).
-pub fn merge_order(events: &mut [DeviceEvent]) {
-    events.sort_by(|a, b| {
-        (a.receipt.at, restrictiveness(&a.receipt), &a.device, a.receipt.seq).cmp(&(
-            b.receipt.at,
-            restrictiveness(&b.receipt),
-            &b.device,
-            b.receipt.seq,
-        ))
-    });
+/// Orders events by the tie rule (see the module doc): a merge of each device's events in its own
+/// sequence order, taking next the earliest head, and on a tie of time the less restrictive first.
+pub fn merge_order(events: &mut Vec<DeviceEvent>) {
+    let mut lanes: std::collections::BTreeMap<String, std::collections::VecDeque<DeviceEvent>> = Default::default();
+    events.sort_by_key(|e| e.receipt.seq);
+    for e in events.drain(..) {
+        lanes.entry(e.device.clone()).or_default().push_back(e);
+    }
+    loop {
+        let next = lanes
+            .iter()
+            .filter_map(|(device, lane)| {
+                lane.front().map(|e| ((e.receipt.at, restrictiveness(&e.receipt), device.clone()), device.clone()))
+            })
+            .min()
+            .map(|(_, device)| device);
+        let Some(device) = next else { break };
+        if let Some(e) = lanes.get_mut(&device).and_then(|l| l.pop_front()) {
+            events.push(e);
+        }
+    }
 }
 
 fn unreadable(what: &str) -> ApiError {
@@ -162,7 +174,8 @@ impl SubjectView {
         let mut decided_on: HashMap<&str, &str> = HashMap::new();
         for e in &self.events {
             let r = &e.receipt;
-            if let (Some(c), None, true) = (r.category.as_deref(), r.scope.as_deref(), r.action.is_decision() || r.action == Action::Expire) {
+            if let (Some(c), None, true) = (r.category.as_deref(), r.scope.as_deref(), r.action.is_decision() || r.action == Action::Expire)
+            {
                 decided_on.insert(c, &e.device);
             }
         }
@@ -177,12 +190,20 @@ impl SubjectView {
 
     /// `check` on each device (its OS permissions) with the cross-device consent state. The overall
     /// answer is allowed only if allowed on every device; its reasons are the union, in order.
-    pub fn check(&self, policy: &Arc<Policy>, feature: &str, scope: Option<&str>, only: Option<&str>, now: Timestamp) -> Result<(Decision, Vec<(String, Decision)>), ApiError> {
+    pub fn check(
+        &self,
+        policy: &Arc<Policy>,
+        feature: &str,
+        scope: Option<&str>,
+        only: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(Decision, Vec<(String, Decision)>), ApiError> {
         let state = Arc::new(self.state());
         let devices: Vec<&DeviceView> = match only {
             Some(d) => {
                 let found = self.devices.iter().find(|v| v.device == d);
-                vec![found.ok_or_else(|| ApiError::invalid(format!("the subject has no events from device '{}'", crate::ingest::short(d))))?]
+                vec![found
+                    .ok_or_else(|| ApiError::invalid(format!("the subject has no events from device '{}'", crate::ingest::short(d))))?]
             }
             None => self.devices.iter().collect(),
         };
@@ -213,5 +234,40 @@ impl SubjectView {
             valid_until: if allowed { per_device.iter().filter_map(|(_, d)| d.valid_until).min() } else { None },
         };
         Ok((overall, per_device))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use consentkit_core::Source;
+
+    fn event(device: &str, seq: u64, at: i64, action: Action) -> DeviceEvent {
+        let mut receipt = Receipt::blank(action, Source::Settings, "p", "1", Timestamp(at));
+        receipt.seq = seq;
+        receipt.subject = Some("alice".into());
+        receipt.category = Some("c".into());
+        DeviceEvent { device: device.into(), receipt }
+    }
+
+    fn order(events: &[DeviceEvent]) -> Vec<(String, u64)> {
+        events.iter().map(|e| (e.device.clone(), e.receipt.seq)).collect()
+    }
+
+    #[test]
+    fn ties_put_the_restrictive_event_last_and_each_device_keeps_its_own_order() {
+        let mut events = vec![
+            event("tablet", 1, 1000, Action::Refuse),
+            event("phone", 1, 1000, Action::Grant),
+            event("phone", 2, 500, Action::Withdraw), // the phone's clock went back: still after its seq 1
+            event("tablet", 2, 2000, Action::Grant),
+        ];
+        merge_order(&mut events);
+        assert_eq!(order(&events), [("phone".into(), 1), ("phone".into(), 2), ("tablet".into(), 1), ("tablet".into(), 2)]);
+        let mut tie = vec![event("a", 1, 1000, Action::Withdraw), event("b", 1, 1000, Action::Grant)];
+        merge_order(&mut tie);
+        assert_eq!(order(&tie), [("b".into(), 1), ("a".into(), 1)], "the withdrawal is applied last, whatever the device names");
+        let state = SubjectState::fold(tie.iter().map(|e| &e.receipt));
+        assert_eq!(state.categories["c"].status, consentkit_core::Status::Withdrawn);
     }
 }

@@ -38,7 +38,8 @@ pub const EVENTS_INSERT: &str = "INSERT INTO events (subject_key, device, seq, h
 pub const SUBJECT_DEVICES_INSERT: &str = "INSERT INTO subject_devices (subject_key, device, first_seen) \
      SELECT k, $2, $3 FROM unnest($1::text[]) AS k ON CONFLICT (subject_key, device) DO NOTHING";
 /// Sets a device's latest OS permission state (an older event never overwrites a newer one).
-pub const DEVICE_OS_UPSERT: &str = "INSERT INTO device_os (subject_key, device, permission, state, since, seq) VALUES ($1, $2, $3, $4, $5, $6) \
+pub const DEVICE_OS_UPSERT: &str =
+    "INSERT INTO device_os (subject_key, device, permission, state, since, seq) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (subject_key, device, permission) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since, seq = EXCLUDED.seq \
      WHERE device_os.seq < EXCLUDED.seq";
 
@@ -61,8 +62,7 @@ pub const EVENTS_DELETE: &str = "DELETE FROM events WHERE subject_key = $1";
 /// Erasure: the subject's device list.
 pub const SUBJECT_DEVICES_DELETE: &str = "DELETE FROM subject_devices WHERE subject_key = $1";
 /// Erasure: the receipt (pseudonym only).
-pub const ERASURE_INSERT: &str =
-    "INSERT INTO erasures (subject_key, id, erased_at, erased_events, receipt) VALUES ($1, $2, $3, $4, $5)";
+pub const ERASURE_INSERT: &str = "INSERT INTO erasures (subject_key, id, erased_at, erased_events, receipt) VALUES ($1, $2, $3, $4, $5)";
 
 /// Creates a subject's access chain head at 0 if it has none.
 pub const ACCESS_HEAD_INIT: &str =

@@ -47,7 +47,10 @@ fn ingest_is_idempotent_signs_the_head_and_the_receipt_verifies_offline() {
     let batch = phone.batch(50);
     let first = send(&server, "phone", PHONE, &batch);
     assert_eq!(first.status, 200, "{}", first.text);
-    assert_eq!((first.body["status"].as_str(), first.body["stored"].as_u64(), first.body["duplicates"].as_u64()), (Some("stored"), Some(3), Some(0)));
+    assert_eq!(
+        (first.body["status"].as_str(), first.body["stored"].as_u64(), first.body["duplicates"].as_u64()),
+        (Some("stored"), Some(3), Some(0))
+    );
     let head: SignedHead = serde_json::from_value(first.body["head"].clone()).unwrap();
     assert_eq!((head.seq, head.hash.as_str()), (3, batch.receipts[2].hash.as_str()));
 
@@ -75,9 +78,14 @@ fn ingest_is_idempotent_signs_the_head_and_the_receipt_verifies_offline() {
     assert!(wire::verify_receipt(&forged, &key, phone.store.chain_rows().unwrap()).unwrap_err().contains("signature does not verify"));
     let other = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     let self_signed = SignedHead::sign(&other, "phone", 4, &head.hash);
-    assert!(wire::verify_receipt(&self_signed, &key, phone.store.chain_rows().unwrap()).is_err(), "a head signed by another key is refused");
+    assert!(
+        wire::verify_receipt(&self_signed, &key, phone.store.chain_rows().unwrap()).is_err(),
+        "a head signed by another key is refused"
+    );
     let elsewhere = SignedHead::sign(&other, "phone", 2, &head.hash);
-    assert!(wire::verify_receipt(&elsewhere, &other.verifying_key(), phone.store.chain_rows().unwrap()).unwrap_err().contains("not the same chain"));
+    assert!(wire::verify_receipt(&elsewhere, &other.verifying_key(), phone.store.chain_rows().unwrap())
+        .unwrap_err()
+        .contains("not the same chain"));
 }
 
 #[test]
@@ -86,7 +94,13 @@ fn a_gap_or_a_fork_is_refused_naming_the_expected_seq_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&pg, dir.path());
     let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
-    for (c, a) in [("photos_media", Action::Grant), ("device_contacts", Action::Grant), ("usage_statistics", Action::Refuse), ("photos_media", Action::Withdraw), ("device_contacts", Action::Withdraw)] {
+    for (c, a) in [
+        ("photos_media", Action::Grant),
+        ("device_contacts", Action::Grant),
+        ("usage_statistics", Action::Refuse),
+        ("photos_media", Action::Withdraw),
+        ("device_contacts", Action::Withdraw),
+    ] {
         phone.decide("alice", c, a, Source::Settings);
     }
     let all = phone.store.pending_sync(50).unwrap();
@@ -98,7 +112,12 @@ fn a_gap_or_a_fork_is_refused_naming_the_expected_seq_and_writes_nothing() {
     assert_eq!((gap.status, gap.body["error"].as_str(), gap.body["expected_seq"].as_u64()), (409, Some("gap"), Some(3)), "{}", gap.text);
     assert!(gap.body["message"].as_str().unwrap().contains("expects seq 3"), "{}", gap.text);
     let inner = send(&server, "phone", PHONE, &Batch::new("phone", vec![all[2].clone(), all[4].clone()]));
-    assert_eq!((inner.status, inner.body["error"].as_str(), inner.body["expected_seq"].as_u64()), (409, Some("gap"), Some(4)), "{}", inner.text);
+    assert_eq!(
+        (inner.status, inner.body["error"].as_str(), inner.body["expected_seq"].as_u64()),
+        (409, Some("gap"), Some(4)),
+        "{}",
+        inner.text
+    );
     assert_eq!(stored(&pg), before, "a refused batch writes nothing");
 
     // Another store claiming to be the phone: same seqs, other content.
@@ -107,7 +126,12 @@ fn a_gap_or_a_fork_is_refused_naming_the_expected_seq_and_writes_nothing() {
     impostor.decide("mallory", "photos_media", Action::Grant, Source::Onboarding);
     impostor.decide("mallory", "photos_media", Action::Grant, Source::Onboarding);
     let fork = send(&server, "phone", PHONE, &impostor.batch(50));
-    assert_eq!((fork.status, fork.body["error"].as_str(), fork.body["expected_seq"].as_u64()), (409, Some("fork"), Some(3)), "{}", fork.text);
+    assert_eq!(
+        (fork.status, fork.body["error"].as_str(), fork.body["expected_seq"].as_u64()),
+        (409, Some("fork"), Some(3)),
+        "{}",
+        fork.text
+    );
     assert!(fork.body["message"].as_str().unwrap().contains("seq 1"), "{}", fork.text);
     let late_fork = send(&server, "phone", PHONE, &Batch::new("phone", impostor.store.pending_sync(50).unwrap()[2..].to_vec()));
     assert_eq!((late_fork.status, late_fork.body["error"].as_str()), (409, Some("fork")), "{}", late_fork.text);
@@ -162,7 +186,13 @@ fn bad_input_and_bad_credentials_get_a_json_4xx_naming_the_problem_and_write_not
         ("wrong type", post(&url, PHONE, &wrong_type), 400, "malformed", "receipts[0].seq"),
         ("bad time", post(&url, PHONE, &bad_time), 400, "malformed", "yesterday"),
         ("edited content", post(&url, PHONE, &edited), 422, "forged_receipt", "content_hash"),
-        ("re-hashed content, old link", post(&url, PHONE, &serde_json::to_value(&rehashed).unwrap()), 422, "forged_receipt", "SHA-256(prev_hash"),
+        (
+            "re-hashed content, old link",
+            post(&url, PHONE, &serde_json::to_value(&rehashed).unwrap()),
+            422,
+            "forged_receipt",
+            "SHA-256(prev_hash",
+        ),
         ("batch for another device", post(&url, PHONE, &other_device), 422, "invalid", "tablet"),
         ("token of another device", post(&url, TABLET, &good), 403, "forbidden", "phone"),
         ("support may not ingest", post(&url, SUPPORT, &good), 403, "forbidden", "device"),
@@ -173,7 +203,13 @@ fn bad_input_and_bad_credentials_get_a_json_4xx_naming_the_problem_and_write_not
         ("lookup unknown field", lookup(&server, "state", SUPPORT, json!({ "subject": "alice", "id": 1 })), 400, "malformed", "id"),
         ("lookup wrong type", lookup(&server, "state", SUPPORT, json!({ "subject": 42 })), 400, "malformed", "subject"),
         ("lookup empty subject", lookup(&server, "state", SUPPORT, json!({ "subject": "" })), 422, "invalid", "subject"),
-        ("unknown feature", lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "teleport" })), 422, "invalid", "teleport"),
+        (
+            "unknown feature",
+            lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "teleport" })),
+            422,
+            "invalid",
+            "teleport",
+        ),
         ("support may not export", lookup(&server, "export", SUPPORT, json!({ "subject": "alice" })), 403, "forbidden", "dpo"),
         ("support may not erase", lookup(&server, "erase", SUPPORT, json!({ "subject": "alice" })), 403, "forbidden", "dpo"),
         ("device may not read", lookup(&server, "state", PHONE, json!({ "subject": "alice" })), 403, "forbidden", "support"),
@@ -199,7 +235,9 @@ fn statuses(reply: &Reply) -> Vec<(String, String, Option<String>)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string(), c["decided_on"].as_str().map(String::from)))
+        .map(|c| {
+            (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string(), c["decided_on"].as_str().map(String::from))
+        })
         .collect()
 }
 
@@ -244,10 +282,18 @@ fn state_across_devices_is_the_latest_decision_and_a_tie_denies() {
     let dir2 = tempfile::tempdir().unwrap();
     let server2 = Server::start(&pg2, dir2.path());
     for (d, t) in [(&phone, PHONE), (&tablet, TABLET)] {
-        let all = Batch::new(&d.name, d.store.chain_rows().unwrap().into_iter().filter_map(|r| match r.content {
-            consentkit_core::chain::RowContent::Event(e) => Some(*e),
-            _ => None,
-        }).collect());
+        let all = Batch::new(
+            &d.name,
+            d.store
+                .chain_rows()
+                .unwrap()
+                .into_iter()
+                .filter_map(|r| match r.content {
+                    consentkit_core::chain::RowContent::Event(e) => Some(*e),
+                    _ => None,
+                })
+                .collect(),
+        );
         assert_eq!(send(&server2, &d.name, t, &all).status, 200);
     }
     let r2 = lookup(&server2, "state", SUPPORT, now);
@@ -297,10 +343,15 @@ fn one_device_answers_exactly_as_the_local_store_and_check_gives_every_reason_pe
     let r = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "now": now }));
     assert_eq!(r.body["allowed"], json!(false), "{}", r.text);
     assert_eq!(r.body["reasons"], json!([{ "code": "os_permission_denied", "category": "photos_media" }]));
-    let per: Vec<(String, bool)> =
-        r.body["devices"].as_array().unwrap().iter().map(|d| (d["device"].as_str().unwrap().into(), d["allowed"].as_bool().unwrap())).collect();
+    let per: Vec<(String, bool)> = r.body["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["device"].as_str().unwrap().into(), d["allowed"].as_bool().unwrap()))
+        .collect();
     assert_eq!(per, [("phone".to_string(), true), ("tablet".to_string(), false)]);
-    let on_phone = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "device": "phone", "now": now }));
+    let on_phone =
+        lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "device": "phone", "now": now }));
     assert_eq!(on_phone.body["allowed"], json!(true), "{}", on_phone.text);
 
     // The timeline holds both devices' events, with OS changes, in time order.
@@ -410,7 +461,14 @@ fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
         .map(|l| (l["actor"].as_str().unwrap().into(), l["action"].as_str().unwrap().into()))
         .collect();
     actions.sort();
-    let expected = [("dora (dpo)", "erase"), ("dora (dpo)", "export"), ("sam (support)", "check"), ("sam (support)", "state"), ("sam (support)", "state"), ("sam (support)", "timeline")];
+    let expected = [
+        ("dora (dpo)", "erase"),
+        ("dora (dpo)", "export"),
+        ("sam (support)", "check"),
+        ("sam (support)", "state"),
+        ("sam (support)", "state"),
+        ("sam (support)", "timeline"),
+    ];
     assert_eq!(actions, expected.map(|(a, b)| (a.to_string(), b.to_string())));
     assert!(!log.text.contains("alice"), "the log holds pseudonyms only");
 
@@ -451,4 +509,33 @@ fn database_roles_refuse_what_the_server_role_must_never_do() {
     }
     assert_eq!(events(&pg), 1);
     assert_eq!(pg.psql("consentkit_ingest", "SELECT count(*) FROM events"), "1", "the ingest role still reads and inserts");
+}
+
+#[test]
+fn events_erased_on_the_device_before_sync_leave_a_gap_its_erasure_record_claims() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "usage_statistics", Action::Grant, Source::Onboarding);
+    phone.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
+    phone.store.erase("alice", Source::Settings).unwrap();
+    let pending = phone.store.pending_sync(50).unwrap();
+    assert_eq!(pending.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4], "the outbox skips the erased events");
+    // Without its erasure record the gap is refused; with it, accepted.
+    let alone = send(&server, "phone", PHONE, &Batch::new("phone", pending[..1].to_vec()));
+    assert_eq!(
+        (alone.status, alone.body["error"].as_str(), alone.body["expected_seq"].as_u64()),
+        (409, Some("gap"), Some(1)),
+        "{}",
+        alone.text
+    );
+    let r = phone.sync_once(&server, 50);
+    assert_eq!((r.status, r.body["stored"].as_u64()), (200, Some(2)), "{}", r.text);
+    assert_eq!(pg.count("SELECT count(*) FROM device_chain"), 2);
+    let bob = lookup(&server, "state", SUPPORT, json!({ "subject": "bob" }));
+    assert_eq!(status_of(&bob, "photos_media").0, "granted");
+    let alice = lookup(&server, "state", SUPPORT, json!({ "subject": "alice" }));
+    assert_eq!(status_of(&alice, "photos_media").0, "not_asked");
 }

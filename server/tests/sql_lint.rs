@@ -5,7 +5,8 @@
 
 use consentkit_server::sql;
 
-const TABLES: &[&str] = &["events", "device_chain", "device_heads", "device_os", "subject_devices", "erasures", "access_log", "access_heads"];
+const TABLES: &[&str] =
+    &["events", "device_chain", "device_heads", "device_os", "subject_devices", "erasures", "access_log", "access_heads"];
 
 fn tables_in(statement: &str) -> Vec<&'static str> {
     let lower = statement.to_lowercase();
@@ -103,7 +104,19 @@ fn no_sql_is_written_outside_sql_rs() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        for keyword in ["\"SELECT ", "\"INSERT ", "\"UPDATE ", "\"DELETE ", "\"CREATE ", "\"ALTER ", "\"DROP ", "\"TRUNCATE", "batch_execute(\"", "query(\"", "execute(\""] {
+        for keyword in [
+            "\"SELECT ",
+            "\"INSERT ",
+            "\"UPDATE ",
+            "\"DELETE ",
+            "\"CREATE ",
+            "\"ALTER ",
+            "\"DROP ",
+            "\"TRUNCATE",
+            "batch_execute(\"",
+            "query(\"",
+            "execute(\"",
+        ] {
             assert!(!text.contains(keyword), "{} holds SQL ({keyword}): put it in sql.rs so it is linted", path.display());
         }
     }

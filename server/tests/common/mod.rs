@@ -64,7 +64,8 @@ impl Pg {
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         pg.pg_ctl_start();
         pg.psql("postgres", "CREATE DATABASE consentkit");
-        let out = Command::new(env!("CARGO_BIN_EXE_consentkit-server")).args(["migrate", "--owner", &pg.conninfo("postgres")]).output().unwrap();
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_consentkit-server")).args(["migrate", "--owner", &pg.conninfo("postgres")]).output().unwrap();
         assert!(out.status.success(), "migrate failed: {}", String::from_utf8_lossy(&out.stderr));
         pg
     }
@@ -226,7 +227,11 @@ impl Server {
             .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("consentkit-server listening on ").unwrap_or_else(|| panic!("server did not start: {line}")).to_string();
+        let url = line
+            .trim()
+            .strip_prefix("consentkit-server listening on ")
+            .unwrap_or_else(|| panic!("server did not start: {line}"))
+            .to_string();
         Server { child, url, dir: config.parent().unwrap().to_path_buf() }
     }
 
