@@ -105,8 +105,7 @@ bench-rust: deps ## Rust: check vs store size, check during commits, start-up vs
 
 .PHONY: bench-server
 bench-server: deps tools-postgres ## Server: ingest events/s and p99 at a fixed rate, state/check p99 at 1M events, export, vs bare SQL
-	$(CARGO) build --release -p consentkit-server
-	$(CARGO) run --release -p consentkit-server --example loadgen
+	$(CARGO) bench -p consentkit-server --bench server_load | scripts/bench-section.sh server
 
 .PHONY: bench-kotlin
 bench-kotlin: deps ## Kotlin: cached gate check vs a JNA call per check
