@@ -27,7 +27,8 @@ fn chain(device: usize, n: usize) -> Vec<Receipt> {
     (1..=n)
         .map(|seq| {
             let action = if seq % 3 == 0 { Action::Withdraw } else { Action::Grant };
-            let mut r = Receipt::blank(action, Source::Settings, "ucanywhere", "2018-05-01", Timestamp(1_770_000_000_000 + seq as i64 * 1000));
+            let mut r =
+                Receipt::blank(action, Source::Settings, "ucanywhere", "2018-05-01", Timestamp(1_770_000_000_000 + seq as i64 * 1000));
             r.id = format!("dev{device}-{seq}");
             r.seq = seq as u64;
             r.subject = Some(format!("load-user-{device}-{}", seq % 25));
@@ -101,7 +102,9 @@ fn main() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let mut database = serde_json::Map::new();
-    for (k, user) in [("ingest", "consentkit_ingest"), ("support", "consentkit_support"), ("dpo", "consentkit_dpo"), ("auditor", "consentkit_auditor")] {
+    for (k, user) in
+        [("ingest", "consentkit_ingest"), ("support", "consentkit_support"), ("dpo", "consentkit_dpo"), ("auditor", "consentkit_auditor")]
+    {
         database.insert(k.into(), json!(pg.conninfo(user)));
     }
     database.insert("pool_size".into(), json!(16));
@@ -259,7 +262,10 @@ fn main() {
     );
     println!("| ingest | events/s | p50 | p99 | goal |");
     println!("|---|---|---|---|---|");
-    println!("| API (hash check, replay/fork check, chain, head, signature) | {:.0} | {:.1} ms | {:.1} ms | ≥ 10,000 events/s, p99 < 100 ms |", api.events_per_s, api.p50_ms, api.p99_ms);
+    println!(
+        "| API (hash check, replay/fork check, chain, head, signature) | {:.0} | {:.1} ms | {:.1} ms | ≥ 10,000 events/s, p99 < 100 ms |",
+        api.events_per_s, api.p50_ms, api.p99_ms
+    );
     println!("| bare SQL insert, same driver (floor) | {:.0} | {:.1} ms | {:.1} ms | |", floor.events_per_s, floor.p50_ms, floor.p99_ms);
     println!("| ratio API / floor (p99) | | | {} | |\n", ratio(api.p99_ms, floor.p99_ms));
     println!(
@@ -270,7 +276,10 @@ fn main() {
     println!("| read | p50 | p99 | goal |");
     println!("|---|---|---|---|");
     println!("| state (all categories, with access-log line) | {:.1} ms | {:.1} ms | p99 < 10 ms |", state.p50_ms, state.p99_ms);
-    println!("| check `photo_sharing` (per device, with access-log line) | {:.1} ms | {:.1} ms | p99 < 10 ms |", check.p50_ms, check.p99_ms);
+    println!(
+        "| check `photo_sharing` (per device, with access-log line) | {:.1} ms | {:.1} ms | p99 < 10 ms |",
+        check.p50_ms, check.p99_ms
+    );
     println!("| export of one subject | {:.1} ms | {:.1} ms | < 100 ms |", export.p50_ms, export.p99_ms);
     println!("| bare SQL read of the subject's events, same driver (floor) | {:.1} ms | {:.1} ms | |", bare.p50_ms, bare.p99_ms);
     println!("| ratio state / floor (p99) | | {} | |", ratio(state.p99_ms, bare.p99_ms));
