@@ -186,6 +186,8 @@ fn support_reads_statuses_explanations_and_one_timeline_mark_per_event_but_not_d
     let b = Browser::start();
     b.sign_in(&server, SUPPORT);
     assert!(b.url().ends_with("/console/lookup"), "{}", b.url());
+    let unlabelled = b.script("return Array.from(document.querySelectorAll('input:not([type=hidden]), button')).filter(e => e.tagName == 'INPUT' ? e.labels.length == 0 : !e.textContent.trim()).length");
+    assert_eq!(unlabelled, json!(0), "every field has a label, every button a name");
     let cookie = b.session_cookie();
     assert_eq!((cookie["httpOnly"].as_bool(), cookie["sameSite"].as_str()), (Some(true), Some("Strict")), "{cookie}");
     assert!(cookie["expiry"].as_u64().is_some(), "the session cookie expires: {cookie}");
@@ -212,8 +214,9 @@ fn support_reads_statuses_explanations_and_one_timeline_mark_per_event_but_not_d
     let why = b.script("return [window.innerWidth, document.documentElement.scrollWidth, Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.scroll')).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).slice(0, 12)]");
     assert_eq!(overflow, json!(true), "the page fits 320 px: {why}");
     b.screenshot("subject-320px");
-    b.resize(1280, 900);
+    b.resize(1280, 2000);
     b.screenshot("subject");
+    b.resize(1280, 900);
 
     // Support cannot reach DPO or auditor pages.
     let handle = url.rsplit('/').next().unwrap().to_string();
