@@ -297,7 +297,11 @@ fn main() {
 /// Signs in to the console as support and times the lookup form, the lookup and the subject page.
 fn console_pages(url: &str, subjects: &[String], n: usize) -> Vec<(&'static str, (f64, f64))> {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
-    let r = agent.post(&format!("{url}/console/login")).header("content-type", "application/x-www-form-urlencoded").send(format!("token={SUPPORT}")).unwrap();
+    let r = agent
+        .post(&format!("{url}/console/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("token={SUPPORT}"))
+        .unwrap();
     let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
     let (mut form, mut lookup, mut page) = (Vec::new(), Vec::new(), Vec::new());
     for subject in subjects.iter().take(n) {
@@ -324,5 +328,9 @@ fn console_pages(url: &str, subjects: &[String], n: usize) -> Vec<(&'static str,
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         (percentile(&v, 0.5), percentile(&v, 0.99))
     };
-    vec![("lookup form", stats(form)), ("lookup (POST, redirect to the handle)", stats(lookup)), ("subject page (statuses, features, timeline)", stats(page))]
+    vec![
+        ("lookup form", stats(form)),
+        ("lookup (POST, redirect to the handle)", stats(lookup)),
+        ("subject page (statuses, features, timeline)", stats(page)),
+    ]
 }

@@ -303,7 +303,8 @@ struct NextQuery {
 
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '~' || c == '-' || c == '_') => {
+        // Only a console path of this server (never `//host`: no open redirect).
+        Some(n) if n.starts_with("console~") && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '~' || c == '-' || c == '_') => {
             format!("/{}", n.replace('~', "/"))
         }
         _ => "/console/lookup".into(),
@@ -827,5 +828,24 @@ async fn audit_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response
             )
         }
         Err(e) => failure(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_returns_only_to_console_paths() {
+        assert_eq!(safe_next(Some("console~subjects~abc123")), "/console/subjects/abc123");
+        for bad in ["~evil.example", "~~evil.example", "console~x?y", "https:~~evil", "", "other~page"] {
+            assert_eq!(safe_next(Some(bad)), "/console/lookup", "{bad}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_shown_as_escapes() {
+        assert_eq!(visible("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\\n");
+        assert_eq!(visible("<b>ok</b>"), "<b>ok</b>", "HTML escaping is the templates' job");
     }
 }

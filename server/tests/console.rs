@@ -88,6 +88,16 @@ impl Browser {
         v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css} on {}: {}", self.url(), self.source())).to_string()
     }
 
+    /// Waits (up to 15 s, polling) until an element matches `css`.
+    fn wait_for(&self, css: &str) {
+        for _ in 0..150 {
+            if !self.all(css).is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn text(&self, css: &str) -> String {
         let id = self.one(css);
         self.cmd("GET", &format!("/element/{id}/text"), None).as_str().unwrap().to_string()
@@ -135,16 +145,34 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
     }
 
+    /// Waits (up to 15 s, polling) until the current URL satisfies `done`: a click may return
+    /// before the navigation it starts has finished.
+    fn wait_url(&self, done: impl Fn(&str) -> bool) -> String {
+        for _ in 0..150 {
+            let url = self.url();
+            if done(&url)
+                && self.cmd("POST", "/execute/sync", Some(json!({ "script": "return document.readyState", "args": [] })))
+                    == json!("complete")
+            {
+                return url;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.url()
+    }
+
     fn sign_in(&self, server: &Server, token: &str) {
         self.go(&format!("{}/console/login", server.url));
         self.type_into("#token", token);
         self.click("#sign-in");
+        self.wait_url(|u| !u.ends_with("/console/login"));
     }
 
     fn look_up(&self, subject: &str) {
         self.type_into("#subject", subject);
         assert_eq!(self.value("#subject"), subject, "typed into the lookup form");
         self.click("#look-up");
+        self.wait_url(|u| u.contains("/console/subjects/"));
     }
 }
 
@@ -263,6 +291,7 @@ fn dpo_exports_and_erases_with_a_confirmation_and_the_auditor_sees_every_line() 
     assert_eq!(doc["devices"].as_array().unwrap().len(), 2);
     // Erase: a confirmation naming what goes, then the receipt.
     b.click("#erase");
+    b.wait_url(|u| u.ends_with("/erase"));
     let confirm = b.text("#confirm-text");
     assert!(confirm.contains("4 events") && confirm.contains("phone") && confirm.contains("tablet"), "{confirm}");
     assert_eq!(pg.count("SELECT count(*) FROM events WHERE has_subject"), 4, "nothing erased before the confirmation");
@@ -273,10 +302,11 @@ fn dpo_exports_and_erases_with_a_confirmation_and_the_auditor_sees_every_line() 
     b.screenshot("erasure-receipt");
     assert_eq!(pg.count("SELECT count(*) FROM events WHERE has_subject"), 0);
     b.click("header button[type=submit]"); // sign out
-    assert!(b.url().ends_with("/console/login"));
+    assert!(b.wait_url(|u| u.ends_with("/console/login")).ends_with("/console/login"));
 
     b.sign_in(&server, AUDITOR);
     b.go(&format!("{}/console/audit", server.url));
+    b.wait_url(|u| u.ends_with("/console/audit"));
     assert!(b.text("#chain-status").starts_with("Chain intact"), "{}", b.text("#chain-status"));
     let actions: Vec<String> = b.text("#log tbody").lines().map(String::from).collect();
     let joined = actions.join("\n");
@@ -345,15 +375,19 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
     std::thread::sleep(Duration::from_millis(3500));
     b.go(&subject_page);
     assert!(b.url().contains("/console/login?next="), "{}", b.url());
+    b.wait_for("#message");
     assert!(b.text("#message").contains("session ended"));
     b.type_into("#token", SUPPORT);
     b.click("#sign-in");
+    b.wait_url(|u| u == subject_page);
     assert_eq!(b.url(), subject_page, "the lookup survived the expired session");
     assert_eq!(b.text("tr[data-category=photos_media] .status"), "refused");
     // Wrong tokens stay on the sign-in page with a clear message.
     b.click("header button[type=submit]");
+    b.wait_url(|u| u.ends_with("/console/login"));
     b.type_into("#token", "not-a-token");
     b.click("#sign-in");
-    assert!(b.text("#message").contains("unknown token"));
+    b.wait_for("#message");
+    assert!(b.text("#message").contains("unknown token"), "{}", b.text("#message"));
     b.screenshot("sign-in-refused");
 }
