@@ -66,8 +66,12 @@ test-rust: deps ## Rust: core unit/integration/property tests, FFI conformance r
 tools-postgres: ## Server: make sure PostgreSQL 15 is there (installs Debian's postgresql-15 if missing and root)
 	@scripts/ensure-postgres.sh
 
+.PHONY: tools-chromium
+tools-chromium: ## Console: make sure Chromium and chromedriver are there (installs Debian's if missing and root)
+	@scripts/ensure-chromium.sh
+
 .PHONY: test-server
-test-server: deps tools-postgres ## Server: the ledger against a real PostgreSQL 15 the tests start (initdb in a temp folder)
+test-server: deps tools-postgres tools-chromium ## Server: the ledger on a real PostgreSQL 15 the tests start (initdb in a temp folder), the console in headless Chromium
 	$(CARGO) test -p consentkit-server
 
 .PHONY: tools-kotlin
