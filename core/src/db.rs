@@ -1,6 +1,5 @@
 //! Queries: the only place that knows table and column names.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -8,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::chain::{ChainRow, RowContent};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::gate::OsRecord;
+use crate::gate::{OsMap, OsRecord, SubjectMap};
 use crate::model::{Action, OsPermission};
 use crate::receipt::Receipt;
 use crate::state::SubjectState;
@@ -190,10 +189,10 @@ pub fn delete_subject(conn: &Connection, subject: &str) -> Result<()> {
 }
 
 /// Every subject's current state (start-up cost grows with subjects, not with history).
-pub fn load_subjects(conn: &Connection) -> Result<HashMap<String, Arc<SubjectState>>> {
+pub fn load_subjects(conn: &Connection) -> Result<SubjectMap> {
     let mut stmt = conn.prepare("SELECT subject, state FROM subjects")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    let mut out = HashMap::new();
+    let mut out = SubjectMap::default();
     for row in rows {
         let (subject, json) = row?;
         let state: SubjectState = serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
@@ -210,10 +209,10 @@ pub fn put_os(conn: &Connection, permission: OsPermission, record: OsRecord, seq
 }
 
 /// The device's OS permissions.
-pub fn load_os(conn: &Connection) -> Result<HashMap<OsPermission, OsRecord>> {
+pub fn load_os(conn: &Connection) -> Result<OsMap> {
     let mut stmt = conn.prepare("SELECT permission, state, since FROM os_permissions")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-    let mut out = HashMap::new();
+    let mut out = OsMap::default();
     for row in rows {
         let (p, s, since) = row?;
         let permission = p.parse().map_err(Error::Corrupt)?;
