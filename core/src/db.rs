@@ -1,5 +1,6 @@
 //! Queries: the only place that knows table and column names.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -7,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::chain::{ChainRow, RowContent};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::gate::{OsMap, OsRecord, SubjectMap};
+use crate::gate::OsRecord;
 use crate::model::{Action, OsPermission};
 use crate::receipt::Receipt;
 use crate::state::SubjectState;
@@ -138,7 +139,7 @@ pub fn for_each_chain_row(conn: &Connection, mut visit: impl FnMut(ChainRow) -> 
     while let Some(row) = rows.next()? {
         let removed: Option<i64> = row.get(18)?;
         let content = match removed {
-            Some(_) => RowContent::Tombstone,
+            Some(by) => RowContent::Tombstone { removed_by: by as u64 },
             None => match receipt(row)? {
                 Ok(r) => RowContent::Event(Box::new(r)),
                 Err(_) => RowContent::Unreadable,
@@ -189,16 +190,34 @@ pub fn delete_subject(conn: &Connection, subject: &str) -> Result<()> {
 }
 
 /// Every subject's current state (start-up cost grows with subjects, not with history).
-pub fn load_subjects(conn: &Connection) -> Result<SubjectMap> {
+pub fn load_subjects(conn: &Connection) -> Result<HashMap<String, Arc<SubjectState>>> {
     let mut stmt = conn.prepare("SELECT subject, state FROM subjects")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    let mut out = SubjectMap::default();
+    let mut out = HashMap::new();
     for row in rows {
         let (subject, json) = row?;
         let state: SubjectState = serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
         out.insert(subject, Arc::new(state));
     }
     Ok(out)
+}
+
+/// Replaces the whole state table (subjects and OS permissions) with a rebuilt one.
+pub fn replace_state(
+    conn: &Connection,
+    subjects: &HashMap<String, Arc<SubjectState>>,
+    os: &HashMap<OsPermission, OsRecord>,
+    last_seq: u64,
+) -> Result<()> {
+    conn.execute("DELETE FROM subjects", [])?;
+    conn.execute("DELETE FROM os_permissions", [])?;
+    for (subject, state) in subjects {
+        put_subject(conn, subject, state, last_seq)?;
+    }
+    for (permission, record) in os {
+        put_os(conn, *permission, *record, last_seq)?;
+    }
+    Ok(())
 }
 
 /// Writes the device's state of one OS permission.
@@ -209,10 +228,10 @@ pub fn put_os(conn: &Connection, permission: OsPermission, record: OsRecord, seq
 }
 
 /// The device's OS permissions.
-pub fn load_os(conn: &Connection) -> Result<OsMap> {
+pub fn load_os(conn: &Connection) -> Result<HashMap<OsPermission, OsRecord>> {
     let mut stmt = conn.prepare("SELECT permission, state, since FROM os_permissions")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-    let mut out = OsMap::default();
+    let mut out = HashMap::new();
     for row in rows {
         let (p, s, since) = row?;
         let permission = p.parse().map_err(Error::Corrupt)?;

@@ -13,7 +13,7 @@ use crate::id::CatalogId;
 use crate::input::{check_scope, check_subject};
 use crate::model::{ChildrenRule, LegalBasis, OsPermission, OsState, ReasonCode, Status};
 use crate::policy::{Category, Policy};
-use crate::state::{status_of, CategoryState, SubjectState};
+use crate::state::{in_force, status_of, CategoryState, SubjectState};
 
 /// The hasher of the snapshot's maps: foldhash, seeded at random per process (and per map).
 /// Subject ids come from the app (its own account ids), not from an attacker; foldhash is
@@ -39,9 +39,24 @@ impl OsMap {
         self.0[permission as usize] = Some(record);
     }
 
+    /// True when no permission was ever reported.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
     /// Every reported permission, in declaration order.
     pub fn iter(&self) -> impl Iterator<Item = (&OsPermission, &OsRecord)> {
         OsPermission::ALL.iter().zip(&self.0).filter_map(|(p, r)| r.as_ref().map(|r| (p, r)))
+    }
+}
+
+impl FromIterator<(OsPermission, OsRecord)> for OsMap {
+    fn from_iter<I: IntoIterator<Item = (OsPermission, OsRecord)>>(records: I) -> OsMap {
+        let mut map = OsMap::default();
+        for (permission, record) in records {
+            map.insert(permission, record);
+        }
+        map
     }
 }
 
@@ -118,8 +133,9 @@ impl Snapshot {
         self.os.get(&permission).map_or(OsState::NotDetermined, |r| r.state)
     }
 
-    fn category_state(&self, subject: &str, category: &str) -> Option<&CategoryState> {
-        self.subjects.get(subject).and_then(|s| s.categories.get(category))
+    /// The subject's record for `category` if it counts under the category's current legal basis.
+    fn category_state(&self, subject: &str, category: &Category) -> Option<&CategoryState> {
+        in_force(category, self.subjects.get(subject).and_then(|s| s.categories.get(&category.id)))
     }
 
     fn under_age(&self, subject: &str) -> bool {
@@ -169,7 +185,7 @@ impl Snapshot {
                     deny(ReasonCode::StoreUnavailable);
                 }
             } else {
-                let state = record.and_then(|s| s.categories.get(&category.id));
+                let state = in_force(category, record.and_then(|s| s.categories.get(&category.id)));
                 match status_at(category, state, &mut clock) {
                     Status::NotRequired => {}
                     Status::Granted => {
@@ -219,7 +235,7 @@ impl Snapshot {
     }
 
     fn status_in(&self, subject: &str, category: &Category, now: Timestamp) -> CategoryStatus {
-        let state = self.category_state(subject, &category.id);
+        let state = self.category_state(subject, category);
         let status = status_of(category, state, now);
         let since = state.filter(|_| status != Status::NotAsked).map(|s| s.effective_since(category, now));
         CategoryStatus { category: category.id.clone(), legal_basis: category.legal_basis, status, since }
@@ -243,7 +259,7 @@ impl Snapshot {
         if self.under_age(subject) && self.policy.children == ChildrenRule::NotServed {
             return Ok(false);
         }
-        let state = self.category_state(subject, &category.id);
+        let state = self.category_state(subject, category);
         Ok(match status_of(category, state, now) {
             Status::NotAsked | Status::RenewalRequired | Status::Expired => true,
             Status::Refused => state.and_then(|s| s.valid_until).is_some_and(|t| t <= now),
