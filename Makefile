@@ -104,8 +104,10 @@ bench-size: deps ## Size: our share of the stripped release cdylib against a uni
 	scripts/bench-size.sh | scripts/bench-section.sh size
 
 .PHONY: bench-rust
-bench-rust: deps ## Rust: check vs store size, check during commits, start-up vs history length
-	$(CARGO) bench -p consentkit-core --bench gate -- --warm-up-time 1 --measurement-time 2
+bench-rust: deps ## Rust: check, durable record, open, history, erasures, bytes/event, each vs a reference (ROWS=key: only those, not written)
+	$(CARGO) bench -p consentkit-core --bench perf -- $(ROWS) > target/bench-rust.md
+	@cat target/bench-rust.md
+	@if [ -z "$(ROWS)" ]; then scripts/bench-section.sh rust < target/bench-rust.md; fi
 
 .PHONY: bench-server
 bench-server: deps tools-postgres ## Server: ingest events/s and p99 at a fixed rate, state/check p99 at 1M events, export, vs bare SQL

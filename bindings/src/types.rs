@@ -2,7 +2,7 @@
 //! mirror the core's and generate only FFI code). Times cross as epoch milliseconds (UTC).
 
 use consentkit_core::{
-    Action, CategoryStatus, Decision, DecisionInput, ErasureReport, LegalBasis, OsPermission, OsState, PurgeReport, Reason, ReasonCode,
+    Action, CatalogId, CategoryStatus, Decision, DecisionInput, ErasureReport, LegalBasis, OsPermission, OsState, PurgeReport, Reason, ReasonCode,
     Receipt, Source, Status, StatusChange, Timestamp,
 };
 
@@ -10,6 +10,13 @@ uniffi::custom_type!(Timestamp, i64, {
     remote,
     lower: |t| t.millis(),
     try_lift: |millis| Ok(Timestamp(millis)),
+});
+
+// A feature or category id in an answer: a string on the foreign side.
+uniffi::custom_type!(CatalogId, String, {
+    remote,
+    lower: |id| id.into(),
+    try_lift: |text| Ok(CatalogId::from(text)),
 });
 
 #[uniffi::remote(Enum)]
@@ -91,12 +98,12 @@ pub enum ReasonCode {
 #[uniffi::remote(Record)]
 pub struct Reason {
     pub code: ReasonCode,
-    pub category: String,
+    pub category: CatalogId,
 }
 
 #[uniffi::remote(Record)]
 pub struct Decision {
-    pub feature: String,
+    pub feature: CatalogId,
     pub allowed: bool,
     pub limited: bool,
     pub reasons: Vec<Reason>,
