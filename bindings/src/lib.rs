@@ -7,6 +7,7 @@ uniffi::setup_scaffolding!();
 
 mod consent_kit;
 mod error;
+mod guard;
 mod listener;
 mod types;
 
