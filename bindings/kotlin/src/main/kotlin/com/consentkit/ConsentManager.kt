@@ -70,18 +70,18 @@ class ConsentManager private constructor(
         @JvmStatic
         @JvmOverloads
         fun open(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.openFailClosed(path, policyJson), System::currentTimeMillis)
+            ConsentManager(ConsentKit.openFailClosed(text("path", path), textOrNull("policy JSON", policyJson)), System::currentTimeMillis)
 
         /** Like [open], but throws [ConsentKitException.StoreUnavailable] or `SchemaTooNew` instead of failing closed. */
         @JvmStatic
         @JvmOverloads
         fun openStrict(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.open(path, policyJson), System::currentTimeMillis)
+            ConsentManager(ConsentKit.open(text("path", path), textOrNull("policy JSON", policyJson)), System::currentTimeMillis)
 
         /** Opens on a hand-set clock (tests and conformance scenarios). */
         @JvmStatic
         fun openWithClock(path: String, policyJson: String?, clock: TestClock): ConsentManager =
-            ConsentManager(ConsentKit.openWithClock(path, policyJson, clock)) { clock.now() }
+            ConsentManager(ConsentKit.openWithClock(text("path", path), textOrNull("policy JSON", policyJson), clock)) { clock.now() }
     }
 
     /** Why the store is closed (fail-closed mode), or null when healthy. */
@@ -100,7 +100,7 @@ class ConsentManager private constructor(
             val until = hit.decision.validUntil
             if (hit.generation == current && (until == null || nowMillis() < until)) return hit.decision
         }
-        val decision = kit.check(subject, feature, scope)
+        val decision = kit.check(text("subject", subject), text("feature", feature), textOrNull("scope", scope))
         if (decisions.size >= MAX_CACHED_DECISIONS) decisions.clear()
         decisions[key] = Cached(current, decision)
         return decision
@@ -110,42 +110,42 @@ class ConsentManager private constructor(
     fun isAllowed(subject: String, feature: String, scope: String? = null): Boolean = check(subject, feature, scope).allowed
 
     /** One category's status and since when. */
-    fun status(subject: String, category: String): CategoryStatus = kit.status(subject, category)
+    fun status(subject: String, category: String): CategoryStatus = kit.status(text("subject", subject), text("category", category))
 
     /** Every category's status, in policy order. */
-    fun statuses(subject: String): List<CategoryStatus> = kit.statuses(subject)
+    fun statuses(subject: String): List<CategoryStatus> = kit.statuses(text("subject", subject))
 
     /** Should the app show the consent prompt for [category] now? */
-    fun shouldAsk(subject: String, category: String): Boolean = kit.shouldAsk(subject, category)
+    fun shouldAsk(subject: String, category: String): Boolean = kit.shouldAsk(text("subject", subject), text("category", category))
 
     // ----- decisions -----
 
     /** Records the subject's grant (never from [Source.SUPPORT]). */
     @JvmOverloads
     fun grant(subject: String, category: String, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
-        kit.grant(subject, category, scope, source)
+        kit.grant(text("subject", subject), text("category", category), textOrNull("scope", scope), source)
 
     /** Records a refusal. */
     @JvmOverloads
     fun refuse(subject: String, category: String, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
-        kit.refuse(subject, category, scope, source)
+        kit.refuse(text("subject", subject), text("category", category), textOrNull("scope", scope), source)
 
     /** Records a withdrawal; once it returns, no check allows the feature. */
     @JvmOverloads
     fun withdraw(subject: String, category: String, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
-        kit.withdraw(subject, category, scope, source)
+        kit.withdraw(text("subject", subject), text("category", category), textOrNull("scope", scope), source)
 
     /** Records an objection to a legitimate-interest category. */
     @JvmOverloads
-    fun objectTo(subject: String, category: String, source: Source = Source.SETTINGS): Receipt = kit.`object`(subject, category, source)
+    fun objectTo(subject: String, category: String, source: Source = Source.SETTINGS): Receipt = kit.`object`(text("subject", subject), text("category", category), source)
 
     /** Records the withdrawal of an objection. */
     @JvmOverloads
     fun withdrawObjection(subject: String, category: String, source: Source = Source.SETTINGS): Receipt =
-        kit.withdrawObjection(subject, category, source)
+        kit.withdrawObjection(text("subject", subject), text("category", category), source)
 
     /** Records a dialog's decisions in one transaction: all or none. */
-    fun record(decisions: List<DecisionInput>): List<Receipt> = kit.recordBatch(decisions)
+    fun record(decisions: List<DecisionInput>): List<Receipt> = kit.recordBatch(decisions.onEach { text("subject", it.subject); text("category", it.category); textOrNull("scope", it.scope) })
 
     /** Reports the OS permission state (from the permission callback or on resume); null if unchanged. */
     fun reportOsPermission(permission: OsPermission, state: OsState): Receipt? = kit.setOsPermission(permission, state)
@@ -156,22 +156,22 @@ class ConsentManager private constructor(
     /** Marks (or unmarks) [subject] as under the age of digital consent. */
     @JvmOverloads
     fun markUnderAge(subject: String, underAge: Boolean = true, source: Source = Source.SETTINGS): Receipt =
-        kit.setUnderAge(subject, underAge, source)
+        kit.setUnderAge(text("subject", subject), underAge, source)
 
     // ----- proof and rights -----
 
     /** The subject's events, oldest first, with the device's OS permission changes. */
-    fun history(subject: String): List<Receipt> = kit.history(subject)
+    fun history(subject: String): List<Receipt> = kit.history(text("subject", subject))
 
     /** The subject's portable record (GDPR Arts. 15, 20) as JSON. */
-    fun export(subject: String): String = kit.exportJson(subject)
+    fun export(subject: String): String = kit.exportJson(text("subject", subject))
 
     /** Restores an exported record; rejected whole ([ConsentKitException.ImportRejected]) if anything is wrong. */
-    fun import(document: String): List<Receipt> = kit.importJson(document)
+    fun import(document: String): List<Receipt> = kit.importJson(text("document", document))
 
     /** Erases [subject] for good (GDPR Art. 17). */
     @JvmOverloads
-    fun erase(subject: String, source: Source = Source.SETTINGS): ErasureReport = kit.erase(subject, source)
+    fun erase(subject: String, source: Source = Source.SETTINGS): ErasureReport = kit.erase(text("subject", subject), source)
 
     /** Retention purge. */
     fun purge(): PurgeReport = kit.purge()
@@ -198,7 +198,7 @@ class ConsentManager private constructor(
      */
     @JvmOverloads
     fun changes(subject: String? = null): Flow<StatusChange> = callbackFlow {
-        val handle = kit.observe(subject, object : ConsentListener {
+        val handle = kit.observe(textOrNull("subject", subject), object : ConsentListener {
             override fun onChange(change: StatusChange) {
                 trySend(change)
             }
@@ -211,7 +211,7 @@ class ConsentManager private constructor(
 
     /** Calls [listener] (on a background thread) for each status change; close the result to stop. */
     fun observe(subject: String?, listener: (StatusChange) -> Unit): AutoCloseable {
-        val handle = kit.observe(subject, object : ConsentListener {
+        val handle = kit.observe(textOrNull("subject", subject), object : ConsentListener {
             override fun onChange(change: StatusChange) = listener(change)
         })
         return AutoCloseable {
