@@ -38,6 +38,9 @@ pub enum ConsentKitError {
     /// The store is missing, unreadable, damaged, of another policy, or closed after a failure.
     #[error("{0}")]
     StoreUnavailable(String),
+    /// The `ConsentKit` (Kotlin/Swift: the manager) was closed; open the store again to use it.
+    #[error("{0}")]
+    Closed(String),
     /// A bug: a panic caught at the boundary, or a listener that threw. Nothing was left half-done.
     #[error("{0}")]
     Internal(String),

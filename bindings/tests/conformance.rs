@@ -29,6 +29,7 @@ fn kind(e: &ConsentKitError) -> &'static str {
         ConsentKitError::ImportRejected(_) => "import_rejected",
         ConsentKitError::SchemaTooNew(_) => "schema_too_new",
         ConsentKitError::StoreUnavailable(_) => "store_unavailable",
+        ConsentKitError::Closed(_) => "closed",
         ConsentKitError::Internal(_) => "internal",
     }
 }
