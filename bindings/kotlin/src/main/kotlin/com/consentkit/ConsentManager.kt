@@ -183,6 +183,48 @@ class ConsentManager internal constructor(
     fun markUnderAge(subject: String, underAge: Boolean = true, source: Source = Source.SETTINGS): Receipt =
         kit.setUnderAge(text("subject", subject), underAge, source)
 
+    // ----- the same, with the typed ids of the built-in catalog (Category.X, Feature.Y) -----
+
+    /** [check] with a typed [Feature]. */
+    @Throws(ConsentKitException::class)
+    fun check(subject: String, feature: Feature, scope: String? = null): CheckResult = check(subject, feature.id, scope)
+
+    /** [isAllowed] with a typed [Feature]; in memory when cached, safe on the main thread. */
+    @Throws(ConsentKitException::class)
+    fun isAllowed(subject: String, feature: Feature, scope: String? = null): Boolean = check(subject, feature.id, scope).allowed
+
+    /** [status] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun status(subject: String, category: Category): CategoryStatus = status(subject, category.id)
+
+    /** [shouldAsk] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun shouldAsk(subject: String, category: Category): Boolean = shouldAsk(subject, category.id)
+
+    /** [grant] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun grant(subject: String, category: Category, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
+        grant(subject, category.id, source, scope)
+
+    /** [refuse] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun refuse(subject: String, category: Category, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
+        refuse(subject, category.id, source, scope)
+
+    /** [withdraw] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun withdraw(subject: String, category: Category, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
+        withdraw(subject, category.id, source, scope)
+
+    /** [objectTo] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun objectTo(subject: String, category: Category, source: Source = Source.SETTINGS): Receipt = objectTo(subject, category.id, source)
+
+    /** [withdrawObjection] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun withdrawObjection(subject: String, category: Category, source: Source = Source.SETTINGS): Receipt =
+        withdrawObjection(subject, category.id, source)
+
     // ----- proof and rights -----
 
     /** The subject's events, oldest first, with the device's OS permission changes. */
