@@ -16,6 +16,9 @@ import com.consentkit.ffi.Receipt
 import com.consentkit.ffi.Source
 import com.consentkit.ffi.StatusChange
 import com.consentkit.ffi.VerifyReport
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.SendChannel
 import kotlinx.coroutines.channels.awaitClose
@@ -38,6 +41,11 @@ import java.util.concurrent.atomic.AtomicLong
  * invalidated synchronously by a commit listener before any write returns, and an allowed
  * decision is never served past its `validUntil` (a grant's expiry). So once [withdraw] has
  * returned, no thread sees the feature allowed.
+ *
+ * Threads: [check], [isAllowed], [status], [statuses], [shouldAsk], [osPermission],
+ * [unavailable], [policyJson] and [changes] read memory only and are safe on the main thread.
+ * Every other call touches the disk (writes fsync before returning): call it off the main
+ * thread, or use its `suspend` twin on [Dispatchers.IO] through [suspending] (and [openSuspending]).
  *
  * Open **one manager per database file per process** and keep it for the app's lifetime (in your
  * `Application`): a second open of the same file while the first is open fails closed.
@@ -81,6 +89,14 @@ class ConsentManager internal constructor(
         fun open(path: String, policyJson: String? = null): ConsentManager =
             ConsentManager(ConsentKit.openFailClosed(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now)
 
+        /**
+         * [open] on [Dispatchers.IO] (opening reads the file): for a coroutine on the main thread.
+         * @throws ConsentKitException.InvalidPolicy if [policyJson] is malformed.
+         */
+        @Throws(ConsentKitException::class)
+        suspend fun openSuspending(path: String, policyJson: String? = null, dispatcher: CoroutineDispatcher = Dispatchers.IO): ConsentManager =
+            withContext(dispatcher) { open(path, policyJson) }
+
         /** Like [open], but throws [ConsentKitException.StoreUnavailable] or `SchemaTooNew` instead of failing closed. */
         @JvmStatic
         @JvmOverloads
@@ -89,6 +105,14 @@ class ConsentManager internal constructor(
             ConsentManager(ConsentKit.open(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now)
 
     }
+
+    /**
+     * The disk-touching calls as `suspend` functions on [Dispatchers.IO] (or [dispatcher]):
+     * `consent.suspending.withdraw(user, Category.USAGE_STATISTICS)` from a coroutine on the main thread.
+     */
+    @JvmOverloads
+    @Throws(ConsentKitException::class)
+    fun suspending(dispatcher: CoroutineDispatcher = Dispatchers.IO): SuspendingConsent = SuspendingConsent(this, dispatcher)
 
     /** Why the store is closed (fail-closed mode), or null when healthy. */
     @get:Throws(ConsentKitException::class)
