@@ -15,6 +15,8 @@ import com.consentkit.ffi.PurgeReport
 import com.consentkit.ffi.Receipt
 import com.consentkit.ffi.Source
 import com.consentkit.ffi.StatusChange
+import com.consentkit.ffi.Unavailable
+import com.consentkit.ffi.UnavailableKind
 import com.consentkit.ffi.VerifyReport
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
@@ -56,6 +58,8 @@ import java.util.concurrent.atomic.AtomicLong
 class ConsentManager internal constructor(
     internal val kit: ConsentKit,
     private val now: () -> Instant,
+    /** How to open this store again (same path, policy, clock) after a quarantine. */
+    private val reopen: () -> ConsentManager,
 ) : AutoCloseable {
     private class Cached(val generation: Long, val decision: CheckResult)
     private data class GateKey(val subject: String, val feature: String, val scope: String?)
@@ -87,7 +91,7 @@ class ConsentManager internal constructor(
         @JvmOverloads
         @Throws(ConsentKitException::class)
         fun open(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.openFailClosed(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now)
+            ConsentManager(ConsentKit.openFailClosed(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now) { open(path, policyJson) }
 
         /**
          * [open] on [Dispatchers.IO] (opening reads the file): for a coroutine on the main thread.
@@ -102,7 +106,7 @@ class ConsentManager internal constructor(
         @JvmOverloads
         @Throws(ConsentKitException::class)
         fun openStrict(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.open(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now)
+            ConsentManager(ConsentKit.open(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now) { open(path, policyJson) }
 
     }
 
@@ -117,6 +121,27 @@ class ConsentManager internal constructor(
     /** Why the store is closed (fail-closed mode), or null when healthy. */
     @get:Throws(ConsentKitException::class)
     val unavailable: String? get() = kit.unavailable()
+
+    /**
+     * Why the store failed closed, typed ([UnavailableKind]: damaged, newer schema, other policy,
+     * already open, busy, unreadable), or null when healthy. Memory only.
+     */
+    @get:Throws(ConsentKitException::class)
+    val unavailableReason: Unavailable? get() = kit.unavailableReason()
+
+    /**
+     * Recovers from a damaged store: moves the file aside (kept for support, named in
+     * [Recovered.quarantinedAt]), closes this manager, and opens a fresh store at the same path.
+     * The user's consents are lost with the damaged file: ask again.
+     * @throws ConsentKitException.InvalidInput if the store is healthy or not damaged
+     *   ([Unavailable.canQuarantine] false: e.g. already open elsewhere, or a newer app's data).
+     */
+    @Throws(ConsentKitException::class)
+    fun quarantineAndReopen(): Recovered {
+        val moved = kit.quarantine()
+        close()
+        return Recovered(reopen(), moved)
+    }
 
     /** The policy in force, as JSON. */
     @get:Throws(ConsentKitException::class)
@@ -353,3 +378,6 @@ class ConsentManager internal constructor(
 }
 
 private fun closedError() = ConsentKitException.Closed("this ConsentManager was closed; open the store again to use it")
+
+/** The result of [ConsentManager.quarantineAndReopen]: the fresh manager and where the damaged file went. */
+data class Recovered(val manager: ConsentManager, val quarantinedAt: String)

@@ -125,6 +125,10 @@ class SuspendingConsent internal constructor(
     @Throws(ConsentKitException::class)
     suspend fun ackSync(upToSeq: ULong): Unit = io { ackSync(upToSeq) }
 
+    /** [ConsentManager.quarantineAndReopen] (moves a file, opens a store) on the I/O dispatcher. */
+    @Throws(ConsentKitException::class)
+    suspend fun quarantineAndReopen(): Recovered = io { quarantineAndReopen() }
+
     /** [ConsentManager.close] on the I/O dispatcher (it waits for calls in flight). */
     @Throws(ConsentKitException::class)
     suspend fun close(): Unit = io { close() }
