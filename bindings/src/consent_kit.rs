@@ -264,9 +264,10 @@ impl ConsentKit {
     }
 
     /// Listens to one subject (or all, with null). Called once per category with the current state.
+    /// An invalid subject (empty, too long, control characters) throws `InvalidInput`.
     pub fn observe(&self, subject: Option<String>, listener: Arc<dyn ConsentListener>) -> Result<Arc<ListenerHandle>> {
         let watch = subject.map_or(Watch::All, Watch::Subject);
-        Ok(Arc::new(ListenerHandle { registration: self.store()?.observe(watch, Arc::new(ObserverAdapter(listener))) }))
+        Ok(Arc::new(ListenerHandle { registration: self.store()?.observe(watch, Arc::new(ObserverAdapter(listener)))? }))
     }
 
     /// Registers a listener called synchronously after each commit, before the write returns.
