@@ -10,14 +10,16 @@ final class ConsentManagerTests: XCTestCase {
     override func setUpWithError() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        clock = TestClock(millis: 1_768_467_600_000) // 2026-01-15T09:00:00Z
-        consent = try ConsentManager.open(path: dir.appendingPathComponent("consent.db").path, policyJson: nil, clock: clock)
+        clock = TestClock(millis: 1_768_467_600_000)  // 2026-01-15T09:00:00Z
+        consent = try ConsentManager.open(path: dbPath, policyJSON: nil, clock: clock)
     }
 
     override func tearDownWithError() throws {
         consent = nil
-        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.removeItem(at: dir)
     }
+
+    var dbPath: String { dir.appendingPathComponent("consent.db").path }
 
     func testFailsClosedThenGrantAllowsAndWithdrawalDeniesAtOnce() throws {
         let denied = try consent.check("alice", feature: "usage_analytics")
@@ -42,7 +44,7 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertEqual(try consent.recordExpiries().count, 1)
     }
 
-    func testEveryDecisionKindOsPermissionsAgeAndScopes() throws {
+    func testEveryDecisionKindOSPermissionsAgeAndScopes() throws {
         try consent.refuse("alice", category: "photos_media", source: .onboarding)
         XCTAssertEqual(try consent.status("alice", category: "photos_media").status, .refused)
         try consent.object("alice", category: "contact_information")
@@ -51,9 +53,10 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertEqual(try consent.status("alice", category: "contact_information").status, .notRequired)
         try consent.grant("alice", category: "device_contacts")
         XCTAssertEqual(try consent.check("alice", feature: "contact_lookup").reasons.first?.code, .osPermissionNotDetermined)
-        XCTAssertNotNil(try consent.reportOsPermission(.contacts, state: .granted))
-        XCTAssertNil(try consent.reportOsPermission(.contacts, state: .granted))
-        XCTAssertEqual(consent.osPermission(.contacts), .granted)
+        XCTAssertEqual(try consent.osPermissionState(.contacts), .notDetermined)
+        XCTAssertNotNil(try consent.reportOSPermission(.contacts, state: .granted))
+        XCTAssertNil(try consent.reportOSPermission(.contacts, state: .granted), "an unchanged state records nothing")
+        XCTAssertEqual(try consent.osPermissionState(.contacts), .granted)
         try consent.grant("alice", category: "device_contacts", scope: "contact-1")
         XCTAssertTrue(try consent.isAllowed("alice", feature: "contact_sync", scope: "contact-1"))
         XCTAssertEqual(try consent.check("alice", feature: "contact_sync", scope: "contact-2").reasons.first?.code, .scopeNotGranted)
@@ -61,13 +64,17 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertThrowsError(try consent.grant("kid", category: "usage_statistics")) { XCTAssertEqual(Names.errorKind($0), "under_age") }
         try consent.grant("kid", category: "usage_statistics", source: .guardian)
         XCTAssertTrue(try consent.isAllowed("kid", feature: "usage_analytics"))
+        try consent.markUnderAge("kid", isUnderAge: false, source: .guardian)
+        XCTAssertNoThrow(try consent.grant("kid", category: "photos_media"), "no longer under age: the own grant is accepted")
         XCTAssertEqual(try consent.statuses("alice").count, 8)
         XCTAssertTrue(try consent.history("alice").contains { $0.action == .osPermission })
     }
 
     func testABatchCommitsAllOrNothing() throws {
-        let bad = [DecisionInput(subject: "alice", category: "usage_statistics", action: .grant, scope: nil, source: .onboarding),
-                   DecisionInput(subject: "alice", category: "nope", action: .grant, scope: nil, source: .onboarding)]
+        let bad = [
+            DecisionInput(subject: "alice", category: "usage_statistics", action: .grant, scope: nil, source: .onboarding),
+            DecisionInput(subject: "alice", category: "nope", action: .grant, scope: nil, source: .onboarding),
+        ]
         XCTAssertThrowsError(try consent.record(bad)) { XCTAssertEqual(Names.errorKind($0), "unknown_category") }
         XCTAssertEqual(try consent.status("alice", category: "usage_statistics").status, .notAsked)
         XCTAssertEqual(try consent.record(Array(bad.prefix(1))).count, 1)
@@ -78,11 +85,15 @@ final class ConsentManagerTests: XCTestCase {
             XCTAssertEqual(Names.errorKind(error), "unknown_feature")
             XCTAssertTrue("\(error)".contains("teleport"))
         }
-        XCTAssertThrowsError(try consent.grant("alice", category: "usage_statistics", source: .support)) { XCTAssertEqual(Names.errorKind($0), "grant_by_support") }
+        XCTAssertThrowsError(try consent.grant("alice", category: "usage_statistics", source: .support)) {
+            XCTAssertEqual(Names.errorKind($0), "grant_by_support")
+        }
         XCTAssertThrowsError(try consent.grant("alice", category: "traffic_data")) { XCTAssertEqual(Names.errorKind($0), "not_applicable") }
         XCTAssertThrowsError(try consent.grant("", category: "usage_statistics")) { XCTAssertEqual(Names.errorKind($0), "invalid_input") }
-        XCTAssertThrowsError(try ConsentManager.open(path: dir.appendingPathComponent("p.db").path, policyJson: "{\"id\":\"x\"}")) { XCTAssertEqual(Names.errorKind($0), "invalid_policy") }
-        XCTAssertThrowsError(try consent.import("{}")) { XCTAssertEqual(Names.errorKind($0), "import_rejected") }
+        XCTAssertThrowsError(try ConsentManager.open(path: dir.appendingPathComponent("p.db").path, policyJSON: "{\"id\":\"x\"}")) {
+            XCTAssertEqual(Names.errorKind($0), "invalid_policy")
+        }
+        XCTAssertThrowsError(try consent.importJSON("{}")) { XCTAssertEqual(Names.errorKind($0), "import_rejected") }
         XCTAssertEqual(try consent.history("alice").count, 0)
     }
 
@@ -96,12 +107,23 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertTrue(try gate.isAllowed("alice", feature: "calling"))
     }
 
+    func testPolicyJSONIsTheCatalogInForce() throws {
+        let builtin = try JSONSerialization.jsonObject(with: Data(try consent.policyJSON.utf8)) as? [String: Any]
+        XCTAssertEqual(builtin?["id"] as? String, "ucanywhere")
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../../tests/fixtures/wk360.json")
+        let other = try ConsentManager.open(path: dir.appendingPathComponent("wk.db").path, policyJSON: try String(contentsOf: fixture, encoding: .utf8))
+        let wk = try JSONSerialization.jsonObject(with: Data(try other.policyJSON.utf8)) as? [String: Any]
+        let wanted = try JSONSerialization.jsonObject(with: Data(contentsOf: fixture)) as? [String: Any]
+        XCTAssertEqual(wk?["id"] as? String, wanted?["id"] as? String)
+        XCTAssertNotEqual(wk?["id"] as? String, "ucanywhere")
+    }
+
     func testProofAndRights() throws {
         try consent.grant("alice", category: "usage_statistics", source: .onboarding)
         try consent.withdraw("alice", category: "usage_statistics")
-        let document = try consent.export("alice")
-        let other = try ConsentManager.open(path: dir.appendingPathComponent("other.db").path, policyJson: nil, clock: clock)
-        XCTAssertEqual(try other.import(document).count, 2)
+        let document = try consent.exportJSON("alice")
+        let other = try ConsentManager.open(path: dir.appendingPathComponent("other.db").path, policyJSON: nil, clock: clock)
+        XCTAssertEqual(try other.importJSON(document).count, 2)
         XCTAssertEqual(try other.statuses("alice"), try consent.statuses("alice"))
         XCTAssertEqual(try consent.pendingSync(limit: 10).map { $0.seq }, [1, 2])
         try consent.ackSync(upToSeq: 1)
@@ -114,28 +136,134 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertEqual(report.events, 3)
     }
 
+    // MARK: - Lifecycle
+
+    func testCloseIsIdempotentAndLaterCallsThrowNamingTheFile() throws {
+        XCTAssertFalse(consent.isClosed)
+        XCTAssertNil(consent.unavailable)
+        consent.close()
+        consent.close()
+        XCTAssertTrue(consent.isClosed)
+        XCTAssertTrue(consent.unavailable?.contains(dbPath) == true)
+        for call in [{ _ = try self.consent.check("alice", feature: "usage_analytics") },
+                     { _ = try self.consent.grant("alice", category: "usage_statistics") },
+                     { _ = try self.consent.policyJSON },
+                     { _ = try self.consent.osPermissionState(.photos) },
+                     { _ = try self.consent.observe(nil) { _ in } }] {
+            XCTAssertThrowsError(try call()) { error in
+                XCTAssertEqual(Names.errorKind(error), "store_unavailable")
+                XCTAssertTrue("\(error)".contains(self.dbPath), "\(error)")
+            }
+        }
+    }
+
+    func testAfterCloseTheFileReopensWithItsHistory() throws {
+        try consent.grant("alice", category: "usage_statistics")
+        XCTAssertThrowsError(try ConsentManager.openStrict(path: dbPath), "one store per file per process while open")
+        consent.close()
+        let reopened = try ConsentManager.openStrict(path: dbPath)
+        XCTAssertTrue(try reopened.isAllowed("alice", feature: "usage_analytics"))
+    }
+
+    func testNoCheckThatStartsAfterCloseSucceeds() throws {
+        try consent.grant("alice", category: "usage_statistics")
+        let consent = self.consent!
+        let closed = ManagedCounter()
+        let wrong = ManagedCounter()
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for i in 0..<200 {
+                if thread == 0 && i == 100 {
+                    consent.close()
+                    closed.add()
+                }
+                let startedAfterClose = closed.value > 0
+                do {
+                    _ = try consent.check("alice", feature: "usage_analytics")
+                    if startedAfterClose { wrong.add() }
+                } catch {
+                    if !startedAfterClose && !consent.isClosed { wrong.add() }
+                    if Names.errorKind(error) != "store_unavailable" { wrong.add() }
+                }
+            }
+        }
+        XCTAssertEqual(wrong.value, 0)
+        XCTAssertNoThrow(try ConsentManager.openStrict(path: dbPath), "close waited for the calls in flight: the file is free")
+    }
+
+    // MARK: - Observing (every wait is bounded: a lost event fails, it never hangs the run)
+
     func testTheAsyncStreamGivesCurrentStateThenChanges() async throws {
         try consent.grant("alice", category: "photos_media")
-        let stream = consent.changes(of: "alice")
-        var seen: [StatusChange] = []
-        for await change in stream {
-            seen.append(change)
+        let consent = self.consent!
+        let seen = try await consume(consent.changes(of: "alice"), waitingFor: "8 current statuses, then the withdrawal") { seen in
             if seen.count == 8 { try consent.withdraw("alice", category: "photos_media") }
-            if seen.count == 9 { break }
+            return seen.count == 9
         }
-        XCTAssertEqual(seen.first { $0.category == "photos_media" }?.status, .granted)
-        XCTAssertEqual(seen.last?.status, .withdrawn)
+        XCTAssertEqual(seen.changes.prefix(8).first { $0.category == "photos_media" }?.status, .granted)
+        XCTAssertEqual(seen.changes.last?.category, "photos_media")
+        XCTAssertEqual(seen.changes.last?.status, .withdrawn)
+    }
+
+    func testTheStreamFinishesWhenTheManagerClosesAfterWhatWasCommitted() async throws {
+        let consent = self.consent!
+        let stream = consent.changes(of: "alice")
+        try consent.grant("alice", category: "usage_statistics")
+        consent.close()
+        let seen = try await consume(stream, waitingFor: "the stream to finish after close()")
+        XCTAssertTrue(seen.finished)
+        XCTAssertEqual(seen.changes.count, 9, "8 current statuses and the grant committed before close")
+        XCTAssertEqual(seen.changes.last?.status, .granted)
+    }
+
+    func testTheStreamFinishesWhenTheManagerIsReleased() async throws {
+        let stream = consent.changes(of: nil)
+        consent = nil
+        let seen = try await consume(stream, waitingFor: "the stream to finish once the manager is gone")
+        XCTAssertTrue(seen.finished)
+    }
+
+    func testAStreamOfAClosedManagerIsFinishedAtOnce() async throws {
+        consent.close()
+        let seen = try await consume(consent.changes(of: "alice"), waitingFor: "an already finished stream")
+        XCTAssertTrue(seen.finished)
+        XCTAssertTrue(seen.changes.isEmpty)
+    }
+
+    func testAnObservationTokenStopsItsListener() async throws {
+        let delivered = ManagedCounter()
+        let initial = expectation(description: "the 8 current statuses")
+        initial.expectedFulfillmentCount = 8
+        let token = try consent.observe("alice") { _ in
+            delivered.add()
+            initial.fulfill()
+        }
+        await fulfillment(of: [initial], timeout: 20)
+        token.cancel()
+        token.cancel()
+        // A change after cancel: a stream subscribed later sees it, the cancelled listener does not.
+        let consent = self.consent!
+        let after = try await consume(consent.changes(of: "alice"), waitingFor: "the grant after cancel") { seen in
+            if seen.count == 8 { try consent.grant("alice", category: "usage_statistics") }
+            return seen.count == 9
+        }
+        XCTAssertEqual(after.changes.last?.status, .granted)
+        XCTAssertEqual(delivered.value, 8)
     }
 
     func testManyThreadsNeverSeeAWithdrawnFeatureAllowed() throws {
+        let consent = self.consent!
         let violations = ManagedCounter()
         DispatchQueue.concurrentPerform(iterations: 8) { t in
+            let me = "user-\(t)"
             for _ in 0..<40 {
-                let me = "user-\(t)"
-                _ = try? consent.grant(me, category: "usage_statistics")
-                if (try? consent.isAllowed(me, feature: "usage_analytics")) != true { violations.add() }
-                _ = try? consent.withdraw(me, category: "usage_statistics")
-                if (try? consent.isAllowed(me, feature: "usage_analytics")) != false { violations.add() }
+                do {
+                    try consent.grant(me, category: "usage_statistics")
+                    if try !consent.isAllowed(me, feature: "usage_analytics") { violations.add() }
+                    try consent.withdraw(me, category: "usage_statistics")
+                    if try consent.isAllowed(me, feature: "usage_analytics") { violations.add() }
+                } catch {
+                    violations.add()
+                }
             }
         }
         XCTAssertEqual(violations.value, 0)

@@ -24,9 +24,9 @@ enum Names {
         }
     }
 
-    static func permission(_ s: String) -> OsPermission { s == "contacts" ? .contacts : .photos }
+    static func permission(_ s: String) -> OSPermission { s == "contacts" ? .contacts : .photos }
 
-    static func osState(_ s: String) -> OsState {
+    static func osState(_ s: String) -> OSPermissionState {
         switch s {
         case "granted": return .granted
         case "limited": return .limited

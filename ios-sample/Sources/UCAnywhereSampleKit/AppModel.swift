@@ -1,0 +1,55 @@
+import ConsentKit
+import Foundation
+import Observation
+
+/// The app's one ConsentManager and the screens' models. Created once at launch; one manager per
+/// database file per process.
+@MainActor
+@Observable
+public final class AppModel {
+    public let consent: ConsentManager
+    public let user: String
+    public let settings: SettingsScreenModel
+    public let onboarding: OnboardingModel
+    public let contacts: ContactLookup
+    public let analytics: Analytics
+    /// The last failure outside a screen (reporting OS permissions), for an alert.
+    public var error: UserFacingError?
+
+    private let permissions: PermissionReporter
+
+    /// Opens the store at `databaseURL` (fail-closed: a damaged store denies consent-gated
+    /// features and the app keeps working) for `user`.
+    public init(databaseURL: URL, user: String, probe: any PermissionProbe, directory: any ContactDirectory, sink: any AnalyticsSink) throws {
+        let consent = try ConsentManager.open(path: databaseURL.path)
+        let titles = try CatalogTitles(policyJSON: try consent.policyJSON)
+        self.consent = consent
+        self.user = user
+        settings = SettingsScreenModel(consent: consent, user: user, titles: titles)
+        onboarding = OnboardingModel(consent: consent, user: user, titles: titles)
+        contacts = ContactLookup(consent: consent, user: user, directory: directory)
+        analytics = Analytics(consent: consent, user: user, sink: sink)
+        permissions = PermissionReporter(consent: consent, probe: probe)
+        onboarding.load()
+        settings.reload()
+    }
+
+    /// Why the store is unusable (shown as a banner), or nil.
+    public var storeProblem: String? { consent.unavailable }
+
+    /// Call when the scene becomes active: reports the OS permissions, then refreshes the screens.
+    public func becameActive() {
+        do {
+            try permissions.appBecameActive()
+        } catch {
+            self.error = UserFacingError("read the permission settings", error)
+        }
+        settings.reload()
+    }
+
+    /// Saves the onboarding answers and shows the result in the settings screen.
+    public func finishOnboarding() {
+        onboarding.submit()
+        settings.reload()
+    }
+}
