@@ -15,6 +15,9 @@ if ! command -v "$swift" >/dev/null 2>&1; then
   exit 1
 fi
 started=$(date +%s)
+# The packaging tests type-check a probe against the XCFramework headers with this compiler.
+CONSENTKIT_SWIFTC="$(dirname "$(command -v "$swift")")/swiftc"
+export CONSENTKIT_SWIFTC
 libdir="$("$here/generate.sh")"
 link=(-Xlinker -L"$libdir" -Xlinker -rpath -Xlinker "$libdir")
 log="$(mktemp)"
