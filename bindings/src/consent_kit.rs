@@ -8,7 +8,9 @@ use consentkit_core::{
     OsState, Policy, PurgeReport, Receipt, Source, SystemClock, Timestamp, Watch,
 };
 
-use crate::error::{guard, ConsentKitError};
+use crate::error::ConsentKitError;
+use crate::guard::ffi_export;
+use crate::lifecycle::{InFlight, Lifecycle};
 use crate::listener::{CommitAdapter, CommitListener, ConsentListener, ListenerHandle, ObserverAdapter};
 use crate::types::VerifyReport;
 
@@ -18,27 +20,29 @@ type Result<T> = std::result::Result<T, ConsentKitError>;
 #[derive(uniffi::Object)]
 pub struct TestClock(ManualClock);
 
-#[uniffi::export]
+ffi_export! {
 impl TestClock {
     /// A clock standing at `millis`.
     #[uniffi::constructor]
-    pub fn new(millis: i64) -> Arc<Self> {
-        Arc::new(TestClock(ManualClock::new(Timestamp(millis))))
+    pub fn new(millis: i64) -> Result<Arc<Self>> {
+        Ok(Arc::new(TestClock(ManualClock::new(Timestamp(millis)))))
     }
     /// Moves the clock to `millis`.
-    pub fn set(&self, millis: i64) {
-        self.0.set(Timestamp(millis))
+    pub fn set(&self, millis: i64) -> Result<()> {
+        self.0.set(Timestamp(millis));
+        Ok(())
     }
     /// The clock's time.
-    pub fn now(&self) -> i64 {
-        self.0.now().millis()
+    pub fn now(&self) -> Result<i64> {
+        Ok(self.0.now().millis())
     }
+}
 }
 
 /// The consent store of one app on one device.
 #[derive(uniffi::Object)]
 pub struct ConsentKit {
-    store: ConsentStore,
+    life: Lifecycle,
 }
 
 fn policy_from(json: Option<String>) -> Result<Arc<Policy>> {
@@ -49,21 +53,24 @@ fn policy_from(json: Option<String>) -> Result<Arc<Policy>> {
 }
 
 impl ConsentKit {
+    /// The store for one call, or `Closed`.
+    fn store(&self) -> Result<InFlight<'_>> {
+        self.life.enter()
+    }
+
     fn decide(&self, subject: String, category: String, action: Action, scope: Option<String>, source: Source) -> Result<Receipt> {
-        guard(|| Ok(self.store.record(&DecisionInput { subject, category, action, scope, source })?))
+        Ok(self.store()?.record(&DecisionInput { subject, category, action, scope, source })?)
     }
 }
 
-#[uniffi::export]
+ffi_export! {
 impl ConsentKit {
     /// Opens (creating if needed) the store at `path`, with the built-in UCAnywhere policy or a
     /// policy JSON. Throws if the store cannot be opened: see `open_fail_closed` for apps.
     #[uniffi::constructor]
     pub fn open(path: String, policy_json: Option<String>) -> Result<Arc<Self>> {
-        guard(|| {
-            let store = ConsentStore::open_with(&path, policy_from(policy_json)?, Arc::new(SystemClock), OpenMode::ReadWrite)?;
-            Ok(Arc::new(ConsentKit { store }))
-        })
+        let store = ConsentStore::open_with(&path, policy_from(policy_json)?, Arc::new(SystemClock), OpenMode::ReadWrite)?;
+        Ok(Arc::new(ConsentKit { life: Lifecycle::new(store) }))
     }
 
     /// Opens the store; if it cannot be opened or read, returns a gate that denies every
@@ -71,35 +78,31 @@ impl ConsentKit {
     /// invalid policy JSON.
     #[uniffi::constructor]
     pub fn open_fail_closed(path: String, policy_json: Option<String>) -> Result<Arc<Self>> {
-        guard(|| {
-            let store = ConsentStore::open_fail_closed(&path, policy_from(policy_json)?, Arc::new(SystemClock));
-            Ok(Arc::new(ConsentKit { store }))
-        })
+        let store = ConsentStore::open_fail_closed(&path, policy_from(policy_json)?, Arc::new(SystemClock));
+        Ok(Arc::new(ConsentKit { life: Lifecycle::new(store) }))
     }
 
     /// Opens the store on a hand-set clock (tests, conformance scenarios).
     #[uniffi::constructor]
     pub fn open_with_clock(path: String, policy_json: Option<String>, clock: Arc<TestClock>) -> Result<Arc<Self>> {
-        guard(|| {
-            let clock: Arc<dyn Clock> = Arc::new(clock.0.clone());
-            let store = ConsentStore::open_with(&path, policy_from(policy_json)?, clock, OpenMode::ReadWrite)?;
-            Ok(Arc::new(ConsentKit { store }))
-        })
+        let clock: Arc<dyn Clock> = Arc::new(clock.0.clone());
+        let store = ConsentStore::open_with(&path, policy_from(policy_json)?, clock, OpenMode::ReadWrite)?;
+        Ok(Arc::new(ConsentKit { life: Lifecycle::new(store) }))
     }
 
     /// Why the store is closed (fail-closed mode), or null when healthy.
-    pub fn unavailable(&self) -> Option<String> {
-        self.store.unavailable()
+    pub fn unavailable(&self) -> Result<Option<String>> {
+        Ok(self.store()?.unavailable())
     }
 
     /// The policy in force, as JSON.
-    pub fn policy_json(&self) -> String {
-        self.store.policy().to_json()
+    pub fn policy_json(&self) -> Result<String> {
+        Ok(self.store()?.policy().to_json())
     }
 
     /// The snapshot generation (bumped by every committed write).
-    pub fn generation(&self) -> u64 {
-        self.store.snapshot().generation
+    pub fn generation(&self) -> Result<u64> {
+        Ok(self.store()?.snapshot().generation)
     }
 
     /// Records a grant (never from source `Support`).
@@ -129,103 +132,328 @@ impl ConsentKit {
 
     /// Records several decisions in one transaction: all or none.
     pub fn record_batch(&self, decisions: Vec<DecisionInput>) -> Result<Vec<Receipt>> {
-        guard(|| Ok(self.store.record_batch(&decisions)?))
+        Ok(self.store()?.record_batch(&decisions)?)
     }
 
     /// Reports the device's OS permission state; returns the event, or null if unchanged.
     pub fn set_os_permission(&self, permission: OsPermission, state: OsState) -> Result<Option<Receipt>> {
-        guard(|| Ok(self.store.set_os_permission(permission, state)?))
+        Ok(self.store()?.set_os_permission(permission, state)?)
     }
 
     /// The device's current state of an OS permission.
-    pub fn os_permission(&self, permission: OsPermission) -> OsState {
-        self.store.os_state(permission)
+    pub fn os_permission(&self, permission: OsPermission) -> Result<OsState> {
+        Ok(self.store()?.os_state(permission))
     }
 
     /// Marks (or unmarks) a subject as under the age of digital consent.
     pub fn set_under_age(&self, subject: String, under_age: bool, source: Source) -> Result<Receipt> {
-        guard(|| Ok(self.store.set_under_age(&subject, under_age, source)?))
+        Ok(self.store()?.set_under_age(&subject, under_age, source)?)
     }
 
     /// May `feature` run for `subject` now? In memory, no I/O. `scope` for per-item features.
     pub fn check(&self, subject: String, feature: String, scope: Option<String>) -> Result<Decision> {
-        guard(|| Ok(self.store.check(&subject, &feature, scope.as_deref())?))
+        Ok(self.store()?.check(&subject, &feature, scope.as_deref())?)
     }
 
     /// One category's status.
     pub fn status(&self, subject: String, category: String) -> Result<CategoryStatus> {
-        guard(|| Ok(self.store.status(&subject, &category)?))
+        Ok(self.store()?.status(&subject, &category)?)
     }
 
     /// Every category's status, in policy order.
     pub fn statuses(&self, subject: String) -> Result<Vec<CategoryStatus>> {
-        guard(|| Ok(self.store.statuses(&subject)?))
+        Ok(self.store()?.statuses(&subject)?)
     }
 
     /// Should the app show the consent prompt for this category now?
     pub fn should_ask(&self, subject: String, category: String) -> Result<bool> {
-        guard(|| Ok(self.store.should_ask(&subject, &category)?))
+        Ok(self.store()?.should_ask(&subject, &category)?)
     }
 
     /// The subject's events, oldest first, with the device's OS permission changes.
     pub fn history(&self, subject: String) -> Result<Vec<Receipt>> {
-        guard(|| Ok(self.store.history(&subject)?))
+        Ok(self.store()?.history(&subject)?)
     }
 
     /// The subject's portable record as JSON.
     pub fn export_json(&self, subject: String) -> Result<String> {
-        guard(|| Ok(self.store.export_json(&subject)?))
+        Ok(self.store()?.export_json(&subject)?)
     }
 
     /// Restores an exported record; rejected whole (nothing written) if anything is wrong.
     pub fn import_json(&self, document: String) -> Result<Vec<Receipt>> {
-        guard(|| Ok(self.store.import_json(&document)?))
+        Ok(self.store()?.import_json(&document)?)
     }
 
     /// Erases a subject for good; returns the erasure receipt.
     pub fn erase(&self, subject: String, source: Source) -> Result<ErasureReport> {
-        guard(|| Ok(self.store.erase(&subject, source)?))
+        Ok(self.store()?.erase(&subject, source)?)
     }
 
     /// Retention purge.
     pub fn purge(&self) -> Result<PurgeReport> {
-        guard(|| Ok(self.store.purge()?))
+        Ok(self.store()?.purge()?)
     }
 
     /// Appends `expire` events for grants past their lifetime (checks deny them regardless).
     pub fn record_expiries(&self) -> Result<Vec<Receipt>> {
-        guard(|| Ok(self.store.record_expiries()?))
+        Ok(self.store()?.record_expiries()?)
     }
 
     /// Walks the hash chain. A broken chain is a report, not an exception; a store problem throws.
     pub fn verify(&self) -> Result<VerifyReport> {
-        guard(|| match self.store.verify() {
+        match self.store()?.verify() {
             Ok(events) => Ok(VerifyReport { intact: true, events, first_bad_seq: None, message: None }),
             Err(Error::Tampered(b)) => {
                 Ok(VerifyReport { intact: false, events: 0, first_bad_seq: Some(b.seq()), message: Some(b.to_string()) })
             }
             Err(e) => Err(e.into()),
-        })
+        }
     }
 
     /// The oldest events the app's backend has not acknowledged.
     pub fn pending_sync(&self, limit: u32) -> Result<Vec<Receipt>> {
-        guard(|| Ok(self.store.pending_sync(limit)?))
+        Ok(self.store()?.pending_sync(limit)?)
     }
 
     /// Marks events up to `up_to_seq` as sent.
     pub fn ack_sync(&self, up_to_seq: u64) -> Result<()> {
-        guard(|| Ok(self.store.ack_sync(up_to_seq)?))
+        Ok(self.store()?.ack_sync(up_to_seq)?)
     }
 
     /// Listens to one subject (or all, with null). Called once per category with the current state.
-    pub fn observe(&self, subject: Option<String>, listener: Arc<dyn ConsentListener>) -> Arc<ListenerHandle> {
+    pub fn observe(&self, subject: Option<String>, listener: Arc<dyn ConsentListener>) -> Result<Arc<ListenerHandle>> {
         let watch = subject.map_or(Watch::All, Watch::Subject);
-        Arc::new(ListenerHandle { registration: self.store.observe(watch, Arc::new(ObserverAdapter(listener))) })
+        Ok(Arc::new(ListenerHandle { registration: self.store()?.observe(watch, Arc::new(ObserverAdapter(listener))) }))
     }
 
     /// Registers a listener called synchronously after each commit, before the write returns.
-    pub fn on_commit(&self, listener: Arc<dyn CommitListener>) -> Arc<ListenerHandle> {
-        Arc::new(ListenerHandle { registration: self.store.on_commit(Arc::new(CommitAdapter(listener))) })
+    pub fn on_commit(&self, listener: Arc<dyn CommitListener>) -> Result<Arc<ListenerHandle>> {
+        Ok(Arc::new(ListenerHandle { registration: self.store()?.on_commit(Arc::new(CommitAdapter(listener))) }))
+    }
+
+    /// Closes the store: new calls throw `Closed`, calls in flight finish first, and when this
+    /// returns the file is released (it can be opened again at once). Idempotent.
+    /// (Named `shutdown`: the generated Kotlin object already has `close()`, which frees the handle.)
+    pub fn shutdown(&self) -> Result<()> {
+        self.life.close()
+    }
+
+    /// True once `shutdown` was called.
+    pub fn is_closed(&self) -> Result<bool> {
+        Ok(self.life.is_closed())
+    }
+}
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use std::sync::Mutex;
+
+    use consentkit_core::StatusChange;
+
+    use super::*;
+    use crate::guard::tests::arm_panic;
+
+    struct Quiet;
+    impl ConsentListener for Quiet {
+        fn on_change(&self, _: StatusChange) -> Result<()> {
+            Ok(())
+        }
+    }
+    impl CommitListener for Quiet {
+        fn on_commit(&self, _: u64) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn internal<T>(name: &str, result: Result<T>) -> String {
+        match result {
+            Err(ConsentKitError::Internal(m)) if m.contains("injected panic") => name.to_string(),
+            Err(e) => panic!("{name}: expected the injected panic as Internal, got {e:?}"),
+            Ok(_) => panic!("{name}: the injected panic was not raised: not under the guard"),
+        }
+    }
+
+    /// Every export, run with a panic injected inside its guard, reports `Internal`; and the
+    /// calls below cover every name the `ffi_export!` blocks export, so a new export must join them.
+    #[test]
+    fn every_export_turns_a_panic_into_internal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let clock = TestClock::new(1_768_467_600_000).unwrap();
+        let kit = ConsentKit::open_with_clock(path("a.db"), None, clock.clone()).unwrap();
+        let handle = kit.on_commit(Arc::new(Quiet)).unwrap();
+        let s = || "alice".to_string();
+        let c = || "usage_statistics".to_string();
+        let mut covered = BTreeSet::new();
+        macro_rules! run {
+            ($name:literal, $call:expr) => {{
+                arm_panic();
+                covered.insert(internal($name, $call));
+            }};
+        }
+        run!("new", TestClock::new(0));
+        run!("set", clock.set(0));
+        run!("now", clock.now());
+        run!("open", ConsentKit::open(path("b.db"), None));
+        run!("open_fail_closed", ConsentKit::open_fail_closed(path("c.db"), None));
+        run!("open_with_clock", ConsentKit::open_with_clock(path("d.db"), None, clock.clone()));
+        run!("unavailable", kit.unavailable());
+        run!("policy_json", kit.policy_json());
+        run!("generation", kit.generation());
+        run!("grant", kit.grant(s(), c(), None, Source::Settings));
+        run!("refuse", kit.refuse(s(), c(), None, Source::Settings));
+        run!("withdraw", kit.withdraw(s(), c(), None, Source::Settings));
+        run!("object", kit.object(s(), "contact_information".into(), Source::Settings));
+        run!("withdraw_objection", kit.withdraw_objection(s(), "contact_information".into(), Source::Settings));
+        run!("record_batch", kit.record_batch(vec![]));
+        run!("set_os_permission", kit.set_os_permission(OsPermission::Contacts, OsState::Granted));
+        run!("os_permission", kit.os_permission(OsPermission::Contacts));
+        run!("set_under_age", kit.set_under_age(s(), true, Source::Settings));
+        run!("check", kit.check(s(), "usage_analytics".into(), None));
+        run!("status", kit.status(s(), c()));
+        run!("statuses", kit.statuses(s()));
+        run!("should_ask", kit.should_ask(s(), c()));
+        run!("history", kit.history(s()));
+        run!("export_json", kit.export_json(s()));
+        run!("import_json", kit.import_json("{}".into()));
+        run!("erase", kit.erase(s(), Source::Settings));
+        run!("purge", kit.purge());
+        run!("record_expiries", kit.record_expiries());
+        run!("verify", kit.verify());
+        run!("pending_sync", kit.pending_sync(1));
+        run!("ack_sync", kit.ack_sync(0));
+        run!("observe", kit.observe(Some(s()), Arc::new(Quiet)));
+        run!("on_commit", kit.on_commit(Arc::new(Quiet)));
+        run!("unregister", handle.unregister());
+        run!("is_closed", kit.is_closed());
+        run!("shutdown", kit.shutdown());
+
+        let exported: BTreeSet<String> = [TestClock::GUARDED_EXPORTS, ConsentKit::GUARDED_EXPORTS, ListenerHandle::GUARDED_EXPORTS]
+            .concat()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(covered, exported, "every export is exercised under an injected panic");
+        // Nothing was half-done: the store still works and recorded none of the panicked writes.
+        assert!(kit.history(s()).unwrap().is_empty());
+        assert!(!kit.check(s(), "usage_analytics".into(), None).unwrap().allowed);
+    }
+
+    struct Blocking {
+        entered: std::sync::mpsc::Sender<()>,
+        release: Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+    impl CommitListener for Blocking {
+        fn on_commit(&self, _: u64) -> Result<()> {
+            let _ = self.entered.send(());
+            let _ = self.release.lock().unwrap().recv();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn close_is_idempotent_and_every_call_after_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db").to_string_lossy().into_owned();
+        let kit = ConsentKit::open(path.clone(), None).unwrap();
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        kit.shutdown().unwrap();
+        kit.shutdown().unwrap();
+        assert!(kit.is_closed().unwrap());
+        assert!(matches!(kit.check("alice".into(), "usage_analytics".into(), None), Err(ConsentKitError::Closed(_))));
+        assert!(matches!(kit.unavailable(), Err(ConsentKitError::Closed(_))));
+        assert!(matches!(kit.withdraw("alice".into(), "usage_statistics".into(), None, Source::Settings), Err(ConsentKitError::Closed(_))));
+        // The file is free at once, and the grant is there.
+        let again = ConsentKit::open(path, None).unwrap();
+        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed);
+    }
+
+    #[test]
+    fn close_waits_for_a_call_in_flight_then_the_file_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db").to_string_lossy().into_owned();
+        let kit = ConsentKit::open(path.clone(), None).unwrap();
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let _hook = kit.on_commit(Arc::new(Blocking { entered: entered_tx, release: Mutex::new(release_rx) })).unwrap();
+        let writer = {
+            let kit = kit.clone();
+            std::thread::spawn(move || kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings))
+        };
+        entered.recv().unwrap(); // the grant is in flight, inside its commit hook
+        let closer = {
+            let kit = kit.clone();
+            std::thread::spawn(move || kit.shutdown())
+        };
+        while !kit.is_closed().unwrap() {
+            std::thread::yield_now();
+        }
+        assert!(matches!(kit.status("alice".into(), "usage_statistics".into()), Err(ConsentKitError::Closed(_))), "no new call starts");
+        assert!(!closer.is_finished(), "close waits for the call in flight");
+        release.send(()).unwrap();
+        closer.join().unwrap().unwrap();
+        assert!(writer.join().unwrap().is_ok(), "the call in flight finished normally");
+        let again = ConsentKit::open(path, None).unwrap();
+        assert!(again.unavailable().unwrap().is_none(), "an immediate reopen works");
+        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed);
+    }
+
+    struct ClosesItself(Mutex<Option<Arc<ConsentKit>>>, Mutex<Option<Result<()>>>);
+    impl CommitListener for ClosesItself {
+        fn on_commit(&self, _: u64) -> Result<()> {
+            if let Some(kit) = self.0.lock().unwrap().take() {
+                *self.1.lock().unwrap() = Some(kit.shutdown());
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn close_from_inside_a_hook_is_refused_not_a_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+        let hook = Arc::new(ClosesItself(Mutex::new(Some(kit.clone())), Mutex::new(None)));
+        let _h = kit.on_commit(hook.clone()).unwrap();
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        assert!(matches!(hook.1.lock().unwrap().take(), Some(Err(ConsentKitError::InvalidInput(_)))));
+        assert!(!kit.is_closed().unwrap());
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_race_tests {
+    use super::*;
+
+    #[test]
+    fn reopen_right_after_shutdown_with_a_writer_racing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db").to_string_lossy().into_owned();
+        for round in 0..30 {
+            let kit = ConsentKit::open(path.clone(), None).unwrap();
+            let w = {
+                let kit = kit.clone();
+                std::thread::spawn(move || {
+                    let mut i = 0;
+                    loop {
+                        i += 1;
+                        match kit.grant(format!("u{round}-{i}"), "usage_statistics".into(), None, Source::Settings) {
+                            Ok(_) => {}
+                            Err(ConsentKitError::Closed(_)) => break,
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    }
+                })
+            };
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            kit.shutdown().unwrap();
+            let again = ConsentKit::open(path.clone(), None);
+            assert!(again.is_ok(), "round {round}: {:?}", again.err());
+            drop(again);
+            w.join().unwrap();
+        }
     }
 }

@@ -7,6 +7,8 @@ uniffi::setup_scaffolding!();
 
 mod consent_kit;
 mod error;
+mod guard;
+mod lifecycle;
 mod listener;
 mod types;
 

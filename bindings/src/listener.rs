@@ -6,6 +6,7 @@ use std::sync::Arc;
 use consentkit_core::{CommitHook, ConsentObserver, Registration, StatusChange};
 
 use crate::error::ConsentKitError;
+use crate::guard::ffi_export;
 
 /// Told of status changes after commit (and once at registration with the current state),
 /// on a background thread owned by the registration.
@@ -49,10 +50,12 @@ pub struct ListenerHandle {
     pub(crate) registration: Registration,
 }
 
-#[uniffi::export]
+ffi_export! {
 impl ListenerHandle {
     /// Unregisters now; idempotent.
-    pub fn unregister(&self) {
+    pub fn unregister(&self) -> Result<(), ConsentKitError> {
         self.registration.close();
+        Ok(())
     }
+}
 }

@@ -29,6 +29,7 @@ fn kind(e: &ConsentKitError) -> &'static str {
         ConsentKitError::ImportRejected(_) => "import_rejected",
         ConsentKitError::SchemaTooNew(_) => "schema_too_new",
         ConsentKitError::StoreUnavailable(_) => "store_unavailable",
+        ConsentKitError::Closed(_) => "closed",
         ConsentKitError::Internal(_) => "internal",
     }
 }
@@ -128,12 +129,12 @@ fn every_scenario_passes_through_the_ffi() {
         let name = s(&scenario, "name");
         let tmp = tempfile::tempdir().unwrap();
         let db = tmp.path().join("c.db").to_string_lossy().to_string();
-        let clock = TestClock::new(millis(&s(&scenario, "start")));
+        let clock = TestClock::new(millis(&s(&scenario, "start"))).unwrap();
         let open = |path: &str, policy: &str| ConsentKit::open_with_clock(path.into(), policy_json(policy), clock.clone()).unwrap();
         let mut kit: Arc<ConsentKit> = open(&db, &s(&scenario, "policy"));
         for (i, step) in scenario["steps"].as_array().unwrap().iter().enumerate() {
             if let Some(at) = step["at"].as_str() {
-                clock.set(millis(at));
+                clock.set(millis(at)).unwrap();
             }
             match step["do"].as_str() {
                 Some("reopen") => {
@@ -145,7 +146,7 @@ fn every_scenario_passes_through_the_ffi() {
                     let damaged = tmp.path().join("damaged.db");
                     std::fs::write(&damaged, vec![0x5Au8; 4096]).unwrap();
                     kit = ConsentKit::open_fail_closed(damaged.to_string_lossy().into(), policy_json(&s(&scenario, "policy"))).unwrap();
-                    assert!(kit.unavailable().is_some());
+                    assert!(kit.unavailable().unwrap().is_some());
                     continue;
                 }
                 _ => {}
