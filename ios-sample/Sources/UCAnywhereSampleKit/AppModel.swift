@@ -34,8 +34,15 @@ public final class AppModel {
         settings.reload()
     }
 
-    /// Why the store is unusable (shown as a banner), or nil.
-    public var storeProblem: String? { consent.unavailable }
+    /// Why the store is unusable (shown as a banner), or nil: the reason a damaged store failed
+    /// closed, or the error that kept ConsentKit from saying.
+    public var storeProblem: String? {
+        do {
+            return try consent.unavailable
+        } catch {
+            return UserFacingError("check the consent store", error).description
+        }
+    }
 
     /// Call when the scene becomes active: reports the OS permissions, then refreshes the screens.
     public func becameActive() {

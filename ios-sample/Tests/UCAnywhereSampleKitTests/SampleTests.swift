@@ -186,8 +186,19 @@ final class SampleTests: XCTestCase {
         XCTAssertEqual(try reporter.appBecameActive().map(\.osState), [.denied])
     }
 
-    func testAFailedPermissionReportIsShown() async throws {
+    func testADamagedStoreIsShownAndDeniesConsentFeatures() async throws {
         app.consent.close()
+        try Data(repeating: 0x5A, count: 4096).write(to: try StoreLocation.databaseURL(in: base))
+        app = try makeApp()
+        XCTAssertNotNil(app.storeProblem, "a banner says why")
+        XCTAssertEqual(try app.analytics.track("launch"), .notAllowed([Reason(code: .storeUnavailable, category: "usage_statistics")]))
+        XCTAssertTrue(sink.events.isEmpty)
+    }
+
+    func testAFailedPermissionReportIsShown() async throws {
+        XCTAssertNil(app.storeProblem)
+        app.consent.close()
+        XCTAssertEqual(app.storeProblem?.hasPrefix("Could not check the consent store: "), true)
         app.becameActive()
         XCTAssertEqual(app.error?.action, "read the permission settings")
         XCTAssertEqual(app.settings.error?.action, "load your privacy settings")

@@ -4,7 +4,8 @@ import Foundation
 /// ConsentKit for Swift: records consent decisions durably and answers, fast and fail-closed,
 /// whether a feature may run for a user now.
 ///
-/// Thread-safe. Failures throw ``ConsentKitError`` cases whose message names the bad value.
+/// Thread-safe. Failures throw ``ConsentKitError`` cases whose message names the bad value;
+/// after `close()` every call throws `.Closed`.
 ///
 /// `check` does not cross into Rust on the hot path: decisions are cached in Swift and
 /// invalidated synchronously by a commit listener before any write returns, and an allowed
@@ -21,20 +22,21 @@ public final class ConsentManager: Sendable {
     /// The database file.
     public let path: String
 
-    private let lifecycle = ReadWriteLock()
-    private let live: LiveStore
-    private let nowMillis: @Sendable () -> Int64
+    private let kit: RustConsentKit
+    private let nowMillis: @Sendable () throws -> Int64
     private let counter: GenerationCounter
+    private let commits: ListenerHandle
     private let cache = DecisionCache()
     private let registrations = Registrations()
 
-    private init(kit: RustConsentKit, path: String, nowMillis: @escaping @Sendable () -> Int64) {
+    private init(kit: RustConsentKit, path: String, nowMillis: @escaping @Sendable () throws -> Int64) throws {
         // The commit listener holds only the counter, never this manager or the Rust object: no cycle.
-        let counter = GenerationCounter(kit.generation())
+        let counter = GenerationCounter(try kit.generation())
+        self.kit = kit
         self.path = path
         self.nowMillis = nowMillis
         self.counter = counter
-        self.live = LiveStore(kit: kit, commits: kit.onCommit(listener: counter))
+        self.commits = try kit.onCommit(listener: counter)
     }
 
     deinit {
@@ -46,47 +48,51 @@ public final class ConsentManager: Sendable {
     /// feature with `.storeUnavailable`, and ``unavailable`` says why.
     /// Throws `ConsentKitError.InvalidPolicy` for a malformed policy.
     public static func open(path: String, policyJSON: String? = nil) throws -> ConsentManager {
-        ConsentManager(kit: try RustConsentKit.openFailClosed(path: path, policyJson: policyJSON), path: path, nowMillis: systemMillis)
+        try ConsentManager(kit: try RustConsentKit.openFailClosed(path: path, policyJson: policyJSON), path: path, nowMillis: systemMillis)
     }
 
     /// Like ``open(path:policyJSON:)``, but throws `.StoreUnavailable` or `.SchemaTooNew` instead
     /// of failing closed.
     public static func openStrict(path: String, policyJSON: String? = nil) throws -> ConsentManager {
-        ConsentManager(kit: try RustConsentKit.open(path: path, policyJson: policyJSON), path: path, nowMillis: systemMillis)
+        try ConsentManager(kit: try RustConsentKit.open(path: path, policyJson: policyJSON), path: path, nowMillis: systemMillis)
     }
 
     /// Opens on a hand-set clock (tests and conformance scenarios).
     public static func open(path: String, policyJSON: String?, clock: TestClock) throws -> ConsentManager {
-        ConsentManager(
+        try ConsentManager(
             kit: try RustConsentKit.openWithClock(path: path, policyJson: policyJSON, clock: clock), path: path,
-            nowMillis: { clock.now() })
+            nowMillis: { try clock.now() })
     }
 
-    /// Why the store is closed: fail-closed mode after a failed open, or `close()`; nil when healthy.
+    /// Why the gate is closed: the reason a damaged store could not be opened (fail-closed mode);
+    /// nil when healthy. Throws `.Closed` after `close()`.
     public var unavailable: String? {
-        lifecycle.reading { live.kit.map { $0.unavailable() } ?? closedMessage }
+        get throws { try kit.unavailable() }
     }
 
-    /// True once `close()` has run.
-    public var isClosed: Bool { lifecycle.reading { live.kit == nil } }
+    /// True once `close()` has begun.
+    public var isClosed: Bool { cache.isClosed }
 
     /// The policy in force (the built-in catalog or the one given to `open`), as JSON.
     public var policyJSON: String {
-        get throws { try withKit { $0.policyJson() } }
+        get throws { try kit.policyJson() }
     }
 
     /// Releases the store: when `close()` returns, calls in flight have finished, the database
-    /// file is free to reopen, and every `changes` stream has finished after delivering what was
-    /// already committed. Idempotent; later calls throw `.StoreUnavailable`.
+    /// file is free to reopen, and every `changes` stream finishes after delivering what was
+    /// already committed. Idempotent; every later call throws `.Closed`. Also run when the last
+    /// reference to the manager goes away.
     public func close() {
-        let released = lifecycle.writing { () -> (RustConsentKit?, ListenerHandle?) in
-            defer { live.kit = nil; live.commits = nil }
-            return (live.kit, live.commits)
+        cache.close()  // no cached answer after this point: checks go to Rust, which says `.Closed`
+        for handle in registrations.closeAll() { handle.stop() }
+        commits.stop()
+        do {
+            try kit.shutdown()
+        } catch {
+            // Rust refuses only a close from inside one of its own calls on this thread (a commit
+            // hook, which is internal to this wrapper): a bug here, not a state of the app.
+            assertionFailure("ConsentManager.close(): \(error)")
         }
-        released.1?.unregister()
-        for handle in registrations.closeAll() { handle.unregister() }
-        cache.clear()
-        // `released.0`, the last reference to the Rust object, ends here: the store is dropped.
     }
 
     // MARK: - The gate
@@ -94,16 +100,14 @@ public final class ConsentManager: Sendable {
     /// May `feature` run for `subject` now? `scope` names the item of a per-item feature.
     /// In memory; a cached answer does not cross into Rust.
     public func check(_ subject: String, feature: String, scope: String? = nil) throws -> Decision {
-        try withKit { kit in
-            let key = DecisionCache.Key(subject: subject, feature: feature, scope: scope)
-            let current = counter.value  // read before asking Rust: a commit in between makes the entry stale
-            if let hit = cache.get(key), hit.generation == current, hit.decision.validUntil.map({ nowMillis() < $0 }) ?? true {
-                return hit.decision
-            }
-            let decision = try kit.check(subject: subject, feature: feature, scope: scope)
-            cache.put(key, generation: current, decision: decision, limit: Self.maxCachedDecisions)
-            return decision
+        let key = DecisionCache.Key(subject: subject, feature: feature, scope: scope)
+        let current = counter.value  // read before asking Rust: a commit in between makes the entry stale
+        if let hit = cache.get(key), hit.generation == current, try hit.decision.validUntil.map({ try nowMillis() < $0 }) ?? true {
+            return hit.decision
         }
+        let decision = try kit.check(subject: subject, feature: feature, scope: scope)
+        cache.put(key, generation: current, decision: decision, limit: Self.maxCachedDecisions)
+        return decision
     }
 
     /// Shorthand for `check(...).allowed`.
@@ -113,18 +117,18 @@ public final class ConsentManager: Sendable {
 
     /// One category's status and since when.
     public func status(_ subject: String, category: String) throws -> CategoryStatus {
-        try withKit { try $0.status(subject: subject, category: category) }
+        try kit.status(subject: subject, category: category)
     }
 
     /// Every category's status, in policy order.
     public func statuses(_ subject: String) throws -> [CategoryStatus] {
-        try withKit { try $0.statuses(subject: subject) }
+        try kit.statuses(subject: subject)
     }
 
     /// Should the app show the consent prompt for `category` now (never asked, or a refusal or
     /// renewal that is due)?
     public func shouldAsk(_ subject: String, category: String) throws -> Bool {
-        try withKit { try $0.shouldAsk(subject: subject, category: category) }
+        try kit.shouldAsk(subject: subject, category: category)
     }
 
     // MARK: - Decisions
@@ -132,106 +136,106 @@ public final class ConsentManager: Sendable {
     /// Records the subject's grant (never from `.support`).
     @discardableResult
     public func grant(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) throws -> Receipt {
-        try withKit { try $0.grant(subject: subject, category: category, scope: scope, source: source) }
+        try kit.grant(subject: subject, category: category, scope: scope, source: source)
     }
 
     /// Records a refusal.
     @discardableResult
     public func refuse(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) throws -> Receipt {
-        try withKit { try $0.refuse(subject: subject, category: category, scope: scope, source: source) }
+        try kit.refuse(subject: subject, category: category, scope: scope, source: source)
     }
 
     /// Records a withdrawal; once it returns, no check allows the feature.
     @discardableResult
     public func withdraw(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) throws -> Receipt {
-        try withKit { try $0.withdraw(subject: subject, category: category, scope: scope, source: source) }
+        try kit.withdraw(subject: subject, category: category, scope: scope, source: source)
     }
 
     /// Records an objection to a legitimate-interest category.
     @discardableResult
     public func object(_ subject: String, category: String, source: Source = .settings) throws -> Receipt {
-        try withKit { try $0.object(subject: subject, category: category, source: source) }
+        try kit.object(subject: subject, category: category, source: source)
     }
 
     /// Records the withdrawal of an objection.
     @discardableResult
     public func withdrawObjection(_ subject: String, category: String, source: Source = .settings) throws -> Receipt {
-        try withKit { try $0.withdrawObjection(subject: subject, category: category, source: source) }
+        try kit.withdrawObjection(subject: subject, category: category, source: source)
     }
 
     /// Records a dialog's decisions in one transaction: all or none.
     @discardableResult
     public func record(_ decisions: [DecisionInput]) throws -> [Receipt] {
-        try withKit { try $0.recordBatch(decisions: decisions) }
+        try kit.recordBatch(decisions: decisions)
     }
 
     /// Reports an OS permission's state (on launch, when the app becomes active, after the
     /// permission prompt). Returns the recorded event, or nil if the state did not change.
     @discardableResult
     public func reportOSPermission(_ permission: OSPermission, state: OSPermissionState) throws -> Receipt? {
-        try withKit { try $0.setOsPermission(permission: permission, state: state) }
+        try kit.setOsPermission(permission: permission, state: state)
     }
 
     /// The OS permission's state as last reported (`.notDetermined` before any report).
     public func osPermissionState(_ permission: OSPermission) throws -> OSPermissionState {
-        try withKit { $0.osPermission(permission: permission) }
+        try kit.osPermission(permission: permission)
     }
 
     /// Marks `subject` as under the age of digital consent (or, with `isUnderAge: false`, not).
     @discardableResult
     public func markUnderAge(_ subject: String, isUnderAge: Bool = true, source: Source = .settings) throws -> Receipt {
-        try withKit { try $0.setUnderAge(subject: subject, underAge: isUnderAge, source: source) }
+        try kit.setUnderAge(subject: subject, underAge: isUnderAge, source: source)
     }
 
     // MARK: - Proof and rights
 
     /// The subject's events, oldest first, with the device's OS permission changes.
     public func history(_ subject: String) throws -> [Receipt] {
-        try withKit { try $0.history(subject: subject) }
+        try kit.history(subject: subject)
     }
 
     /// The subject's portable record (GDPR Arts. 15, 20) as JSON.
     public func exportJSON(_ subject: String) throws -> String {
-        try withKit { try $0.exportJson(subject: subject) }
+        try kit.exportJson(subject: subject)
     }
 
     /// Restores an exported record; rejected whole (`.ImportRejected`, nothing written) if anything is wrong.
     @discardableResult
     public func importJSON(_ document: String) throws -> [Receipt] {
-        try withKit { try $0.importJson(document: document) }
+        try kit.importJson(document: document)
     }
 
     /// Erases `subject` for good (GDPR Art. 17), leaving an erasure record.
     @discardableResult
     public func erase(_ subject: String, source: Source = .settings) throws -> ErasureReport {
-        try withKit { try $0.erase(subject: subject, source: source) }
+        try kit.erase(subject: subject, source: source)
     }
 
     /// Retention purge.
     @discardableResult
     public func purge() throws -> PurgeReport {
-        try withKit { try $0.purge() }
+        try kit.purge()
     }
 
     /// Records expiry events for grants past their lifetime (checks deny them regardless).
     @discardableResult
     public func recordExpiries() throws -> [Receipt] {
-        try withKit { try $0.recordExpiries() }
+        try kit.recordExpiries()
     }
 
     /// Walks the hash chain. A broken chain is a report, not an error.
     public func verify() throws -> VerifyReport {
-        try withKit { try $0.verify() }
+        try kit.verify()
     }
 
     /// Events the app's backend has not acknowledged yet, oldest first, at most `limit`.
     public func pendingSync(limit: UInt32 = 100) throws -> [Receipt] {
-        try withKit { try $0.pendingSync(limit: limit) }
+        try kit.pendingSync(limit: limit)
     }
 
     /// Acknowledges events up to `upToSeq` after the backend stored them.
     public func ackSync(upToSeq: UInt64) throws {
-        try withKit { try $0.ackSync(upToSeq: upToSeq) }
+        try kit.ackSync(upToSeq: upToSeq)
     }
 
     // MARK: - Observing
@@ -243,36 +247,25 @@ public final class ConsentManager: Sendable {
     public func changes(of subject: String? = nil) -> AsyncStream<StatusChange> {
         AsyncStream(bufferingPolicy: .unbounded) { continuation in
             let relay = StreamRelay(continuation)
-            guard let handle = lifecycle.reading({ live.kit?.observe(subject: subject, listener: relay) }),
-                  let id = registrations.add(handle)
-            else {
-                continuation.finish()
-                return
+            do {
+                guard let id = registrations.add(try kit.observe(subject: subject, listener: relay)) else {
+                    continuation.finish()
+                    return
+                }
+                continuation.onTermination = { [registrations] _ in registrations.remove(id)?.stop() }
+            } catch {
+                continuation.finish()  // closed: a finished stream, as documented
             }
-            continuation.onTermination = { [registrations] _ in registrations.remove(id)?.unregister() }
         }
     }
 
     /// Calls `onChange` (on a background thread) with the current status of each category, then
     /// with each change, until the token is cancelled or released or the manager closes.
     public func observe(_ subject: String?, onChange: @escaping @Sendable (StatusChange) -> Void) throws -> ObservationToken {
-        let handle = try withKit { $0.observe(subject: subject, listener: ClosureRelay(onChange)) }
-        guard let id = registrations.add(handle) else {
-            throw ConsentKitError.StoreUnavailable(message: closedMessage)
+        guard let id = registrations.add(try kit.observe(subject: subject, listener: ClosureRelay(onChange))) else {
+            throw ConsentKitError.Closed(message: "this ConsentManager was closed; open the store again to use it")
         }
-        return ObservationToken { [registrations] in registrations.remove(id)?.unregister() }
-    }
-
-    // MARK: - Internals
-
-    private var closedMessage: String { "the ConsentManager of \(path) is closed; open a new one to use the store" }
-
-    /// Runs `body` with the Rust object, holding the lifecycle lock shared so that `close()` waits for it.
-    private func withKit<T>(_ body: (RustConsentKit) throws -> T) throws -> T {
-        try lifecycle.reading {
-            guard let kit = live.kit else { throw ConsentKitError.StoreUnavailable(message: closedMessage) }
-            return try body(kit)
-        }
+        return ObservationToken { [registrations] in registrations.remove(id)?.stop() }
     }
 }
 
@@ -287,23 +280,13 @@ public final class ObservationToken: Sendable {
 
 private let systemMillis: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
-/// The Rust object and its commit registration; mutated only under the manager's lifecycle lock.
-private final class LiveStore: @unchecked Sendable {
-    var kit: RustConsentKit?
-    var commits: ListenerHandle?
-    init(kit: RustConsentKit, commits: ListenerHandle) {
-        self.kit = kit
-        self.commits = commits
-    }
-}
-
 /// The store generation, bumped synchronously by every commit before the write returns.
 final class GenerationCounter: CommitListener, @unchecked Sendable {
     private let lock = ReadWriteLock()
     private var current: UInt64
     init(_ start: UInt64) { current = start }
     var value: UInt64 { lock.reading { current } }
-    func onCommit(generation: UInt64) throws {
+    func onCommit(generation: UInt64) {
         lock.writing { current = max(current, generation) }
     }
 }
@@ -322,16 +305,27 @@ final class DecisionCache: @unchecked Sendable {
     private let lock = ReadWriteLock()
     private var entries: [Key: Entry] = [:]
 
+    private var closed = false
+
     func get(_ key: Key) -> Entry? { lock.reading { entries[key] } }
 
     func put(_ key: Key, generation: UInt64, decision: Decision, limit: Int) {
         lock.writing {
+            guard !closed else { return }
             if entries.count >= limit { entries.removeAll(keepingCapacity: true) }
             entries[key] = Entry(generation: generation, decision: decision)
         }
     }
 
-    func clear() { lock.writing { entries.removeAll() } }
+    /// Empties the cache for good: after this, every lookup misses.
+    func close() {
+        lock.writing {
+            closed = true
+            entries.removeAll()
+        }
+    }
+
+    var isClosed: Bool { lock.reading { closed } }
 }
 
 /// The live listener registrations of one manager, so that `close()` can end them all.
@@ -346,7 +340,7 @@ final class Registrations: @unchecked Sendable {
         lock.lock()
         if closed {
             lock.unlock()
-            handle.unregister()
+            handle.stop()
             return nil
         }
         next += 1
@@ -388,4 +382,17 @@ final class ClosureRelay: ConsentListener, @unchecked Sendable {
     private let listener: @Sendable (StatusChange) -> Void
     init(_ listener: @escaping @Sendable (StatusChange) -> Void) { self.listener = listener }
     func onChange(change: StatusChange) throws { listener(change) }
+}
+
+extension ListenerHandle {
+    /// Unregisters where no error can be passed on (close, stream termination, deinit). Rust
+    /// fails this only with a panic it caught, and logs that itself; the registration is gone
+    /// either way once the store closes.
+    func stop() {
+        do {
+            try unregister()
+        } catch {
+            assertionFailure("unregistering a ConsentKit listener failed: \(error)")
+        }
+    }
 }

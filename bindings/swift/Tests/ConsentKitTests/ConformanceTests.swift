@@ -79,12 +79,12 @@ final class ConformanceTests: XCTestCase {
             try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: tmp) }
             let db = tmp.appendingPathComponent("c.db").path
-            let clock = TestClock(millis: millis(scenario["start"] as! String))
+            let clock = try TestClock(millis: millis(scenario["start"] as! String))
             // Implicitly unwrapped so a reopen can release the old store first (one store per file per process).
             var m: ConsentManager! = try ConsentManager.open(path: db, policyJSON: try policy(scenario["policy"] as! String), clock: clock)
             for (i, step) in (scenario["steps"] as! [[String: Any]]).enumerated() {
                 let at = "\(name) step \(i) (\(step["do"]!))"
-                if let time = step["at"] as? String { clock.set(millis: millis(time)) }
+                if let time = step["at"] as? String { try clock.set(millis: millis(time)) }
                 switch step["do"] as! String {
                 case "reopen":
                     m = nil
@@ -95,7 +95,7 @@ final class ConformanceTests: XCTestCase {
                     let damaged = tmp.appendingPathComponent("damaged.db")
                     try Data(repeating: 0x5A, count: 4096).write(to: damaged)
                     m = try ConsentManager.open(path: damaged.path, policyJSON: try policy(scenario["policy"] as! String))
-                    XCTAssertNotNil(m.unavailable, at)
+                    XCTAssertNotNil(try m.unavailable, at)
                     continue
                 default: break
                 }

@@ -79,6 +79,7 @@ enum Names {
         case .ImportRejected: return "import_rejected"
         case .SchemaTooNew: return "schema_too_new"
         case .StoreUnavailable: return "store_unavailable"
+        case .Closed: return "closed"
         case .Internal: return "internal"
         }
     }
