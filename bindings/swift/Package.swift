@@ -33,7 +33,6 @@ let package = Package(
             name: "ConsentKitFFI",
             dependencies: ["ConsentKitFFIC"],
             path: "Sources/ConsentKitFFI",
-            exclude: [".gitkeep"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         // The API apps use: Swift 6 language mode, complete concurrency checking.

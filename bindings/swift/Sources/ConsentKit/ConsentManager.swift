@@ -23,18 +23,18 @@ public final class ConsentManager: Sendable {
     public let path: String
 
     private let kit: RustConsentKit
-    private let nowMillis: @Sendable () throws -> Int64
+    private let now: @Sendable () throws -> Date
     private let counter: GenerationCounter
     private let commits: ListenerHandle
     private let cache = DecisionCache()
     private let registrations = Registrations()
 
-    private init(kit: RustConsentKit, path: String, nowMillis: @escaping @Sendable () throws -> Int64) throws {
+    private init(kit: RustConsentKit, path: String, now: @escaping @Sendable () throws -> Date) throws {
         // The commit listener holds only the counter, never this manager or the Rust object: no cycle.
         let counter = GenerationCounter(try kit.generation())
         self.kit = kit
         self.path = path
-        self.nowMillis = nowMillis
+        self.now = now
         self.counter = counter
         self.commits = try kit.onCommit(listener: counter)
     }
@@ -48,20 +48,20 @@ public final class ConsentManager: Sendable {
     /// feature with `.storeUnavailable`, and ``unavailable`` says why.
     /// Throws `ConsentKitError.InvalidPolicy` for a malformed policy.
     public static func open(path: String, policyJSON: String? = nil) throws -> ConsentManager {
-        try ConsentManager(kit: try RustConsentKit.openFailClosed(path: path, policyJson: policyJSON), path: path, nowMillis: systemMillis)
+        try ConsentManager(kit: try RustConsentKit.openFailClosed(path: path, policyJson: policyJSON), path: path, now: { Date() })
     }
 
     /// Like ``open(path:policyJSON:)``, but throws `.StoreUnavailable` or `.SchemaTooNew` instead
     /// of failing closed.
     public static func openStrict(path: String, policyJSON: String? = nil) throws -> ConsentManager {
-        try ConsentManager(kit: try RustConsentKit.open(path: path, policyJson: policyJSON), path: path, nowMillis: systemMillis)
+        try ConsentManager(kit: try RustConsentKit.open(path: path, policyJson: policyJSON), path: path, now: { Date() })
     }
 
-    /// Opens on a hand-set clock (tests and conformance scenarios).
-    public static func open(path: String, policyJSON: String?, clock: TestClock) throws -> ConsentManager {
+    /// Opens on a hand-set clock (tests and conformance scenarios; `@_spi(Testing) import ConsentKit`).
+    @_spi(Testing) public static func open(path: String, policyJSON: String?, clock: TestClock) throws -> ConsentManager {
         try ConsentManager(
             kit: try RustConsentKit.openWithClock(path: path, policyJson: policyJSON, clock: clock), path: path,
-            nowMillis: { try clock.now() })
+            now: { Date(timeIntervalSince1970: Double(try clock.now()) / 1000) })
     }
 
     /// Why the gate is closed: the reason a damaged store could not be opened (fail-closed mode);
@@ -102,7 +102,7 @@ public final class ConsentManager: Sendable {
     public func check(_ subject: String, feature: String, scope: String? = nil) throws -> Decision {
         let key = DecisionCache.Key(subject: subject, feature: feature, scope: scope)
         let current = counter.value  // read before asking Rust: a commit in between makes the entry stale
-        if let hit = cache.get(key), hit.generation == current, try hit.decision.validUntil.map({ try nowMillis() < $0 }) ?? true {
+        if let hit = cache.get(key), hit.generation == current, try hit.decision.validUntil.map({ try now() < $0 }) ?? true {
             return hit.decision
         }
         let decision = try kit.check(subject: subject, feature: feature, scope: scope)
@@ -277,8 +277,6 @@ public final class ObservationToken: Sendable {
     public func cancel() { stop() }
     deinit { stop() }
 }
-
-private let systemMillis: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
 /// The store generation, bumped synchronously by every commit before the write returns.
 final class GenerationCounter: CommitListener, @unchecked Sendable {

@@ -38,5 +38,6 @@ public typealias OSPermission = ConsentKitFFI.OsPermission
 public typealias OSPermissionState = ConsentKitFFI.OsState
 /// Every failure a ConsentKit call throws; each case's message names the bad value.
 public typealias ConsentKitError = ConsentKitFFI.ConsentKitError
-/// A clock set by hand, for tests and the conformance scenarios.
-public typealias TestClock = ConsentKitFFI.TestClock
+/// A clock set by hand (epoch milliseconds), for tests and the conformance scenarios. Not part
+/// of the app-facing API: `@_spi(Testing) import ConsentKit` to use it.
+@_spi(Testing) public typealias TestClock = ConsentKitFFI.TestClock

@@ -1,10 +1,12 @@
-import ConsentKit
+@_spi(Testing) import ConsentKit
 import Foundation
 import XCTest
 
 /// The Swift runner of tests/conformance: every scenario through `ConsentManager` (cached gate included).
 final class ConformanceTests: XCTestCase {
     let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../../tests").standardizedFileURL
+
+    func date(_ text: String) -> Date? { ISO8601DateFormatter().date(from: text) }
 
     func millis(_ text: String) -> Int64 {
         let f = ISO8601DateFormatter()
@@ -54,7 +56,7 @@ final class ConformanceTests: XCTestCase {
         for (key, wanted) in expect {
             switch key {
             case "since":
-                if let text = wanted as? String { XCTAssertEqual(got["since"] as? Int64, millis(text), at) } else { XCTAssertNil(got["since"] as? Int64, at) }
+                if let text = wanted as? String { XCTAssertEqual(got["since"] as? Date, date(text), at) } else { XCTAssertNil(got["since"] as? Date, at) }
             case "reasons":
                 XCTAssertEqual(got["reasons"] as? [[String]], wanted as? [[String]], "\(at): reasons")
             case "allowed", "limited", "intact", "value":

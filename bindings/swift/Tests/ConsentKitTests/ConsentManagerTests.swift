@@ -1,4 +1,4 @@
-import ConsentKit
+@_spi(Testing) import ConsentKit
 import Foundation
 import XCTest
 
@@ -28,6 +28,8 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertTrue(try consent.isAllowed("alice", feature: "calling"))
         let receipt = try consent.grant("alice", category: "usage_statistics", source: .onboarding)
         XCTAssertEqual(receipt.seq, 1)
+        XCTAssertEqual(receipt.at, ISO8601DateFormatter().date(from: "2026-01-15T09:00:00Z"), "times are Dates")
+        XCTAssertEqual(try consent.status("alice", category: "usage_statistics").since, receipt.at)
         XCTAssertTrue(try consent.isAllowed("alice", feature: "usage_analytics"))
         XCTAssertTrue(try consent.isAllowed("alice", feature: "usage_analytics"), "served from the Swift cache")
         try consent.withdraw("alice", category: "usage_statistics")
@@ -37,9 +39,9 @@ final class ConsentManagerTests: XCTestCase {
     func testTheCachedGateHonoursExpiry() throws {
         let receipt = try consent.grant("alice", category: "usage_statistics")
         XCTAssertTrue(try consent.isAllowed("alice", feature: "usage_analytics"))
-        try clock.set(millis: receipt.validUntil! - 1)
+        try clock.set(millis: try XCTUnwrap(receipt.validUntil).millis - 1)
         XCTAssertTrue(try consent.isAllowed("alice", feature: "usage_analytics"))
-        try clock.set(millis: receipt.validUntil!)
+        try clock.set(millis: try XCTUnwrap(receipt.validUntil).millis)
         XCTAssertEqual(try consent.check("alice", feature: "usage_analytics").reasons.first?.code, .consentExpired)
         XCTAssertEqual(try consent.recordExpiries().count, 1)
     }
@@ -95,6 +97,29 @@ final class ConsentManagerTests: XCTestCase {
         }
         XCTAssertThrowsError(try consent.importJSON("{}")) { XCTAssertEqual(Names.errorKind($0), "import_rejected") }
         XCTAssertEqual(try consent.history("alice").count, 0)
+    }
+
+    func testErrorsReadAsASentenceNamingTheBadValue() throws {
+        XCTAssertThrowsError(try consent.check("alice", feature: "teleport")) { error in
+            XCTAssertEqual(error.localizedDescription, "Unknown feature 'teleport'.")
+            XCTAssertEqual("\(error)", "Unknown feature 'teleport'.")
+            XCTAssertEqual((error as? ConsentKitError)?.message, "unknown feature 'teleport'")
+        }
+        let failures: [(String, () throws -> Void)] = [
+            ("nope", { try self.consent.grant("alice", category: "nope") }),
+            ("support", { try self.consent.grant("alice", category: "usage_statistics", source: .support) }),
+            ("traffic_data", { try self.consent.grant("alice", category: "traffic_data") }),
+        ]
+        for (value, call) in failures {
+            XCTAssertThrowsError(try call()) { error in
+                let text = error.localizedDescription
+                XCTAssertTrue(text.contains(value), "\(text) names \(value)")
+                XCTAssertEqual(text.first.map { String($0) }, text.first.map { String($0).uppercased() }, text)
+                XCTAssertTrue(text.hasSuffix("."), text)
+                XCTAssertFalse(text.contains("ConsentKitError"), "not a debug dump: \(text)")
+                XCTAssertEqual("\(error)", text)
+            }
+        }
     }
 
     func testADamagedStoreFailsClosedOrThrowsWhenStrict() throws {
@@ -271,6 +296,11 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertEqual(violations.value, 0)
         XCTAssertEqual(try consent.verify().events, 640)
     }
+}
+
+extension Date {
+    /// Epoch milliseconds, as the hand-set clock takes them.
+    var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
 }
 
 final class ManagedCounter: @unchecked Sendable {

@@ -1,4 +1,4 @@
-import ConsentKit
+@_spi(Testing) import ConsentKit
 
 /// snake_case names of the scenario files <-> the generated Swift enums.
 enum Names {

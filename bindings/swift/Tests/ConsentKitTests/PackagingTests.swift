@@ -1,4 +1,4 @@
-import ConsentKit
+@_spi(Testing) import ConsentKit
 import Foundation
 import XCTest
 

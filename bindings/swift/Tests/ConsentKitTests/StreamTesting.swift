@@ -1,4 +1,4 @@
-import ConsentKit
+@_spi(Testing) import ConsentKit
 import Foundation
 
 /// A stream did not deliver what a test waited for in time (a lost event fails the test instead
