@@ -217,10 +217,57 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertNoThrow(try ConsentManager.openStrict(path: dbPath), "close waited for the calls in flight: the file is free")
     }
 
+    // MARK: - async variants
+
+    func testTheAsyncVariantsWorkOffTheCallersThread() async throws {
+        let (callerOnMain, workOnMain) = try await Task { @MainActor in
+            (Thread.isMainThread, try await offCaller { Thread.isMainThread })
+        }.value
+        XCTAssertTrue(callerOnMain)
+        XCTAssertFalse(workOnMain, "called from the main actor, the work ran elsewhere")
+        let consent = self.consent!
+        let receipt = try await consent.grant("alice", category: "usage_statistics", source: .onboarding)
+        XCTAssertTrue(try consent.isAllowed("alice", feature: "usage_analytics"))
+        try await consent.withdraw("alice", category: "usage_statistics")
+        XCTAssertFalse(try consent.isAllowed("alice", feature: "usage_analytics"), "denied once the async withdraw returned")
+        try await consent.record([DecisionInput(subject: "bob", category: "photos_media", action: .refuse, scope: nil, source: .onboarding)])
+        let got1 = try await consent.reportOSPermission(.photos, state: .limited)?.osState
+        XCTAssertEqual(got1, .limited)
+        try await consent.markUnderAge("kid", isUnderAge: true, source: .onboarding)
+        let got2 = try await consent.history("alice").first
+        XCTAssertEqual(got2, receipt)
+        let exported = try await consent.exportJSON("alice")
+        let other = try await ConsentManager.openStrict(path: dir.appendingPathComponent("other.db").path)
+        let got3 = try await other.importJSON(exported).count
+        XCTAssertEqual(got3, 2)
+        await other.close()
+        let got4 = try await consent.verify().events
+        XCTAssertEqual(got4, 5)
+        let got5 = try await consent.pendingSync(limit: 10).count
+        XCTAssertEqual(got5, 5)
+        try await consent.ackSync(upToSeq: 5)
+        let got6 = try await consent.pendingSync().count
+        XCTAssertEqual(got6, 0)
+        let got7 = try await consent.recordExpiries()
+        XCTAssertEqual(got7, [])
+        let got8 = try await consent.erase("bob").erasedEvents
+        XCTAssertEqual(got8, 1)
+        let got9 = try await consent.purge().removedEvents
+        XCTAssertEqual(got9, 0)
+        XCTAssertThrowsError(try consent.check("alice", feature: "teleport"))
+        await consent.close()
+        do {
+            try await consent.grant("alice", category: "usage_statistics")
+            XCTFail("a write after close must throw")
+        } catch {
+            XCTAssertEqual(Names.errorKind(error), "closed")
+        }
+    }
+
     // MARK: - Observing (every wait is bounded: a lost event fails, it never hangs the run)
 
     func testTheAsyncStreamGivesCurrentStateThenChanges() async throws {
-        try consent.grant("alice", category: "photos_media")
+        try await consent.grant("alice", category: "photos_media")
         let consent = self.consent!
         let seen = try await consume(consent.changes(of: "alice"), waitingFor: "8 current statuses, then the withdrawal") { seen in
             if seen.count == 8 { try consent.withdraw("alice", category: "photos_media") }
@@ -234,8 +281,8 @@ final class ConsentManagerTests: XCTestCase {
     func testTheStreamFinishesWhenTheManagerClosesAfterWhatWasCommitted() async throws {
         let consent = self.consent!
         let stream = consent.changes(of: "alice")
-        try consent.grant("alice", category: "usage_statistics")
-        consent.close()
+        try await consent.grant("alice", category: "usage_statistics")
+        await consent.close()
         let seen = try await consume(stream, waitingFor: "the stream to finish after close()")
         XCTAssertTrue(seen.finished)
         XCTAssertEqual(seen.changes.count, 9, "8 current statuses and the grant committed before close")
@@ -250,7 +297,7 @@ final class ConsentManagerTests: XCTestCase {
     }
 
     func testAStreamOfAClosedManagerIsFinishedAtOnce() async throws {
-        consent.close()
+        await consent.close()
         let seen = try await consume(consent.changes(of: "alice"), waitingFor: "an already finished stream")
         XCTAssertTrue(seen.finished)
         XCTAssertTrue(seen.changes.isEmpty)
