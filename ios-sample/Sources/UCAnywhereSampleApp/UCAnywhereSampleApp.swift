@@ -16,7 +16,7 @@ struct UCAnywhereSampleApp: App {
             case .ready(let model):
                 RootView(model: model)
                     .onChange(of: scenePhase) { _, phase in
-                        if phase == .active { model.becameActive() }
+                        if phase == .active { Task { await model.becameActive() } }
                     }
             case .failed(let error):
                 ContentUnavailableView("ConsentKit could not start", systemImage: "exclamationmark.triangle", description: Text(error.description))

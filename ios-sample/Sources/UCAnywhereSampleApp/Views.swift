@@ -20,7 +20,7 @@ struct RootView: View {
                         Button("Send a test analytics event") { track() }
                     }
                 } else {
-                    OnboardingView(model: model.onboarding) { model.finishOnboarding() }
+                    OnboardingView(model: model.onboarding) { Task { await model.finishOnboarding() } }
                 }
             }
             .navigationTitle("UCAnywhere")
@@ -67,7 +67,7 @@ struct SettingsView: View {
                 if row.control == .fixed {
                     LabeledContent(row.title, value: "Required")
                 } else {
-                    Toggle(row.title, isOn: Binding(get: { row.isOn }, set: { model.set(row.id, isOn: $0) }))
+                    Toggle(row.title, isOn: Binding(get: { row.isOn }, set: { isOn in Task { await model.set(row.id, isOn: isOn) } }))
                 }
                 if let note = row.note { Text(note).font(.footnote).foregroundStyle(.secondary) }
             }

@@ -45,9 +45,9 @@ public final class AppModel {
     }
 
     /// Call when the scene becomes active: reports the OS permissions, then refreshes the screens.
-    public func becameActive() {
+    public func becameActive() async {
         do {
-            try permissions.appBecameActive()
+            try await permissions.appBecameActive()
         } catch {
             self.error = UserFacingError("read the permission settings", error)
         }
@@ -55,8 +55,8 @@ public final class AppModel {
     }
 
     /// Saves the onboarding answers and shows the result in the settings screen.
-    public func finishOnboarding() {
-        onboarding.submit()
+    public func finishOnboarding() async {
+        await onboarding.submit()
         settings.reload()
     }
 }

@@ -23,8 +23,8 @@ public struct CatalogTitles: Sendable, Equatable {
     }
 
     /// The category's title, or its id.
-    public func category(_ id: String) -> String { categories[id] ?? id }
+    public func category(_ id: CategoryID) -> String { categories[id.rawValue] ?? id.rawValue }
 
     /// The feature's title, or its id.
-    public func feature(_ id: String) -> String { features[id] ?? id }
+    public func feature(_ id: FeatureID) -> String { features[id.rawValue] ?? id.rawValue }
 }

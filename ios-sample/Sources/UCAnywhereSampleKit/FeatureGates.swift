@@ -32,7 +32,7 @@ public struct ContactLookup: Sendable {
 
     /// The matching names; throws `FeatureDenied` (without touching the contacts) when not allowed.
     public func search(_ query: String) throws -> [String] {
-        let decision = try consent.check(user, feature: "contact_lookup")
+        let decision = try consent.check(user, feature: .contactLookup)
         guard decision.allowed else { throw FeatureDenied(feature: decision.feature, reasons: decision.reasons) }
         return try directory.names(matching: query)
     }
@@ -65,7 +65,7 @@ public struct Analytics: Sendable {
     /// Checks the gate (in memory), then sends or drops `event`. Store and sink failures throw.
     @discardableResult
     public func track(_ event: String) throws -> Outcome {
-        let decision = try consent.check(user, feature: "usage_analytics")
+        let decision = try consent.check(user, feature: .usageAnalytics)
         guard decision.allowed else { return .notAllowed(decision.reasons) }
         try sink.send(event)
         return .sent

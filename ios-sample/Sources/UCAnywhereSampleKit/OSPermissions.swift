@@ -72,12 +72,12 @@ public struct PermissionReporter: Sendable {
         self.probe = probe
     }
 
-    /// Reports contacts and photos; returns the changes recorded (none when nothing changed).
+    /// Reports contacts and photos (off the caller's thread: a change is a write); returns the
+    /// changes recorded (none when nothing changed).
     @discardableResult
-    public func appBecameActive() throws -> [Receipt] {
-        [
-            try consent.reportOSPermission(.contacts, state: probe.contacts().consentKitState),
-            try consent.reportOSPermission(.photos, state: probe.photos().consentKitState),
-        ].compactMap { $0 }
+    public func appBecameActive() async throws -> [Receipt] {
+        let contacts = try await consent.reportOSPermission(.contacts, state: probe.contacts().consentKitState)
+        let photos = try await consent.reportOSPermission(.photos, state: probe.photos().consentKitState)
+        return [contacts, photos].compactMap { $0 }
     }
 }

@@ -10,14 +10,14 @@ import Observation
 public final class OnboardingModel {
     /// One question of the dialog.
     public struct Question: Identifiable, Equatable, Sendable {
-        /// The category id.
-        public let id: String
+        /// The category.
+        public let id: CategoryID
         public let title: String
     }
 
     public private(set) var questions: [Question] = []
     /// The user's answers by category; unanswered means no (privacy by default).
-    public var answers: [String: Bool] = [:]
+    public var answers: [CategoryID: Bool] = [:]
     /// The last failure, for an alert.
     public var error: UserFacingError?
     /// True when there is nothing to ask (or the answers were saved).
@@ -38,23 +38,23 @@ public final class OnboardingModel {
         do {
             questions = try consent.statuses(user)
                 .filter { $0.legalBasis == .consent }
-                .filter { try consent.shouldAsk(user, category: $0.category) }
-                .map { Question(id: $0.category, title: titles.category($0.category)) }
+                .filter { try consent.shouldAsk(user, category: $0.categoryID) }
+                .map { Question(id: $0.categoryID, title: titles.category($0.categoryID)) }
         } catch {
             self.error = UserFacingError("prepare the privacy questions", error)
         }
     }
 
-    /// Saves every answer in one batch from `.onboarding`: a grant for yes, a refusal for no.
-    /// Returns the receipts; on failure nothing is recorded, the error is shown and the
-    /// questions stay.
+    /// Saves every answer in one batch from `.onboarding`, off the main thread: a grant for yes,
+    /// a refusal for no. Returns the receipts; on failure nothing is recorded, the error is shown
+    /// and the questions stay.
     @discardableResult
-    public func submit() -> [Receipt] {
+    public func submit() async -> [Receipt] {
         let decisions = questions.map {
-            DecisionInput(subject: user, category: $0.id, action: answers[$0.id] == true ? .grant : .refuse, scope: nil, source: .onboarding)
+            DecisionInput(user, category: $0.id, action: answers[$0.id] == true ? .grant : .refuse, source: .onboarding)
         }
         do {
-            let receipts = try consent.record(decisions)
+            let receipts = try await consent.record(decisions)
             questions = []
             return receipts
         } catch {

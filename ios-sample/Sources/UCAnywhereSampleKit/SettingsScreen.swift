@@ -16,8 +16,8 @@ public struct CategoryRow: Identifiable, Equatable, Sendable {
         case fixed
     }
 
-    /// The category id.
-    public let id: String
+    /// The category.
+    public let id: CategoryID
     /// The catalog's title.
     public let title: String
     public let legalBasis: LegalBasis
@@ -30,7 +30,7 @@ public struct CategoryRow: Identifiable, Equatable, Sendable {
 
     /// The row for a category in `status`.
     public init(_ status: CategoryStatus, title: String) {
-        id = status.category
+        id = status.categoryID
         self.title = title
         legalBasis = status.legalBasis
         self.status = status.status
@@ -77,25 +77,26 @@ public final class SettingsScreenModel {
     /// Reads every category's status (on appear, after onboarding, when the app becomes active).
     public func reload() {
         do {
-            rows = try consent.statuses(user).map { CategoryRow($0, title: titles.category($0.category)) }
+            rows = try consent.statuses(user).map { CategoryRow($0, title: titles.category($0.categoryID)) }
         } catch {
             self.error = UserFacingError("load your privacy settings", error)
         }
     }
 
-    /// The user flipped the switch of `category`. Records the decision from `.settings`, then
-    /// shows the status as stored (on failure the switch goes back and the error is shown).
-    public func set(_ category: String, isOn: Bool) {
+    /// The user flipped the switch of `category`. Records the decision from `.settings` off the
+    /// main thread (a write commits to disk), then shows the status as stored (on failure the
+    /// switch goes back and the error is shown).
+    public func set(_ category: CategoryID, isOn: Bool) async {
         guard let row = rows.first(where: { $0.id == category }) else {
             error = UserFacingError("change \(category)", SettingsError.unknownRow(category))
             return
         }
         do {
             switch (row.control, isOn) {
-            case (.consent, true): try consent.grant(user, category: category, source: .settings)
-            case (.consent, false): try consent.withdraw(user, category: category, source: .settings)
-            case (.objection, false): try consent.object(user, category: category, source: .settings)
-            case (.objection, true): try consent.withdrawObjection(user, category: category, source: .settings)
+            case (.consent, true): try await consent.grant(user, category: category, source: .settings)
+            case (.consent, false): try await consent.withdraw(user, category: category, source: .settings)
+            case (.objection, false): try await consent.object(user, category: category, source: .settings)
+            case (.objection, true): try await consent.withdrawObjection(user, category: category, source: .settings)
             case (.fixed, _): throw SettingsError.notSwitchable(row.title)
             }
         } catch {
@@ -107,7 +108,7 @@ public final class SettingsScreenModel {
 
 /// A settings action that cannot be done.
 public enum SettingsError: Error, Equatable, CustomStringConvertible {
-    case unknownRow(String)
+    case unknownRow(CategoryID)
     case notSwitchable(String)
 
     public var description: String {

@@ -45,7 +45,7 @@ final class SampleTests: XCTestCase {
     }
 
     override func tearDown() async throws {
-        app?.consent.close()
+        await app?.consent.close()
         app = nil
         try FileManager.default.removeItem(at: base)
     }
@@ -54,7 +54,7 @@ final class SampleTests: XCTestCase {
         try AppModel(databaseURL: try StoreLocation.databaseURL(in: base), user: user, probe: probe, directory: directory, sink: sink)
     }
 
-    func row(_ id: String) -> CategoryRow? { app.settings.rows.first { $0.id == id } }
+    func row(_ id: CategoryID) -> CategoryRow? { app.settings.rows.first { $0.id == id } }
 
     // MARK: - Store location
 
@@ -72,7 +72,7 @@ final class SampleTests: XCTestCase {
     // MARK: - Settings screen
 
     func testRowsFollowEachCategorysStatusAndLegalBasis() async throws {
-        XCTAssertEqual(app.settings.rows.map(\.id), try app.consent.statuses("alice").map(\.category), "policy order")
+        XCTAssertEqual(app.settings.rows.map(\.id), CategoryID.builtIn, "policy order")
         XCTAssertEqual(row("usage_statistics")?.title, "Usage statistics", "titles come from policyJSON")
         XCTAssertEqual(row("usage_statistics")?.control, .consent)
         XCTAssertEqual(row("usage_statistics")?.isOn, false, "never asked is off")
@@ -83,34 +83,35 @@ final class SampleTests: XCTestCase {
     }
 
     func testSwitchesGrantWithdrawAndObjectAndTheRowShowsTheStoredStatus() async throws {
-        app.settings.set("usage_statistics", isOn: true)
+        await app.settings.set("usage_statistics", isOn: true)
         XCTAssertEqual(row("usage_statistics")?.status, .granted)
         XCTAssertEqual(row("usage_statistics")?.isOn, true)
-        XCTAssertEqual(try app.consent.history("alice").last?.source, .settings)
-        app.settings.set("usage_statistics", isOn: false)
+        let last = try await app.consent.history("alice").last
+        XCTAssertEqual(last?.source, .settings)
+        await app.settings.set("usage_statistics", isOn: false)
         XCTAssertEqual(row("usage_statistics")?.status, .withdrawn)
         XCTAssertFalse(try app.consent.isAllowed("alice", feature: "usage_analytics"))
-        app.settings.set("contact_information", isOn: false)
+        await app.settings.set("contact_information", isOn: false)
         XCTAssertEqual(row("contact_information")?.status, .objected)
         XCTAssertEqual(row("contact_information")?.isOn, false)
-        app.settings.set("contact_information", isOn: true)
+        await app.settings.set("contact_information", isOn: true)
         XCTAssertEqual(row("contact_information")?.isOn, true)
         XCTAssertNil(app.settings.error)
     }
 
     func testAGrantedCategoryWhoseContactsPermissionIsDeniedStaysOn() async throws {
-        app.settings.set("device_contacts", isOn: true)
+        await app.settings.set("device_contacts", isOn: true)
         probe.set(contacts: .denied, photos: .denied)
-        app.becameActive()
+        await app.becameActive()
         XCTAssertFalse(try app.consent.isAllowed("alice", feature: "contact_lookup"), "the feature is off")
         XCTAssertEqual(row("device_contacts")?.isOn, true, "the switch shows the user's consent, not the feature check")
     }
 
     func testARenewalAfterAPurposeChangeShowsOffWithANote() async throws {
-        app.settings.set("usage_statistics", isOn: true)
-        app.consent.close()
+        await app.settings.set("usage_statistics", isOn: true)
+        await app.consent.close()
         let v2 = URL(fileURLWithPath: #filePath).appendingPathComponent("../../../../tests/conformance/policies/ucanywhere_usage_purpose_v2.json").standardizedFileURL
-        let consent = try ConsentManager.open(path: try StoreLocation.databaseURL(in: base).path, policyJSON: try String(contentsOf: v2, encoding: .utf8))
+        let consent = try await ConsentManager.open(path: try StoreLocation.databaseURL(in: base).path, policyJSON: try String(contentsOf: v2, encoding: .utf8))
         defer { consent.close() }
         let settings = SettingsScreenModel(consent: consent, user: "alice", titles: try CatalogTitles(policyJSON: try consent.policyJSON))
         settings.reload()
@@ -121,45 +122,47 @@ final class SampleTests: XCTestCase {
     }
 
     func testAFailedSwitchIsShownAndTheRowKeepsTheStoredStatus() async throws {
-        try app.consent.markUnderAge("alice", source: .onboarding)
-        app.settings.set("usage_statistics", isOn: true)
+        try await app.consent.markUnderAge("alice", source: .onboarding)
+        await app.settings.set("usage_statistics", isOn: true)
         XCTAssertEqual(row("usage_statistics")?.isOn, false)
         let error = try XCTUnwrap(app.settings.error)
         XCTAssertEqual(error.action, "save your choice for Usage statistics")
         XCTAssertTrue(error.description.hasPrefix("Could not save your choice for Usage statistics: "), error.description)
-        app.settings.set("traffic_data", isOn: false)
+        await app.settings.set("traffic_data", isOn: false)
         XCTAssertEqual(app.settings.error?.detail, "'Traffic data' is needed to provide the service and cannot be switched off")
     }
 
     // MARK: - Onboarding
 
     func testOnboardingAsksTheConsentCategoriesAndSavesTheAnswersAsOneBatch() async throws {
-        XCTAssertEqual(app.onboarding.questions.map(\.id), ["device_contacts", "photos_media", "usage_statistics"])
+        XCTAssertEqual(app.onboarding.questions.map(\.id), [.deviceContacts, .photosMedia, .usageStatistics])
         app.onboarding.answers = ["device_contacts": true, "usage_statistics": true]
-        app.finishOnboarding()
+        await app.finishOnboarding()
         XCTAssertTrue(app.onboarding.isDone)
-        let history = try app.consent.history("alice")
+        let history = try await app.consent.history("alice")
         XCTAssertEqual(history.map(\.action), [.grant, .refuse, .grant], "unanswered is a refusal")
         XCTAssertEqual(Set(history.map(\.source)), [.onboarding])
         XCTAssertEqual(history.map(\.seq), [1, 2, 3])
         XCTAssertEqual(Set(history.map(\.at)).count, 1, "one transaction, one time")
         XCTAssertEqual(row("usage_statistics")?.isOn, true)
-        let next = try makeAppAfterClosing()
+        let next = try await makeAppAfterClosing()
         XCTAssertTrue(next.onboarding.isDone, "answered: not asked again")
     }
 
     func testAFailedOnboardingRecordsNothingAndShowsTheError() async throws {
-        try app.consent.markUnderAge("alice", source: .onboarding)
-        let before = try app.consent.history("alice").count
+        try await app.consent.markUnderAge("alice", source: .onboarding)
+        let before = try await app.consent.history("alice").count
         app.onboarding.answers = ["usage_statistics": true]
-        XCTAssertEqual(app.onboarding.submit(), [])
-        XCTAssertEqual(try app.consent.history("alice").count, before, "all or none")
+        let receipts = await app.onboarding.submit()
+        XCTAssertEqual(receipts, [])
+        let after = try await app.consent.history("alice").count
+        XCTAssertEqual(after, before, "all or none")
         XCTAssertFalse(app.onboarding.isDone, "the questions stay")
         XCTAssertEqual(app.onboarding.error?.action, "save your answers")
     }
 
-    func makeAppAfterClosing() throws -> AppModel {
-        app.consent.close()
+    func makeAppAfterClosing() async throws -> AppModel {
+        await app.consent.close()
         app = try makeApp()
         return app
     }
@@ -172,22 +175,24 @@ final class SampleTests: XCTestCase {
 
     func testPermissionsAreReportedWhenTheAppBecomesActiveIncludingLimitedPhotos() async throws {
         probe.set(contacts: .authorized, photos: .limited)
-        app.becameActive()
+        await app.becameActive()
         XCTAssertNil(app.error)
         XCTAssertEqual(try app.consent.osPermissionState(.contacts), .granted)
         XCTAssertEqual(try app.consent.osPermissionState(.photos), .limited)
-        try app.consent.grant("alice", category: "photos_media")
+        try await app.consent.grant("alice", category: "photos_media")
         let photos = try app.consent.check("alice", feature: "photo_sharing")
         XCTAssertTrue(photos.allowed)
         XCTAssertTrue(photos.limited, "limited library access is passed on")
         let reporter = PermissionReporter(consent: app.consent, probe: probe)
-        XCTAssertEqual(try reporter.appBecameActive(), [], "nothing changed, nothing recorded")
+        let unchanged = try await reporter.appBecameActive()
+        XCTAssertEqual(unchanged, [], "nothing changed, nothing recorded")
         probe.set(contacts: .denied, photos: .limited)
-        XCTAssertEqual(try reporter.appBecameActive().map(\.osState), [.denied])
+        let changed = try await reporter.appBecameActive()
+        XCTAssertEqual(changed.map(\.osState), [.denied])
     }
 
     func testADamagedStoreIsShownAndDeniesConsentFeatures() async throws {
-        app.consent.close()
+        await app.consent.close()
         try Data(repeating: 0x5A, count: 4096).write(to: try StoreLocation.databaseURL(in: base))
         app = try makeApp()
         XCTAssertNotNil(app.storeProblem, "a banner says why")
@@ -197,9 +202,9 @@ final class SampleTests: XCTestCase {
 
     func testAFailedPermissionReportIsShown() async throws {
         XCTAssertNil(app.storeProblem)
-        app.consent.close()
+        await app.consent.close()
         XCTAssertEqual(app.storeProblem?.hasPrefix("Could not check the consent store: "), true)
-        app.becameActive()
+        await app.becameActive()
         XCTAssertEqual(app.error?.action, "read the permission settings")
         XCTAssertEqual(app.settings.error?.action, "load your privacy settings")
     }
@@ -212,20 +217,20 @@ final class SampleTests: XCTestCase {
             XCTAssertEqual("\(error)", "'contact_lookup' is off for this user: consentNotAsked (device_contacts), osPermissionNotDetermined (device_contacts)")
         }
         XCTAssertEqual(directory.queries, [], "denied: the contacts were never read")
-        app.settings.set("device_contacts", isOn: true)
+        await app.settings.set("device_contacts", isOn: true)
         probe.set(contacts: .authorized, photos: .notDetermined)
-        app.becameActive()
+        await app.becameActive()
         XCTAssertEqual(try app.contacts.search("Ada"), ["Ada Lovelace"])
-        app.settings.set("device_contacts", isOn: false)
+        await app.settings.set("device_contacts", isOn: false)
         XCTAssertThrowsError(try app.contacts.search("Ada"))
         XCTAssertEqual(directory.queries, ["Ada"], "only the allowed lookup reached the contacts")
     }
 
     func testAnAnalyticsEventIsSentOnlyWhileAllowed() async throws {
         XCTAssertEqual(try app.analytics.track("launch"), .notAllowed([Reason(code: .consentNotAsked, category: "usage_statistics")]))
-        app.settings.set("usage_statistics", isOn: true)
+        await app.settings.set("usage_statistics", isOn: true)
         XCTAssertEqual(try app.analytics.track("opened_settings"), .sent)
-        app.settings.set("usage_statistics", isOn: false)
+        await app.settings.set("usage_statistics", isOn: false)
         XCTAssertEqual(try app.analytics.track("after_withdrawal"), .notAllowed([Reason(code: .consentWithdrawn, category: "usage_statistics")]))
         XCTAssertEqual(sink.events, ["opened_settings"])
     }

@@ -27,31 +27,31 @@ extension ConsentManager {
 
     /// Records a grant off the caller's thread; see ``grant(_:category:source:scope:)``.
     @discardableResult
-    public func grant(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) async throws -> Receipt {
+    public func grant(_ subject: String, category: CategoryID, source: Source = .settings, scope: String? = nil) async throws -> Receipt {
         try await offCaller { try self.grant(subject, category: category, source: source, scope: scope) }
     }
 
     /// Records a refusal off the caller's thread.
     @discardableResult
-    public func refuse(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) async throws -> Receipt {
+    public func refuse(_ subject: String, category: CategoryID, source: Source = .settings, scope: String? = nil) async throws -> Receipt {
         try await offCaller { try self.refuse(subject, category: category, source: source, scope: scope) }
     }
 
     /// Records a withdrawal off the caller's thread; once it returns, no check allows the feature.
     @discardableResult
-    public func withdraw(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) async throws -> Receipt {
+    public func withdraw(_ subject: String, category: CategoryID, source: Source = .settings, scope: String? = nil) async throws -> Receipt {
         try await offCaller { try self.withdraw(subject, category: category, source: source, scope: scope) }
     }
 
     /// Records an objection off the caller's thread.
     @discardableResult
-    public func object(_ subject: String, category: String, source: Source = .settings) async throws -> Receipt {
+    public func object(_ subject: String, category: CategoryID, source: Source = .settings) async throws -> Receipt {
         try await offCaller { try self.object(subject, category: category, source: source) }
     }
 
     /// Records the withdrawal of an objection off the caller's thread.
     @discardableResult
-    public func withdrawObjection(_ subject: String, category: String, source: Source = .settings) async throws -> Receipt {
+    public func withdrawObjection(_ subject: String, category: CategoryID, source: Source = .settings) async throws -> Receipt {
         try await offCaller { try self.withdrawObjection(subject, category: category, source: source) }
     }
 

@@ -99,25 +99,25 @@ public final class ConsentManager: Sendable {
 
     /// May `feature` run for `subject` now? `scope` names the item of a per-item feature.
     /// In memory; a cached answer does not cross into Rust.
-    public func check(_ subject: String, feature: String, scope: String? = nil) throws -> Decision {
-        let key = DecisionCache.Key(subject: subject, feature: feature, scope: scope)
+    public func check(_ subject: String, feature: FeatureID, scope: String? = nil) throws -> Decision {
+        let key = DecisionCache.Key(subject: subject, feature: feature.rawValue, scope: scope)
         let current = counter.value  // read before asking Rust: a commit in between makes the entry stale
         if let hit = cache.get(key), hit.generation == current, try hit.decision.validUntil.map({ try now() < $0 }) ?? true {
             return hit.decision
         }
-        let decision = try kit.check(subject: subject, feature: feature, scope: scope)
+        let decision = try kit.check(subject: subject, feature: feature.rawValue, scope: scope)
         cache.put(key, generation: current, decision: decision, limit: Self.maxCachedDecisions)
         return decision
     }
 
     /// Shorthand for `check(...).allowed`.
-    public func isAllowed(_ subject: String, feature: String, scope: String? = nil) throws -> Bool {
+    public func isAllowed(_ subject: String, feature: FeatureID, scope: String? = nil) throws -> Bool {
         try check(subject, feature: feature, scope: scope).allowed
     }
 
     /// One category's status and since when.
-    public func status(_ subject: String, category: String) throws -> CategoryStatus {
-        try kit.status(subject: subject, category: category)
+    public func status(_ subject: String, category: CategoryID) throws -> CategoryStatus {
+        try kit.status(subject: subject, category: category.rawValue)
     }
 
     /// Every category's status, in policy order.
@@ -127,40 +127,40 @@ public final class ConsentManager: Sendable {
 
     /// Should the app show the consent prompt for `category` now (never asked, or a refusal or
     /// renewal that is due)?
-    public func shouldAsk(_ subject: String, category: String) throws -> Bool {
-        try kit.shouldAsk(subject: subject, category: category)
+    public func shouldAsk(_ subject: String, category: CategoryID) throws -> Bool {
+        try kit.shouldAsk(subject: subject, category: category.rawValue)
     }
 
     // MARK: - Decisions
 
     /// Records the subject's grant (never from `.support`).
     @discardableResult
-    public func grant(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) throws -> Receipt {
-        try kit.grant(subject: subject, category: category, scope: scope, source: source)
+    public func grant(_ subject: String, category: CategoryID, source: Source = .settings, scope: String? = nil) throws -> Receipt {
+        try kit.grant(subject: subject, category: category.rawValue, scope: scope, source: source)
     }
 
     /// Records a refusal.
     @discardableResult
-    public func refuse(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) throws -> Receipt {
-        try kit.refuse(subject: subject, category: category, scope: scope, source: source)
+    public func refuse(_ subject: String, category: CategoryID, source: Source = .settings, scope: String? = nil) throws -> Receipt {
+        try kit.refuse(subject: subject, category: category.rawValue, scope: scope, source: source)
     }
 
     /// Records a withdrawal; once it returns, no check allows the feature.
     @discardableResult
-    public func withdraw(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) throws -> Receipt {
-        try kit.withdraw(subject: subject, category: category, scope: scope, source: source)
+    public func withdraw(_ subject: String, category: CategoryID, source: Source = .settings, scope: String? = nil) throws -> Receipt {
+        try kit.withdraw(subject: subject, category: category.rawValue, scope: scope, source: source)
     }
 
     /// Records an objection to a legitimate-interest category.
     @discardableResult
-    public func object(_ subject: String, category: String, source: Source = .settings) throws -> Receipt {
-        try kit.object(subject: subject, category: category, source: source)
+    public func object(_ subject: String, category: CategoryID, source: Source = .settings) throws -> Receipt {
+        try kit.object(subject: subject, category: category.rawValue, source: source)
     }
 
     /// Records the withdrawal of an objection.
     @discardableResult
-    public func withdrawObjection(_ subject: String, category: String, source: Source = .settings) throws -> Receipt {
-        try kit.withdrawObjection(subject: subject, category: category, source: source)
+    public func withdrawObjection(_ subject: String, category: CategoryID, source: Source = .settings) throws -> Receipt {
+        try kit.withdrawObjection(subject: subject, category: category.rawValue, source: source)
     }
 
     /// Records a dialog's decisions in one transaction: all or none.

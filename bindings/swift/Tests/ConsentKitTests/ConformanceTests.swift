@@ -19,7 +19,7 @@ final class ConformanceTests: XCTestCase {
 
     func run(_ m: ConsentManager, _ step: [String: Any]) throws -> [String: Any] {
         let subject = step["subject"] as? String ?? ""
-        let category = step["category"] as? String ?? ""
+        let category = CategoryID(step["category"] as? String ?? "")
         let source = Names.source(step["source"] as? String ?? "settings")
         let scope = step["scope"] as? String
         switch step["do"] as! String {
@@ -38,7 +38,7 @@ final class ConformanceTests: XCTestCase {
         case "under_age": try m.markUnderAge(subject, isUnderAge: step["value"] as! Bool, source: source)
         case "erase": try m.erase(subject, source: source)
         case "check":
-            let d = try m.check(subject, feature: step["feature"] as! String, scope: scope)
+            let d = try m.check(subject, feature: FeatureID(step["feature"] as! String), scope: scope)
             return ["allowed": d.allowed, "limited": d.limited, "reasons": d.reasons.map { [Names.reason($0.code), $0.category] }]
         case "status":
             let s = try m.status(subject, category: category)
