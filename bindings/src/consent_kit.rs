@@ -4,37 +4,38 @@
 use std::sync::Arc;
 
 use consentkit_core::{
-    Action, CategoryStatus, Clock, ConsentStore, Decision, DecisionInput, ErasureReport, Error, ManualClock, OpenMode, OsPermission,
-    OsState, Policy, PurgeReport, Receipt, Source, SystemClock, Timestamp, Watch,
+    Action, CategoryStatus, Clock, ConsentStore, Error, ManualClock, OpenMode, OsPermission, OsState, Policy, Receipt, Source, SystemClock,
+    Timestamp, Watch,
 };
 
 use crate::error::ConsentKitError;
 use crate::guard::ffi_export;
 use crate::lifecycle::{InFlight, Lifecycle};
 use crate::listener::{CommitAdapter, CommitListener, ConsentListener, ListenerHandle, ObserverAdapter};
-use crate::types::VerifyReport;
+use crate::types::{count, CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};
 
 type Result<T> = std::result::Result<T, ConsentKitError>;
 
-/// A clock that tests and conformance scenarios set by hand (epoch milliseconds).
+/// A clock that tests and conformance scenarios set by hand. Test-only: the Kotlin and Swift
+/// wrappers keep it out of their public API (Kotlin: the test-fixtures artifact).
 #[derive(uniffi::Object)]
 pub struct TestClock(ManualClock);
 
 ffi_export! {
 impl TestClock {
-    /// A clock standing at `millis`.
+    /// A clock standing at `at`.
     #[uniffi::constructor]
-    pub fn new(millis: i64) -> Result<Arc<Self>> {
-        Ok(Arc::new(TestClock(ManualClock::new(Timestamp(millis)))))
+    pub fn new(at: Timestamp) -> Result<Arc<Self>> {
+        Ok(Arc::new(TestClock(ManualClock::new(at))))
     }
-    /// Moves the clock to `millis`.
-    pub fn set(&self, millis: i64) -> Result<()> {
-        self.0.set(Timestamp(millis));
+    /// Moves the clock to `at`.
+    pub fn set(&self, at: Timestamp) -> Result<()> {
+        self.0.set(at);
         Ok(())
     }
     /// The clock's time.
-    pub fn now(&self) -> Result<i64> {
-        Ok(self.0.now().millis())
+    pub fn now(&self) -> Result<Timestamp> {
+        Ok(self.0.now())
     }
 }
 }
@@ -59,7 +60,7 @@ impl ConsentKit {
     }
 
     fn decide(&self, subject: String, category: String, action: Action, scope: Option<String>, source: Source) -> Result<Receipt> {
-        Ok(self.store()?.record(&DecisionInput { subject, category, action, scope, source })?)
+        Ok(self.store()?.record(&ConsentChoice { subject, category, action, scope, source })?)
     }
 }
 
@@ -131,7 +132,7 @@ impl ConsentKit {
     }
 
     /// Records several decisions in one transaction: all or none.
-    pub fn record_batch(&self, decisions: Vec<DecisionInput>) -> Result<Vec<Receipt>> {
+    pub fn record_batch(&self, decisions: Vec<ConsentChoice>) -> Result<Vec<Receipt>> {
         Ok(self.store()?.record_batch(&decisions)?)
     }
 
@@ -151,7 +152,7 @@ impl ConsentKit {
     }
 
     /// May `feature` run for `subject` now? In memory, no I/O. `scope` for per-item features.
-    pub fn check(&self, subject: String, feature: String, scope: Option<String>) -> Result<Decision> {
+    pub fn check(&self, subject: String, feature: String, scope: Option<String>) -> Result<CheckResult> {
         Ok(self.store()?.check(&subject, &feature, scope.as_deref())?)
     }
 
@@ -187,12 +188,12 @@ impl ConsentKit {
 
     /// Erases a subject for good; returns the erasure receipt.
     pub fn erase(&self, subject: String, source: Source) -> Result<ErasureReport> {
-        Ok(self.store()?.erase(&subject, source)?)
+        Ok(self.store()?.erase(&subject, source)?.into())
     }
 
     /// Retention purge.
     pub fn purge(&self) -> Result<PurgeReport> {
-        Ok(self.store()?.purge()?)
+        Ok(self.store()?.purge()?.into())
     }
 
     /// Appends `expire` events for grants past their lifetime (checks deny them regardless).
@@ -203,7 +204,7 @@ impl ConsentKit {
     /// Walks the hash chain. A broken chain is a report, not an exception; a store problem throws.
     pub fn verify(&self) -> Result<VerifyReport> {
         match self.store()?.verify() {
-            Ok(events) => Ok(VerifyReport { intact: true, events, first_bad_seq: None, message: None }),
+            Ok(events) => Ok(VerifyReport { intact: true, events: count(events), first_bad_seq: None, message: None }),
             Err(Error::Tampered(b)) => {
                 Ok(VerifyReport { intact: false, events: 0, first_bad_seq: Some(b.seq()), message: Some(b.to_string()) })
             }
@@ -283,7 +284,7 @@ mod tests {
     fn every_export_turns_a_panic_into_internal() {
         let dir = tempfile::tempdir().unwrap();
         let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-        let clock = TestClock::new(1_768_467_600_000).unwrap();
+        let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();
         let kit = ConsentKit::open_with_clock(path("a.db"), None, clock.clone()).unwrap();
         let handle = kit.on_commit(Arc::new(Quiet)).unwrap();
         let s = || "alice".to_string();
@@ -295,8 +296,8 @@ mod tests {
                 covered.insert(internal($name, $call));
             }};
         }
-        run!("new", TestClock::new(0));
-        run!("set", clock.set(0));
+        run!("new", TestClock::new(Timestamp(0)));
+        run!("set", clock.set(Timestamp(0)));
         run!("now", clock.now());
         run!("open", ConsentKit::open(path("b.db"), None));
         run!("open_fail_closed", ConsentKit::open_fail_closed(path("c.db"), None));

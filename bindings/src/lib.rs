@@ -15,4 +15,4 @@ mod types;
 pub use consent_kit::{ConsentKit, TestClock};
 pub use error::ConsentKitError;
 pub use listener::{CommitListener, ConsentListener, ListenerHandle};
-pub use types::VerifyReport;
+pub use types::{CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};

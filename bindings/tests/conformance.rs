@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use consentkit_core::{Action, DecisionInput, OsPermission, OsState, ReasonCode, Source, Status, Timestamp};
-use consentkit_ffi::{ConsentKit, ConsentKitError, TestClock};
+use consentkit_core::{Action, OsPermission, OsState, ReasonCode, Source, Status, Timestamp};
+use consentkit_ffi::{ConsentChoice, ConsentKit, ConsentKitError, TestClock};
 use serde_json::{json, Value};
 
 fn repo_tests() -> PathBuf {
@@ -66,7 +66,7 @@ fn run_step(kit: &ConsentKit, step: &Value) -> Result<Value, ConsentKitError> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|d| DecisionInput {
+                .map(|d| ConsentChoice {
                     subject: s(d, "subject"),
                     category: s(d, "category"),
                     action: parse::<Action>(d, "action"),
@@ -129,12 +129,12 @@ fn every_scenario_passes_through_the_ffi() {
         let name = s(&scenario, "name");
         let tmp = tempfile::tempdir().unwrap();
         let db = tmp.path().join("c.db").to_string_lossy().to_string();
-        let clock = TestClock::new(millis(&s(&scenario, "start"))).unwrap();
+        let clock = TestClock::new(Timestamp(millis(&s(&scenario, "start")))).unwrap();
         let open = |path: &str, policy: &str| ConsentKit::open_with_clock(path.into(), policy_json(policy), clock.clone()).unwrap();
         let mut kit: Arc<ConsentKit> = open(&db, &s(&scenario, "policy"));
         for (i, step) in scenario["steps"].as_array().unwrap().iter().enumerate() {
             if let Some(at) = step["at"].as_str() {
-                clock.set(millis(at)).unwrap();
+                clock.set(Timestamp(millis(at))).unwrap();
             }
             match step["do"].as_str() {
                 Some("reopen") => {

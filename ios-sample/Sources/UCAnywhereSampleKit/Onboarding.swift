@@ -51,7 +51,7 @@ public final class OnboardingModel {
     @discardableResult
     public func submit() async -> [Receipt] {
         let decisions = questions.map {
-            DecisionInput(user, category: $0.id, action: answers[$0.id] == true ? .grant : .refuse, source: .onboarding)
+            ConsentChoice(user, category: $0.id, action: answers[$0.id] == true ? .grant : .refuse, source: .onboarding)
         }
         do {
             let receipts = try await consent.record(decisions)

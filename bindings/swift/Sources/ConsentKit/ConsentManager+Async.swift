@@ -57,7 +57,7 @@ extension ConsentManager {
 
     /// Records a dialog's decisions in one transaction, off the caller's thread.
     @discardableResult
-    public func record(_ decisions: [DecisionInput]) async throws -> [Receipt] {
+    public func record(_ decisions: [ConsentChoice]) async throws -> [Receipt] {
         try await offCaller { try self.record(decisions) }
     }
 
@@ -113,7 +113,7 @@ extension ConsentManager {
     }
 
     /// Unacknowledged events, read off the caller's thread.
-    public func pendingSync(limit: UInt32 = 100) async throws -> [Receipt] {
+    public func pendingSync(limit: Int = 100) async throws -> [Receipt] {
         try await offCaller { try self.pendingSync(limit: limit) }
     }
 

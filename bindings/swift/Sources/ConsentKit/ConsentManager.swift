@@ -61,7 +61,7 @@ public final class ConsentManager: Sendable {
     @_spi(Testing) public static func open(path: String, policyJSON: String?, clock: TestClock) throws -> ConsentManager {
         try ConsentManager(
             kit: try RustConsentKit.openWithClock(path: path, policyJson: policyJSON, clock: clock), path: path,
-            now: { Date(timeIntervalSince1970: Double(try clock.now()) / 1000) })
+            now: { try clock.now() })
     }
 
     /// Why the gate is closed: the reason a damaged store could not be opened (fail-closed mode);
@@ -99,7 +99,7 @@ public final class ConsentManager: Sendable {
 
     /// May `feature` run for `subject` now? `scope` names the item of a per-item feature.
     /// In memory; a cached answer does not cross into Rust.
-    public func check(_ subject: String, feature: FeatureID, scope: String? = nil) throws -> Decision {
+    public func check(_ subject: String, feature: FeatureID, scope: String? = nil) throws -> CheckResult {
         let key = DecisionCache.Key(subject: subject, feature: feature.rawValue, scope: scope)
         let current = counter.value  // read before asking Rust: a commit in between makes the entry stale
         if let hit = cache.get(key), hit.generation == current, try hit.decision.validUntil.map({ try now() < $0 }) ?? true {
@@ -165,7 +165,7 @@ public final class ConsentManager: Sendable {
 
     /// Records a dialog's decisions in one transaction: all or none.
     @discardableResult
-    public func record(_ decisions: [DecisionInput]) throws -> [Receipt] {
+    public func record(_ decisions: [ConsentChoice]) throws -> [Receipt] {
         try kit.recordBatch(decisions: decisions)
     }
 
@@ -229,8 +229,9 @@ public final class ConsentManager: Sendable {
     }
 
     /// Events the app's backend has not acknowledged yet, oldest first, at most `limit`.
-    public func pendingSync(limit: UInt32 = 100) throws -> [Receipt] {
-        try kit.pendingSync(limit: limit)
+    public func pendingSync(limit: Int = 100) throws -> [Receipt] {
+        guard limit >= 0 else { throw ConsentKitError.InvalidInput(message: "the pendingSync limit \(limit) is negative") }
+        return try kit.pendingSync(limit: UInt32(clamping: limit))
     }
 
     /// Acknowledges events up to `upToSeq` after the backend stored them.
@@ -298,7 +299,7 @@ final class DecisionCache: @unchecked Sendable {
     }
     struct Entry {
         let generation: UInt64
-        let decision: Decision
+        let decision: CheckResult
     }
     private let lock = ReadWriteLock()
     private var entries: [Key: Entry] = [:]
@@ -307,7 +308,7 @@ final class DecisionCache: @unchecked Sendable {
 
     func get(_ key: Key) -> Entry? { lock.reading { entries[key] } }
 
-    func put(_ key: Key, generation: UInt64, decision: Decision, limit: Int) {
+    func put(_ key: Key, generation: UInt64, decision: CheckResult, limit: Int) {
         lock.writing {
             guard !closed else { return }
             if entries.count >= limit { entries.removeAll(keepingCapacity: true) }

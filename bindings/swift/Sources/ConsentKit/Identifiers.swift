@@ -66,7 +66,7 @@ public struct FeatureID: RawRepresentable, Hashable, Sendable, ExpressibleByStri
     public static let builtIn: [FeatureID] = [.contactLookup, .contactSync, .photoSharing, .usageAnalytics, .calling, .messaging, .businessDirectory]
 }
 
-extension DecisionInput {
+extension ConsentChoice {
     /// One decision of a batch, for `record(_:)`.
     public init(_ subject: String, category: CategoryID, action: Action, source: Source, scope: String? = nil) {
         self.init(subject: subject, category: category.rawValue, action: action, scope: scope, source: source)

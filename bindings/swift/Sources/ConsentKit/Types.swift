@@ -5,7 +5,7 @@ import ConsentKitFFI
 // app code and autocomplete; these aliases are the public names.
 
 /// The answer of a gate check: allowed or not, and every reason it is not (naming its category).
-public typealias Decision = ConsentKitFFI.Decision
+public typealias CheckResult = ConsentKitFFI.CheckResult
 /// One reason a check was denied: what failed, and for which category.
 public typealias Reason = ConsentKitFFI.Reason
 /// What failed in a denied check (`.consentWithdrawn`, `.osPermissionDenied`, ...).
@@ -20,8 +20,9 @@ public typealias LegalBasis = ConsentKitFFI.LegalBasis
 public typealias Action = ConsentKitFFI.Action
 /// Who or what a decision came from (`.onboarding`, `.settings`, `.support`, `.guardian`, ...).
 public typealias Source = ConsentKitFFI.Source
-/// One decision of a batch (`ConsentManager.record(_:)`): subject, category, action, scope, source.
-public typealias DecisionInput = ConsentKitFFI.DecisionInput
+/// One choice a user made, to record in a batch (`ConsentManager.record(_:)`): subject, category,
+/// action, scope, source.
+public typealias ConsentChoice = ConsentKitFFI.ConsentChoice
 /// A recorded event as stored and exported: sequence number, times and hash-chain links.
 public typealias Receipt = ConsentKitFFI.Receipt
 /// A category's status changed for a subject (or, on subscribing, its current status).
@@ -38,6 +39,6 @@ public typealias OSPermission = ConsentKitFFI.OsPermission
 public typealias OSPermissionState = ConsentKitFFI.OsState
 /// Every failure a ConsentKit call throws; each case's message names the bad value.
 public typealias ConsentKitError = ConsentKitFFI.ConsentKitError
-/// A clock set by hand (epoch milliseconds), for tests and the conformance scenarios. Not part
+/// A clock set by hand, for tests and the conformance scenarios. Not part
 /// of the app-facing API: `@_spi(Testing) import ConsentKit` to use it.
 @_spi(Testing) public typealias TestClock = ConsentKitFFI.TestClock

@@ -44,7 +44,7 @@ final class APISurfaceTests: XCTestCase {
         let errors = try compile("""
             import ConsentKit
             func f() throws {
-                let clock = try TestClock(millis: 0)
+                let clock = try TestClock(at: Date())
                 _ = try ConsentManager.open(path: "x.db", policyJSON: nil, clock: clock)
                 _ = RustConsentKit.self
                 _ = FfiConverterTypeReceipt.self
@@ -53,7 +53,7 @@ final class APISurfaceTests: XCTestCase {
         XCTAssertTrue(errors.contains("cannot find 'TestClock' in scope"), errors)
         XCTAssertTrue(errors.contains("cannot find 'RustConsentKit' in scope"), errors)
         XCTAssertTrue(errors.contains("cannot find 'FfiConverterTypeReceipt' in scope"), errors)
-        XCTAssertEqual(try compile("import ConsentKit\nlet d: Decision? = nil\nlet e: ConsentKitError? = nil\nlet c: CategoryStatus? = nil\n"), "",
+        XCTAssertEqual(try compile("import ConsentKit\nlet d: CheckResult? = nil\nlet e: ConsentKitError? = nil\nlet c: CategoryStatus? = nil\n"), "",
                        "the value types apps name are public")
     }
 

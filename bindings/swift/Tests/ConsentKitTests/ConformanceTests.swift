@@ -8,11 +8,6 @@ final class ConformanceTests: XCTestCase {
 
     func date(_ text: String) -> Date? { ISO8601DateFormatter().date(from: text) }
 
-    func millis(_ text: String) -> Int64 {
-        let f = ISO8601DateFormatter()
-        return Int64(f.date(from: text)!.timeIntervalSince1970 * 1000)
-    }
-
     func policy(_ ref: String) throws -> String? {
         ref == "builtin" ? nil : try String(contentsOf: tests.appendingPathComponent(ref), encoding: .utf8)
     }
@@ -31,7 +26,7 @@ final class ConformanceTests: XCTestCase {
         case "batch":
             let list = step["decisions"] as! [[String: Any]]
             try m.record(list.map {
-                DecisionInput(subject: $0["subject"] as! String, category: $0["category"] as! String, action: Names.action($0["action"] as! String),
+                ConsentChoice(subject: $0["subject"] as! String, category: $0["category"] as! String, action: Names.action($0["action"] as! String),
                               scope: $0["scope"] as? String, source: Names.source($0["source"] as! String))
             })
         case "os": try m.reportOSPermission(Names.permission(step["permission"] as! String), state: Names.osState(step["state"] as! String))
@@ -62,7 +57,7 @@ final class ConformanceTests: XCTestCase {
             case "allowed", "limited", "intact", "value":
                 XCTAssertEqual(got[key] as? Bool, (wanted as? NSNumber)?.boolValue, "\(at): \(key)")
             case "events":
-                XCTAssertEqual(got[key] as? UInt64, (wanted as? NSNumber)?.uint64Value, "\(at): \(key)")
+                XCTAssertEqual(got[key] as? Int64, (wanted as? NSNumber)?.int64Value, "\(at): \(key)")
             default:
                 XCTAssertEqual(got[key] as? String, wanted as? String, "\(at): \(key)")
             }
@@ -81,12 +76,12 @@ final class ConformanceTests: XCTestCase {
             try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: tmp) }
             let db = tmp.appendingPathComponent("c.db").path
-            let clock = try TestClock(millis: millis(scenario["start"] as! String))
+            let clock = try TestClock(at: try XCTUnwrap(date(scenario["start"] as! String)))
             // Implicitly unwrapped so a reopen can release the old store first (one store per file per process).
             var m: ConsentManager! = try ConsentManager.open(path: db, policyJSON: try policy(scenario["policy"] as! String), clock: clock)
             for (i, step) in (scenario["steps"] as! [[String: Any]]).enumerated() {
                 let at = "\(name) step \(i) (\(step["do"]!))"
-                if let time = step["at"] as? String { try clock.set(millis: millis(time)) }
+                if let time = step["at"] as? String { try clock.set(at: try XCTUnwrap(date(time))) }
                 switch step["do"] as! String {
                 case "reopen":
                     m = nil

@@ -10,7 +10,7 @@ final class ConsentManagerTests: XCTestCase {
     override func setUpWithError() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        clock = try TestClock(millis: 1_768_467_600_000)  // 2026-01-15T09:00:00Z
+        clock = try TestClock(at: Date(timeIntervalSince1970: 1_768_467_600))  // 2026-01-15T09:00:00Z
         consent = try ConsentManager.open(path: dbPath, policyJSON: nil, clock: clock)
     }
 
@@ -39,9 +39,9 @@ final class ConsentManagerTests: XCTestCase {
     func testTheCachedGateHonoursExpiry() throws {
         let receipt = try consent.grant("alice", category: "usage_statistics")
         XCTAssertTrue(try consent.isAllowed("alice", feature: "usage_analytics"))
-        try clock.set(millis: try XCTUnwrap(receipt.validUntil).millis - 1)
+        try clock.set(at: try XCTUnwrap(receipt.validUntil).addingTimeInterval(-0.001))
         XCTAssertTrue(try consent.isAllowed("alice", feature: "usage_analytics"))
-        try clock.set(millis: try XCTUnwrap(receipt.validUntil).millis)
+        try clock.set(at: try XCTUnwrap(receipt.validUntil))
         XCTAssertEqual(try consent.check("alice", feature: "usage_analytics").reasons.first?.code, .consentExpired)
         XCTAssertEqual(try consent.recordExpiries().count, 1)
     }
@@ -74,8 +74,8 @@ final class ConsentManagerTests: XCTestCase {
 
     func testABatchCommitsAllOrNothing() throws {
         let bad = [
-            DecisionInput(subject: "alice", category: "usage_statistics", action: .grant, scope: nil, source: .onboarding),
-            DecisionInput(subject: "alice", category: "nope", action: .grant, scope: nil, source: .onboarding),
+            ConsentChoice(subject: "alice", category: "usage_statistics", action: .grant, scope: nil, source: .onboarding),
+            ConsentChoice(subject: "alice", category: "nope", action: .grant, scope: nil, source: .onboarding),
         ]
         XCTAssertThrowsError(try consent.record(bad)) { XCTAssertEqual(Names.errorKind($0), "unknown_category") }
         XCTAssertEqual(try consent.status("alice", category: "usage_statistics").status, .notAsked)
@@ -153,6 +153,7 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertEqual(try consent.pendingSync(limit: 10).map { $0.seq }, [1, 2])
         try consent.ackSync(upToSeq: 1)
         XCTAssertEqual(try consent.pendingSync().map { $0.seq }, [2])
+        XCTAssertThrowsError(try consent.pendingSync(limit: -1)) { XCTAssertEqual("\($0)", "The pendingSync limit -1 is negative.") }
         XCTAssertEqual(try consent.erase("alice", source: .support).erasedEvents, 2)
         XCTAssertEqual(try consent.status("alice", category: "usage_statistics").status, .notAsked)
         XCTAssertEqual(try consent.purge().removedEvents, 0)
@@ -230,7 +231,7 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertTrue(try consent.isAllowed("alice", feature: "usage_analytics"))
         try await consent.withdraw("alice", category: "usage_statistics")
         XCTAssertFalse(try consent.isAllowed("alice", feature: "usage_analytics"), "denied once the async withdraw returned")
-        try await consent.record([DecisionInput(subject: "bob", category: "photos_media", action: .refuse, scope: nil, source: .onboarding)])
+        try await consent.record([ConsentChoice(subject: "bob", category: "photos_media", action: .refuse, scope: nil, source: .onboarding)])
         let got1 = try await consent.reportOSPermission(.photos, state: .limited)?.osState
         XCTAssertEqual(got1, .limited)
         try await consent.markUnderAge("kid", isUnderAge: true, source: .onboarding)
@@ -343,11 +344,6 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertEqual(violations.value, 0)
         XCTAssertEqual(try consent.verify().events, 640)
     }
-}
-
-extension Date {
-    /// Epoch milliseconds, as the hand-set clock takes them.
-    var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
 }
 
 final class ManagedCounter: @unchecked Sendable {

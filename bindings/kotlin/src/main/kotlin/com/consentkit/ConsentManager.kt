@@ -5,8 +5,8 @@ import com.consentkit.ffi.CommitListener
 import com.consentkit.ffi.ConsentKit
 import com.consentkit.ffi.ConsentKitException
 import com.consentkit.ffi.ConsentListener
-import com.consentkit.ffi.Decision
-import com.consentkit.ffi.DecisionInput
+import com.consentkit.ffi.CheckResult
+import com.consentkit.ffi.ConsentChoice
 import com.consentkit.ffi.ErasureReport
 import com.consentkit.ffi.ListenerHandle
 import com.consentkit.ffi.OsPermission
@@ -15,7 +15,6 @@ import com.consentkit.ffi.PurgeReport
 import com.consentkit.ffi.Receipt
 import com.consentkit.ffi.Source
 import com.consentkit.ffi.StatusChange
-import com.consentkit.ffi.TestClock
 import com.consentkit.ffi.VerifyReport
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.SendChannel
@@ -23,6 +22,7 @@ import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
+import java.time.Instant
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicLong
@@ -45,11 +45,11 @@ import java.util.concurrent.atomic.AtomicLong
  * Every method may throw a [ConsentKitException]; after [close], every call throws
  * [ConsentKitException.Closed].
  */
-class ConsentManager private constructor(
+class ConsentManager internal constructor(
     internal val kit: ConsentKit,
-    private val nowMillis: () -> Long,
+    private val now: () -> Instant,
 ) : AutoCloseable {
-    private class Cached(val generation: Long, val decision: Decision)
+    private class Cached(val generation: Long, val decision: CheckResult)
     private data class GateKey(val subject: String, val feature: String, val scope: String?)
 
     private val generation = AtomicLong(kit.generation().toLong())
@@ -79,20 +79,15 @@ class ConsentManager private constructor(
         @JvmOverloads
         @Throws(ConsentKitException::class)
         fun open(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.openFailClosed(text("path", path), textOrNull("policy JSON", policyJson)), System::currentTimeMillis)
+            ConsentManager(ConsentKit.openFailClosed(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now)
 
         /** Like [open], but throws [ConsentKitException.StoreUnavailable] or `SchemaTooNew` instead of failing closed. */
         @JvmStatic
         @JvmOverloads
         @Throws(ConsentKitException::class)
         fun openStrict(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.open(text("path", path), textOrNull("policy JSON", policyJson)), System::currentTimeMillis)
+            ConsentManager(ConsentKit.open(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now)
 
-        /** Opens on a hand-set clock (tests and conformance scenarios). */
-        @JvmStatic
-        @Throws(ConsentKitException::class)
-        fun openWithClock(path: String, policyJson: String?, clock: TestClock): ConsentManager =
-            ConsentManager(ConsentKit.openWithClock(text("path", path), textOrNull("policy JSON", policyJson), clock)) { clock.now() }
     }
 
     /** Why the store is closed (fail-closed mode), or null when healthy. */
@@ -108,13 +103,13 @@ class ConsentManager private constructor(
     /** May [feature] run for [subject] now? [scope] names the item of a per-item feature. */
     @Throws(ConsentKitException::class)
     @JvmOverloads
-    fun check(subject: String, feature: String, scope: String? = null): Decision {
+    fun check(subject: String, feature: String, scope: String? = null): CheckResult {
         if (closed.get()) throw closedError()
         val key = GateKey(subject, feature, scope)
         val current = generation.get() // read before asking Rust: a commit in between makes the entry stale
         decisions[key]?.let { hit ->
             val until = hit.decision.validUntil
-            if (hit.generation == current && (until == null || nowMillis() < until)) return hit.decision
+            if (hit.generation == current && (until == null || now() < until)) return hit.decision
         }
         val decision = kit.check(text("subject", subject), text("feature", feature), textOrNull("scope", scope))
         if (decisions.size >= MAX_CACHED_DECISIONS) decisions.clear()
@@ -172,7 +167,7 @@ class ConsentManager private constructor(
 
     /** Records a dialog's decisions in one transaction: all or none. */
     @Throws(ConsentKitException::class)
-    fun record(decisions: List<DecisionInput>): List<Receipt> = kit.recordBatch(decisions.onEach { text("subject", it.subject); text("category", it.category); textOrNull("scope", it.scope) })
+    fun record(decisions: List<ConsentChoice>): List<Receipt> = kit.recordBatch(decisions.onEach { text("subject", it.subject); text("category", it.category); textOrNull("scope", it.scope) })
 
     /** Reports the OS permission state (from the permission callback or on resume); null if unchanged. */
     @Throws(ConsentKitException::class)
@@ -187,6 +182,48 @@ class ConsentManager private constructor(
     @JvmOverloads
     fun markUnderAge(subject: String, underAge: Boolean = true, source: Source = Source.SETTINGS): Receipt =
         kit.setUnderAge(text("subject", subject), underAge, source)
+
+    // ----- the same, with the typed ids of the built-in catalog (Category.X, Feature.Y) -----
+
+    /** [check] with a typed [Feature]. */
+    @Throws(ConsentKitException::class)
+    fun check(subject: String, feature: Feature, scope: String? = null): CheckResult = check(subject, feature.id, scope)
+
+    /** [isAllowed] with a typed [Feature]; in memory when cached, safe on the main thread. */
+    @Throws(ConsentKitException::class)
+    fun isAllowed(subject: String, feature: Feature, scope: String? = null): Boolean = check(subject, feature.id, scope).allowed
+
+    /** [status] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun status(subject: String, category: Category): CategoryStatus = status(subject, category.id)
+
+    /** [shouldAsk] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun shouldAsk(subject: String, category: Category): Boolean = shouldAsk(subject, category.id)
+
+    /** [grant] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun grant(subject: String, category: Category, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
+        grant(subject, category.id, source, scope)
+
+    /** [refuse] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun refuse(subject: String, category: Category, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
+        refuse(subject, category.id, source, scope)
+
+    /** [withdraw] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun withdraw(subject: String, category: Category, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
+        withdraw(subject, category.id, source, scope)
+
+    /** [objectTo] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun objectTo(subject: String, category: Category, source: Source = Source.SETTINGS): Receipt = objectTo(subject, category.id, source)
+
+    /** [withdrawObjection] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun withdrawObjection(subject: String, category: Category, source: Source = Source.SETTINGS): Receipt =
+        withdrawObjection(subject, category.id, source)
 
     // ----- proof and rights -----
 
