@@ -12,6 +12,7 @@ use crate::error::ConsentKitError;
 use crate::guard::ffi_export;
 use crate::lifecycle::{InFlight, Lifecycle};
 use crate::listener::{CommitAdapter, CommitListener, ConsentListener, ListenerHandle, ObserverAdapter};
+use crate::recovery::{classify, Unavailable, UnavailableKind};
 use crate::types::{count, CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};
 
 type Result<T> = std::result::Result<T, ConsentKitError>;
@@ -44,6 +45,9 @@ impl TestClock {
 #[derive(uniffi::Object)]
 pub struct ConsentKit {
     life: Lifecycle,
+    /// Why the store failed closed (set by `open_fail_closed` only).
+    reason: Option<Unavailable>,
+    path: String,
 }
 
 fn policy_from(json: Option<String>) -> Result<Arc<Policy>> {
@@ -54,6 +58,10 @@ fn policy_from(json: Option<String>) -> Result<Arc<Policy>> {
 }
 
 impl ConsentKit {
+    fn serving(store: ConsentStore, reason: Option<Unavailable>, path: String) -> Arc<Self> {
+        Arc::new(ConsentKit { life: Lifecycle::new(store), reason, path })
+    }
+
     /// The store for one call, or `Closed`.
     fn store(&self) -> Result<InFlight<'_>> {
         self.life.enter()
@@ -71,7 +79,7 @@ impl ConsentKit {
     #[uniffi::constructor]
     pub fn open(path: String, policy_json: Option<String>) -> Result<Arc<Self>> {
         let store = ConsentStore::open_with(&path, policy_from(policy_json)?, Arc::new(SystemClock), OpenMode::ReadWrite)?;
-        Ok(Arc::new(ConsentKit { life: Lifecycle::new(store) }))
+        Ok(ConsentKit::serving(store, None, path))
     }
 
     /// Opens the store; if it cannot be opened or read, returns a gate that denies every
@@ -79,8 +87,14 @@ impl ConsentKit {
     /// invalid policy JSON.
     #[uniffi::constructor]
     pub fn open_fail_closed(path: String, policy_json: Option<String>) -> Result<Arc<Self>> {
-        let store = ConsentStore::open_fail_closed(&path, policy_from(policy_json)?, Arc::new(SystemClock));
-        Ok(Arc::new(ConsentKit { life: Lifecycle::new(store) }))
+        let policy = policy_from(policy_json)?;
+        let (store, reason) = match ConsentStore::open_with(&path, policy.clone(), Arc::new(SystemClock), OpenMode::ReadWrite) {
+            Ok(store) => (store, None),
+            // Opened again fail-closed for the closed gate; the typed reason is the first failure's.
+            Err(e) => (ConsentStore::open_fail_closed(&path, policy, Arc::new(SystemClock)), Some(classify(&e))),
+        };
+        let reason = reason.filter(|_| store.unavailable().is_some());
+        Ok(ConsentKit::serving(store, reason, path))
     }
 
     /// Opens the store on a hand-set clock (tests, conformance scenarios).
@@ -88,12 +102,39 @@ impl ConsentKit {
     pub fn open_with_clock(path: String, policy_json: Option<String>, clock: Arc<TestClock>) -> Result<Arc<Self>> {
         let clock: Arc<dyn Clock> = Arc::new(clock.0.clone());
         let store = ConsentStore::open_with(&path, policy_from(policy_json)?, clock, OpenMode::ReadWrite)?;
-        Ok(Arc::new(ConsentKit { life: Lifecycle::new(store) }))
+        Ok(ConsentKit::serving(store, None, path))
     }
 
     /// Why the store is closed (fail-closed mode), or null when healthy.
     pub fn unavailable(&self) -> Result<Option<String>> {
         Ok(self.store()?.unavailable())
+    }
+
+    /// Why the store failed closed, typed (null when healthy).
+    pub fn unavailable_reason(&self) -> Result<Option<Unavailable>> {
+        let store = self.store()?;
+        Ok(store.unavailable().map(|message| {
+            self.reason.clone().unwrap_or(Unavailable { kind: UnavailableKind::Unreadable, message, can_quarantine: false })
+        }))
+    }
+
+    /// Moves this failed-closed store's damaged file (and its `-wal`/`-shm`) aside to
+    /// `<path>.corrupt-<millis>` and returns that path; then open the path again for a fresh
+    /// store. Refused (`InvalidInput`) for a healthy store or a reason that is not `Damaged`
+    /// (moving a file that another manager has open, or a newer app's data, would lose it).
+    pub fn quarantine(&self) -> Result<String> {
+        let store = self.store()?;
+        match self.unavailable_reason()? {
+            Some(reason) if reason.can_quarantine => {
+                let moved = ConsentStore::quarantine(&self.path, store.now())?;
+                Ok(moved.to_string_lossy().into_owned())
+            }
+            Some(reason) => Err(ConsentKitError::InvalidInput(format!(
+                "the store at '{}' is not damaged ({:?}): quarantine would lose it; {}",
+                self.path, reason.kind, reason.message
+            ))),
+            None => Err(ConsentKitError::InvalidInput(format!("the store at '{}' is healthy: nothing to quarantine", self.path))),
+        }
     }
 
     /// The policy in force, as JSON.
@@ -223,9 +264,10 @@ impl ConsentKit {
     }
 
     /// Listens to one subject (or all, with null). Called once per category with the current state.
+    /// An invalid subject (empty, too long, control characters) throws `InvalidInput`.
     pub fn observe(&self, subject: Option<String>, listener: Arc<dyn ConsentListener>) -> Result<Arc<ListenerHandle>> {
         let watch = subject.map_or(Watch::All, Watch::Subject);
-        Ok(Arc::new(ListenerHandle { registration: self.store()?.observe(watch, Arc::new(ObserverAdapter(listener))) }))
+        Ok(Arc::new(ListenerHandle { registration: self.store()?.observe(watch, Arc::new(ObserverAdapter(listener)))? }))
     }
 
     /// Registers a listener called synchronously after each commit, before the write returns.
@@ -304,6 +346,8 @@ mod tests {
         run!("open_with_clock", ConsentKit::open_with_clock(path("d.db"), None, clock.clone()));
         run!("unavailable", kit.unavailable());
         run!("policy_json", kit.policy_json());
+        run!("unavailable_reason", kit.unavailable_reason());
+        run!("quarantine", kit.quarantine());
         run!("generation", kit.generation());
         run!("grant", kit.grant(s(), c(), None, Source::Settings));
         run!("refuse", kit.refuse(s(), c(), None, Source::Settings));
@@ -456,5 +500,53 @@ mod lifecycle_race_tests {
             drop(again);
             w.join().unwrap();
         }
+    }
+}
+
+#[cfg(test)]
+mod recovery_tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_store_says_why_typed_and_can_be_quarantined_and_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        std::fs::write(&path, vec![7u8; 8192]).unwrap();
+        let p = path.to_string_lossy().into_owned();
+        let kit = ConsentKit::open_fail_closed(p.clone(), None).unwrap();
+        let reason = kit.unavailable_reason().unwrap().unwrap();
+        assert_eq!(reason.kind, UnavailableKind::Damaged, "{reason:?}");
+        assert!(reason.can_quarantine && reason.message.contains("a.db"), "{reason:?}");
+        let moved = kit.quarantine().unwrap();
+        assert!(moved.contains(".corrupt-") && std::fs::read(&moved).unwrap().len() == 8192, "the damaged file is kept");
+        kit.shutdown().unwrap();
+        let fresh = ConsentKit::open_fail_closed(p, None).unwrap();
+        assert!(fresh.unavailable_reason().unwrap().is_none());
+        fresh.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        assert!(matches!(fresh.quarantine(), Err(ConsentKitError::InvalidInput(_))), "a healthy store is never moved");
+    }
+
+    #[test]
+    fn a_second_open_in_this_process_is_already_open_and_not_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.db").to_string_lossy().into_owned();
+        let first = ConsentKit::open(p.clone(), None).unwrap();
+        let second = ConsentKit::open_fail_closed(p.clone(), None).unwrap();
+        assert_eq!(second.unavailable_reason().unwrap().unwrap().kind, UnavailableKind::AlreadyOpen);
+        assert!(matches!(second.quarantine(), Err(ConsentKitError::InvalidInput(_))));
+        assert!(std::path::Path::new(&p).exists(), "the live store's file stays where it is");
+        assert!(first.unavailable().unwrap().is_none());
+    }
+
+    #[test]
+    fn other_policies_and_newer_schemas_are_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.db").to_string_lossy().into_owned();
+        ConsentKit::open(p.clone(), None).unwrap().shutdown().unwrap();
+        let other = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/wk360.json")).unwrap();
+        let kit = ConsentKit::open_fail_closed(p, Some(other)).unwrap();
+        assert_eq!(kit.unavailable_reason().unwrap().unwrap().kind, UnavailableKind::PolicyMismatch);
+        let e = Error::SchemaTooNew { path: "x".into(), found: 9, supported: 1 };
+        assert_eq!(crate::recovery::classify(&e).kind, UnavailableKind::SchemaTooNew);
     }
 }

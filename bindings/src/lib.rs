@@ -10,9 +10,11 @@ mod error;
 mod guard;
 mod lifecycle;
 mod listener;
+mod recovery;
 mod types;
 
 pub use consent_kit::{ConsentKit, TestClock};
 pub use error::ConsentKitError;
 pub use listener::{CommitListener, ConsentListener, ListenerHandle};
+pub use recovery::{Unavailable, UnavailableKind};
 pub use types::{CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};

@@ -15,7 +15,12 @@ import com.consentkit.ffi.PurgeReport
 import com.consentkit.ffi.Receipt
 import com.consentkit.ffi.Source
 import com.consentkit.ffi.StatusChange
+import com.consentkit.ffi.Unavailable
+import com.consentkit.ffi.UnavailableKind
 import com.consentkit.ffi.VerifyReport
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.SendChannel
 import kotlinx.coroutines.channels.awaitClose
@@ -39,6 +44,11 @@ import java.util.concurrent.atomic.AtomicLong
  * decision is never served past its `validUntil` (a grant's expiry). So once [withdraw] has
  * returned, no thread sees the feature allowed.
  *
+ * Threads: [check], [isAllowed], [status], [statuses], [shouldAsk], [osPermission],
+ * [unavailable], [policyJson] and [changes] read memory only and are safe on the main thread.
+ * Every other call touches the disk (writes fsync before returning): call it off the main
+ * thread, or use its `suspend` twin on [Dispatchers.IO] through [suspending] (and [openSuspending]).
+ *
  * Open **one manager per database file per process** and keep it for the app's lifetime (in your
  * `Application`): a second open of the same file while the first is open fails closed.
  *
@@ -48,6 +58,8 @@ import java.util.concurrent.atomic.AtomicLong
 class ConsentManager internal constructor(
     internal val kit: ConsentKit,
     private val now: () -> Instant,
+    /** How to open this store again (same path, policy, clock) after a quarantine. */
+    private val reopen: () -> ConsentManager,
 ) : AutoCloseable {
     private class Cached(val generation: Long, val decision: CheckResult)
     private data class GateKey(val subject: String, val feature: String, val scope: String?)
@@ -79,20 +91,57 @@ class ConsentManager internal constructor(
         @JvmOverloads
         @Throws(ConsentKitException::class)
         fun open(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.openFailClosed(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now)
+            ConsentManager(ConsentKit.openFailClosed(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now) { open(path, policyJson) }
+
+        /**
+         * [open] on [Dispatchers.IO] (opening reads the file): for a coroutine on the main thread.
+         * @throws ConsentKitException.InvalidPolicy if [policyJson] is malformed.
+         */
+        @Throws(ConsentKitException::class)
+        suspend fun openSuspending(path: String, policyJson: String? = null, dispatcher: CoroutineDispatcher = Dispatchers.IO): ConsentManager =
+            withContext(dispatcher) { open(path, policyJson) }
 
         /** Like [open], but throws [ConsentKitException.StoreUnavailable] or `SchemaTooNew` instead of failing closed. */
         @JvmStatic
         @JvmOverloads
         @Throws(ConsentKitException::class)
         fun openStrict(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.open(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now)
+            ConsentManager(ConsentKit.open(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now) { open(path, policyJson) }
 
     }
+
+    /**
+     * The disk-touching calls as `suspend` functions on [Dispatchers.IO] (or [dispatcher]):
+     * `consent.suspending.withdraw(user, Category.USAGE_STATISTICS)` from a coroutine on the main thread.
+     */
+    @JvmOverloads
+    @Throws(ConsentKitException::class)
+    fun suspending(dispatcher: CoroutineDispatcher = Dispatchers.IO): SuspendingConsent = SuspendingConsent(this, dispatcher)
 
     /** Why the store is closed (fail-closed mode), or null when healthy. */
     @get:Throws(ConsentKitException::class)
     val unavailable: String? get() = kit.unavailable()
+
+    /**
+     * Why the store failed closed, typed ([UnavailableKind]: damaged, newer schema, other policy,
+     * already open, busy, unreadable), or null when healthy. Memory only.
+     */
+    @get:Throws(ConsentKitException::class)
+    val unavailableReason: Unavailable? get() = kit.unavailableReason()
+
+    /**
+     * Recovers from a damaged store: moves the file aside (kept for support, named in
+     * [Recovered.quarantinedAt]), closes this manager, and opens a fresh store at the same path.
+     * The user's consents are lost with the damaged file: ask again.
+     * @throws ConsentKitException.InvalidInput if the store is healthy or not damaged
+     *   ([Unavailable.canQuarantine] false: e.g. already open elsewhere, or a newer app's data).
+     */
+    @Throws(ConsentKitException::class)
+    fun quarantineAndReopen(): Recovered {
+        val moved = kit.quarantine()
+        close()
+        return Recovered(reopen(), moved)
+    }
 
     /** The policy in force, as JSON. */
     @get:Throws(ConsentKitException::class)
@@ -329,3 +378,6 @@ class ConsentManager internal constructor(
 }
 
 private fun closedError() = ConsentKitException.Closed("this ConsentManager was closed; open the store again to use it")
+
+/** The result of [ConsentManager.quarantineAndReopen]: the fresh manager and where the damaged file went. */
+data class Recovered(val manager: ConsentManager, val quarantinedAt: String)

@@ -34,4 +34,6 @@ class ManualClock(start: Instant) {
  */
 @Throws(ConsentKitException::class)
 fun ConsentManager.Companion.openWithClock(path: String, policyJson: String? = null, clock: ManualClock): ConsentManager =
-    ConsentManager(ConsentKit.openWithClock(text("path", path), textOrNull("policy JSON", policyJson), clock.ffi)) { clock.now }
+    ConsentManager(ConsentKit.openWithClock(text("path", path), textOrNull("policy JSON", policyJson), clock.ffi), { clock.now }) {
+        openWithClock(path, policyJson, clock)
+    }
