@@ -25,6 +25,11 @@ extension ConsentManager {
         await offCaller { self.close() }
     }
 
+    /// Quarantines a damaged store and reopens, off the caller's thread; see ``quarantineAndReopen()``.
+    public func quarantineAndReopen() async throws -> Recovered {
+        try await offCaller { try self.quarantineAndReopen() }
+    }
+
     /// Records a grant off the caller's thread; see ``grant(_:category:source:scope:)``.
     @discardableResult
     public func grant(_ subject: String, category: CategoryID, source: Source = .settings, scope: String? = nil) async throws -> Receipt {

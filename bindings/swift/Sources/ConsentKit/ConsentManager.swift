@@ -28,14 +28,19 @@ public final class ConsentManager: Sendable {
     private let commits: ListenerHandle
     private let cache = DecisionCache()
     private let registrations = Registrations()
+    /// Opens the same file again the same way (after a quarantine).
+    private let reopen: @Sendable () throws -> ConsentManager
 
-    private init(kit: RustConsentKit, path: String, now: @escaping @Sendable () throws -> Date) throws {
+    private init(
+        kit: RustConsentKit, path: String, now: @escaping @Sendable () throws -> Date, reopen: @escaping @Sendable () throws -> ConsentManager
+    ) throws {
         // The commit listener holds only the counter, never this manager or the Rust object: no cycle.
         let counter = GenerationCounter(try kit.generation())
         self.kit = kit
         self.path = path
         self.now = now
         self.counter = counter
+        self.reopen = reopen
         self.commits = try kit.onCommit(listener: counter)
     }
 
@@ -48,26 +53,47 @@ public final class ConsentManager: Sendable {
     /// feature with `.storeUnavailable`, and ``unavailable`` says why.
     /// Throws `ConsentKitError.InvalidPolicy` for a malformed policy.
     public static func open(path: String, policyJSON: String? = nil) throws -> ConsentManager {
-        try ConsentManager(kit: try RustConsentKit.openFailClosed(path: path, policyJson: policyJSON), path: path, now: { Date() })
+        try ConsentManager(
+            kit: try RustConsentKit.openFailClosed(path: path, policyJson: policyJSON), path: path, now: { Date() },
+            reopen: { try open(path: path, policyJSON: policyJSON) })
     }
 
     /// Like ``open(path:policyJSON:)``, but throws `.StoreUnavailable` or `.SchemaTooNew` instead
     /// of failing closed.
     public static func openStrict(path: String, policyJSON: String? = nil) throws -> ConsentManager {
-        try ConsentManager(kit: try RustConsentKit.open(path: path, policyJson: policyJSON), path: path, now: { Date() })
+        try ConsentManager(
+            kit: try RustConsentKit.open(path: path, policyJson: policyJSON), path: path, now: { Date() },
+            reopen: { try openStrict(path: path, policyJSON: policyJSON) })
     }
 
     /// Opens on a hand-set clock (tests and conformance scenarios; `@_spi(Testing) import ConsentKit`).
     @_spi(Testing) public static func open(path: String, policyJSON: String?, clock: TestClock) throws -> ConsentManager {
         try ConsentManager(
             kit: try RustConsentKit.openWithClock(path: path, policyJson: policyJSON, clock: clock), path: path,
-            now: { try clock.now() })
+            now: { try clock.now() }, reopen: { try open(path: path, policyJSON: policyJSON, clock: clock) })
     }
 
     /// Why the gate is closed: the reason a damaged store could not be opened (fail-closed mode);
     /// nil when healthy. Throws `.Closed` after `close()`.
     public var unavailable: String? {
         get throws { try kit.unavailable() }
+    }
+
+    /// Why the gate is closed, typed: the kind of problem and whether quarantining is the way to
+    /// recover; nil when healthy. In memory. Throws `.Closed` after `close()`.
+    public var unavailableReason: Unavailable? {
+        get throws { try kit.unavailableReason() }
+    }
+
+    /// Recovers from a damaged store: moves the file (and its `-wal`/`-shm`) aside, kept for
+    /// support under the path in the result, closes this manager, and opens a fresh store at the
+    /// same path, opened the same way. The user's consents went with the damaged file: ask again.
+    /// Throws `.InvalidInput` for a healthy store or one that is not damaged
+    /// (`unavailableReason?.canQuarantine` false: open elsewhere, a newer app's data, ...).
+    public func quarantineAndReopen() throws -> Recovered {
+        let moved = try kit.quarantine()
+        close()
+        return Recovered(manager: try reopen(), quarantinedAt: moved)
     }
 
     /// True once `close()` has begun.
@@ -268,6 +294,15 @@ public final class ConsentManager: Sendable {
         }
         return ObservationToken { [registrations] in registrations.remove(id)?.stop() }
     }
+}
+
+/// The result of ``ConsentManager/quarantineAndReopen()``: the fresh manager, and where the
+/// damaged file went.
+public struct Recovered: Sendable {
+    /// The manager of the fresh store at the original path.
+    public let manager: ConsentManager
+    /// The path the damaged file was moved to.
+    public let quarantinedAt: String
 }
 
 /// Keeps an observation alive; `cancel()` or releasing it stops the listener.

@@ -37,6 +37,11 @@ public typealias VerifyReport = ConsentKitFFI.VerifyReport
 public typealias OSPermission = ConsentKitFFI.OsPermission
 /// The state of an OS permission as the OS reports it, including `.limited` (Photos).
 public typealias OSPermissionState = ConsentKitFFI.OsState
+/// Why a store opened fail-closed: the kind of problem, the core's message, and whether
+/// `quarantineAndReopen()` is the way to recover.
+public typealias Unavailable = ConsentKitFFI.Unavailable
+/// The kind of problem of a fail-closed store (`.damaged`, `.schemaTooNew`, `.alreadyOpen`, ...).
+public typealias UnavailableKind = ConsentKitFFI.UnavailableKind
 /// Every failure a ConsentKit call throws; each case's message names the bad value.
 public typealias ConsentKitError = ConsentKitFFI.ConsentKitError
 /// A clock set by hand, for tests and the conformance scenarios. Not part

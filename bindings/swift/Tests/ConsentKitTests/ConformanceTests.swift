@@ -32,6 +32,8 @@ final class ConformanceTests: XCTestCase {
         case "os": try m.reportOSPermission(Names.permission(step["permission"] as! String), state: Names.osState(step["state"] as! String))
         case "under_age": try m.markUnderAge(subject, isUnderAge: step["value"] as! Bool, source: source)
         case "erase": try m.erase(subject, source: source)
+        case "import":
+            try m.importJSON(try String(contentsOf: tests.appendingPathComponent(step["document"] as! String), encoding: .utf8))
         case "check":
             let d = try m.check(subject, feature: FeatureID(step["feature"] as! String), scope: scope)
             return ["allowed": d.allowed, "limited": d.limited, "reasons": d.reasons.map { [Names.reason($0.code), $0.category] }]

@@ -132,6 +132,41 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertTrue(try gate.isAllowed("alice", feature: "calling"))
     }
 
+    func testADamagedStoreSaysWhyTypedAndIsQuarantinedAndReopened() async throws {
+        XCTAssertNil(try consent.unavailableReason)
+        do {
+            _ = try await consent.quarantineAndReopen()
+            XCTFail("a healthy store is never moved")
+        } catch {
+            XCTAssertEqual(Names.errorKind(error), "invalid_input")
+        }
+        let damaged = dir.appendingPathComponent("damaged.db")
+        try Data(repeating: 7, count: 8192).write(to: damaged)
+        let gate = try await ConsentManager.open(path: damaged.path)
+        let reason = try XCTUnwrap(try gate.unavailableReason)
+        XCTAssertEqual(reason.kind, .damaged)
+        XCTAssertTrue(reason.canQuarantine)
+        XCTAssertTrue(reason.message.contains("damaged.db"), reason.message)
+        let recovered = try await gate.quarantineAndReopen()
+        XCTAssertTrue(gate.isClosed)
+        XCTAssertNil(try recovered.manager.unavailableReason, "a fresh store")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: recovered.quarantinedAt), "kept for support")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: recovered.quarantinedAt)), Data(repeating: 7, count: 8192))
+        try await recovered.manager.grant("alice", category: .usageStatistics)
+        XCTAssertTrue(try recovered.manager.isAllowed("alice", feature: .usageAnalytics))
+        await recovered.manager.close()
+        let second = try await ConsentManager.open(path: dbPath)  // `consent` has the file open
+        XCTAssertEqual(try second.unavailableReason?.kind, .alreadyOpen)
+        XCTAssertEqual(try second.unavailableReason?.canQuarantine, false)
+        do {
+            _ = try await second.quarantineAndReopen()
+            XCTFail("a file another manager has open is never moved")
+        } catch {
+            XCTAssertEqual(Names.errorKind(error), "invalid_input")
+        }
+        XCTAssertTrue(try consent.isAllowed("alice", feature: .calling), "the open store is untouched")
+    }
+
     func testPolicyJSONIsTheCatalogInForce() throws {
         let builtin = try JSONSerialization.jsonObject(with: Data(try consent.policyJSON.utf8)) as? [String: Any]
         XCTAssertEqual(builtin?["id"] as? String, "ucanywhere")
