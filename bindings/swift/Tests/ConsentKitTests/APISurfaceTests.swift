@@ -60,7 +60,7 @@ final class APISurfaceTests: XCTestCase {
     /// Type-checks `source` against the built ConsentKit module; returns the compiler's errors
     /// ("" when it compiles).
     func compile(_ source: String) throws -> String {
-        let modules = try XCTUnwrap(builtModules(), "the built ConsentKit.swiftmodule was not found beside the test binary")
+        let modules = try XCTUnwrap(builtModulesDirectory(), "the built ConsentKit.swiftmodule was not found beside the test binary")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -89,14 +89,16 @@ final class APISurfaceTests: XCTestCase {
         super.tearDown()
     }
 
-    /// The `Modules` folder of this build (where SwiftPM puts ConsentKit.swiftmodule).
-    func builtModules() -> URL? {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<6 {
-            let candidate = dir.appendingPathComponent("Modules")
-            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("ConsentKit.swiftmodule").path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
+}
+
+/// The `Modules` folder of this build (where SwiftPM puts ConsentKit.swiftmodule), found from
+/// the test binary's location.
+func builtModulesDirectory() -> URL? {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<6 {
+        let candidate = dir.appendingPathComponent("Modules")
+        if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("ConsentKit.swiftmodule").path) { return candidate }
+        dir = dir.deletingLastPathComponent()
     }
+    return nil
 }
