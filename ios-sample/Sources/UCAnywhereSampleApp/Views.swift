@@ -13,7 +13,12 @@ struct RootView: View {
                 if model.onboarding.isDone {
                     List {
                         if let problem = model.storeProblem {
-                            Section { Label(problem, systemImage: "lock.trianglebadge.exclamationmark") }
+                            Section {
+                                Label(problem, systemImage: "lock.trianglebadge.exclamationmark")
+                                if model.canRecover {
+                                    Button("Reset privacy choices") { Task { await model.recover() } }
+                                }
+                            }
                         }
                         NavigationLink("Privacy settings") { SettingsView(model: model.settings) }
                         NavigationLink("Find a contact") { ContactSearchView(lookup: model.contacts) }

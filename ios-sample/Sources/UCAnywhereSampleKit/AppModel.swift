@@ -7,16 +7,19 @@ import Observation
 @MainActor
 @Observable
 public final class AppModel {
-    public let consent: ConsentManager
+    public private(set) var consent: ConsentManager
     public let user: String
-    public let settings: SettingsScreenModel
-    public let onboarding: OnboardingModel
-    public let contacts: ContactLookup
-    public let analytics: Analytics
-    /// The last failure outside a screen (reporting OS permissions), for an alert.
+    public private(set) var settings: SettingsScreenModel
+    public private(set) var onboarding: OnboardingModel
+    public private(set) var contacts: ContactLookup
+    public private(set) var analytics: Analytics
+    /// The last failure outside a screen (reporting OS permissions, recovery), for an alert.
     public var error: UserFacingError?
 
-    private let permissions: PermissionReporter
+    private var permissions: PermissionReporter
+    private let probe: any PermissionProbe
+    private let directory: any ContactDirectory
+    private let sink: any AnalyticsSink
 
     /// Opens the store at `databaseURL` (fail-closed: a damaged store denies consent-gated
     /// features and the app keeps working) for `user`.
@@ -25,6 +28,9 @@ public final class AppModel {
         let titles = try CatalogTitles(policyJSON: try consent.policyJSON)
         self.consent = consent
         self.user = user
+        self.probe = probe
+        self.directory = directory
+        self.sink = sink
         settings = SettingsScreenModel(consent: consent, user: user, titles: titles)
         onboarding = OnboardingModel(consent: consent, user: user, titles: titles)
         contacts = ContactLookup(consent: consent, user: user, directory: directory)
@@ -32,6 +38,35 @@ public final class AppModel {
         permissions = PermissionReporter(consent: consent, probe: probe)
         onboarding.load()
         settings.reload()
+    }
+
+    /// True when the store is damaged and moving it aside is the way to recover (offer a
+    /// "Reset privacy choices" button).
+    public var canRecover: Bool {
+        do {
+            return try consent.unavailableReason?.canQuarantine == true
+        } catch {
+            return false  // a closed manager: nothing to recover here (storeProblem says why)
+        }
+    }
+
+    /// Moves the damaged store aside (kept for support) and starts over on a fresh one: the
+    /// screens follow the new manager, and onboarding asks again.
+    public func recover() async {
+        do {
+            let recovered = try await consent.quarantineAndReopen()
+            let titles = try CatalogTitles(policyJSON: try recovered.manager.policyJSON)
+            consent = recovered.manager
+            settings = SettingsScreenModel(consent: consent, user: user, titles: titles)
+            onboarding = OnboardingModel(consent: consent, user: user, titles: titles)
+            contacts = ContactLookup(consent: consent, user: user, directory: directory)
+            analytics = Analytics(consent: consent, user: user, sink: sink)
+            permissions = PermissionReporter(consent: consent, probe: probe)
+            onboarding.load()
+            settings.reload()
+        } catch {
+            self.error = UserFacingError("reset the damaged consent store", error)
+        }
     }
 
     /// Why the store is unusable (shown as a banner), or nil: the reason a damaged store failed

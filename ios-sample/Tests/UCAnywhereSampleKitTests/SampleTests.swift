@@ -198,6 +198,24 @@ final class SampleTests: XCTestCase {
         XCTAssertNotNil(app.storeProblem, "a banner says why")
         XCTAssertEqual(try app.analytics.track("launch"), .notAllowed([Reason(code: .storeUnavailable, category: "usage_statistics")]))
         XCTAssertTrue(sink.events.isEmpty)
+        XCTAssertTrue(app.canRecover)
+        await app.recover()
+        XCTAssertNil(app.error)
+        XCTAssertNil(app.storeProblem, "a fresh store")
+        XCTAssertFalse(app.canRecover)
+        XCTAssertEqual(app.onboarding.questions.map(\.id), [.deviceContacts, .photosMedia, .usageStatistics], "asks again")
+        await app.settings.set(.usageStatistics, isOn: true)
+        XCTAssertEqual(try app.analytics.track("after_reset"), .sent)
+        let kept = try FileManager.default.contentsOfDirectory(atPath: base.appendingPathComponent("ConsentKit").path)
+        XCTAssertTrue(kept.contains { $0.hasPrefix("consent.db.corrupt-") }, "the damaged file is kept for support: \(kept)")
+    }
+
+    func testAHealthyStoreIsNeverReset() async throws {
+        XCTAssertFalse(app.canRecover)
+        await app.settings.set(.usageStatistics, isOn: true)
+        await app.recover()
+        XCTAssertEqual(app.error?.action, "reset the damaged consent store")
+        XCTAssertEqual(row("usage_statistics")?.isOn, true, "nothing lost")
     }
 
     func testAFailedPermissionReportIsShown() async throws {
