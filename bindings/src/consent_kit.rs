@@ -1,18 +1,19 @@
 //! `ConsentKit`: the one object apps hold. A thin layer over `consentkit_core::ConsentStore`;
 //! safe to use from any thread. Every call is guarded: a panic becomes `ConsentKitError::Internal`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use consentkit_core::{
-    Action, CategoryStatus, Clock, ConsentStore, Error, ManualClock, OpenMode, OsPermission, OsState, Policy, Receipt, Source, SystemClock,
-    Timestamp, Watch,
+    Action, CategoryStatus, Clock, ConsentStore, Error, ManualClock, OpenMode, OsPermission, OsState, Policy, Receipt, Snapshot, Source,
+    SystemClock, Timestamp, Watch,
 };
 
 use crate::error::ConsentKitError;
 use crate::guard::ffi_export;
 use crate::lifecycle::{InFlight, Lifecycle};
-use crate::listener::{CommitAdapter, CommitListener, ConsentListener, ListenerHandle, ObserverAdapter};
+use crate::listener::{CommitAdapter, CommitListener, ConsentListener, ListenerHandle};
 use crate::recovery::{classify, Unavailable, UnavailableKind};
+use crate::timer::{Timer, Watcher};
 use crate::types::{count, CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};
 
 type Result<T> = std::result::Result<T, ConsentKitError>;
@@ -20,23 +21,33 @@ type Result<T> = std::result::Result<T, ConsentKitError>;
 /// A clock that tests and conformance scenarios set by hand. Test-only: the Kotlin and Swift
 /// wrappers keep it out of their public API (Kotlin: the test-fixtures artifact).
 #[derive(uniffi::Object)]
-pub struct TestClock(ManualClock);
+pub struct TestClock {
+    clock: ManualClock,
+    /// The observer timers of the kits opened on this clock: moving the clock re-plans them.
+    timers: Mutex<Vec<Weak<Timer>>>,
+}
 
 ffi_export! {
 impl TestClock {
     /// A clock standing at `at`.
     #[uniffi::constructor]
     pub fn new(at: Timestamp) -> Result<Arc<Self>> {
-        Ok(Arc::new(TestClock(ManualClock::new(at))))
+        Ok(Arc::new(TestClock { clock: ManualClock::new(at), timers: Mutex::new(Vec::new()) }))
     }
     /// Moves the clock to `at`.
     pub fn set(&self, at: Timestamp) -> Result<()> {
-        self.0.set(at);
+        self.clock.set(at);
+        let timers: Vec<Arc<Timer>> = {
+            let mut timers = self.timers.lock().unwrap_or_else(|p| p.into_inner());
+            timers.retain(|t| t.strong_count() > 0);
+            timers.iter().filter_map(Weak::upgrade).collect()
+        };
+        timers.iter().for_each(|t| t.poke());
         Ok(())
     }
     /// The clock's time.
     pub fn now(&self) -> Result<Timestamp> {
-        Ok(self.0.now())
+        Ok(self.clock.now())
     }
 }
 }
@@ -48,6 +59,7 @@ pub struct ConsentKit {
     /// Why the store failed closed (set by `open_fail_closed` only).
     reason: Option<Unavailable>,
     path: String,
+    timer: Arc<Timer>,
 }
 
 fn policy_from(json: Option<String>) -> Result<Arc<Policy>> {
@@ -59,7 +71,13 @@ fn policy_from(json: Option<String>) -> Result<Arc<Policy>> {
 
 impl ConsentKit {
     fn serving(store: ConsentStore, reason: Option<Unavailable>, path: String) -> Arc<Self> {
-        Arc::new(ConsentKit { life: Lifecycle::new(store), reason, path })
+        Arc::new(ConsentKit { life: Lifecycle::new(store), reason, path, timer: Arc::default() })
+    }
+
+    /// The current snapshot and clock reading, or `None` once closed (for the observer timer).
+    pub(crate) fn snapshot_now(&self) -> Option<(Arc<Snapshot>, Timestamp)> {
+        let store = self.store().ok()?;
+        Some((store.snapshot(), store.now()))
     }
 
     /// The store for one call, or `Closed`.
@@ -100,9 +118,11 @@ impl ConsentKit {
     /// Opens the store on a hand-set clock (tests, conformance scenarios).
     #[uniffi::constructor]
     pub fn open_with_clock(path: String, policy_json: Option<String>, clock: Arc<TestClock>) -> Result<Arc<Self>> {
-        let clock: Arc<dyn Clock> = Arc::new(clock.0.clone());
-        let store = ConsentStore::open_with(&path, policy_from(policy_json)?, clock, OpenMode::ReadWrite)?;
-        Ok(ConsentKit::serving(store, None, path))
+        let manual: Arc<dyn Clock> = Arc::new(clock.clock.clone());
+        let store = ConsentStore::open_with(&path, policy_from(policy_json)?, manual, OpenMode::ReadWrite)?;
+        let kit = ConsentKit::serving(store, None, path);
+        clock.timers.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&kit.timer));
+        Ok(kit)
     }
 
     /// Why the store is closed (fail-closed mode), or null when healthy.
@@ -265,20 +285,26 @@ impl ConsentKit {
 
     /// Listens to one subject (or all, with null). Called once per category with the current state.
     /// An invalid subject (empty, too long, control characters) throws `InvalidInput`.
-    pub fn observe(&self, subject: Option<String>, listener: Arc<dyn ConsentListener>) -> Result<Arc<ListenerHandle>> {
+    /// A grant that runs out is told as `expired` at its time (the observer timer), with no write.
+    pub fn observe(self: Arc<Self>, subject: Option<String>, listener: Arc<dyn ConsentListener>) -> Result<Arc<ListenerHandle>> {
         let watch = subject.map_or(Watch::All, Watch::Subject);
-        Ok(Arc::new(ListenerHandle { registration: self.store()?.observe(watch, Arc::new(ObserverAdapter(listener)))? }))
+        let store = self.store()?;
+        let watcher = Watcher::new(watch.clone(), listener);
+        let registration = store.observe(watch, watcher.clone())?;
+        self.timer.add(&self, &watcher, |hook| store.on_commit(hook));
+        Ok(Arc::new(ListenerHandle { registration, watcher: Some(watcher) }))
     }
 
     /// Registers a listener called synchronously after each commit, before the write returns.
     pub fn on_commit(&self, listener: Arc<dyn CommitListener>) -> Result<Arc<ListenerHandle>> {
-        Ok(Arc::new(ListenerHandle { registration: self.store()?.on_commit(Arc::new(CommitAdapter(listener))) }))
+        Ok(Arc::new(ListenerHandle { registration: self.store()?.on_commit(Arc::new(CommitAdapter(listener))), watcher: None }))
     }
 
     /// Closes the store: new calls throw `Closed`, calls in flight finish first, and when this
     /// returns the file is released (it can be opened again at once). Idempotent.
     /// (Named `shutdown`: the generated Kotlin object already has `close()`, which frees the handle.)
     pub fn shutdown(&self) -> Result<()> {
+        self.timer.stop();
         self.life.close()
     }
 
@@ -292,8 +318,6 @@ impl ConsentKit {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-
-    use std::sync::Mutex;
 
     use consentkit_core::StatusChange;
 
@@ -371,7 +395,7 @@ mod tests {
         run!("verify", kit.verify());
         run!("pending_sync", kit.pending_sync(1));
         run!("ack_sync", kit.ack_sync(0));
-        run!("observe", kit.observe(Some(s()), Arc::new(Quiet)));
+        run!("observe", kit.clone().observe(Some(s()), Arc::new(Quiet)));
         run!("on_commit", kit.on_commit(Arc::new(Quiet)));
         run!("unregister", handle.unregister());
         run!("is_closed", kit.is_closed());
@@ -548,5 +572,77 @@ mod recovery_tests {
         assert_eq!(kit.unavailable_reason().unwrap().unwrap().kind, UnavailableKind::PolicyMismatch);
         let e = Error::SchemaTooNew { path: "x".into(), found: 9, supported: 1 };
         assert_eq!(crate::recovery::classify(&e).kind, UnavailableKind::SchemaTooNew);
+    }
+}
+
+#[cfg(test)]
+mod timer_tests {
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::time::Duration;
+
+    use consentkit_core::{Status, StatusChange};
+
+    use super::*;
+
+    struct Channel(Mutex<Sender<StatusChange>>);
+    impl ConsentListener for Channel {
+        fn on_change(&self, change: StatusChange) -> Result<()> {
+            let _ = self.0.lock().unwrap().send(change);
+            Ok(())
+        }
+    }
+
+    fn listen(kit: &Arc<ConsentKit>, subject: Option<&str>) -> (Arc<ListenerHandle>, Receiver<StatusChange>) {
+        let (tx, rx) = channel();
+        (kit.clone().observe(subject.map(String::from), Arc::new(Channel(Mutex::new(tx)))).unwrap(), rx)
+    }
+
+    /// Waits (bounded, not timed) for the next change of `category`.
+    fn next_of(rx: &Receiver<StatusChange>, category: &str) -> StatusChange {
+        loop {
+            let c = rx.recv_timeout(Duration::from_secs(30)).expect("a change was emitted");
+            if c.category == category {
+                return c;
+            }
+        }
+    }
+
+    #[test]
+    fn an_expiry_is_emitted_at_its_time_without_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();
+        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone()).unwrap();
+        let receipt = kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        let until = receipt.valid_until.unwrap();
+        let (_one, alice) = listen(&kit, Some("alice"));
+        let (_all, everyone) = listen(&kit, None);
+        assert_eq!(next_of(&alice, "usage_statistics").status, Status::Granted, "the initial state");
+        assert_eq!(next_of(&everyone, "usage_statistics").status, Status::Granted);
+        clock.set(Timestamp(until.millis() - 1)).unwrap();
+        clock.set(until).unwrap();
+        let expired = next_of(&alice, "usage_statistics");
+        assert_eq!((expired.status, expired.since), (Status::Expired, Some(until)));
+        assert_eq!(next_of(&everyone, "usage_statistics").status, Status::Expired, "observers of everyone too");
+        assert_eq!(kit.record_expiries().unwrap().len(), 1);
+        // Renewing after the expiry is a change again; the expiry is told once, not twice.
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        assert_eq!(next_of(&alice, "usage_statistics").status, Status::Granted);
+        kit.shutdown().unwrap();
+    }
+
+    #[test]
+    fn an_unregistered_observer_is_told_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();
+        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone()).unwrap();
+        let until = kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap().valid_until.unwrap();
+        let (handle, alice) = listen(&kit, Some("alice"));
+        let (_other, witness) = listen(&kit, Some("alice"));
+        next_of(&alice, "usage_statistics");
+        assert_eq!(next_of(&witness, "usage_statistics").status, Status::Granted);
+        handle.unregister().unwrap();
+        clock.set(until).unwrap();
+        assert_eq!(next_of(&witness, "usage_statistics").status, Status::Expired);
+        assert!(alice.try_iter().all(|c| c.status != Status::Expired), "nothing after unregister");
     }
 }

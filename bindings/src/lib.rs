@@ -11,6 +11,7 @@ mod guard;
 mod lifecycle;
 mod listener;
 mod recovery;
+mod timer;
 mod types;
 
 pub use consent_kit::{ConsentKit, TestClock};

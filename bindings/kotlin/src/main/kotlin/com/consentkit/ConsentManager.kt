@@ -19,6 +19,11 @@ import com.consentkit.ffi.Unavailable
 import com.consentkit.ffi.UnavailableKind
 import com.consentkit.ffi.VerifyReport
 import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.flow.SharingStarted
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.scan
+import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.channels.Channel
@@ -319,7 +324,8 @@ class ConsentManager internal constructor(
     /**
      * Status changes of [subject] (or of everyone, with null): first the current status of each
      * category, then every change after commit. Collect on any dispatcher; unbuffered emissions
-     * are never dropped. Completes when the manager closes (at once if it already is).
+     * are never dropped. A grant that runs out is emitted as `EXPIRED` at its time, with no write.
+     * Completes when the manager closes (at once if it already is).
      */
     @Throws(ConsentKitException::class)
     @JvmOverloads
@@ -347,6 +353,21 @@ class ConsentManager internal constructor(
             handle.destroy()
         }
     }.buffer(Channel.UNLIMITED)
+
+    /**
+     * The current statuses of [subject], every category in policy order, as a [StateFlow] for a
+     * settings screen: it starts at [statuses] and follows every change, including a grant
+     * turning `EXPIRED` at its time. Collected in [scope]; stops with it or when the manager closes.
+     */
+    @Throws(ConsentKitException::class)
+    fun statusesFlow(subject: String, scope: CoroutineScope): StateFlow<List<CategoryStatus>> {
+        val initial = statuses(subject)
+        return changes(subject)
+            .scan(initial) { list, change ->
+                list.map { if (it.category == change.category) it.copy(status = change.status, since = change.since) else it }
+            }
+            .stateIn(scope, SharingStarted.Eagerly, initial)
+    }
 
     /** Calls [listener] (on a background thread) for each status change; close the result to stop. */
     @Throws(ConsentKitException::class)
