@@ -7,8 +7,8 @@ import Foundation
 // the work to a background queue; synchronous code keeps the synchronous calls.
 //
 // Main-thread safe without `await` (in memory, no I/O): `check`, `isAllowed`, `status`,
-// `statuses`, `shouldAsk`, `osPermissionState`, `policyJSON`, `unavailable`, `isClosed`,
-// `changes`, `observe`.
+// `statuses`, `shouldAsk`, `osPermissionState`, `policyJSON`, `unavailable`, `unavailableReason`,
+// `changes`, `observe`, `statusesModel(of:)`.
 extension ConsentManager {
     /// Opens the store off the caller's thread; see ``open(path:policyJSON:)``.
     public static func open(path: String, policyJSON: String? = nil) async throws -> ConsentManager {

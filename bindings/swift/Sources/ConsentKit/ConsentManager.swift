@@ -20,7 +20,7 @@ public final class ConsentManager: Sendable {
     public static let maxCachedDecisions = 4096
 
     /// The database file.
-    public let path: String
+    package let path: String
 
     private let kit: RustConsentKit
     private let now: @Sendable () throws -> Date
@@ -96,8 +96,8 @@ public final class ConsentManager: Sendable {
         return Recovered(manager: try reopen(), quarantinedAt: moved)
     }
 
-    /// True once `close()` has begun.
-    public var isClosed: Bool { cache.isClosed }
+    /// True once `close()` has begun (tests; apps learn it from `.Closed`).
+    package var isClosed: Bool { cache.isClosed }
 
     /// The policy in force (the built-in catalog or the one given to `open`), as JSON.
     public var policyJSON: String {

@@ -70,3 +70,13 @@ private final class Feed: @unchecked Sendable {
         task?.cancel()
     }
 }
+
+extension ConsentManager {
+    /// An observable model of `subject`'s statuses that follows every change (for settings
+    /// screens); see ``ConsentStatuses``.
+    @available(iOS 17, macOS 14, *)
+    @MainActor
+    public func statusesModel(of subject: String) throws -> ConsentStatuses {
+        try ConsentStatuses(self, subject: subject)
+    }
+}

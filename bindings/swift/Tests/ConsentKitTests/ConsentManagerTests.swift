@@ -321,7 +321,7 @@ final class ConsentManagerTests: XCTestCase {
         await consent.close()
         let seen = try await consume(stream, waitingFor: "the stream to finish after close()")
         XCTAssertTrue(seen.finished)
-        XCTAssertEqual(seen.changes.count, 9, "8 current statuses and the grant committed before close")
+        XCTAssertEqual(seen.changes.count, 9, "8 current statuses and the grant committed before close: \(seen.changes.map { "\($0.category)=\($0.status)@\($0.generation)" })")
         XCTAssertEqual(seen.changes.last?.status, .granted)
     }
 

@@ -8,7 +8,7 @@ final class PublicAPITests: XCTestCase {
     /// Calls that answer from memory (main-thread safe): no async twin needed.
     static let inMemory: Set<String> = [
         "check(_:feature:scope:)", "isAllowed(_:feature:scope:)", "status(_:category:)", "statuses(_:)", "shouldAsk(_:category:)",
-        "osPermissionState(_:)", "changes(of:)", "observe(_:onChange:)",
+        "osPermissionState(_:)", "changes(of:)", "observe(_:onChange:)", "statusesModel(of:)",
     ]
 
     func testEveryCallThatTouchesTheDiskHasAnAsyncTwin() throws {
@@ -21,24 +21,20 @@ final class PublicAPITests: XCTestCase {
         XCTAssertEqual(Self.inMemory.subtracting(sync), [], "the in-memory list names calls that exist")
     }
 
-    func testTheManagersPublicSurface() throws {
-        let names = Set(try managerMembers().map { "\($0.isAsync ? "async " : "")\($0.name)" })
-        let expected: Set<String> = [
-            "open(path:policyJSON:)", "async open(path:policyJSON:)", "openStrict(path:policyJSON:)", "async openStrict(path:policyJSON:)",
-            "close()", "async close()", "isClosed", "path", "policyJSON", "unavailable", "unavailableReason",
-            "quarantineAndReopen()", "async quarantineAndReopen()", "maxCachedDecisions",
-            "check(_:feature:scope:)", "isAllowed(_:feature:scope:)", "status(_:category:)", "statuses(_:)", "shouldAsk(_:category:)",
-            "grant(_:category:source:scope:)", "refuse(_:category:source:scope:)", "withdraw(_:category:source:scope:)",
-            "object(_:category:source:)", "withdrawObjection(_:category:source:)", "record(_:)", "reportOSPermission(_:state:)",
-            "osPermissionState(_:)", "markUnderAge(_:isUnderAge:source:)", "history(_:)", "exportJSON(_:)", "importJSON(_:)",
-            "erase(_:source:)", "purge()", "recordExpiries()", "verify()", "pendingSync(limit:)", "ackSync(upToSeq:)",
-            "changes(of:)", "observe(_:onChange:)",
-        ]
-        let withTwins = expected.union(expected.filter { !$0.hasPrefix("async ") && !Self.inMemory.contains($0) && $0.contains("(") }
-            .map { "async \($0)" })
-        XCTAssertEqual(names.subtracting(withTwins), [], "public members not in the documented surface")
-        XCTAssertEqual(withTwins.subtracting(names), [], "documented members missing")
-        XCTAssertFalse(names.contains("open(path:policyJSON:clock:)"), "the hand-set clock stays SPI")
+    /// Issue #10 item 10: the manager's public API is exactly `bindings/capabilities.json`'s Swift
+    /// column (which the Kotlin manager is checked against too), both ways. Like the Kotlin test,
+    /// it compares methods and properties (static methods as `static name`), not static
+    /// constants; async twins come under the list's "async overloads" unless listed by name.
+    func testThePublicAPIIsTheCapabilityListBothWays() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../capabilities.json")
+        let list = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
+        let listed = Set(try XCTUnwrap(list["capabilities"] as? [[String: String]]).compactMap { $0["swift"] }).subtracting(["async overloads"])
+        let members = try managerMembers().filter { $0.kind != "swift.type.property" }
+        func spelled(_ m: Member) -> String { (m.kind == "swift.type.method" ? "static " : "") + m.name + (m.isAsync ? " async" : "") }
+        let actual = Set(members.filter { !$0.isAsync || listed.contains(spelled($0)) }.map(spelled))
+        XCTAssertEqual(actual.subtracting(listed).sorted(), [], "public members the capability list does not have")
+        XCTAssertEqual(listed.subtracting(actual).sorted(), [], "capabilities the Swift manager lacks")
+        XCTAssertFalse(members.map(\.name).contains("open(path:policyJSON:clock:)"), "the hand-set clock stays SPI")
     }
 
     // MARK: - Symbol graph
