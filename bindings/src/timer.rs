@@ -22,11 +22,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What a watcher knows of one (subject, category): the status, the store generation it is from,
+/// and whether the listener was told it (false: only seen by the timer, before the initial state).
+type Known = HashMap<(String, String), (Status, u64, bool)>;
+
 /// One observer as the timer sees it: what it was last told, per (subject, category).
 pub(crate) struct Watcher {
     watch: Watch,
     listener: Arc<dyn ConsentListener>,
-    told: Mutex<HashMap<(String, String), (Status, u64)>>,
+    told: Mutex<Known>,
     active: AtomicBool,
 }
 
@@ -40,8 +44,8 @@ impl Watcher {
         self.active.store(false, Ordering::SeqCst);
     }
 
-    fn tell(&self, told: &mut HashMap<(String, String), (Status, u64)>, change: &StatusChange) {
-        told.insert((change.subject.clone(), change.category.clone()), (change.status, change.generation));
+    fn tell(&self, told: &mut Known, change: &StatusChange) {
+        told.insert((change.subject.clone(), change.category.clone()), (change.status, change.generation, true));
         if let Err(e) = self.listener.on_change(change.clone()) {
             log::error!("consentkit: a listener failed: {e}");
         }
@@ -69,7 +73,7 @@ impl Watcher {
             for status in snap.statuses(subject, now).unwrap_or_default() {
                 let key = (subject.clone(), status.category.clone());
                 match told.get(&key) {
-                    Some((was, generation)) if *was != status.status && *generation <= snap.generation => {
+                    Some((was, generation, _)) if *was != status.status && *generation <= snap.generation => {
                         let change = StatusChange {
                             subject: subject.clone(),
                             category: status.category,
@@ -81,7 +85,7 @@ impl Watcher {
                     }
                     Some(_) => {}
                     None => {
-                        told.insert(key, (status.status, snap.generation));
+                        told.insert(key, (status.status, snap.generation, false));
                     }
                 }
             }
@@ -94,6 +98,13 @@ impl ConsentObserver for Watcher {
     fn on_change(&self, change: &StatusChange) {
         if self.active.load(Ordering::SeqCst) {
             let mut told = lock(&self.told);
+            // The timer ticks on the commit hook and may already have told this change, or a
+            // newer one (a later withdrawal), before the worker delivers it: telling it again
+            // would repeat it, or put a stale status after the newer one.
+            let key = (change.subject.clone(), change.category.clone());
+            if matches!(told.get(&key), Some((_, generation, true)) if *generation >= change.generation) {
+                return;
+            }
             self.tell(&mut told, change);
         }
     }
