@@ -110,7 +110,6 @@ public final class ConsentManager: Sendable {
     /// reference to the manager goes away.
     public func close() {
         cache.close()  // no cached answer after this point: checks go to Rust, which says `.Closed`
-        for handle in registrations.closeAll() { handle.stop() }
         commits.stop()
         do {
             try kit.shutdown()
@@ -119,6 +118,10 @@ public final class ConsentManager: Sendable {
             // hook, which is internal to this wrapper): a bug here, not a state of the app.
             assertionFailure("ConsentManager.close(): \(error)")
         }
+        // The store is gone: each observer's worker delivers what was already committed, then
+        // ends, and its stream finishes. Unregistering first would drop those deliveries, so the
+        // handles are only released.
+        _ = registrations.closeAll()
     }
 
     // MARK: - The gate

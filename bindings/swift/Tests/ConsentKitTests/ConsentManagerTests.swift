@@ -314,6 +314,22 @@ final class ConsentManagerTests: XCTestCase {
         XCTAssertEqual(seen.changes.last?.status, .withdrawn)
     }
 
+    func testAStreamIsToldOfAnExpiryAtItsTimeWithoutAWrite() async throws {
+        let receipt = try await consent.grant("alice", category: .usageStatistics)
+        let until = try XCTUnwrap(receipt.validUntil)
+        let (consent, clock) = (self.consent!, self.clock!)
+        let seen = try await consume(consent.changes(of: "alice"), waitingFor: "the expiry, told at its time") { seen in
+            if seen.count == 8 { try clock.set(at: until) }
+            return seen.last?.status == .expired
+        }
+        XCTAssertEqual(seen.changes.last?.category, "usage_statistics")
+        XCTAssertEqual(seen.changes.last?.since, until)
+        XCTAssertEqual(seen.changes.count, 9, "the 8 current statuses, then the expiry alone")
+        let model = try await MainActor.run { try consent.statusesModel(of: "alice") }
+        let status = await MainActor.run { model.status(of: .usageStatistics) }
+        XCTAssertEqual(status, .expired)
+    }
+
     func testTheStreamFinishesWhenTheManagerClosesAfterWhatWasCommitted() async throws {
         let consent = self.consent!
         let stream = consent.changes(of: "alice")
