@@ -155,12 +155,14 @@ pub struct StatusChange {
 pub struct ErasureReport {
     pub receipt: Receipt,
     pub erased_events: u64,
+    pub scrub_pending: bool,
 }
 
 #[uniffi::remote(Record)]
 pub struct PurgeReport {
     pub removed_events: u64,
     pub receipt: Option<Receipt>,
+    pub scrub_pending: bool,
 }
 
 /// The result of walking the hash chain.

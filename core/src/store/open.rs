@@ -1,51 +1,80 @@
 //! The store's lifecycle: opening a file (creating and migrating it), the fail-closed open,
-//! quarantining a damaged file, and the one-`ConsentStore`-per-file claim of this process.
+//! quarantining a damaged file, and the registry of files open in this process (one read-write
+//! store per file; every store of one file shares one snapshot).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
 
-use arc_swap::ArcSwap;
-use rusqlite::{Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::{lock, ConsentStore, Ledger};
+use super::refresh::Prober;
+use super::shared::{Head, Shared};
+use super::{lock, ConsentStore, Ledger, Writer};
 use crate::chain::GENESIS;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::db;
 use crate::error::{Error, Result};
 use crate::gate::Snapshot;
-use crate::observer::Registry;
 use crate::policy::Policy;
 use crate::schema::{self, OpenMode};
 
-/// Files open read-write in this process. One `ConsentStore` per file: a second one would keep
-/// its own snapshot (and the Kotlin/Swift caches on it) that the first one's withdrawals never reach.
-static OPEN_FILES: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+/// A file open in this process: the state its stores share, and whether a read-write store holds it.
+struct OpenEntry {
+    shared: Weak<Shared>,
+    read_write: bool,
+}
+
+/// Files open in this process. One read-write `ConsentStore` per file (a second would only
+/// duplicate it); read-only stores of the same file join the same [`Shared`] state, so they read
+/// the very snapshot the read-write store publishes.
+static OPEN_FILES: Mutex<BTreeMap<PathBuf, OpenEntry>> = Mutex::new(BTreeMap::new());
+
 /// This store's claim on its file; released when the store is dropped.
-pub(super) struct OpenFile(Option<PathBuf>);
+pub(super) struct OpenFile {
+    key: Option<PathBuf>,
+    read_write: bool,
+}
 
 impl OpenFile {
-    fn claim(path: &Path) -> Result<OpenFile> {
-        if path.as_os_str() == ":memory:" {
-            return Ok(OpenFile(None));
-        }
-        let key = std::fs::canonicalize(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        if !lock(&OPEN_FILES).insert(key.clone()) {
-            return Err(Error::StoreUnavailable {
-                path: path.to_path_buf(),
-                why: "it is already open in this process: share that ConsentStore (a second one would not see its writes)".into(),
-            });
-        }
-        Ok(OpenFile(Some(key)))
+    pub(super) fn none() -> OpenFile {
+        OpenFile { key: None, read_write: false }
     }
 }
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
-        if let Some(key) = self.0.take() {
-            lock(&OPEN_FILES).remove(&key);
+        if let Some(key) = self.key.take() {
+            let mut files = lock(&OPEN_FILES);
+            if self.read_write {
+                if let Some(entry) = files.get_mut(&key) {
+                    entry.read_write = false;
+                }
+            }
+            files.retain(|_, e| e.shared.strong_count() > 0 || e.read_write);
         }
     }
+}
+
+fn is_memory(path: &Path) -> bool {
+    path.as_os_str() == ":memory:"
+}
+
+/// Reads what a new [`Shared`] starts from: every subject's state, the OS states, the head and
+/// the clock's high-water mark, in one read transaction.
+fn load(conn: &Connection, policy: &Arc<Policy>) -> Result<(Snapshot, Head, i64)> {
+    conn.execute_batch("BEGIN DEFERRED")?;
+    let loaded = (|| {
+        let (seq, hash) = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
+        let mut snapshot = Snapshot::empty(policy.clone());
+        snapshot.subjects = db::load_subjects(conn)?;
+        snapshot.os = db::load_os(conn)?;
+        let high_water = db::meta(conn, "time_high_water")?.and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
+        Ok((snapshot, Head { seq, hash }, high_water))
+    })();
+    let _ = conn.execute_batch("COMMIT");
+    loaded
 }
 
 impl ConsentStore {
@@ -55,47 +84,100 @@ impl ConsentStore {
     }
 
     /// Opens the store with an explicit clock and mode. Errors: missing (read-only), unreadable,
-    /// not a ConsentKit file, newer schema, or another policy id.
+    /// not a ConsentKit file, newer schema, or another policy id; a second read-write store of a
+    /// file already open read-write in this process; a store of a file open in this process with
+    /// another version of the policy. Stores of one file in one process share one snapshot.
     pub fn open_with(path: impl AsRef<Path>, policy: Arc<Policy>, clock: Arc<dyn Clock>, mode: OpenMode) -> Result<ConsentStore> {
         let path = path.as_ref().to_path_buf();
-        let conn = schema::open(&path, mode)?;
-        let open_file = if mode == OpenMode::ReadWrite { OpenFile::claim(&path)? } else { OpenFile(None) };
+        let in_memory = is_memory(&path);
+        // An in-memory store gets a named shared-cache database so its reader connection sees it.
+        let db_path =
+            if in_memory { PathBuf::from(format!("file:consentkit-{}?mode=memory&cache=shared", uuid::Uuid::new_v4().simple())) } else { path.clone() };
+        let conn = schema::open(&db_path, mode)?;
         let stored_policy = db::meta(&conn, "policy_id")?;
-        let mut erasure_key = db::meta(&conn, "erasure_key")?;
-        match (&stored_policy, mode) {
-            (Some(stored), _) if *stored != policy.id => {
-                return Err(Error::PolicyMismatch { path, stored: stored.clone(), given: policy.id.clone() })
+        if let Some(stored) = &stored_policy {
+            if *stored != policy.id {
+                return Err(Error::PolicyMismatch { path, stored: stored.clone(), given: policy.id.clone() });
             }
-            (None, OpenMode::ReadWrite) => {
-                let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-                let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
-                db::set_meta(&tx, "policy_id", &policy.id)?;
-                db::set_meta(&tx, "erasure_key", &key)?;
-                tx.commit()?;
-                erasure_key = Some(key);
-            }
-            _ => {}
         }
-        // Append after the recorded head even if rows were cut off, so a truncation stays visible.
-        let (head_seq, head_hash) = match (db::head(&conn)?, db::last_event(&conn)?) {
-            (Some(head), Some(last)) if last.0 > head.0 => last,
-            (Some(head), _) => head,
-            (None, Some(last)) => last,
-            (None, None) => (0, GENESIS.to_string()),
+        if stored_policy.is_none() && mode == OpenMode::ReadWrite {
+            // Another process may be creating the same file: set the identity only if still absent.
+            let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+            match db::meta(&tx, "policy_id")? {
+                Some(stored) if stored != policy.id => {
+                    return Err(Error::PolicyMismatch { path, stored, given: policy.id.clone() });
+                }
+                Some(_) => {}
+                None => {
+                    let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+                    db::set_meta(&tx, "policy_id", &policy.id)?;
+                    db::set_meta(&tx, "erasure_key", &key)?;
+                }
+            }
+            tx.commit()?;
+        }
+        let erasure_key = db::meta(&conn, "erasure_key")?.unwrap_or_default();
+        let reader = schema::open(&db_path, mode)?;
+
+        let key = if in_memory {
+            None
+        } else {
+            Some(std::fs::canonicalize(&path).map_err(|source| Error::Io { path: path.clone(), source })?)
         };
-        let mut snapshot = Snapshot::empty(policy.clone());
-        snapshot.subjects = db::load_subjects(&conn)?;
-        snapshot.os = db::load_os(&conn)?;
-        let ledger = Ledger { conn, head_seq, head_hash, erasure_key: erasure_key.unwrap_or_default() };
-        Ok(ConsentStore {
+        let read_write = mode == OpenMode::ReadWrite;
+        let mut files = lock(&OPEN_FILES);
+        let existing = key.as_ref().and_then(|k| files.get(k)).and_then(|e| e.shared.upgrade().map(|s| (s, e.read_write)));
+        let shared = match existing {
+            Some((_, true)) if read_write => {
+                return Err(Error::StoreUnavailable {
+                    path,
+                    why: "it is already open in this process (read-write): share that ConsentStore".into(),
+                });
+            }
+            Some((shared, _)) if *shared.policy != *policy => {
+                return Err(Error::StoreUnavailable {
+                    path,
+                    why: format!(
+                        "it is already open in this process with policy version '{}', not '{}'",
+                        shared.policy.version, policy.version
+                    ),
+                });
+            }
+            Some((shared, _)) => shared,
+            None => {
+                let (snapshot, head, high_water) = load(&conn, &policy)?;
+                Shared::new(policy.clone(), snapshot, head, high_water)
+            }
+        };
+        if let Some(k) = &key {
+            let entry = files.entry(k.clone()).or_insert(OpenEntry { shared: Arc::downgrade(&shared), read_write: false });
+            entry.shared = Arc::downgrade(&shared);
+            entry.read_write |= read_write;
+        }
+        drop(files);
+        let open_file = OpenFile { key, read_write };
+        let writer = Arc::new(Mutex::new(Some(Writer { conn, data_version: None })));
+        let prober = Prober::start(shared.clone(), writer.clone(), clock.clone(), mode);
+        let store = ConsentStore {
             _open_file: open_file,
+            _prober: Some(prober),
             path,
+            mode,
             policy,
             clock,
-            snapshot: ArcSwap::from_pointee(snapshot),
-            ledger: Mutex::new(Some(ledger)),
-            registry: Arc::new(Registry::default()),
-        })
+            shared,
+            writer,
+            ledger: Mutex::new(Some(Ledger { conn: reader, erasure_key: erasure_key.clone() })),
+            erasure_key,
+        };
+        // Joining a file another store of this process opened first: catch up now; and finish
+        // any scrub an earlier run left pending.
+        store.refresh()?;
+        if read_write {
+            store.shared.scrub_pending.store(true, Ordering::Relaxed);
+            store.finish_scrub();
+        }
+        Ok(store)
     }
 
     /// Opens the store, or, if that fails, returns a closed store whose gate denies every
@@ -109,13 +191,16 @@ impl ConsentStore {
                 let mut snapshot = Snapshot::empty(policy.clone());
                 snapshot.unavailable = Some(e.to_string());
                 ConsentStore {
-                    _open_file: OpenFile(None),
+                    _open_file: OpenFile::none(),
+                    _prober: None,
                     path: path.as_ref().to_path_buf(),
+                    mode: OpenMode::ReadWrite,
+                    shared: Shared::new(policy.clone(), snapshot, Head::default(), i64::MIN),
                     policy,
                     clock,
-                    snapshot: ArcSwap::from_pointee(snapshot),
+                    writer: Arc::new(Mutex::new(None)),
                     ledger: Mutex::new(None),
-                    registry: Arc::new(Registry::default()),
+                    erasure_key: String::new(),
                 }
             }
         }

@@ -1,5 +1,7 @@
 //! Reads that need SQLite (history, verify; export and the outbox in `rights`/`sync`): run on
-//! the ledger connection under the writer lock.
+//! their own connection, never under the writer's locks, so commit hooks and observers can read.
+
+use std::sync::atomic::Ordering;
 
 use super::{lock, ConsentStore, Ledger};
 use crate::chain::{ChainBreak, Verifier};
@@ -9,9 +11,16 @@ use crate::input::check_subject;
 use crate::receipt::Receipt;
 
 impl ConsentStore {
-
-    /// Runs `f` on the ledger connection (reads that need SQLite: history, export, verify).
+    /// Runs `f` on the read connection (reads that need SQLite: history, export, verify, the
+    /// outbox). Catches up with other processes' commits first, so the gate agrees with what the
+    /// read returns. Refused while suspended.
     pub(crate) fn with_ledger<T>(&self, f: impl FnOnce(&Ledger) -> Result<T>) -> Result<T> {
+        if self.shared.suspended.load(Ordering::Acquire) {
+            return Err(Error::Suspended("reading the ledger"));
+        }
+        if let Err(e) = self.refresh() {
+            log::warn!("consentkit: could not catch up before a read: {e}");
+        }
         let guard = lock(&self.ledger);
         let ledger = guard.as_ref().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
         f(ledger)

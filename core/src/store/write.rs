@@ -7,6 +7,11 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+
+use std::sync::atomic::Ordering;
+
+use super::refresh::catch_up;
+use super::shared::mono_millis;
 use super::{lock, ConsentStore};
 use crate::chain;
 use crate::clock::Timestamp;
@@ -78,74 +83,107 @@ impl<'a> WriteTx<'a> {
 }
 
 impl ConsentStore {
-
     /// Runs `build` in one immediate transaction; commits, publishes the new snapshot, runs the
     /// commit hooks and queues observer notifications, in that order, before returning.
     /// An error anywhere rolls everything back: nothing is written, nothing is published.
+    ///
+    /// Inside the transaction (which holds the file's write lock) the store first catches up with
+    /// whatever another process committed, so `build` validates against the file's current state
+    /// and appends after its current head. The publish lock is held until the hooks have run;
+    /// hooks may read (the reads use their own connection), a write from a hook is refused.
     pub(crate) fn write<T>(&self, build: impl FnOnce(&mut WriteTx) -> Result<T>) -> Result<(T, Vec<Receipt>)> {
-        let mut guard = lock(&self.ledger);
-        let ledger = guard.as_mut().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
-        let base = self.snapshot.load_full();
-        let now = self.clock.now();
-        let tx = Transaction::new_unchecked(&ledger.conn, TransactionBehavior::Immediate)?;
-        let mut w = WriteTx {
-            conn: &tx,
-            policy: &self.policy,
-            now,
-            base: &base,
-            erasure_key: &ledger.erasure_key,
-            next_seq: ledger.head_seq + 1,
-            prev_hash: ledger.head_hash.clone(),
-            subjects: BTreeMap::new(),
-            removed: BTreeSet::new(),
-            os: Vec::new(),
-            receipts: Vec::new(),
-        };
-        let value = build(&mut w)?;
-        let WriteTx { subjects, removed, os, receipts, next_seq, prev_hash, .. } = w;
-        if receipts.is_empty() {
-            return Ok((value, receipts));
+        if self.shared.held_by_this_thread() {
+            return Err(Error::WriteFromHook("write"));
         }
-        let last_seq = next_seq - 1;
-        for (subject, state) in &subjects {
-            db::put_subject(&tx, subject, state, last_seq)?;
+        if self.shared.suspended.load(Ordering::Acquire) {
+            return Err(Error::Suspended("writing"));
         }
-        for subject in &removed {
-            db::delete_subject(&tx, subject)?;
-        }
-        for (permission, record) in &os {
-            db::put_os(&tx, *permission, *record, last_seq)?;
-        }
-        db::set_meta(&tx, "head_seq", &last_seq.to_string())?;
-        db::set_meta(&tx, "head_hash", &prev_hash)?;
-        tx.commit()?;
-        ledger.head_seq = last_seq;
-        ledger.head_hash = prev_hash;
+        let mut published = self.shared.lock();
+        let result = (|| {
+            let guard = lock(&self.writer);
+            let writer = guard.as_ref().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
+            if self.shared.suspended.load(Ordering::Acquire) {
+                return Err(Error::Suspended("writing"));
+            }
+            let started = mono_millis();
+            let tx = Transaction::new_unchecked(&writer.conn, TransactionBehavior::Immediate).map_err(|e| match Error::from(e) {
+                Error::Busy(_) => Error::Busy("starting a write".into()),
+                other => other,
+            })?;
+            let now = self.now();
+            catch_up(&self.shared, &mut published, &tx, now)?;
+            self.shared.confirm(started);
+            let base = self.shared.snapshot.load_full();
+            let mut w = WriteTx {
+                conn: &tx,
+                policy: &self.policy,
+                now,
+                base: &base,
+                erasure_key: &self.erasure_key,
+                next_seq: published.seq + 1,
+                prev_hash: published.hash.clone(),
+                subjects: BTreeMap::new(),
+                removed: BTreeSet::new(),
+                os: Vec::new(),
+                receipts: Vec::new(),
+            };
+            let value = build(&mut w)?;
+            let WriteTx { subjects, removed, os, receipts, next_seq, prev_hash, .. } = w;
+            if receipts.is_empty() {
+                return Ok((value, receipts, None));
+            }
+            let last_seq = next_seq - 1;
+            for (subject, state) in &subjects {
+                db::put_subject(&tx, subject, state, last_seq)?;
+            }
+            for subject in &removed {
+                db::delete_subject(&tx, subject)?;
+            }
+            for (permission, record) in &os {
+                db::put_os(&tx, *permission, *record, last_seq)?;
+            }
+            db::set_meta(&tx, "head_seq", &last_seq.to_string())?;
+            db::set_meta(&tx, "head_hash", &prev_hash)?;
+            let mark = self.shared.high_water.load(Ordering::Relaxed).max(now.millis());
+            db::set_meta(&tx, "time_high_water", &mark.to_string())?;
+            tx.commit()?;
+            self.shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
+            published.seq = last_seq;
+            published.hash = prev_hash;
 
-        let mut next = (*base).clone();
-        let touched: BTreeSet<String> = subjects.keys().chain(removed.iter()).cloned().collect();
-        for subject in &removed {
-            next.subjects.remove(subject);
+            let mut next = (*base).clone();
+            let touched: BTreeSet<String> = subjects.keys().chain(removed.iter()).cloned().collect();
+            for subject in &removed {
+                next.subjects.remove(subject);
+            }
+            for (subject, state) in subjects {
+                next.subjects.insert(subject, Arc::new(state));
+            }
+            for (permission, record) in os {
+                next.os.insert(permission, record);
+            }
+            next.generation += 1;
+            let changes = status_changes(&base, &next, &touched, now);
+            let generation = next.generation;
+            self.shared.snapshot.store(Arc::new(next));
+            Ok((value, receipts, Some((generation, changes))))
+        })();
+        // The writer connection is free again: hooks and observers may read (and catch-up may run).
+        let (value, receipts, published_changes) = result?;
+        if let Some((generation, changes)) = published_changes {
+            self.shared.registry.committed(generation);
+            self.shared.registry.dispatch(&changes);
         }
-        for (subject, state) in subjects {
-            next.subjects.insert(subject, Arc::new(state));
+        drop(published);
+        if self.shared.scrub_pending.load(Ordering::Acquire) {
+            self.finish_scrub();
         }
-        for (permission, record) in os {
-            next.os.insert(permission, record);
-        }
-        next.generation += 1;
-        let changes = status_changes(&base, &next, &touched, now);
-        let generation = next.generation;
-        self.snapshot.store(Arc::new(next));
-        self.registry.committed(generation);
-        self.registry.dispatch(&changes);
-        drop(guard);
         Ok((value, receipts))
     }
 }
 
 /// The statuses that differ between two snapshots for the touched subjects.
-fn status_changes(before: &Snapshot, after: &Snapshot, touched: &BTreeSet<String>, now: Timestamp) -> Vec<StatusChange> {
+pub(super) fn status_changes(before: &Snapshot, after: &Snapshot, touched: &BTreeSet<String>, now: Timestamp) -> Vec<StatusChange> {
     let mut changes = Vec::new();
     for subject in touched {
         for category in &after.policy.categories {
