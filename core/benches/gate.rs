@@ -2,6 +2,7 @@
 //! - check with 10,000 subjects / check with 1 subject (the gate does not grow with the store)
 //! - check while a writer thread commits / check alone (no lock contention with writers)
 //! - open with 20,000 events of history / open with 200 (start-up does not grow with history)
+//! - the cross-process probe: its cost, and the share of one core it takes at PROBE_INTERVAL
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,10 +110,40 @@ fn ratios() {
     );
 }
 
-criterion_group!(benches, bench_check);
+fn bench_probe(c: &mut Criterion) {
+    let (_d, path, store) = store_with(100, 1);
+    c.bench_function("probe/nothing changed (data_version)", |b| b.iter(|| store.refresh().unwrap()));
+    let other = rusqlite::Connection::open(&path).unwrap();
+    c.bench_function("probe/another connection committed", |b| {
+        b.iter(|| {
+            other.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('bench', 'x')", []).unwrap();
+            store.refresh().unwrap()
+        })
+    });
+}
+
+fn probe_ratios() {
+    let (_d, _path, store) = store_with(10_000, 1);
+    let t_probe = per_iter(21, 2_000, || store.refresh().unwrap());
+    let t_check = per_iter(21, 20_000, || {
+        black_box(store.check("user-4242", "contact_lookup", None).unwrap());
+    });
+    let per_second = 1.0 / PROBE_INTERVAL.as_secs_f64();
+    println!(
+        "cross-process probe = {:?} every {:?}: {:.4} % of one core; check (incl. the freshness test) = {:?}; bound {:?}",
+        t_probe,
+        PROBE_INTERVAL,
+        100.0 * t_probe.as_secs_f64() * per_second,
+        t_check,
+        CROSS_PROCESS_BOUND
+    );
+}
+
+criterion_group!(benches, bench_check, bench_probe);
 
 fn main() {
     benches();
     ratios();
+    probe_ratios();
     Criterion::default().configure_from_args().final_summary();
 }

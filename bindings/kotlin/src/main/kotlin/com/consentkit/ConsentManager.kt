@@ -43,10 +43,14 @@ class ConsentManager private constructor(
     internal val kit: ConsentKit,
     private val nowMillis: () -> Long,
 ) : AutoCloseable {
-    private class Cached(val generation: Long, val decision: Decision)
+    private class Cached(val generation: Long, val decision: Decision, val madeAtNanos: Long)
     private data class GateKey(val subject: String, val feature: String, val scope: String?)
 
     private val generation = AtomicLong(kit.generation().toLong())
+    // Another process's commit reaches this cache through the commit listener (the core's probe
+    // publishes it like a write); an entry older than the core's cross-process bound is re-asked
+    // anyway, so a cache never serves an allow the core could no longer vouch for.
+    private val freshNanos: Long = kit.crossProcessBoundMillis().toLong() * 1_000_000L
     private val decisions = ConcurrentHashMap<GateKey, Cached>()
     // The listener captures only the counter, never this manager or the Rust object: no cycle.
     private val commits: ListenerHandle = generation.let { counter ->
@@ -96,13 +100,16 @@ class ConsentManager private constructor(
     fun check(subject: String, feature: String, scope: String? = null): Decision {
         val key = GateKey(subject, feature, scope)
         val current = generation.get() // read before asking Rust: a commit in between makes the entry stale
+        val nanos = System.nanoTime()
         decisions[key]?.let { hit ->
             val until = hit.decision.validUntil
-            if (hit.generation == current && (until == null || nowMillis() < until)) return hit.decision
+            if (hit.generation == current && nanos - hit.madeAtNanos < freshNanos && (until == null || nowMillis() < until)) {
+                return hit.decision
+            }
         }
         val decision = kit.check(subject, feature, scope)
         if (decisions.size >= MAX_CACHED_DECISIONS) decisions.clear()
-        decisions[key] = Cached(current, decision)
+        decisions[key] = Cached(current, decision, nanos)
         return decision
     }
 
@@ -219,6 +226,24 @@ class ConsentManager private constructor(
             handle.destroy()
         }
     }
+
+    // ----- several processes, app lifecycle -----
+
+    /**
+     * Catches up with other processes' commits now (an `android:process` service, the support
+     * tool). Checks do this by themselves within the core's cross-process bound; call it on resume.
+     */
+    fun refresh() = kit.refresh()
+
+    /**
+     * Before the process is suspended: waits for the transaction in flight and starts no new one
+     * until [resume] (writes and ledger reads throw [ConsentKitException.Suspended]). Checks keep
+     * answering from memory for the cross-process bound, then deny consent-gated features.
+     */
+    fun suspend() = kit.suspend()
+
+    /** Ends [suspend]; catches up with what other processes committed meanwhile before it returns. */
+    fun resume() = kit.resume()
 
     /** Releases the native store. */
     override fun close() {
