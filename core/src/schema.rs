@@ -114,7 +114,7 @@ fn unavailable(path: &Path, why: impl Into<String>) -> Error {
 
 /// Opens (and in read-write mode creates and migrates) a ConsentKit database.
 pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
-    let in_memory = path.as_os_str() == ":memory:" || path.to_str().is_some_and(|p| p.starts_with("file:") && p.contains("mode=memory"));
+    let in_memory = path.as_os_str() == ":memory:" || path.to_str().is_some_and(|p| p.starts_with("file:") && p.contains("vfs=memdb"));
     if mode == OpenMode::ReadOnly && !in_memory && !path.exists() {
         return Err(unavailable(path, "no such file"));
     }

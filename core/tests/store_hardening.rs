@@ -250,3 +250,12 @@ fn a_constraint_violation_is_internal_and_shows_no_sql() {
     let text = err.to_string();
     assert!(!text.contains("meta") && !text.contains("NOT NULL") && !text.contains("INSERT"), "no raw SQL: {text}");
 }
+
+#[test]
+fn an_in_memory_store_reads_what_it_wrote_on_its_read_connection() {
+    let store = ConsentStore::open(":memory:", Policy::builtin()).unwrap();
+    store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+    assert_eq!(store.history("alice").unwrap().len(), 1);
+    assert_eq!(store.verify().unwrap(), 1);
+    assert!(store.check("alice", "usage_analytics", None).unwrap().allowed);
+}

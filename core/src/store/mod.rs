@@ -109,14 +109,15 @@ impl ConsentStore {
     /// that denies every consent-gated feature.
     fn view(&self) -> View {
         if self.shared.is_fresh() {
-            return View::Live(self.shared.snapshot.load_full());
+            return View::Live(self.shared.snapshot.load());
         }
-        let live = self.shared.snapshot.load_full();
+        let live = self.shared.snapshot.load();
         if live.unavailable.is_some() {
             return View::Live(live);
         }
+        drop(live);
         match self.refresh() {
-            Ok(()) if self.shared.is_fresh() => View::Live(self.shared.snapshot.load_full()),
+            Ok(()) if self.shared.is_fresh() => View::Live(self.shared.snapshot.load()),
             Ok(()) => View::closed(&self.policy, "cannot tell whether another process changed the store"),
             Err(e) => View::closed(&self.policy, &format!("cannot tell whether another process changed the store: {e}")),
         }
@@ -191,7 +192,7 @@ impl ConsentStore {
 
 /// A snapshot to answer from: the live one, or a closed stand-in (denies consent-gated features).
 enum View {
-    Live(Arc<Snapshot>),
+    Live(arc_swap::Guard<Arc<Snapshot>>),
     Closed(Box<Snapshot>),
 }
 

@@ -90,9 +90,9 @@ impl ConsentStore {
     pub fn open_with(path: impl AsRef<Path>, policy: Arc<Policy>, clock: Arc<dyn Clock>, mode: OpenMode) -> Result<ConsentStore> {
         let path = path.as_ref().to_path_buf();
         let in_memory = is_memory(&path);
-        // An in-memory store gets a named shared-cache database so its reader connection sees it.
-        let db_path =
-            if in_memory { PathBuf::from(format!("file:consentkit-{}?mode=memory&cache=shared", uuid::Uuid::new_v4().simple())) } else { path.clone() };
+        // An in-memory store gets a named in-memory database (SQLite's memdb VFS, shared by name
+        // within this process) so its read connection sees what the writer wrote.
+        let db_path = if in_memory { PathBuf::from(format!("file:/consentkit-{}?vfs=memdb", uuid::Uuid::new_v4().simple())) } else { path.clone() };
         let conn = schema::open(&db_path, mode)?;
         let stored_policy = db::meta(&conn, "policy_id")?;
         if let Some(stored) = &stored_policy {

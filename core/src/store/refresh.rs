@@ -17,19 +17,36 @@ use crate::chain::GENESIS;
 use crate::clock::{Clock, Timestamp};
 use crate::db;
 use crate::error::{Error, Result};
+use crate::observer::StatusChange;
 use crate::schema::OpenMode;
 
 /// The high-water mark of time is written to the file when it advanced by this much (ms) since
 /// it was last written (and with every write, and on suspend).
 const HIGH_WATER_PERSIST_STEP: i64 = 60_000;
 
+/// What a publish owes the listeners: the generation for the commit hooks and the status changes
+/// for the observers. Delivered by [`notify`] once no transaction is open, so a hook may read
+/// and even acknowledge the outbox.
+pub(super) struct Notice {
+    pub(super) generation: u64,
+    pub(super) changes: Vec<StatusChange>,
+}
+
+/// Runs the commit hooks and queues the observer notifications of a publish.
+pub(super) fn notify(shared: &Shared, notice: Notice) {
+    shared.registry.committed(notice.generation);
+    shared.registry.dispatch(&notice.changes);
+}
+
 /// Brings the published snapshot up to the file's head, reading through `conn` (the caller holds
-/// the publish lock `head` and has a transaction open on `conn`). Publishes, runs the commit
-/// hooks and queues observer notifications when something changed. Returns whether it did.
-pub(super) fn catch_up(shared: &Shared, head: &mut Head, conn: &Connection, now: Timestamp) -> Result<bool> {
+/// the publish lock `head` and has a transaction open on `conn`, begun at monotonic `started`).
+/// Publishes what changed and confirms the snapshot current as of `started`; returns what the
+/// listeners must be told, if anything changed.
+pub(super) fn catch_up(shared: &Shared, head: &mut Head, conn: &Connection, now: Timestamp, started: u64) -> Result<Option<Notice>> {
     let (seq, hash) = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
     if seq == head.seq && hash == head.hash {
-        return Ok(false);
+        shared.confirm(started);
+        return Ok(None);
     }
     let base = shared.snapshot.load_full();
     let mut next = (*base).clone();
@@ -54,12 +71,11 @@ pub(super) fn catch_up(shared: &Shared, head: &mut Head, conn: &Connection, now:
     let changes = status_changes(&base, &next, &touched, now);
     let generation = next.generation;
     shared.snapshot.store(Arc::new(next));
+    shared.confirm(started);
     head.seq = seq;
     head.hash = hash;
     log::debug!("consentkit: caught up with another connection's commits to seq {seq}");
-    shared.registry.committed(generation);
-    shared.registry.dispatch(&changes);
-    Ok(true)
+    Ok(Some(Notice { generation, changes }))
 }
 
 /// One probe: if the file changed since the last one, catch up; then confirm the snapshot is
@@ -73,18 +89,26 @@ fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mod
     let w = guard.as_mut().ok_or_else(|| Error::Closed("the store is closed".into()))?;
     let started = mono_millis();
     let version = db::data_version(&w.conn)?;
+    let mut notice = None;
     if w.data_version != Some(version) {
         let now = shared.at_least_high_water(clock.now());
         w.conn.execute_batch("BEGIN DEFERRED")?;
-        let result = catch_up(shared, &mut published, &w.conn, now);
+        let result = catch_up(shared, &mut published, &w.conn, now, started);
         let _ = w.conn.execute_batch("COMMIT");
-        result?;
+        notice = result?;
         w.data_version = Some(version);
+    } else {
+        // Nothing committed elsewhere since the last probe: the snapshot is current.
+        shared.confirm(started);
     }
-    shared.confirm(started);
     if mode == OpenMode::ReadWrite {
         persist_high_water(shared, &w.conn, false)?;
     }
+    drop(guard);
+    if let Some(notice) = notice {
+        notify(shared, notice);
+    }
+    drop(published);
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use std::sync::atomic::Ordering;
 
-use super::refresh::catch_up;
+use super::refresh::{catch_up, notify, Notice};
 use super::shared::mono_millis;
 use super::{lock, ConsentStore};
 use crate::chain;
@@ -99,6 +99,7 @@ impl ConsentStore {
             return Err(Error::Suspended("writing"));
         }
         let mut published = self.shared.lock();
+        let mut caught_up = None;
         let result = (|| {
             let guard = lock(&self.writer);
             let writer = guard.as_ref().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
@@ -111,8 +112,7 @@ impl ConsentStore {
                 other => other,
             })?;
             let now = self.now();
-            catch_up(&self.shared, &mut published, &tx, now)?;
-            self.shared.confirm(started);
+            caught_up = catch_up(&self.shared, &mut published, &tx, now, started)?;
             let base = self.shared.snapshot.load_full();
             let mut w = WriteTx {
                 conn: &tx,
@@ -168,11 +168,17 @@ impl ConsentStore {
             self.shared.snapshot.store(Arc::new(next));
             Ok((value, receipts, Some((generation, changes))))
         })();
-        // The writer connection is free again: hooks and observers may read (and catch-up may run).
-        let (value, receipts, published_changes) = result?;
+        // No transaction is open any more: hooks and observers may read (even ack the outbox).
+        // What a catch-up published is told even if the write itself then failed.
+        if let Some(notice) = caught_up {
+            notify(&self.shared, notice);
+        }
+        let (value, receipts, published_changes) = match result {
+            Ok(done) => done,
+            Err(e) => return Err(e),
+        };
         if let Some((generation, changes)) = published_changes {
-            self.shared.registry.committed(generation);
-            self.shared.registry.dispatch(&changes);
+            notify(&self.shared, Notice { generation, changes });
         }
         drop(published);
         if self.shared.scrub_pending.load(Ordering::Acquire) {
