@@ -85,7 +85,11 @@ test-conformance: deps ## Only the cross-language conformance scenarios (Rust an
 # ----- bench -----
 
 .PHONY: bench
-bench: bench-rust bench-kotlin ## Benchmarks that print ratios
+bench: bench-rust bench-kotlin bench-size ## Benchmarks that print ratios and write BENCHMARKS.md
+
+.PHONY: bench-size
+bench-size: deps ## Size: our share of the stripped release cdylib against a uniffi + SQLite baseline
+	scripts/bench-size.sh | scripts/bench-section.sh size
 
 .PHONY: bench-rust
 bench-rust: deps ## Rust: check vs store size, check during commits, start-up vs history length
