@@ -105,8 +105,8 @@ impl ConsentStore {
     // ----- the gate (in memory, no I/O, no lock) -----
 
     /// The snapshot checks answer from: the published one while it is proven current within
-    /// [`CROSS_PROCESS_BOUND`]; else refreshed first; else (suspended, unreadable) a closed view
-    /// that denies every consent-gated feature.
+    /// [`CROSS_PROCESS_BOUND`]; else refreshed first (without waiting for a write in progress);
+    /// else (suspended, busy, unreadable) a closed view that denies every consent-gated feature.
     fn view(&self) -> View {
         if self.shared.is_fresh() {
             return View::Live(self.shared.snapshot.load());
@@ -116,7 +116,7 @@ impl ConsentStore {
             return View::Live(live);
         }
         drop(live);
-        match self.refresh() {
+        match self.refresh_without_waiting() {
             Ok(()) if self.shared.is_fresh() => View::Live(self.shared.snapshot.load()),
             Ok(()) => View::closed(&self.policy, "cannot tell whether another process changed the store"),
             Err(e) => View::closed(&self.policy, &format!("cannot tell whether another process changed the store: {e}")),

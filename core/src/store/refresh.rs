@@ -79,12 +79,17 @@ pub(super) fn catch_up(shared: &Shared, head: &mut Head, conn: &Connection, now:
 }
 
 /// One probe: if the file changed since the last one, catch up; then confirm the snapshot is
-/// current as of the probe's start. Takes the publish lock, then the writer connection.
-fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mode: OpenMode) -> Result<()> {
+/// current as of the probe's start. Takes the publish lock (or, unless `wait`, gives up with
+/// `Busy` if a write holds it), then the writer connection.
+fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mode: OpenMode, wait: bool) -> Result<()> {
     if shared.suspended.load(Ordering::Acquire) {
         return Err(Error::Suspended("refreshing"));
     }
-    let mut published = shared.lock();
+    let mut published = if wait {
+        shared.lock()
+    } else {
+        shared.try_lock().ok_or_else(|| Error::Busy("a write of this process is in progress".into()))?
+    };
     let mut guard = lock(writer);
     let w = guard.as_mut().ok_or_else(|| Error::Closed("the store is closed".into()))?;
     let started = mono_millis();
@@ -139,7 +144,7 @@ impl Prober {
                 _ => break,
             }
             let (Some(shared), Some(writer)) = (shared.upgrade(), writer.upgrade()) else { break };
-            match probe(&shared, &writer, &*clock, mode) {
+            match probe(&shared, &writer, &*clock, mode, true) {
                 Ok(()) | Err(Error::Suspended(_)) => {}
                 Err(e) => log::warn!("consentkit: could not check for other processes' commits: {e}"),
             }
@@ -195,7 +200,15 @@ impl ConsentStore {
         if self.shared.held_by_this_thread() {
             return Ok(());
         }
-        probe(&self.shared, &self.writer, &*self.clock, self.mode)
+        probe(&self.shared, &self.writer, &*self.clock, self.mode, true)
+    }
+
+    /// [`ConsentStore::refresh`] for a check: never waits for a write in progress.
+    pub(super) fn refresh_without_waiting(&self) -> Result<()> {
+        if self.shared.held_by_this_thread() {
+            return Ok(());
+        }
+        probe(&self.shared, &self.writer, &*self.clock, self.mode, false)
     }
 
     /// Finishes an erasure's or purge's pending WAL scrub now (see [`crate::ErasureReport`]).

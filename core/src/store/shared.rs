@@ -101,6 +101,18 @@ impl Shared {
         PublishGuard { guard, key }
     }
 
+    /// Takes the publish lock if it is free (a check never waits for a write).
+    pub(crate) fn try_lock(&self) -> Option<PublishGuard<'_>> {
+        let guard = match self.published.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let key = self.key();
+        HELD.with(|h| h.borrow_mut().push(key));
+        Some(PublishGuard { guard, key })
+    }
+
     /// Records that the published snapshot reflected every commit made before `at` (monotonic).
     pub(crate) fn confirm(&self, at: u64) {
         self.confirmed_at.fetch_max(at, Ordering::Release);
