@@ -30,6 +30,9 @@ fn kind(e: &ConsentKitError) -> &'static str {
         ConsentKitError::SchemaTooNew(_) => "schema_too_new",
         ConsentKitError::StoreUnavailable(_) => "store_unavailable",
         ConsentKitError::Internal(_) => "internal",
+        ConsentKitError::Busy(_) => "busy",
+        ConsentKitError::Suspended(_) => "suspended",
+        ConsentKitError::WriteFromHook(_) => "write_from_hook",
     }
 }
 

@@ -80,6 +80,9 @@ enum Names {
         case .SchemaTooNew: return "schema_too_new"
         case .StoreUnavailable: return "store_unavailable"
         case .Internal: return "internal"
+        case .Busy: return "busy"
+        case .Suspended: return "suspended"
+        case .WriteFromHook: return "write_from_hook"
         }
     }
 }
