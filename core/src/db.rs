@@ -296,10 +296,9 @@ pub fn subjects_after(conn: &Connection, seq: u64) -> Result<HashMap<String, Arc
 
 /// True if an erasure or purge was appended after `seq` (subjects may have been removed).
 pub fn removals_after(conn: &Connection, seq: u64) -> Result<bool> {
-    let n: i64 = conn.prepare_cached("SELECT count(*) FROM events WHERE seq > ?1 AND action IN ('erasure', 'purge')")?.query_row(
-        [seq as i64],
-        |r| r.get(0),
-    )?;
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM events WHERE seq > ?1 AND action IN ('erasure', 'purge')")?
+        .query_row([seq as i64], |r| r.get(0))?;
     Ok(n > 0)
 }
 

@@ -100,12 +100,17 @@ impl CommitHook for ReadingHook {
         let export = store.export("alice").map(|d| d.history.len()).map_err(|e| e.to_string());
         let verify = store.verify().map_err(|e| e.to_string());
         let allowed = store.check("alice", "usage_analytics", None).map(|d| d.allowed).map_err(|e| e.to_string());
-        seen.push(format!("gen {generation}: pending {pending:?} history {history:?} export {export:?} verify {verify:?} allowed {allowed:?}"));
+        seen.push(format!(
+            "gen {generation}: pending {pending:?} history {history:?} export {export:?} verify {verify:?} allowed {allowed:?}"
+        ));
         let write = store.record(&DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings));
-        seen.push(format!("write: {}", match write {
-            Err(Error::WriteFromHook(_)) => "refused".to_string(),
-            other => format!("{other:?}"),
-        }));
+        seen.push(format!(
+            "write: {}",
+            match write {
+                Err(Error::WriteFromHook(_)) => "refused".to_string(),
+                other => format!("{other:?}"),
+            }
+        ));
     }
 }
 

@@ -92,7 +92,8 @@ impl ConsentStore {
         let in_memory = is_memory(&path);
         // An in-memory store gets a named in-memory database (SQLite's memdb VFS, shared by name
         // within this process) so its read connection sees what the writer wrote.
-        let db_path = if in_memory { PathBuf::from(format!("file:/consentkit-{}?vfs=memdb", uuid::Uuid::new_v4().simple())) } else { path.clone() };
+        let db_path =
+            if in_memory { PathBuf::from(format!("file:/consentkit-{}?vfs=memdb", uuid::Uuid::new_v4().simple())) } else { path.clone() };
         let conn = schema::open(&db_path, mode)?;
         let stored_policy = db::meta(&conn, "policy_id")?;
         if let Some(stored) = &stored_policy {
@@ -119,11 +120,8 @@ impl ConsentStore {
         let erasure_key = db::meta(&conn, "erasure_key")?.unwrap_or_default();
         let reader = schema::open(&db_path, mode)?;
 
-        let key = if in_memory {
-            None
-        } else {
-            Some(std::fs::canonicalize(&path).map_err(|source| Error::Io { path: path.clone(), source })?)
-        };
+        let key =
+            if in_memory { None } else { Some(std::fs::canonicalize(&path).map_err(|source| Error::Io { path: path.clone(), source })?) };
         let read_write = mode == OpenMode::ReadWrite;
         let mut files = lock(&OPEN_FILES);
         let existing = key.as_ref().and_then(|k| files.get(k)).and_then(|e| e.shared.upgrade().map(|s| (s, e.read_write)));

@@ -85,11 +85,8 @@ fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mod
     if shared.suspended.load(Ordering::Acquire) {
         return Err(Error::Suspended("refreshing"));
     }
-    let mut published = if wait {
-        shared.lock()
-    } else {
-        shared.try_lock().ok_or_else(|| Error::Busy("a write of this process is in progress".into()))?
-    };
+    let mut published =
+        if wait { shared.lock() } else { shared.try_lock().ok_or_else(|| Error::Busy("a write of this process is in progress".into()))? };
     let mut guard = lock(writer);
     let w = guard.as_mut().ok_or_else(|| Error::Closed("the store is closed".into()))?;
     let started = mono_millis();
@@ -138,18 +135,16 @@ impl Prober {
         let (stop, stopped) = channel::<()>();
         let shared: Weak<Shared> = Arc::downgrade(&shared);
         let writer = Arc::downgrade(&writer);
-        let spawned = std::thread::Builder::new().name("consentkit-probe".into()).spawn(move || loop {
-            match stopped.recv_timeout(PROBE_INTERVAL) {
-                Err(RecvTimeoutError::Timeout) => {}
-                _ => break,
-            }
-            let (Some(shared), Some(writer)) = (shared.upgrade(), writer.upgrade()) else { break };
-            match probe(&shared, &writer, &*clock, mode, true) {
-                Ok(()) | Err(Error::Suspended(_)) => {}
-                Err(e) => log::warn!("consentkit: could not check for other processes' commits: {e}"),
-            }
-            if mode == OpenMode::ReadWrite && shared.scrub_pending.load(Ordering::Acquire) {
-                finish_scrub(&shared, &writer);
+        let spawned = std::thread::Builder::new().name("consentkit-probe".into()).spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(PROBE_INTERVAL) {
+                let (Some(shared), Some(writer)) = (shared.upgrade(), writer.upgrade()) else { break };
+                match probe(&shared, &writer, &*clock, mode, true) {
+                    Ok(()) | Err(Error::Suspended(_)) => {}
+                    Err(e) => log::warn!("consentkit: could not check for other processes' commits: {e}"),
+                }
+                if mode == OpenMode::ReadWrite && shared.scrub_pending.load(Ordering::Acquire) {
+                    finish_scrub(&shared, &writer);
+                }
             }
         });
         if let Err(e) = spawned {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-
 use std::sync::atomic::Ordering;
 
 use super::refresh::{catch_up, notify, Notice};
@@ -173,10 +172,7 @@ impl ConsentStore {
         if let Some(notice) = caught_up {
             notify(&self.shared, notice);
         }
-        let (value, receipts, published_changes) = match result {
-            Ok(done) => done,
-            Err(e) => return Err(e),
-        };
+        let (value, receipts, published_changes) = result?;
         if let Some((generation, changes)) = published_changes {
             notify(&self.shared, Notice { generation, changes });
         }

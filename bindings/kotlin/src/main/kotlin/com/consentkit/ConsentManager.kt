@@ -35,7 +35,10 @@ import java.util.concurrent.atomic.AtomicLong
  * [check] does not cross JNA on the hot path: decisions are cached on the Kotlin side and
  * invalidated synchronously by a commit listener before any write returns, and an allowed
  * decision is never served past its `validUntil` (a grant's expiry). So once [withdraw] has
- * returned, no thread sees the feature allowed.
+ * returned, no thread sees the feature allowed. A withdrawal made by another process on the same
+ * file (an `android:process` service, the support tool) is honoured within the core's
+ * cross-process bound (250 ms): the core's probe invalidates this cache, and no entry is served
+ * longer than the bound anyway.
  *
  * Open one manager per database file and keep it for the app's lifetime.
  */
