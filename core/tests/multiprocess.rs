@@ -223,3 +223,53 @@ fn a_suspended_store_stops_allowing_after_the_bound() {
     a.resume().unwrap();
     assert!(a.check("alice", "usage_analytics", None).unwrap().allowed);
 }
+
+#[test]
+fn the_wal_files_stay_for_read_only_openers_when_the_last_writer_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consent.db");
+    let store = ConsentStore::open(&path, Policy::builtin()).unwrap();
+    store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+    drop(store);
+    for suffix in ["-wal", "-shm"] {
+        assert!(dir.path().join(format!("consent.db{suffix}")).exists(), "{suffix} kept (SQLITE_FCNTL_PERSIST_WAL)");
+    }
+    let ro = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(SystemClock), OpenMode::ReadOnly).unwrap();
+    assert!(ro.check("alice", "usage_analytics", None).unwrap().allowed);
+}
+
+struct SyncingHook {
+    store: std::sync::Mutex<Option<Arc<ConsentStore>>>,
+    results: std::sync::Mutex<Vec<String>>,
+}
+
+impl CommitHook for SyncingHook {
+    fn committed(&self, _generation: u64) {
+        let Some(store) = self.store.lock().unwrap().clone() else { return };
+        let result = store.pending_sync(100).and_then(|p| match p.last() {
+            Some(last) => store.ack_sync(last.seq).map(|_| format!("acked {}", last.seq)),
+            None => Ok("nothing".into()),
+        });
+        self.results.lock().unwrap().push(result.unwrap_or_else(|e| format!("error: {e}")));
+    }
+}
+
+#[test]
+fn a_hook_syncs_after_another_process_s_commit_and_after_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consent.db");
+    let a = Arc::new(ConsentStore::open(&path, Policy::builtin()).unwrap());
+    let hook = Arc::new(SyncingHook { store: std::sync::Mutex::new(Some(a.clone())), results: Default::default() });
+    let _registration = a.on_commit(hook.clone());
+    a.suspend(); // A notices B only inside its own next write (the catch-up path)
+    let mut b = spawn_worker(&path, "withdraw:alice");
+    let lines = lines_of(&mut b);
+    assert!(first_result(&lines).starts_with("ack "));
+    b.wait().unwrap();
+    a.resume().unwrap(); // catch-up by refresh: hook told, syncs seq 1
+    a.record(&DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+    let results = hook.results.lock().unwrap().clone();
+    hook.store.lock().unwrap().take();
+    assert_eq!(results, ["acked 1", "acked 2"], "the hook read and acknowledged the outbox each time");
+    assert!(a.pending_sync(10).unwrap().is_empty());
+}
