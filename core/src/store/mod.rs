@@ -25,12 +25,13 @@ use rusqlite::Connection;
 use crate::clock::{Clock, Timestamp};
 use crate::error::Result;
 use crate::gate::{CategoryStatus, Decision, Snapshot};
+use crate::input::check_subject;
 use crate::model::{OsPermission, OsState};
 use crate::observer::{CommitHook, ConsentObserver, Registration, StatusChange, Watch};
 use crate::policy::Policy;
 use crate::schema::OpenMode;
 
-pub use record::DecisionInput;
+pub use crate::validate::DecisionInput;
 pub use shared::{CROSS_PROCESS_BOUND, PROBE_INTERVAL};
 pub(crate) use write::WriteTx;
 
@@ -152,10 +153,15 @@ impl ConsentStore {
 
     /// Registers a listener for status changes of one subject or all. It is called once per
     /// category at registration with the current state, then after each commit that changes a status.
-    pub fn observe(&self, watch: Watch, observer: Arc<dyn ConsentObserver>) -> Registration {
+    /// A subject that no write would accept (empty, too long, control characters) is refused with
+    /// `InvalidInput`, registering nothing.
+    pub fn observe(&self, watch: Watch, observer: Arc<dyn ConsentObserver>) -> Result<Registration> {
+        if let Watch::Subject(subject) = &watch {
+            check_subject(subject)?;
+        }
         let now = self.now();
         let snapshot = &self.shared.snapshot;
-        self.shared.registry.observe(watch, observer, |watch| {
+        Ok(self.shared.registry.observe(watch, observer, |watch| {
             let snap = snapshot.load_full();
             let subjects: Vec<String> = match watch {
                 Watch::Subject(s) => vec![s.clone()],
@@ -178,7 +184,7 @@ impl ConsentStore {
                 }
             }
             (snap.generation, initial)
-        })
+        }))
     }
 
     /// Registers a hook called synchronously after every commit, before the write returns, and

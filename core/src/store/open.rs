@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::gate::Snapshot;
 use crate::policy::Policy;
 use crate::schema::{self, OpenMode};
+use crate::state_proof::{self, StateSum};
 
 /// A file open in this process: the state its stores share, and whether a read-write store holds it.
 struct OpenEntry {
@@ -61,20 +62,55 @@ fn is_memory(path: &Path) -> bool {
     path.as_os_str() == ":memory:"
 }
 
-/// Reads what a new [`Shared`] starts from: every subject's state, the OS states, the head and
-/// the clock's high-water mark, in one read transaction.
-fn load(conn: &Connection, policy: &Arc<Policy>) -> Result<(Snapshot, Head, i64)> {
-    conn.execute_batch("BEGIN DEFERRED")?;
-    let loaded = (|| {
-        let (seq, hash) = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
+/// Reads what a new [`Shared`] starts from, in one read transaction: the head, every subject's
+/// state, the OS states and the clock's high-water mark. The state table is served only if its
+/// digest matches the head; otherwise a read-write opener rebuilds or re-seals it from the
+/// verified history ([`state_proof::load_checked`]) and reads again, and a read-only opener
+/// serves the fold of the verified history, leaving the file as it is.
+fn load(conn: &Connection, policy: &Arc<Policy>, writable: bool) -> Result<(Snapshot, Head, i64)> {
+    let in_read_transaction = |f: &dyn Fn() -> Result<(Snapshot, Head, i64, bool)>| {
+        conn.execute_batch("BEGIN DEFERRED")?;
+        let result = f();
+        let _ = conn.execute_batch("COMMIT");
+        result
+    };
+    let head_and_mark = || -> Result<((u64, String), i64)> {
+        let head = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
+        let mark = db::meta(conn, "time_high_water")?.and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
+        Ok((head, mark))
+    };
+    let snapshot_of = |subjects, os| {
         let mut snapshot = Snapshot::empty(policy.clone());
-        snapshot.subjects = db::load_subjects(conn)?;
-        snapshot.os = db::load_os(conn)?;
-        let high_water = db::meta(conn, "time_high_water")?.and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
-        Ok((snapshot, Head { seq, hash }, high_water))
-    })();
-    let _ = conn.execute_batch("COMMIT");
-    loaded
+        snapshot.subjects = subjects;
+        snapshot.os = os;
+        snapshot
+    };
+    for attempt in 0..2 {
+        let (snapshot, head, mark, sealed) = in_read_transaction(&|| {
+            let ((seq, hash), mark) = head_and_mark()?;
+            let subjects = db::load_subjects(conn)?;
+            let os = db::load_os(conn)?;
+            let state_sum = StateSum::of(&subjects, &os);
+            let (recorded_seq, recorded_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
+            let empty = recorded_seq == 0 && subjects.is_empty() && os.is_empty();
+            let sealed = empty || db::meta(conn, state_proof::DIGEST_KEY)? == Some(state_sum.seal(recorded_seq, &recorded_hash));
+            Ok((snapshot_of(subjects, os), Head { seq, hash, state_sum }, mark, sealed))
+        })?;
+        if sealed {
+            return Ok((snapshot, head, mark));
+        }
+        if !writable || attempt == 1 {
+            break;
+        }
+        state_proof::load_checked(conn, true)?;
+    }
+    // The table is not proven: serve the fold of the verified history (a broken chain fails).
+    let (snapshot, head, mark, _) = in_read_transaction(&|| {
+        let ((seq, hash), mark) = head_and_mark()?;
+        let (subjects, os, state_sum) = state_proof::load_checked(conn, false)?;
+        Ok((snapshot_of(subjects, os), Head { seq, hash, state_sum }, mark, true))
+    })?;
+    Ok((snapshot, head, mark))
 }
 
 impl ConsentStore {
@@ -141,9 +177,16 @@ impl ConsentStore {
                     ),
                 });
             }
-            Some((shared, _)) => shared,
+            Some((shared, _)) => {
+                if read_write {
+                    // Joining read-only stores of this process: still do a read-write opener's
+                    // duty (re-seal or rebuild a state table whose digest does not match).
+                    load(&conn, &policy, true)?;
+                }
+                shared
+            }
             None => {
-                let (snapshot, head, high_water) = load(&conn, &policy)?;
+                let (snapshot, head, high_water) = load(&conn, &policy, read_write)?;
                 Shared::new(policy.clone(), snapshot, head, high_water)
             }
         };

@@ -4,11 +4,12 @@
 use std::sync::atomic::Ordering;
 
 use super::{lock, ConsentStore, Ledger};
-use crate::chain::{ChainBreak, Verifier};
 use crate::db;
 use crate::error::{Error, Result};
+use crate::gate::Snapshot;
 use crate::input::check_subject;
 use crate::receipt::Receipt;
+use crate::state_proof;
 
 impl ConsentStore {
     /// Runs `f` on the read connection (reads that need SQLite: history, export, verify, the
@@ -32,23 +33,61 @@ impl ConsentStore {
         self.with_ledger(|l| db::subject_history(&l.conn, subject))
     }
 
-    /// Walks the whole hash chain. `Ok(n)`: n events checked and intact; `Err(Error::Tampered)` names
-    /// the first broken sequence number.
+    /// Walks the whole hash chain and folds it: the state table, and the state this store serves,
+    /// must equal the fold. `Ok(n)`: n events checked and intact; `Err(Error::Tampered)` names the
+    /// first broken sequence number. When the state disagrees with an intact history, the stored
+    /// digest is invalidated (the next open rebuilds the state from the history) and, if this
+    /// store was serving the disagreeing state, it closes: checks fail closed from then on.
     pub fn verify(&self) -> Result<u64> {
-        self.with_ledger(|l| {
-            let mut verifier = Verifier::default();
-            let mut broken: Option<ChainBreak> = None;
-            db::for_each_chain_row(&l.conn, |row| match verifier.push(row) {
-                Ok(()) => true,
-                Err(b) => {
-                    broken = Some(b);
-                    false
+        let outcome = self.with_ledger(|l| {
+            // One read transaction: the walk, the head and the table are of one moment.
+            l.conn.execute_batch("BEGIN DEFERRED")?;
+            let read = (|| -> Result<_> {
+                let (events, fold) = state_proof::walk(&l.conn)?;
+                let head = db::head(&l.conn)?.map_or(0, |(seq, _)| seq);
+                let table = fold.check(&db::load_subjects(&l.conn)?, &db::load_os(&l.conn)?, head);
+                Ok((events, fold, head, table))
+            })();
+            let _ = l.conn.execute_batch("COMMIT");
+            let (events, fold, head, table) = read?;
+            // The served snapshot is comparable only if it reflects exactly this head (not while
+            // a write publishes, nor when this process is behind another one's commits).
+            let served = match self.shared.snapshot_with_seq() {
+                Some((snap, seq)) if seq == head => fold.check(&snap.subjects, &snap.os, head),
+                _ => Ok(()),
+            };
+            if table.is_err() || served.is_err() {
+                if let Err(e) = db::set_meta(&l.conn, state_proof::DIGEST_KEY, "invalidated by verify") {
+                    log::warn!("consentkit: could not invalidate the state digest: {e}");
                 }
-            })?;
-            if let Some(b) = broken {
-                return Err(Error::Tampered(b));
             }
-            verifier.finish(db::head(&l.conn)?).map_err(Error::Tampered)
-        })
+            Ok((events, served.is_err(), served.and(table)))
+        })?;
+        match outcome {
+            (events, _, Ok(())) => Ok(events),
+            (_, serving_it, Err(b)) => {
+                if serving_it {
+                    log::error!("consentkit: {b}; closing the store");
+                    self.close(b.to_string());
+                }
+                Err(Error::Tampered(b))
+            }
+        }
+    }
+
+    /// Closes the store after it found itself serving a state its history does not give: writes
+    /// and ledger reads fail from now on, checks deny consent-gated features, caches are told.
+    fn close(&self, why: String) {
+        let _published = if self.shared.held_by_this_thread() { None } else { Some(self.shared.lock()) };
+        *lock(&self.writer) = None;
+        *lock(&self.ledger) = None;
+        let mut closed = Snapshot::empty(self.policy.clone());
+        closed.unavailable = Some(why);
+        closed.generation = self.shared.snapshot.load().generation + 1;
+        let generation = closed.generation;
+        let seq = self.shared.snapshot_with_seq().map_or(0, |(_, seq)| seq);
+        self.shared.publish(closed, seq);
+        // The Kotlin and Swift caches drop what they hold.
+        self.shared.registry.committed(generation);
     }
 }

@@ -19,6 +19,7 @@ use crate::db;
 use crate::error::{Error, Result};
 use crate::observer::StatusChange;
 use crate::schema::OpenMode;
+use crate::state_proof;
 
 /// The high-water mark of time is written to the file when it advanced by this much (ms) since
 /// it was last written (and with every write, and on suspend).
@@ -51,29 +52,51 @@ pub(super) fn catch_up(shared: &Shared, head: &mut Head, conn: &Connection, now:
     let base = shared.snapshot.load_full();
     let mut next = (*base).clone();
     let mut touched: BTreeSet<String> = BTreeSet::new();
-    if seq < head.seq || db::removals_after(conn, head.seq)? {
-        // Subjects may have been removed (erasure, purge) or the file replaced: reload all.
-        let subjects = db::load_subjects(conn)?;
-        touched.extend(base.subjects.keys().cloned());
-        touched.extend(subjects.keys().cloned());
-        next.subjects = subjects;
-    } else {
+    let mut state_sum = head.state_sum;
+    let mut full = seq < head.seq || db::removals_after(conn, head.seq)?;
+    if !full {
+        // Only what was written after the published head, checked against the digest the other
+        // process sealed beside its head; any disagreement falls back to the full, proven load.
         for (subject, state) in db::subjects_after(conn, head.seq)? {
+            if let Some(old) = base.subjects.get(&subject) {
+                state_sum.remove_subject(&subject, old);
+            }
+            state_sum.add_subject(&subject, &state);
             touched.insert(subject.clone());
             next.subjects.insert(subject, state);
         }
+        let os = db::load_os(conn)?;
+        for (permission, record) in &base.os {
+            state_sum.remove_os(*permission, record);
+        }
+        for (permission, record) in &os {
+            state_sum.add_os(*permission, record);
+        }
+        next.os = os;
+        let (recorded_seq, recorded_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
+        full = db::meta(conn, state_proof::DIGEST_KEY)? != Some(state_sum.seal(recorded_seq, &recorded_hash));
     }
-    next.os = db::load_os(conn)?;
+    if full {
+        // Subjects may have been removed (erasure, purge), the file replaced, or the digest not
+        // match: reload everything as an open does (never serving an unproven state table).
+        let (subjects, os, sum) = state_proof::load_checked(conn, false)?;
+        touched.extend(base.subjects.keys().cloned());
+        touched.extend(subjects.keys().cloned());
+        next.subjects = subjects;
+        next.os = os;
+        state_sum = sum;
+    }
     if let Some(mark) = db::meta(conn, "time_high_water")?.and_then(|v| v.parse::<i64>().ok()) {
         shared.high_water.fetch_max(mark, Ordering::Relaxed);
     }
     next.generation += 1;
     let changes = status_changes(&base, &next, &touched, now);
     let generation = next.generation;
-    shared.snapshot.store(Arc::new(next));
+    shared.publish(next, seq);
     shared.confirm(started);
     head.seq = seq;
     head.hash = hash;
+    head.state_sum = state_sum;
     log::debug!("consentkit: caught up with another connection's commits to seq {seq}");
     Ok(Some(Notice { generation, changes }))
 }

@@ -17,6 +17,7 @@ use crate::clock::Timestamp;
 use crate::gate::Snapshot;
 use crate::observer::Registry;
 use crate::policy::Policy;
+use crate::state_proof::StateSum;
 
 /// How often each store asks SQLite whether another connection or process committed
 /// (`PRAGMA data_version`). Chosen by measurement (see ARCHITECTURE.md): a probe costs a few
@@ -29,16 +30,23 @@ pub const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 /// process is honoured by every check that starts more than this after the withdrawal returned.
 pub const CROSS_PROCESS_BOUND: Duration = Duration::from_millis(250);
 
-/// The chain head a published snapshot reflects.
+/// The chain head a published snapshot reflects, with the sum of the state it serves (sealed
+/// beside the head by every write, see [`crate::state_proof`]).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Head {
     pub(crate) seq: u64,
     pub(crate) hash: String,
+    pub(crate) state_sum: StateSum,
 }
+
+/// `published_seq` while a publish is under way.
+const PUBLISHING: u64 = u64::MAX;
 
 pub(crate) struct Shared {
     pub(crate) policy: Arc<Policy>,
     pub(crate) snapshot: ArcSwap<Snapshot>,
+    /// The head sequence number `snapshot` reflects ([`PUBLISHING`] during a publish).
+    published_seq: AtomicU64,
     /// The publish lock. Held by every write from its transaction's start to the end of its hooks,
     /// and by every catch-up, so snapshots are published in commit order.
     published: Mutex<Head>,
@@ -73,6 +81,7 @@ impl Shared {
         Arc::new(Shared {
             policy,
             snapshot: ArcSwap::from_pointee(snapshot),
+            published_seq: AtomicU64::new(head.seq),
             published: Mutex::new(head),
             registry: Arc::new(Registry::default()),
             confirmed_at: AtomicU64::new(mono_millis()),
@@ -99,6 +108,23 @@ impl Shared {
         let key = self.key();
         HELD.with(|h| h.borrow_mut().push(key));
         PublishGuard { guard, key }
+    }
+
+    /// Publishes `next` as the state of the chain up to `seq`. The caller holds the publish lock
+    /// (or runs a hook of the thread that holds it).
+    pub(crate) fn publish(&self, next: Snapshot, seq: u64) {
+        self.published_seq.store(PUBLISHING, Ordering::SeqCst);
+        self.snapshot.store(Arc::new(next));
+        self.published_seq.store(seq, Ordering::SeqCst);
+    }
+
+    /// The published snapshot and the head sequence number it reflects, unless a publish is
+    /// under way (then `None`: not comparable with a given head).
+    pub(crate) fn snapshot_with_seq(&self) -> Option<(Arc<Snapshot>, u64)> {
+        let before = self.published_seq.load(Ordering::SeqCst);
+        let snapshot = self.snapshot.load_full();
+        let after = self.published_seq.load(Ordering::SeqCst);
+        (before == after && before != PUBLISHING).then_some((snapshot, before))
     }
 
     /// Takes the publish lock if it is free (a check never waits for a write).
