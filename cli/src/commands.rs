@@ -58,16 +58,21 @@ fn parse<T: std::str::FromStr<Err = String>>(what: &str, text: &str) -> Result<T
     text.parse().map_err(|e: String| bad(format!("{what}: {e}")))
 }
 
-fn open(cli: &Cli, mode: OpenMode) -> Result<ConsentStore, Failure> {
+pub fn open(cli: &Cli, mode: OpenMode) -> Result<ConsentStore, Failure> {
     Ok(ConsentStore::open_with(&cli.db, Arc::new(load_policy(cli)?), clock(cli)?, mode)?)
 }
 
-fn print_json(value: &impl serde::Serialize) {
+pub fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
 /// Runs the command; returns the exit code on success (0, or 1 for a denied check).
 pub fn run(cli: &Cli) -> Result<u8, Failure> {
+    if let Some(url) = &cli.server {
+        if let Some(code) = crate::remote::query(cli, url)? {
+            return Ok(code);
+        }
+    }
     match &cli.command {
         Command::Policy => policy(cli),
         Command::Grant(a) => decide(cli, a, Action::Grant),
@@ -163,6 +168,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
                 Err(e) => Err(e.into()),
             }
         }
+        Command::Sync(a) => crate::remote::sync(cli, a),
+        Command::VerifyReceipt(a) => crate::remote::verify_receipt(cli, a),
         Command::Demo => crate::demo::run(cli),
     }
 }
