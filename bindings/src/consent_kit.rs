@@ -300,6 +300,45 @@ impl ConsentKit {
         Ok(Arc::new(ListenerHandle { registration: self.store()?.on_commit(Arc::new(CommitAdapter(listener))), watcher: None }))
     }
 
+    /// Catches up with other processes' commits now (another process of the app, an app
+    /// extension, the support tool). Checks do this by themselves within
+    /// `cross_process_bound_millis`; call it when the app returns to the foreground.
+    pub fn refresh(&self) -> Result<()> {
+        Ok(self.store()?.refresh()?)
+    }
+
+    /// iOS: call before the app is suspended (`applicationDidEnterBackground`, a background task's
+    /// expiration handler). Waits for the transaction in flight, then starts no new one (writes and
+    /// ledger reads fail with `Suspended`) until `resume`, so no SQLite lock is held while
+    /// suspended (0xDEAD10CC). Checks answer from memory for `cross_process_bound_millis`, then
+    /// deny consent-gated features. Idempotent.
+    pub fn suspend(&self) -> Result<()> {
+        self.store()?.suspend();
+        Ok(())
+    }
+
+    /// Ends `suspend`: catches up with what other processes committed meanwhile, then returns.
+    pub fn resume(&self) -> Result<()> {
+        Ok(self.store()?.resume()?)
+    }
+
+    /// True between `suspend` and `resume`.
+    pub fn is_suspended(&self) -> Result<bool> {
+        Ok(self.store()?.is_suspended())
+    }
+
+    /// Finishes an erasure's pending WAL scrub now (see `ErasureReport.scrub_pending`); true when
+    /// no erased content remains in the WAL.
+    pub fn finish_scrub(&self) -> Result<bool> {
+        Ok(self.store()?.finish_scrub())
+    }
+
+    /// The cross-process bound in milliseconds: a check allows only from a state proven current at
+    /// most this long ago. Caches above the FFI must not serve an entry older than this.
+    pub fn cross_process_bound_millis(&self) -> Result<u64> {
+        Ok(consentkit_core::CROSS_PROCESS_BOUND.as_millis() as u64)
+    }
+
     /// Closes the store: new calls throw `Closed`, calls in flight finish first, and when this
     /// returns the file is released (it can be opened again at once). Idempotent.
     /// (Named `shutdown`: the generated Kotlin object already has `close()`, which frees the handle.)
@@ -398,6 +437,12 @@ mod tests {
         run!("observe", kit.clone().observe(Some(s()), Arc::new(Quiet)));
         run!("on_commit", kit.on_commit(Arc::new(Quiet)));
         run!("unregister", handle.unregister());
+        run!("refresh", kit.refresh());
+        run!("suspend", kit.suspend());
+        run!("resume", kit.resume());
+        run!("is_suspended", kit.is_suspended());
+        run!("finish_scrub", kit.finish_scrub());
+        run!("cross_process_bound_millis", kit.cross_process_bound_millis());
         run!("is_closed", kit.is_closed());
         run!("shutdown", kit.shutdown());
 

@@ -44,6 +44,16 @@ pub enum ConsentKitError {
     /// A bug: a panic caught at the boundary, or a listener that threw. Nothing was left half-done.
     #[error("{0}")]
     Internal(String),
+    /// The file stayed locked by another process or connection past the bounded retry. Nothing
+    /// was changed; retry the call later.
+    #[error("{0}")]
+    Busy(String),
+    /// The store is suspended (`suspend()`); call `resume()` first. Nothing was changed.
+    #[error("{0}")]
+    Suspended(String),
+    /// A commit hook or listener tried to write to the store it was called from. Hooks may read.
+    #[error("{0}")]
+    WriteFromHook(String),
 }
 
 impl From<Error> for ConsentKitError {
@@ -59,6 +69,10 @@ impl From<Error> for ConsentKitError {
             Error::Policy { .. } => ConsentKitError::InvalidPolicy(message),
             Error::Import(_) => ConsentKitError::ImportRejected(message),
             Error::SchemaTooNew { .. } => ConsentKitError::SchemaTooNew(message),
+            Error::Busy(_) => ConsentKitError::Busy(message),
+            Error::Suspended(_) => ConsentKitError::Suspended(message),
+            Error::WriteFromHook(_) => ConsentKitError::WriteFromHook(message),
+            Error::Internal(_) => ConsentKitError::Internal(message),
             Error::PolicyMismatch { .. }
             | Error::StoreUnavailable { .. }
             | Error::Closed(_)

@@ -171,11 +171,14 @@ pub struct ErasureReport {
     pub receipt: Receipt,
     /// How many of the subject's events were erased.
     pub erased_events: i64,
+    /// True when the erased content may still sit in SQLite's write-ahead log (a reader blocked
+    /// the checkpoint); it is scrubbed at the next opportunity, or now by `finish_scrub()`.
+    pub scrub_pending: bool,
 }
 
 impl From<CoreErasureReport> for ErasureReport {
     fn from(r: CoreErasureReport) -> Self {
-        ErasureReport { receipt: r.receipt, erased_events: count(r.erased_events) }
+        ErasureReport { receipt: r.receipt, erased_events: count(r.erased_events), scrub_pending: r.scrub_pending }
     }
 }
 
@@ -186,11 +189,14 @@ pub struct PurgeReport {
     pub removed_events: i64,
     /// The purge record, when anything was removed.
     pub receipt: Option<Receipt>,
+    /// True when the removed content may still sit in SQLite's write-ahead log (see
+    /// [`ErasureReport::scrub_pending`]).
+    pub scrub_pending: bool,
 }
 
 impl From<CorePurgeReport> for PurgeReport {
     fn from(r: CorePurgeReport) -> Self {
-        PurgeReport { removed_events: count(r.removed_events), receipt: r.receipt }
+        PurgeReport { removed_events: count(r.removed_events), receipt: r.receipt, scrub_pending: r.scrub_pending }
     }
 }
 

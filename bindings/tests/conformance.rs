@@ -31,6 +31,9 @@ fn kind(e: &ConsentKitError) -> &'static str {
         ConsentKitError::StoreUnavailable(_) => "store_unavailable",
         ConsentKitError::Closed(_) => "closed",
         ConsentKitError::Internal(_) => "internal",
+        ConsentKitError::Busy(_) => "busy",
+        ConsentKitError::Suspended(_) => "suspended",
+        ConsentKitError::WriteFromHook(_) => "write_from_hook",
     }
 }
 

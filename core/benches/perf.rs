@@ -2,7 +2,7 @@
 //! process, interleaved round by round (so machine load hits both alike), and reports the medians,
 //! their ratio and the goal. Prints a Markdown section on stdout for `scripts/bench-section.sh`;
 //! progress goes to stderr. `cargo bench -p consentkit-core --bench perf -- WORD` runs only the
-//! rows whose key contains WORD (keys: check, record, open, history, erasures, bytes).
+//! rows whose key contains WORD (keys: check, record, open, history, erasures, bytes, probe).
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -376,6 +376,53 @@ fn file_bytes(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
+/// The cross-process probe (`refresh`: one `PRAGMA data_version`, and a catch-up when another
+/// connection committed) against the check it keeps honest; the figure names the share of one
+/// core the probe thread takes at `PROBE_INTERVAL`.
+fn probe_rows(dir: &Path, rows: &mut Vec<Row>) {
+    eprintln!("probe: building a 10000-subject store");
+    let (path, store) = store_with(dir, "probe.db", 10_000, 1);
+    let subject = "user-4242";
+    let (ours, reference) = interleaved(
+        21,
+        2_000,
+        || store.refresh().unwrap(),
+        || {
+            black_box(store.check(black_box(subject), "contact_lookup", None).unwrap());
+        },
+    );
+    let share = 100.0 * ours.as_secs_f64() / PROBE_INTERVAL.as_secs_f64();
+    rows.push(Row {
+        key: "probe",
+        figure: format!(
+            "cross-process probe, nothing changed (every {:?}: {share:.4} % of one core; bound {:?})",
+            PROBE_INTERVAL, CROSS_PROCESS_BOUND
+        ),
+        ours,
+        reference: Some(("Rust `check`, allowed, 10k subjects".into(), reference)),
+        goal: "< 0.1 % of a core",
+    });
+    let other = Connection::open(&path).unwrap();
+    let (ours, reference) = interleaved(
+        11,
+        200,
+        || {
+            other.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('bench', 'x')", []).unwrap();
+            store.refresh().unwrap()
+        },
+        || {
+            other.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('bench', 'x')", []).unwrap();
+        },
+    );
+    rows.push(Row {
+        key: "probe",
+        figure: "cross-process probe after another connection committed (no consent change), 10k subjects".into(),
+        ours,
+        reference: Some(("that other connection's commit alone".into(), reference)),
+        goal: "informational",
+    });
+}
+
 fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -393,6 +440,9 @@ fn main() {
     }
     if wanted("history") || wanted("erasures") || wanted("bytes") {
         support_rows(dir.path(), &mut rows);
+    }
+    if wanted("probe") {
+        probe_rows(dir.path(), &mut rows);
     }
     println!("### Rust core (`core/benches/perf.rs`)\n");
     println!(

@@ -288,3 +288,39 @@ pub fn retention_candidates(conn: &Connection, up_to_seq: u64) -> Result<Vec<(u6
     let rows = stmt.query_map([up_to_seq as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// The head to append after: the recorded head, or the last stored row if rows lie beyond it
+/// (rows cut off after the recorded head stay visible as a break instead of being overwritten).
+pub fn current_head(conn: &Connection) -> Result<Option<(u64, String)>> {
+    Ok(match (head(conn)?, last_event(conn)?) {
+        (Some(head), Some(last)) if last.0 > head.0 => Some(last),
+        (Some(head), _) => Some(head),
+        (None, last) => last,
+    })
+}
+
+/// The subjects whose state was written after `seq` (another connection's commits).
+pub fn subjects_after(conn: &Connection, seq: u64) -> Result<HashMap<String, Arc<SubjectState>>> {
+    let mut stmt = conn.prepare_cached("SELECT subject, state FROM subjects WHERE last_seq > ?1")?;
+    let rows = stmt.query_map([seq as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (subject, json) = row?;
+        let state: SubjectState = serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
+        out.insert(subject, Arc::new(state));
+    }
+    Ok(out)
+}
+
+/// True if an erasure or purge was appended after `seq` (subjects may have been removed).
+pub fn removals_after(conn: &Connection, seq: u64) -> Result<bool> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM events WHERE seq > ?1 AND action IN ('erasure', 'purge')")?
+        .query_row([seq as i64], |r| r.get(0))?;
+    Ok(n > 0)
+}
+
+/// SQLite's `PRAGMA data_version` of this connection: changes when another connection commits.
+pub fn data_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+}

@@ -56,15 +56,57 @@ pub enum Error {
     /// The hash chain does not hold (see [`crate::chain::ChainBreak`]).
     #[error("{0}")]
     Tampered(crate::chain::ChainBreak),
-    /// SQLite reported an error while reading or writing.
+    /// SQLite reported an error while reading or writing (I/O, a damaged file, a full disk).
     #[error("storage error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// The file stayed busy or locked by another connection or process past the bounded internal
+    /// retry ([`crate::schema::BUSY_TIMEOUT`]). Nothing was changed: retry the call later.
+    #[error("the store is busy (another process or connection holds its lock) while {0}; nothing was changed, try again")]
+    Busy(String),
+    /// A bug in ConsentKit (for example a write that broke the database's own constraints).
+    /// Nothing was changed. The message names what failed, never raw SQL.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
+    /// The store is suspended ([`crate::ConsentStore::suspend`]): no transaction starts until
+    /// [`crate::ConsentStore::resume`]. Nothing was changed.
+    #[error("the store is suspended (the app is in the background): call resume() before {0}")]
+    Suspended(&'static str),
+    /// A commit hook or observer tried to write to the store it was called from while that store's
+    /// write was still running. Hooks may read (history, export, verify, pending_sync), not write.
+    #[error("cannot {0} from inside a commit hook of the same store: hooks may read, not write")]
+    WriteFromHook(&'static str),
     /// A stored value could not be decoded (a damaged or hand-edited row).
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
     /// File-system error (quarantine, paths).
     #[error("i/o error on {path:?}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+}
+
+impl From<rusqlite::Error> for Error {
+    /// Busy and locked become [`Error::Busy`] (retryable); a constraint violation, which only a bug
+    /// of ours can cause, becomes [`Error::Internal`] naming the kind of constraint, not the SQL.
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) => match f.code {
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Error::Busy("accessing the database".into()),
+                ErrorCode::ConstraintViolation => Error::Internal(format!(
+                    "a write broke one of the database's own rules (SQLite constraint code {}); nothing was changed",
+                    f.extended_code
+                )),
+                _ => Error::Sqlite(e),
+            },
+            _ => Error::Sqlite(e),
+        }
+    }
+}
+
+impl Error {
+    /// True for errors worth retrying as they are: the file was busy, or the store was suspended.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Busy(_) | Error::Suspended(_))
+    }
 }
 
 /// The core's result type.

@@ -48,4 +48,4 @@ pub use policy::{Category, Feature, Policy};
 pub use receipt::Receipt;
 pub use rights::{ErasureReport, ExportDocument, PurgeReport};
 pub use schema::OpenMode;
-pub use store::{ConsentStore, DecisionInput};
+pub use store::{ConsentStore, DecisionInput, CROSS_PROCESS_BOUND, PROBE_INTERVAL};

@@ -80,6 +80,11 @@ pub struct ErasureReport {
     pub receipt: Receipt,
     /// How many events were erased.
     pub erased_events: u64,
+    /// True if a reader kept the WAL from being checkpointed within the busy timeout: the erased
+    /// content is gone from the database and from every read, but old page images remain in the
+    /// WAL until the store finishes the scrub at its next opportunity (the next write, probe,
+    /// open, or [`ConsentStore::finish_scrub`]). False: no byte of it remains on disk.
+    pub scrub_pending: bool,
 }
 
 /// What a purge did.
@@ -89,6 +94,8 @@ pub struct PurgeReport {
     pub removed_events: u64,
     /// The purge record, if anything was removed.
     pub receipt: Option<Receipt>,
+    /// As [`ErasureReport::scrub_pending`]: removed content may remain in the WAL for now.
+    pub scrub_pending: bool,
 }
 
 impl ConsentStore {
@@ -258,9 +265,10 @@ impl ConsentStore {
             w.remove_subject(subject);
             Ok(seqs.len() as u64)
         })?;
-        self.checkpoint()?;
-        let receipt = receipts.pop().ok_or_else(|| Error::Corrupt("no erasure record".into()))?;
-        Ok(ErasureReport { receipt, erased_events: count })
+        // Committed: from here on nothing may turn this into an error.
+        let scrub_pending = !self.scrub_after_removal();
+        let receipt = receipts.pop().ok_or_else(|| Error::Internal("an erasure committed without its record".into()))?;
+        Ok(ErasureReport { receipt, erased_events: count, scrub_pending })
     }
 
     /// Erasure records for a subject (confirms "an erasure happened on DATE").
@@ -305,22 +313,8 @@ impl ConsentStore {
             }
             Ok(seqs.len() as u64)
         })?;
-        if removed > 0 {
-            self.checkpoint()?;
-        }
-        Ok(PurgeReport { removed_events: removed, receipt: receipts.pop() })
-    }
-
-    /// Copies the WAL into the database and truncates it, so removed content survives in neither.
-    fn checkpoint(&self) -> Result<()> {
-        self.with_ledger(|l| {
-            let (busy, _, _): (i64, i64, i64) =
-                l.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            if busy != 0 {
-                log::warn!("consentkit: WAL checkpoint was blocked by a reader; erased content stays in the WAL until the next checkpoint");
-            }
-            Ok(())
-        })
+        let scrub_pending = removed > 0 && !self.scrub_after_removal();
+        Ok(PurgeReport { removed_events: removed, receipt: receipts.pop(), scrub_pending })
     }
 }
 

@@ -97,13 +97,50 @@ pub enum OpenMode {
     ReadOnly,
 }
 
+/// How long a statement waits for another connection's or process's lock before it fails with
+/// [`Error::Busy`] (SQLite's busy handler retries within this bound).
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Largest WAL file kept after a checkpoint (bytes): a checkpointed WAL is truncated to this.
+pub const JOURNAL_SIZE_LIMIT: i64 = 1 << 20;
+
+/// The durability settings of a read-write connection, as `(pragma, value)`: WAL with
+/// `synchronous=FULL` everywhere, a bounded WAL, and on Apple platforms (`apple`)
+/// `fullfsync`/`checkpoint_fullfsync`, without which `fsync` does not reach stable storage there.
+pub fn durability_pragmas(apple: bool) -> Vec<(&'static str, String)> {
+    let mut pragmas = vec![("synchronous", "FULL".to_string()), ("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string())];
+    if apple {
+        pragmas.push(("fullfsync", "ON".to_string()));
+        pragmas.push(("checkpoint_fullfsync", "ON".to_string()));
+    }
+    pragmas
+}
+
+/// Keeps the `-wal` and `-shm` files when this connection closes last (SQLITE_FCNTL_PERSIST_WAL),
+/// so a read-only opener (an app extension) can still open the file afterwards.
+fn persist_wal(conn: &Connection) {
+    let mut on: std::os::raw::c_int = 1;
+    // SAFETY: a valid open handle, the "main" schema, and a pointer to an int as the opcode expects.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&mut on as *mut std::os::raw::c_int).cast(),
+        )
+    };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        log::warn!("consentkit: could not keep the WAL files for read-only openers (code {rc})");
+    }
+}
+
 fn unavailable(path: &Path, why: impl Into<String>) -> Error {
     Error::StoreUnavailable { path: path.to_path_buf(), why: why.into() }
 }
 
 /// Opens (and in read-write mode creates and migrates) a ConsentKit database.
 pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
-    let in_memory = path.as_os_str() == ":memory:";
+    let in_memory = path.as_os_str() == ":memory:" || path.to_str().is_some_and(|p| p.starts_with("file:") && p.contains("vfs=memdb"));
     if mode == OpenMode::ReadOnly && !in_memory && !path.exists() {
         return Err(unavailable(path, "no such file"));
     }
@@ -113,7 +150,7 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| unavailable(path, e.to_string()))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     register_functions(&conn)?;
     // Read-only checks first: nothing below writes until we know the file is ours and not newer.
     let read = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
@@ -134,6 +171,9 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
             return Err(unavailable(path, format!("schema version {version} needs a migration; open it read-write once")));
         }
         conn.pragma_update(None, "query_only", true)?;
+        if !in_memory {
+            persist_wal(&conn);
+        }
         return Ok(conn);
     }
     // Durable: a committed transaction is on disk before the call returns (WAL + FULL sync).
@@ -141,7 +181,12 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
     if !in_memory && !journal.eq_ignore_ascii_case("wal") {
         return Err(unavailable(path, format!("could not enable WAL (journal mode is {journal})")));
     }
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    for (pragma, value) in durability_pragmas(cfg!(target_vendor = "apple")) {
+        conn.pragma_update(None, pragma, value)?;
+    }
+    if !in_memory {
+        persist_wal(&conn);
+    }
     migrate(&conn, path)?;
     Ok(conn)
 }

@@ -3,19 +3,23 @@
 //! new immutable snapshot. Checks read the current snapshot without I/O or locks.
 //!
 //! One concept per module: `open` (the store's lifecycle: open, fail-closed, quarantine, the
-//! one-store-per-file claim), `write` (the write path: `WriteTx`, commit, publish, notify),
-//! `record` (the decision-writing operations), `read` (reads that need SQLite). This module
-//! holds the handle itself, the gate (reads of the snapshot) and listener registration.
+//! per-file registry of this process), `shared` (what stores on one file share: snapshot,
+//! publish lock, freshness, clock high-water mark), `write` (the write path: `WriteTx`, commit,
+//! publish, notify), `refresh` (catching up with other processes' commits, the probe thread,
+//! suspend/resume), `record` (the decision-writing operations), `read` (reads that need SQLite,
+//! on their own connection). This module holds the handle itself, the gate and listener
+//! registration.
 
 mod open;
 mod read;
 mod record;
+mod refresh;
+mod shared;
 mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use arc_swap::ArcSwap;
 use rusqlite::Connection;
 
 use crate::clock::{Clock, Timestamp};
@@ -23,33 +27,47 @@ use crate::error::Result;
 use crate::gate::{CategoryStatus, Decision, Snapshot};
 use crate::input::check_subject;
 use crate::model::{OsPermission, OsState};
-use crate::observer::{CommitHook, ConsentObserver, Registration, Registry, StatusChange, Watch};
+use crate::observer::{CommitHook, ConsentObserver, Registration, StatusChange, Watch};
 use crate::policy::Policy;
-use crate::state_proof::StateSum;
+use crate::schema::OpenMode;
 
 pub use crate::validate::DecisionInput;
+pub use shared::{CROSS_PROCESS_BOUND, PROBE_INTERVAL};
 pub(crate) use write::WriteTx;
 
 use open::OpenFile;
+use refresh::Prober;
+use shared::Shared;
 
+/// The connection reads run on (history, export, verify, the outbox), separate from the writer's
+/// so a commit hook or observer can read while a write holds the writer.
 pub(crate) struct Ledger {
     pub(crate) conn: Connection,
-    head_seq: u64,
-    head_hash: String,
     pub(crate) erasure_key: String,
-    /// The sum of the state table as committed (see [`crate::state_proof`]).
-    state_sum: StateSum,
+}
+
+/// The connection writes and catch-ups run on, with the `data_version` it last saw.
+pub(crate) struct Writer {
+    pub(crate) conn: Connection,
+    pub(crate) data_version: Option<i64>,
 }
 
 /// The consent store of one app on one device. Thread-safe: share it behind an `Arc`.
+///
+/// Several processes may open the same file: each write catches up with the others' commits
+/// inside its transaction, and checks see other processes' commits within
+/// [`CROSS_PROCESS_BOUND`] (see ARCHITECTURE.md, "Several processes").
 pub struct ConsentStore {
     _open_file: OpenFile,
+    _prober: Option<Prober>,
     path: PathBuf,
+    mode: OpenMode,
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
-    snapshot: ArcSwap<Snapshot>,
+    shared: Arc<Shared>,
+    writer: Arc<Mutex<Option<Writer>>>,
     ledger: Mutex<Option<Ledger>>,
-    registry: Arc<Registry>,
+    erasure_key: String,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -59,7 +77,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl ConsentStore {
     /// Why the store is closed, or `None` when it is healthy.
     pub fn unavailable(&self) -> Option<String> {
-        self.snapshot.load().unavailable.clone()
+        self.shared.snapshot.load().unavailable.clone()
     }
 
     /// The file this store lives in.
@@ -72,41 +90,65 @@ impl ConsentStore {
         &self.policy
     }
 
-    /// The store's clock reading.
+    /// The store's time: the clock's reading, but never before the highest reading this store has
+    /// seen (persisted in the file). A clock set back does not bring an expired grant back; expiry
+    /// and receipt times use this.
     pub fn now(&self) -> Timestamp {
-        self.clock.now()
+        self.shared.not_before_high_water(self.clock.now())
     }
 
-    /// The current immutable snapshot (lock-free).
+    /// The current immutable snapshot (lock-free). Unlike the checks, it is returned as published,
+    /// even past [`CROSS_PROCESS_BOUND`].
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.load_full()
+        self.shared.snapshot.load_full()
     }
 
     // ----- the gate (in memory, no I/O, no lock) -----
 
+    /// The snapshot checks answer from: the published one while it is proven current within
+    /// [`CROSS_PROCESS_BOUND`]; else refreshed first (without waiting for a write in progress);
+    /// else (suspended, busy, unreadable) a closed view that denies every consent-gated feature.
+    fn view(&self) -> View {
+        if self.shared.is_fresh() {
+            return View::Live(self.shared.snapshot.load());
+        }
+        let live = self.shared.snapshot.load();
+        if live.unavailable.is_some() {
+            return View::Live(live);
+        }
+        drop(live);
+        match self.refresh_without_waiting() {
+            Ok(()) if self.shared.is_fresh() => View::Live(self.shared.snapshot.load()),
+            Ok(()) => View::closed(&self.policy, "cannot tell whether another process changed the store"),
+            Err(e) => View::closed(&self.policy, &format!("cannot tell whether another process changed the store: {e}")),
+        }
+    }
+
     /// May `feature` run for `subject` now? See [`Snapshot::check`].
     pub fn check(&self, subject: &str, feature: &str, scope: Option<&str>) -> Result<Decision> {
-        self.snapshot.load().check_with(subject, feature, scope, || self.clock.now())
+        // The freshness check wraps the fast gate; the clock is read only when the answer depends
+        // on time, and then never before the high-water mark (`now` advances it).
+        self.view().check_with(subject, feature, scope, || self.now())
     }
 
     /// One category's status for a subject.
     pub fn status(&self, subject: &str, category: &str) -> Result<CategoryStatus> {
-        self.snapshot.load().status(subject, category, self.clock.now())
+        self.view().status(subject, category, self.now())
     }
 
     /// Every category's status for a subject, in policy order.
     pub fn statuses(&self, subject: &str) -> Result<Vec<CategoryStatus>> {
-        self.snapshot.load().statuses(subject, self.clock.now())
+        self.view().statuses(subject, self.now())
     }
 
     /// Should the app show the consent prompt for this category now?
     pub fn should_ask(&self, subject: &str, category: &str) -> Result<bool> {
-        self.snapshot.load().should_ask(subject, category, self.clock.now())
+        self.view().should_ask(subject, category, self.now())
     }
 
     /// The device's current state of an OS permission.
     pub fn os_state(&self, permission: OsPermission) -> OsState {
-        self.snapshot.load().os_state(permission)
+        self.view().os_state(permission)
     }
 
     // ----- observers -----
@@ -119,11 +161,10 @@ impl ConsentStore {
         if let Watch::Subject(subject) = &watch {
             check_subject(subject)?;
         }
-        let snapshot = &self.snapshot;
-        let clock = &self.clock;
-        Ok(self.registry.observe(watch, observer, |watch| {
+        let now = self.now();
+        let snapshot = &self.shared.snapshot;
+        Ok(self.shared.registry.observe(watch, observer, |watch| {
             let snap = snapshot.load_full();
-            let now = clock.now();
             let subjects: Vec<String> = match watch {
                 Watch::Subject(s) => vec![s.clone()],
                 Watch::All => {
@@ -148,9 +189,35 @@ impl ConsentStore {
         }))
     }
 
-    /// Registers a hook called synchronously after every commit, before the write returns.
-    /// It must be quick and must not write to the store.
+    /// Registers a hook called synchronously after every commit, before the write returns, and
+    /// after every catch-up with another process's commits. It must be quick. It may read
+    /// (history, export, verify, pending_sync, checks); a write from it to this store fails with
+    /// [`crate::Error::WriteFromHook`].
     pub fn on_commit(&self, hook: Arc<dyn CommitHook>) -> Registration {
-        self.registry.hook(hook)
+        self.shared.registry.hook(hook)
+    }
+}
+
+/// A snapshot to answer from: the live one, or a closed stand-in (denies consent-gated features).
+enum View {
+    Live(arc_swap::Guard<Arc<Snapshot>>),
+    Closed(Box<Snapshot>),
+}
+
+impl View {
+    fn closed(policy: &Arc<Policy>, why: &str) -> View {
+        let mut snapshot = Snapshot::empty(policy.clone());
+        snapshot.unavailable = Some(why.to_string());
+        View::Closed(Box::new(snapshot))
+    }
+}
+
+impl std::ops::Deref for View {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        match self {
+            View::Live(s) => s,
+            View::Closed(s) => s,
+        }
     }
 }

@@ -1,52 +1,119 @@
 //! The store's lifecycle: opening a file (creating and migrating it), the fail-closed open,
-//! quarantining a damaged file, and the one-`ConsentStore`-per-file claim of this process.
+//! quarantining a damaged file, and the registry of files open in this process (one read-write
+//! store per file; every store of one file shares one snapshot).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
 
-use arc_swap::ArcSwap;
-use rusqlite::{Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::{lock, ConsentStore, Ledger};
+use super::refresh::Prober;
+use super::shared::{Head, Shared};
+use super::{lock, ConsentStore, Ledger, Writer};
 use crate::chain::GENESIS;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::db;
 use crate::error::{Error, Result};
-use crate::gate::Snapshot;
-use crate::observer::Registry;
+use crate::gate::{OsRecord, Snapshot};
+use crate::model::OsPermission;
 use crate::policy::Policy;
 use crate::schema::{self, OpenMode};
-use crate::state_proof;
+use crate::state::SubjectState;
+use crate::state_proof::{self, StateSum};
 
-/// Files open read-write in this process. One `ConsentStore` per file: a second one would keep
-/// its own snapshot (and the Kotlin/Swift caches on it) that the first one's withdrawals never reach.
-static OPEN_FILES: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+/// A file open in this process: the state its stores share, and whether a read-write store holds it.
+struct OpenEntry {
+    shared: Weak<Shared>,
+    read_write: bool,
+}
+
+/// Files open in this process. One read-write `ConsentStore` per file (a second would only
+/// duplicate it); read-only stores of the same file join the same [`Shared`] state, so they read
+/// the very snapshot the read-write store publishes.
+static OPEN_FILES: Mutex<BTreeMap<PathBuf, OpenEntry>> = Mutex::new(BTreeMap::new());
+
 /// This store's claim on its file; released when the store is dropped.
-pub(super) struct OpenFile(Option<PathBuf>);
+pub(super) struct OpenFile {
+    key: Option<PathBuf>,
+    read_write: bool,
+}
 
 impl OpenFile {
-    fn claim(path: &Path) -> Result<OpenFile> {
-        if path.as_os_str() == ":memory:" {
-            return Ok(OpenFile(None));
-        }
-        let key = std::fs::canonicalize(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        if !lock(&OPEN_FILES).insert(key.clone()) {
-            return Err(Error::StoreUnavailable {
-                path: path.to_path_buf(),
-                why: "it is already open in this process: share that ConsentStore (a second one would not see its writes)".into(),
-            });
-        }
-        Ok(OpenFile(Some(key)))
+    pub(super) fn none() -> OpenFile {
+        OpenFile { key: None, read_write: false }
     }
 }
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
-        if let Some(key) = self.0.take() {
-            lock(&OPEN_FILES).remove(&key);
+        if let Some(key) = self.key.take() {
+            let mut files = lock(&OPEN_FILES);
+            if self.read_write {
+                if let Some(entry) = files.get_mut(&key) {
+                    entry.read_write = false;
+                }
+            }
+            files.retain(|_, e| e.shared.strong_count() > 0 || e.read_write);
         }
     }
+}
+
+fn is_memory(path: &Path) -> bool {
+    path.as_os_str() == ":memory:"
+}
+
+/// Reads what a new [`Shared`] starts from, in one read transaction: the head, every subject's
+/// state, the OS states and the clock's high-water mark. The state table is served only if its
+/// digest matches the head; otherwise a read-write opener rebuilds or re-seals it from the
+/// verified history ([`state_proof::load_checked`]) and reads again, and a read-only opener
+/// serves the fold of the verified history, leaving the file as it is.
+fn load(conn: &Connection, policy: &Arc<Policy>, writable: bool) -> Result<(Snapshot, Head, i64)> {
+    let in_read_transaction = |f: &dyn Fn() -> Result<(Snapshot, Head, i64, bool)>| {
+        conn.execute_batch("BEGIN DEFERRED")?;
+        let result = f();
+        let _ = conn.execute_batch("COMMIT");
+        result
+    };
+    let head_and_mark = || -> Result<((u64, String), i64)> {
+        let head = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
+        let mark = db::meta(conn, "time_high_water")?.and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
+        Ok((head, mark))
+    };
+    // The gate's maps are built once here from the checked state (see `crate::gate::SubjectMap`).
+    let snapshot_of = |subjects: HashMap<String, Arc<SubjectState>>, os: HashMap<OsPermission, OsRecord>| {
+        let mut snapshot = Snapshot::empty(policy.clone());
+        snapshot.subjects = subjects.into_iter().collect();
+        snapshot.os = os.into_iter().collect();
+        snapshot
+    };
+    for attempt in 0..2 {
+        let (snapshot, head, mark, sealed) = in_read_transaction(&|| {
+            let ((seq, hash), mark) = head_and_mark()?;
+            let subjects = db::load_subjects(conn)?;
+            let os = db::load_os(conn)?;
+            let state_sum = StateSum::of(&subjects, &os);
+            let (recorded_seq, recorded_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
+            let empty = recorded_seq == 0 && subjects.is_empty() && os.is_empty();
+            let sealed = empty || db::meta(conn, state_proof::DIGEST_KEY)? == Some(state_sum.seal(recorded_seq, &recorded_hash));
+            Ok((snapshot_of(subjects, os), Head { seq, hash, state_sum }, mark, sealed))
+        })?;
+        if sealed {
+            return Ok((snapshot, head, mark));
+        }
+        if !writable || attempt == 1 {
+            break;
+        }
+        state_proof::load_checked(conn, true)?;
+    }
+    // The table is not proven: serve the fold of the verified history (a broken chain fails).
+    let (snapshot, head, mark, _) = in_read_transaction(&|| {
+        let ((seq, hash), mark) = head_and_mark()?;
+        let (subjects, os, state_sum) = state_proof::load_checked(conn, false)?;
+        Ok((snapshot_of(subjects, os), Head { seq, hash, state_sum }, mark, true))
+    })?;
+    Ok((snapshot, head, mark))
 }
 
 impl ConsentStore {
@@ -56,48 +123,105 @@ impl ConsentStore {
     }
 
     /// Opens the store with an explicit clock and mode. Errors: missing (read-only), unreadable,
-    /// not a ConsentKit file, newer schema, or another policy id.
+    /// not a ConsentKit file, newer schema, or another policy id; a second read-write store of a
+    /// file already open read-write in this process; a store of a file open in this process with
+    /// another version of the policy. Stores of one file in one process share one snapshot.
     pub fn open_with(path: impl AsRef<Path>, policy: Arc<Policy>, clock: Arc<dyn Clock>, mode: OpenMode) -> Result<ConsentStore> {
         let path = path.as_ref().to_path_buf();
-        let conn = schema::open(&path, mode)?;
-        let open_file = if mode == OpenMode::ReadWrite { OpenFile::claim(&path)? } else { OpenFile(None) };
+        let in_memory = is_memory(&path);
+        // An in-memory store gets a named in-memory database (SQLite's memdb VFS, shared by name
+        // within this process) so its read connection sees what the writer wrote.
+        let db_path =
+            if in_memory { PathBuf::from(format!("file:/consentkit-{}?vfs=memdb", uuid::Uuid::new_v4().simple())) } else { path.clone() };
+        let conn = schema::open(&db_path, mode)?;
         let stored_policy = db::meta(&conn, "policy_id")?;
-        let mut erasure_key = db::meta(&conn, "erasure_key")?;
-        match (&stored_policy, mode) {
-            (Some(stored), _) if *stored != policy.id => {
-                return Err(Error::PolicyMismatch { path, stored: stored.clone(), given: policy.id.clone() })
+        if let Some(stored) = &stored_policy {
+            if *stored != policy.id {
+                return Err(Error::PolicyMismatch { path, stored: stored.clone(), given: policy.id.clone() });
             }
-            (None, OpenMode::ReadWrite) => {
-                let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-                let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
-                db::set_meta(&tx, "policy_id", &policy.id)?;
-                db::set_meta(&tx, "erasure_key", &key)?;
-                tx.commit()?;
-                erasure_key = Some(key);
-            }
-            _ => {}
         }
-        // Append after the recorded head even if rows were cut off, so a truncation stays visible.
-        let (head_seq, head_hash) = match (db::head(&conn)?, db::last_event(&conn)?) {
-            (Some(head), Some(last)) if last.0 > head.0 => last,
-            (Some(head), _) => head,
-            (None, Some(last)) => last,
-            (None, None) => (0, GENESIS.to_string()),
+        if stored_policy.is_none() && mode == OpenMode::ReadWrite {
+            // Another process may be creating the same file: set the identity only if still absent.
+            let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+            match db::meta(&tx, "policy_id")? {
+                Some(stored) if stored != policy.id => {
+                    return Err(Error::PolicyMismatch { path, stored, given: policy.id.clone() });
+                }
+                Some(_) => {}
+                None => {
+                    let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+                    db::set_meta(&tx, "policy_id", &policy.id)?;
+                    db::set_meta(&tx, "erasure_key", &key)?;
+                }
+            }
+            tx.commit()?;
+        }
+        let erasure_key = db::meta(&conn, "erasure_key")?.unwrap_or_default();
+        let reader = schema::open(&db_path, mode)?;
+
+        let key =
+            if in_memory { None } else { Some(std::fs::canonicalize(&path).map_err(|source| Error::Io { path: path.clone(), source })?) };
+        let read_write = mode == OpenMode::ReadWrite;
+        let mut files = lock(&OPEN_FILES);
+        let existing = key.as_ref().and_then(|k| files.get(k)).and_then(|e| e.shared.upgrade().map(|s| (s, e.read_write)));
+        let shared = match existing {
+            Some((_, true)) if read_write => {
+                return Err(Error::StoreUnavailable {
+                    path,
+                    why: "it is already open in this process (read-write): share that ConsentStore".into(),
+                });
+            }
+            Some((shared, _)) if *shared.policy != *policy => {
+                return Err(Error::StoreUnavailable {
+                    path,
+                    why: format!(
+                        "it is already open in this process with policy version '{}', not '{}'",
+                        shared.policy.version, policy.version
+                    ),
+                });
+            }
+            Some((shared, _)) => {
+                if read_write {
+                    // Joining read-only stores of this process: still do a read-write opener's
+                    // duty (re-seal or rebuild a state table whose digest does not match).
+                    load(&conn, &policy, true)?;
+                }
+                shared
+            }
+            None => {
+                let (snapshot, head, high_water) = load(&conn, &policy, read_write)?;
+                Shared::new(policy.clone(), snapshot, head, high_water)
+            }
         };
-        let mut snapshot = Snapshot::empty(policy.clone());
-        let (subjects, os, state_sum) = state_proof::load_checked(&conn, mode == OpenMode::ReadWrite)?;
-        snapshot.subjects = subjects.into_iter().collect();
-        snapshot.os = os.into_iter().collect();
-        let ledger = Ledger { conn, head_seq, head_hash, erasure_key: erasure_key.unwrap_or_default(), state_sum };
-        Ok(ConsentStore {
+        if let Some(k) = &key {
+            let entry = files.entry(k.clone()).or_insert(OpenEntry { shared: Arc::downgrade(&shared), read_write: false });
+            entry.shared = Arc::downgrade(&shared);
+            entry.read_write |= read_write;
+        }
+        drop(files);
+        let open_file = OpenFile { key, read_write };
+        let writer = Arc::new(Mutex::new(Some(Writer { conn, data_version: None })));
+        let prober = Prober::start(shared.clone(), writer.clone(), clock.clone(), mode);
+        let store = ConsentStore {
             _open_file: open_file,
+            _prober: Some(prober),
             path,
+            mode,
             policy,
             clock,
-            snapshot: ArcSwap::from_pointee(snapshot),
-            ledger: Mutex::new(Some(ledger)),
-            registry: Arc::new(Registry::default()),
-        })
+            shared,
+            writer,
+            ledger: Mutex::new(Some(Ledger { conn: reader, erasure_key: erasure_key.clone() })),
+            erasure_key,
+        };
+        // Joining a file another store of this process opened first: catch up now; and finish
+        // any scrub an earlier run left pending.
+        store.refresh()?;
+        if read_write {
+            store.shared.scrub_pending.store(true, Ordering::Relaxed);
+            store.finish_scrub();
+        }
+        Ok(store)
     }
 
     /// Opens the store, or, if that fails, returns a closed store whose gate denies every
@@ -111,13 +235,16 @@ impl ConsentStore {
                 let mut snapshot = Snapshot::empty(policy.clone());
                 snapshot.unavailable = Some(e.to_string());
                 ConsentStore {
-                    _open_file: OpenFile(None),
+                    _open_file: OpenFile::none(),
+                    _prober: None,
                     path: path.as_ref().to_path_buf(),
+                    mode: OpenMode::ReadWrite,
+                    shared: Shared::new(policy.clone(), snapshot, Head::default(), i64::MIN),
                     policy,
                     clock,
-                    snapshot: ArcSwap::from_pointee(snapshot),
+                    writer: Arc::new(Mutex::new(None)),
                     ledger: Mutex::new(None),
-                    registry: Arc::new(Registry::default()),
+                    erasure_key: String::new(),
                 }
             }
         }

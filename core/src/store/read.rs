@@ -1,7 +1,7 @@
 //! Reads that need SQLite (history, verify; export and the outbox in `rights`/`sync`): run on
-//! the ledger connection under the writer lock.
+//! their own connection, never under the writer's locks, so commit hooks and observers can read.
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::{lock, ConsentStore, Ledger};
 use crate::chain::ChainRow;
@@ -13,8 +13,16 @@ use crate::receipt::Receipt;
 use crate::state_proof;
 
 impl ConsentStore {
-    /// Runs `f` on the ledger connection (reads that need SQLite: history, export, verify).
+    /// Runs `f` on the read connection (reads that need SQLite: history, export, verify, the
+    /// outbox). Catches up with other processes' commits first, so the gate agrees with what the
+    /// read returns. Refused while suspended.
     pub(crate) fn with_ledger<T>(&self, f: impl FnOnce(&Ledger) -> Result<T>) -> Result<T> {
+        if self.shared.suspended.load(Ordering::Acquire) {
+            return Err(Error::Suspended("reading the ledger"));
+        }
+        if let Err(e) = self.refresh() {
+            log::warn!("consentkit: could not catch up before a read: {e}");
+        }
         let guard = lock(&self.ledger);
         let ledger = guard.as_ref().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
         f(ledger)
@@ -46,17 +54,25 @@ impl ConsentStore {
     /// store was serving the disagreeing state, it closes: checks fail closed from then on.
     pub fn verify(&self) -> Result<u64> {
         let outcome = self.with_ledger(|l| {
-            let (events, fold) = state_proof::walk(&l.conn)?;
-            let head = db::head(&l.conn)?.map_or(0, |(seq, _)| seq);
-            let table = fold.check(&db::load_subjects(&l.conn)?, &db::load_os(&l.conn)?, head);
-            // Under the ledger lock, so no write is between the walk and the snapshot; a snapshot
-            // behind the file's head (another process wrote) is not comparable.
-            let snap = self.snapshot.load_full();
-            let served = if head == l.head_seq {
-                let subjects: std::collections::HashMap<_, _> = snap.subjects.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                fold.check(&subjects, &snap.os.iter().map(|(p, r)| (*p, *r)).collect(), head)
-            } else {
-                Ok(())
+            // One read transaction: the walk, the head and the table are of one moment.
+            l.conn.execute_batch("BEGIN DEFERRED")?;
+            let read = (|| -> Result<_> {
+                let (events, fold) = state_proof::walk(&l.conn)?;
+                let head = db::head(&l.conn)?.map_or(0, |(seq, _)| seq);
+                let table = fold.check(&db::load_subjects(&l.conn)?, &db::load_os(&l.conn)?, head);
+                Ok((events, fold, head, table))
+            })();
+            let _ = l.conn.execute_batch("COMMIT");
+            let (events, fold, head, table) = read?;
+            // The served snapshot is comparable only if it reflects exactly this head (not while
+            // a write publishes, nor when this process is behind another one's commits).
+            let served = match self.shared.snapshot_with_seq() {
+                Some((snap, seq)) if seq == head => {
+                    // The gate's maps, in the fold's map types (verify is rare; the copy is cheap).
+                    let subjects: std::collections::HashMap<_, _> = snap.subjects.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    fold.check(&subjects, &snap.os.iter().map(|(p, r)| (*p, *r)).collect(), head)
+                }
+                _ => Ok(()),
             };
             if table.is_err() || served.is_err() {
                 if let Err(e) = db::set_meta(&l.conn, state_proof::DIGEST_KEY, "invalidated by verify") {
@@ -70,21 +86,26 @@ impl ConsentStore {
             (_, serving_it, Err(b)) => {
                 if serving_it {
                     log::error!("consentkit: {b}; closing the store");
-                    let generation = {
-                        let mut guard = lock(&self.ledger);
-                        *guard = None;
-                        let mut closed = Snapshot::empty(self.policy.clone());
-                        closed.unavailable = Some(b.to_string());
-                        closed.generation = self.snapshot.load().generation + 1;
-                        let generation = closed.generation;
-                        self.snapshot.store(Arc::new(closed));
-                        generation
-                    };
-                    // The Kotlin and Swift caches drop what they hold.
-                    self.registry.committed(generation);
+                    self.close(b.to_string());
                 }
                 Err(Error::Tampered(b))
             }
         }
+    }
+
+    /// Closes the store after it found itself serving a state its history does not give: writes
+    /// and ledger reads fail from now on, checks deny consent-gated features, caches are told.
+    fn close(&self, why: String) {
+        let _published = if self.shared.held_by_this_thread() { None } else { Some(self.shared.lock()) };
+        *lock(&self.writer) = None;
+        *lock(&self.ledger) = None;
+        let mut closed = Snapshot::empty(self.policy.clone());
+        closed.unavailable = Some(why);
+        closed.generation = self.shared.snapshot.load().generation + 1;
+        let generation = closed.generation;
+        let seq = self.shared.snapshot_with_seq().map_or(0, |(_, seq)| seq);
+        self.shared.publish(closed, seq);
+        // The Kotlin and Swift caches drop what they hold.
+        self.shared.registry.committed(generation);
     }
 }

@@ -7,6 +7,10 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use std::sync::atomic::Ordering;
+
+use super::refresh::{catch_up, notify, Notice};
+use super::shared::mono_millis;
 use super::{lock, ConsentStore};
 use crate::chain;
 use crate::clock::Timestamp;
@@ -95,85 +99,122 @@ impl ConsentStore {
     /// Runs `build` in one immediate transaction; commits, publishes the new snapshot, runs the
     /// commit hooks and queues observer notifications, in that order, before returning.
     /// An error anywhere rolls everything back: nothing is written, nothing is published.
+    ///
+    /// Inside the transaction (which holds the file's write lock) the store first catches up with
+    /// whatever another process committed, so `build` validates against the file's current state
+    /// and appends after its current head. The publish lock is held until the hooks have run;
+    /// hooks may read (the reads use their own connection), a write from a hook is refused.
     pub(crate) fn write<T>(&self, build: impl FnOnce(&mut WriteTx) -> Result<T>) -> Result<(T, Vec<Receipt>)> {
-        let mut guard = lock(&self.ledger);
-        let ledger = guard.as_mut().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
-        let base = self.snapshot.load_full();
-        let now = self.clock.now();
-        let tx = Transaction::new_unchecked(&ledger.conn, TransactionBehavior::Immediate)?;
-        let mut w = WriteTx {
-            conn: &tx,
-            policy: &self.policy,
-            now,
-            base: &base,
-            erasure_key: &ledger.erasure_key,
-            next_seq: ledger.head_seq + 1,
-            prev_hash: ledger.head_hash.clone(),
-            subjects: BTreeMap::new(),
-            removed: BTreeSet::new(),
-            os: Vec::new(),
-            receipts: Vec::new(),
-        };
-        let value = build(&mut w)?;
-        let WriteTx { subjects, removed, os, receipts, next_seq, prev_hash, .. } = w;
-        if receipts.is_empty() {
-            return Ok((value, receipts));
+        if self.shared.held_by_this_thread() {
+            return Err(Error::WriteFromHook("write"));
         }
-        let last_seq = next_seq - 1;
-        let mut state_sum = ledger.state_sum;
-        for (subject, state) in &subjects {
-            if let Some(old) = base.subjects.get(subject) {
-                state_sum.remove_subject(subject, old);
+        if self.shared.suspended.load(Ordering::Acquire) {
+            return Err(Error::Suspended("writing"));
+        }
+        let mut published = self.shared.lock();
+        let mut caught_up = None;
+        let result = (|| {
+            let guard = lock(&self.writer);
+            let writer = guard.as_ref().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
+            if self.shared.suspended.load(Ordering::Acquire) {
+                return Err(Error::Suspended("writing"));
             }
-            state_sum.add_subject(subject, state);
-            db::put_subject(&tx, subject, state, last_seq)?;
-        }
-        for subject in &removed {
-            if let Some(old) = base.subjects.get(subject) {
-                state_sum.remove_subject(subject, old);
+            let started = mono_millis();
+            let tx = Transaction::new_unchecked(&writer.conn, TransactionBehavior::Immediate).map_err(|e| match Error::from(e) {
+                Error::Busy(_) => Error::Busy("starting a write".into()),
+                other => other,
+            })?;
+            let now = self.now();
+            caught_up = catch_up(&self.shared, &mut published, &tx, now, started)?;
+            let base = self.shared.snapshot.load_full();
+            let mut w = WriteTx {
+                conn: &tx,
+                policy: &self.policy,
+                now,
+                base: &base,
+                erasure_key: &self.erasure_key,
+                next_seq: published.seq + 1,
+                prev_hash: published.hash.clone(),
+                subjects: BTreeMap::new(),
+                removed: BTreeSet::new(),
+                os: Vec::new(),
+                receipts: Vec::new(),
+            };
+            let value = build(&mut w)?;
+            let WriteTx { subjects, removed, os, receipts, next_seq, prev_hash, .. } = w;
+            if receipts.is_empty() {
+                return Ok((value, receipts, None));
             }
-            db::delete_subject(&tx, subject)?;
-        }
-        let os_final: BTreeMap<OsPermission, OsRecord> = os.iter().copied().collect();
-        for (permission, record) in &os_final {
-            if let Some(old) = base.os.get(permission) {
-                state_sum.remove_os(*permission, old);
+            let last_seq = next_seq - 1;
+            let mut state_sum = published.state_sum;
+            for (subject, state) in &subjects {
+                if let Some(old) = base.subjects.get(subject) {
+                    state_sum.remove_subject(subject, old);
+                }
+                state_sum.add_subject(subject, state);
+                db::put_subject(&tx, subject, state, last_seq)?;
             }
-            state_sum.add_os(*permission, record);
-            db::put_os(&tx, *permission, *record, last_seq)?;
-        }
-        db::set_meta(&tx, "head_seq", &last_seq.to_string())?;
-        db::set_meta(&tx, "head_hash", &prev_hash)?;
-        db::set_meta(&tx, state_proof::DIGEST_KEY, &state_sum.seal(last_seq, &prev_hash))?;
-        tx.commit()?;
-        ledger.head_seq = last_seq;
-        ledger.head_hash = prev_hash;
-        ledger.state_sum = state_sum;
+            for subject in &removed {
+                if let Some(old) = base.subjects.get(subject) {
+                    state_sum.remove_subject(subject, old);
+                }
+                db::delete_subject(&tx, subject)?;
+            }
+            let os_final: BTreeMap<OsPermission, OsRecord> = os.iter().copied().collect();
+            for (permission, record) in &os_final {
+                if let Some(old) = base.os.get(permission) {
+                    state_sum.remove_os(*permission, old);
+                }
+                state_sum.add_os(*permission, record);
+                db::put_os(&tx, *permission, *record, last_seq)?;
+            }
+            db::set_meta(&tx, "head_seq", &last_seq.to_string())?;
+            db::set_meta(&tx, "head_hash", &prev_hash)?;
+            db::set_meta(&tx, state_proof::DIGEST_KEY, &state_sum.seal(last_seq, &prev_hash))?;
+            let mark = self.shared.high_water.load(Ordering::Relaxed).max(now.millis());
+            db::set_meta(&tx, "time_high_water", &mark.to_string())?;
+            tx.commit()?;
+            self.shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
+            published.seq = last_seq;
+            published.hash = prev_hash;
+            published.state_sum = state_sum;
 
-        let mut next = (*base).clone();
-        let touched: BTreeSet<String> = subjects.keys().chain(removed.iter()).cloned().collect();
-        for subject in &removed {
-            next.subjects.remove(subject);
+            let mut next = (*base).clone();
+            let touched: BTreeSet<String> = subjects.keys().chain(removed.iter()).cloned().collect();
+            for subject in &removed {
+                next.subjects.remove(subject);
+            }
+            for (subject, state) in subjects {
+                next.subjects.insert(subject, Arc::new(state));
+            }
+            for (permission, record) in os_final {
+                next.os.insert(permission, record);
+            }
+            next.generation += 1;
+            let changes = status_changes(&base, &next, &touched, now);
+            let generation = next.generation;
+            self.shared.publish(next, last_seq);
+            Ok((value, receipts, Some((generation, changes))))
+        })();
+        // No transaction is open any more: hooks and observers may read (even ack the outbox).
+        // What a catch-up published is told even if the write itself then failed.
+        if let Some(notice) = caught_up {
+            notify(&self.shared, notice);
         }
-        for (subject, state) in subjects {
-            next.subjects.insert(subject, Arc::new(state));
+        let (value, receipts, published_changes) = result?;
+        if let Some((generation, changes)) = published_changes {
+            notify(&self.shared, Notice { generation, changes });
         }
-        for (permission, record) in os_final {
-            next.os.insert(permission, record);
+        drop(published);
+        if self.shared.scrub_pending.load(Ordering::Acquire) {
+            self.finish_scrub();
         }
-        next.generation += 1;
-        let changes = status_changes(&base, &next, &touched, now);
-        let generation = next.generation;
-        self.snapshot.store(Arc::new(next));
-        self.registry.committed(generation);
-        self.registry.dispatch(&changes);
-        drop(guard);
         Ok((value, receipts))
     }
 }
 
 /// The statuses that differ between two snapshots for the touched subjects.
-fn status_changes(before: &Snapshot, after: &Snapshot, touched: &BTreeSet<String>, now: Timestamp) -> Vec<StatusChange> {
+pub(super) fn status_changes(before: &Snapshot, after: &Snapshot, touched: &BTreeSet<String>, now: Timestamp) -> Vec<StatusChange> {
     let mut changes = Vec::new();
     for subject in touched {
         for category in &after.policy.categories {

@@ -81,6 +81,9 @@ enum Names {
         case .StoreUnavailable: return "store_unavailable"
         case .Closed: return "closed"
         case .Internal: return "internal"
+        case .Busy: return "busy"
+        case .Suspended: return "suspended"
+        case .WriteFromHook: return "write_from_hook"
         }
     }
 }

@@ -47,7 +47,10 @@ import java.util.concurrent.atomic.AtomicLong
  * [check] does not cross JNA on the hot path: decisions are cached on the Kotlin side and
  * invalidated synchronously by a commit listener before any write returns, and an allowed
  * decision is never served past its `validUntil` (a grant's expiry). So once [withdraw] has
- * returned, no thread sees the feature allowed.
+ * returned, no thread sees the feature allowed. A withdrawal made by another process on the same
+ * file (an `android:process` service, the support tool) is honoured within the core's
+ * cross-process bound (250 ms): the core's probe invalidates this cache, and no entry is served
+ * longer than the bound anyway.
  *
  * Threads: [check], [isAllowed], [status], [statuses], [shouldAsk], [osPermission],
  * [unavailable], [policyJson] and [changes] read memory only and are safe on the main thread.
@@ -66,10 +69,14 @@ class ConsentManager internal constructor(
     /** How to open this store again (same path, policy, clock) after a quarantine. */
     private val reopen: () -> ConsentManager,
 ) : AutoCloseable {
-    private class Cached(val generation: Long, val decision: CheckResult)
+    private class Cached(val generation: Long, val decision: CheckResult, val madeAtNanos: Long)
     private data class GateKey(val subject: String, val feature: String, val scope: String?)
 
     private val generation = AtomicLong(kit.generation().toLong())
+    // Another process's commit reaches this cache through the commit listener (the core's probe
+    // publishes it like a write); an entry older than the core's cross-process bound is re-asked
+    // anyway, so a cache never serves an allow the core could no longer vouch for.
+    private val freshNanos: Long = kit.crossProcessBoundMillis().toLong() * 1_000_000L
     private val decisions = ConcurrentHashMap<GateKey, Cached>()
     private val closed = AtomicBoolean(false)
     private val flows: MutableSet<SendChannel<StatusChange>> = ConcurrentHashMap.newKeySet()
@@ -161,13 +168,16 @@ class ConsentManager internal constructor(
         if (closed.get()) throw closedError()
         val key = GateKey(subject, feature, scope)
         val current = generation.get() // read before asking Rust: a commit in between makes the entry stale
+        val nanos = System.nanoTime()
         decisions[key]?.let { hit ->
             val until = hit.decision.validUntil
-            if (hit.generation == current && (until == null || now() < until)) return hit.decision
+            if (hit.generation == current && nanos - hit.madeAtNanos < freshNanos && (until == null || now() < until)) {
+                return hit.decision
+            }
         }
         val decision = kit.check(text("subject", subject), text("feature", feature), textOrNull("scope", scope))
         if (decisions.size >= MAX_CACHED_DECISIONS) decisions.clear()
-        decisions[key] = Cached(current, decision)
+        decisions[key] = Cached(current, decision, nanos)
         return decision
     }
 
@@ -380,6 +390,24 @@ class ConsentManager internal constructor(
             handle.destroy()
         }
     }
+
+    // ----- several processes, app lifecycle -----
+
+    /**
+     * Catches up with other processes' commits now (an `android:process` service, the support
+     * tool). Checks do this by themselves within the core's cross-process bound; call it on resume.
+     */
+    fun refresh() = kit.refresh()
+
+    /**
+     * Before the process is suspended: waits for the transaction in flight and starts no new one
+     * until [resume] (writes and ledger reads throw [ConsentKitException.Suspended]). Checks keep
+     * answering from memory for the cross-process bound, then deny consent-gated features.
+     */
+    fun suspend() = kit.suspend()
+
+    /** Ends [suspend]; catches up with what other processes committed meanwhile before it returns. */
+    fun resume() = kit.resume()
 
     /**
      * Closes the store. Idempotent. Calls in flight on other threads finish first; when this

@@ -1,0 +1,296 @@
+//! Catching up with other processes' commits: the catch-up itself (reload what changed since the
+//! published head), the probe thread that notices them (`PRAGMA data_version` every
+//! [`PROBE_INTERVAL`]), [`ConsentStore::refresh`], and the iOS suspension pair
+//! [`ConsentStore::suspend`] / [`ConsentStore::resume`].
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, Weak};
+
+use rusqlite::Connection;
+
+use super::shared::{mono_millis, Head, Shared, PROBE_INTERVAL};
+use super::write::status_changes;
+use super::{lock, ConsentStore, Writer};
+use crate::chain::GENESIS;
+use crate::clock::{Clock, Timestamp};
+use crate::db;
+use crate::error::{Error, Result};
+use crate::observer::StatusChange;
+use crate::schema::OpenMode;
+use crate::state_proof;
+
+/// The high-water mark of time is written to the file when it advanced by this much (ms) since
+/// it was last written (and with every write, and on suspend).
+const HIGH_WATER_PERSIST_STEP: i64 = 60_000;
+
+/// What a publish owes the listeners: the generation for the commit hooks and the status changes
+/// for the observers. Delivered by [`notify`] once no transaction is open, so a hook may read
+/// and even acknowledge the outbox.
+pub(super) struct Notice {
+    pub(super) generation: u64,
+    pub(super) changes: Vec<StatusChange>,
+}
+
+/// Runs the commit hooks and queues the observer notifications of a publish.
+pub(super) fn notify(shared: &Shared, notice: Notice) {
+    shared.registry.committed(notice.generation);
+    shared.registry.dispatch(&notice.changes);
+}
+
+/// Brings the published snapshot up to the file's head, reading through `conn` (the caller holds
+/// the publish lock `head` and has a transaction open on `conn`, begun at monotonic `started`).
+/// Publishes what changed and confirms the snapshot current as of `started`; returns what the
+/// listeners must be told, if anything changed.
+pub(super) fn catch_up(shared: &Shared, head: &mut Head, conn: &Connection, now: Timestamp, started: u64) -> Result<Option<Notice>> {
+    let (seq, hash) = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
+    if seq == head.seq && hash == head.hash {
+        shared.confirm(started);
+        return Ok(None);
+    }
+    let base = shared.snapshot.load_full();
+    let mut next = (*base).clone();
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    let mut state_sum = head.state_sum;
+    let mut full = seq < head.seq || db::removals_after(conn, head.seq)?;
+    if !full {
+        // Only what was written after the published head, checked against the digest the other
+        // process sealed beside its head; any disagreement falls back to the full, proven load.
+        for (subject, state) in db::subjects_after(conn, head.seq)? {
+            if let Some(old) = base.subjects.get(&subject) {
+                state_sum.remove_subject(&subject, old);
+            }
+            state_sum.add_subject(&subject, &state);
+            touched.insert(subject.clone());
+            next.subjects.insert(subject, state);
+        }
+        let os = db::load_os(conn)?;
+        for (permission, record) in base.os.iter() {
+            state_sum.remove_os(*permission, record);
+        }
+        for (permission, record) in &os {
+            state_sum.add_os(*permission, record);
+        }
+        next.os = os.into_iter().collect();
+        let (recorded_seq, recorded_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
+        full = db::meta(conn, state_proof::DIGEST_KEY)? != Some(state_sum.seal(recorded_seq, &recorded_hash));
+    }
+    if full {
+        // Subjects may have been removed (erasure, purge), the file replaced, or the digest not
+        // match: reload everything as an open does (never serving an unproven state table).
+        let (subjects, os, sum) = state_proof::load_checked(conn, false)?;
+        touched.extend(base.subjects.keys().cloned());
+        touched.extend(subjects.keys().cloned());
+        next.subjects = subjects.into_iter().collect();
+        next.os = os.into_iter().collect();
+        state_sum = sum;
+    }
+    if let Some(mark) = db::meta(conn, "time_high_water")?.and_then(|v| v.parse::<i64>().ok()) {
+        shared.high_water.fetch_max(mark, Ordering::Relaxed);
+    }
+    next.generation += 1;
+    let changes = status_changes(&base, &next, &touched, now);
+    let generation = next.generation;
+    shared.publish(next, seq);
+    shared.confirm(started);
+    head.seq = seq;
+    head.hash = hash;
+    head.state_sum = state_sum;
+    log::debug!("consentkit: caught up with another connection's commits to seq {seq}");
+    Ok(Some(Notice { generation, changes }))
+}
+
+/// One probe: if the file changed since the last one, catch up; then confirm the snapshot is
+/// current as of the probe's start. Takes the publish lock (or, unless `wait`, gives up with
+/// `Busy` if a write holds it), then the writer connection.
+fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mode: OpenMode, wait: bool) -> Result<()> {
+    if shared.suspended.load(Ordering::Acquire) {
+        return Err(Error::Suspended("refreshing"));
+    }
+    let mut published =
+        if wait { shared.lock() } else { shared.try_lock().ok_or_else(|| Error::Busy("a write of this process is in progress".into()))? };
+    let mut guard = lock(writer);
+    let w = guard.as_mut().ok_or_else(|| Error::Closed("the store is closed".into()))?;
+    let started = mono_millis();
+    let version = db::data_version(&w.conn)?;
+    let mut notice = None;
+    if w.data_version != Some(version) {
+        let now = shared.at_least_high_water(clock.now());
+        w.conn.execute_batch("BEGIN DEFERRED")?;
+        let result = catch_up(shared, &mut published, &w.conn, now, started);
+        let _ = w.conn.execute_batch("COMMIT");
+        notice = result?;
+        w.data_version = Some(version);
+    } else {
+        // Nothing committed elsewhere since the last probe: the snapshot is current.
+        shared.confirm(started);
+    }
+    if mode == OpenMode::ReadWrite {
+        persist_high_water(shared, &w.conn, false)?;
+    }
+    drop(guard);
+    if let Some(notice) = notice {
+        notify(shared, notice);
+    }
+    drop(published);
+    Ok(())
+}
+
+/// Writes the high-water mark of time to the file if it advanced by a step (or at all, `force`).
+fn persist_high_water(shared: &Shared, conn: &Connection, force: bool) -> Result<()> {
+    let mark = shared.high_water.load(Ordering::Relaxed);
+    let written = shared.persisted_high_water.load(Ordering::Relaxed);
+    if mark > written && (force || mark.saturating_sub(written) >= HIGH_WATER_PERSIST_STEP) {
+        db::set_meta(conn, "time_high_water", &mark.to_string())?;
+        shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// The probe thread of one store: probes every [`PROBE_INTERVAL`]; ends when the store is dropped.
+pub(crate) struct Prober {
+    _stop: Sender<()>,
+}
+
+impl Prober {
+    pub(super) fn start(shared: Arc<Shared>, writer: Arc<Mutex<Option<Writer>>>, clock: Arc<dyn Clock>, mode: OpenMode) -> Prober {
+        let (stop, stopped) = channel::<()>();
+        let shared: Weak<Shared> = Arc::downgrade(&shared);
+        let writer = Arc::downgrade(&writer);
+        let spawned = std::thread::Builder::new().name("consentkit-probe".into()).spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(PROBE_INTERVAL) {
+                let (Some(shared), Some(writer)) = (shared.upgrade(), writer.upgrade()) else { break };
+                match probe(&shared, &writer, &*clock, mode, true) {
+                    Ok(()) | Err(Error::Suspended(_)) => {}
+                    Err(e) => log::warn!("consentkit: could not check for other processes' commits: {e}"),
+                }
+                if mode == OpenMode::ReadWrite && shared.scrub_pending.load(Ordering::Acquire) {
+                    finish_scrub(&shared, &writer);
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            // Checks then refresh inline once the bound has passed: slower, still correct.
+            log::error!("consentkit: could not start the probe thread: {e}");
+        }
+        Prober { _stop: stop }
+    }
+}
+
+/// Checkpoints the WAL into the database and truncates it, so erased content survives in
+/// neither; waits up to the busy timeout for readers. Returns true when no scrub is pending.
+/// Never fails: a checkpoint that cannot finish stays pending for the next opportunity.
+pub(super) fn finish_scrub(shared: &Shared, writer: &Mutex<Option<Writer>>) -> bool {
+    if !shared.scrub_pending.load(Ordering::Acquire) {
+        return true;
+    }
+    if shared.suspended.load(Ordering::Acquire) {
+        return false;
+    }
+    let guard = lock(writer);
+    let Some(w) = guard.as_ref() else { return false };
+    let result: rusqlite::Result<(i64, i64, i64)> =
+        w.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
+    match result {
+        Ok((0, _, _)) => {
+            shared.scrub_pending.store(false, Ordering::Release);
+            true
+        }
+        Ok(_) => {
+            log::warn!("consentkit: a reader blocked the WAL checkpoint; erased content stays in the WAL until the next one");
+            false
+        }
+        Err(e) => {
+            log::warn!("consentkit: WAL checkpoint failed ({e}); erased content stays in the WAL until the next one");
+            false
+        }
+    }
+}
+
+impl ConsentStore {
+    /// Catches up with other processes' commits now: one `PRAGMA data_version` probe and, if the
+    /// file moved on, a reload of what changed (subjects written since the published head, OS
+    /// states), published like a write (hooks, observers). Checks do this by themselves within
+    /// [`super::CROSS_PROCESS_BOUND`]; call it when the app returns to the foreground or after the
+    /// support tool ran. From inside a commit hook it does nothing (the write already caught up).
+    pub fn refresh(&self) -> Result<()> {
+        if self.shared.held_by_this_thread() {
+            return Ok(());
+        }
+        probe(&self.shared, &self.writer, &*self.clock, self.mode, true)
+    }
+
+    /// [`ConsentStore::refresh`] for a check: never waits for a write in progress.
+    pub(super) fn refresh_without_waiting(&self) -> Result<()> {
+        if self.shared.held_by_this_thread() {
+            return Ok(());
+        }
+        probe(&self.shared, &self.writer, &*self.clock, self.mode, false)
+    }
+
+    /// Finishes an erasure's or purge's pending WAL scrub now (see [`crate::ErasureReport`]).
+    /// Returns true when no erased content remains in the WAL. Also runs by itself on the next
+    /// write, probe and open.
+    pub fn finish_scrub(&self) -> bool {
+        finish_scrub(&self.shared, &self.writer)
+    }
+
+    /// After an erasure or purge committed: marks the scrub pending and tries to finish it
+    /// (waiting up to the busy timeout for readers). True when it is finished.
+    pub(crate) fn scrub_after_removal(&self) -> bool {
+        self.shared.scrub_pending.store(true, Ordering::Release);
+        self.finish_scrub()
+    }
+
+    /// For iOS, before the app is suspended: waits for the transaction in flight, writes the clock's
+    /// high-water mark, and then starts no new transaction (writes, ledger reads and refreshes fail
+    /// with [`Error::Suspended`]) until [`ConsentStore::resume`], so the process holds no SQLite lock
+    /// while suspended (0xDEAD10CC). Checks keep answering from memory for
+    /// [`super::CROSS_PROCESS_BOUND`], then deny consent-gated features (they cannot tell whether
+    /// another process withdrew). Idempotent.
+    pub fn suspend(&self) {
+        if !self.shared.held_by_this_thread() {
+            let _published = self.shared.lock();
+            let guard = lock(&self.writer);
+            if let (Some(w), OpenMode::ReadWrite) = (guard.as_ref(), self.mode) {
+                if let Err(e) = persist_high_water(&self.shared, &w.conn, true) {
+                    log::warn!("consentkit: could not write the clock's high-water mark before suspending: {e}");
+                }
+            }
+            self.shared.suspended.store(true, Ordering::Release);
+            drop(guard);
+            drop(lock(&self.ledger));
+        } else {
+            self.shared.suspended.store(true, Ordering::Release);
+        }
+    }
+
+    /// Ends a [`ConsentStore::suspend`]: transactions may start again, and the store catches up
+    /// with what other processes committed meanwhile before this returns.
+    pub fn resume(&self) -> Result<()> {
+        self.shared.suspended.store(false, Ordering::Release);
+        self.refresh()?;
+        self.finish_scrub();
+        Ok(())
+    }
+
+    /// True between [`ConsentStore::suspend`] and [`ConsentStore::resume`].
+    pub fn is_suspended(&self) -> bool {
+        self.shared.suspended.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for ConsentStore {
+    /// Writes the clock's high-water mark, so a clock set back while the app is closed does not
+    /// revive what expired while it ran.
+    fn drop(&mut self) {
+        if self.mode == OpenMode::ReadWrite && !self.shared.suspended.load(Ordering::Acquire) {
+            if let Some(w) = lock(&self.writer).as_ref() {
+                if let Err(e) = persist_high_water(&self.shared, &w.conn, true) {
+                    log::warn!("consentkit: could not write the clock's high-water mark on close: {e}");
+                }
+            }
+        }
+    }
+}
