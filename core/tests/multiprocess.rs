@@ -273,3 +273,50 @@ fn a_hook_syncs_after_another_process_s_commit_and_after_its_own() {
     assert_eq!(results, ["acked 1", "acked 2"], "the hook read and acknowledged the outbox each time");
     assert!(a.pending_sync(10).unwrap().is_empty());
 }
+
+/// The sealed state digest of the file, read raw (`meta.state_digest`).
+fn sealed_digest(path: &std::path::Path) -> (String, u64, String) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let meta = |key: &str| conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, String>(0)).unwrap();
+    (meta("state_digest"), meta("head_seq").parse().unwrap(), meta("head_hash"))
+}
+
+/// The proof engineer's ask: when a store reloads another process's writes (catch-up), its state
+/// sum follows, so its own next write seals a digest that matches the state table; a reopen then
+/// serves the table as proven, without a walk and re-seal (the digest stays what was sealed).
+#[test]
+fn after_another_process_s_writes_this_one_s_next_write_seals_a_matching_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consent.db");
+    let a = ConsentStore::open(&path, Policy::builtin()).unwrap();
+    a.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+    a.set_os_permission(OsPermission::Contacts, OsState::Granted).unwrap();
+    for ops in ["grant-withdraw:bob:5", "withdraw:alice"] {
+        let mut b = spawn_worker(&path, ops);
+        let lines = lines_of(&mut b);
+        assert!(first_result(&lines).starts_with("ack "));
+        assert!(b.wait().unwrap().success());
+    }
+    // A's write catches up inside its transaction (bob's and alice's rows), then seals.
+    a.record(&DecisionInput::new("carol", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+    a.refresh().unwrap();
+    assert!(!a.check("alice", "usage_analytics", None).unwrap().allowed);
+    assert_eq!(a.verify().unwrap(), 9, "alice, the OS state, bob x5, alice, carol");
+    drop(a);
+
+    let (digest, seq, hash) = sealed_digest(&path);
+    assert_eq!(seq, 9);
+    let ro = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(SystemClock), OpenMode::ReadOnly).unwrap();
+    let snap = ro.snapshot();
+    let subjects: std::collections::HashMap<String, Arc<SubjectState>> = snap.subjects.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let os: std::collections::HashMap<OsPermission, OsRecord> = snap.os.iter().map(|(p, r)| (*p, *r)).collect();
+    assert_eq!(subjects.len(), 3);
+    assert_eq!(digest, state_proof::StateSum::of(&subjects, &os).seal(seq, &hash), "the sealed digest is the sum of the state table");
+    drop(ro);
+
+    // A read-write reopen finds the digest matching: nothing re-sealed or rebuilt.
+    let again = ConsentStore::open(&path, Policy::builtin()).unwrap();
+    assert!(again.unavailable().is_none());
+    drop(again);
+    assert_eq!(sealed_digest(&path).0, digest, "the reopen did not need to re-seal");
+}
