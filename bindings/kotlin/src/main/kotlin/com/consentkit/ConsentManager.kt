@@ -397,6 +397,7 @@ class ConsentManager internal constructor(
      * Catches up with other processes' commits now (an `android:process` service, the support
      * tool). Checks do this by themselves within the core's cross-process bound; call it on resume.
      */
+    @Throws(ConsentKitException::class)
     fun refresh() = kit.refresh()
 
     /**
@@ -404,10 +405,17 @@ class ConsentManager internal constructor(
      * until [resume] (writes and ledger reads throw [ConsentKitException.Suspended]). Checks keep
      * answering from memory for the cross-process bound, then deny consent-gated features.
      */
+    @Throws(ConsentKitException::class)
     fun suspend() = kit.suspend()
 
     /** Ends [suspend]; catches up with what other processes committed meanwhile before it returns. */
+    @Throws(ConsentKitException::class)
     fun resume() = kit.resume()
+
+    /** True between [suspend] and [resume]. */
+    @get:Throws(ConsentKitException::class)
+    val isSuspended: Boolean
+        get() = kit.isSuspended()
 
     /**
      * Closes the store. Idempotent. Calls in flight on other threads finish first; when this

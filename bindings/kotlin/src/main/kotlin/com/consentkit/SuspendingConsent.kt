@@ -125,6 +125,18 @@ class SuspendingConsent internal constructor(
     @Throws(ConsentKitException::class)
     suspend fun ackSync(upToSeq: ULong): Unit = io { ackSync(upToSeq) }
 
+    /** [ConsentManager.refresh] (reads what other processes committed) on the I/O dispatcher. */
+    @Throws(ConsentKitException::class)
+    suspend fun refresh(): Unit = io { refresh() }
+
+    /** [ConsentManager.suspend] (waits for a transaction in flight) on the I/O dispatcher. */
+    @Throws(ConsentKitException::class)
+    suspend fun suspend(): Unit = io { suspend() }
+
+    /** [ConsentManager.resume] (catches up with other processes) on the I/O dispatcher. */
+    @Throws(ConsentKitException::class)
+    suspend fun resume(): Unit = io { resume() }
+
     /** [ConsentManager.quarantineAndReopen] (moves a file, opens a store) on the I/O dispatcher. */
     @Throws(ConsentKitException::class)
     suspend fun quarantineAndReopen(): Recovered = io { quarantineAndReopen() }

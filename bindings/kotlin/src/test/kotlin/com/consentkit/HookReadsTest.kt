@@ -3,7 +3,8 @@ package com.consentkit
 import com.consentkit.ffi.CommitListener
 import com.consentkit.ffi.ConsentKitException
 import com.consentkit.ffi.Status
-import com.consentkit.ffi.TestClock
+import com.consentkit.testing.ManualClock
+import com.consentkit.testing.openWithClock
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
@@ -19,7 +20,7 @@ import java.util.concurrent.TimeUnit
 /** Issue #9 item 7: commit hooks and observers may read (sync after each commit) without deadlock. */
 class HookReadsTest {
     private val dir: File = Files.createTempDirectory("consentkit-hooks").toFile()
-    private val clock = TestClock(Instant.parse("2026-01-15T09:00:00Z").toEpochMilli())
+    private val clock = ManualClock(Instant.parse("2026-01-15T09:00:00Z"))
     private val consent = ConsentManager.openWithClock(File(dir, "consent.db").path, null, clock)
     private val pool = Executors.newSingleThreadExecutor()
 
