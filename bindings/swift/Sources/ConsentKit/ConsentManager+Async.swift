@@ -126,6 +126,21 @@ extension ConsentManager {
     public func ackSync(upToSeq: UInt64) async throws {
         try await offCaller { try self.ackSync(upToSeq: upToSeq) }
     }
+
+    /// ``refresh()`` off the caller's thread.
+    public func refresh() async throws {
+        try await offCaller { try self.refresh() }
+    }
+
+    /// ``suspend()`` off the caller's thread (it waits for a transaction in flight).
+    public func suspend() async throws {
+        try await offCaller { try self.suspend() }
+    }
+
+    /// ``resume()`` off the caller's thread (it reads what other processes committed meanwhile).
+    public func resume() async throws {
+        try await offCaller { try self.resume() }
+    }
 }
 
 /// Runs `work` on a background queue and resumes the caller with its result.

@@ -10,7 +10,9 @@ import Foundation
 /// `check` does not cross into Rust on the hot path: decisions are cached in Swift and
 /// invalidated synchronously by a commit listener before any write returns, and an allowed
 /// decision is never served past its `validUntil` (a grant's expiry). Once `withdraw` has
-/// returned, no thread sees the feature allowed.
+/// returned, no thread sees the feature allowed. A withdrawal by another process on the same file
+/// (an app extension, the support tool) is honoured within the core's cross-process bound
+/// (250 ms, `crossProcessBoundMillis()` of the FFI): no cached answer is served longer than that.
 ///
 /// Open one manager per database file per process and keep it for the app's lifetime; a second
 /// manager on the same file is refused (or fails closed) while the first is open. `close()`
@@ -26,7 +28,8 @@ public final class ConsentManager: Sendable {
     private let now: @Sendable () throws -> Date
     private let counter: GenerationCounter
     private let commits: ListenerHandle
-    private let cache = DecisionCache()
+    /// The gate cache (package: tests check its bound).
+    package let cache: DecisionCache
     private let registrations = Registrations()
     /// Opens the same file again the same way (after a quarantine).
     private let reopen: @Sendable () throws -> ConsentManager
@@ -41,6 +44,9 @@ public final class ConsentManager: Sendable {
         self.now = now
         self.counter = counter
         self.reopen = reopen
+        // Another process's commit reaches the cache through the commit listener (the core's probe
+        // publishes it like a write); an entry older than the bound is asked again anyway.
+        self.cache = DecisionCache(freshNanos: try kit.crossProcessBoundMillis().multipliedReportingOverflow(by: 1_000_000).partialValue)
         self.commits = try kit.onCommit(listener: counter)
     }
 
@@ -124,6 +130,37 @@ public final class ConsentManager: Sendable {
         _ = registrations.closeAll()
     }
 
+    // MARK: - App lifecycle and other processes
+
+    /// Catches up now with what other processes (an app extension, the support tool) committed to
+    /// the file. Checks do this by themselves within the cross-process bound; call it when the app
+    /// becomes active. Throws `.Suspended` between ``suspend()`` and ``resume()``.
+    public func refresh() throws {
+        try kit.refresh()
+    }
+
+    /// Call before iOS suspends the app: from `applicationDidEnterBackground`
+    /// (`sceneDidEnterBackground`) and from a background task's expiration handler. Waits for the
+    /// transaction in flight, then starts no new one until ``resume()``, so the process holds no
+    /// SQLite file lock while suspended (which iOS punishes with 0xDEAD10CC). Meanwhile writes and
+    /// ledger reads throw `ConsentKitError.Suspended` (changing nothing); checks answer from memory
+    /// for the cross-process bound, then deny consent-gated features. Idempotent.
+    public func suspend() throws {
+        try kit.suspend()
+    }
+
+    /// Ends ``suspend()``: call it when the app becomes active again
+    /// (`applicationDidBecomeActive` / `sceneDidBecomeActive`). Catches up with what other
+    /// processes committed meanwhile before it returns.
+    public func resume() throws {
+        try kit.resume()
+    }
+
+    /// True between ``suspend()`` and ``resume()``.
+    public var isSuspended: Bool {
+        get throws { try kit.isSuspended() }
+    }
+
     // MARK: - The gate
 
     /// May `feature` run for `subject` now? `scope` names the item of a per-item feature.
@@ -131,11 +168,14 @@ public final class ConsentManager: Sendable {
     public func check(_ subject: String, feature: FeatureID, scope: String? = nil) throws -> CheckResult {
         let key = DecisionCache.Key(subject: subject, feature: feature.rawValue, scope: scope)
         let current = counter.value  // read before asking Rust: a commit in between makes the entry stale
-        if let hit = cache.get(key), hit.generation == current, try hit.decision.validUntil.map({ try now() < $0 }) ?? true {
+        let madeAt = DispatchTime.now().uptimeNanoseconds
+        if let hit = cache.get(key), hit.generation == current, cache.isFresh(hit, at: madeAt),
+            try hit.decision.validUntil.map({ try now() < $0 }) ?? true
+        {
             return hit.decision
         }
         let decision = try kit.check(subject: subject, feature: feature.rawValue, scope: scope)
-        cache.put(key, generation: current, decision: decision, limit: Self.maxCachedDecisions)
+        cache.put(key, generation: current, decision: decision, madeAt: madeAt, limit: Self.maxCachedDecisions)
         return decision
     }
 
@@ -329,28 +369,47 @@ final class GenerationCounter: CommitListener, @unchecked Sendable {
 }
 
 /// Decisions by (subject, feature, scope), each tagged with the generation it was computed at.
-final class DecisionCache: @unchecked Sendable {
-    struct Key: Hashable {
-        let subject: String
-        let feature: String
-        let scope: String?
+package final class DecisionCache: @unchecked Sendable {
+    package struct Key: Hashable {
+        package let subject: String
+        package let feature: String
+        package let scope: String?
+
+        package init(subject: String, feature: String, scope: String?) {
+            self.subject = subject
+            self.feature = feature
+            self.scope = scope
+        }
     }
-    struct Entry {
-        let generation: UInt64
-        let decision: CheckResult
+    package struct Entry {
+        package let generation: UInt64
+        package let decision: CheckResult
+        /// When the decision was asked (monotonic nanoseconds).
+        package let madeAt: UInt64
     }
+    /// The core's cross-process bound in nanoseconds: no entry is served longer.
+    package let freshNanos: UInt64
     private let lock = ReadWriteLock()
     private var entries: [Key: Entry] = [:]
 
     private var closed = false
 
-    func get(_ key: Key) -> Entry? { lock.reading { entries[key] } }
+    package init(freshNanos: UInt64) {
+        self.freshNanos = freshNanos
+    }
 
-    func put(_ key: Key, generation: UInt64, decision: CheckResult, limit: Int) {
+    package func get(_ key: Key) -> Entry? { lock.reading { entries[key] } }
+
+    /// True while `entry` is younger than the cross-process bound at monotonic time `now`.
+    package func isFresh(_ entry: Entry, at now: UInt64) -> Bool {
+        now >= entry.madeAt && now - entry.madeAt < freshNanos
+    }
+
+    package func put(_ key: Key, generation: UInt64, decision: CheckResult, madeAt: UInt64, limit: Int) {
         lock.writing {
             guard !closed else { return }
             if entries.count >= limit { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(generation: generation, decision: decision)
+            entries[key] = Entry(generation: generation, decision: decision, madeAt: madeAt)
         }
     }
 

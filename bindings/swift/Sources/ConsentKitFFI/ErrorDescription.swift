@@ -8,7 +8,8 @@ extension ConsentKitError: LocalizedError, CustomStringConvertible {
         case .UnknownCategory(let message), .UnknownFeature(let message), .InvalidInput(let message),
              .NotApplicable(let message), .GrantBySupport(let message), .UnderAge(let message),
              .InvalidPolicy(let message), .ImportRejected(let message), .SchemaTooNew(let message),
-             .StoreUnavailable(let message), .Closed(let message), .Internal(let message):
+             .StoreUnavailable(let message), .Closed(let message), .Internal(let message), .Busy(let message),
+             .Suspended(let message), .WriteFromHook(let message):
             return message
         }
     }

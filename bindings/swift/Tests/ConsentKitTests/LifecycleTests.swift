@@ -1,0 +1,94 @@
+@_spi(Testing) import ConsentKit
+import Foundation
+import XCTest
+
+/// Issue #11 item 6 on Swift: the suspend/resume pair for the iOS app lifecycle, and the Swift gate
+/// cache bounded by the core's cross-process bound.
+final class LifecycleTests: XCTestCase {
+    var dir: URL!
+    var consent: ConsentManager!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let clock = try TestClock(at: Date(timeIntervalSince1970: 1_768_467_600))
+        consent = try ConsentManager.open(path: dir.appendingPathComponent("consent.db").path, policyJSON: nil, clock: clock)
+    }
+
+    override func tearDownWithError() throws {
+        consent = nil
+        try FileManager.default.removeItem(at: dir)
+    }
+
+    func testSuspendStartsNoTransactionUntilResumeAndTheErrorSaysSo() throws {
+        try consent.grant("alice", category: "usage_statistics")
+        XCTAssertFalse(try consent.isSuspended)
+        try consent.suspend()
+        try consent.suspend()  // idempotent
+        XCTAssertTrue(try consent.isSuspended)
+        XCTAssertThrowsError(try consent.withdraw("alice", category: "usage_statistics")) { error in
+            guard case ConsentKitError.Suspended(let message) = error else { return XCTFail("expected .Suspended, got \(error)") }
+            XCTAssertTrue(message.contains("suspend"), "the message says the store is suspended: \(message)")
+            XCTAssertEqual(error.localizedDescription, "T" + message.dropFirst() + ".", "reads as a sentence")
+        }
+        XCTAssertThrowsError(try consent.history("alice")) { error in
+            guard case ConsentKitError.Suspended = error else { return XCTFail("expected .Suspended, got \(error)") }
+        }
+        XCTAssertThrowsError(try consent.refresh()) { error in
+            guard case ConsentKitError.Suspended = error else { return XCTFail("expected .Suspended, got \(error)") }
+        }
+        try consent.resume()
+        XCTAssertFalse(try consent.isSuspended)
+        XCTAssertEqual(try consent.history("alice").count, 1, "the refused withdrawal changed nothing")
+        XCTAssertTrue(try consent.isAllowed("alice", feature: "usage_analytics"))
+        try consent.withdraw("alice", category: "usage_statistics")
+        XCTAssertFalse(try consent.isAllowed("alice", feature: "usage_analytics"))
+        try consent.refresh()
+    }
+
+    func testTheAsyncPairWorksAndAClosedManagerThrowsClosed() async throws {
+        try await consent.suspend()
+        XCTAssertTrue(try consent.isSuspended)
+        do {
+            _ = try await consent.grant("bob", category: "usage_statistics")
+            XCTFail("a write while suspended must throw")
+        } catch ConsentKitError.Suspended {
+        }
+        try await consent.resume()
+        try await consent.refresh()
+        _ = try await consent.grant("bob", category: "usage_statistics")
+        await consent.close()
+        do {
+            try await consent.suspend()
+            XCTFail("suspend after close must throw")
+        } catch ConsentKitError.Closed {
+        }
+        XCTAssertThrowsError(try consent.isSuspended) { error in
+            guard case ConsentKitError.Closed = error else { return XCTFail("expected .Closed, got \(error)") }
+        }
+    }
+
+    func testTheCacheIsBoundedByTheCrossProcessBound() throws {
+        try consent.grant("alice", category: "usage_statistics")
+        XCTAssertTrue(try consent.isAllowed("alice", feature: "usage_analytics"))
+        let bound = consent.cache.freshNanos
+        XCTAssertEqual(bound, 250 * 1_000_000, "the manager's cache uses the core's bound (crossProcessBoundMillis)")
+        let entry = try XCTUnwrap(consent.cache.get(.init(subject: "alice", feature: "usage_analytics", scope: nil)))
+        XCTAssertTrue(entry.decision.allowed)
+        XCTAssertTrue(consent.cache.isFresh(entry, at: entry.madeAt))
+        XCTAssertTrue(consent.cache.isFresh(entry, at: entry.madeAt + bound - 1))
+        XCTAssertFalse(consent.cache.isFresh(entry, at: entry.madeAt + bound), "not served at the bound")
+        XCTAssertFalse(consent.cache.isFresh(entry, at: entry.madeAt + 10 * bound))
+    }
+
+    func testAnEntryPastTheBoundIsAskedAgain() throws {
+        let cache = DecisionCache(freshNanos: 1_000)
+        let key = DecisionCache.Key(subject: "alice", feature: "usage_analytics", scope: nil)
+        let decision = try consent.check("alice", feature: "usage_analytics")
+        cache.put(key, generation: 1, decision: decision, madeAt: 5_000, limit: 10)
+        let entry = try XCTUnwrap(cache.get(key))
+        XCTAssertTrue(cache.isFresh(entry, at: 5_999))
+        XCTAssertFalse(cache.isFresh(entry, at: 6_000))
+        XCTAssertFalse(cache.isFresh(entry, at: 4_999), "a reading before the entry was made is not trusted")
+    }
+}
