@@ -308,7 +308,8 @@ fn after_another_process_s_writes_this_one_s_next_write_seals_a_matching_digest(
     assert_eq!(seq, 9);
     let ro = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(SystemClock), OpenMode::ReadOnly).unwrap();
     let snap = ro.snapshot();
-    let subjects: std::collections::HashMap<String, Arc<SubjectState>> = snap.subjects.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let subjects: std::collections::HashMap<String, Arc<SubjectState>> =
+        snap.subjects.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let os: std::collections::HashMap<OsPermission, OsRecord> = snap.os.iter().map(|(p, r)| (*p, *r)).collect();
     assert_eq!(subjects.len(), 3);
     assert_eq!(digest, state_proof::StateSum::of(&subjects, &os).seal(seq, &hash), "the sealed digest is the sum of the state table");
