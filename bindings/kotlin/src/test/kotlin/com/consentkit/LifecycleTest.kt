@@ -9,6 +9,7 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
@@ -109,5 +110,33 @@ class LifecycleTest {
             .filter { ConsentKitException::class.java !in it.exceptionTypes }
             .map { it.name }
         assertEquals(emptyList<String>(), undeclared)
+    }
+
+    @Test
+    fun `suspend starts no transaction until resume, with a typed error, and resume catches up`() {
+        val consent = ConsentManager.openStrict(path)
+        consent.grant("alice", "usage_statistics", Source.ONBOARDING)
+        assertFalse(consent.isSuspended)
+        consent.suspend()
+        consent.suspend() // idempotent
+        assertTrue(consent.isSuspended)
+        val refused = assertThrows<ConsentKitException.Suspended> { consent.withdraw("alice", "usage_statistics") }
+        assertTrue(refused.message!!.contains("suspended"), refused.message)
+        assertThrows<ConsentKitException.Suspended> { consent.history("alice") }
+        assertThrows<ConsentKitException.Suspended> { consent.refresh() }
+        assertTrue(consent.isAllowed("alice", "usage_analytics"), "checks answer from memory within the bound")
+        consent.resume()
+        assertFalse(consent.isSuspended)
+        assertEquals(1, consent.history("alice").size, "the refused withdrawal changed nothing")
+        consent.withdraw("alice", "usage_statistics")
+        assertFalse(consent.isAllowed("alice", "usage_analytics"))
+        runBlocking {
+            consent.suspending().suspend()
+            assertTrue(consent.isSuspended)
+            consent.suspending().resume()
+            consent.suspending().refresh()
+        }
+        consent.close()
+        assertThrows<ConsentKitException.Closed> { consent.suspend() }
     }
 }
