@@ -492,11 +492,24 @@ impl ConsentStore {
     /// Walks the whole hash chain. `Ok(n)`: n events checked and intact; `Err(Error::Tampered)` names
     /// the first broken sequence number.
     pub fn verify(&self) -> Result<u64> {
+        self.verify_with_progress(&mut |_, _| {})
+    }
+
+    /// [`ConsentStore::verify`], calling `progress(rows checked, head sequence number)` every
+    /// 4096 rows (for a progress bar; the walk streams, so memory does not grow with history).
+    pub fn verify_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
         self.with_ledger(|l| {
             let mut verifier = Verifier::default();
             let mut broken: Option<ChainBreak> = None;
+            let mut rows = 0u64;
             db::for_each_chain_row(&l.conn, |row| match verifier.push(row) {
-                Ok(()) => true,
+                Ok(()) => {
+                    rows += 1;
+                    if rows.is_multiple_of(4096) {
+                        progress(rows, l.head_seq);
+                    }
+                    true
+                }
                 Err(b) => {
                     broken = Some(b);
                     false
