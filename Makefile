@@ -85,7 +85,12 @@ test-conformance: deps ## Only the cross-language conformance scenarios (Rust an
 # ----- bench -----
 
 .PHONY: bench
-bench: bench-rust bench-kotlin ## Benchmarks that print ratios
+bench: bench-rust bench-kotlin bench-cli ## Benchmarks that print ratios
+
+.PHONY: bench-cli
+bench-cli: deps ## CLI: verify on 1 M events vs a bare SQLite scan, and its peak memory; writes BENCHMARKS.md
+	$(CARGO) build --release -p consentkit-cli --bin consentkit --example bench_verify
+	target/release/examples/bench_verify target/release/consentkit BENCHMARKS.md $(BENCH_EVENTS)
 
 .PHONY: bench-rust
 bench-rust: deps ## Rust: check vs store size, check during commits, start-up vs history length
