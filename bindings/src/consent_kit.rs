@@ -61,6 +61,7 @@ impl ConsentKit {
     #[uniffi::constructor]
     pub fn open(path: String, policy_json: Option<String>) -> Result<Arc<Self>> {
         guard(|| {
+            crate::log::install();
             let store = ConsentStore::open_with(&path, policy_from(policy_json)?, Arc::new(SystemClock), OpenMode::ReadWrite)?;
             Ok(Arc::new(ConsentKit { store }))
         })
@@ -72,6 +73,7 @@ impl ConsentKit {
     #[uniffi::constructor]
     pub fn open_fail_closed(path: String, policy_json: Option<String>) -> Result<Arc<Self>> {
         guard(|| {
+            crate::log::install();
             let store = ConsentStore::open_fail_closed(&path, policy_from(policy_json)?, Arc::new(SystemClock));
             Ok(Arc::new(ConsentKit { store }))
         })
@@ -81,6 +83,7 @@ impl ConsentKit {
     #[uniffi::constructor]
     pub fn open_with_clock(path: String, policy_json: Option<String>, clock: Arc<TestClock>) -> Result<Arc<Self>> {
         guard(|| {
+            crate::log::install();
             let clock: Arc<dyn Clock> = Arc::new(clock.0.clone());
             let store = ConsentStore::open_with(&path, policy_from(policy_json)?, clock, OpenMode::ReadWrite)?;
             Ok(Arc::new(ConsentKit { store }))

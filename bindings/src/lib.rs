@@ -8,9 +8,11 @@ uniffi::setup_scaffolding!();
 mod consent_kit;
 mod error;
 mod listener;
+mod log;
 mod types;
 
 pub use consent_kit::{ConsentKit, TestClock};
 pub use error::ConsentKitError;
 pub use listener::{CommitListener, ConsentListener, ListenerHandle};
+pub use log::{log_level, set_log_level, set_log_sink, LogLevel, LogRecord, LogSink};
 pub use types::VerifyReport;

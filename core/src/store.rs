@@ -201,6 +201,11 @@ impl ConsentStore {
         let mut snapshot = Snapshot::empty(policy.clone());
         snapshot.subjects = db::load_subjects(&conn)?;
         snapshot.os = db::load_os(&conn)?;
+        log::info!(
+            "consentkit: store opened ({mode:?}, schema version {}, {head_seq} events, {} subjects)",
+            crate::schema::LATEST,
+            snapshot.subjects.len()
+        );
         let ledger = Ledger { conn, head_seq, head_hash, erasure_key: erasure_key.unwrap_or_default() };
         Ok(ConsentStore {
             _open_file: open_file,
@@ -248,6 +253,7 @@ impl ConsentStore {
                 std::fs::rename(&from, &to).map_err(|source| Error::Io { path: from.clone(), source })?;
             }
         }
+        log::warn!("consentkit: damaged store quarantined to {target:?}");
         Ok(target)
     }
 
