@@ -85,12 +85,16 @@ test-conformance: deps ## Only the cross-language conformance scenarios (Rust an
 # ----- bench -----
 
 .PHONY: bench
-bench: bench-rust bench-kotlin bench-cli ## Benchmarks that print ratios
+bench: bench-rust bench-kotlin bench-size bench-cli ## Benchmarks that print ratios and write BENCHMARKS.md
 
 .PHONY: bench-cli
-bench-cli: deps ## CLI: verify on 1 M events vs a bare SQLite scan, and its peak memory; writes BENCHMARKS.md
+bench-cli: deps ## CLI: verify on 1 M events vs a bare SQLite scan, and its peak memory at 100 k and 1 M events
 	$(CARGO) build --release -p consentkit-cli --bin consentkit --example bench_verify
-	target/release/examples/bench_verify target/release/consentkit BENCHMARKS.md $(BENCH_EVENTS)
+	target/release/examples/bench_verify target/release/consentkit $(BENCH_EVENTS) | scripts/bench-section.sh cli
+
+.PHONY: bench-size
+bench-size: deps ## Size: our share of the stripped release cdylib against a uniffi + SQLite baseline
+	scripts/bench-size.sh | scripts/bench-section.sh size
 
 .PHONY: bench-rust
 bench-rust: deps ## Rust: check vs store size, check during commits, start-up vs history length

@@ -1,10 +1,11 @@
 //! `make bench-cli`: `consentkit verify` on a store of 1 M events against the floor, a bare SQLite
 //! scan of the same rows (every column of every event, in sequence order), each run as its own
 //! process and timed from spawn to exit; peak memory (max RSS) of `verify` on 100 k and on 1 M
-//! events shows whether it stays flat in the number of events. Writes the `cli` section of
-//! BENCHMARKS.md. No test asserts a time.
+//! events shows whether it stays flat in the number of events. Prints the Markdown of the `cli`
+//! section of BENCHMARKS.md (`make bench-cli` hands it to `scripts/bench-section.sh`, which adds
+//! the machine and the date). No test asserts a time.
 //!
-//! Usage: `bench_verify CONSENTKIT_BIN BENCHMARKS_MD [EVENTS]` (EVENTS default 1000000);
+//! Usage: `bench_verify CONSENTKIT_BIN [EVENTS]` (EVENTS default 1000000);
 //! internally also `bench_verify --scan DB` (the reference process) and `bench_verify --build N`
 //! (builds a store in a child, so this process stays small: on Linux a child's max RSS starts at
 //! its parent's when it is spawned).
@@ -97,39 +98,6 @@ fn best(cmd: &mut Command) -> (Duration, u64) {
     (runs.iter().map(|r| r.0).min().unwrap_or_default(), runs.iter().map(|r| r.1).max().unwrap_or_default())
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let mem_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| t.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
-        .map(|kib| kib / (1 << 20));
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    format!("{cores} cores ({cpu}), {} GiB, {} {}", mem_gib.unwrap_or(0), std::env::consts::OS, std::env::consts::ARCH)
-}
-
-fn utc_now() -> String {
-    let out = Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]).output().ok();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
-}
-
-/// Replaces the text between the section's markers in BENCHMARKS.md (appending it if absent).
-fn write_section(path: &Path, body: &str) {
-    let (begin, end) = ("<!-- bench:cli:begin -->", "<!-- bench:cli:end -->");
-    let header = "# Benchmarks\n\nWritten by `make bench` (each `make bench-*` target replaces its own section). Every row gives \
-                  ours beside a reference measured in the same run on the same machine, and the ratio; no test asserts a time.\n";
-    let text = std::fs::read_to_string(path).unwrap_or_else(|_| header.to_string());
-    let section = format!("{begin}\n{}\n{end}", body.trim());
-    let text = match (text.find(begin), text.find(end)) {
-        (Some(b), Some(e)) if e > b => format!("{}{section}{}", &text[..b], &text[e + end.len()..]),
-        _ => format!("{}\n\n{section}\n", text.trim_end()),
-    };
-    let text = if text.ends_with('\n') { text } else { text + "\n" };
-    std::fs::write(path, text).expect("write BENCHMARKS.md");
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--scan") {
@@ -141,11 +109,11 @@ fn main() {
         println!("{}", build_store(&dir, n).display());
         return;
     }
-    let (Some(bin), Some(out)) = (args.get(1), args.get(2)) else {
-        eprintln!("usage: bench_verify CONSENTKIT_BIN BENCHMARKS_MD [EVENTS]");
+    let Some(bin) = args.get(1) else {
+        eprintln!("usage: bench_verify CONSENTKIT_BIN [EVENTS]");
         std::process::exit(2);
     };
-    let events: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let events: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
     let small = (events / 10).max(1);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-cli");
     std::fs::create_dir_all(&dir).expect("bench dir");
@@ -163,14 +131,12 @@ fn main() {
         rows.push((n, ours, ours_rss, floor, floor_rss));
     }
     let mut body = format!(
-        "_Measured {} on {}._\n\n### `consentkit verify` against a bare SQLite scan (`make bench-cli`)\n\n\
+        "### `consentkit verify` against a bare SQLite scan (`make bench-cli`)\n\n\
          Command: `consentkit --db target/bench-cli/verify-N-{SUBJECTS}.db verify` (release build; N events of {SUBJECTS} subjects); reference: a process that opens \
          the same file read-only and reads every column of every event row in sequence order (`SELECT * FROM events ORDER \
          BY seq`), the floor for any check of the whole chain. Each figure is the fastest of {RUNS} runs, spawn to exit; \
          memory is the peak resident set (max RSS, which on Linux starts at the spawning process's, about 2 MiB here).\n\n\
-         | events | ours: verify | reference: bare scan | ratio | verify max RSS | scan max RSS |\n|---|---|---|---|---|---|\n",
-        utc_now(),
-        machine()
+         | events | ours: verify | reference: bare scan | ratio | verify max RSS | scan max RSS |\n|---|---|---|---|---|---|\n"
     );
     for (n, ours, ours_rss, floor, floor_rss) in &rows {
         body.push_str(&format!(
@@ -190,6 +156,5 @@ fn main() {
         rows[0].0,
         rows[1].0 / rows[0].0.max(1)
     ));
-    write_section(Path::new(out), &body);
     println!("{body}");
 }

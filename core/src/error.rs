@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+pub(crate) use crate::text::shorten;
+
 /// Everything that can go wrong in the core. A call that returns an `Err` changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -87,14 +89,4 @@ impl Error {
 
 pub(crate) fn invalid(what: &'static str, value: &str, why: impl Into<String>) -> Error {
     Error::InvalidInput { what, value: shorten(value), why: why.into() }
-}
-
-/// Over-long values are named by their first 64 characters so an error line stays readable.
-pub(crate) fn shorten(value: &str) -> String {
-    if value.chars().count() <= 64 {
-        value.to_string()
-    } else {
-        let head: String = value.chars().take(64).collect();
-        format!("{head}… ({} bytes)", value.len())
-    }
 }

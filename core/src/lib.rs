@@ -33,6 +33,7 @@ pub mod schema;
 pub mod state;
 pub mod store;
 pub mod sync;
+mod text;
 
 pub use clock::{Clock, ManualClock, Period, SystemClock, Timestamp};
 pub use error::{Error, Result};

@@ -40,7 +40,7 @@ macro_rules! named_enum {
                     _ => Err(format!(
                         "unknown {} '{}' (expected one of: {})",
                         $what,
-                        crate::error::shorten(text),
+                        crate::text::shorten(text),
                         [$($text),+].join(", ")
                     )),
                 }

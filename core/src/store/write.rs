@@ -1,0 +1,168 @@
+//! The write path: [`WriteTx`] (a write in progress inside one immediate transaction) and
+//! [`ConsentStore::write`], which commits it, publishes the new snapshot, runs the commit hooks and
+//! queues observer notifications.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use super::{lock, ConsentStore};
+use crate::chain;
+use crate::clock::Timestamp;
+use crate::db;
+use crate::error::{Error, Result};
+use crate::gate::{OsRecord, Snapshot};
+use crate::model::{Action, OsPermission, Source};
+use crate::observer::StatusChange;
+use crate::policy::Policy;
+use crate::receipt::Receipt;
+use crate::state::{status_of, SubjectState};
+
+/// A write in progress: appends sealed events inside one transaction and tracks the state they make.
+pub(crate) struct WriteTx<'a> {
+    pub(crate) conn: &'a Connection,
+    pub(crate) policy: &'a Policy,
+    pub(crate) now: Timestamp,
+    pub(crate) base: &'a Snapshot,
+    pub(crate) erasure_key: &'a str,
+    next_seq: u64,
+    prev_hash: String,
+    subjects: BTreeMap<String, SubjectState>,
+    removed: BTreeSet<String>,
+    os: Vec<(OsPermission, OsRecord)>,
+    receipts: Vec<Receipt>,
+}
+
+impl<'a> WriteTx<'a> {
+    /// The subject's state as this write leaves it so far.
+    pub(crate) fn subject(&self, subject: &str) -> Option<&SubjectState> {
+        if self.removed.contains(subject) {
+            return None;
+        }
+        self.subjects.get(subject).or_else(|| self.base.subjects.get(subject).map(|s| &**s))
+    }
+
+    /// A receipt skeleton for this policy at this time; `append` seals it.
+    pub(crate) fn draft(&self, action: Action, source: Source) -> Receipt {
+        Receipt::blank(action, source, &self.policy.id, &self.policy.version, self.now)
+    }
+
+    /// Seals, stores and applies one event.
+    pub(crate) fn append(&mut self, mut r: Receipt) -> Result<Receipt> {
+        if r.id.is_empty() {
+            r.id = uuid::Uuid::new_v4().to_string();
+        }
+        r.seq = self.next_seq;
+        chain::seal(&mut r, &self.prev_hash);
+        db::insert_event(self.conn, &r)?;
+        if let Some(subject) = r.subject.clone() {
+            let base = self.subject(&subject).cloned().unwrap_or_default();
+            self.removed.remove(&subject);
+            self.subjects.entry(subject).or_insert(base).apply(&r);
+        }
+        if let (Some(p), Some(state)) = (r.permission, r.os_state) {
+            self.os.push((p, OsRecord { state, since: r.at }));
+        }
+        self.next_seq += 1;
+        self.prev_hash = r.hash.clone();
+        self.receipts.push(r.clone());
+        Ok(r)
+    }
+
+    /// Drops a subject's current state (erasure).
+    pub(crate) fn remove_subject(&mut self, subject: &str) {
+        self.subjects.remove(subject);
+        self.removed.insert(subject.to_string());
+    }
+}
+
+impl ConsentStore {
+
+    /// Runs `build` in one immediate transaction; commits, publishes the new snapshot, runs the
+    /// commit hooks and queues observer notifications, in that order, before returning.
+    /// An error anywhere rolls everything back: nothing is written, nothing is published.
+    pub(crate) fn write<T>(&self, build: impl FnOnce(&mut WriteTx) -> Result<T>) -> Result<(T, Vec<Receipt>)> {
+        let mut guard = lock(&self.ledger);
+        let ledger = guard.as_mut().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
+        let base = self.snapshot.load_full();
+        let now = self.clock.now();
+        let tx = Transaction::new_unchecked(&ledger.conn, TransactionBehavior::Immediate)?;
+        let mut w = WriteTx {
+            conn: &tx,
+            policy: &self.policy,
+            now,
+            base: &base,
+            erasure_key: &ledger.erasure_key,
+            next_seq: ledger.head_seq + 1,
+            prev_hash: ledger.head_hash.clone(),
+            subjects: BTreeMap::new(),
+            removed: BTreeSet::new(),
+            os: Vec::new(),
+            receipts: Vec::new(),
+        };
+        let value = build(&mut w)?;
+        let WriteTx { subjects, removed, os, receipts, next_seq, prev_hash, .. } = w;
+        if receipts.is_empty() {
+            return Ok((value, receipts));
+        }
+        let last_seq = next_seq - 1;
+        for (subject, state) in &subjects {
+            db::put_subject(&tx, subject, state, last_seq)?;
+        }
+        for subject in &removed {
+            db::delete_subject(&tx, subject)?;
+        }
+        for (permission, record) in &os {
+            db::put_os(&tx, *permission, *record, last_seq)?;
+        }
+        db::set_meta(&tx, "head_seq", &last_seq.to_string())?;
+        db::set_meta(&tx, "head_hash", &prev_hash)?;
+        tx.commit()?;
+        ledger.head_seq = last_seq;
+        ledger.head_hash = prev_hash;
+
+        let mut next = (*base).clone();
+        let touched: BTreeSet<String> = subjects.keys().chain(removed.iter()).cloned().collect();
+        for subject in &removed {
+            next.subjects.remove(subject);
+        }
+        for (subject, state) in subjects {
+            next.subjects.insert(subject, Arc::new(state));
+        }
+        for (permission, record) in os {
+            next.os.insert(permission, record);
+        }
+        next.generation += 1;
+        let changes = status_changes(&base, &next, &touched, now);
+        let generation = next.generation;
+        self.snapshot.store(Arc::new(next));
+        self.registry.committed(generation);
+        self.registry.dispatch(&changes);
+        drop(guard);
+        Ok((value, receipts))
+    }
+}
+
+/// The statuses that differ between two snapshots for the touched subjects.
+fn status_changes(before: &Snapshot, after: &Snapshot, touched: &BTreeSet<String>, now: Timestamp) -> Vec<StatusChange> {
+    let mut changes = Vec::new();
+    for subject in touched {
+        for category in &after.policy.categories {
+            let old = status_of(category, before.subjects.get(subject).and_then(|s| s.categories.get(&category.id)), now);
+            let state = after.subjects.get(subject).and_then(|s| s.categories.get(&category.id));
+            let new = status_of(category, state, now);
+            if old != new {
+                let since = state.map(|s| s.effective_since(category, now));
+                changes.push(StatusChange {
+                    subject: subject.clone(),
+                    category: category.id.clone(),
+                    status: new,
+                    since,
+                    generation: after.generation,
+                });
+            }
+        }
+    }
+    changes
+}
