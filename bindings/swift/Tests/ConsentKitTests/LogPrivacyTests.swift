@@ -1,0 +1,171 @@
+import ConsentKit
+import Foundation
+import XCTest
+
+/// Collects log records from any thread.
+final class LogCapture: @unchecked Sendable {
+    private let lock = NSLock()
+    private var records: [LogRecord] = []
+    func add(_ r: LogRecord) { lock.lock(); records.append(r); lock.unlock() }
+    var all: [LogRecord] { lock.lock(); defer { lock.unlock() }; return records }
+}
+
+/// The log sink from Swift, and the privacy test: at `.trace`, every conformance scenario with
+/// recognisable subject ids and scopes, plus export, import, erasure, purge, verify and throwing
+/// listeners, must leave no subject id, scope or export document in the captured log.
+final class LogPrivacyTests: XCTestCase {
+    let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../../tests").standardizedFileURL
+    let subjectMark = "Subj7Zq"
+    let scopeMark = "Scope9Xk"
+
+    override func tearDown() {
+        ConsentKitLog.uninstall()
+        ConsentKitLog.level = .warn
+    }
+
+    func millis(_ text: String) -> Int64 {
+        Int64(ISO8601DateFormatter().date(from: text)!.timeIntervalSince1970 * 1000)
+    }
+
+    func policy(_ ref: String) throws -> String? {
+        ref == "builtin" ? nil : try String(contentsOf: tests.appendingPathComponent(ref), encoding: .utf8)
+    }
+
+    func tempDir() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    func usable(_ v: String) -> Bool {
+        !v.trimmingCharacters(in: .whitespaces).isEmpty && v.utf8.count <= 40 && !v.unicodeScalars.contains { CharacterSet.controlCharacters.contains($0) }
+    }
+
+    /// Rewrites subjects and scopes to marked values; collects every value that must not be logged.
+    func mark(_ value: Any, _ secrets: inout [String]) -> Any {
+        if var object = value as? [String: Any] {
+            for (key, v) in object {
+                if (key == "subject" || key == "scope"), let s = v as? String {
+                    let marked = !usable(s) ? s : (key == "subject" ? "\(subjectMark)-\(s)" : "\(scopeMark)-\(s)")
+                    object[key] = marked
+                    if marked.trimmingCharacters(in: .whitespaces).count >= 4 { secrets.append(marked) }
+                } else {
+                    object[key] = mark(v, &secrets)
+                }
+            }
+            return object
+        }
+        if let array = value as? [Any] { return array.map { mark($0, &secrets) } }
+        return value
+    }
+
+    func drive(_ m: ConsentManager, _ step: [String: Any]) {
+        let subject = step["subject"] as? String ?? ""
+        let category = step["category"] as? String ?? ""
+        let source = Names.source(step["source"] as? String ?? "settings")
+        let scope = step["scope"] as? String
+        switch step["do"] as! String {
+        case "grant": _ = try? m.grant(subject, category: category, source: source, scope: scope)
+        case "refuse": _ = try? m.refuse(subject, category: category, source: source, scope: scope)
+        case "withdraw": _ = try? m.withdraw(subject, category: category, source: source, scope: scope)
+        case "object": _ = try? m.object(subject, category: category, source: source)
+        case "withdraw_objection": _ = try? m.withdrawObjection(subject, category: category, source: source)
+        case "batch":
+            let list = step["decisions"] as! [[String: Any]]
+            _ = try? m.record(list.map {
+                DecisionInput(subject: $0["subject"] as! String, category: $0["category"] as! String, action: Names.action($0["action"] as! String),
+                              scope: $0["scope"] as? String, source: Names.source($0["source"] as! String))
+            })
+        case "os": _ = try? m.reportOsPermission(Names.permission(step["permission"] as! String), state: Names.osState(step["state"] as! String))
+        case "under_age": _ = try? m.markUnderAge(subject, step["value"] as! Bool, source: source)
+        case "erase": _ = try? m.erase(subject, source: source)
+        case "check": _ = try? m.check(subject, feature: step["feature"] as! String, scope: scope)
+        case "status": _ = try? m.status(subject, category: category)
+        case "should_ask": _ = try? m.shouldAsk(subject, category: category)
+        case "verify": _ = try? m.verify()
+        default: XCTFail("unknown step \(step)")
+        }
+    }
+
+    func testASinkReceivesRecordsAtTheLevelSet() throws {
+        XCTAssertEqual(ConsentKitLog.level, .warn, "default level")
+        let capture = LogCapture()
+        ConsentKitLog.install { capture.add($0) }
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = dir.appendingPathComponent("a.db").path
+        _ = try ConsentManager.openStrict(path: db)
+        XCTAssertFalse(capture.all.contains { $0.message.contains("store opened") }, "info is below the default level")
+        ConsentKitLog.level = .info
+        XCTAssertEqual(ConsentKitLog.level, .info)
+        _ = try ConsentManager.openStrict(path: db)
+        XCTAssertTrue(capture.all.contains { $0.level == .info && $0.message.contains("store opened") && $0.target.hasPrefix("consentkit_core") }, "\(capture.all)")
+    }
+
+    func testNoIdentifierReachesTheLogAtTrace() throws {
+        let capture = LogCapture()
+        ConsentKitLog.install { capture.add($0) }
+        ConsentKitLog.level = .trace
+        var secrets: [String] = []
+        let files = try FileManager.default.contentsOfDirectory(at: tests.appendingPathComponent("conformance/scenarios"), includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "json" }.sorted { $0.lastPathComponent < $1.lastPathComponent }
+        XCTAssertGreaterThanOrEqual(files.count, 25)
+        for file in files {
+            var mine: [String] = []
+            let scenario = mark(try JSONSerialization.jsonObject(with: Data(contentsOf: file)), &mine) as! [String: Any]
+            let tmp = try tempDir()
+            defer { try? FileManager.default.removeItem(at: tmp) }
+            let db = tmp.appendingPathComponent("c.db").path
+            let clock = TestClock(millis: millis(scenario["start"] as! String))
+            let pol = try policy(scenario["policy"] as! String)
+            var m: ConsentManager! = try ConsentManager.open(path: db, policyJson: pol, clock: clock)
+            let subjects = Array(Set(mine.filter { $0.hasPrefix(subjectMark) })).sorted()
+            var tokens = subjects.map { m.observe($0) { _ in } }
+            for step in scenario["steps"] as! [[String: Any]] {
+                if let time = step["at"] as? String { clock.set(millis: millis(time)) }
+                switch step["do"] as! String {
+                case "reopen":
+                    tokens.removeAll()
+                    m = nil
+                    m = try ConsentManager.open(path: db, policyJson: try policy(step["policy"] as! String), clock: clock)
+                case "open_damaged":
+                    m = nil
+                    let damaged = tmp.appendingPathComponent("damaged.db")
+                    try Data(repeating: 0x5A, count: 4096).write(to: damaged)
+                    m = try ConsentManager.open(path: damaged.path, policyJson: pol)
+                default:
+                    drive(m, step)
+                }
+            }
+            for (i, s) in subjects.enumerated() {
+                _ = try? m.history(s)
+                _ = try? m.statuses(s)
+                if let doc = try? m.export(s) {
+                    let other = try ConsentManager.open(path: tmp.appendingPathComponent("import-\(i).db").path, policyJson: pol, clock: clock)
+                    _ = try? other.import(doc)
+                    if let range = doc.range(of: "\"refuse\"") { _ = try? other.import(doc.replacingCharacters(in: range, with: "\"grant\"")) }
+                }
+                _ = try? m.erase(s, source: .support)
+            }
+            clock.set(millis: clock.now() + 20 * 365 * 86_400_000)
+            _ = try? m.purge()
+            _ = try? m.verify()
+            tokens.removeAll()
+            m = nil
+            secrets += mine
+        }
+        Thread.sleep(forTimeInterval: 0.2) // observer threads drain
+        ConsentKitLog.uninstall()
+        let log = capture.all.map { "\($0.level) \($0.target) \($0.message)" }.joined(separator: "\n")
+        for expected in ["store opened", "erased", "retention purge", "failing closed"] {
+            XCTAssertTrue(log.contains(expected), "the log lacks '\(expected)':\n\(log)")
+        }
+        XCTAssertGreaterThan(secrets.count, 50, "the scenarios' subjects and scopes were collected")
+        for marker in [subjectMark, scopeMark, "consentkit-export", "\"history\""] {
+            XCTAssertFalse(log.contains(marker), "'\(marker)' in the log")
+        }
+        for secret in Set(secrets) {
+            XCTAssertFalse(log.contains(secret), "'\(secret)' in the log")
+        }
+    }
+}
