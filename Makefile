@@ -56,11 +56,19 @@ xcframework: ## Swift: build ConsentKitFFI.xcframework for iOS device + simulato
 # ----- test -----
 
 .PHONY: test
-test: test-rust test-kotlin test-swift ## Run every test suite (Rust, Kotlin, conformance in each, Swift where present)
+test: test-rust test-cli-install test-kotlin test-swift ## Run every test suite (Rust, Kotlin, conformance in each, Swift where present)
 
 .PHONY: test-rust
 test-rust: deps ## Rust: core unit/integration/property tests, FFI conformance runner, CLI end-to-end tests
 	$(CARGO) test --workspace
+
+.PHONY: test-cli-install
+test-cli-install: deps ## CLI: `cargo install --path cli` works; the installed `consentkit --version` is the workspace version
+	rm -rf target/install-check
+	$(CARGO) install --quiet --locked --debug --path cli --root target/install-check --target-dir target
+	@want="consentkit $$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)"; \
+	got="$$(target/install-check/bin/consentkit --version)"; \
+	if [ "$$got" = "$$want" ]; then echo "cargo install --path cli: $$got"; else echo "installed '$$got', expected '$$want'"; exit 1; fi
 
 .PHONY: tools-kotlin
 tools-kotlin: ## Kotlin: make sure a JDK and Maven are there (installs Debian's if missing and root)

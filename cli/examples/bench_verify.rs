@@ -148,6 +148,10 @@ fn main() {
             *floor_rss as f64 / 1024.0
         ));
     }
+    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(String::from));
+    if let Some(load) = load {
+        body.push_str(&format!("\nLoad average (1 min) at the end of the run: {load}; the machine is shared, so read the ratio, not the seconds.\n"));
+    }
     let (small_rss, big_rss) = (rows[0].2 as f64, rows[1].2 as f64);
     body.push_str(&format!(
         "\nMemory in the number of events: verify's peak at {} events is {:.2}× its peak at {} events ({}× the events).\n",

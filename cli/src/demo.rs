@@ -200,7 +200,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     out.step(10, "Verify the ledger", "consentkit verify walks the SHA-256 hash chain:");
     let n = store.verify()?;
     say!(out, "  chain intact: {n} events verified");
-    say!(out, "\nDone. Explore the demo database yourself, e.g.: consentkit --db {DEMO_DB} history {alice}\n(only the device's OS permission changes remain for her) or: consentkit --db {DEMO_DB} verify");
+    say!(out, "\nDone. Explore the demo database yourself, e.g.: target/debug/consentkit --db {DEMO_DB} history {alice}\n(only the device's OS permission changes remain for her) or: target/debug/consentkit --db {DEMO_DB} verify");
     if out.json {
         print_json(serde_json::json!({ "database": DEMO_DB, "intro": out.lines, "steps": out.steps }));
     }
