@@ -147,6 +147,24 @@ fn rights(kit: &ConsentKit, subjects: &[String], dir: &Path, policy: Option<Stri
     let _ = kit.verify();
 }
 
+/// A store whose state row is damaged fails closed; the error the app gets may name the subject,
+/// the log line must not (the decoder's message quotes the row).
+fn damaged_state_fails_closed(dir: &Path, secrets: &mut Vec<String>) {
+    let db = dir.join("state.db").to_string_lossy().to_string();
+    let subject = format!("{SUBJECT_MARK}-state-row");
+    let scope = format!("{SCOPE_MARK}-state-row");
+    let kit = ConsentKit::open(db.clone(), None).unwrap();
+    kit.grant(subject.clone(), "device_contacts".into(), Some(scope.clone()), Source::Settings).unwrap();
+    drop(kit);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let damaged = format!("{{\"categories\": \"{scope}\"");
+    assert_eq!(conn.execute("UPDATE subjects SET state = ?1 WHERE subject = ?2", [&damaged, &subject]).unwrap(), 1);
+    drop(conn);
+    let kit = ConsentKit::open_fail_closed(db, None).unwrap();
+    assert!(kit.unavailable().is_some_and(|why| why.contains("corrupt")), "{:?}", kit.unavailable());
+    secrets.extend([subject, scope]);
+}
+
 #[test]
 fn no_identifier_reaches_the_log_at_trace() {
     let capture = Arc::new(Capture(Mutex::new(Vec::new())));
@@ -200,6 +218,8 @@ fn no_identifier_reaches_the_log_at_trace() {
         }
         secrets.extend(mine);
     }
+    let tmp = tempfile::tempdir().unwrap();
+    damaged_state_fails_closed(tmp.path(), &mut secrets);
     // Observers deliver on their own threads: let them drain before reading the log.
     std::thread::sleep(std::time::Duration::from_millis(200));
     set_log_sink(None);
@@ -209,7 +229,7 @@ fn no_identifier_reaches_the_log_at_trace() {
     let log: Vec<String> = records.iter().map(|r| format!("{:?} {} {}", r.level, r.target, r.message)).collect();
     let all = log.join("\n");
     // The capture works and sees the lifecycle lines worth logging.
-    for expected in ["store opened", "erased", "retention purge", "failing closed", "listener threw"] {
+    for expected in ["store opened", "erased", "retention purge", "failing closed: corrupt stored value", "listener threw"] {
         assert!(all.contains(expected), "the log lacks '{expected}':\n{all}");
     }
     assert!(secrets.len() > 50, "the scenarios' subjects and scopes were collected");

@@ -110,7 +110,7 @@ impl ConsentStore {
         match Self::open_with(path.as_ref(), policy.clone(), clock.clone(), OpenMode::ReadWrite) {
             Ok(store) => store,
             Err(e) => {
-                log::error!("consentkit: store unavailable, failing closed: {e}");
+                log::error!("consentkit: failing closed: {}", e.log_summary());
                 let mut snapshot = Snapshot::empty(policy.clone());
                 snapshot.unavailable = Some(e.to_string());
                 ConsentStore {
