@@ -150,7 +150,9 @@ fn main() {
     }
     let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(String::from));
     if let Some(load) = load {
-        body.push_str(&format!("\nLoad average (1 min) at the end of the run: {load}; the machine is shared, so read the ratio, not the seconds.\n"));
+        body.push_str(&format!(
+            "\nLoad average (1 min) at the end of the run: {load}; the machine is shared, so read the ratio, not the seconds.\n"
+        ));
     }
     let (small_rss, big_rss) = (rows[0].2 as f64, rows[1].2 as f64);
     body.push_str(&format!(
