@@ -222,9 +222,10 @@ impl ConsentKit {
     }
 
     /// Listens to one subject (or all, with null). Called once per category with the current state.
-    pub fn observe(&self, subject: Option<String>, listener: Arc<dyn ConsentListener>) -> Arc<ListenerHandle> {
+    /// An invalid subject (empty, too long, control characters) throws `InvalidInput`.
+    pub fn observe(&self, subject: Option<String>, listener: Arc<dyn ConsentListener>) -> Result<Arc<ListenerHandle>> {
         let watch = subject.map_or(Watch::All, Watch::Subject);
-        Arc::new(ListenerHandle { registration: self.store.observe(watch, Arc::new(ObserverAdapter(listener))) })
+        guard(|| Ok(Arc::new(ListenerHandle { registration: self.store.observe(watch, Arc::new(ObserverAdapter(listener)))? })))
     }
 
     /// Registers a listener called synchronously after each commit, before the write returns.

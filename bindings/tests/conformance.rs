@@ -78,6 +78,7 @@ fn run_step(kit: &ConsentKit, step: &Value) -> Result<Value, ConsentKitError> {
         "os" => kit.set_os_permission(parse::<OsPermission>(step, "permission"), parse::<OsState>(step, "state")).map(|_| Value::Null)?,
         "under_age" => kit.set_under_age(subject(), step["value"].as_bool().unwrap(), source()).map(|_| Value::Null)?,
         "erase" => kit.erase(subject(), source()).map(|_| Value::Null)?,
+        "import" => kit.import_json(std::fs::read_to_string(repo_tests().join(s(step, "document"))).unwrap()).map(|_| Value::Null)?,
         "check" => {
             let d = kit.check(subject(), s(step, "feature"), opt(step, "scope"))?;
             let reasons: Vec<Value> = d.reasons.iter().map(|r| json!([r.code.as_str(), r.category])).collect();

@@ -89,8 +89,24 @@ fn source(step: &Value) -> Source {
     step["source"].as_str().and_then(|s| s.parse().ok()).unwrap_or(Source::Settings)
 }
 
+/// Every subject and scope in a document an `import` step reads (imported as it is: it is sealed).
+fn document_secrets(value: &Value, secrets: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v.as_str()) {
+                    ("subject" | "scope", Some(s)) if s.trim().len() >= 4 => secrets.push(s.to_string()),
+                    _ => document_secrets(v, secrets),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| document_secrets(v, secrets)),
+        _ => {}
+    }
+}
+
 /// Drives one step (results are the conformance runner's business; here only the log counts).
-fn drive(kit: &ConsentKit, step: &Value) {
+fn drive(kit: &ConsentKit, step: &Value, secrets: &mut Vec<String>) {
     let (subject, category, scope) = (text(step, "subject"), text(step, "category"), opt(step, "scope"));
     let _ = match step["do"].as_str().unwrap_or_default() {
         "grant" => kit.grant(subject, category, scope, source(step)).map(drop),
@@ -120,6 +136,11 @@ fn drive(kit: &ConsentKit, step: &Value) {
         }
         "under_age" => kit.set_under_age(subject, step["value"].as_bool().unwrap_or(true), source(step)).map(drop),
         "erase" => kit.erase(subject, source(step)).map(drop),
+        "import" => {
+            let document = std::fs::read_to_string(repo_tests().join(text(step, "document"))).unwrap();
+            document_secrets(&serde_json::from_str(&document).unwrap(), secrets);
+            kit.import_json(document).map(drop)
+        }
         "check" => kit.check(subject, text(step, "feature"), scope).map(drop),
         "status" => kit.status(subject, category).map(drop),
         "should_ask" => kit.should_ask(subject, category).map(drop),
@@ -192,8 +213,8 @@ fn no_identifier_reaches_the_log_at_trace() {
             s
         };
         let mut handles = vec![kit.on_commit(Arc::new(Throws))];
-        handles.extend(subjects.iter().map(|s| kit.observe(Some(s.clone()), Arc::new(Throws))));
-        handles.push(kit.observe(None, Arc::new(Throws)));
+        handles.extend(subjects.iter().map(|s| kit.observe(Some(s.clone()), Arc::new(Throws)).unwrap()));
+        handles.push(kit.observe(None, Arc::new(Throws)).unwrap());
         for step in scenario["steps"].as_array().unwrap() {
             if let Some(at) = step["at"].as_str() {
                 clock.set(millis(at));
@@ -209,7 +230,7 @@ fn no_identifier_reaches_the_log_at_trace() {
                     std::fs::write(&damaged, vec![0x5Au8; 4096]).unwrap();
                     kit = ConsentKit::open_fail_closed(damaged.to_string_lossy().into(), policy.clone()).unwrap();
                 }
-                _ => drive(&kit, step),
+                _ => drive(&kit, step, &mut mine),
             }
         }
         rights(&kit, &subjects, tmp.path(), policy, &clock);

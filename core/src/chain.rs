@@ -2,11 +2,12 @@
 //! previous event's hash, one chain per store. Erased and purged events leave a tombstone that
 //! keeps the link hashes (not the content) and is claimed by the erasure or purge record.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::model::{Action, Source};
 use crate::receipt::Receipt;
 
 /// The hash that precedes the first event.
@@ -90,8 +91,9 @@ pub struct ChainRow {
 pub enum RowContent {
     /// A full event.
     Event(Box<Receipt>),
-    /// A tombstone left by an erasure or purge (link hashes only).
-    Tombstone,
+    /// A tombstone left by an erasure or purge (link hashes only), naming the seq of the record
+    /// that removed it.
+    Tombstone { removed_by: u64 },
     /// A row whose columns no longer decode (edited by hand).
     Unreadable,
 }
@@ -109,6 +111,11 @@ pub enum ChainBreak {
     Truncated { seq: u64, head: u64 },
     /// A tombstone that no erasure or purge record claims (content removed by hand).
     UnclaimedTombstone { seq: u64 },
+    /// An event that an erasure or purge record claims to have removed is still (or again) there.
+    RemovedEventPresent { seq: u64 },
+    /// The state table (derived data) disagrees with the fold of the history; `seq` is the last
+    /// event of the first subject or OS permission that differs.
+    StateMismatch { seq: u64 },
 }
 
 impl ChainBreak {
@@ -119,7 +126,9 @@ impl ChainBreak {
             | ChainBreak::BrokenLink { seq }
             | ChainBreak::Missing { seq }
             | ChainBreak::Truncated { seq, .. }
-            | ChainBreak::UnclaimedTombstone { seq } => seq,
+            | ChainBreak::UnclaimedTombstone { seq }
+            | ChainBreak::RemovedEventPresent { seq }
+            | ChainBreak::StateMismatch { seq } => seq,
         }
     }
 }
@@ -140,27 +149,63 @@ impl fmt::Display for ChainBreak {
             ChainBreak::UnclaimedTombstone { seq } => {
                 write!(f, "chain broken at seq {seq}: content removed without an erasure or purge record")
             }
+            ChainBreak::RemovedEventPresent { seq } => {
+                write!(f, "chain broken at seq {seq}: an event its erasure or purge record removed is present (restored)")
+            }
+            ChainBreak::StateMismatch { seq } => {
+                write!(f, "state table edited: it disagrees with the history (first difference at the subject of seq {seq})")
+            }
         }
     }
 }
 
-/// Seqs an erasure or purge record claims to have removed.
-pub fn claimed_seqs(r: &Receipt) -> Vec<u64> {
-    r.detail_field("removed_seqs").and_then(|v| v.as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).collect())).unwrap_or_default()
+/// True for the records that may claim tombstones: erasure and purge records the store wrote
+/// itself (never an imported event, never any other action, whatever its `detail` says).
+pub fn may_claim_tombstones(r: &Receipt) -> bool {
+    matches!((r.action, r.source), (Action::Erasure, Source::Settings | Source::Support) | (Action::Purge, Source::System))
 }
 
-/// Walks chain rows in sequence order, one at a time (constant memory but for tombstone seqs).
+/// Seqs an erasure or purge record claims to have removed: its `removed_seqs`, each before the
+/// record itself. Empty for every other event (see [`may_claim_tombstones`]).
+pub fn claimed_seqs(r: &Receipt) -> Vec<u64> {
+    if !may_claim_tombstones(r) {
+        return Vec::new();
+    }
+    r.detail.as_deref().map(removed_seqs).unwrap_or_default().into_iter().filter(|&s| s < r.seq).collect()
+}
+
+/// The `removed_seqs` list of an erasure or purge record's `detail` JSON (empty if absent or malformed).
+pub fn removed_seqs(detail: &str) -> Vec<u64> {
+    let value: Option<serde_json::Value> = serde_json::from_str(detail).ok();
+    value
+        .as_ref()
+        .and_then(|v| v.get("removed_seqs"))
+        .and_then(|v| v.as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).collect()))
+        .unwrap_or_default()
+}
+
+/// Walks chain rows in sequence order, one at a time (constant memory but for removed seqs).
 #[derive(Debug)]
 pub struct Verifier {
     prev: String,
     expected: u64,
-    tombstones: BTreeSet<u64>,
-    claimed: BTreeSet<u64>,
+    /// Tombstone seq → the seq of the record its row says removed it.
+    tombstones: BTreeMap<u64, u64>,
+    /// Claimed seq → the erasure or purge record claiming it.
+    claimed: BTreeMap<u64, u64>,
+    /// Seqs seen as full events (checked against later claims).
+    live_claimed: BTreeSet<u64>,
 }
 
 impl Default for Verifier {
     fn default() -> Self {
-        Verifier { prev: GENESIS.to_string(), expected: 1, tombstones: BTreeSet::new(), claimed: BTreeSet::new() }
+        Verifier {
+            prev: GENESIS.to_string(),
+            expected: 1,
+            tombstones: BTreeMap::new(),
+            claimed: BTreeMap::new(),
+            live_claimed: BTreeSet::new(),
+        }
     }
 }
 
@@ -182,10 +227,15 @@ impl Verifier {
                 if event.seq != row.seq || content_hash(event) != row.content_hash {
                     return Err(ChainBreak::ContentMismatch { seq: row.seq });
                 }
-                self.claimed.extend(claimed_seqs(event));
+                for seq in claimed_seqs(event) {
+                    if !self.tombstones.contains_key(&seq) {
+                        self.live_claimed.insert(seq);
+                    }
+                    self.claimed.insert(seq, row.seq);
+                }
             }
-            RowContent::Tombstone => {
-                self.tombstones.insert(row.seq);
+            RowContent::Tombstone { removed_by } => {
+                self.tombstones.insert(row.seq, *removed_by);
             }
             RowContent::Unreadable => return Err(ChainBreak::ContentMismatch { seq: row.seq }),
         }
@@ -205,10 +255,15 @@ impl Verifier {
                 return Err(ChainBreak::BrokenLink { seq: last });
             }
         }
-        if let Some(seq) = self.tombstones.difference(&self.claimed).next() {
-            return Err(ChainBreak::UnclaimedTombstone { seq: *seq });
+        // Every tombstone is claimed by the very record its row names, and every claim is a tombstone.
+        let unclaimed = self.tombstones.iter().find(|(seq, by)| self.claimed.get(seq) != Some(by)).map(|(seq, _)| *seq);
+        let restored = self.live_claimed.first().copied();
+        match (unclaimed, restored) {
+            (Some(a), Some(b)) if b < a => Err(ChainBreak::RemovedEventPresent { seq: b }),
+            (Some(seq), _) => Err(ChainBreak::UnclaimedTombstone { seq }),
+            (None, Some(seq)) => Err(ChainBreak::RemovedEventPresent { seq }),
+            (None, None) => Ok(last),
         }
-        Ok(last)
     }
 }
 
@@ -293,8 +348,51 @@ mod tests {
         assert_eq!(verify(truncated, h.clone()), Err(ChainBreak::Truncated { seq: 5, head: 6 }));
 
         let mut tomb = rows.clone();
-        tomb[1].content = RowContent::Tombstone;
+        tomb[1].content = RowContent::Tombstone { removed_by: 6 };
         assert_eq!(verify(tomb, h), Err(ChainBreak::UnclaimedTombstone { seq: 2 }));
+    }
+
+    /// A chain of `n` events where `claimer` (at seq `n`) claims `claims`, those rows tombstoned by it.
+    fn with_claim(n: u64, claimer: Receipt, claims: &[u64]) -> (Vec<ChainRow>, Option<(u64, String)>) {
+        let mut rows = chain(n - 1);
+        let mut e = Receipt { seq: n, detail: Some(serde_json::json!({ "removed_seqs": claims }).to_string()), ..claimer };
+        seal(&mut e, &rows.last().unwrap().hash);
+        rows.push(ChainRow {
+            seq: n,
+            content_hash: e.content_hash.clone(),
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+            content: RowContent::Event(Box::new(e)),
+        });
+        for seq in claims {
+            rows[*seq as usize - 1].content = RowContent::Tombstone { removed_by: n };
+        }
+        let h = head(&rows);
+        (rows, h)
+    }
+
+    #[test]
+    fn only_the_stores_own_erasure_and_purge_records_claim_tombstones() {
+        let erasure = Receipt { id: "x".into(), ..Receipt::blank(Action::Erasure, Source::Support, "p", "1", Timestamp(9000)) };
+        let (rows, h) = with_claim(5, erasure.clone(), &[2, 3]);
+        assert_eq!(verify(rows, h), Ok(5));
+        let purge = Receipt { source: Source::System, action: Action::Purge, ..erasure.clone() };
+        let (rows, h) = with_claim(5, purge, &[1]);
+        assert_eq!(verify(rows, h), Ok(5));
+        // A decision, or an "erasure" that came in by import, carrying removed_seqs claims nothing.
+        for forged in [event(5, Action::Withdraw), Receipt { source: Source::Import, ..erasure.clone() }] {
+            let (rows, h) = with_claim(5, forged, &[2]);
+            assert_eq!(verify(rows, h), Err(ChainBreak::UnclaimedTombstone { seq: 2 }));
+        }
+        // A claim of a later seq is no claim; a tombstone must name its own claimer.
+        let (mut rows, h) = with_claim(5, erasure.clone(), &[2]);
+        rows[1].content = RowContent::Tombstone { removed_by: 4 };
+        assert_eq!(verify(rows, h), Err(ChainBreak::UnclaimedTombstone { seq: 2 }));
+        // An event its erasure removed, put back with its original content.
+        let original = chain(5);
+        let (mut rows, h) = with_claim(5, erasure, &[2, 3]);
+        rows[2] = original[2].clone();
+        assert_eq!(verify(rows, h), Err(ChainBreak::RemovedEventPresent { seq: 3 }));
     }
 
     #[test]

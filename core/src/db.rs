@@ -139,7 +139,7 @@ pub fn for_each_chain_row(conn: &Connection, mut visit: impl FnMut(ChainRow) -> 
     while let Some(row) = rows.next()? {
         let removed: Option<i64> = row.get(18)?;
         let content = match removed {
-            Some(_) => RowContent::Tombstone,
+            Some(by) => RowContent::Tombstone { removed_by: by as u64 },
             None => match receipt(row)? {
                 Ok(r) => RowContent::Event(Box::new(r)),
                 Err(_) => RowContent::Unreadable,
@@ -200,6 +200,24 @@ pub fn load_subjects(conn: &Connection) -> Result<HashMap<String, Arc<SubjectSta
         out.insert(subject, Arc::new(state));
     }
     Ok(out)
+}
+
+/// Replaces the whole state table (subjects and OS permissions) with a rebuilt one.
+pub fn replace_state(
+    conn: &Connection,
+    subjects: &HashMap<String, Arc<SubjectState>>,
+    os: &HashMap<OsPermission, OsRecord>,
+    last_seq: u64,
+) -> Result<()> {
+    conn.execute("DELETE FROM subjects", [])?;
+    conn.execute("DELETE FROM os_permissions", [])?;
+    for (subject, state) in subjects {
+        put_subject(conn, subject, state, last_seq)?;
+    }
+    for (permission, record) in os {
+        put_os(conn, *permission, *record, last_seq)?;
+    }
+    Ok(())
 }
 
 /// Writes the device's state of one OS permission.

@@ -13,7 +13,8 @@ pub enum Error {
     /// A feature id that the loaded policy does not define.
     #[error("unknown feature '{0}'")]
     UnknownFeature(String),
-    /// A subject, scope or id that is empty or longer than allowed.
+    /// A subject, scope or id that is empty, longer than allowed or holds control characters, or
+    /// a scope where none applies (an objection, a category no per-item feature uses).
     #[error("invalid {what} '{value}': {why}")]
     InvalidInput { what: &'static str, value: String, why: String },
     /// The action does not apply to the category's legal basis (e.g. a grant for a contract category).

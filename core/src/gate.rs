@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::input::{check_scope, check_subject};
 use crate::model::{ChildrenRule, LegalBasis, OsPermission, OsState, ReasonCode, Status};
 use crate::policy::{Category, Policy};
-use crate::state::{status_of, CategoryState, SubjectState};
+use crate::state::{in_force, status_of, CategoryState, SubjectState};
 
 /// The OS's current answer for one permission, and since when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,8 +87,9 @@ impl Snapshot {
         self.os.get(&permission).map_or(OsState::NotDetermined, |r| r.state)
     }
 
-    fn category_state(&self, subject: &str, category: &str) -> Option<&CategoryState> {
-        self.subjects.get(subject).and_then(|s| s.categories.get(category))
+    /// The subject's record for `category` if it counts under the category's current legal basis.
+    fn category_state(&self, subject: &str, category: &Category) -> Option<&CategoryState> {
+        in_force(category, self.subjects.get(subject).and_then(|s| s.categories.get(&category.id)))
     }
 
     fn under_age(&self, subject: &str) -> bool {
@@ -125,7 +126,7 @@ impl Snapshot {
                     deny(ReasonCode::StoreUnavailable);
                 }
             } else {
-                let state = self.category_state(subject, category_id);
+                let state = self.category_state(subject, category);
                 match status_of(category, state, now) {
                     Status::NotRequired => {}
                     Status::Granted => {
@@ -175,7 +176,7 @@ impl Snapshot {
     }
 
     fn status_in(&self, subject: &str, category: &Category, now: Timestamp) -> CategoryStatus {
-        let state = self.category_state(subject, &category.id);
+        let state = self.category_state(subject, category);
         let status = status_of(category, state, now);
         let since = state.filter(|_| status != Status::NotAsked).map(|s| s.effective_since(category, now));
         CategoryStatus { category: category.id.clone(), legal_basis: category.legal_basis, status, since }
@@ -199,7 +200,7 @@ impl Snapshot {
         if self.under_age(subject) && self.policy.children == ChildrenRule::NotServed {
             return Ok(false);
         }
-        let state = self.category_state(subject, &category.id);
+        let state = self.category_state(subject, category);
         Ok(match status_of(category, state, now) {
             Status::NotAsked | Status::RenewalRequired | Status::Expired => true,
             Status::Refused => state.and_then(|s| s.valid_until).is_some_and(|t| t <= now),

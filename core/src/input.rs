@@ -17,15 +17,25 @@ pub fn check_scope(scope: &str) -> Result<()> {
     check("scope", scope, MAX_SCOPE_BYTES)
 }
 
+/// Longest other stored text taken from outside (e.g. an imported event's policy version), in bytes.
+pub const MAX_TEXT_BYTES: usize = 128;
+
+/// Accepts a non-empty text of at most [`MAX_TEXT_BYTES`] with no control characters; `what` names it in the error.
+pub fn check_text(what: &'static str, value: &str) -> Result<()> {
+    check(what, value, MAX_TEXT_BYTES)
+}
+
+/// The error names the value escaped (`\u{1b}`, `\n`), so a message never carries a control character.
 fn check(what: &'static str, value: &str, max: usize) -> Result<()> {
+    let shown = || value.escape_debug().to_string();
     if value.trim().is_empty() {
-        return Err(invalid(what, value, "may not be empty"));
+        return Err(invalid(what, &shown(), "may not be empty"));
     }
     if value.len() > max {
-        return Err(invalid(what, value, format!("is {} bytes, longer than {max}", value.len())));
+        return Err(invalid(what, &shown(), format!("is {} bytes, longer than {max}", value.len())));
     }
     if value.chars().any(char::is_control) {
-        return Err(invalid(what, &value.escape_debug().to_string(), "contains control characters"));
+        return Err(invalid(what, &shown(), "contains control characters"));
     }
     Ok(())
 }

@@ -31,9 +31,11 @@ pub mod receipt;
 pub mod rights;
 pub mod schema;
 pub mod state;
+pub mod state_proof;
 pub mod store;
 pub mod sync;
 mod text;
+pub mod validate;
 
 pub use clock::{Clock, ManualClock, Period, SystemClock, Timestamp};
 pub use error::{Error, Result};

@@ -189,6 +189,11 @@ impl Policy {
         self.category_index.get(id).map(|&i| &self.categories[i]).ok_or_else(|| Error::UnknownCategory(crate::error::shorten(id)))
     }
 
+    /// True if a per-item feature uses this category, so its decisions may name one item (a scope).
+    pub fn is_per_item(&self, category: &str) -> bool {
+        self.features.iter().any(|f| f.per_item && f.categories.iter().any(|c| c == category))
+    }
+
     /// The feature with this id, or `UnknownFeature`.
     pub fn feature(&self, id: &str) -> Result<&Feature> {
         self.feature_index.get(id).map(|&i| &self.features[i]).ok_or_else(|| Error::UnknownFeature(crate::error::shorten(id)))

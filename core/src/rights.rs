@@ -2,7 +2,7 @@
 //! erasure (Art. 17) and the retention purge. Erasure and purge leave tombstones so the chain
 //! stays verifiable, and zero the removed bytes on disk (`secure_delete` + WAL truncation).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -18,6 +18,7 @@ use crate::model::{Action, LegalBasis, OsPermission, OsState, Source};
 use crate::receipt::Receipt;
 use crate::state::{status_of, SubjectState};
 use crate::store::ConsentStore;
+use crate::validate;
 
 /// The format tag of an export document.
 pub const EXPORT_FORMAT: &str = "consentkit-export/1";
@@ -134,8 +135,13 @@ impl ConsentStore {
 
     /// Restores an exported history into this store (new device, reinstall). Events keep their
     /// ids and times and are appended with source `import` (the original source kept in `detail`).
-    /// Rejected whole, writing nothing, if the document is malformed, from another policy, has a
-    /// receipt that does not verify, does not fold to its stated state, or is already here.
+    /// Each event replays through the same validation as a live write ([`crate::validate`]):
+    /// action against legal basis, no grant by support, the under-age rules, scope rules and
+    /// limits; its lifetime and purpose version come from this store's policy, never from the file,
+    /// and it never changes this device's OS permission state (the document's `os_permissions` are
+    /// for the reader only). Rejected whole, writing nothing and naming the first bad event, if the
+    /// document is malformed, from another policy, has a receipt that does not verify or that a
+    /// live write would refuse, does not fold to its stated state, or is already here.
     pub fn import_json(&self, json: &str) -> Result<Vec<Receipt>> {
         let de = &mut serde_json::Deserializer::from_str(json);
         let doc: ExportDocument = serde_path_to_error::deserialize(de)
@@ -193,21 +199,18 @@ impl ConsentStore {
             if w.subject(&doc.subject).is_some() {
                 return Err(Error::Import(format!("subject '{}' already has records in this store", doc.subject)));
             }
+            // Every event replays through the same validation as a live write, against the state
+            // the replay has built so far; the first bad one rejects the whole document.
+            let mut after = Timestamp(i64::MIN);
             for r in &doc.history {
+                let at = format!("receipt seq {} (id {})", r.seq, r.id.escape_debug());
                 if db::event_by_id(w.conn, &r.id)?.is_some() {
-                    return Err(Error::Import(format!("event {} is already in this store", r.id)));
+                    return Err(Error::Import(format!("event {} is already in this store", r.id.escape_debug())));
                 }
-                let mut detail: BTreeMap<String, serde_json::Value> =
-                    r.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
-                detail.insert("original_source".into(), r.source.as_str().into());
-                detail.insert("original_seq".into(), r.seq.into());
-                detail.insert("original_hash".into(), r.hash.clone().into());
-                let restored = Receipt {
-                    source: Source::Import,
-                    detail: Some(serde_json::to_string(&detail).map_err(|e| Error::Corrupt(e.to_string()))?),
-                    ..r.clone()
-                };
-                w.append(restored)?;
+                let event = validate::imported(w.policy, w.subject(&doc.subject), w.now, &doc.subject, r, after)
+                    .map_err(|e| Error::Import(format!("{at}: {e}")))?;
+                after = event.at;
+                w.append(event)?;
             }
             Ok(())
         })?;
@@ -264,16 +267,23 @@ impl ConsentStore {
 
     /// Removes events older than their category's retention period counted from the subject's
     /// last interaction with that category, keeping the event that establishes each current status
-    /// and every event not yet acknowledged by the app's backend. The chain stays verifiable.
+    /// and every event not yet acknowledged by the app's backend. The chain stays verifiable, and
+    /// each purged subject's state becomes the fold of its remaining history (a per-item grant
+    /// whose event was purged is no longer in force: no record, no allow).
     pub fn purge(&self) -> Result<PurgeReport> {
         let acked = self.sync_acked()?;
         let (removed, mut receipts) = self.write(|w| {
             let mut seqs = Vec::new();
+            let mut subjects = std::collections::BTreeSet::new();
             for (seq, subject, category, _) in db::retention_candidates(w.conn, acked)? {
                 let (Some(state), Ok(cat)) = (w.subject(&subject), w.policy.category(&category)) else { continue };
                 let Some(cs) = state.categories.get(&category) else { continue };
-                if seq != cs.seq && cs.last_interaction.plus(cat.retention) <= w.now {
+                // Keep the event that establishes the current status; a record of items only
+                // (no status decided) keeps nothing.
+                let establishes = seq == cs.seq && cs.status != crate::model::Status::NotAsked;
+                if !establishes && cs.last_interaction.plus(cat.retention) <= w.now {
                     seqs.push(seq);
+                    subjects.insert(subject);
                 }
             }
             if seqs.is_empty() {
@@ -283,6 +293,10 @@ impl ConsentStore {
             r.detail = Some(serde_json::json!({ "removed_seqs": seqs }).to_string());
             let record = w.append(r)?;
             db::remove_events(w.conn, &seqs, record.seq)?;
+            // The state stays the fold of what remains (items whose grants were purged are gone).
+            for subject in &subjects {
+                w.refold_subject(subject)?;
+            }
             Ok(seqs.len() as u64)
         })?;
         if removed > 0 {

@@ -1,10 +1,14 @@
 //! The SQLite schema, its migrations (`PRAGMA user_version`), and opening a connection safely:
 //! a file from a newer ConsentKit or another application is refused before anything is written.
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Mutex;
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::chain;
 use crate::error::{Error, Result};
 
 /// `PRAGMA application_id` of a ConsentKit store ("CKIT").
@@ -57,6 +61,28 @@ const MIGRATIONS: &[&str] = &[
         seq        INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: only the store's own erasure and purge records may tombstone an event. The row must be
+    // live, keep its link hashes, lose all of its content, and be listed in the `removed_seqs` of
+    // the erasure or purge record its `removed_by` names, written after it by the store (never
+    // imported). `consentkit_claims` exists only on ConsentKit's own connections, so an UPDATE from
+    // any other connection (the sqlite3 shell, the app's own SQLite) is refused outright.
+    r#"
+    DROP TRIGGER events_append_only_update;
+    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+        WHEN OLD.removed_by IS NOT NULL OR NEW.removed_by IS NULL
+          OR NEW.seq IS NOT OLD.seq OR NEW.hash IS NOT OLD.hash
+          OR NEW.prev_hash IS NOT OLD.prev_hash OR NEW.content_hash IS NOT OLD.content_hash
+          OR COALESCE(NEW.id, NEW.subject, NEW.category, NEW.action, NEW.scope, NEW.source, NEW.policy_id,
+                      NEW.policy_version, NEW.purpose_version, NEW.at, NEW.valid_until, NEW.permission,
+                      NEW.os_state, NEW.detail) IS NOT NULL
+          OR NOT EXISTS (
+              SELECT 1 FROM events AS claim
+              WHERE claim.seq = NEW.removed_by AND claim.seq > OLD.seq AND claim.removed_by IS NULL
+                AND ((claim.action = 'erasure' AND claim.source IN ('settings', 'support'))
+                     OR (claim.action = 'purge' AND claim.source = 'system'))
+                AND consentkit_claims(claim.hash, claim.detail, OLD.seq))
+        BEGIN SELECT RAISE(ABORT, 'consentkit events are append-only: only an erasure or purge record removes an event'); END;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -88,6 +114,7 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| unavailable(path, e.to_string()))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    register_functions(&conn)?;
     // Read-only checks first: nothing below writes until we know the file is ours and not newer.
     let read = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
     let version = read("PRAGMA user_version").map_err(|e| unavailable(path, e.to_string()))?;
@@ -117,6 +144,27 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     migrate(&conn, path)?;
     Ok(conn)
+}
+
+/// Registers the SQL functions the schema's triggers call. `consentkit_claims(hash, detail, seq)`
+/// is true when the record with link hash `hash` lists `seq` in its `detail`'s `removed_seqs`;
+/// the last record's list is kept parsed, so an erasure of n events costs O(n), not O(n²).
+fn register_functions(conn: &Connection) -> Result<()> {
+    let parsed: Mutex<Option<(String, HashSet<u64>)>> = Mutex::new(None);
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    conn.create_scalar_function("consentkit_claims", 3, flags, move |ctx| {
+        let (Some(hash), Some(detail), Some(seq)) =
+            (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?, ctx.get::<Option<i64>>(2)?)
+        else {
+            return Ok(false);
+        };
+        let mut parsed = parsed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if parsed.as_ref().is_none_or(|(h, _)| *h != hash) {
+            *parsed = Some((hash, chain::removed_seqs(&detail).into_iter().collect()));
+        }
+        Ok(parsed.as_ref().is_some_and(|(_, seqs)| u64::try_from(seq).is_ok_and(|s| seqs.contains(&s))))
+    })?;
+    Ok(())
 }
 
 /// Runs the pending migrations in one exclusive transaction (all or none).

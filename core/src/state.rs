@@ -93,8 +93,29 @@ impl CategoryState {
     }
 }
 
-/// The status of a category for a subject with no (or this) record, at `now`.
+/// Whether a recorded status was decided under `basis`. Consent actions (grant, refuse, withdraw,
+/// expire, and item grants) are made under consent; an objection and its withdrawal under
+/// legitimate interest. Nothing is decided under contract or legal obligation.
+pub fn decided_under(status: Status, basis: LegalBasis) -> bool {
+    match status {
+        Status::NotAsked | Status::Granted | Status::Refused | Status::Withdrawn | Status::Expired | Status::RenewalRequired => {
+            basis == LegalBasis::Consent
+        }
+        Status::Objected | Status::NotRequired => basis == LegalBasis::LegitimateInterest,
+    }
+}
+
+/// The record that counts for `category` under its *current* legal basis: `state` if it was
+/// decided under that basis, else `None` (history under another basis never counts: a
+/// withdrawn objection is no consent, a consent is no objection).
+pub fn in_force<'a>(category: &Category, state: Option<&'a CategoryState>) -> Option<&'a CategoryState> {
+    state.filter(|s| decided_under(s.status, category.legal_basis))
+}
+
+/// The status of a category for a subject with no (or this) record, at `now`, read under the
+/// category's current legal basis (see [`in_force`]).
 pub fn status_of(category: &Category, state: Option<&CategoryState>, now: Timestamp) -> Status {
+    let state = in_force(category, state);
     match category.legal_basis {
         LegalBasis::Contract | LegalBasis::LegalObligation => Status::NotRequired,
         LegalBasis::LegitimateInterest => match state.map(|s| s.status) {
@@ -219,5 +240,35 @@ mod tests {
         let mut contract = category(1);
         contract.legal_basis = LegalBasis::Contract;
         assert_eq!(status_of(&contract, Some(c), Timestamp(0)), Status::NotRequired);
+    }
+
+    #[test]
+    fn a_status_counts_only_under_the_basis_it_was_decided_under() {
+        let mut li = category(1);
+        li.legal_basis = LegalBasis::LegitimateInterest;
+        let objected = SubjectState::fold(&[event(1, Action::Object, None, Source::Support)]);
+        let cleared = SubjectState::fold(&[
+            event(1, Action::Object, None, Source::Support),
+            event(2, Action::WithdrawObjection, None, Source::Settings),
+        ]);
+        let granted = SubjectState::fold(&[event(1, Action::Grant, None, Source::Settings)]);
+        let (objected, cleared, granted) = (&objected.categories["c"], &cleared.categories["c"], &granted.categories["c"]);
+        assert_eq!(status_of(&li, Some(objected), Timestamp(0)), Status::Objected);
+        assert_eq!(status_of(&li, Some(cleared), Timestamp(0)), Status::NotRequired);
+        assert_eq!(status_of(&li, Some(granted), Timestamp(0)), Status::NotRequired, "a consent is no objection");
+        // The same records once the category rests on consent: only the grant counts.
+        let consent = category(1);
+        assert_eq!(status_of(&consent, Some(cleared), Timestamp(0)), Status::NotAsked, "a withdrawn objection is no consent");
+        assert_eq!(status_of(&consent, Some(objected), Timestamp(0)), Status::NotAsked);
+        assert_eq!(status_of(&consent, Some(granted), Timestamp(0)), Status::Granted);
+        assert!(in_force(&consent, Some(cleared)).is_none() && in_force(&li, Some(granted)).is_none());
+        for basis in [LegalBasis::Contract, LegalBasis::LegalObligation] {
+            let mut c = category(1);
+            c.legal_basis = basis;
+            for s in [objected, cleared, granted] {
+                assert!(in_force(&c, Some(s)).is_none());
+                assert_eq!(status_of(&c, Some(s), Timestamp(0)), Status::NotRequired);
+            }
+        }
     }
 }

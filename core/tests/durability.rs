@@ -158,7 +158,8 @@ fn arb_decision() -> impl Strategy<Value = DecisionInput> {
         subject: s.into(),
         category: c.into(),
         action: a,
-        scope: scope.map(String::from),
+        // Only device_contacts has a per-item feature (contact_sync): only its decisions take a scope.
+        scope: scope.filter(|_| c == "device_contacts").map(String::from),
         source: Source::Settings,
     });
     let objection = (subjects, prop::bool::ANY).prop_map(|(s, o)| {

@@ -230,7 +230,7 @@ fn bad_input_is_a_typed_error_naming_the_value_and_writes_nothing() {
         (DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Import), "invalid source 'import'"),
         (
             DecisionInput::new("alice", "contact_information", Action::Object, Source::Settings).with_scope("x"),
-            "only consent decisions take a scope",
+            "an objection covers the whole category: it takes no scope",
         ),
     ];
     for (input, expected) in cases {

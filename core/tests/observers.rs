@@ -46,7 +46,7 @@ fn initial_state_then_only_real_changes() {
     let f = Fixture::ucanywhere();
     f.grant("alice", "photos_media");
     let (obs, rx) = collector();
-    let _reg = f.store.observe(Watch::Subject("alice".into()), obs);
+    let _reg = f.store.observe(Watch::Subject("alice".into()), obs).unwrap();
     let initial: Vec<_> = (0..8).map(|_| next(&rx)).collect();
     assert_eq!(initial.len(), f.store.policy().categories.len());
     assert!(initial.contains(&("alice".into(), "photos_media".into(), Status::Granted)));
@@ -61,10 +61,10 @@ fn initial_state_then_only_real_changes() {
 #[test]
 fn failing_and_slow_listeners_break_nothing() {
     let f = Fixture::ucanywhere();
-    let _p = f.store.observe(Watch::All, Arc::new(Panics));
-    let _s = f.store.observe(Watch::All, Arc::new(Slow));
+    let _p = f.store.observe(Watch::All, Arc::new(Panics)).unwrap();
+    let _s = f.store.observe(Watch::All, Arc::new(Slow)).unwrap();
     let (obs, rx) = collector();
-    let _c = f.store.observe(Watch::All, obs);
+    let _c = f.store.observe(Watch::All, obs).unwrap();
     let started = std::time::Instant::now();
     for i in 0..5 {
         f.grant(&format!("u{i}"), "usage_statistics");
@@ -79,7 +79,7 @@ fn failing_and_slow_listeners_break_nothing() {
 fn closing_a_registration_stops_notifications() {
     let f = Fixture::ucanywhere();
     let (obs, rx) = collector();
-    let reg = f.store.observe(Watch::Subject("zed".into()), obs);
+    let reg = f.store.observe(Watch::Subject("zed".into()), obs).unwrap();
     for _ in 0..8 {
         next(&rx);
     }

@@ -11,7 +11,15 @@ fn compile_options() -> Vec<String> {
 #[test]
 fn unused_sqlite_features_are_compiled_out() {
     let options = compile_options();
-    for gone in ["ENABLE_FTS3", "ENABLE_FTS5", "ENABLE_RTREE", "ENABLE_DBSTAT_VTAB", "ENABLE_STAT4", "ENABLE_COLUMN_METADATA", "ENABLE_LOAD_EXTENSION"] {
+    for gone in [
+        "ENABLE_FTS3",
+        "ENABLE_FTS5",
+        "ENABLE_RTREE",
+        "ENABLE_DBSTAT_VTAB",
+        "ENABLE_STAT4",
+        "ENABLE_COLUMN_METADATA",
+        "ENABLE_LOAD_EXTENSION",
+    ] {
         assert!(!options.iter().any(|o| o == gone || o.starts_with(&format!("{gone}="))), "{gone} is still compiled in: {options:?}");
     }
     for kept in ["OMIT_LOAD_EXTENSION", "OMIT_SHARED_CACHE", "DQS=0"] {

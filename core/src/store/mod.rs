@@ -21,11 +21,13 @@ use rusqlite::Connection;
 use crate::clock::{Clock, Timestamp};
 use crate::error::Result;
 use crate::gate::{CategoryStatus, Decision, Snapshot};
+use crate::input::check_subject;
 use crate::model::{OsPermission, OsState};
 use crate::observer::{CommitHook, ConsentObserver, Registration, Registry, StatusChange, Watch};
 use crate::policy::Policy;
+use crate::state_proof::StateSum;
 
-pub use record::DecisionInput;
+pub use crate::validate::DecisionInput;
 pub(crate) use write::WriteTx;
 
 use open::OpenFile;
@@ -35,6 +37,8 @@ pub(crate) struct Ledger {
     head_seq: u64,
     head_hash: String,
     pub(crate) erasure_key: String,
+    /// The sum of the state table as committed (see [`crate::state_proof`]).
+    state_sum: StateSum,
 }
 
 /// The consent store of one app on one device. Thread-safe: share it behind an `Arc`.
@@ -109,10 +113,15 @@ impl ConsentStore {
 
     /// Registers a listener for status changes of one subject or all. It is called once per
     /// category at registration with the current state, then after each commit that changes a status.
-    pub fn observe(&self, watch: Watch, observer: Arc<dyn ConsentObserver>) -> Registration {
+    /// A subject that no write would accept (empty, too long, control characters) is refused with
+    /// `InvalidInput`, registering nothing.
+    pub fn observe(&self, watch: Watch, observer: Arc<dyn ConsentObserver>) -> Result<Registration> {
+        if let Watch::Subject(subject) = &watch {
+            check_subject(subject)?;
+        }
         let snapshot = &self.snapshot;
         let clock = &self.clock;
-        self.registry.observe(watch, observer, |watch| {
+        Ok(self.registry.observe(watch, observer, |watch| {
             let snap = snapshot.load_full();
             let now = clock.now();
             let subjects: Vec<String> = match watch {
@@ -136,7 +145,7 @@ impl ConsentStore {
                 }
             }
             (snap.generation, initial)
-        })
+        }))
     }
 
     /// Registers a hook called synchronously after every commit, before the write returns.

@@ -17,6 +17,7 @@ use crate::gate::Snapshot;
 use crate::observer::Registry;
 use crate::policy::Policy;
 use crate::schema::{self, OpenMode};
+use crate::state_proof;
 
 /// Files open read-write in this process. One `ConsentStore` per file: a second one would keep
 /// its own snapshot (and the Kotlin/Swift caches on it) that the first one's withdrawals never reach.
@@ -84,14 +85,15 @@ impl ConsentStore {
             (None, None) => (0, GENESIS.to_string()),
         };
         let mut snapshot = Snapshot::empty(policy.clone());
-        snapshot.subjects = db::load_subjects(&conn)?;
-        snapshot.os = db::load_os(&conn)?;
+        let (subjects, os, state_sum) = state_proof::load_checked(&conn, mode == OpenMode::ReadWrite)?;
+        snapshot.subjects = subjects;
+        snapshot.os = os;
         log::info!(
             "consentkit: store opened ({mode:?}, schema version {}, {head_seq} events, {} subjects)",
             crate::schema::LATEST,
             snapshot.subjects.len()
         );
-        let ledger = Ledger { conn, head_seq, head_hash, erasure_key: erasure_key.unwrap_or_default() };
+        let ledger = Ledger { conn, head_seq, head_hash, erasure_key: erasure_key.unwrap_or_default(), state_sum };
         Ok(ConsentStore {
             _open_file: open_file,
             path,

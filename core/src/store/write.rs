@@ -18,6 +18,7 @@ use crate::observer::StatusChange;
 use crate::policy::Policy;
 use crate::receipt::Receipt;
 use crate::state::{status_of, SubjectState};
+use crate::state_proof;
 
 /// A write in progress: appends sealed events inside one transaction and tracks the state they make.
 pub(crate) struct WriteTx<'a> {
@@ -75,10 +76,22 @@ impl<'a> WriteTx<'a> {
         self.subjects.remove(subject);
         self.removed.insert(subject.to_string());
     }
+
+    /// Sets a subject's state to the fold of its remaining history (after a purge), or drops it
+    /// when none is left, so the state stays the fold of the history.
+    pub(crate) fn refold_subject(&mut self, subject: &str) -> Result<()> {
+        let events = db::subject_events(self.conn, subject)?;
+        if events.is_empty() {
+            self.remove_subject(subject);
+        } else {
+            self.removed.remove(subject);
+            self.subjects.insert(subject.to_string(), SubjectState::fold(&events));
+        }
+        Ok(())
+    }
 }
 
 impl ConsentStore {
-
     /// Runs `build` in one immediate transaction; commits, publishes the new snapshot, runs the
     /// commit hooks and queues observer notifications, in that order, before returning.
     /// An error anywhere rolls everything back: nothing is written, nothing is published.
@@ -107,20 +120,35 @@ impl ConsentStore {
             return Ok((value, receipts));
         }
         let last_seq = next_seq - 1;
+        let mut state_sum = ledger.state_sum;
         for (subject, state) in &subjects {
+            if let Some(old) = base.subjects.get(subject) {
+                state_sum.remove_subject(subject, old);
+            }
+            state_sum.add_subject(subject, state);
             db::put_subject(&tx, subject, state, last_seq)?;
         }
         for subject in &removed {
+            if let Some(old) = base.subjects.get(subject) {
+                state_sum.remove_subject(subject, old);
+            }
             db::delete_subject(&tx, subject)?;
         }
-        for (permission, record) in &os {
+        let os_final: BTreeMap<OsPermission, OsRecord> = os.iter().copied().collect();
+        for (permission, record) in &os_final {
+            if let Some(old) = base.os.get(permission) {
+                state_sum.remove_os(*permission, old);
+            }
+            state_sum.add_os(*permission, record);
             db::put_os(&tx, *permission, *record, last_seq)?;
         }
         db::set_meta(&tx, "head_seq", &last_seq.to_string())?;
         db::set_meta(&tx, "head_hash", &prev_hash)?;
+        db::set_meta(&tx, state_proof::DIGEST_KEY, &state_sum.seal(last_seq, &prev_hash))?;
         tx.commit()?;
         ledger.head_seq = last_seq;
         ledger.head_hash = prev_hash;
+        ledger.state_sum = state_sum;
 
         let mut next = (*base).clone();
         let touched: BTreeSet<String> = subjects.keys().chain(removed.iter()).cloned().collect();
@@ -130,7 +158,7 @@ impl ConsentStore {
         for (subject, state) in subjects {
             next.subjects.insert(subject, Arc::new(state));
         }
-        for (permission, record) in os {
+        for (permission, record) in os_final {
             next.os.insert(permission, record);
         }
         next.generation += 1;

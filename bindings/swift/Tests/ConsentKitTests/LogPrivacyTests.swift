@@ -59,7 +59,22 @@ final class LogPrivacyTests: XCTestCase {
         return value
     }
 
-    func drive(_ m: ConsentManager, _ step: [String: Any]) {
+    /// Every subject and scope in a document an `import` step reads (imported as it is: it is sealed).
+    func documentSecrets(_ value: Any, _ secrets: inout [String]) {
+        if let object = value as? [String: Any] {
+            for (key, v) in object {
+                if (key == "subject" || key == "scope"), let s = v as? String {
+                    if s.trimmingCharacters(in: .whitespaces).count >= 4 { secrets.append(s) }
+                } else {
+                    documentSecrets(v, &secrets)
+                }
+            }
+        } else if let array = value as? [Any] {
+            array.forEach { documentSecrets($0, &secrets) }
+        }
+    }
+
+    func drive(_ m: ConsentManager, _ step: [String: Any], _ secrets: inout [String]) throws {
         let subject = step["subject"] as? String ?? ""
         let category = step["category"] as? String ?? ""
         let source = Names.source(step["source"] as? String ?? "settings")
@@ -79,6 +94,10 @@ final class LogPrivacyTests: XCTestCase {
         case "os": _ = try? m.reportOsPermission(Names.permission(step["permission"] as! String), state: Names.osState(step["state"] as! String))
         case "under_age": _ = try? m.markUnderAge(subject, step["value"] as! Bool, source: source)
         case "erase": _ = try? m.erase(subject, source: source)
+        case "import":
+            let document = try String(contentsOf: tests.appendingPathComponent(step["document"] as! String), encoding: .utf8)
+            documentSecrets(try JSONSerialization.jsonObject(with: Data(document.utf8)), &secrets)
+            _ = try? m.import(document)
         case "check": _ = try? m.check(subject, feature: step["feature"] as! String, scope: scope)
         case "status": _ = try? m.status(subject, category: category)
         case "should_ask": _ = try? m.shouldAsk(subject, category: category)
@@ -134,7 +153,7 @@ final class LogPrivacyTests: XCTestCase {
                     try Data(repeating: 0x5A, count: 4096).write(to: damaged)
                     m = try ConsentManager.open(path: damaged.path, policyJson: pol)
                 default:
-                    drive(m, step)
+                    try drive(m, step, &mine)
                 }
             }
             for (i, s) in subjects.enumerated() {

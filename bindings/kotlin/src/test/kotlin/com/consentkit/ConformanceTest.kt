@@ -51,6 +51,7 @@ class ConformanceTest {
             "os" -> m.reportOsPermission(enumOf<OsPermission>(step.getString("permission")), enumOf<OsState>(step.getString("state")))
             "under_age" -> m.markUnderAge(subject(), step.getBoolean("value"), source())
             "erase" -> m.erase(subject(), source())
+            "import" -> m.import(File(tests, step.getString("document")).readText())
             "check" -> {
                 val d = m.check(subject(), step.getString("feature"), step.str("scope"))
                 out.put("allowed", d.allowed).put("limited", d.limited)

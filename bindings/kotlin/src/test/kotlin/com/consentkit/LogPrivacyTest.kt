@@ -57,10 +57,24 @@ class LogPrivacyTest {
         }
     }
 
-    private fun drive(m: ConsentManager, step: JSONObject) {
+    /** Every subject and scope in a document an `import` step reads (imported as it is: it is sealed). */
+    private fun documentSecrets(value: Any?, secrets: MutableList<String>) {
+        when (value) {
+            is JSONObject -> for (key in value.keySet()) {
+                val v = value.get(key)
+                if ((key == "subject" || key == "scope") && v is String) { if (v.trim().length >= 4) secrets += v } else documentSecrets(v, secrets)
+            }
+            is JSONArray -> for (i in 0 until value.length()) documentSecrets(value.get(i), secrets)
+        }
+    }
+
+    private val steps = setOf("grant", "refuse", "withdraw", "object", "withdraw_objection", "batch", "os", "under_age", "erase", "import", "check", "status", "should_ask", "verify")
+
+    private fun drive(m: ConsentManager, step: JSONObject, secrets: MutableList<String>) {
         val subject = step.str("subject") ?: ""
         val category = step.str("category") ?: ""
         val source = step.str("source")?.let { enumOf<Source>(it) } ?: Source.SETTINGS
+        assertTrue(step.getString("do") in steps, "unknown step ${step.getString("do")}")
         runCatching {
             when (step.getString("do")) {
                 "grant" -> m.grant(subject, category, source, step.str("scope"))
@@ -78,6 +92,11 @@ class LogPrivacyTest {
                 "os" -> m.reportOsPermission(enumOf<OsPermission>(step.getString("permission")), enumOf<OsState>(step.getString("state")))
                 "under_age" -> m.markUnderAge(subject, step.getBoolean("value"), source)
                 "erase" -> m.erase(subject, source)
+                "import" -> {
+                    val document = File(tests, step.getString("document")).readText()
+                    documentSecrets(JSONObject(document), secrets)
+                    m.import(document)
+                }
                 "check" -> m.check(subject, step.getString("feature"), step.str("scope"))
                 "status" -> m.status(subject, category)
                 "should_ask" -> m.shouldAsk(subject, category)
@@ -139,7 +158,7 @@ class LogPrivacyTest {
                             val damaged = File(dir, "damaged.db").apply { writeBytes(ByteArray(4096) { 0x5A }) }
                             m = ConsentManager.open(damaged.path, pol)
                         }
-                        else -> drive(m, step)
+                        else -> drive(m, step, mine)
                     }
                 }
                 subjects.forEachIndexed { i, s ->

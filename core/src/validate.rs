@@ -1,0 +1,216 @@
+//! One validation for every decision that enters the ledger, whether a live write
+//! ([`check_decision`], from `record` and `record_batch`) or an event replayed from an export
+//! document ([`imported`], which calls the same check): the action must fit the category's legal basis, support may not grant, the
+//! under-age rules hold, a scope is well-formed and only where a per-item feature uses it. The
+//! fields the policy decides (purpose version, `valid_until`) are derived here, never taken from
+//! the caller or the file; an imported event never carries an OS permission.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::error::{invalid, Error, Result};
+use crate::input::{check_scope, check_subject, check_text};
+use crate::model::{Action, ChildrenRule, LegalBasis, Source, Status};
+use crate::policy::{Category, Policy};
+use crate::receipt::Receipt;
+use crate::state::SubjectState;
+
+/// One decision to record: who, which category, what, where it came from, and optionally one item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionInput {
+    /// The subject (account id).
+    pub subject: String,
+    /// The category id.
+    pub category: String,
+    /// One of the five decision actions.
+    pub action: Action,
+    /// A single item (e.g. a contact id) for per-item consent.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Where it came from.
+    pub source: Source,
+}
+
+impl DecisionInput {
+    /// A decision on a whole category.
+    pub fn new(subject: &str, category: &str, action: Action, source: Source) -> Self {
+        DecisionInput { subject: subject.into(), category: category.into(), action, scope: None, source }
+    }
+
+    /// The same decision for one item.
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+}
+
+/// Refuses the sources only the SDK sets (`import`, `system`).
+pub(crate) fn check_caller_source(source: Source) -> Result<()> {
+    match source {
+        Source::Import | Source::System => Err(invalid("source", source.as_str(), "is set by the SDK itself, not by callers")),
+        _ => Ok(()),
+    }
+}
+
+/// Checks one decision against the policy and the subject's state so far (`state`: `None` when
+/// the subject has no record). Returns the category. The same rules for live writes and imports.
+pub(crate) fn check_decision<'p>(policy: &'p Policy, state: Option<&SubjectState>, d: &DecisionInput) -> Result<&'p Category> {
+    check_subject(&d.subject)?;
+    if let Some(scope) = &d.scope {
+        check_scope(scope)?;
+    }
+    let category = policy.category(&d.category)?;
+    if !d.action.is_decision() {
+        return Err(Error::ReservedAction(d.action.to_string()));
+    }
+    check_caller_source(d.source)?;
+    let not_applicable = |hint: &'static str| Error::NotApplicable {
+        action: d.action.to_string(),
+        category: category.id.clone(),
+        basis: category.legal_basis.to_string(),
+        hint,
+    };
+    match (category.legal_basis, d.action) {
+        (LegalBasis::Consent, Action::Grant | Action::Refuse | Action::Withdraw) => {}
+        (LegalBasis::Consent, _) => return Err(not_applicable(" (consent is refused or withdrawn; objection is for legitimate interest)")),
+        (LegalBasis::LegitimateInterest, Action::Object | Action::WithdrawObjection) => {}
+        (LegalBasis::LegitimateInterest, _) => {
+            return Err(not_applicable(" (no consent is asked: record an objection or withdraw_objection instead)"))
+        }
+        _ => return Err(not_applicable(" (no consent is needed and there is no right to object)")),
+    }
+    if let Some(scope) = d.scope.as_deref() {
+        if category.legal_basis != LegalBasis::Consent {
+            return Err(invalid("scope", &scope.escape_debug().to_string(), "an objection covers the whole category: it takes no scope"));
+        }
+        if !policy.is_per_item(&category.id) {
+            let why = format!("no per-item feature uses category '{}': record the decision without a scope", category.id);
+            return Err(invalid("scope", &scope.escape_debug().to_string(), why));
+        }
+    }
+    if d.action == Action::Grant {
+        if d.source == Source::Support {
+            return Err(Error::GrantBySupport { subject: d.subject.clone(), category: category.id.clone() });
+        }
+        if state.is_some_and(|s| s.under_age) {
+            let age = policy.age_of_digital_consent;
+            match policy.children {
+                ChildrenRule::NotServed => {
+                    return Err(Error::ChildrenNotServed { subject: d.subject.clone(), policy: policy.id.clone(), age })
+                }
+                ChildrenRule::GuardianConsent if d.source != Source::Guardian => {
+                    return Err(Error::UnderAge { subject: d.subject.clone(), category: category.id.clone(), age })
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(category)
+}
+
+/// The (unsealed) event of a checked decision made at `at`, with the fields the policy derives:
+/// the category's purpose version, and `valid_until` (a grant's lifetime, a refusal's re-ask time).
+pub(crate) fn decision_event(policy: &Policy, category: &Category, d: &DecisionInput, at: Timestamp) -> Receipt {
+    let mut r = Receipt::blank(d.action, d.source, &policy.id, &policy.version, at);
+    r.subject = Some(d.subject.clone());
+    r.category = Some(category.id.clone());
+    r.scope = d.scope.clone();
+    r.purpose_version = Some(category.purpose_version);
+    r.valid_until = match (d.action, &d.scope) {
+        (Action::Grant, _) => policy.consent_lifetime.map(|p| at.plus(p)),
+        (Action::Refuse, None) => policy.reask_after_refusal.map(|p| at.plus(p)),
+        _ => None,
+    };
+    r
+}
+
+/// Replays one event of an export document for `subject` as a live write would record it:
+/// validated by [`check_decision`] (with the decision's original source) against the state the
+/// replay has built so far, `valid_until` re-derived from the policy and the event's time, the
+/// purpose version never above the policy's (the file can only lower it: renewal then required),
+/// no OS permission fields, no `detail` but the SDK's own. `state` is the subject's state so far,
+/// `now` this device's time, `after` the previous event's time. Returns the (unsealed) event to
+/// append: source `import`, the original source kept in `detail`.
+pub(crate) fn imported(
+    policy: &Policy,
+    state: Option<&SubjectState>,
+    now: Timestamp,
+    subject: &str,
+    r: &Receipt,
+    after: Timestamp,
+) -> Result<Receipt> {
+    if uuid::Uuid::parse_str(&r.id).is_err() {
+        return Err(invalid("event id", &r.id.escape_debug().to_string(), "is not a UUID"));
+    }
+    check_text("policy version", &r.policy_version)?;
+    if r.permission.is_some() || r.os_state.is_some() {
+        return Err(invalid("event", &r.id, "carries OS permission fields: the OS permission state comes only from this device"));
+    }
+    if r.at > now {
+        return Err(invalid("event time", &r.at.to_string(), format!("is after this device's time {now}")));
+    }
+    if r.at < after {
+        return Err(invalid("event time", &r.at.to_string(), format!("is before the previous event's {after}")));
+    }
+    let original = match r.source {
+        Source::Import => r.effective_source(),
+        source => source,
+    };
+    if original == Source::Import {
+        return Err(invalid("source", "import", "an imported event must name its original source"));
+    }
+    let mut detail: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut event = match r.action {
+        action if action.is_decision() => {
+            let category = r.category.as_deref().ok_or_else(|| invalid("event", &r.id, "has no category"))?;
+            let d = DecisionInput {
+                subject: subject.to_string(),
+                category: category.to_string(),
+                action,
+                scope: r.scope.clone(),
+                source: original,
+            };
+            let category = check_decision(policy, state, &d)?;
+            let mut event = decision_event(policy, category, &d, r.at);
+            event.purpose_version = Some(r.purpose_version.unwrap_or(1).min(category.purpose_version));
+            event
+        }
+        Action::AgeStatus => {
+            check_caller_source(original)?;
+            let under_age = r.detail_field("under_age").and_then(|v| v.as_bool());
+            let under_age = under_age.ok_or_else(|| invalid("event", &r.id, "is an age status without a boolean under_age"))?;
+            if r.category.is_some() || r.scope.is_some() {
+                return Err(invalid("event", &r.id, "is an age status with a category or scope"));
+            }
+            detail.insert("under_age".into(), under_age.into());
+            let mut event = Receipt::blank(Action::AgeStatus, original, &policy.id, &policy.version, r.at);
+            event.subject = Some(subject.to_string());
+            event
+        }
+        Action::Expire => {
+            // The SDK's own record that a grant ran out: only where this policy says it did.
+            let category = policy.category(r.category.as_deref().unwrap_or_default())?;
+            let granted = state.and_then(|s| s.categories.get(&category.id)).filter(|c| c.status == Status::Granted);
+            let due = granted.and_then(|c| c.valid_until).is_some_and(|t| t <= r.at);
+            if original != Source::System || r.scope.is_some() || category.legal_basis != LegalBasis::Consent || !due {
+                return Err(invalid("event", &r.id, "is an expiry of no grant that had run out"));
+            }
+            let mut event = Receipt::blank(Action::Expire, Source::System, &policy.id, &policy.version, r.at);
+            event.subject = Some(subject.to_string());
+            event.category = Some(category.id.clone());
+            event.purpose_version = granted.map(|c| c.purpose_version);
+            event
+        }
+        other => return Err(Error::ReservedAction(other.to_string())),
+    };
+    detail.insert("original_source".into(), original.as_str().into());
+    detail.insert("original_seq".into(), r.seq.into());
+    detail.insert("original_hash".into(), r.hash.clone().into());
+    event.id = r.id.clone();
+    event.source = Source::Import;
+    event.policy_version = r.policy_version.clone();
+    event.detail = Some(serde_json::to_string(&detail).map_err(|e| Error::Corrupt(e.to_string()))?);
+    Ok(event)
+}

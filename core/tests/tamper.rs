@@ -1,0 +1,316 @@
+//! The proof under attack: who may claim tombstones (only the store's own erasure and purge
+//! records), what the triggers refuse, and opening a file written by an older schema.
+
+mod common;
+use common::*;
+use consentkit_core::chain::{self, ChainBreak};
+use consentkit_core::*;
+use rusqlite::{params, Connection};
+
+/// alice and bob with history; bob erased (seq 8 is the erasure record).
+fn populated() -> Fixture {
+    let f = Fixture::ucanywhere();
+    f.store.set_os_permission(OsPermission::Contacts, OsState::Granted).unwrap(); // 1
+    f.grant("alice", "usage_statistics"); // 2
+    f.grant("alice", "device_contacts"); // 3
+    f.grant("bob", "photos_media"); // 4
+    f.record("alice", "usage_statistics", Action::Withdraw, Source::Settings); // 5
+    f.record("alice", "contact_information", Action::Object, Source::Support); // 6
+    f.grant("bob", "usage_statistics"); // 7
+    assert_eq!(f.store.erase("bob", Source::Support).unwrap().receipt.seq, 8);
+    f
+}
+
+const TOMBSTONE: &str = "UPDATE events SET id=NULL, subject=NULL, category=NULL, action=NULL, scope=NULL, source=NULL, \
+     policy_id=NULL, policy_version=NULL, purpose_version=NULL, at=NULL, valid_until=NULL, permission=NULL, os_state=NULL, \
+     detail=NULL, removed_by=?2 WHERE seq=?1";
+
+/// Appends a sealed event after the recorded head, as a forger with the sqlite3 shell would
+/// (triggers dropped, hashes recomputed, head moved). Returns its seq.
+fn forge_append(conn: &Connection, mut r: Receipt) -> u64 {
+    let (seq, prev): (i64, String) =
+        conn.query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |x| Ok((x.get(0)?, x.get(1)?))).unwrap();
+    r.seq = seq as u64 + 1;
+    chain::seal(&mut r, &prev);
+    conn.execute(
+        "INSERT INTO events (seq, id, subject, category, action, scope, source, policy_id, policy_version, purpose_version, at, \
+         valid_until, permission, os_state, detail, content_hash, prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,NULL,NULL,?13,?14,?15,?16)",
+        params![
+            r.seq as i64,
+            r.id,
+            r.subject,
+            r.category,
+            r.action.as_str(),
+            r.scope,
+            r.source.as_str(),
+            r.policy_id,
+            r.policy_version,
+            r.purpose_version,
+            r.at.millis(),
+            r.valid_until.map(|t| t.millis()),
+            r.detail,
+            r.content_hash,
+            r.prev_hash,
+            r.hash
+        ],
+    )
+    .unwrap();
+    conn.execute("UPDATE meta SET value=?1 WHERE key='head_seq'", [r.seq.to_string()]).unwrap();
+    conn.execute("UPDATE meta SET value=?1 WHERE key='head_hash'", [&r.hash]).unwrap();
+    r.seq
+}
+
+fn drop_triggers(conn: &Connection) {
+    conn.execute_batch("DROP TRIGGER events_append_only_delete; DROP TRIGGER events_append_only_update;").unwrap();
+}
+
+#[test]
+fn a_plain_update_cannot_tombstone_a_row() {
+    let f = populated();
+    // Any other connection (the sqlite3 shell, the app's own SQLite) is refused outright, even
+    // naming the real erasure record.
+    let plain = Connection::open(&f.path).unwrap();
+    for removed_by in [8, 6, 99] {
+        assert!(plain.execute(TOMBSTONE, params![5, removed_by]).is_err(), "tombstoning seq 5 as removed by {removed_by}");
+    }
+    assert!(plain.execute("UPDATE events SET removed_by=8 WHERE seq=5", []).is_err(), "content kept");
+    assert!(plain.execute("UPDATE events SET detail=NULL WHERE seq=4", []).is_err(), "editing a tombstone");
+    assert!(plain.execute("DELETE FROM events WHERE seq=5", []).is_err());
+    // ConsentKit's own connection tombstones only what an erasure or purge record claims.
+    let own = schema::open(&f.path, OpenMode::ReadWrite).unwrap();
+    for removed_by in [8, 6, 7] {
+        assert!(own.execute(TOMBSTONE, params![5, removed_by]).is_err(), "seq 5 is claimed by no record, not even {removed_by}");
+    }
+    assert!(own.execute(TOMBSTONE, params![4, 8]).is_err(), "a tombstone is not removed twice");
+    assert!(own.execute("UPDATE events SET removed_by=NULL WHERE seq=4", []).is_err(), "nor restored");
+    drop((plain, own));
+    assert_eq!(f.store.history("alice").unwrap().iter().filter(|e| e.action == Action::Withdraw).count(), 1);
+    assert_eq!(f.store.verify().unwrap(), 8);
+}
+
+#[test]
+fn verify_honours_tombstone_claims_only_from_erasure_and_purge_records() {
+    let f = populated();
+    let conn = Connection::open(&f.path).unwrap();
+    drop_triggers(&conn);
+    // A decision whose detail claims alice's withdrawal (seq 5), as an edited import would carry.
+    let planted = Receipt {
+        id: "planted".into(),
+        subject: Some("alice".into()),
+        category: Some("photos_media".into()),
+        purpose_version: Some(1),
+        detail: Some(r#"{"removed_seqs":[5]}"#.into()),
+        ..Receipt::blank(Action::Refuse, Source::Import, "ucanywhere", "2018-05-01", f.store.now())
+    };
+    let claimer = forge_append(&conn, planted);
+    conn.execute(TOMBSTONE, params![5, claimer as i64]).unwrap();
+    assert!(matches!(f.store.verify(), Err(Error::Tampered(ChainBreak::UnclaimedTombstone { seq: 5 }))), "{:?}", f.store.verify());
+
+    // An "erasure" that came in with source import claims nothing either.
+    let g = populated();
+    let conn = Connection::open(&g.path).unwrap();
+    drop_triggers(&conn);
+    let fake = Receipt {
+        id: "fake-erasure".into(),
+        detail: Some(r#"{"removed_seqs":[5]}"#.into()),
+        ..Receipt::blank(Action::Erasure, Source::Import, "ucanywhere", "2018-05-01", g.store.now())
+    };
+    let claimer = forge_append(&conn, fake);
+    conn.execute(TOMBSTONE, params![5, claimer as i64]).unwrap();
+    assert!(matches!(g.store.verify(), Err(Error::Tampered(ChainBreak::UnclaimedTombstone { seq: 5 }))));
+}
+
+#[test]
+fn a_tombstone_must_name_the_record_that_claims_it() {
+    let f = populated();
+    let conn = Connection::open(&f.path).unwrap();
+    drop_triggers(&conn);
+    // bob's seq 4 is claimed by erasure 8; pointing it at another record breaks the proof.
+    conn.execute("UPDATE events SET removed_by=6 WHERE seq=4", []).unwrap();
+    assert!(matches!(f.store.verify(), Err(Error::Tampered(ChainBreak::UnclaimedTombstone { seq: 4 }))));
+}
+
+#[test]
+fn a_schema_version_1_file_opens_migrated_and_keeps_its_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v1.db"), &path).unwrap();
+    let version = |p: &std::path::Path| Connection::open(p).unwrap().query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(version(&path), 1, "the fixture was written by schema version 1");
+    let clock = ManualClock::new(ts("2026-02-02T09:00:00Z"));
+    let store =
+        ConsentStore::open_with(&path, std::sync::Arc::new(Policy::builtin()), std::sync::Arc::new(clock), OpenMode::ReadWrite).unwrap();
+    assert_eq!(version(&path), schema::LATEST);
+    assert_eq!(store.verify().unwrap(), 10);
+    let status = |s: &str, c: &str| store.status(s, c).unwrap().status;
+    assert_eq!(status("alice", "usage_statistics"), Status::Withdrawn);
+    assert_eq!(status("alice", "device_contacts"), Status::Granted);
+    assert_eq!(status("alice", "photos_media"), Status::Refused);
+    assert_eq!(status("alice", "contact_information"), Status::Objected);
+    assert_eq!(status("bob", "usage_statistics"), Status::Granted);
+    assert_eq!(status("carol", "photos_media"), Status::NotAsked, "erased in the old version");
+    assert!(store.check("alice", "contact_sync", Some("contact-42")).unwrap().allowed);
+    // The new triggers guard the migrated file.
+    let plain = Connection::open(&path).unwrap();
+    assert!(plain.execute(TOMBSTONE, params![8, 10]).is_err());
+    drop(plain);
+    // And the store keeps working on it: writes, an erasure, the proof.
+    store.record(&DecisionInput::new("bob", "usage_statistics", Action::Withdraw, Source::Settings)).unwrap();
+    assert_eq!(store.erase("alice", Source::Settings).unwrap().erased_events, 6);
+    assert_eq!(store.verify().unwrap(), 12);
+    assert!(!store.check("bob", "usage_analytics", None).unwrap().allowed);
+}
+
+// ----- the state table is derived data (item: state outside the proof) -----
+
+/// alice refused photos (seq 2) with the OS permission granted (seq 1): photo sharing is denied.
+fn refused_photos() -> Fixture {
+    let f = Fixture::ucanywhere();
+    f.store.set_os_permission(OsPermission::Photos, OsState::Granted).unwrap();
+    f.record("alice", "photos_media", Action::Refuse, Source::Onboarding);
+    f.grant("bob", "usage_statistics");
+    assert!(!f.allowed("alice", "photo_sharing"));
+    f
+}
+
+/// Edits alice's state row as someone with the sqlite3 shell would: refused → granted, for years.
+fn grant_alice_in_the_state_table(path: &std::path::Path) {
+    let conn = Connection::open(path).unwrap();
+    let json: String = conn.query_row("SELECT state FROM subjects WHERE subject='alice'", [], |r| r.get(0)).unwrap();
+    let mut state: serde_json::Value = serde_json::from_str(&json).unwrap();
+    state["categories"]["photos_media"]["status"] = "granted".into();
+    state["categories"]["photos_media"]["valid_until"] = "2036-01-01T00:00:00Z".into();
+    conn.execute("UPDATE subjects SET state=?1 WHERE subject='alice'", [state.to_string()]).unwrap();
+}
+
+/// Recomputes the state digest over the (edited) table, as a forger who read the source would.
+fn reseal_state_digest(path: &std::path::Path) {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT subject, state FROM subjects").unwrap();
+    let subjects: std::collections::HashMap<String, state::SubjectState> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+        .map(|row| row.unwrap())
+        .map(|(s, json)| (s, serde_json::from_str(&json).unwrap()))
+        .collect();
+    let mut stmt = conn.prepare("SELECT permission, state, since FROM os_permissions").unwrap();
+    let os: std::collections::HashMap<OsPermission, OsRecord> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+        .unwrap()
+        .map(|row| row.unwrap())
+        .map(|(p, s, since)| (p.parse().unwrap(), OsRecord { state: s.parse().unwrap(), since: Timestamp(since) }))
+        .collect();
+    let meta = |k: &str| conn.query_row("SELECT value FROM meta WHERE key=?1", [k], |r| r.get::<_, String>(0)).unwrap();
+    let digest = state_proof::StateSum::of(&subjects, &os).seal(meta("head_seq").parse().unwrap(), &meta("head_hash"));
+    conn.execute("UPDATE meta SET value=?1 WHERE key='state_digest'", [digest]).unwrap();
+}
+
+fn state_mismatch(result: Result<u64>) -> bool {
+    matches!(result, Err(Error::Tampered(ChainBreak::StateMismatch { .. })))
+}
+
+#[test]
+fn verify_checks_the_state_table_against_the_history() {
+    let mut f = refused_photos();
+    grant_alice_in_the_state_table(&f.path);
+    let err = f.store.verify().unwrap_err();
+    assert!(matches!(err, Error::Tampered(ChainBreak::StateMismatch { seq: 2 })), "{err}");
+    assert!(err.to_string().contains("state table"), "{err}");
+    // This store never served the edit: it stays open and keeps denying.
+    assert!(!f.allowed("alice", "photo_sharing"));
+    f.reopen(None);
+    assert!(!f.allowed("alice", "photo_sharing"), "reopened from the history, not the edited row");
+    assert_eq!(f.store.status("alice", "photos_media").unwrap().status, Status::Refused);
+    assert_eq!(f.store.verify().unwrap(), 3, "the state table was rebuilt from the verified chain");
+}
+
+#[test]
+fn opening_an_edited_state_table_serves_the_history_never_the_edit() {
+    let mut f = refused_photos();
+    let placeholder =
+        ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), f.store.policy().clone(), std::sync::Arc::new(f.clock.clone()));
+    drop(std::mem::replace(&mut f.store, placeholder));
+    grant_alice_in_the_state_table(&f.path);
+    // Read-only (the support tool): served from the fold, the file left as it is.
+    let before = std::fs::read(&f.path).unwrap();
+    let ro = ConsentStore::open_with(&f.path, f.store.policy().clone(), std::sync::Arc::new(f.clock.clone()), OpenMode::ReadOnly).unwrap();
+    assert!(!ro.check("alice", "photo_sharing", None).unwrap().allowed);
+    assert!(state_mismatch(ro.verify()), "the table itself still disagrees");
+    drop(ro);
+    assert_eq!(std::fs::read(&f.path).unwrap(), before);
+    // Read-write: rebuilt from the verified chain and re-sealed.
+    f.reopen(None);
+    assert!(!f.allowed("alice", "photo_sharing"));
+    assert!(f.allowed("bob", "usage_analytics"), "the rest of the state is intact");
+    assert_eq!(f.store.verify().unwrap(), 3);
+}
+
+#[test]
+fn an_edited_os_permission_row_is_not_served() {
+    let mut f = refused_photos();
+    f.store.set_os_permission(OsPermission::Contacts, OsState::Denied).unwrap();
+    f.grant("alice", "device_contacts");
+    assert!(!f.allowed("alice", "contact_lookup"));
+    Connection::open(&f.path).unwrap().execute("UPDATE os_permissions SET state='granted' WHERE permission='contacts'", []).unwrap();
+    assert!(state_mismatch(f.store.verify()));
+    f.reopen(None);
+    assert_eq!(f.store.os_state(OsPermission::Contacts), OsState::Denied);
+    assert!(!f.allowed("alice", "contact_lookup"));
+}
+
+#[test]
+fn a_resealed_state_edit_is_served_only_until_verify_which_closes_the_store() {
+    let mut f = refused_photos();
+    let placeholder =
+        ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), f.store.policy().clone(), std::sync::Arc::new(f.clock.clone()));
+    drop(std::mem::replace(&mut f.store, placeholder));
+    grant_alice_in_the_state_table(&f.path);
+    reseal_state_digest(&f.path);
+    f.store =
+        ConsentStore::open_with(&f.path, std::sync::Arc::new(Policy::builtin()), std::sync::Arc::new(f.clock.clone()), OpenMode::ReadWrite)
+            .unwrap();
+    // The documented limit: an unkeyed digest recomputed by a forger passes the cheap check at open...
+    assert!(f.allowed("alice", "photo_sharing"));
+    // ...and verify finds it, and the store stops serving it at once.
+    assert!(state_mismatch(f.store.verify()));
+    let d = f.store.check("alice", "photo_sharing", None).unwrap();
+    assert!(!d.allowed && d.reasons.iter().any(|r| r.code == ReasonCode::StoreUnavailable), "{d:?}");
+    assert!(f.store.unavailable().is_some());
+    assert!(f.store.record(&DecisionInput::new("bob", "usage_statistics", Action::Withdraw, Source::Settings)).is_err());
+    // The next open rebuilds from the history (verify invalidated the digest).
+    f.reopen(None);
+    assert!(!f.allowed("alice", "photo_sharing"));
+    assert_eq!(f.store.verify().unwrap(), 3);
+}
+
+#[test]
+fn a_state_mismatch_on_a_broken_chain_fails_closed() {
+    let f = refused_photos();
+    let path = f.path.clone();
+    let policy = f.store.policy().clone();
+    let clock = f.clock.clone();
+    drop(f.store);
+    grant_alice_in_the_state_table(&path);
+    let conn = Connection::open(&path).unwrap();
+    drop_triggers(&conn);
+    conn.execute("UPDATE events SET action='grant' WHERE seq=2", []).unwrap();
+    drop(conn);
+    let store = ConsentStore::open_fail_closed(&path, policy, std::sync::Arc::new(clock));
+    assert!(store.unavailable().unwrap().contains("seq 2"), "{:?}", store.unavailable());
+    assert!(!store.check("alice", "photo_sharing", None).unwrap().allowed);
+    drop(f.dir);
+}
+
+#[test]
+fn opening_reads_the_state_and_the_head_not_the_history() {
+    // With the state digest intact, opening does not walk the events: an edited event (found by
+    // verify) does not change how long, or whether, the store opens.
+    let mut f = refused_photos();
+    let conn = Connection::open(&f.path).unwrap();
+    drop_triggers(&conn);
+    conn.execute("UPDATE events SET at=at+1 WHERE seq=3", []).unwrap();
+    drop(conn);
+    f.reopen(None);
+    assert!(f.store.unavailable().is_none());
+    assert!(matches!(f.store.verify(), Err(Error::Tampered(ChainBreak::ContentMismatch { seq: 3 }))));
+}
