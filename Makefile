@@ -56,11 +56,19 @@ xcframework: ## Swift: build ConsentKitFFI.xcframework for iOS device + simulato
 # ----- test -----
 
 .PHONY: test
-test: test-rust test-cli-install test-kotlin test-swift ## Run every test suite (Rust, Kotlin, conformance in each, Swift where present)
+test: test-rust test-cli-install test-server test-kotlin test-swift ## Run every test suite (Rust, server on PostgreSQL, Kotlin, conformance in each, Swift where present)
 
 .PHONY: test-rust
 test-rust: deps ## Rust: core unit/integration/property tests, FFI conformance runner, CLI end-to-end tests
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --exclude consentkit-server
+
+.PHONY: tools-postgres
+tools-postgres: ## Server: make sure PostgreSQL 15 is there (installs Debian's postgresql-15 if missing and root)
+	@scripts/ensure-postgres.sh
+
+.PHONY: test-server
+test-server: deps tools-postgres ## Server: the ledger against a real PostgreSQL 15 the tests start (initdb in a temp folder)
+	$(CARGO) test -p consentkit-server
 
 .PHONY: test-cli-install
 test-cli-install: deps ## CLI: `cargo install --path cli` works; the installed `consentkit --version` is the workspace version
@@ -93,7 +101,7 @@ test-conformance: deps ## Only the cross-language conformance scenarios (Rust an
 # ----- bench -----
 
 .PHONY: bench
-bench: bench-rust bench-kotlin bench-size bench-cli ## Benchmarks that print ratios and write BENCHMARKS.md
+bench: bench-rust bench-kotlin bench-size bench-server bench-cli ## Benchmarks that print ratios and write BENCHMARKS.md
 
 .PHONY: bench-cli
 bench-cli: deps ## CLI: verify on 1 M events vs a bare SQLite scan, and its peak memory at 100 k and 1 M events
@@ -107,6 +115,10 @@ bench-size: deps ## Size: our share of the stripped release cdylib against a uni
 .PHONY: bench-rust
 bench-rust: deps ## Rust: check vs store size, check during commits, start-up vs history length
 	$(CARGO) bench -p consentkit-core --bench gate -- --warm-up-time 1 --measurement-time 2
+
+.PHONY: bench-server
+bench-server: deps tools-postgres ## Server: ingest events/s and p99 at a fixed rate, state/check p99 at 1M events, export, vs bare SQL
+	$(CARGO) bench -p consentkit-server --bench server_load | scripts/bench-section.sh server
 
 .PHONY: bench-kotlin
 bench-kotlin: deps ## Kotlin: cached gate check vs a JNA call per check

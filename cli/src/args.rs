@@ -26,6 +26,13 @@ pub struct Cli {
     /// The clock, as RFC 3339 (for scripts and tests).
     #[arg(long, global = true)]
     pub now: Option<String>,
+    /// A consentkit-server URL: `status`, `check`, `history`, `export` and `erase` ask it (across the
+    /// subject's devices) instead of the local file; `sync` sends the local outbox to it.
+    #[arg(long, global = true, env = "CONSENTKIT_SERVER")]
+    pub server: Option<String>,
+    /// The bearer token for --server.
+    #[arg(long, global = true, env = "CONSENTKIT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -120,6 +127,10 @@ pub enum Command {
     Purge,
     /// Check the hash chain: exit 0 intact, 3 broken (naming the first bad sequence number).
     Verify,
+    /// Send the store's outbox to --server in batches and acknowledge what it stored.
+    Sync(crate::remote::SyncArgs),
+    /// Check a server's signed head against this device's chain (--db or --chain), offline.
+    VerifyReceipt(crate::remote::VerifyArgs),
     /// A guided walk through a UCAnywhere user's life on a fresh demo database.
     Demo,
     /// Print a shell completion script (e.g. `consentkit completions bash > /etc/bash_completion.d/consentkit`).

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::args::{Cli, Command, DecisionArgs};
 use crate::failure::{bad, Failure, DENIED, OK, STORE};
 use crate::outln;
-use crate::output::{or_dash, paint, print_json, print_raw_json, receipt, status_table, table};
+use crate::output::{or_dash, paint, print_json, print_raw_json, reason_lines, receipt, status_table, table};
 use crate::progress::Progress;
 use crate::text::escape;
 
@@ -37,7 +37,8 @@ fn parse<T: std::str::FromStr<Err = String>>(what: &str, text: &str) -> Result<T
     text.parse().map_err(|e: String| bad(format!("{what}: {e}")))
 }
 
-fn open(cli: &Cli, mode: OpenMode) -> Result<ConsentStore, Failure> {
+/// Opens the `--db` store with `--policy` and `--now`.
+pub fn open(cli: &Cli, mode: OpenMode) -> Result<ConsentStore, Failure> {
     Ok(ConsentStore::open_with(&cli.db, Arc::new(load_policy(cli)?), clock(cli)?, mode)?)
 }
 
@@ -49,6 +50,11 @@ fn store_bytes(cli: &Cli) -> u64 {
 /// Runs a store command (everything but `demo`, `completions` and `man`, which `main` runs);
 /// returns the exit code on success (0, or 1 for a denied check).
 pub fn run(cli: &Cli) -> Result<u8, Failure> {
+    if let Some(url) = &cli.server {
+        if let Some(code) = crate::remote::query(cli, url)? {
+            return Ok(code);
+        }
+    }
     match &cli.command {
         Command::Policy => policy(cli),
         Command::Grant(a) => decide(cli, a, Action::Grant),
@@ -136,6 +142,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Verify => verify(cli),
+        Command::Sync(a) => crate::remote::sync(cli, a),
+        Command::VerifyReceipt(a) => crate::remote::verify_receipt(cli, a),
         Command::Demo | Command::Completions { .. } | Command::Man => Err(bad("not a store command")),
     }
 }
@@ -241,10 +249,8 @@ fn check(cli: &Cli, subject: &str, feature: &str, scope: Option<&str>) -> Result
         outln!("{} is {} for {}{limited}", escape(feature), paint("allowed", true), escape(subject));
     } else {
         outln!("{} is {} for {}:", escape(feature), paint("denied", false), escape(subject));
-        let rows: Vec<Vec<String>> = d.reasons.iter().map(|r| vec![format!("  {}", r.code), r.category.clone()]).collect();
-        for line in crate::output::format_table(&["  REASON", "CATEGORY"], &rows).into_iter().skip(2) {
-            outln!("{line}");
-        }
+        let reasons: Vec<(String, String)> = d.reasons.iter().map(|r| (r.code.to_string(), r.category.clone())).collect();
+        reason_lines(&reasons);
     }
     Ok(if d.allowed { OK } else { DENIED })
 }

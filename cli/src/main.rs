@@ -8,6 +8,7 @@ mod docs;
 mod failure;
 mod output;
 mod progress;
+mod remote;
 mod text;
 
 use std::process::ExitCode;

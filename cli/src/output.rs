@@ -154,6 +154,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// Prints a denied check's reasons, one `code  category` line each, indented and aligned.
+pub fn reason_lines(reasons: &[(String, String)]) {
+    let rows: Vec<Vec<String>> = reasons.iter().map(|(code, category)| vec![format!("  {code}"), category.clone()]).collect();
+    for line in format_table(&["", ""], &rows).into_iter().skip(2) {
+        outln!("{line}");
+    }
+}
+
 /// Prints each category's status and since when.
 pub fn status_table(statuses: &[CategoryStatus]) {
     let rows: Vec<Vec<String>> =

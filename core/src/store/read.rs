@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::{lock, ConsentStore, Ledger};
+use crate::chain::ChainRow;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::gate::Snapshot;
@@ -23,6 +24,19 @@ impl ConsentStore {
     pub fn history(&self, subject: &str) -> Result<Vec<Receipt>> {
         check_subject(subject)?;
         self.with_ledger(|l| db::subject_history(&l.conn, subject))
+    }
+
+    /// Every chain row (events and tombstones) in sequence order: what an offline proof walks
+    /// (e.g. a server's signed head checked against this device's chain).
+    pub fn chain_rows(&self) -> Result<Vec<ChainRow>> {
+        self.with_ledger(|l| {
+            let mut rows = Vec::new();
+            db::for_each_chain_row(&l.conn, |row| {
+                rows.push(row);
+                true
+            })?;
+            Ok(rows)
+        })
     }
 
     /// Walks the whole hash chain and folds it: the state table, and the state this store serves,

@@ -1,0 +1,31 @@
+-- The database roles the server connects as (run by the owner, a superuser or CREATEROLE role).
+-- Least privilege: the ingest role can INSERT events but never UPDATE or DELETE them; only the
+-- DPO role can DELETE (erasure); the access log is append-only for everyone.
+DO $$
+DECLARE r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['consentkit_ingest', 'consentkit_support', 'consentkit_dpo', 'consentkit_auditor'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I LOGIN', r);
+        END IF;
+    END LOOP;
+END $$;
+
+REVOKE ALL ON events, device_chain, device_heads, device_os, subject_devices, erasures, access_log, access_heads
+    FROM PUBLIC, consentkit_ingest, consentkit_support, consentkit_dpo, consentkit_auditor;
+
+GRANT SELECT, INSERT ON events, device_chain, subject_devices TO consentkit_ingest;
+GRANT SELECT, INSERT, UPDATE ON device_heads, device_os TO consentkit_ingest;
+GRANT SELECT ON erasures TO consentkit_ingest;
+
+GRANT SELECT ON events, device_chain, device_heads, device_os, subject_devices, erasures TO consentkit_support;
+GRANT SELECT, INSERT ON access_log TO consentkit_support;
+GRANT SELECT, INSERT, UPDATE ON access_heads TO consentkit_support;
+
+GRANT SELECT ON events, device_chain, device_heads, device_os, subject_devices, erasures TO consentkit_dpo;
+GRANT DELETE ON events, subject_devices TO consentkit_dpo;
+GRANT INSERT ON erasures TO consentkit_dpo;
+GRANT SELECT, INSERT ON access_log TO consentkit_dpo;
+GRANT SELECT, INSERT, UPDATE ON access_heads TO consentkit_dpo;
+
+GRANT SELECT ON access_log, access_heads TO consentkit_auditor;

@@ -1,0 +1,369 @@
+//! The HTTP API: routes, the request body limit, JSON errors, and the request log (method, path,
+//! status, time: no body, no subject identifier, since lookups take the identifier in POST bodies).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use consentkit_core::{Policy, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::access_log::{self, AccessLine};
+use crate::auth::{Caller, Tokens};
+use crate::config::Role;
+use crate::db::Pools;
+use crate::error::ApiError;
+use crate::ingest;
+use crate::keys::Keys;
+use crate::query::{self, SubjectView};
+use crate::sql;
+use crate::wire;
+
+/// Everything a request needs.
+pub struct App {
+    /// The role pools.
+    pub pools: Pools,
+    /// The pseudonym and signing keys.
+    pub keys: Keys,
+    /// The policy queries are answered under.
+    pub policy: Arc<Policy>,
+    /// The bearer tokens.
+    pub tokens: Tokens,
+    /// The body size limit.
+    pub max_body: usize,
+}
+
+type Shared = State<Arc<App>>;
+
+/// The router over an app.
+pub fn router(app: Arc<App>) -> Router {
+    let limit = app.max_body;
+    Router::new()
+        .route("/v1/devices/{device}/batches", post(ingest_batch))
+        .route("/v1/subjects/state", post(state))
+        .route("/v1/subjects/check", post(check))
+        .route("/v1/subjects/timeline", post(timeline))
+        .route("/v1/subjects/export", post(export))
+        .route("/v1/subjects/erase", post(erase))
+        .route("/v1/access-log", get(access_log_all))
+        .route("/v1/public-key", get(public_key))
+        .route("/healthz", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(log_request))
+        .with_state(app)
+}
+
+async fn log_request(request: Request<Body>, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(%method, path = %path, status = response.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1000.0, "request");
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take this method")
+}
+
+fn body_of(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body is larger than the limit of {limit} bytes"))
+        } else {
+            ApiError::malformed("the body could not be read")
+        }
+    })
+}
+
+fn json_of<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::malformed(format!("the body is not valid JSON: {inner}"))
+        } else {
+            ApiError::malformed(format!("malformed request at $.{path}: {inner}"))
+        }
+    })
+}
+
+async fn ingest_batch(
+    State(app): Shared,
+    Path(device): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let caller = app.tokens.caller(&headers)?;
+    caller.require(&[Role::Device], "sending batches")?;
+    ingest::check_device(&device)?;
+    let bytes = body_of(body, app.max_body)?;
+    let batch = ingest::parse_batch(&bytes)?;
+    ingest::validate(&batch, &device, &caller)?;
+    let reply = ingest::store(&app, &device, &batch).await?;
+    Ok(Json(reply).into_response())
+}
+
+/// A lookup: the subject's identifier travels in the body, never in the URL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Lookup {
+    subject: String,
+    #[serde(default)]
+    feature: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    now: Option<Timestamp>,
+}
+
+fn lookup(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Lookup, ApiError> {
+    let l: Lookup = json_of(&body_of(body, limit)?)?;
+    consentkit_core::input::check_subject(&l.subject).map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(l)
+}
+
+/// Runs `answer` over the subject's view in one support or DPO transaction that also appends the
+/// access log line; the answer leaves only if both committed.
+async fn logged_read<T>(
+    app: &App,
+    caller: &Caller,
+    subject: &str,
+    action: &str,
+    detail: Value,
+    answer: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>, SubjectView) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let pool = if caller.role == Role::Dpo { &app.pools.dpo } else { &app.pools.support };
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let t: &tokio_postgres::Transaction<'_> = &tx;
+    let view = query::load(t, &app.keys, subject).await?;
+    let result = answer(t, view).await?;
+    access_log::append(t, &app.keys.subject_key(subject), caller, action, detail).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+fn policy_json(p: &Policy) -> Value {
+    json!({ "id": p.id, "version": p.version })
+}
+
+async fn state(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let caller = app.tokens.caller(&headers)?;
+    caller.require(&[Role::Support, Role::Dpo], "reading a subject's state")?;
+    let l = lookup(body, app.max_body)?;
+    let now = l.now.unwrap_or_else(wire::now);
+    let policy = app.policy.clone();
+    let value = logged_read(&app, &caller, &l.subject, "state", json!({}), async |_, view| {
+        let statuses = view.statuses(&policy, now)?;
+        let categories: Vec<Value> = statuses
+            .iter()
+            .map(|(s, device)| json!({ "id": s.category, "legal_basis": s.legal_basis, "status": s.status, "since": s.since, "decided_on": device }))
+            .collect();
+        Ok(json!({
+            "subject": view.subject,
+            "policy": policy_json(&policy),
+            "categories": categories,
+            "devices": devices_json(&view),
+        }))
+    })
+    .await?;
+    Ok(Json(value).into_response())
+}
+
+fn devices_json(view: &SubjectView) -> Vec<Value> {
+    view.devices
+        .iter()
+        .map(|d| {
+            let mut os: Vec<_> = d.os.iter().map(|(p, r)| json!({ "permission": p, "state": r.state, "since": r.since })).collect();
+            os.sort_by_key(|v| v["permission"].as_str().unwrap_or_default().to_string());
+            json!({ "device": d.device, "os_permissions": os })
+        })
+        .collect()
+}
+
+fn decision_json(d: &consentkit_core::Decision) -> Value {
+    let reasons: Vec<_> = d.reasons.iter().map(|r| json!({ "code": r.code, "category": r.category })).collect();
+    json!({ "feature": d.feature, "allowed": d.allowed, "limited": d.limited, "reasons": reasons })
+}
+
+async fn check(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let caller = app.tokens.caller(&headers)?;
+    caller.require(&[Role::Support, Role::Dpo], "checking a feature")?;
+    let l = lookup(body, app.max_body)?;
+    let feature = l.feature.clone().ok_or_else(|| ApiError::invalid("a check needs a 'feature'"))?;
+    let now = l.now.unwrap_or_else(wire::now);
+    let policy = app.policy.clone();
+    let detail = json!({ "feature": feature, "device": l.device });
+    let value = logged_read(&app, &caller, &l.subject, "check", detail, async |_, view| {
+        let (overall, per_device) = view.check(&policy, &feature, l.scope.as_deref(), l.device.as_deref(), now)?;
+        let mut v = decision_json(&overall);
+        v["devices"] = per_device
+            .iter()
+            .map(|(device, d)| {
+                let mut x = decision_json(d);
+                x["device"] = json!(device);
+                x
+            })
+            .collect();
+        Ok(v)
+    })
+    .await?;
+    Ok(Json(value).into_response())
+}
+
+async fn timeline(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let caller = app.tokens.caller(&headers)?;
+    caller.require(&[Role::Support, Role::Dpo], "reading a subject's timeline")?;
+    let l = lookup(body, app.max_body)?;
+    let keys = &app.keys;
+    let rows = logged_read(&app, &caller, &l.subject, "timeline", json!({}), async |tx, view| {
+        let events = query::timeline(tx, keys, &view).await?;
+        Ok(events
+            .iter()
+            .map(|e| {
+                let r = &e.receipt;
+                let mut v = json!({
+                    "seq": r.seq, "id": r.id, "category": r.category, "action": r.action, "scope": r.scope,
+                    "source": r.source, "policy_version": r.policy_version, "at": r.at, "hash": r.hash, "device": e.device,
+                });
+                if let (Some(p), Some(s)) = (r.permission, r.os_state) {
+                    v["permission"] = json!(p);
+                    v["state"] = json!(s);
+                }
+                v
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(rows).into_response())
+}
+
+/// The format tag of a server export.
+pub const SERVER_EXPORT_FORMAT: &str = "consentkit-server-export/1";
+
+async fn export(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let caller = app.tokens.caller(&headers)?;
+    caller.require(&[Role::Dpo], "exporting a subject")?;
+    let l = lookup(body, app.max_body)?;
+    let now = wire::now();
+    let policy = app.policy.clone();
+    let value = logged_read(&app, &caller, &l.subject, "export", json!({}), async |_, view| {
+        let state = view.state();
+        let statuses = view.statuses(&policy, now)?;
+        let mut devices = Vec::new();
+        for d in &view.devices {
+            let history: Vec<_> = view.events.iter().filter(|e| e.device == d.device).map(|e| &e.receipt).collect();
+            let mut history = history;
+            history.sort_by_key(|r| r.seq);
+            let mut os: Vec<_> = d.os.iter().map(|(p, r)| json!({ "permission": p, "state": r.state, "since": r.since })).collect();
+            os.sort_by_key(|v| v["permission"].as_str().unwrap_or_default().to_string());
+            devices.push(json!({ "device": d.device, "os_permissions": os, "history": history }));
+        }
+        Ok(json!({
+            "format": SERVER_EXPORT_FORMAT,
+            "exported_at": now,
+            "subject": view.subject,
+            "policy": policy_json(&policy),
+            "under_age": state.under_age,
+            "state": statuses.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            "devices": devices,
+        }))
+    })
+    .await?;
+    Ok(Json(value).into_response())
+}
+
+/// The receipt of a server-side erasure: the subject's pseudonym, never its identifier, signed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErasureReceipt {
+    /// Always `consentkit-server-erasure/1`.
+    pub format: String,
+    /// A fresh UUID.
+    pub id: String,
+    /// The subject's pseudonym.
+    pub subject_key: String,
+    /// When.
+    pub erased_at: Timestamp,
+    /// Events deleted.
+    pub erased_events: u64,
+    /// The devices that had events of the subject (each is told at its next sync).
+    pub devices: Vec<String>,
+    /// The signing key's id.
+    pub key_id: String,
+    /// Hex ed25519 signature over `consentkit-server-erasure-v1\0id\0subject_key\0erased_at_ms\0erased_events`.
+    pub signature: String,
+}
+
+async fn erase(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    use ed25519_dalek::Signer;
+    let caller = app.tokens.caller(&headers)?;
+    caller.require(&[Role::Dpo], "erasing a subject")?;
+    let l = lookup(body, app.max_body)?;
+    let key = app.keys.subject_key(&l.subject);
+    let mut client = app.pools.dpo.get().await?;
+    let tx = client.transaction().await?;
+    let devices: Vec<String> = tx.query(sql::SUBJECT_DEVICES, &[&key]).await?.iter().map(|r| r.get(0)).collect();
+    access_log::append(&tx, &key, &caller, "erase", json!({ "devices": devices.len() })).await?;
+    let erased_events = tx.execute(sql::EVENTS_DELETE, &[&key]).await?;
+    tx.execute(sql::SUBJECT_DEVICES_DELETE, &[&key]).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let erased_at = wire::now();
+    let message = format!("consentkit-server-erasure-v1\0{id}\0{key}\0{}\0{erased_events}", erased_at.millis());
+    let signature = consentkit_core::chain::hex(&app.keys.signing().sign(message.as_bytes()).to_bytes());
+    let receipt = ErasureReceipt {
+        format: "consentkit-server-erasure/1".into(),
+        id: id.clone(),
+        subject_key: key.clone(),
+        erased_at,
+        erased_events,
+        devices,
+        key_id: wire::key_id(&app.keys.public()),
+        signature,
+    };
+    let text = serde_json::to_string(&receipt)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot encode the receipt"))?;
+    tx.execute(sql::ERASURE_INSERT, &[&key, &id, &erased_at.millis(), &(erased_events as i64), &text]).await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "erased_events": erased_events, "receipt": receipt })).into_response())
+}
+
+async fn access_log_all(State(app): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = app.tokens.caller(&headers)?;
+    caller.require(&[Role::Auditor], "reading the access log")?;
+    let client = app.pools.auditor.get().await?;
+    let lines: Vec<AccessLine> = client.query(sql::ACCESS_LOG_ALL, &[]).await?.iter().map(access_log::line_of).collect();
+    let heads: HashMap<String, (i64, String)> =
+        client.query(sql::ACCESS_HEADS_ALL, &[]).await?.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect();
+    let status = access_log::verify(&lines, &heads);
+    Ok(Json(json!({ "chain": status, "lines": lines })).into_response())
+}
+
+async fn public_key(State(app): Shared) -> Response {
+    let key = app.keys.public();
+    Json(json!({ "algorithm": "ed25519", "public_key": consentkit_core::chain::hex(key.as_bytes()), "key_id": wire::key_id(&key) }))
+        .into_response()
+}
+
+async fn health(State(app): Shared) -> Result<Response, ApiError> {
+    let client = app.pools.support.get().await?;
+    client.query_one(sql::PING, &[]).await?;
+    Ok(Json(json!({ "ok": true })).into_response())
+}

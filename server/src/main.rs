@@ -1,0 +1,129 @@
+//! `consentkit-server`: serve the API, migrate the schema, make keys and tokens.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use consentkit_core::Policy;
+use consentkit_server::api::{router, App};
+use consentkit_server::auth::Tokens;
+use consentkit_server::config::{hash_token, Config};
+use consentkit_server::db::{migrate, Pools};
+use consentkit_server::keys::{random_bytes, Keys};
+
+const USAGE: &str = "usage:
+  consentkit-server serve --config FILE        serve the API (prints the address it listens on)
+  consentkit-server migrate --owner CONNINFO   create the tables and database roles (as the owner)
+  consentkit-server keygen --dir DIR           write subject.key, signing.key and signing.pub (0600)
+  consentkit-server new-token                  print a fresh token and the sha256 the config stores
+  consentkit-server hash-token TOKEN           print the sha256 of a token
+  consentkit-server public-key --config FILE   print the public key that verifies signed heads";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("consentkit-server: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn flag<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
+    let i = args.iter().position(|a| a == name).ok_or_else(|| format!("missing {name}\n{USAGE}"))?;
+    args.get(i + 1).map(String::as_str).ok_or_else(|| format!("{name} needs a value"))
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        Some("serve") => serve(&Config::load(Path::new(flag(args, "--config")?))?),
+        Some("migrate") => runtime()?.block_on(migrate(flag(args, "--owner")?)),
+        Some("keygen") => keygen(&PathBuf::from(flag(args, "--dir")?)),
+        Some("new-token") => {
+            let token = consentkit_core::chain::hex(&random_bytes::<32>()?);
+            println!("token  {token}\nsha256 {}", hash_token(&token));
+            Ok(())
+        }
+        Some("hash-token") => {
+            let token = args.get(1).ok_or("hash-token needs the token")?;
+            println!("{}", hash_token(token));
+            Ok(())
+        }
+        Some("public-key") => {
+            let keys = Keys::load(&Config::load(Path::new(flag(args, "--config")?))?)?;
+            println!("{}", consentkit_core::chain::hex(keys.public().as_bytes()));
+            Ok(())
+        }
+        _ => Err(USAGE.to_string()),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn keygen(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let subject = random_bytes::<32>()?;
+    let seed = random_bytes::<32>()?;
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    let hex = consentkit_core::chain::hex;
+    for (name, text) in [("subject.key", hex(&subject)), ("signing.key", hex(&seed)), ("signing.pub", hex(public.as_bytes()))] {
+        let path = dir.join(name);
+        if path.exists() {
+            return Err(format!("{} exists; keygen never overwrites a key", path.display()));
+        }
+        write_private(&path, &text)?;
+    }
+    println!("wrote subject.key, signing.key and signing.pub in {}", dir.display());
+    Ok(())
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    writeln!(f, "{text}").map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn serve(config: &Config) -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CONSENTKIT_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let keys = Keys::load(config)?;
+    let policy = match &config.policy_file {
+        None => Policy::builtin(),
+        Some(p) => Policy::from_json(&std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?)
+            .map_err(|e| format!("{}: {e}", p.display()))?,
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let app = Arc::new(App {
+            pools: Pools::new(&config.database)?,
+            keys,
+            policy: Arc::new(policy),
+            tokens: Tokens::new(&config.tokens),
+            max_body: config.max_body_bytes,
+        });
+        let listener =
+            tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("consentkit-server listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+        axum::serve(listener, router(app)).with_graceful_shutdown(shutdown()).await.map_err(|e| format!("server: {e}"))
+    })
+}
+
+async fn shutdown() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

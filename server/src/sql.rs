@@ -1,0 +1,116 @@
+//! Every SQL statement the server runs, in one place, so `tests/sql_lint.rs` can check each one
+//! against the distributed-engine rules (see ARCHITECTURE.md): filter on `subject_key`, unique keys
+//! include it, no global sequence. Statements that read across all subjects say so in a comment.
+
+/// The schema (tables and indexes).
+pub const SCHEMA: &str = include_str!("../sql/schema.sql");
+/// The database roles and their grants.
+pub const ROLES: &str = include_str!("../sql/roles.sql");
+
+/// Creates a device's head at 0 if it has none.
+pub const HEAD_INIT: &str = "INSERT INTO device_heads (subject_key, device, seq, hash, updated_at) VALUES ($1, $2, 0, $3, $4) \
+     ON CONFLICT (subject_key, device) DO NOTHING";
+/// Reads and locks a device's head for the rest of the transaction.
+pub const HEAD_LOCK: &str = "SELECT seq, hash FROM device_heads WHERE subject_key = $1 AND device = $2 FOR UPDATE";
+/// Reads a device's head.
+pub const HEAD_GET: &str = "SELECT seq, hash FROM device_heads WHERE subject_key = $1 AND device = $2";
+/// Moves a device's head.
+pub const HEAD_SET: &str = "UPDATE device_heads SET seq = $3, hash = $4, updated_at = $5 WHERE subject_key = $1 AND device = $2";
+/// The stored links of a device in a range of sequence numbers.
+pub const CHAIN_RANGE: &str =
+    "SELECT seq, hash FROM device_chain WHERE subject_key = $1 AND device = $2 AND seq >= $3 AND seq <= $4 ORDER BY seq";
+/// Appends links of a device's chain.
+pub const CHAIN_INSERT: &str = "INSERT INTO device_chain (subject_key, device, seq, content_hash, prev_hash, hash) \
+     SELECT $1, $2, u.seq, u.content_hash, u.prev_hash, u.hash \
+     FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS u (seq, content_hash, prev_hash, hash)";
+/// When each of these subjects was last erased.
+pub const ERASED_AT: &str = "SELECT subject_key, max(erased_at) FROM erasures WHERE subject_key = ANY($1) GROUP BY subject_key";
+/// Appends events (one array per column; the device's own events carry the device's key).
+pub const EVENTS_INSERT: &str = "INSERT INTO events (subject_key, device, seq, has_subject, id, category, action, scope, source, \
+     policy_id, policy_version, purpose_version, at, valid_until, permission, os_state, detail, content_hash, prev_hash, hash, received_at) \
+     SELECT u.subject_key, $2, u.seq, u.has_subject, u.id, u.category, u.action, u.scope, u.source, u.policy_id, u.policy_version, \
+     u.purpose_version, u.at, u.valid_until, u.permission, u.os_state, u.detail, u.content_hash, u.prev_hash, u.hash, $3 \
+     FROM unnest($1::text[], $4::bigint[], $5::boolean[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+     $12::text[], $13::integer[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[]) \
+     AS u (subject_key, seq, has_subject, id, category, action, scope, source, policy_id, policy_version, purpose_version, at, \
+     valid_until, permission, os_state, detail, content_hash, prev_hash, hash)";
+/// Records that these subjects have events from this device.
+pub const SUBJECT_DEVICES_INSERT: &str = "INSERT INTO subject_devices (subject_key, device, first_seen) \
+     SELECT k, $2, $3 FROM unnest($1::text[]) AS k ON CONFLICT (subject_key, device) DO NOTHING";
+/// Sets a device's latest OS permission state (an older event never overwrites a newer one).
+pub const DEVICE_OS_UPSERT: &str =
+    "INSERT INTO device_os (subject_key, device, permission, state, since, seq) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (subject_key, device, permission) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since, seq = EXCLUDED.seq \
+     WHERE device_os.seq < EXCLUDED.seq";
+
+/// Every event of a subject, from all devices.
+pub const SUBJECT_EVENTS: &str = "SELECT device, seq, id, category, action, scope, source, policy_id, policy_version, purpose_version, \
+     at, valid_until, permission, os_state, detail, content_hash, prev_hash, hash FROM events WHERE subject_key = $1";
+/// A device's OS permission events (for the timeline).
+pub const DEVICE_OS_EVENTS: &str = "SELECT device, seq, id, category, action, scope, source, policy_id, policy_version, purpose_version, \
+     at, valid_until, permission, os_state, detail, content_hash, prev_hash, hash FROM events \
+     WHERE subject_key = $1 AND device = $2 AND action = 'os_permission' ORDER BY seq";
+/// The devices that sent events of a subject.
+pub const SUBJECT_DEVICES: &str = "SELECT device FROM subject_devices WHERE subject_key = $1 ORDER BY device";
+/// A device's current OS permission states.
+pub const DEVICE_OS_STATES: &str = "SELECT permission, state, since FROM device_os WHERE subject_key = $1 AND device = $2";
+/// A subject's erasure receipts.
+pub const ERASURES_OF: &str = "SELECT receipt FROM erasures WHERE subject_key = $1 ORDER BY erased_at";
+
+/// Erasure: every event of the subject.
+pub const EVENTS_DELETE: &str = "DELETE FROM events WHERE subject_key = $1";
+/// Erasure: the subject's device list.
+pub const SUBJECT_DEVICES_DELETE: &str = "DELETE FROM subject_devices WHERE subject_key = $1";
+/// Erasure: the receipt (pseudonym only).
+pub const ERASURE_INSERT: &str = "INSERT INTO erasures (subject_key, id, erased_at, erased_events, receipt) VALUES ($1, $2, $3, $4, $5)";
+
+/// Creates a subject's access chain head at 0 if it has none.
+pub const ACCESS_HEAD_INIT: &str =
+    "INSERT INTO access_heads (subject_key, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (subject_key) DO NOTHING";
+/// Reads and locks a subject's access chain head.
+pub const ACCESS_HEAD_LOCK: &str = "SELECT seq, hash FROM access_heads WHERE subject_key = $1 FOR UPDATE";
+/// Appends one access log line.
+pub const ACCESS_INSERT: &str = "INSERT INTO access_log (subject_key, seq, at, actor, role, action, detail, prev_hash, hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+/// Moves a subject's access chain head.
+pub const ACCESS_HEAD_SET: &str = "UPDATE access_heads SET seq = $2, hash = $3 WHERE subject_key = $1";
+/// One subject's access log.
+pub const ACCESS_LOG_OF: &str =
+    "SELECT subject_key, seq, at, actor, role, action, detail, prev_hash, hash FROM access_log WHERE subject_key = $1 ORDER BY seq";
+/// The whole access log, for the auditor's verification.
+pub const ACCESS_LOG_ALL: &str = "SELECT subject_key, seq, at, actor, role, action, detail, prev_hash, hash FROM access_log \
+     ORDER BY subject_key, seq -- all shards: the auditor walks every chain";
+/// Every access chain head, for the auditor's verification.
+pub const ACCESS_HEADS_ALL: &str = "SELECT subject_key, seq, hash FROM access_heads -- all shards: the auditor walks every chain";
+/// A liveness probe.
+pub const PING: &str = "SELECT 1";
+
+/// Every statement with its name, for the lint test.
+pub const ALL: &[(&str, &str)] = &[
+    ("HEAD_INIT", HEAD_INIT),
+    ("HEAD_LOCK", HEAD_LOCK),
+    ("HEAD_GET", HEAD_GET),
+    ("HEAD_SET", HEAD_SET),
+    ("CHAIN_RANGE", CHAIN_RANGE),
+    ("CHAIN_INSERT", CHAIN_INSERT),
+    ("ERASED_AT", ERASED_AT),
+    ("EVENTS_INSERT", EVENTS_INSERT),
+    ("SUBJECT_DEVICES_INSERT", SUBJECT_DEVICES_INSERT),
+    ("DEVICE_OS_UPSERT", DEVICE_OS_UPSERT),
+    ("SUBJECT_EVENTS", SUBJECT_EVENTS),
+    ("DEVICE_OS_EVENTS", DEVICE_OS_EVENTS),
+    ("SUBJECT_DEVICES", SUBJECT_DEVICES),
+    ("DEVICE_OS_STATES", DEVICE_OS_STATES),
+    ("ERASURES_OF", ERASURES_OF),
+    ("EVENTS_DELETE", EVENTS_DELETE),
+    ("SUBJECT_DEVICES_DELETE", SUBJECT_DEVICES_DELETE),
+    ("ERASURE_INSERT", ERASURE_INSERT),
+    ("ACCESS_HEAD_INIT", ACCESS_HEAD_INIT),
+    ("ACCESS_HEAD_LOCK", ACCESS_HEAD_LOCK),
+    ("ACCESS_INSERT", ACCESS_INSERT),
+    ("ACCESS_HEAD_SET", ACCESS_HEAD_SET),
+    ("ACCESS_LOG_OF", ACCESS_LOG_OF),
+    ("ACCESS_LOG_ALL", ACCESS_LOG_ALL),
+    ("ACCESS_HEADS_ALL", ACCESS_HEADS_ALL),
+    ("PING", PING),
+];

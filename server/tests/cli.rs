@@ -1,0 +1,159 @@
+//! The SDK side end to end: the `consentkit` support tool syncs a device's outbox to the real
+//! server, verifies the signed head offline, and answers `--server` queries with the same tables
+//! and JSON as for the local file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+use serde_json::Value;
+
+/// The support tool's binary (built here if needed: it is another package of the workspace).
+fn consentkit() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo).args(["build", "-q", "-p", "consentkit-cli"]).current_dir(root).output().unwrap();
+    assert!(out.status.success(), "cannot build the support tool: {}", String::from_utf8_lossy(&out.stderr));
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    target.join("debug/consentkit")
+}
+
+fn run(bin: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .env_remove("CONSENTKIT_SERVER")
+        .env_remove("CONSENTKIT_TOKEN")
+        .env_remove("CONSENTKIT_DB")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn sync_verify_receipt_and_server_queries_print_what_the_local_file_prints() {
+    let bin = consentkit();
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let db = dir.path().join("phone.db");
+    let db = db.to_str().unwrap();
+    let at = "--now=2026-03-01T10:00:00Z";
+    ok(&run(&bin, &["--db", db, at, "grant", "alice", "photos_media", "--source", "onboarding"]));
+    ok(&run(&bin, &["--db", db, at, "refuse", "alice", "usage_statistics", "--source", "onboarding"]));
+    ok(&run(&bin, &["--db", db, at, "os", "photos", "granted"]));
+    let head = dir.path().join("head.json");
+    let out = ok(&run(
+        &bin,
+        &[
+            "--db",
+            db,
+            "--server",
+            &server.url,
+            "--token",
+            PHONE,
+            "sync",
+            "--device",
+            "phone",
+            "--batch",
+            "2",
+            "--receipt",
+            head.to_str().unwrap(),
+        ],
+    ));
+    assert!(out.contains("sent 3 receipts in 2 batches (3 new on the server); acknowledged up to seq 3"), "{out}");
+    let again = ok(&run(&bin, &["--db", db, "--server", &server.url, "--token", PHONE, "sync", "--device", "phone"]));
+    assert!(again.contains("nothing to send"), "{again}");
+
+    // verify-receipt: offline, with the public key only.
+    let public = std::fs::read_to_string(dir.path().join("keys/signing.pub")).unwrap();
+    let out = ok(&run(&bin, &["--db", db, "verify-receipt", head.to_str().unwrap(), "--public-key", public.trim()]));
+    assert!(out.contains("receipt verified") && out.contains("up to seq 3"), "{out}");
+    let other = dir.path().join("other.db");
+    ok(&run(&bin, &["--db", other.to_str().unwrap(), at, "grant", "bob", "photos_media", "--source", "onboarding"]));
+    ok(&run(&bin, &["--db", other.to_str().unwrap(), at, "grant", "bob", "usage_statistics", "--source", "onboarding"]));
+    ok(&run(&bin, &["--db", other.to_str().unwrap(), at, "grant", "bob", "device_contacts", "--source", "onboarding"]));
+    let wrong = run(&bin, &["--db", other.to_str().unwrap(), "verify-receipt", head.to_str().unwrap(), "--public-key", public.trim()]);
+    assert_eq!(wrong.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("not the same chain"), "{}", String::from_utf8_lossy(&wrong.stderr));
+    let mut forged: Value = serde_json::from_str(&std::fs::read_to_string(&head).unwrap()).unwrap();
+    forged["seq"] = serde_json::json!(2);
+    std::fs::write(dir.path().join("forged.json"), forged.to_string()).unwrap();
+    let bad = run(&bin, &["--db", db, "verify-receipt", dir.path().join("forged.json").to_str().unwrap(), "--public-key", public.trim()]);
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("signature does not verify"));
+
+    // The same tables and JSON from the server as from the file.
+    let now = "--now=2026-03-02T00:00:00Z";
+    let remote = ["--server", server.url.as_str(), "--token", SUPPORT, now];
+    let local = ["--db", db, now];
+    let both = |args: &[&str]| {
+        let l = run(&bin, &[&local[..], args].concat());
+        let r = run(&bin, &[&remote[..], args].concat());
+        (l, r)
+    };
+    let (l, r) = both(&["status", "alice"]);
+    assert_eq!(ok(&r), ok(&l), "status table");
+    let (l, r) = both(&["--json", "status", "alice"]);
+    let (l, r): (Value, Value) = (serde_json::from_str(&ok(&l)).unwrap(), serde_json::from_str(&ok(&r)).unwrap());
+    assert_eq!(r["policy"], l["policy"]);
+    for (a, b) in l["categories"].as_array().unwrap().iter().zip(r["categories"].as_array().unwrap()) {
+        for key in ["id", "legal_basis", "status", "since"] {
+            assert_eq!(a[key], b[key], "{key}");
+        }
+    }
+    for feature in ["photo_sharing", "usage_analytics", "calling", "contact_lookup"] {
+        let (l, r) = both(&["check", "alice", feature]);
+        assert_eq!(r.status.code(), l.status.code(), "{feature} exit code");
+        let (ls, rs) = (String::from_utf8_lossy(&l.stdout).to_string(), String::from_utf8_lossy(&r.stdout).to_string());
+        assert!(rs.starts_with(&ls), "{feature}: remote\n{rs}\nlocal\n{ls}");
+        let (l, r) = both(&["--json", "check", "alice", feature]);
+        let (l, r): (Value, Value) = (serde_json::from_slice(&l.stdout).unwrap(), serde_json::from_slice(&r.stdout).unwrap());
+        for key in ["feature", "allowed", "limited", "reasons"] {
+            assert_eq!(r[key], l[key], "{feature} {key}");
+        }
+    }
+    let (l, r) = both(&["history", "alice"]);
+    let (l, r) = (ok(&l), ok(&r));
+    let (ll, rl): (Vec<&str>, Vec<&str>) = (l.lines().collect(), r.lines().collect());
+    assert_eq!(ll.len(), rl.len(), "local\n{l}\nremote\n{r}");
+    for (a, b) in ll.iter().zip(&rl).skip(2) {
+        assert!(b.starts_with(a.trim_end()) && b.trim_end().ends_with("phone"), "local\n{l}\nremote\n{r}");
+    }
+
+    // Erasure through the tool; the device learns it at its next sync and erases locally.
+    let dpo = ["--server", server.url.as_str(), "--token", DPO];
+    let support_erase = run(&bin, &["--server", server.url.as_str(), "--token", SUPPORT, "erase", "alice"]);
+    assert_eq!(support_erase.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&support_erase.stderr).contains("needs the role dpo"));
+    let out = ok(&run(&bin, &[&dpo[..], &["erase", "alice"]].concat()));
+    assert!(out.contains("erased 2 events") && !out.contains("alice"), "{out}");
+    ok(&run(&bin, &["--db", db, at, "withdraw", "alice", "photos_media", "--source", "settings"]));
+    let out = ok(&run(&bin, &["--db", db, "--server", &server.url, "--token", PHONE, "sync", "--device", "phone"]));
+    assert!(
+        out.contains("erased alice on this device") && out.contains("sent 2 receipts in 2 batches"),
+        "the withdrawal, then the local erasure record: {out}"
+    );
+    let local_after = ok(&run(&bin, &["--db", db, now, "--json", "status", "alice"]));
+    assert!(!local_after.contains("\"withdrawn\"") && !local_after.contains("\"granted\""), "{local_after}");
+    let out = ok(&run(&bin, &["--db", db, "--server", &server.url, "--token", PHONE, "sync", "--device", "phone"]));
+    assert!(out.contains("nothing to send"), "{out}");
+
+    // Unreachable server, or a local-only command with --server: clear errors.
+    let down = run(&bin, &["--server", "http://127.0.0.1:1", "--token", SUPPORT, "status", "alice"]);
+    assert_eq!(down.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("cannot reach the server"));
+    let local_only = run(&bin, &["--server", server.url.as_str(), "--token", SUPPORT, "purge"]);
+    assert_eq!(local_only.status.code(), Some(2));
+}

@@ -1,0 +1,541 @@
+//! The server ledger against a real PostgreSQL 15 and the real binary: ingest (replay, gap, fork,
+//! forgery), cross-device queries with the core's semantics, erasure reaching devices,
+//! minimisation, roles, the access log, signed heads.
+
+mod common;
+
+use common::*;
+use consentkit_core::chain::receipt_is_sealed;
+use consentkit_core::{Action, Receipt, Source};
+use consentkit_server::wire::{self, Batch, SignedHead};
+use serde_json::{json, Value};
+
+fn batches(server: &Server, device: &str) -> String {
+    format!("{}/v1/devices/{device}/batches", server.url)
+}
+
+fn send(server: &Server, device: &str, token: &str, batch: &Batch) -> Reply {
+    post(&batches(server, device), token, &serde_json::to_value(batch).unwrap())
+}
+
+fn events(pg: &Pg) -> i64 {
+    pg.count("SELECT count(*) FROM events")
+}
+
+fn stored(pg: &Pg) -> (i64, i64, i64) {
+    (events(pg), pg.count("SELECT count(*) FROM device_chain"), pg.count("SELECT coalesce(sum(seq), 0) FROM device_heads"))
+}
+
+fn public_key(server: &Server) -> ed25519_dalek::VerifyingKey {
+    let r = get(&format!("{}/v1/public-key", server.url), SUPPORT);
+    wire::parse_public_key(r.body["public_key"].as_str().unwrap()).unwrap()
+}
+
+fn lookup(server: &Server, what: &str, token: &str, body: Value) -> Reply {
+    post(&format!("{}/v1/subjects/{what}", server.url), token, &body)
+}
+
+#[test]
+fn ingest_is_idempotent_signs_the_head_and_the_receipt_verifies_offline() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "usage_statistics", Action::Refuse, Source::Onboarding);
+    phone.decide("bob", "photos_media", Action::Grant, Source::Settings);
+    let batch = phone.batch(50);
+    let first = send(&server, "phone", PHONE, &batch);
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(
+        (first.body["status"].as_str(), first.body["stored"].as_u64(), first.body["duplicates"].as_u64()),
+        (Some("stored"), Some(3), Some(0))
+    );
+    let head: SignedHead = serde_json::from_value(first.body["head"].clone()).unwrap();
+    assert_eq!((head.seq, head.hash.as_str()), (3, batch.receipts[2].hash.as_str()));
+
+    let replay = send(&server, "phone", PHONE, &batch);
+    assert_eq!(replay.status, 200, "{}", replay.text);
+    assert_eq!((replay.body["stored"].as_u64(), replay.body["duplicates"].as_u64()), (Some(0), Some(3)));
+    assert_eq!(replay.body["head"], first.body["head"], "a replay returns the same signed head");
+    assert_eq!(stored(&pg), (3, 3, 3));
+
+    // A partly overlapping batch stores only what is new.
+    phone.decide("alice", "photos_media", Action::Withdraw, Source::Settings);
+    let overlap = Batch::new("phone", phone.store.pending_sync(50).unwrap());
+    let r = send(&server, "phone", PHONE, &overlap);
+    assert_eq!((r.status, r.body["stored"].as_u64(), r.body["duplicates"].as_u64()), (200, Some(1), Some(3)), "{}", r.text);
+    phone.store.ack_sync(r.body["head"]["seq"].as_u64().unwrap()).unwrap();
+    assert!(phone.store.pending_sync(10).unwrap().is_empty());
+
+    // Anyone with the public key checks the signed head against the device's own chain.
+    let key = public_key(&server);
+    let head: SignedHead = serde_json::from_value(r.body["head"].clone()).unwrap();
+    let ok = wire::verify_receipt(&head, &key, phone.store.chain_rows().unwrap()).unwrap();
+    assert_eq!((ok.seq, ok.chain_events), (4, 4));
+    let mut forged = head.clone();
+    forged.hash = batch.receipts[0].hash.clone();
+    assert!(wire::verify_receipt(&forged, &key, phone.store.chain_rows().unwrap()).unwrap_err().contains("signature does not verify"));
+    let other = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let self_signed = SignedHead::sign(&other, "phone", 4, &head.hash);
+    assert!(
+        wire::verify_receipt(&self_signed, &key, phone.store.chain_rows().unwrap()).is_err(),
+        "a head signed by another key is refused"
+    );
+    let elsewhere = SignedHead::sign(&other, "phone", 2, &head.hash);
+    assert!(wire::verify_receipt(&elsewhere, &other.verifying_key(), phone.store.chain_rows().unwrap())
+        .unwrap_err()
+        .contains("not the same chain"));
+}
+
+#[test]
+fn a_gap_or_a_fork_is_refused_naming_the_expected_seq_and_writes_nothing() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    for (c, a) in [
+        ("photos_media", Action::Grant),
+        ("device_contacts", Action::Grant),
+        ("usage_statistics", Action::Refuse),
+        ("photos_media", Action::Withdraw),
+        ("device_contacts", Action::Withdraw),
+    ] {
+        phone.decide("alice", c, a, Source::Settings);
+    }
+    let all = phone.store.pending_sync(50).unwrap();
+    let r = send(&server, "phone", PHONE, &Batch::new("phone", all[..2].to_vec()));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let before = stored(&pg);
+
+    let gap = send(&server, "phone", PHONE, &Batch::new("phone", all[3..].to_vec()));
+    assert_eq!((gap.status, gap.body["error"].as_str(), gap.body["expected_seq"].as_u64()), (409, Some("gap"), Some(3)), "{}", gap.text);
+    assert!(gap.body["message"].as_str().unwrap().contains("expects seq 3"), "{}", gap.text);
+    let inner = send(&server, "phone", PHONE, &Batch::new("phone", vec![all[2].clone(), all[4].clone()]));
+    assert_eq!(
+        (inner.status, inner.body["error"].as_str(), inner.body["expected_seq"].as_u64()),
+        (409, Some("gap"), Some(4)),
+        "{}",
+        inner.text
+    );
+    assert_eq!(stored(&pg), before, "a refused batch writes nothing");
+
+    // Another store claiming to be the phone: same seqs, other content.
+    let impostor = Device::new(&dir.path().join("x").tap_mkdir(), "phone", PHONE, "2026-03-01T11:00:00Z");
+    impostor.decide("mallory", "photos_media", Action::Grant, Source::Onboarding);
+    impostor.decide("mallory", "photos_media", Action::Grant, Source::Onboarding);
+    impostor.decide("mallory", "photos_media", Action::Grant, Source::Onboarding);
+    let fork = send(&server, "phone", PHONE, &impostor.batch(50));
+    assert_eq!(
+        (fork.status, fork.body["error"].as_str(), fork.body["expected_seq"].as_u64()),
+        (409, Some("fork"), Some(3)),
+        "{}",
+        fork.text
+    );
+    assert!(fork.body["message"].as_str().unwrap().contains("seq 1"), "{}", fork.text);
+    let late_fork = send(&server, "phone", PHONE, &Batch::new("phone", impostor.store.pending_sync(50).unwrap()[2..].to_vec()));
+    assert_eq!((late_fork.status, late_fork.body["error"].as_str()), (409, Some("fork")), "{}", late_fork.text);
+    assert_eq!(stored(&pg), before);
+
+    let rest = send(&server, "phone", PHONE, &Batch::new("phone", all[2..].to_vec()));
+    assert_eq!((rest.status, rest.body["stored"].as_u64()), (200, Some(3)), "{}", rest.text);
+}
+
+trait Mkdir {
+    fn tap_mkdir(self) -> Self;
+}
+impl Mkdir for std::path::PathBuf {
+    fn tap_mkdir(self) -> Self {
+        std::fs::create_dir_all(&self).unwrap();
+        self
+    }
+}
+
+#[test]
+fn bad_input_and_bad_credentials_get_a_json_4xx_naming_the_problem_and_write_nothing() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "device_contacts", Action::Grant, Source::Onboarding);
+    let good = serde_json::to_value(phone.batch(50)).unwrap();
+    let url = batches(&server, "phone");
+
+    let mut edited = good.clone();
+    edited["receipts"][1]["category"] = json!("usage_statistics");
+    let mut rehashed: Batch = serde_json::from_value(good.clone()).unwrap();
+    rehashed.receipts[1].action = Action::Withdraw;
+    rehashed.receipts[1].content_hash = consentkit_core::chain::content_hash(&rehashed.receipts[1]);
+    let mut unknown_top = good.clone();
+    unknown_top["extra"] = json!(1);
+    let mut unknown_receipt = good.clone();
+    unknown_receipt["receipts"][0]["approved_by"] = json!("me");
+    let mut wrong_type = good.clone();
+    wrong_type["receipts"][0]["seq"] = json!("one");
+    let mut bad_time = good.clone();
+    bad_time["receipts"][0]["at"] = json!("yesterday");
+    let mut other_device = good.clone();
+    other_device["device"] = json!("tablet");
+    let huge = format!("{{\"format\":\"consentkit-batch/1\",\"device\":\"phone\",\"receipts\":[],\"pad\":\"{}\"}}", "x".repeat(300_000));
+
+    let cases: Vec<(&str, Reply, u16, &str, &str)> = vec![
+        ("malformed JSON", post_raw(&url, Some(PHONE), b"{\"format\": "), 400, "malformed", "not valid JSON"),
+        ("unknown top-level field", post(&url, PHONE, &unknown_top), 400, "malformed", "extra"),
+        ("unknown receipt field", post(&url, PHONE, &unknown_receipt), 400, "malformed", "approved_by"),
+        ("wrong type", post(&url, PHONE, &wrong_type), 400, "malformed", "receipts[0].seq"),
+        ("bad time", post(&url, PHONE, &bad_time), 400, "malformed", "yesterday"),
+        ("edited content", post(&url, PHONE, &edited), 422, "forged_receipt", "content_hash"),
+        (
+            "re-hashed content, old link",
+            post(&url, PHONE, &serde_json::to_value(&rehashed).unwrap()),
+            422,
+            "forged_receipt",
+            "SHA-256(prev_hash",
+        ),
+        ("batch for another device", post(&url, PHONE, &other_device), 422, "invalid", "tablet"),
+        ("token of another device", post(&url, TABLET, &good), 403, "forbidden", "phone"),
+        ("support may not ingest", post(&url, SUPPORT, &good), 403, "forbidden", "device"),
+        ("too large", post_raw(&url, Some(PHONE), huge.as_bytes()), 413, "too_large", "262144"),
+        ("no token", post_raw(&url, None, good.to_string().as_bytes()), 401, "unauthorized", "Authorization"),
+        ("unknown token", post(&url, "nope", &good), 401, "unauthorized", "unknown token"),
+        ("expired token", lookup(&server, "state", EXPIRED, json!({ "subject": "alice" })), 401, "unauthorized", "expired"),
+        ("lookup unknown field", lookup(&server, "state", SUPPORT, json!({ "subject": "alice", "id": 1 })), 400, "malformed", "id"),
+        ("lookup wrong type", lookup(&server, "state", SUPPORT, json!({ "subject": 42 })), 400, "malformed", "subject"),
+        ("lookup empty subject", lookup(&server, "state", SUPPORT, json!({ "subject": "" })), 422, "invalid", "subject"),
+        (
+            "unknown feature",
+            lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "teleport" })),
+            422,
+            "invalid",
+            "teleport",
+        ),
+        ("support may not export", lookup(&server, "export", SUPPORT, json!({ "subject": "alice" })), 403, "forbidden", "dpo"),
+        ("support may not erase", lookup(&server, "erase", SUPPORT, json!({ "subject": "alice" })), 403, "forbidden", "dpo"),
+        ("device may not read", lookup(&server, "state", PHONE, json!({ "subject": "alice" })), 403, "forbidden", "support"),
+        ("support may not read the access log", get(&format!("{}/v1/access-log", server.url), SUPPORT), 403, "forbidden", "auditor"),
+    ];
+    for (what, reply, status, code, names) in cases {
+        assert_eq!(reply.status, status, "{what}: {}", reply.text);
+        assert_eq!(reply.body["error"].as_str(), Some(code), "{what}: {}", reply.text);
+        let message = reply.body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(names), "{what}: the message should name '{names}': {message}");
+        for leak in ["SELECT", "INSERT", "postgres", "panicked", "tokio", "src/"] {
+            assert!(!reply.text.contains(leak), "{what}: leaks '{leak}': {}", reply.text);
+        }
+    }
+    assert_eq!(stored(&pg), (0, 0, 0), "nothing was written");
+    assert_eq!(pg.count("SELECT count(*) FROM access_log"), 0, "refused reads log nothing");
+    let ok = post(&url, PHONE, &good);
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
+
+fn statuses(reply: &Reply) -> Vec<(String, String, Option<String>)> {
+    reply.body["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string(), c["decided_on"].as_str().map(String::from))
+        })
+        .collect()
+}
+
+fn status_of(reply: &Reply, category: &str) -> (String, Option<String>) {
+    let s = statuses(reply).into_iter().find(|(c, _, _)| c == category).unwrap();
+    (s.1, s.2)
+}
+
+#[test]
+fn state_across_devices_is_the_latest_decision_and_a_tie_denies() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    let tablet = Device::new(dir.path(), "tablet", TABLET, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    tablet.at("2026-03-02T09:00:00Z");
+    tablet.decide("alice", "photos_media", Action::Withdraw, Source::Settings);
+    phone.at("2026-03-03T09:00:00Z");
+    phone.decide("alice", "device_contacts", Action::Grant, Source::Settings);
+    // The same millisecond on both devices: a grant on one, a refusal on the other.
+    phone.at("2026-03-04T12:00:00Z");
+    tablet.at("2026-03-04T12:00:00Z");
+    phone.decide("alice", "usage_statistics", Action::Grant, Source::Settings);
+    tablet.decide("alice", "usage_statistics", Action::Refuse, Source::Settings);
+    tablet.decide("alice", "contact_information", Action::Object, Source::Settings);
+    phone.decide("alice", "contact_information", Action::WithdrawObjection, Source::Settings);
+    // Sync in the "wrong" order: the tablet first.
+    tablet.sync_all(&server);
+    phone.sync_all(&server);
+    let now = json!({ "subject": "alice", "now": "2026-03-05T00:00:00Z" });
+    let r = lookup(&server, "state", SUPPORT, now.clone());
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(status_of(&r, "photos_media"), ("withdrawn".into(), Some("tablet".into())), "the later withdrawal on the tablet wins");
+    assert_eq!(status_of(&r, "device_contacts"), ("granted".into(), Some("phone".into())));
+    assert_eq!(status_of(&r, "usage_statistics"), ("refused".into(), Some("tablet".into())), "tie: the refusal wins");
+    assert_eq!(status_of(&r, "contact_information"), ("objected".into(), Some("tablet".into())), "tie: the objection wins");
+    let devices: Vec<&str> = r.body["devices"].as_array().unwrap().iter().map(|d| d["device"].as_str().unwrap()).collect();
+    assert_eq!(devices, ["phone", "tablet"]);
+    // The tie rule does not depend on the order events arrived in.
+    let pg2 = Pg::start();
+    let dir2 = tempfile::tempdir().unwrap();
+    let server2 = Server::start(&pg2, dir2.path());
+    for (d, t) in [(&phone, PHONE), (&tablet, TABLET)] {
+        let all = Batch::new(
+            &d.name,
+            d.store
+                .chain_rows()
+                .unwrap()
+                .into_iter()
+                .filter_map(|r| match r.content {
+                    consentkit_core::chain::RowContent::Event(e) => Some(*e),
+                    _ => None,
+                })
+                .collect(),
+        );
+        assert_eq!(send(&server2, &d.name, t, &all).status, 200);
+    }
+    let r2 = lookup(&server2, "state", SUPPORT, now);
+    assert_eq!(statuses(&r2), statuses(&r));
+}
+
+#[test]
+fn one_device_answers_exactly_as_the_local_store_and_check_gives_every_reason_per_device() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "usage_statistics", Action::Refuse, Source::Onboarding);
+    phone.store.set_os_permission(consentkit_core::OsPermission::Photos, consentkit_core::OsState::Granted).unwrap();
+    phone.store.set_under_age("carol", true, Source::Support).unwrap();
+    phone.decide("carol", "device_contacts", Action::Grant, Source::Guardian);
+    phone.sync_all(&server);
+    let now = "2026-03-02T00:00:00Z";
+    phone.at(now);
+    for subject in ["alice", "carol", "nobody"] {
+        let r = lookup(&server, "state", SUPPORT, json!({ "subject": subject, "now": now }));
+        let local = phone.store.statuses(subject).unwrap();
+        let remote: Vec<(String, String)> = statuses(&r).into_iter().map(|(c, s, _)| (c, s)).collect();
+        let local: Vec<(String, String)> = local.iter().map(|s| (s.category.clone(), s.status.to_string())).collect();
+        assert_eq!(remote, local, "{subject}");
+        if subject == "nobody" {
+            // No device of this subject is known to the server: its OS state is unknown, so denied.
+            let r = lookup(&server, "check", SUPPORT, json!({ "subject": subject, "feature": "photo_sharing", "now": now }));
+            assert_eq!(r.body["reasons"][1], json!({ "code": "os_permission_not_determined", "category": "photos_media" }));
+            continue;
+        }
+        for feature in phone.store.policy().features.iter().filter(|f| !f.per_item) {
+            let d = phone.store.check(subject, &feature.id, None).unwrap();
+            let r = lookup(&server, "check", SUPPORT, json!({ "subject": subject, "feature": feature.id, "now": now }));
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert_eq!(r.body["allowed"].as_bool(), Some(d.allowed), "{subject} {}", feature.id);
+            let reasons: Vec<Value> = d.reasons.iter().map(|x| json!({ "code": x.code, "category": x.category })).collect();
+            assert_eq!(r.body["reasons"], json!(reasons), "{subject} {}", feature.id);
+        }
+    }
+    // A second device without the OS permission: denied overall, with the per-device answers.
+    let tablet = Device::new(dir.path(), "tablet", TABLET, "2026-03-01T11:00:00Z");
+    tablet.store.set_os_permission(consentkit_core::OsPermission::Photos, consentkit_core::OsState::Denied).unwrap();
+    tablet.decide("alice", "device_contacts", Action::Refuse, Source::Onboarding);
+    tablet.sync_all(&server);
+    let r = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "now": now }));
+    assert_eq!(r.body["allowed"], json!(false), "{}", r.text);
+    assert_eq!(r.body["reasons"], json!([{ "code": "os_permission_denied", "category": "photos_media" }]));
+    let per: Vec<(String, bool)> = r.body["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["device"].as_str().unwrap().into(), d["allowed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(per, [("phone".to_string(), true), ("tablet".to_string(), false)]);
+    let on_phone =
+        lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "device": "phone", "now": now }));
+    assert_eq!(on_phone.body["allowed"], json!(true), "{}", on_phone.text);
+
+    // The timeline holds both devices' events, with OS changes, in time order.
+    let t = lookup(&server, "timeline", SUPPORT, json!({ "subject": "alice" }));
+    let rows: Vec<(String, String)> =
+        t.body.as_array().unwrap().iter().map(|e| (e["device"].as_str().unwrap().into(), e["action"].as_str().unwrap().into())).collect();
+    assert_eq!(rows.len(), 5, "{}", t.text);
+    assert!(rows.contains(&("tablet".into(), "os_permission".into())) && rows.contains(&("phone".into(), "grant".into())));
+    let times: Vec<&str> = t.body.as_array().unwrap().iter().map(|e| e["at"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+
+    // Export: every receipt of every device verifies with the core's encoding.
+    let e = lookup(&server, "export", DPO, json!({ "subject": "alice" }));
+    assert_eq!(e.status, 200, "{}", e.text);
+    let mut n = 0;
+    for d in e.body["devices"].as_array().unwrap() {
+        for r in d["history"].as_array().unwrap() {
+            let r: Receipt = serde_json::from_value(r.clone()).unwrap();
+            assert!(receipt_is_sealed(&r) && r.subject.as_deref() == Some("alice"));
+            n += 1;
+        }
+    }
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn erasure_deletes_every_row_tells_each_device_and_keeps_only_a_pseudonym() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    let tablet = Device::new(dir.path(), "tablet", TABLET, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
+    tablet.decide("alice", "device_contacts", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    let tablet_unsent = tablet.batch(50);
+    tablet.decide("alice", "usage_statistics", Action::Grant, Source::Onboarding);
+    let sent = send(&server, "tablet", TABLET, &tablet_unsent);
+    assert_eq!(sent.status, 200);
+    // The tablet never got the reply (no ack): it will resend.
+
+    let e = lookup(&server, "erase", DPO, json!({ "subject": "alice" }));
+    assert_eq!(e.status, 200, "{}", e.text);
+    assert_eq!(e.body["erased_events"], json!(2));
+    assert_eq!(e.body["receipt"]["devices"], json!(["phone", "tablet"]));
+    let state = lookup(&server, "state", SUPPORT, json!({ "subject": "alice" }));
+    assert!(statuses(&state).iter().all(|(_, s, _)| s == "not_asked" || s == "not_required"), "{}", state.text);
+    assert_eq!(pg.count("SELECT count(*) FROM erasures"), 1);
+    assert_eq!(events(&pg), 1, "only bob's event is left");
+
+    // The tablet resends its unacknowledged batch and its newer event: told, nothing stored again.
+    let r = tablet.sync_once(&server, 50);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], json!("subject_erased"));
+    assert_eq!(r.body["erased_subjects"], json!(["alice"]));
+    assert_eq!((r.body["duplicates"].as_u64(), r.body["suppressed"].as_u64(), r.body["stored"].as_u64()), (Some(1), Some(1), Some(0)));
+    assert_eq!(events(&pg), 1);
+    // The SDK erases locally, and its erasure record syncs like any event.
+    tablet.store.erase("alice", Source::Support).unwrap();
+    let r = tablet.sync_once(&server, 50);
+    assert_eq!((r.status, r.body["status"].as_str(), r.body["stored"].as_u64()), (200, Some("stored"), Some(1)), "{}", r.text);
+    // The phone is told too, the next time it syncs anything of alice's made before the erasure.
+    phone.decide("alice", "photos_media", Action::Withdraw, Source::Settings);
+    let r = phone.sync_once(&server, 50);
+    assert_eq!((r.status, r.body["status"].as_str(), r.body["suppressed"].as_u64()), (200, Some("subject_erased"), Some(1)), "{}", r.text);
+    // A replay of the old batch still stores nothing of alice.
+    let replay = send(&server, "tablet", TABLET, &tablet_unsent);
+    assert_eq!((replay.body["status"].as_str(), replay.body["stored"].as_u64()), (Some("subject_erased"), Some(0)));
+
+    // Minimisation: the identifier is nowhere in the database or the server's log.
+    let dump = std::process::Command::new(pg_bin().join("pg_dump"))
+        .args(["-h", pg.socket_dir().to_str().unwrap(), "-p", &pg.port.to_string(), "-U", "postgres", "--data-only", "consentkit"])
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains("COPY public.events"), "the dump is real");
+    assert!(!dump.contains("alice") && !dump.contains("bob"), "a subject identifier is stored");
+    let log = server.log();
+    assert!(log.contains("/v1/subjects/erase"), "the log is real: {log}");
+    assert!(!log.contains("alice") && !log.contains("bob"), "a subject identifier is logged: {log}");
+}
+
+#[test]
+fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    let alice = json!({ "subject": "alice" });
+    assert_eq!(lookup(&server, "state", SUPPORT, alice.clone()).status, 200);
+    assert_eq!(lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing" })).status, 200);
+    assert_eq!(lookup(&server, "timeline", SUPPORT, alice.clone()).status, 200);
+    assert_eq!(lookup(&server, "state", SUPPORT, json!({ "subject": "bob" })).status, 200);
+    assert_eq!(lookup(&server, "export", DPO, alice.clone()).status, 200);
+    assert_eq!(lookup(&server, "erase", DPO, alice.clone()).status, 200);
+    let log = get(&format!("{}/v1/access-log", server.url), AUDITOR);
+    assert_eq!(log.status, 200, "{}", log.text);
+    assert_eq!(log.body["chain"]["intact"], json!(true), "{}", log.text);
+    assert_eq!((log.body["chain"]["lines"].as_u64(), log.body["chain"]["chains"].as_u64()), (Some(6), Some(2)));
+    let mut actions: Vec<(String, String)> = log.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["actor"].as_str().unwrap().into(), l["action"].as_str().unwrap().into()))
+        .collect();
+    actions.sort();
+    let expected = [
+        ("dora (dpo)", "erase"),
+        ("dora (dpo)", "export"),
+        ("sam (support)", "check"),
+        ("sam (support)", "state"),
+        ("sam (support)", "state"),
+        ("sam (support)", "timeline"),
+    ];
+    assert_eq!(actions, expected.map(|(a, b)| (a.to_string(), b.to_string())));
+    assert!(!log.text.contains("alice"), "the log holds pseudonyms only");
+
+    // No read without its line: the read role cannot write the log any other way, and edits show.
+    assert!(pg.try_psql("consentkit_support", "UPDATE access_log SET actor = 'x'").unwrap_err().contains("permission denied"));
+    assert!(pg.try_psql("consentkit_dpo", "DELETE FROM access_log").unwrap_err().contains("permission denied"));
+    pg.psql("postgres", "UPDATE access_log SET actor = 'someone else' WHERE action = 'check'");
+    let log = get(&format!("{}/v1/access-log", server.url), AUDITOR);
+    assert_eq!(log.body["chain"]["intact"], json!(false));
+    assert!(log.body["chain"]["problem"].as_str().unwrap().contains("edited"), "{}", log.text);
+    pg.psql("postgres", "DELETE FROM access_log WHERE action = 'check'");
+    let log = get(&format!("{}/v1/access-log", server.url), AUDITOR);
+    assert!(log.body["chain"]["problem"].as_str().unwrap().contains("deleted"), "{}", log.text);
+}
+
+#[test]
+fn database_roles_refuse_what_the_server_role_must_never_do() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    for (role, sql) in [
+        ("consentkit_ingest", "UPDATE events SET action = 'withdraw'"),
+        ("consentkit_ingest", "DELETE FROM events"),
+        ("consentkit_ingest", "TRUNCATE events"),
+        ("consentkit_ingest", "UPDATE device_chain SET hash = 'x'"),
+        ("consentkit_ingest", "DELETE FROM erasures"),
+        ("consentkit_support", "INSERT INTO events SELECT * FROM events"),
+        ("consentkit_support", "DELETE FROM events"),
+        ("consentkit_dpo", "UPDATE events SET action = 'grant'"),
+        ("consentkit_auditor", "SELECT count(*) FROM events"),
+        ("consentkit_auditor", "INSERT INTO access_log SELECT * FROM access_log"),
+    ] {
+        let err = pg.try_psql(role, sql).unwrap_err();
+        assert!(err.contains("permission denied"), "{role}: {sql}: {err}");
+    }
+    assert_eq!(events(&pg), 1);
+    assert_eq!(pg.psql("consentkit_ingest", "SELECT count(*) FROM events"), "1", "the ingest role still reads and inserts");
+}
+
+#[test]
+fn events_erased_on_the_device_before_sync_leave_a_gap_its_erasure_record_claims() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "usage_statistics", Action::Grant, Source::Onboarding);
+    phone.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
+    phone.store.erase("alice", Source::Settings).unwrap();
+    let pending = phone.store.pending_sync(50).unwrap();
+    assert_eq!(pending.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4], "the outbox skips the erased events");
+    // Without its erasure record the gap is refused; with it, accepted.
+    let alone = send(&server, "phone", PHONE, &Batch::new("phone", pending[..1].to_vec()));
+    assert_eq!(
+        (alone.status, alone.body["error"].as_str(), alone.body["expected_seq"].as_u64()),
+        (409, Some("gap"), Some(1)),
+        "{}",
+        alone.text
+    );
+    let r = phone.sync_once(&server, 50);
+    assert_eq!((r.status, r.body["stored"].as_u64()), (200, Some(2)), "{}", r.text);
+    assert_eq!(pg.count("SELECT count(*) FROM device_chain"), 2);
+    let bob = lookup(&server, "state", SUPPORT, json!({ "subject": "bob" }));
+    assert_eq!(status_of(&bob, "photos_media").0, "granted");
+    let alice = lookup(&server, "state", SUPPORT, json!({ "subject": "alice" }));
+    assert_eq!(status_of(&alice, "photos_media").0, "not_asked");
+}
