@@ -311,7 +311,7 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
         std::fs::write(path, text).map_err(|e| bad(format!("cannot write {}: {e}", path.display())))?;
     }
     if cli.json {
-        print_json(&json!({ "sent": sent, "batches": batches, "stored": stored, "head": last, "erased_locally": erased }));
+        print_json(json!({ "sent": sent, "batches": batches, "stored": stored, "head": last, "erased_locally": erased }));
     } else {
         match &last {
             None => outln!("nothing to send: the outbox is empty"),
@@ -346,7 +346,7 @@ pub fn verify_receipt(cli: &Cli, a: &VerifyArgs) -> Result<u8, Failure> {
         Ok(check) => {
             if cli.json {
                 print_json(
-                    &json!({ "verified": true, "device": check.device, "seq": check.seq, "chain_events": check.chain_events, "key_id": check.key_id }),
+                    json!({ "verified": true, "device": check.device, "seq": check.seq, "chain_events": check.chain_events, "key_id": check.key_id }),
                 );
             } else {
                 outln!(
@@ -358,7 +358,7 @@ pub fn verify_receipt(cli: &Cli, a: &VerifyArgs) -> Result<u8, Failure> {
         }
         Err(why) => {
             if cli.json {
-                print_json(&json!({ "verified": false, "error": why }));
+                print_json(json!({ "verified": false, "error": why }));
             }
             Err(Failure { code: STORE, message: format!("receipt does not verify: {why}") })
         }
