@@ -16,6 +16,7 @@ use std::sync::{Arc, Once, RwLock};
 use log::{LevelFilter, Log, Metadata, Record};
 
 use crate::error::ConsentKitError;
+use crate::guard::ffi_export;
 
 /// How severe a log record is; a level lets through itself and everything more severe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, uniffi::Enum)]
@@ -74,31 +75,32 @@ pub trait LogSink: Send + Sync {
     fn log(&self, record: LogRecord) -> Result<(), ConsentKitError>;
 }
 
-/// Sends ConsentKit's log records to `sink` instead of the platform's log; `None` goes back to
-/// the platform's log.
-#[uniffi::export]
-pub fn set_log_sink(sink: Option<Arc<dyn LogSink>>) {
-    install();
-    *SINK.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = sink;
-}
+ffi_export! {
+    /// Sends ConsentKit's log records to `sink` instead of the platform's log; `None` goes back to
+    /// the platform's log.
+    pub fn set_log_sink(sink: Option<Arc<dyn LogSink>>) -> Result<(), ConsentKitError> {
+        install();
+        *SINK.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = sink;
+        Ok(())
+    }
 
-/// Lets through records at `level` and more severe (default `Warn`).
-#[uniffi::export]
-pub fn set_log_level(level: LogLevel) {
-    install();
-    log::set_max_level(level.filter());
-}
+    /// Lets through records at `level` and more severe (default `Warn`).
+    pub fn set_log_level(level: LogLevel) -> Result<(), ConsentKitError> {
+        install();
+        log::set_max_level(level.filter());
+        Ok(())
+    }
 
-/// The level in force.
-#[uniffi::export]
-pub fn log_level() -> LogLevel {
-    install();
-    match log::max_level() {
-        LevelFilter::Off | LevelFilter::Error => LogLevel::Error,
-        LevelFilter::Warn => LogLevel::Warn,
-        LevelFilter::Info => LogLevel::Info,
-        LevelFilter::Debug => LogLevel::Debug,
-        LevelFilter::Trace => LogLevel::Trace,
+    /// The level in force.
+    pub fn log_level() -> Result<LogLevel, ConsentKitError> {
+        install();
+        Ok(match log::max_level() {
+            LevelFilter::Off | LevelFilter::Error => LogLevel::Error,
+            LevelFilter::Warn => LogLevel::Warn,
+            LevelFilter::Info => LogLevel::Info,
+            LevelFilter::Debug => LogLevel::Debug,
+            LevelFilter::Trace => LogLevel::Trace,
+        })
     }
 }
 
@@ -211,15 +213,15 @@ mod tests {
     #[test]
     fn records_reach_the_sink_at_the_level_set() {
         install();
-        assert_eq!(log_level(), LogLevel::Warn, "default level");
+        assert_eq!(log_level().unwrap(), LogLevel::Warn, "default level");
         let capture = Arc::new(Capture(Mutex::new(Vec::new())));
-        set_log_sink(Some(capture.clone()));
+        set_log_sink(Some(capture.clone())).unwrap();
         log::info!(target: "consentkit_core::store", "below the default level");
         log::warn!(target: "consentkit_core::rights", "checkpoint blocked");
-        set_log_level(LogLevel::Trace);
-        assert_eq!(log_level(), LogLevel::Trace);
+        set_log_level(LogLevel::Trace).unwrap();
+        assert_eq!(log_level().unwrap(), LogLevel::Trace);
         log::trace!(target: "consentkit_core::store", "now visible");
-        set_log_level(LogLevel::Error);
+        set_log_level(LogLevel::Error).unwrap();
         log::warn!("hidden again");
         let got = std::mem::take(&mut *capture.0.lock().unwrap());
         assert_eq!(
@@ -229,14 +231,14 @@ mod tests {
                 LogRecord { level: LogLevel::Trace, target: "consentkit_core::store".into(), message: "now visible".into() },
             ]
         );
-        set_log_sink(Some(Arc::new(Throws)));
+        set_log_sink(Some(Arc::new(Throws))).unwrap();
         log::error!("lost, and nothing else happens");
-        set_log_sink(Some(capture.clone()));
+        set_log_sink(Some(capture.clone())).unwrap();
         log::error!("the next record arrives");
         assert_eq!(capture.0.lock().unwrap().len(), 1);
-        set_log_sink(None);
+        set_log_sink(None).unwrap();
         log::error!("to the platform log (nowhere on this host)");
         assert_eq!(capture.0.lock().unwrap().len(), 1);
-        set_log_level(LogLevel::Warn);
+        set_log_level(LogLevel::Warn).unwrap();
     }
 }

@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use consentkit_core::{Action, DecisionInput, OsPermission, OsState, Source, StatusChange, Timestamp};
+use consentkit_core::{Action, OsPermission, OsState, Source, StatusChange, Timestamp};
 use consentkit_ffi::{
-    set_log_level, set_log_sink, CommitListener, ConsentKit, ConsentKitError, ConsentListener, LogLevel, LogRecord, LogSink, TestClock,
+    set_log_level, set_log_sink, CommitListener, ConsentChoice, ConsentKit, ConsentKitError, ConsentListener, LogLevel, LogRecord, LogSink,
+    TestClock,
 };
 use serde_json::Value;
 
@@ -119,7 +120,7 @@ fn drive(kit: &ConsentKit, step: &Value, secrets: &mut Vec<String>) {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|d| DecisionInput {
+                .map(|d| ConsentChoice {
                     subject: text(d, "subject"),
                     category: text(d, "category"),
                     action: d["action"].as_str().and_then(|a| a.parse::<Action>().ok()).unwrap_or(Action::Grant),
@@ -163,7 +164,7 @@ fn rights(kit: &ConsentKit, subjects: &[String], dir: &Path, policy: Option<Stri
         }
         let _ = kit.erase(subject.clone(), Source::Support);
     }
-    clock.set(clock.now() + 20 * 365 * 86_400_000);
+    clock.set(Timestamp(clock.now().unwrap().millis() + 20 * 365 * 86_400_000)).unwrap();
     let _ = kit.purge();
     let _ = kit.verify();
 }
@@ -182,15 +183,15 @@ fn damaged_state_fails_closed(dir: &Path, secrets: &mut Vec<String>) {
     assert_eq!(conn.execute("UPDATE subjects SET state = ?1 WHERE subject = ?2", [&damaged, &subject]).unwrap(), 1);
     drop(conn);
     let kit = ConsentKit::open_fail_closed(db, None).unwrap();
-    assert!(kit.unavailable().is_some_and(|why| why.contains("corrupt")), "{:?}", kit.unavailable());
+    assert!(kit.unavailable().unwrap().is_some_and(|why| why.contains("corrupt")), "{:?}", kit.unavailable());
     secrets.extend([subject, scope]);
 }
 
 #[test]
 fn no_identifier_reaches_the_log_at_trace() {
     let capture = Arc::new(Capture(Mutex::new(Vec::new())));
-    set_log_sink(Some(capture.clone()));
-    set_log_level(LogLevel::Trace);
+    set_log_sink(Some(capture.clone())).unwrap();
+    set_log_level(LogLevel::Trace).unwrap();
 
     let dir = repo_tests().join("conformance/scenarios");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -203,7 +204,7 @@ fn no_identifier_reaches_the_log_at_trace() {
         mark(&mut scenario, &mut mine);
         let tmp = tempfile::tempdir().unwrap();
         let db = tmp.path().join("c.db").to_string_lossy().to_string();
-        let clock = TestClock::new(millis(&text(&scenario, "start")));
+        let clock = TestClock::new(Timestamp(millis(&text(&scenario, "start")))).unwrap();
         let policy = policy_json(&text(&scenario, "policy"));
         let mut kit = ConsentKit::open_with_clock(db.clone(), policy.clone(), clock.clone()).unwrap();
         let subjects: Vec<String> = {
@@ -212,12 +213,12 @@ fn no_identifier_reaches_the_log_at_trace() {
             s.dedup();
             s
         };
-        let mut handles = vec![kit.on_commit(Arc::new(Throws))];
-        handles.extend(subjects.iter().map(|s| kit.observe(Some(s.clone()), Arc::new(Throws)).unwrap()));
-        handles.push(kit.observe(None, Arc::new(Throws)).unwrap());
+        let mut handles = vec![kit.clone().on_commit(Arc::new(Throws)).unwrap()];
+        handles.extend(subjects.iter().map(|s| kit.clone().observe(Some(s.clone()), Arc::new(Throws)).unwrap()));
+        handles.push(kit.clone().observe(None, Arc::new(Throws)).unwrap());
         for step in scenario["steps"].as_array().unwrap() {
             if let Some(at) = step["at"].as_str() {
-                clock.set(millis(at));
+                clock.set(Timestamp(millis(at))).unwrap();
             }
             match step["do"].as_str() {
                 Some("reopen") => {
@@ -235,7 +236,7 @@ fn no_identifier_reaches_the_log_at_trace() {
         }
         rights(&kit, &subjects, tmp.path(), policy, &clock);
         for h in &handles {
-            h.unregister();
+            let _ = h.unregister();
         }
         secrets.extend(mine);
     }
@@ -243,8 +244,8 @@ fn no_identifier_reaches_the_log_at_trace() {
     damaged_state_fails_closed(tmp.path(), &mut secrets);
     // Observers deliver on their own threads: let them drain before reading the log.
     std::thread::sleep(std::time::Duration::from_millis(200));
-    set_log_sink(None);
-    set_log_level(LogLevel::Warn);
+    set_log_sink(None).unwrap();
+    set_log_level(LogLevel::Warn).unwrap();
 
     let records = std::mem::take(&mut *capture.0.lock().unwrap());
     let log: Vec<String> = records.iter().map(|r| format!("{:?} {} {}", r.level, r.target, r.message)).collect();

@@ -86,8 +86,8 @@ impl ConsentStore {
         };
         let mut snapshot = Snapshot::empty(policy.clone());
         let (subjects, os, state_sum) = state_proof::load_checked(&conn, mode == OpenMode::ReadWrite)?;
-        snapshot.subjects = subjects;
-        snapshot.os = os;
+        snapshot.subjects = subjects.into_iter().collect();
+        snapshot.os = os.into_iter().collect();
         log::info!(
             "consentkit: store opened ({mode:?}, schema version {}, {head_seq} events, {} subjects)",
             crate::schema::LATEST,
