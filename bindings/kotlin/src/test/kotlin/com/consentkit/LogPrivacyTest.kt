@@ -1,11 +1,12 @@
 package com.consentkit
 
 import com.consentkit.ffi.Action
-import com.consentkit.ffi.DecisionInput
+import com.consentkit.ffi.ConsentChoice
 import com.consentkit.ffi.OsPermission
 import com.consentkit.ffi.OsState
 import com.consentkit.ffi.Source
-import com.consentkit.ffi.TestClock
+import com.consentkit.testing.ManualClock
+import com.consentkit.testing.openWithClock
 import org.json.JSONArray
 import org.json.JSONObject
 import org.junit.jupiter.api.AfterEach
@@ -28,7 +29,6 @@ class LogPrivacyTest {
     private val subjectMark = "Subj7Zq"
     private val scopeMark = "Scope9Xk"
 
-    private fun millis(text: String) = Instant.parse(text).toEpochMilli()
     private fun policy(ref: String): String? = if (ref == "builtin") null else File(tests, ref).readText()
     private inline fun <reified E : Enum<E>> enumOf(text: String): E = enumValueOf(text.uppercase())
     private fun JSONObject.str(key: String): String? = if (has(key) && !isNull(key)) getString(key) else null
@@ -86,7 +86,7 @@ class LogPrivacyTest {
                     val list = step.getJSONArray("decisions")
                     m.record((0 until list.length()).map { i ->
                         val d = list.getJSONObject(i)
-                        DecisionInput(d.getString("subject"), d.getString("category"), enumOf<Action>(d.getString("action")), d.str("scope"), enumOf<Source>(d.getString("source")))
+                        ConsentChoice(d.getString("subject"), d.getString("category"), enumOf<Action>(d.getString("action")), d.str("scope"), enumOf<Source>(d.getString("source")))
                     })
                 }
                 "os" -> m.reportOsPermission(enumOf<OsPermission>(step.getString("permission")), enumOf<OsState>(step.getString("state")))
@@ -141,7 +141,7 @@ class LogPrivacyTest {
             mark(scenario, mine)
             val dir = Files.createTempDirectory("privacy").toFile()
             val db = File(dir, "c.db").path
-            val clock = TestClock(millis(scenario.getString("start")))
+            val clock = ManualClock(Instant.parse(scenario.getString("start")))
             val pol = policy(scenario.getString("policy"))
             var m = ConsentManager.openWithClock(db, pol, clock)
             val subjects = mine.filter { it.startsWith(subjectMark) }.distinct()
@@ -150,7 +150,7 @@ class LogPrivacyTest {
                 val steps = scenario.getJSONArray("steps")
                 for (i in 0 until steps.length()) {
                     val step = steps.getJSONObject(i)
-                    step.str("at")?.let { clock.set(millis(it)) }
+                    step.str("at")?.let { clock.now = Instant.parse(it) }
                     when (step.getString("do")) {
                         "reopen" -> { listeners.forEach { it.close() }; listeners.clear(); m.close(); m = ConsentManager.openWithClock(db, policy(step.getString("policy")), clock) }
                         "open_damaged" -> {
@@ -172,7 +172,7 @@ class LogPrivacyTest {
                     }
                     runCatching { m.erase(s, Source.SUPPORT) }
                 }
-                clock.set(clock.now() + 20L * 365 * 86_400_000)
+                clock.now = clock.now.plusMillis(20L * 365 * 86_400_000)
                 runCatching { m.purge() }
                 runCatching { m.verify() }
             } finally {
