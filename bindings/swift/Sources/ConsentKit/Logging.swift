@@ -1,6 +1,11 @@
 import Foundation
 import ConsentKitFFI
 
+/// A log record's severity: a level lets through itself and everything more severe.
+public typealias LogLevel = ConsentKitFFI.LogLevel
+/// One log record: its `level`, the Rust module that wrote it (`target`), and the `message`.
+public typealias LogRecord = ConsentKitFFI.LogRecord
+
 /// Where ConsentKit's log goes. Without a sink, records go to the unified log on Apple platforms
 /// (subsystem `com.consentkit`, category the Rust module) and nowhere on Linux; with one, to the
 /// sink only (`Logger`, a file, a test's capture). The default level is `.warn`.
@@ -14,21 +19,21 @@ import ConsentKitFFI
 /// ConsentKitLog.level = .info
 /// ```
 public enum ConsentKitLog {
-    /// The level in force; records less severe are not even formatted.
+    /// The level in force (`.warn` if it cannot be read); records less severe are not even formatted.
     public static var level: LogLevel {
-        get { logLevel() }
-        set { setLogLevel(level: newValue) }
+        get { (try? logLevel()) ?? .warn }
+        set { try? setLogLevel(level: newValue) }
     }
 
     /// Sends every record to `sink` instead of the platform's log. Called on whichever thread
     /// logged: keep it thread-safe and quick.
     public static func install(_ sink: @escaping @Sendable (LogRecord) -> Void) {
-        setLogSink(sink: ClosureSink(sink))
+        try? setLogSink(sink: ClosureSink(sink))
     }
 
     /// Back to the platform's log (the unified log on Apple platforms, nothing on Linux).
     public static func uninstall() {
-        setLogSink(sink: nil)
+        try? setLogSink(sink: nil)
     }
 }
 

@@ -1,4 +1,4 @@
-import ConsentKit
+@_spi(Testing) import ConsentKit
 import Foundation
 import XCTest
 
@@ -23,9 +23,7 @@ final class LogPrivacyTests: XCTestCase {
         ConsentKitLog.level = .warn
     }
 
-    func millis(_ text: String) -> Int64 {
-        Int64(ISO8601DateFormatter().date(from: text)!.timeIntervalSince1970 * 1000)
-    }
+    func date(_ text: String) throws -> Date { try XCTUnwrap(ISO8601DateFormatter().date(from: text)) }
 
     func policy(_ ref: String) throws -> String? {
         ref == "builtin" ? nil : try String(contentsOf: tests.appendingPathComponent(ref), encoding: .utf8)
@@ -76,7 +74,7 @@ final class LogPrivacyTests: XCTestCase {
 
     func drive(_ m: ConsentManager, _ step: [String: Any], _ secrets: inout [String]) throws {
         let subject = step["subject"] as? String ?? ""
-        let category = step["category"] as? String ?? ""
+        let category = CategoryID(step["category"] as? String ?? "")
         let source = Names.source(step["source"] as? String ?? "settings")
         let scope = step["scope"] as? String
         switch step["do"] as! String {
@@ -88,17 +86,17 @@ final class LogPrivacyTests: XCTestCase {
         case "batch":
             let list = step["decisions"] as! [[String: Any]]
             _ = try? m.record(list.map {
-                DecisionInput(subject: $0["subject"] as! String, category: $0["category"] as! String, action: Names.action($0["action"] as! String),
+                ConsentChoice(subject: $0["subject"] as! String, category: $0["category"] as! String, action: Names.action($0["action"] as! String),
                               scope: $0["scope"] as? String, source: Names.source($0["source"] as! String))
             })
-        case "os": _ = try? m.reportOsPermission(Names.permission(step["permission"] as! String), state: Names.osState(step["state"] as! String))
-        case "under_age": _ = try? m.markUnderAge(subject, step["value"] as! Bool, source: source)
+        case "os": _ = try? m.reportOSPermission(Names.permission(step["permission"] as! String), state: Names.osState(step["state"] as! String))
+        case "under_age": _ = try? m.markUnderAge(subject, isUnderAge: step["value"] as! Bool, source: source)
         case "erase": _ = try? m.erase(subject, source: source)
         case "import":
             let document = try String(contentsOf: tests.appendingPathComponent(step["document"] as! String), encoding: .utf8)
             documentSecrets(try JSONSerialization.jsonObject(with: Data(document.utf8)), &secrets)
-            _ = try? m.import(document)
-        case "check": _ = try? m.check(subject, feature: step["feature"] as! String, scope: scope)
+            _ = try? m.importJSON(document)
+        case "check": _ = try? m.check(subject, feature: FeatureID(step["feature"] as! String), scope: scope)
         case "status": _ = try? m.status(subject, category: category)
         case "should_ask": _ = try? m.shouldAsk(subject, category: category)
         case "verify": _ = try? m.verify()
@@ -113,11 +111,11 @@ final class LogPrivacyTests: XCTestCase {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = dir.appendingPathComponent("a.db").path
-        _ = try ConsentManager.openStrict(path: db)
+        try ConsentManager.openStrict(path: db).close()
         XCTAssertFalse(capture.all.contains { $0.message.contains("store opened") }, "info is below the default level")
         ConsentKitLog.level = .info
         XCTAssertEqual(ConsentKitLog.level, .info)
-        _ = try ConsentManager.openStrict(path: db)
+        try ConsentManager.openStrict(path: db).close()
         XCTAssertTrue(capture.all.contains { $0.level == .info && $0.message.contains("store opened") && $0.target.hasPrefix("consentkit_core") }, "\(capture.all)")
     }
 
@@ -135,23 +133,23 @@ final class LogPrivacyTests: XCTestCase {
             let tmp = try tempDir()
             defer { try? FileManager.default.removeItem(at: tmp) }
             let db = tmp.appendingPathComponent("c.db").path
-            let clock = TestClock(millis: millis(scenario["start"] as! String))
+            let clock = try TestClock(at: try date(scenario["start"] as! String))
             let pol = try policy(scenario["policy"] as! String)
-            var m: ConsentManager! = try ConsentManager.open(path: db, policyJson: pol, clock: clock)
+            var m: ConsentManager! = try ConsentManager.open(path: db, policyJSON: pol, clock: clock)
             let subjects = Array(Set(mine.filter { $0.hasPrefix(subjectMark) })).sorted()
-            var tokens = subjects.map { m.observe($0) { _ in } }
+            var tokens = try subjects.map { try m.observe($0) { _ in } }
             for step in scenario["steps"] as! [[String: Any]] {
-                if let time = step["at"] as? String { clock.set(millis: millis(time)) }
+                if let time = step["at"] as? String { try clock.set(at: try date(time)) }
                 switch step["do"] as! String {
                 case "reopen":
                     tokens.removeAll()
                     m = nil
-                    m = try ConsentManager.open(path: db, policyJson: try policy(step["policy"] as! String), clock: clock)
+                    m = try ConsentManager.open(path: db, policyJSON: try policy(step["policy"] as! String), clock: clock)
                 case "open_damaged":
                     m = nil
                     let damaged = tmp.appendingPathComponent("damaged.db")
                     try Data(repeating: 0x5A, count: 4096).write(to: damaged)
-                    m = try ConsentManager.open(path: damaged.path, policyJson: pol)
+                    m = try ConsentManager.open(path: damaged.path, policyJSON: pol)
                 default:
                     try drive(m, step, &mine)
                 }
@@ -159,14 +157,14 @@ final class LogPrivacyTests: XCTestCase {
             for (i, s) in subjects.enumerated() {
                 _ = try? m.history(s)
                 _ = try? m.statuses(s)
-                if let doc = try? m.export(s) {
-                    let other = try ConsentManager.open(path: tmp.appendingPathComponent("import-\(i).db").path, policyJson: pol, clock: clock)
-                    _ = try? other.import(doc)
-                    if let range = doc.range(of: "\"refuse\"") { _ = try? other.import(doc.replacingCharacters(in: range, with: "\"grant\"")) }
+                if let doc = try? m.exportJSON(s) {
+                    let other = try ConsentManager.open(path: tmp.appendingPathComponent("import-\(i).db").path, policyJSON: pol, clock: clock)
+                    _ = try? other.importJSON(doc)
+                    if let range = doc.range(of: "\"refuse\"") { _ = try? other.importJSON(doc.replacingCharacters(in: range, with: "\"grant\"")) }
                 }
                 _ = try? m.erase(s, source: .support)
             }
-            clock.set(millis: clock.now() + 20 * 365 * 86_400_000)
+            try clock.set(at: try clock.now().addingTimeInterval(20 * 365 * 86_400))
             _ = try? m.purge()
             _ = try? m.verify()
             tokens.removeAll()
