@@ -249,7 +249,7 @@ fn check(cli: &Cli, subject: &str, feature: &str, scope: Option<&str>) -> Result
         outln!("{} is {} for {}{limited}", escape(feature), paint("allowed", true), escape(subject));
     } else {
         outln!("{} is {} for {}:", escape(feature), paint("denied", false), escape(subject));
-        let reasons: Vec<(String, String)> = d.reasons.iter().map(|r| (r.code.to_string(), r.category.clone())).collect();
+        let reasons: Vec<(String, String)> = d.reasons.iter().map(|r| (r.code.to_string(), r.category.to_string())).collect();
         reason_lines(&reasons);
     }
     Ok(if d.allowed { OK } else { DENIED })
