@@ -631,6 +631,31 @@ mod timer_tests {
     }
 
     #[test]
+    fn each_commit_is_told_once_and_in_order_though_the_timer_ticks_on_it() {
+        // The timer ticks on every commit hook and may tell a change before the observer's worker
+        // delivers it; the worker must then neither repeat it nor tell an older status after it.
+        let dir = tempfile::tempdir().unwrap();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into(), None).unwrap();
+        let (_handle, alice) = listen(&kit, Some("alice"));
+        let mut generations = vec![next_of(&alice, "usage_statistics").generation];
+        for i in 0..100 {
+            if i % 2 == 0 {
+                kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+            } else {
+                kit.withdraw("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+            }
+        }
+        let last = kit.generation().unwrap();
+        while generations.last() != Some(&last) {
+            let change = next_of(&alice, "usage_statistics");
+            assert!(change.generation > *generations.last().unwrap(), "told again or out of order: {change:?} after {generations:?}");
+            generations.push(change.generation);
+        }
+        kit.shutdown().unwrap();
+        assert!(alice.try_iter().all(|c| c.category != "usage_statistics"), "nothing after the last commit");
+    }
+
+    #[test]
     fn an_unregistered_observer_is_told_nothing_more() {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();

@@ -22,11 +22,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What a watcher knows of one (subject, category): the status, the store generation it is from,
+/// and whether the listener was told it (the timer tells only expiries of statuses told before).
+type Known = HashMap<(String, String), (Status, u64, bool)>;
+
 /// One observer as the timer sees it: what it was last told, per (subject, category).
 pub(crate) struct Watcher {
     watch: Watch,
     listener: Arc<dyn ConsentListener>,
-    told: Mutex<HashMap<(String, String), (Status, u64)>>,
+    told: Mutex<Known>,
     active: AtomicBool,
 }
 
@@ -40,8 +44,8 @@ impl Watcher {
         self.active.store(false, Ordering::SeqCst);
     }
 
-    fn tell(&self, told: &mut HashMap<(String, String), (Status, u64)>, change: &StatusChange) {
-        told.insert((change.subject.clone(), change.category.clone()), (change.status, change.generation));
+    fn tell(&self, told: &mut Known, change: &StatusChange) {
+        told.insert((change.subject.clone(), change.category.clone()), (change.status, change.generation, true));
         if let Err(e) = self.listener.on_change(change.clone()) {
             log::error!("consentkit: a listener failed: {e}");
         }
@@ -65,13 +69,13 @@ impl Watcher {
                     next = Some(next.map_or(t, |n| n.min(t)));
                 }
             }
-            // Only what time alone changed: a grant, still the record in force, now expired. Writes
-            // reach the listener through the core's queue, in commit order; the timer never
-            // speaks for them, and never for a status the core has not told yet.
+            // Only what time alone changed: a grant the listener was told of, still the record in
+            // force, now expired. Writes reach the listener through the core's queue, in commit
+            // order; the timer never speaks for them, nor for a status not told yet.
             for status in snap.statuses(subject, now).unwrap_or_default() {
                 let raw_grant = state.categories.get(&status.category).is_some_and(|cs| cs.status == Status::Granted);
                 let key = (subject.clone(), status.category.clone());
-                let was_granted = told.get(&key).is_some_and(|(was, _)| *was == Status::Granted);
+                let was_granted = told.get(&key).is_some_and(|(was, _, told)| *was == Status::Granted && *told);
                 if raw_grant && was_granted && status.status == Status::Expired {
                     let change = StatusChange {
                         subject: subject.clone(),
@@ -92,6 +96,13 @@ impl ConsentObserver for Watcher {
     fn on_change(&self, change: &StatusChange) {
         if self.active.load(Ordering::SeqCst) {
             let mut told = lock(&self.told);
+            // The timer ticks on the commit hook and may already have told this change, or a
+            // newer one (a later withdrawal), before the worker delivers it: telling it again
+            // would repeat it, or put a stale status after the newer one.
+            let key = (change.subject.clone(), change.category.clone());
+            if matches!(told.get(&key), Some((_, generation, true)) if *generation >= change.generation) {
+                return;
+            }
             self.tell(&mut told, change);
         }
     }

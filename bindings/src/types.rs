@@ -6,14 +6,21 @@
 pub use consentkit_core::Decision as CheckResult;
 pub use consentkit_core::DecisionInput as ConsentChoice;
 use consentkit_core::{
-    Action, CategoryStatus, ErasureReport as CoreErasureReport, LegalBasis, OsPermission, OsState, PurgeReport as CorePurgeReport, Reason,
-    ReasonCode, Receipt, Source, Status, StatusChange, Timestamp,
+    Action, CatalogId, CategoryStatus, ErasureReport as CoreErasureReport, LegalBasis, OsPermission, OsState,
+    PurgeReport as CorePurgeReport, Reason, ReasonCode, Receipt, Source, Status, StatusChange, Timestamp,
 };
 
 uniffi::custom_type!(Timestamp, i64, {
     remote,
     lower: |t| t.millis(),
     try_lift: |millis| Ok(Timestamp(millis)),
+});
+
+// A feature or category id in an answer: a string on the foreign side.
+uniffi::custom_type!(CatalogId, String, {
+    remote,
+    lower: |id| id.into(),
+    try_lift: |text| Ok(CatalogId::from(text)),
 });
 
 #[uniffi::remote(Enum)]
@@ -95,13 +102,13 @@ pub enum ReasonCode {
 #[uniffi::remote(Record)]
 pub struct Reason {
     pub code: ReasonCode,
-    pub category: String,
+    pub category: CatalogId,
 }
 
 /// The gate's answer: may `feature` run now, and if not, every reason (core `Decision`).
 #[uniffi::remote(Record)]
 pub struct CheckResult {
-    pub feature: String,
+    pub feature: CatalogId,
     pub allowed: bool,
     pub limited: bool,
     pub reasons: Vec<Reason>,

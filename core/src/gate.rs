@@ -9,10 +9,56 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::id::CatalogId;
 use crate::input::{check_scope, check_subject};
 use crate::model::{ChildrenRule, LegalBasis, OsPermission, OsState, ReasonCode, Status};
 use crate::policy::{Category, Policy};
 use crate::state::{in_force, status_of, CategoryState, SubjectState};
+
+/// The hasher of the snapshot's maps: foldhash, seeded at random per process (and per map).
+/// Subject ids come from the app (its own account ids), not from an attacker; foldhash is
+/// several times faster than SipHash on short keys, and the random seed keeps colliding ids
+/// from being precomputed. (rustc-hash was rejected: it has no seed, so collisions are trivial.)
+pub type FastHash = foldhash::fast::RandomState;
+
+/// Every subject's state, by subject id.
+pub type SubjectMap = HashMap<String, Arc<SubjectState>, FastHash>;
+
+/// The device's OS permissions: one slot per [`OsPermission`], so a check reads it by index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OsMap([Option<OsRecord>; OsPermission::ALL.len()]);
+
+impl OsMap {
+    /// The reported state of `permission`, if any.
+    pub fn get(&self, permission: &OsPermission) -> Option<&OsRecord> {
+        self.0[*permission as usize].as_ref()
+    }
+
+    /// Sets the reported state of `permission`.
+    pub fn insert(&mut self, permission: OsPermission, record: OsRecord) {
+        self.0[permission as usize] = Some(record);
+    }
+
+    /// True when no permission was ever reported.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// Every reported permission, in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = (&OsPermission, &OsRecord)> {
+        OsPermission::ALL.iter().zip(&self.0).filter_map(|(p, r)| r.as_ref().map(|r| (p, r)))
+    }
+}
+
+impl FromIterator<(OsPermission, OsRecord)> for OsMap {
+    fn from_iter<I: IntoIterator<Item = (OsPermission, OsRecord)>>(records: I) -> OsMap {
+        let mut map = OsMap::default();
+        for (permission, record) in records {
+            map.insert(permission, record);
+        }
+        map
+    }
+}
 
 /// The OS's current answer for one permission, and since when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,14 +75,14 @@ pub struct Reason {
     /// The reason code.
     pub code: ReasonCode,
     /// The category it concerns.
-    pub category: String,
+    pub category: CatalogId,
 }
 
 /// The answer of [`Snapshot::check`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     /// The feature checked.
-    pub feature: String,
+    pub feature: CatalogId,
     /// True only if there is no reason to deny.
     pub allowed: bool,
     /// Allowed with partial OS access (iOS limited library, Android selected photos).
@@ -67,9 +113,9 @@ pub struct Snapshot {
     /// The policy in force.
     pub policy: Arc<Policy>,
     /// Every subject's state.
-    pub subjects: HashMap<String, Arc<SubjectState>>,
+    pub subjects: SubjectMap,
     /// The device's OS permissions (absent = never reported = not determined).
-    pub os: HashMap<OsPermission, OsRecord>,
+    pub os: OsMap,
     /// Bumped by every committed write.
     pub generation: u64,
     /// Set when the store could not be opened or read: consent-gated features are denied.
@@ -79,7 +125,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// An empty snapshot for `policy`.
     pub fn empty(policy: Arc<Policy>) -> Snapshot {
-        Snapshot { policy, subjects: HashMap::new(), os: HashMap::new(), generation: 0, unavailable: None }
+        Snapshot { policy, subjects: SubjectMap::default(), os: OsMap::default(), generation: 0, unavailable: None }
     }
 
     /// The OS state of `permission` (`not_determined` if never reported).
@@ -99,9 +145,21 @@ impl Snapshot {
     /// May `feature` run for `subject` at `now`? `scope` names the single item for a per-item
     /// feature (and must be absent otherwise). Unknown feature or bad input: an error, not a denial.
     pub fn check(&self, subject: &str, feature: &str, scope: Option<&str>, now: Timestamp) -> Result<Decision> {
+        self.check_with(subject, feature, scope, || now)
+    }
+
+    /// [`Snapshot::check`] reading the time from `now` only if the answer depends on it (a grant
+    /// or item with an expiry), and at most once. The store's gate passes its clock here.
+    pub fn check_with(&self, subject: &str, feature: &str, scope: Option<&str>, now: impl FnOnce() -> Timestamp) -> Result<Decision> {
         let policy = &*self.policy;
-        let feature = policy.feature(feature)?;
-        check_subject(subject)?;
+        let (feature, plan) = policy.feature_plan(feature)?;
+        // One lookup of the subject serves the age rule and every category. A subject found here
+        // was validated when it was written (every write and import checks it the same way), so
+        // only a subject without a record is checked.
+        let record = self.subjects.get(subject);
+        if record.is_none() {
+            check_subject(subject)?;
+        }
         match (feature.per_item, scope) {
             (true, None) => return Err(Error::Scope { feature: feature.id.clone(), why: "is granted per item: check it with a scope" }),
             (false, Some(_)) => {
@@ -110,13 +168,14 @@ impl Snapshot {
             (_, Some(s)) => check_scope(s)?,
             _ => {}
         }
-        let under_age = self.under_age(subject);
+        let mut clock = LazyTime::new(now);
+        let under_age = record.is_some_and(|s| s.under_age);
         let mut reasons = Vec::new();
         let mut limited = false;
         let mut valid_until: Option<Timestamp> = None;
-        for category_id in &feature.categories {
-            let category = policy.category(category_id)?;
-            let mut deny = |code| reasons.push(Reason { code, category: category.id.clone() });
+        for &index in plan.categories.iter() {
+            let category = &policy.categories[index];
+            let mut deny = |code| reasons.push(Reason { code, category: policy.category_name(index).clone() });
             let gated = !matches!(category.legal_basis, LegalBasis::Contract | LegalBasis::LegalObligation);
             if under_age && policy.children == ChildrenRule::NotServed {
                 deny(ReasonCode::UnderAge);
@@ -126,8 +185,8 @@ impl Snapshot {
                     deny(ReasonCode::StoreUnavailable);
                 }
             } else {
-                let state = self.category_state(subject, category);
-                match status_of(category, state, now) {
+                let state = in_force(category, record.and_then(|s| s.categories.get(&category.id)));
+                match status_at(category, state, &mut clock) {
                     Status::NotRequired => {}
                     Status::Granted => {
                         let state = state.filter(|s| s.status == Status::Granted);
@@ -137,7 +196,7 @@ impl Snapshot {
                             }
                             valid_until = earliest(valid_until, s.valid_until);
                             if let Some(item) = scope {
-                                if s.scope_in_force(item, category, now) {
+                                if s.scope_in_force(item, category, clock.get()) {
                                     valid_until = earliest(valid_until, s.scopes.get(item).and_then(|g| g.valid_until));
                                 } else {
                                     deny(ReasonCode::ScopeNotGranted);
@@ -160,7 +219,7 @@ impl Snapshot {
         }
         let allowed = reasons.is_empty();
         Ok(Decision {
-            feature: feature.id.clone(),
+            feature: plan.id.clone(),
             allowed,
             limited: allowed && limited,
             reasons,
@@ -209,6 +268,33 @@ impl Snapshot {
     }
 }
 
+/// The time of a check, read from the clock the first time it is needed and then kept.
+struct LazyTime<F> {
+    read: Option<F>,
+    at: Timestamp,
+}
+
+impl<F: FnOnce() -> Timestamp> LazyTime<F> {
+    fn new(read: F) -> Self {
+        LazyTime { read: Some(read), at: Timestamp(i64::MIN) }
+    }
+
+    fn get(&mut self) -> Timestamp {
+        if let Some(read) = self.read.take() {
+            self.at = read();
+        }
+        self.at
+    }
+}
+
+/// [`status_of`] at the check's time. The clock is read for a recorded consent, the only status
+/// that changes with time (expiry); contract, legal obligation and legitimate interest never
+/// depend on it, nor does a consent never recorded (not asked), so those checks skip the read.
+fn status_at<F: FnOnce() -> Timestamp>(category: &Category, state: Option<&CategoryState>, clock: &mut LazyTime<F>) -> Status {
+    let at = if category.legal_basis == LegalBasis::Consent && state.is_some() { clock.get() } else { Timestamp(i64::MIN) };
+    status_of(category, state, at)
+}
+
 fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -254,6 +340,55 @@ mod tests {
         assert_eq!(d.reasons, [Reason { code: ReasonCode::StoreUnavailable, category: "usage_statistics".into() }]);
         assert!(s.check("alice", "messaging", None, Timestamp(0)).unwrap().allowed);
         assert!(!s.should_ask("alice", "usage_statistics", Timestamp(0)).unwrap());
+    }
+
+    #[test]
+    fn os_permissions_are_kept_per_permission() {
+        let mut os = OsMap::default();
+        assert!(OsPermission::ALL.iter().all(|p| os.get(p).is_none()));
+        for (i, p) in OsPermission::ALL.iter().enumerate() {
+            os.insert(*p, OsRecord { state: OsState::Denied, since: Timestamp(i as i64) });
+        }
+        os.insert(OsPermission::Photos, OsRecord { state: OsState::Limited, since: Timestamp(9) });
+        assert_eq!(os.get(&OsPermission::Photos), Some(&OsRecord { state: OsState::Limited, since: Timestamp(9) }));
+        assert_eq!(os.get(&OsPermission::Contacts).map(|r| r.state), Some(OsState::Denied));
+        let listed: Vec<OsPermission> = os.iter().map(|(p, _)| *p).collect();
+        assert_eq!(listed, OsPermission::ALL);
+    }
+
+    #[test]
+    fn the_clock_is_read_only_when_the_answer_depends_on_it() {
+        let mut s = snapshot();
+        let policy = s.policy.clone();
+        let mut state = SubjectState::default();
+        let grant = crate::receipt::Receipt {
+            subject: Some("alice".into()),
+            category: Some("usage_statistics".into()),
+            purpose_version: Some(1),
+            valid_until: Some(Timestamp(1000)),
+            ..crate::receipt::Receipt::blank(crate::model::Action::Grant, crate::model::Source::Settings, &policy.id, &policy.version, Timestamp(0))
+        };
+        state.apply(&grant);
+        s.subjects.insert("alice".into(), Arc::new(state));
+        let reads = std::cell::Cell::new(0);
+        let at = |t: i64| {
+            let reads = &reads;
+            move || {
+                reads.set(reads.get() + 1);
+                Timestamp(t)
+            }
+        };
+        // A contract feature and a consent never recorded do not depend on the time.
+        assert!(s.check_with("alice", "calling", None, at(0)).unwrap().allowed);
+        assert!(!s.check_with("bob", "usage_analytics", None, at(0)).unwrap().allowed);
+        assert_eq!(reads.get(), 0);
+        // A recorded consent does: read once, and the expiry applies at its time.
+        let d = s.check_with("alice", "usage_analytics", None, at(999)).unwrap();
+        assert!(d.allowed && d.valid_until == Some(Timestamp(1000)));
+        assert_eq!(reads.get(), 1);
+        let d = s.check_with("alice", "usage_analytics", None, at(1000)).unwrap();
+        assert_eq!(d.reasons, [Reason { code: ReasonCode::ConsentExpired, category: "usage_statistics".into() }]);
+        assert_eq!(d.feature, "usage_analytics");
     }
 
     #[test]

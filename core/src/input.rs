@@ -27,6 +27,12 @@ pub fn check_text(what: &'static str, value: &str) -> Result<()> {
 
 /// The error names the value escaped (`\u{1b}`, `\n`), so a message never carries a control character.
 fn check(what: &'static str, value: &str, max: usize) -> Result<()> {
+    // The common case, decided in one pass over the bytes: printable ASCII (no control
+    // characters) with at least one character that is not a space.
+    let bytes = value.as_bytes();
+    if bytes.len() <= max && bytes.iter().all(|b| (b' '..=b'~').contains(b)) && bytes.iter().any(|&b| b != b' ') {
+        return Ok(());
+    }
     let shown = || value.escape_debug().to_string();
     if value.trim().is_empty() {
         return Err(invalid(what, &shown(), "may not be empty"));
@@ -52,5 +58,13 @@ mod tests {
         let msg = check_scope(&long).unwrap_err().to_string();
         assert!(msg.contains("257 bytes") && msg.contains("invalid scope 'aaaa"), "{msg}");
         assert!(check_subject("a\nb").unwrap_err().to_string().contains("a\\nb"));
+        // The ASCII fast path and the general path agree at every edge.
+        for bad in ["   ", "\t", "a\u{7f}", "a\u{85}b", " \u{3000} "] {
+            assert!(check_subject(bad).is_err(), "{bad:?}");
+        }
+        for good in ["~", " a ", "ü", "user-4242", &"a".repeat(256)] {
+            assert!(check_subject(good).is_ok(), "{good:?}");
+        }
+        assert!(check_subject(&"a".repeat(257)).is_err());
     }
 }

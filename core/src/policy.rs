@@ -7,7 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Period;
 use crate::error::{Error, Result};
+use crate::id::CatalogId;
 use crate::model::{ChildrenRule, LegalBasis, OsPermission};
+
+/// The hasher of the id indexes: foldhash, seeded at random per process. Ids come from the app's
+/// own catalog, never from an attacker; foldhash is several times faster than SipHash on short
+/// keys, and its random seed still keeps collisions from being precomputed.
+type IdHash = foldhash::fast::RandomState;
 
 /// Longest id (policy, category, feature) in bytes.
 pub const MAX_ID_BYTES: usize = 128;
@@ -82,9 +88,25 @@ pub struct Policy {
     /// The features.
     pub features: Vec<Feature>,
     #[serde(skip)]
-    category_index: HashMap<String, usize>,
+    category_index: HashMap<String, usize, IdHash>,
     #[serde(skip)]
-    feature_index: HashMap<String, usize>,
+    feature_index: HashMap<String, usize, IdHash>,
+    /// Per category (in order): its id as handed out in answers.
+    #[serde(skip)]
+    category_names: Vec<CatalogId>,
+    /// Per feature (in order): what the gate needs of it, resolved at load time.
+    #[serde(skip)]
+    plans: Vec<FeaturePlan>,
+}
+
+/// A feature resolved at load time, so a check does one id lookup and no allocation: its id as
+/// handed out in answers and its categories as indices into [`Policy::categories`].
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct FeaturePlan {
+    /// The feature's id.
+    pub(crate) id: CatalogId,
+    /// Indices into `Policy::categories`, in the feature's order.
+    pub(crate) categories: Box<[usize]>,
 }
 
 fn one() -> u32 {
@@ -119,8 +141,10 @@ impl Policy {
             children: ChildrenRule::GuardianConsent,
             categories: vec![],
             features: vec![],
-            category_index: HashMap::new(),
-            feature_index: HashMap::new(),
+            category_index: HashMap::default(),
+            feature_index: HashMap::default(),
+            category_names: vec![],
+            plans: vec![],
         }
     }
 
@@ -149,7 +173,7 @@ impl Policy {
         if self.categories.is_empty() {
             return Err(err("$.categories".into(), "a policy needs at least one category".into()));
         }
-        let mut categories = HashMap::new();
+        let mut categories = HashMap::default();
         for (i, c) in self.categories.iter().enumerate() {
             check_id(&format!("$.categories[{i}].id"), &c.id)?;
             if categories.insert(c.id.clone(), i).is_some() {
@@ -159,7 +183,7 @@ impl Policy {
                 return Err(err(format!("$.categories[{i}].purpose_version"), "0: purpose versions start at 1".into()));
             }
         }
-        let mut features = HashMap::new();
+        let mut features = HashMap::default();
         for (i, f) in self.features.iter().enumerate() {
             check_id(&format!("$.features[{i}].id"), &f.id)?;
             if features.insert(f.id.clone(), i).is_some() {
@@ -179,9 +203,28 @@ impl Policy {
                 }
             }
         }
+        self.category_names = self.categories.iter().map(|c| CatalogId::new(&c.id)).collect();
+        self.plans = self
+            .features
+            .iter()
+            .map(|f| FeaturePlan { id: CatalogId::new(&f.id), categories: f.categories.iter().map(|c| categories[c]).collect() })
+            .collect();
         self.category_index = categories;
         self.feature_index = features;
         Ok(())
+    }
+
+    /// The feature with this id and its resolved plan, or `UnknownFeature` (one hash lookup).
+    pub(crate) fn feature_plan(&self, id: &str) -> Result<(&Feature, &FeaturePlan)> {
+        match self.feature_index.get(id) {
+            Some(&i) => Ok((&self.features[i], &self.plans[i])),
+            None => Err(Error::UnknownFeature(crate::error::shorten(id))),
+        }
+    }
+
+    /// The id of the category at `index` as handed out in answers.
+    pub(crate) fn category_name(&self, index: usize) -> &CatalogId {
+        &self.category_names[index]
     }
 
     /// The category with this id, or `UnknownCategory`.

@@ -162,7 +162,7 @@ impl SubjectView {
         let mut snapshot = Snapshot::empty(policy.clone());
         snapshot.subjects.insert(self.subject.clone(), state.clone());
         if let Some(d) = device {
-            snapshot.os = d.os.clone();
+            snapshot.os = d.os.iter().map(|(p, r)| (*p, *r)).collect();
         }
         snapshot
     }

@@ -86,7 +86,7 @@ impl ConsentStore {
 
     /// May `feature` run for `subject` now? See [`Snapshot::check`].
     pub fn check(&self, subject: &str, feature: &str, scope: Option<&str>) -> Result<Decision> {
-        self.snapshot.load().check(subject, feature, scope, self.clock.now())
+        self.snapshot.load().check_with(subject, feature, scope, || self.clock.now())
     }
 
     /// One category's status for a subject.

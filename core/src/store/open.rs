@@ -86,8 +86,8 @@ impl ConsentStore {
         };
         let mut snapshot = Snapshot::empty(policy.clone());
         let (subjects, os, state_sum) = state_proof::load_checked(&conn, mode == OpenMode::ReadWrite)?;
-        snapshot.subjects = subjects;
-        snapshot.os = os;
+        snapshot.subjects = subjects.into_iter().collect();
+        snapshot.os = os.into_iter().collect();
         let ledger = Ledger { conn, head_seq, head_hash, erasure_key: erasure_key.unwrap_or_default(), state_sum };
         Ok(ConsentStore {
             _open_file: open_file,

@@ -52,7 +52,12 @@ impl ConsentStore {
             // Under the ledger lock, so no write is between the walk and the snapshot; a snapshot
             // behind the file's head (another process wrote) is not comparable.
             let snap = self.snapshot.load_full();
-            let served = if head == l.head_seq { fold.check(&snap.subjects, &snap.os, head) } else { Ok(()) };
+            let served = if head == l.head_seq {
+                let subjects: std::collections::HashMap<_, _> = snap.subjects.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                fold.check(&subjects, &snap.os.iter().map(|(p, r)| (*p, *r)).collect(), head)
+            } else {
+                Ok(())
+            };
             if table.is_err() || served.is_err() {
                 if let Err(e) = db::set_meta(&l.conn, state_proof::DIGEST_KEY, "invalidated by verify") {
                     log::warn!("consentkit: could not invalidate the state digest: {e}");

@@ -56,7 +56,7 @@ impl Fixture {
     pub fn reasons(&self, subject: &str, feature: &str, scope: Option<&str>) -> Vec<(String, String)> {
         let d = self.store.check(subject, feature, scope).unwrap();
         assert_eq!(d.allowed, d.reasons.is_empty());
-        d.reasons.into_iter().map(|r| (r.code.to_string(), r.category)).collect()
+        d.reasons.into_iter().map(|r| (r.code.to_string(), r.category.into())).collect()
     }
 
     pub fn allowed(&self, subject: &str, feature: &str) -> bool {

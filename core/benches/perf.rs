@@ -1,0 +1,421 @@
+//! The Rust core's benchmarks (`make bench-rust`). Every row runs ours and a reference in the same
+//! process, interleaved round by round (so machine load hits both alike), and reports the medians,
+//! their ratio and the goal. Prints a Markdown section on stdout for `scripts/bench-section.sh`;
+//! progress goes to stderr. `cargo bench -p consentkit-core --bench perf -- WORD` runs only the
+//! rows whose key contains WORD (keys: check, record, open, history, erasures, bytes).
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use consentkit_core::*;
+use rusqlite::Connection;
+
+/// One line of the table.
+struct Row {
+    key: &'static str,
+    figure: String,
+    ours: Duration,
+    reference: Option<(String, Duration)>,
+    goal: &'static str,
+}
+
+/// Medians of `rounds` interleaved rounds of `ours` and `reference`, each timed over `inner` calls.
+fn interleaved(rounds: usize, inner: u32, mut ours: impl FnMut(), mut reference: impl FnMut()) -> (Duration, Duration) {
+    let mut a = Vec::with_capacity(rounds);
+    let mut b = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..inner {
+            ours();
+        }
+        a.push(t.elapsed() / inner);
+        let t = Instant::now();
+        for _ in 0..inner {
+            reference();
+        }
+        b.push(t.elapsed() / inner);
+    }
+    (median(a), median(b))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn fmt(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns < 10_000 {
+        format!("{ns} ns")
+    } else if ns < 10_000_000 {
+        format!("{:.1} µs", ns as f64 / 1e3)
+    } else {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    }
+}
+
+/// A store of `subjects` subjects with `events_per_subject` decisions each (plus one contacts
+/// grant each), written through the public API in batches of 1,000.
+fn store_with(dir: &Path, name: &str, subjects: usize, events_per_subject: usize) -> (PathBuf, ConsentStore) {
+    let path = dir.join(name);
+    let store = ConsentStore::open(&path, Policy::builtin()).unwrap();
+    store.set_os_permission(OsPermission::Contacts, OsState::Granted).unwrap();
+    let mut batch = Vec::new();
+    let flush = |batch: &mut Vec<DecisionInput>, force: bool| {
+        if batch.len() >= 1000 || (force && !batch.is_empty()) {
+            store.record_batch(batch).unwrap();
+            batch.clear();
+        }
+    };
+    for e in 0..events_per_subject {
+        for s in 0..subjects {
+            let action = if e % 2 == 0 { Action::Grant } else { Action::Withdraw };
+            batch.push(DecisionInput::new(&format!("user-{s}"), "usage_statistics", action, Source::Settings));
+            flush(&mut batch, false);
+        }
+    }
+    for s in 0..subjects {
+        batch.push(DecisionInput::new(&format!("user-{s}"), "device_contacts", Action::Grant, Source::Settings));
+        flush(&mut batch, false);
+    }
+    flush(&mut batch, true);
+    (path, store)
+}
+
+fn reference_map(subjects: usize) -> HashMap<String, u64> {
+    (0..subjects).map(|s| (format!("user-{s}"), s as u64)).collect()
+}
+
+/// Checks: ours through the store (reads the system clock) against `HashMap<String, _>::get`.
+fn check_rows(dir: &Path, rows: &mut Vec<Row>) {
+    for (subjects, subject) in [(1usize, "user-0"), (10_000, "user-4242")] {
+        eprintln!("check: building a {subjects}-subject store");
+        let (_, store) = store_with(dir, &format!("check-{subjects}.db"), subjects, 1);
+        let map = reference_map(subjects);
+        assert!(store.check(subject, "contact_lookup", None).unwrap().allowed);
+        let (ours, reference) = interleaved(
+            41,
+            20_000,
+            || {
+                black_box(store.check(black_box(subject), "contact_lookup", None).unwrap());
+            },
+            || {
+                black_box(map.get(black_box(subject)));
+            },
+        );
+        rows.push(Row {
+            key: "check",
+            figure: format!("Rust `check`, allowed, {subjects} subject{}", if subjects == 1 { "" } else { "s" }),
+            ours,
+            reference: Some((format!("`HashMap<String, u64>::get`, {subjects} entries"), reference)),
+            goal: "<= 2x",
+        });
+        if subjects == 10_000 {
+            let snapshot = store.snapshot();
+            let now = store.now();
+            let (ours, reference) = interleaved(
+                41,
+                20_000,
+                || {
+                    black_box(snapshot.check(black_box(subject), "contact_lookup", None, now).unwrap());
+                },
+                || {
+                    black_box(map.get(black_box(subject)));
+                },
+            );
+            rows.push(Row {
+                key: "check",
+                figure: "`Snapshot::check` at a given time (the check without its clock read), 10k subjects".into(),
+                ours,
+                reference: Some(("`HashMap<String, u64>::get`, 10k entries".into(), reference)),
+                goal: "<= 2x",
+            });
+            let (ours, reference) = interleaved(
+                41,
+                20_000,
+                || {
+                    black_box(SystemTime::now());
+                },
+                || {
+                    black_box(map.get(black_box(subject)));
+                },
+            );
+            rows.push(Row {
+                key: "check",
+                figure: "the clock read every check at *now* needs (`SystemTime::now`)".into(),
+                ours,
+                reference: Some(("`HashMap<String, u64>::get`, 10k entries".into(), reference)),
+                goal: "(the floor)",
+            });
+            assert!(!store.check(subject, "photo_sharing", None).unwrap().allowed);
+            let (ours, reference) = interleaved(
+                41,
+                20_000,
+                || {
+                    black_box(store.check(black_box(subject), "photo_sharing", None).unwrap());
+                },
+                || {
+                    black_box(map.get(black_box(subject)));
+                },
+            );
+            rows.push(Row {
+                key: "check",
+                figure: "Rust `check`, denied (two reasons: not asked, OS permission not determined), 10k subjects".into(),
+                ours,
+                reference: Some(("`HashMap<String, u64>::get`, 10k entries".into(), reference)),
+                goal: "<= 2x",
+            });
+            contention_row(Arc::new(store), subject, rows);
+        }
+    }
+}
+
+use std::time::SystemTime;
+
+/// A check while another thread commits, against the same check with no writer.
+fn contention_row(store: Arc<ConsentStore>, subject: &str, rows: &mut Vec<Row>) {
+    let alone = || {
+        let t = Instant::now();
+        for _ in 0..100_000 {
+            black_box(store.check(black_box(subject), "contact_lookup", None).unwrap());
+        }
+        t.elapsed() / 100_000
+    };
+    let mut quiet = Vec::new();
+    let mut busy = Vec::new();
+    let mut writes = 0u64;
+    for _ in 0..7 {
+        quiet.push(alone());
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let action = if n % 2 == 0 { Action::Withdraw } else { Action::Grant };
+                    store.record(&DecisionInput::new("writer", "usage_statistics", action, Source::Settings)).unwrap();
+                    n += 1;
+                }
+                n
+            })
+        };
+        busy.push(alone());
+        stop.store(true, Ordering::Relaxed);
+        writes += writer.join().unwrap();
+    }
+    rows.push(Row {
+        key: "check",
+        figure: format!("Rust `check` while a writer thread commits ({writes} commits), 10k subjects"),
+        ours: median(busy),
+        reference: Some(("the same check with no writer".into(), median(quiet))),
+        goal: "~1 (no lock shared with writers)",
+    });
+}
+
+/// A bare durable insert: one row of an event's size in its own transaction, WAL + synchronous=FULL.
+struct BareInsert {
+    conn: Connection,
+    n: i64,
+}
+
+impl BareInsert {
+    fn new(path: &Path) -> BareInsert {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+             CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, subject TEXT, payload TEXT)",
+        )
+        .unwrap();
+        BareInsert { conn, n: 0 }
+    }
+
+    fn insert(&mut self) {
+        self.n += 1;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+        tx.execute("INSERT INTO t (subject, payload) VALUES (?1, ?2)", rusqlite::params![format!("user-{}", self.n), "x".repeat(300)])
+            .unwrap();
+        tx.commit().unwrap();
+    }
+}
+
+/// Durable `record` against a bare rusqlite insert transaction on the same disk.
+fn record_rows(dir: &Path, rows: &mut Vec<Row>) {
+    for subjects in [1usize, 10_000] {
+        eprintln!("record: building a {subjects}-subject store");
+        let (_, store) = store_with(dir, &format!("record-{subjects}.db"), subjects, 1);
+        let mut bare = BareInsert::new(&dir.join(format!("bare-{subjects}.db")));
+        let mut n = 0u64;
+        let (ours, reference) = interleaved(
+            9,
+            20,
+            || {
+                n += 1;
+                let action = if n % 2 == 0 { Action::Grant } else { Action::Withdraw };
+                store.record(&DecisionInput::new(&format!("user-{}", n as usize % subjects), "usage_statistics", action, Source::Settings)).unwrap();
+            },
+            || bare.insert(),
+        );
+        rows.push(Row {
+            key: "record",
+            figure: format!("durable `record`, {subjects}-subject store"),
+            ours,
+            reference: Some(("bare rusqlite insert transaction, WAL + `synchronous=FULL`, same disk".into(), reference)),
+            goal: if subjects == 1 { "<= 1.2x" } else { "<= 1.3x (flat in subjects)" },
+        });
+    }
+}
+
+/// Start-up: open + first check at 10k subjects, and flat in history.
+fn open_rows(dir: &Path, rows: &mut Vec<Row>) {
+    eprintln!("open: building 10k-subject stores with 1 and 10 decisions per subject");
+    let (short_path, short) = store_with(dir, "open-short.db", 10_000, 1);
+    let (long_path, long) = store_with(dir, "open-long.db", 10_000, 10);
+    drop((short, long));
+    let open_check = |path: &Path| {
+        let store = ConsentStore::open(path, Policy::builtin()).unwrap();
+        black_box(store.check("user-4242", "contact_lookup", None).unwrap());
+    };
+    let read_state = |path: &Path| {
+        let conn = Connection::open(path).unwrap();
+        let mut stmt = conn.prepare("SELECT subject, state FROM subjects").unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            black_box((row.get_ref(0).unwrap().as_str().unwrap().len(), row.get_ref(1).unwrap().as_str().unwrap().len()));
+        }
+    };
+    let (ours, reference) = interleaved(9, 3, || open_check(&short_path), || read_state(&short_path));
+    rows.push(Row {
+        key: "open",
+        figure: "open + first check, 10k subjects".into(),
+        ours,
+        reference: Some(("bare rusqlite open + read every row of the state table".into(), reference)),
+        goal: "<= 5 ms",
+    });
+    let (ours, reference) = interleaved(9, 3, || open_check(&long_path), || open_check(&short_path));
+    rows.push(Row {
+        key: "open",
+        figure: "open + first check, 10k subjects, 110k events of history".into(),
+        ours,
+        reference: Some(("the same with 20k events".into(), reference)),
+        goal: "~1 (flat in history)",
+    });
+}
+
+/// `history` and `erasures_of` at a large store, against the same calls at a small one.
+fn support_rows(dir: &Path, rows: &mut Vec<Row>) {
+    const SUBJECTS: usize = 2_000;
+    const PER_SUBJECT: usize = 49;
+    eprintln!("history: building a store of {} events", SUBJECTS * (PER_SUBJECT + 1));
+    let t = Instant::now();
+    let (large_path, large) = store_with(dir, "support-large.db", SUBJECTS, PER_SUBJECT);
+    let events = large.verify().unwrap();
+    eprintln!("  built and verified {events} events in {:?}", t.elapsed());
+    let (small_path, small) = store_with(dir, "support-small.db", 20, PER_SUBJECT);
+    for store in [&large, &small] {
+        for s in 0..10 {
+            store.erase(&format!("user-{s}"), Source::Support).unwrap();
+        }
+    }
+    let small_events = small.verify().unwrap();
+    let subject = "user-15";
+    let (ours, reference) = interleaved(
+        9,
+        5,
+        || {
+            black_box(large.history(subject).unwrap());
+        },
+        || {
+            black_box(small.history(subject).unwrap());
+        },
+    );
+    rows.push(Row {
+        key: "history",
+        figure: format!("`history(subject)`, {events} events ({PER_SUBJECT} + 1 of them the subject's)"),
+        ours,
+        reference: Some((format!("the same subject's history at {small_events} events"), reference)),
+        goal: "< 1 ms",
+    });
+    let (ours, reference) = interleaved(
+        9,
+        5,
+        || {
+            black_box(large.erasures_of("user-5").unwrap());
+        },
+        || {
+            black_box(small.erasures_of("user-5").unwrap());
+        },
+    );
+    rows.push(Row {
+        key: "erasures",
+        figure: format!("`erasures_of(subject)`, {events} events, 10 erasures"),
+        ours,
+        reference: Some((format!("the same at {small_events} events"), reference)),
+        goal: "< 1 ms",
+    });
+    drop((large, small));
+    let bytes = file_bytes(&large_path);
+    rows.push(Row {
+        key: "bytes",
+        figure: format!("bytes per event on disk ({} bytes / {events} events, after a checkpoint)", bytes),
+        ours: Duration::from_nanos(bytes / events),
+        reference: None,
+        goal: "<= 250",
+    });
+    let _ = small_path;
+}
+
+/// The database file's size after folding the WAL into it.
+fn file_bytes(path: &Path) -> u64 {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    drop(conn);
+    std::fs::metadata(path).unwrap().len()
+}
+
+fn main() {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_default();
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    let wanted = |key: &str| filter.is_empty() || key.contains(filter.as_str());
+    if wanted("check") {
+        check_rows(dir.path(), &mut rows);
+    }
+    if wanted("record") {
+        record_rows(dir.path(), &mut rows);
+    }
+    if wanted("open") {
+        open_rows(dir.path(), &mut rows);
+    }
+    if wanted("history") || wanted("erasures") || wanted("bytes") {
+        support_rows(dir.path(), &mut rows);
+    }
+    println!("### Rust core (`core/benches/perf.rs`)\n");
+    println!(
+        "Ours and the reference run in the same process, interleaved round by round; each cell is the median of the rounds. \
+         The command of a row re-runs just that row's group. Took {:.0} s.\n",
+        started.elapsed().as_secs_f64()
+    );
+    println!("| figure | ours | reference, same run | ratio | goal | command |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        let command = format!("`make bench-rust ROWS={}`", r.key);
+        match (&r.reference, r.key) {
+            (_, "bytes") => println!("| {} | {} B | | | {} | {command} |", r.figure, r.ours.as_nanos(), r.goal),
+            (Some((what, reference)), _) => println!(
+                "| {} | {} | {} {} | {:.2}x | {} | {command} |",
+                r.figure,
+                fmt(r.ours),
+                what,
+                fmt(*reference),
+                r.ours.as_secs_f64() / reference.as_secs_f64(),
+                r.goal
+            ),
+            (None, _) => println!("| {} | {} | | | {} | {command} |", r.figure, fmt(r.ours), r.goal),
+        }
+    }
+}
