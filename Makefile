@@ -93,8 +93,9 @@ tools-kotlin: ## Kotlin: make sure a JDK and Maven are there (installs Debian's 
 		else echo "the Kotlin suite needs a JDK 17+ and Maven on PATH"; exit 1; fi; }
 
 .PHONY: test-kotlin
-test-kotlin: deps tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner
+test-kotlin: deps tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner; then the README quick start as a client of the installed package
 	cd $(KOTLIN) && $(MVN) -B --no-transfer-progress test
+	MVN="$(MVN)" $(KOTLIN)/client/run.sh
 
 .PHONY: test-swift
 test-swift: deps ## Swift: XCTest of the package (incl. conformance, quick start) and of the iOS sample; fails without swift
