@@ -8,7 +8,8 @@
 #   release.sh VERSION BASE_URL                 on a Mac with Xcode: builds the zip with
 #                                               build-xcframework.sh (which also regenerates the
 #                                               Swift bindings to match it), then writes the manifest
-#   release.sh VERSION BASE_URL --zip PATH      any machine: takes an existing zip (built on a Mac
+#   release.sh VERSION BASE_URL --zip PATH      any machine: takes an existing zip (ConsentKitFFI.xcframework/
+#                                               at its root, as SwiftPM needs; built on a Mac
 #                                               together with the bindings in Sources/ConsentKitFFI)
 #   ... --out FILE                              writes the manifest to FILE instead of <root>/Package.swift
 #                                               (the tests do; target paths stay relative to the
@@ -50,6 +51,11 @@ if [ -z "$zip" ]; then
 fi
 [ -f "$zip" ] || { echo "release: no zip at '$zip'" >&2; exit 1; }
 case "$zip" in *.zip) ;; *) echo "release: '$zip' is not a .zip (SwiftPM accepts only zip archives for binary targets)" >&2; exit 1 ;; esac
+# SwiftPM wants the artifact at the zip's root (build-xcframework.sh zips with --keepParent).
+if ! unzip -Z1 "$zip" 2>/dev/null | grep -q '^ConsentKitFFI\.xcframework/Info\.plist$'; then
+  echo "release: '$zip' has no ConsentKitFFI.xcframework/Info.plist at its root, which SwiftPM needs of a binary target's zip" >&2
+  exit 1
+fi
 bindings="$here/Sources/ConsentKitFFI/ConsentKitFFI.swift"
 [ -f "$bindings" ] || { echo "release: no generated bindings at $bindings (build-xcframework.sh writes them with the zip)" >&2; exit 1; }
 

@@ -4,7 +4,8 @@
 # tag), its binary target carries BASE_URL/vVERSION/ConsentKitFFI.xcframework.zip and the zip's
 # SHA-256 (computed here independently of SwiftPM), it declares what bindings/swift/Package.swift
 # declares (platforms, product, targets), and no manifest of ours has unsafeFlags. Also: a version
-# other than Cargo's, a plain-http URL and a missing zip are refused and write nothing.
+# other than Cargo's, a plain-http URL and a zip without ConsentKitFFI.xcframework/ at its root and a missing zip
+# are refused and write nothing.
 # Run by run-tests.sh; needs swift, python3 and zip. Prints one summary line.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -78,5 +79,7 @@ expect_refusal() {
 }
 expect_refusal "another version than Cargo's" "9.$version" "9.$version" "$base" --zip "$zip"
 expect_refusal "a plain-http URL" "http://downloads.example.com/x" "$version" "http://downloads.example.com/x" --zip "$zip"
+(cd "$work/zip/ConsentKitFFI.xcframework" && zip -q ../../nested.zip Info.plist)
+expect_refusal "a zip without the XCFramework at its root" "$work/nested.zip" "$version" "$base" --zip "$work/nested.zip"
 expect_refusal "a missing zip" "$work/missing.zip" "$version" "$base" --zip "$work/missing.zip"
 echo "Swift release manifest: parses, url $base/v$version/ConsentKitFFI.xcframework.zip, checksum = the zip's SHA-256, same platforms/product/targets as bindings/swift, no unsafeFlags; $refused bad inputs refused"
