@@ -98,7 +98,7 @@ test-kotlin: deps tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, 
 	MVN="$(MVN)" $(KOTLIN)/client/run.sh
 
 .PHONY: test-swift
-test-swift: deps ## Swift: XCTest of the package (incl. conformance, quick start) and of the iOS sample; fails without swift
+test-swift: deps ## Swift: XCTest of the package (incl. conformance, version) and of the iOS sample, the README quick start as a separate client package, the release manifest; fails without swift
 ifeq ($(SWIFT),skip)
 	@echo "********************************************************************"
 	@echo "*** Swift suite SKIPPED on request (SWIFT=skip): nothing of the  ***"

@@ -3,6 +3,8 @@
 # against the host Rust library: generates the bindings, then `swift test` with the library's
 # directory passed as a link and run path (-Xlinker -L<dir> -Xlinker -rpath -Xlinker <dir>), so no
 # unsafe flags live in the manifests and no LD_LIBRARY_PATH is needed.
+# Then, as clients see the package (#16 items 1, 3): the README's quick start pasted into a separate
+# client package and run (quickstart-client.sh), and the release manifest (test-release.sh).
 # Fails when there is no Swift toolchain: a suite that cannot run is a failure, not a skip.
 # SWIFT names the toolchain's `swift` (default: the one on PATH).
 # Fails too when the compiler warns about our code (the generated bindings excepted).
@@ -38,5 +40,9 @@ for name in bindings/swift ios-sample; do
   summary+=("${count:-?} in $name")
   total=$(( ${total:-0} + ${count:-0} ))
 done
+"$here/quickstart-client.sh" "$libdir"
+summary+=("the README quick start as a client package")
+"$here/test-release.sh"
+summary+=("the release manifest")
 echo "Swift XCTests: $(IFS=,; echo "${summary[*]}" | sed "s/,/, /g") ($(( $(date +%s) - started )) s, including the Rust library build)"
 echo "Swift: $total passed, 0 failed"

@@ -1,5 +1,8 @@
 //! One version everywhere (#16 item 4): the Cargo workspace, the library's own
 //! `consentkit_version()`, the Kotlin package's POM and the top of CHANGELOG.md agree.
+//! The Swift side: `ConsentManager.version` is `consentkit_version()` (VersionTests.swift checks it
+//! against Cargo.toml), and bindings/swift/release.sh writes a release manifest only for this version
+//! (bindings/swift/test-release.sh checks the manifest's tag URL and its refusal of another version).
 
 use std::path::Path;
 
