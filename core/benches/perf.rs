@@ -255,7 +255,9 @@ fn record_rows(dir: &Path, rows: &mut Vec<Row>) {
             || {
                 n += 1;
                 let action = if n % 2 == 0 { Action::Grant } else { Action::Withdraw };
-                store.record(&DecisionInput::new(&format!("user-{}", n as usize % subjects), "usage_statistics", action, Source::Settings)).unwrap();
+                store
+                    .record(&DecisionInput::new(&format!("user-{}", n as usize % subjects), "usage_statistics", action, Source::Settings))
+                    .unwrap();
             },
             || bare.insert(),
         );
@@ -307,7 +309,7 @@ fn open_rows(dir: &Path, rows: &mut Vec<Row>) {
 
 /// `history` and `erasures_of` at a large store, against the same calls at a small one.
 fn support_rows(dir: &Path, rows: &mut Vec<Row>) {
-    const SUBJECTS: usize = 2_000;
+    const SUBJECTS: usize = 20_000;
     const PER_SUBJECT: usize = 49;
     eprintln!("history: building a store of {} events", SUBJECTS * (PER_SUBJECT + 1));
     let t = Instant::now();
