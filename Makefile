@@ -4,7 +4,9 @@ CARGO ?= cargo
 MVN ?= mvn
 ROOT := $(abspath .)
 KOTLIN := bindings/kotlin
-SWIFT := bindings/swift
+SWIFT_DIR := bindings/swift
+# The Swift toolchain's `swift`. `make test SWIFT=skip` leaves the Swift suite out, saying so loudly.
+SWIFT ?= swift
 
 # ----- dependencies: the public registries, or an offline set -----
 # OFFLINE_DEPS=DIR builds from DIR/crates (a cargo local registry) and DIR/maven (a Maven file
@@ -31,7 +33,7 @@ demo: deps ## Run the main job: the support tool's guided demo on a local SQLite
 # ----- build -----
 
 .PHONY: build
-build: build-rust build-kotlin ## Build everything that builds on this machine
+build: build-rust build-kotlin build-swift ## Build everything that builds on this machine (Rust, Kotlin, Swift)
 
 .PHONY: build-rust
 build-rust: deps ## Rust: core, FFI cdylib, support tool
@@ -46,17 +48,18 @@ build-kotlin: deps tools-kotlin ## Kotlin: build the cdylib, generate bindings, 
 	cd $(KOTLIN) && $(MVN) -B -q compile
 
 .PHONY: build-swift
-build-swift: deps ## Swift: generate bindings and build the package (needs swift on PATH)
-	cd $(SWIFT) && ./generate.sh && swift build
+build-swift: deps ## Swift: generate bindings, build the package and the iOS sample (Linux or macOS)
+	@libdir="$$($(SWIFT_DIR)/generate.sh)" && for p in $(SWIFT_DIR) ios-sample; do \
+		(cd $$p && $(SWIFT) build -Xlinker -L"$$libdir" -Xlinker -rpath -Xlinker "$$libdir") || exit 1; done
 
 .PHONY: xcframework
-xcframework: ## Swift: build ConsentKitFFI.xcframework for iOS device + simulator (macOS with Xcode)
-	$(SWIFT)/build-xcframework.sh
+xcframework: deps ## Swift: ConsentKitFFI.xcframework (iOS device, iOS simulator, macOS); a Mac with Xcode only
+	$(SWIFT_DIR)/build-xcframework.sh
 
 # ----- test -----
 
 .PHONY: test
-test: test-rust test-server test-kotlin test-swift ## Run every test suite (Rust, server on PostgreSQL, Kotlin, conformance in each, Swift where present)
+test: test-rust test-server test-kotlin test-swift ## Run every test suite (Rust, server on PostgreSQL, Kotlin, Swift, the conformance scenarios in each)
 
 .PHONY: test-rust
 test-rust: deps ## Rust: core unit/integration/property tests, FFI conformance runner, CLI end-to-end tests
@@ -66,8 +69,12 @@ test-rust: deps ## Rust: core unit/integration/property tests, FFI conformance r
 tools-postgres: ## Server: make sure PostgreSQL 15 is there (installs Debian's postgresql-15 if missing and root)
 	@scripts/ensure-postgres.sh
 
+.PHONY: tools-chromium
+tools-chromium: ## Console: make sure Chromium and chromedriver are there (installs Debian's if missing and root)
+	@scripts/ensure-chromium.sh
+
 .PHONY: test-server
-test-server: deps tools-postgres ## Server: the ledger against a real PostgreSQL 15 the tests start (initdb in a temp folder)
+test-server: deps tools-postgres tools-chromium ## Server: the ledger on a real PostgreSQL 15 the tests start (initdb in a temp folder), the console in headless Chromium
 	$(CARGO) test -p consentkit-server
 
 .PHONY: tools-kotlin
@@ -82,8 +89,15 @@ test-kotlin: deps tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, 
 	cd $(KOTLIN) && $(MVN) -B --no-transfer-progress test
 
 .PHONY: test-swift
-test-swift: deps ## Swift: XCTest incl. the conformance runner (skipped, saying why, without swift)
-	$(SWIFT)/run-tests.sh
+test-swift: deps ## Swift: XCTest of the package (incl. conformance, quick start) and of the iOS sample; fails without swift
+ifeq ($(SWIFT),skip)
+	@echo "********************************************************************"
+	@echo "*** Swift suite SKIPPED on request (SWIFT=skip): nothing of the  ***"
+	@echo "*** Swift package or the iOS sample was built or tested.         ***"
+	@echo "********************************************************************"
+else
+	SWIFT="$(SWIFT)" $(SWIFT_DIR)/run-tests.sh
+endif
 
 .PHONY: test-conformance
 test-conformance: deps ## Only the cross-language conformance scenarios (Rust and Kotlin runners)
@@ -124,4 +138,4 @@ lint: deps ## clippy and rustfmt check
 .PHONY: clean
 clean: ## Remove build outputs
 	$(CARGO) clean
-	rm -rf $(KOTLIN)/target $(SWIFT)/.build
+	rm -rf $(KOTLIN)/target $(SWIFT_DIR)/.build ios-sample/.build

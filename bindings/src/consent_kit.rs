@@ -1,44 +1,65 @@
 //! `ConsentKit`: the one object apps hold. A thin layer over `consentkit_core::ConsentStore`;
 //! safe to use from any thread. Every call is guarded: a panic becomes `ConsentKitError::Internal`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use consentkit_core::{
-    Action, CategoryStatus, Clock, ConsentStore, Decision, DecisionInput, ErasureReport, Error, ManualClock, OpenMode, OsPermission,
-    OsState, Policy, PurgeReport, Receipt, Source, SystemClock, Timestamp, Watch,
+    Action, CategoryStatus, Clock, ConsentStore, Error, ManualClock, OpenMode, OsPermission, OsState, Policy, Receipt, Snapshot, Source,
+    SystemClock, Timestamp, Watch,
 };
 
-use crate::error::{guard, ConsentKitError};
-use crate::listener::{CommitAdapter, CommitListener, ConsentListener, ListenerHandle, ObserverAdapter};
-use crate::types::VerifyReport;
+use crate::error::ConsentKitError;
+use crate::guard::ffi_export;
+use crate::lifecycle::{InFlight, Lifecycle};
+use crate::listener::{CommitAdapter, CommitListener, ConsentListener, ListenerHandle};
+use crate::recovery::{classify, Unavailable, UnavailableKind};
+use crate::timer::{Timer, Watcher};
+use crate::types::{count, CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};
 
 type Result<T> = std::result::Result<T, ConsentKitError>;
 
-/// A clock that tests and conformance scenarios set by hand (epoch milliseconds).
+/// A clock that tests and conformance scenarios set by hand. Test-only: the Kotlin and Swift
+/// wrappers keep it out of their public API (Kotlin: the test-fixtures artifact).
 #[derive(uniffi::Object)]
-pub struct TestClock(ManualClock);
+pub struct TestClock {
+    clock: ManualClock,
+    /// The observer timers of the kits opened on this clock: moving the clock re-plans them.
+    timers: Mutex<Vec<Weak<Timer>>>,
+}
 
-#[uniffi::export]
+ffi_export! {
 impl TestClock {
-    /// A clock standing at `millis`.
+    /// A clock standing at `at`.
     #[uniffi::constructor]
-    pub fn new(millis: i64) -> Arc<Self> {
-        Arc::new(TestClock(ManualClock::new(Timestamp(millis))))
+    pub fn new(at: Timestamp) -> Result<Arc<Self>> {
+        Ok(Arc::new(TestClock { clock: ManualClock::new(at), timers: Mutex::new(Vec::new()) }))
     }
-    /// Moves the clock to `millis`.
-    pub fn set(&self, millis: i64) {
-        self.0.set(Timestamp(millis))
+    /// Moves the clock to `at`.
+    pub fn set(&self, at: Timestamp) -> Result<()> {
+        self.clock.set(at);
+        let timers: Vec<Arc<Timer>> = {
+            let mut timers = self.timers.lock().unwrap_or_else(|p| p.into_inner());
+            timers.retain(|t| t.strong_count() > 0);
+            timers.iter().filter_map(Weak::upgrade).collect()
+        };
+        timers.iter().for_each(|t| t.poke());
+        Ok(())
     }
     /// The clock's time.
-    pub fn now(&self) -> i64 {
-        self.0.now().millis()
+    pub fn now(&self) -> Result<Timestamp> {
+        Ok(self.clock.now())
     }
+}
 }
 
 /// The consent store of one app on one device.
 #[derive(uniffi::Object)]
 pub struct ConsentKit {
-    store: ConsentStore,
+    life: Lifecycle,
+    /// Why the store failed closed (set by `open_fail_closed` only).
+    reason: Option<Unavailable>,
+    path: String,
+    timer: Arc<Timer>,
 }
 
 fn policy_from(json: Option<String>) -> Result<Arc<Policy>> {
@@ -49,21 +70,34 @@ fn policy_from(json: Option<String>) -> Result<Arc<Policy>> {
 }
 
 impl ConsentKit {
+    fn serving(store: ConsentStore, reason: Option<Unavailable>, path: String) -> Arc<Self> {
+        Arc::new(ConsentKit { life: Lifecycle::new(store), reason, path, timer: Arc::default() })
+    }
+
+    /// The current snapshot and clock reading, or `None` once closed (for the observer timer).
+    pub(crate) fn snapshot_now(&self) -> Option<(Arc<Snapshot>, Timestamp)> {
+        let store = self.store().ok()?;
+        Some((store.snapshot(), store.now()))
+    }
+
+    /// The store for one call, or `Closed`.
+    fn store(&self) -> Result<InFlight<'_>> {
+        self.life.enter()
+    }
+
     fn decide(&self, subject: String, category: String, action: Action, scope: Option<String>, source: Source) -> Result<Receipt> {
-        guard(|| Ok(self.store.record(&DecisionInput { subject, category, action, scope, source })?))
+        Ok(self.store()?.record(&ConsentChoice { subject, category, action, scope, source })?)
     }
 }
 
-#[uniffi::export]
+ffi_export! {
 impl ConsentKit {
     /// Opens (creating if needed) the store at `path`, with the built-in UCAnywhere policy or a
     /// policy JSON. Throws if the store cannot be opened: see `open_fail_closed` for apps.
     #[uniffi::constructor]
     pub fn open(path: String, policy_json: Option<String>) -> Result<Arc<Self>> {
-        guard(|| {
-            let store = ConsentStore::open_with(&path, policy_from(policy_json)?, Arc::new(SystemClock), OpenMode::ReadWrite)?;
-            Ok(Arc::new(ConsentKit { store }))
-        })
+        let store = ConsentStore::open_with(&path, policy_from(policy_json)?, Arc::new(SystemClock), OpenMode::ReadWrite)?;
+        Ok(ConsentKit::serving(store, None, path))
     }
 
     /// Opens the store; if it cannot be opened or read, returns a gate that denies every
@@ -71,35 +105,66 @@ impl ConsentKit {
     /// invalid policy JSON.
     #[uniffi::constructor]
     pub fn open_fail_closed(path: String, policy_json: Option<String>) -> Result<Arc<Self>> {
-        guard(|| {
-            let store = ConsentStore::open_fail_closed(&path, policy_from(policy_json)?, Arc::new(SystemClock));
-            Ok(Arc::new(ConsentKit { store }))
-        })
+        let policy = policy_from(policy_json)?;
+        let (store, reason) = match ConsentStore::open_with(&path, policy.clone(), Arc::new(SystemClock), OpenMode::ReadWrite) {
+            Ok(store) => (store, None),
+            // Opened again fail-closed for the closed gate; the typed reason is the first failure's.
+            Err(e) => (ConsentStore::open_fail_closed(&path, policy, Arc::new(SystemClock)), Some(classify(&e))),
+        };
+        let reason = reason.filter(|_| store.unavailable().is_some());
+        Ok(ConsentKit::serving(store, reason, path))
     }
 
     /// Opens the store on a hand-set clock (tests, conformance scenarios).
     #[uniffi::constructor]
     pub fn open_with_clock(path: String, policy_json: Option<String>, clock: Arc<TestClock>) -> Result<Arc<Self>> {
-        guard(|| {
-            let clock: Arc<dyn Clock> = Arc::new(clock.0.clone());
-            let store = ConsentStore::open_with(&path, policy_from(policy_json)?, clock, OpenMode::ReadWrite)?;
-            Ok(Arc::new(ConsentKit { store }))
-        })
+        let manual: Arc<dyn Clock> = Arc::new(clock.clock.clone());
+        let store = ConsentStore::open_with(&path, policy_from(policy_json)?, manual, OpenMode::ReadWrite)?;
+        let kit = ConsentKit::serving(store, None, path);
+        clock.timers.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&kit.timer));
+        Ok(kit)
     }
 
     /// Why the store is closed (fail-closed mode), or null when healthy.
-    pub fn unavailable(&self) -> Option<String> {
-        self.store.unavailable()
+    pub fn unavailable(&self) -> Result<Option<String>> {
+        Ok(self.store()?.unavailable())
+    }
+
+    /// Why the store failed closed, typed (null when healthy).
+    pub fn unavailable_reason(&self) -> Result<Option<Unavailable>> {
+        let store = self.store()?;
+        Ok(store.unavailable().map(|message| {
+            self.reason.clone().unwrap_or(Unavailable { kind: UnavailableKind::Unreadable, message, can_quarantine: false })
+        }))
+    }
+
+    /// Moves this failed-closed store's damaged file (and its `-wal`/`-shm`) aside to
+    /// `<path>.corrupt-<millis>` and returns that path; then open the path again for a fresh
+    /// store. Refused (`InvalidInput`) for a healthy store or a reason that is not `Damaged`
+    /// (moving a file that another manager has open, or a newer app's data, would lose it).
+    pub fn quarantine(&self) -> Result<String> {
+        let store = self.store()?;
+        match self.unavailable_reason()? {
+            Some(reason) if reason.can_quarantine => {
+                let moved = ConsentStore::quarantine(&self.path, store.now())?;
+                Ok(moved.to_string_lossy().into_owned())
+            }
+            Some(reason) => Err(ConsentKitError::InvalidInput(format!(
+                "the store at '{}' is not damaged ({:?}): quarantine would lose it; {}",
+                self.path, reason.kind, reason.message
+            ))),
+            None => Err(ConsentKitError::InvalidInput(format!("the store at '{}' is healthy: nothing to quarantine", self.path))),
+        }
     }
 
     /// The policy in force, as JSON.
-    pub fn policy_json(&self) -> String {
-        self.store.policy().to_json()
+    pub fn policy_json(&self) -> Result<String> {
+        Ok(self.store()?.policy().to_json())
     }
 
     /// The snapshot generation (bumped by every committed write).
-    pub fn generation(&self) -> u64 {
-        self.store.snapshot().generation
+    pub fn generation(&self) -> Result<u64> {
+        Ok(self.store()?.snapshot().generation)
     }
 
     /// Records a grant (never from source `Support`).
@@ -128,105 +193,481 @@ impl ConsentKit {
     }
 
     /// Records several decisions in one transaction: all or none.
-    pub fn record_batch(&self, decisions: Vec<DecisionInput>) -> Result<Vec<Receipt>> {
-        guard(|| Ok(self.store.record_batch(&decisions)?))
+    pub fn record_batch(&self, decisions: Vec<ConsentChoice>) -> Result<Vec<Receipt>> {
+        Ok(self.store()?.record_batch(&decisions)?)
     }
 
     /// Reports the device's OS permission state; returns the event, or null if unchanged.
     pub fn set_os_permission(&self, permission: OsPermission, state: OsState) -> Result<Option<Receipt>> {
-        guard(|| Ok(self.store.set_os_permission(permission, state)?))
+        Ok(self.store()?.set_os_permission(permission, state)?)
     }
 
     /// The device's current state of an OS permission.
-    pub fn os_permission(&self, permission: OsPermission) -> OsState {
-        self.store.os_state(permission)
+    pub fn os_permission(&self, permission: OsPermission) -> Result<OsState> {
+        Ok(self.store()?.os_state(permission))
     }
 
     /// Marks (or unmarks) a subject as under the age of digital consent.
     pub fn set_under_age(&self, subject: String, under_age: bool, source: Source) -> Result<Receipt> {
-        guard(|| Ok(self.store.set_under_age(&subject, under_age, source)?))
+        Ok(self.store()?.set_under_age(&subject, under_age, source)?)
     }
 
     /// May `feature` run for `subject` now? In memory, no I/O. `scope` for per-item features.
-    pub fn check(&self, subject: String, feature: String, scope: Option<String>) -> Result<Decision> {
-        guard(|| Ok(self.store.check(&subject, &feature, scope.as_deref())?))
+    pub fn check(&self, subject: String, feature: String, scope: Option<String>) -> Result<CheckResult> {
+        Ok(self.store()?.check(&subject, &feature, scope.as_deref())?)
     }
 
     /// One category's status.
     pub fn status(&self, subject: String, category: String) -> Result<CategoryStatus> {
-        guard(|| Ok(self.store.status(&subject, &category)?))
+        Ok(self.store()?.status(&subject, &category)?)
     }
 
     /// Every category's status, in policy order.
     pub fn statuses(&self, subject: String) -> Result<Vec<CategoryStatus>> {
-        guard(|| Ok(self.store.statuses(&subject)?))
+        Ok(self.store()?.statuses(&subject)?)
     }
 
     /// Should the app show the consent prompt for this category now?
     pub fn should_ask(&self, subject: String, category: String) -> Result<bool> {
-        guard(|| Ok(self.store.should_ask(&subject, &category)?))
+        Ok(self.store()?.should_ask(&subject, &category)?)
     }
 
     /// The subject's events, oldest first, with the device's OS permission changes.
     pub fn history(&self, subject: String) -> Result<Vec<Receipt>> {
-        guard(|| Ok(self.store.history(&subject)?))
+        Ok(self.store()?.history(&subject)?)
     }
 
     /// The subject's portable record as JSON.
     pub fn export_json(&self, subject: String) -> Result<String> {
-        guard(|| Ok(self.store.export_json(&subject)?))
+        Ok(self.store()?.export_json(&subject)?)
     }
 
     /// Restores an exported record; rejected whole (nothing written) if anything is wrong.
     pub fn import_json(&self, document: String) -> Result<Vec<Receipt>> {
-        guard(|| Ok(self.store.import_json(&document)?))
+        Ok(self.store()?.import_json(&document)?)
     }
 
     /// Erases a subject for good; returns the erasure receipt.
     pub fn erase(&self, subject: String, source: Source) -> Result<ErasureReport> {
-        guard(|| Ok(self.store.erase(&subject, source)?))
+        Ok(self.store()?.erase(&subject, source)?.into())
     }
 
     /// Retention purge.
     pub fn purge(&self) -> Result<PurgeReport> {
-        guard(|| Ok(self.store.purge()?))
+        Ok(self.store()?.purge()?.into())
     }
 
     /// Appends `expire` events for grants past their lifetime (checks deny them regardless).
     pub fn record_expiries(&self) -> Result<Vec<Receipt>> {
-        guard(|| Ok(self.store.record_expiries()?))
+        Ok(self.store()?.record_expiries()?)
     }
 
     /// Walks the hash chain. A broken chain is a report, not an exception; a store problem throws.
     pub fn verify(&self) -> Result<VerifyReport> {
-        guard(|| match self.store.verify() {
-            Ok(events) => Ok(VerifyReport { intact: true, events, first_bad_seq: None, message: None }),
+        match self.store()?.verify() {
+            Ok(events) => Ok(VerifyReport { intact: true, events: count(events), first_bad_seq: None, message: None }),
             Err(Error::Tampered(b)) => {
                 Ok(VerifyReport { intact: false, events: 0, first_bad_seq: Some(b.seq()), message: Some(b.to_string()) })
             }
             Err(e) => Err(e.into()),
-        })
+        }
     }
 
     /// The oldest events the app's backend has not acknowledged.
     pub fn pending_sync(&self, limit: u32) -> Result<Vec<Receipt>> {
-        guard(|| Ok(self.store.pending_sync(limit)?))
+        Ok(self.store()?.pending_sync(limit)?)
     }
 
     /// Marks events up to `up_to_seq` as sent.
     pub fn ack_sync(&self, up_to_seq: u64) -> Result<()> {
-        guard(|| Ok(self.store.ack_sync(up_to_seq)?))
+        Ok(self.store()?.ack_sync(up_to_seq)?)
     }
 
     /// Listens to one subject (or all, with null). Called once per category with the current state.
     /// An invalid subject (empty, too long, control characters) throws `InvalidInput`.
-    pub fn observe(&self, subject: Option<String>, listener: Arc<dyn ConsentListener>) -> Result<Arc<ListenerHandle>> {
+    /// A grant that runs out is told as `expired` at its time (the observer timer), with no write.
+    pub fn observe(self: Arc<Self>, subject: Option<String>, listener: Arc<dyn ConsentListener>) -> Result<Arc<ListenerHandle>> {
         let watch = subject.map_or(Watch::All, Watch::Subject);
-        guard(|| Ok(Arc::new(ListenerHandle { registration: self.store.observe(watch, Arc::new(ObserverAdapter(listener)))? })))
+        let store = self.store()?;
+        let watcher = Watcher::new(watch.clone(), listener);
+        let registration = store.observe(watch, watcher.clone())?;
+        self.timer.add(&self, &watcher, |hook| store.on_commit(hook));
+        Ok(Arc::new(ListenerHandle { registration, watcher: Some(watcher) }))
     }
 
     /// Registers a listener called synchronously after each commit, before the write returns.
-    pub fn on_commit(&self, listener: Arc<dyn CommitListener>) -> Arc<ListenerHandle> {
-        Arc::new(ListenerHandle { registration: self.store.on_commit(Arc::new(CommitAdapter(listener))) })
+    pub fn on_commit(&self, listener: Arc<dyn CommitListener>) -> Result<Arc<ListenerHandle>> {
+        Ok(Arc::new(ListenerHandle { registration: self.store()?.on_commit(Arc::new(CommitAdapter(listener))), watcher: None }))
+    }
+
+    /// Closes the store: new calls throw `Closed`, calls in flight finish first, and when this
+    /// returns the file is released (it can be opened again at once). Idempotent.
+    /// (Named `shutdown`: the generated Kotlin object already has `close()`, which frees the handle.)
+    pub fn shutdown(&self) -> Result<()> {
+        self.timer.stop();
+        self.life.close()
+    }
+
+    /// True once `shutdown` was called.
+    pub fn is_closed(&self) -> Result<bool> {
+        Ok(self.life.is_closed())
+    }
+}
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use consentkit_core::StatusChange;
+
+    use super::*;
+    use crate::guard::tests::arm_panic;
+
+    struct Quiet;
+    impl ConsentListener for Quiet {
+        fn on_change(&self, _: StatusChange) -> Result<()> {
+            Ok(())
+        }
+    }
+    impl CommitListener for Quiet {
+        fn on_commit(&self, _: u64) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn internal<T>(name: &str, result: Result<T>) -> String {
+        match result {
+            Err(ConsentKitError::Internal(m)) if m.contains("injected panic") => name.to_string(),
+            Err(e) => panic!("{name}: expected the injected panic as Internal, got {e:?}"),
+            Ok(_) => panic!("{name}: the injected panic was not raised: not under the guard"),
+        }
+    }
+
+    /// Every export, run with a panic injected inside its guard, reports `Internal`; and the
+    /// calls below cover every name the `ffi_export!` blocks export, so a new export must join them.
+    #[test]
+    fn every_export_turns_a_panic_into_internal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();
+        let kit = ConsentKit::open_with_clock(path("a.db"), None, clock.clone()).unwrap();
+        let handle = kit.on_commit(Arc::new(Quiet)).unwrap();
+        let s = || "alice".to_string();
+        let c = || "usage_statistics".to_string();
+        let mut covered = BTreeSet::new();
+        macro_rules! run {
+            ($name:literal, $call:expr) => {{
+                arm_panic();
+                covered.insert(internal($name, $call));
+            }};
+        }
+        run!("new", TestClock::new(Timestamp(0)));
+        run!("set", clock.set(Timestamp(0)));
+        run!("now", clock.now());
+        run!("open", ConsentKit::open(path("b.db"), None));
+        run!("open_fail_closed", ConsentKit::open_fail_closed(path("c.db"), None));
+        run!("open_with_clock", ConsentKit::open_with_clock(path("d.db"), None, clock.clone()));
+        run!("unavailable", kit.unavailable());
+        run!("policy_json", kit.policy_json());
+        run!("unavailable_reason", kit.unavailable_reason());
+        run!("quarantine", kit.quarantine());
+        run!("generation", kit.generation());
+        run!("grant", kit.grant(s(), c(), None, Source::Settings));
+        run!("refuse", kit.refuse(s(), c(), None, Source::Settings));
+        run!("withdraw", kit.withdraw(s(), c(), None, Source::Settings));
+        run!("object", kit.object(s(), "contact_information".into(), Source::Settings));
+        run!("withdraw_objection", kit.withdraw_objection(s(), "contact_information".into(), Source::Settings));
+        run!("record_batch", kit.record_batch(vec![]));
+        run!("set_os_permission", kit.set_os_permission(OsPermission::Contacts, OsState::Granted));
+        run!("os_permission", kit.os_permission(OsPermission::Contacts));
+        run!("set_under_age", kit.set_under_age(s(), true, Source::Settings));
+        run!("check", kit.check(s(), "usage_analytics".into(), None));
+        run!("status", kit.status(s(), c()));
+        run!("statuses", kit.statuses(s()));
+        run!("should_ask", kit.should_ask(s(), c()));
+        run!("history", kit.history(s()));
+        run!("export_json", kit.export_json(s()));
+        run!("import_json", kit.import_json("{}".into()));
+        run!("erase", kit.erase(s(), Source::Settings));
+        run!("purge", kit.purge());
+        run!("record_expiries", kit.record_expiries());
+        run!("verify", kit.verify());
+        run!("pending_sync", kit.pending_sync(1));
+        run!("ack_sync", kit.ack_sync(0));
+        run!("observe", kit.clone().observe(Some(s()), Arc::new(Quiet)));
+        run!("on_commit", kit.on_commit(Arc::new(Quiet)));
+        run!("unregister", handle.unregister());
+        run!("is_closed", kit.is_closed());
+        run!("shutdown", kit.shutdown());
+
+        let exported: BTreeSet<String> = [TestClock::GUARDED_EXPORTS, ConsentKit::GUARDED_EXPORTS, ListenerHandle::GUARDED_EXPORTS]
+            .concat()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(covered, exported, "every export is exercised under an injected panic");
+        // Nothing was half-done: the store still works and recorded none of the panicked writes.
+        assert!(kit.history(s()).unwrap().is_empty());
+        assert!(!kit.check(s(), "usage_analytics".into(), None).unwrap().allowed);
+    }
+
+    struct Blocking {
+        entered: std::sync::mpsc::Sender<()>,
+        release: Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+    impl CommitListener for Blocking {
+        fn on_commit(&self, _: u64) -> Result<()> {
+            let _ = self.entered.send(());
+            let _ = self.release.lock().unwrap().recv();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn close_is_idempotent_and_every_call_after_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db").to_string_lossy().into_owned();
+        let kit = ConsentKit::open(path.clone(), None).unwrap();
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        kit.shutdown().unwrap();
+        kit.shutdown().unwrap();
+        assert!(kit.is_closed().unwrap());
+        assert!(matches!(kit.check("alice".into(), "usage_analytics".into(), None), Err(ConsentKitError::Closed(_))));
+        assert!(matches!(kit.unavailable(), Err(ConsentKitError::Closed(_))));
+        assert!(matches!(kit.withdraw("alice".into(), "usage_statistics".into(), None, Source::Settings), Err(ConsentKitError::Closed(_))));
+        // The file is free at once, and the grant is there.
+        let again = ConsentKit::open(path, None).unwrap();
+        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed);
+    }
+
+    #[test]
+    fn close_waits_for_a_call_in_flight_then_the_file_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db").to_string_lossy().into_owned();
+        let kit = ConsentKit::open(path.clone(), None).unwrap();
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let _hook = kit.on_commit(Arc::new(Blocking { entered: entered_tx, release: Mutex::new(release_rx) })).unwrap();
+        let writer = {
+            let kit = kit.clone();
+            std::thread::spawn(move || kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings))
+        };
+        entered.recv().unwrap(); // the grant is in flight, inside its commit hook
+        let closer = {
+            let kit = kit.clone();
+            std::thread::spawn(move || kit.shutdown())
+        };
+        while !kit.is_closed().unwrap() {
+            std::thread::yield_now();
+        }
+        assert!(matches!(kit.status("alice".into(), "usage_statistics".into()), Err(ConsentKitError::Closed(_))), "no new call starts");
+        assert!(!closer.is_finished(), "close waits for the call in flight");
+        release.send(()).unwrap();
+        closer.join().unwrap().unwrap();
+        assert!(writer.join().unwrap().is_ok(), "the call in flight finished normally");
+        let again = ConsentKit::open(path, None).unwrap();
+        assert!(again.unavailable().unwrap().is_none(), "an immediate reopen works");
+        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed);
+    }
+
+    struct ClosesItself(Mutex<Option<Arc<ConsentKit>>>, Mutex<Option<Result<()>>>);
+    impl CommitListener for ClosesItself {
+        fn on_commit(&self, _: u64) -> Result<()> {
+            if let Some(kit) = self.0.lock().unwrap().take() {
+                *self.1.lock().unwrap() = Some(kit.shutdown());
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn close_from_inside_a_hook_is_refused_not_a_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+        let hook = Arc::new(ClosesItself(Mutex::new(Some(kit.clone())), Mutex::new(None)));
+        let _h = kit.on_commit(hook.clone()).unwrap();
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        assert!(matches!(hook.1.lock().unwrap().take(), Some(Err(ConsentKitError::InvalidInput(_)))));
+        assert!(!kit.is_closed().unwrap());
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_race_tests {
+    use super::*;
+
+    #[test]
+    fn reopen_right_after_shutdown_with_a_writer_racing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db").to_string_lossy().into_owned();
+        for round in 0..30 {
+            let kit = ConsentKit::open(path.clone(), None).unwrap();
+            let w = {
+                let kit = kit.clone();
+                std::thread::spawn(move || {
+                    let mut i = 0;
+                    loop {
+                        i += 1;
+                        match kit.grant(format!("u{round}-{i}"), "usage_statistics".into(), None, Source::Settings) {
+                            Ok(_) => {}
+                            Err(ConsentKitError::Closed(_)) => break,
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    }
+                })
+            };
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            kit.shutdown().unwrap();
+            let again = ConsentKit::open(path.clone(), None);
+            assert!(again.is_ok(), "round {round}: {:?}", again.err());
+            drop(again);
+            w.join().unwrap();
+        }
+    }
+}
+
+#[cfg(test)]
+mod recovery_tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_store_says_why_typed_and_can_be_quarantined_and_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        std::fs::write(&path, vec![7u8; 8192]).unwrap();
+        let p = path.to_string_lossy().into_owned();
+        let kit = ConsentKit::open_fail_closed(p.clone(), None).unwrap();
+        let reason = kit.unavailable_reason().unwrap().unwrap();
+        assert_eq!(reason.kind, UnavailableKind::Damaged, "{reason:?}");
+        assert!(reason.can_quarantine && reason.message.contains("a.db"), "{reason:?}");
+        let moved = kit.quarantine().unwrap();
+        assert!(moved.contains(".corrupt-") && std::fs::read(&moved).unwrap().len() == 8192, "the damaged file is kept");
+        kit.shutdown().unwrap();
+        let fresh = ConsentKit::open_fail_closed(p, None).unwrap();
+        assert!(fresh.unavailable_reason().unwrap().is_none());
+        fresh.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        assert!(matches!(fresh.quarantine(), Err(ConsentKitError::InvalidInput(_))), "a healthy store is never moved");
+    }
+
+    #[test]
+    fn a_second_open_in_this_process_is_already_open_and_not_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.db").to_string_lossy().into_owned();
+        let first = ConsentKit::open(p.clone(), None).unwrap();
+        let second = ConsentKit::open_fail_closed(p.clone(), None).unwrap();
+        assert_eq!(second.unavailable_reason().unwrap().unwrap().kind, UnavailableKind::AlreadyOpen);
+        assert!(matches!(second.quarantine(), Err(ConsentKitError::InvalidInput(_))));
+        assert!(std::path::Path::new(&p).exists(), "the live store's file stays where it is");
+        assert!(first.unavailable().unwrap().is_none());
+    }
+
+    #[test]
+    fn other_policies_and_newer_schemas_are_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.db").to_string_lossy().into_owned();
+        ConsentKit::open(p.clone(), None).unwrap().shutdown().unwrap();
+        let other = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/wk360.json")).unwrap();
+        let kit = ConsentKit::open_fail_closed(p, Some(other)).unwrap();
+        assert_eq!(kit.unavailable_reason().unwrap().unwrap().kind, UnavailableKind::PolicyMismatch);
+        let e = Error::SchemaTooNew { path: "x".into(), found: 9, supported: 1 };
+        assert_eq!(crate::recovery::classify(&e).kind, UnavailableKind::SchemaTooNew);
+    }
+}
+
+#[cfg(test)]
+mod timer_tests {
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::time::Duration;
+
+    use consentkit_core::{Status, StatusChange};
+
+    use super::*;
+
+    struct Channel(Mutex<Sender<StatusChange>>);
+    impl ConsentListener for Channel {
+        fn on_change(&self, change: StatusChange) -> Result<()> {
+            let _ = self.0.lock().unwrap().send(change);
+            Ok(())
+        }
+    }
+
+    fn listen(kit: &Arc<ConsentKit>, subject: Option<&str>) -> (Arc<ListenerHandle>, Receiver<StatusChange>) {
+        let (tx, rx) = channel();
+        (kit.clone().observe(subject.map(String::from), Arc::new(Channel(Mutex::new(tx)))).unwrap(), rx)
+    }
+
+    /// Waits (bounded, not timed) for the next change of `category`.
+    fn next_of(rx: &Receiver<StatusChange>, category: &str) -> StatusChange {
+        loop {
+            let c = rx.recv_timeout(Duration::from_secs(30)).expect("a change was emitted");
+            if c.category == category {
+                return c;
+            }
+        }
+    }
+
+    #[test]
+    fn an_expiry_is_emitted_at_its_time_without_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();
+        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone()).unwrap();
+        let receipt = kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        let until = receipt.valid_until.unwrap();
+        let (_one, alice) = listen(&kit, Some("alice"));
+        let (_all, everyone) = listen(&kit, None);
+        assert_eq!(next_of(&alice, "usage_statistics").status, Status::Granted, "the initial state");
+        assert_eq!(next_of(&everyone, "usage_statistics").status, Status::Granted);
+        clock.set(Timestamp(until.millis() - 1)).unwrap();
+        clock.set(until).unwrap();
+        let expired = next_of(&alice, "usage_statistics");
+        assert_eq!((expired.status, expired.since), (Status::Expired, Some(until)));
+        assert_eq!(next_of(&everyone, "usage_statistics").status, Status::Expired, "observers of everyone too");
+        assert_eq!(kit.record_expiries().unwrap().len(), 1);
+        // Renewing after the expiry is a change again; the expiry is told once, not twice.
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        assert_eq!(next_of(&alice, "usage_statistics").status, Status::Granted);
+        kit.shutdown().unwrap();
+    }
+
+    #[test]
+    fn each_commit_is_told_once_and_in_order_though_the_timer_ticks_on_it() {
+        // The timer ticks on every commit hook and may tell a change before the observer's worker
+        // delivers it; the worker must then neither repeat it nor tell an older status after it.
+        let dir = tempfile::tempdir().unwrap();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into(), None).unwrap();
+        let (_handle, alice) = listen(&kit, Some("alice"));
+        let mut generations = vec![next_of(&alice, "usage_statistics").generation];
+        for i in 0..100 {
+            if i % 2 == 0 {
+                kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+            } else {
+                kit.withdraw("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+            }
+        }
+        let last = kit.generation().unwrap();
+        while generations.last() != Some(&last) {
+            let change = next_of(&alice, "usage_statistics");
+            assert!(change.generation > *generations.last().unwrap(), "told again or out of order: {change:?} after {generations:?}");
+            generations.push(change.generation);
+        }
+        kit.shutdown().unwrap();
+        assert!(alice.try_iter().all(|c| c.category != "usage_statistics"), "nothing after the last commit");
+    }
+
+    #[test]
+    fn an_unregistered_observer_is_told_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();
+        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone()).unwrap();
+        let until = kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap().valid_until.unwrap();
+        let (handle, alice) = listen(&kit, Some("alice"));
+        let (_other, witness) = listen(&kit, Some("alice"));
+        next_of(&alice, "usage_statistics");
+        assert_eq!(next_of(&witness, "usage_statistics").status, Status::Granted);
+        handle.unregister().unwrap();
+        clock.set(until).unwrap();
+        assert_eq!(next_of(&witness, "usage_statistics").status, Status::Expired);
+        assert!(alice.try_iter().all(|c| c.status != Status::Expired), "nothing after unregister");
     }
 }

@@ -1,8 +1,6 @@
 //! The one error type that crosses the FFI (Kotlin: `ConsentKitException`, Swift: `ConsentKitError`).
 //! Converted once, here, from the core's `Error`; every message is the core's message.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use consentkit_core::Error;
 
 /// Every failure a ConsentKit call can report. The message names the bad value.
@@ -40,6 +38,9 @@ pub enum ConsentKitError {
     /// The store is missing, unreadable, damaged, of another policy, or closed after a failure.
     #[error("{0}")]
     StoreUnavailable(String),
+    /// The `ConsentKit` (Kotlin/Swift: the manager) was closed; open the store again to use it.
+    #[error("{0}")]
+    Closed(String),
     /// A bug: a panic caught at the boundary, or a listener that threw. Nothing was left half-done.
     #[error("{0}")]
     Internal(String),
@@ -75,28 +76,9 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for ConsentKitError {
     }
 }
 
-/// Runs one FFI call, turning a panic into `ConsentKitError::Internal` instead of a crash.
-pub(crate) fn guard<T>(call: impl FnOnce() -> Result<T, ConsentKitError>) -> Result<T, ConsentKitError> {
-    catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        log::error!("consentkit: panic caught at the FFI boundary: {what}");
-        Err(ConsentKitError::Internal(format!("internal error (please report): {what}")))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_panic_becomes_an_internal_error() {
-        let result: Result<(), ConsentKitError> = guard(|| panic!("boom"));
-        assert!(matches!(result, Err(ConsentKitError::Internal(m)) if m.contains("boom")));
-    }
 
     #[test]
     fn core_errors_keep_their_message_and_kind() {

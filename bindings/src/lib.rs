@@ -7,10 +7,15 @@ uniffi::setup_scaffolding!();
 
 mod consent_kit;
 mod error;
+mod guard;
+mod lifecycle;
 mod listener;
+mod recovery;
+mod timer;
 mod types;
 
 pub use consent_kit::{ConsentKit, TestClock};
 pub use error::ConsentKitError;
 pub use listener::{CommitListener, ConsentListener, ListenerHandle};
-pub use types::VerifyReport;
+pub use recovery::{Unavailable, UnavailableKind};
+pub use types::{CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};

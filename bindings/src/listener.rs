@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use consentkit_core::{CommitHook, ConsentObserver, Registration, StatusChange};
+use consentkit_core::{CommitHook, Registration, StatusChange};
 
 use crate::error::ConsentKitError;
+use crate::guard::ffi_export;
+use crate::timer::Watcher;
 
 /// Told of status changes after commit (and once at registration with the current state),
 /// on a background thread owned by the registration.
@@ -23,16 +25,6 @@ pub trait CommitListener: Send + Sync {
     fn on_commit(&self, generation: u64) -> Result<(), ConsentKitError>;
 }
 
-pub(crate) struct ObserverAdapter(pub Arc<dyn ConsentListener>);
-
-impl ConsentObserver for ObserverAdapter {
-    fn on_change(&self, change: &StatusChange) {
-        if let Err(e) = self.0.on_change(change.clone()) {
-            log::error!("consentkit: a listener failed: {e}");
-        }
-    }
-}
-
 pub(crate) struct CommitAdapter(pub Arc<dyn CommitListener>);
 
 impl CommitHook for CommitAdapter {
@@ -47,12 +39,19 @@ impl CommitHook for CommitAdapter {
 #[derive(uniffi::Object)]
 pub struct ListenerHandle {
     pub(crate) registration: Registration,
+    /// The observer's timer view (none for commit listeners).
+    pub(crate) watcher: Option<Arc<Watcher>>,
 }
 
-#[uniffi::export]
+ffi_export! {
 impl ListenerHandle {
     /// Unregisters now; idempotent.
-    pub fn unregister(&self) {
+    pub fn unregister(&self) -> Result<(), ConsentKitError> {
+        if let Some(w) = &self.watcher {
+            w.stop();
+        }
         self.registration.close();
+        Ok(())
     }
+}
 }

@@ -1,9 +1,13 @@
 //! The core's value types, exposed as they are (uniffi "remote" types: the definitions below
-//! mirror the core's and generate only FFI code). Times cross as epoch milliseconds (UTC).
+//! mirror the core's and generate only FFI code), under the names the platforms see. Times cross
+//! as epoch milliseconds (UTC) and arrive as `java.time.Instant` in Kotlin (`bindings/uniffi.toml`).
+//! Counts cross as signed 64-bit integers (Kotlin `Long`, Swift `Int64`), never unsigned.
 
+pub use consentkit_core::Decision as CheckResult;
+pub use consentkit_core::DecisionInput as ConsentChoice;
 use consentkit_core::{
-    Action, CatalogId, CategoryStatus, Decision, DecisionInput, ErasureReport, LegalBasis, OsPermission, OsState, PurgeReport, Reason, ReasonCode,
-    Receipt, Source, Status, StatusChange, Timestamp,
+    Action, CatalogId, CategoryStatus, ErasureReport as CoreErasureReport, LegalBasis, OsPermission, OsState, PurgeReport as CorePurgeReport,
+    Reason, ReasonCode, Receipt, Source, Status, StatusChange, Timestamp,
 };
 
 uniffi::custom_type!(Timestamp, i64, {
@@ -101,8 +105,9 @@ pub struct Reason {
     pub category: CatalogId,
 }
 
+/// The gate's answer: may `feature` run now, and if not, every reason (core `Decision`).
 #[uniffi::remote(Record)]
-pub struct Decision {
+pub struct CheckResult {
     pub feature: CatalogId,
     pub allowed: bool,
     pub limited: bool,
@@ -140,8 +145,9 @@ pub struct Receipt {
     pub hash: String,
 }
 
+/// One choice a user made, to record (core `DecisionInput`; a batch records several at once).
 #[uniffi::remote(Record)]
-pub struct DecisionInput {
+pub struct ConsentChoice {
     pub subject: String,
     pub category: String,
     pub action: Action,
@@ -158,16 +164,39 @@ pub struct StatusChange {
     pub generation: u64,
 }
 
-#[uniffi::remote(Record)]
+/// What an erasure did: its receipt and how many events it erased.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct ErasureReport {
+    /// The erasure record.
     pub receipt: Receipt,
-    pub erased_events: u64,
+    /// How many of the subject's events were erased.
+    pub erased_events: i64,
 }
 
-#[uniffi::remote(Record)]
+impl From<CoreErasureReport> for ErasureReport {
+    fn from(r: CoreErasureReport) -> Self {
+        ErasureReport { receipt: r.receipt, erased_events: count(r.erased_events) }
+    }
+}
+
+/// What a retention purge did.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct PurgeReport {
-    pub removed_events: u64,
+    /// How many events were removed.
+    pub removed_events: i64,
+    /// The purge record, when anything was removed.
     pub receipt: Option<Receipt>,
+}
+
+impl From<CorePurgeReport> for PurgeReport {
+    fn from(r: CorePurgeReport) -> Self {
+        PurgeReport { removed_events: count(r.removed_events), receipt: r.receipt }
+    }
+}
+
+/// A count as the platforms' signed integer (saturating: no store holds 2^63 events).
+pub(crate) fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// The result of walking the hash chain.
@@ -176,7 +205,7 @@ pub struct VerifyReport {
     /// True when every event's hash and link hold.
     pub intact: bool,
     /// How many events were checked (when intact).
-    pub events: u64,
+    pub events: i64,
     /// The first sequence number that does not hold (when broken).
     pub first_bad_seq: Option<u64>,
     /// What is wrong (when broken).

@@ -1,15 +1,21 @@
-// swift-tools-version:5.9
-// ConsentKit for Swift. The generated bindings (Sources/ConsentKitFFI, the C header) are made by
-// `./generate.sh` and never committed. On a Mac, `./build-xcframework.sh` builds
-// ConsentKitFFI.xcframework (iOS device + simulator); when it is present this manifest links it.
-// Elsewhere (Linux, tests) the host library is linked from the workspace's target/debug.
+// swift-tools-version:6.0
+// ConsentKit for Swift. `./generate.sh` makes the generated bindings (Sources/ConsentKitFFI, the C
+// header); they are never committed. Two ways to link the Rust library, neither with unsafe flags,
+// so the package can be added by URL:
+// - Apple platforms with `ConsentKitFFI.xcframework` beside this file (`./build-xcframework.sh` on a
+//   Mac: iOS device, iOS simulator, macOS): a binary target.
+// - Otherwise (Linux, the tests here): a system library whose module map says
+//   `link "consentkit_ffi"`; the caller passes where the library is, e.g. `./run-tests.sh` runs
+//   `swift test -Xlinker -L<dir> -Xlinker -rpath -Xlinker <dir>` with cargo's target directory.
 import Foundation
 import PackageDescription
 
 let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+#if os(Linux) || os(Windows)
+let useXCFramework = false // binary targets exist only on Apple platforms
+#else
 let useXCFramework = FileManager.default.fileExists(atPath: here.appendingPathComponent("ConsentKitFFI.xcframework").path)
-let hostLibDir = ProcessInfo.processInfo.environment["CONSENTKIT_LIB_DIR"]
-    ?? here.appendingPathComponent("../../target/debug").standardizedFileURL.path
+#endif
 
 let ffiC: Target = useXCFramework
     ? .binaryTarget(name: "ConsentKitFFIC", path: "ConsentKitFFI.xcframework")
@@ -21,13 +27,21 @@ let package = Package(
     products: [.library(name: "ConsentKit", targets: ["ConsentKit"])],
     targets: [
         ffiC,
+        // The generated Swift: uniffi's templates are not yet clean in the Swift 6 language mode,
+        // so this one target stays in Swift 5 mode. Apps never import it.
         .target(
             name: "ConsentKitFFI",
             dependencies: ["ConsentKitFFIC"],
             path: "Sources/ConsentKitFFI",
-            linkerSettings: useXCFramework ? [] : [.unsafeFlags(["-L", hostLibDir])]
+            swiftSettings: [.swiftLanguageMode(.v5)]
         ),
-        .target(name: "ConsentKit", dependencies: ["ConsentKitFFI"], path: "Sources/ConsentKit"),
+        // The API apps use: Swift 6 language mode, complete concurrency checking.
+        .target(
+            name: "ConsentKit",
+            dependencies: ["ConsentKitFFI"],
+            path: "Sources/ConsentKit",
+            resources: [.copy("PrivacyInfo.xcprivacy")]
+        ),
         .testTarget(name: "ConsentKitTests", dependencies: ["ConsentKit"], path: "Tests/ConsentKitTests"),
     ]
 )

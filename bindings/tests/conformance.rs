@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use consentkit_core::{Action, DecisionInput, OsPermission, OsState, ReasonCode, Source, Status, Timestamp};
-use consentkit_ffi::{ConsentKit, ConsentKitError, TestClock};
+use consentkit_core::{Action, OsPermission, OsState, ReasonCode, Source, Status, Timestamp};
+use consentkit_ffi::{ConsentChoice, ConsentKit, ConsentKitError, TestClock};
 use serde_json::{json, Value};
 
 fn repo_tests() -> PathBuf {
@@ -29,6 +29,7 @@ fn kind(e: &ConsentKitError) -> &'static str {
         ConsentKitError::ImportRejected(_) => "import_rejected",
         ConsentKitError::SchemaTooNew(_) => "schema_too_new",
         ConsentKitError::StoreUnavailable(_) => "store_unavailable",
+        ConsentKitError::Closed(_) => "closed",
         ConsentKitError::Internal(_) => "internal",
     }
 }
@@ -65,7 +66,7 @@ fn run_step(kit: &ConsentKit, step: &Value) -> Result<Value, ConsentKitError> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|d| DecisionInput {
+                .map(|d| ConsentChoice {
                     subject: s(d, "subject"),
                     category: s(d, "category"),
                     action: parse::<Action>(d, "action"),
@@ -129,12 +130,12 @@ fn every_scenario_passes_through_the_ffi() {
         let name = s(&scenario, "name");
         let tmp = tempfile::tempdir().unwrap();
         let db = tmp.path().join("c.db").to_string_lossy().to_string();
-        let clock = TestClock::new(millis(&s(&scenario, "start")));
+        let clock = TestClock::new(Timestamp(millis(&s(&scenario, "start")))).unwrap();
         let open = |path: &str, policy: &str| ConsentKit::open_with_clock(path.into(), policy_json(policy), clock.clone()).unwrap();
         let mut kit: Arc<ConsentKit> = open(&db, &s(&scenario, "policy"));
         for (i, step) in scenario["steps"].as_array().unwrap().iter().enumerate() {
             if let Some(at) = step["at"].as_str() {
-                clock.set(millis(at));
+                clock.set(Timestamp(millis(at))).unwrap();
             }
             match step["do"].as_str() {
                 Some("reopen") => {
@@ -146,7 +147,7 @@ fn every_scenario_passes_through_the_ffi() {
                     let damaged = tmp.path().join("damaged.db");
                     std::fs::write(&damaged, vec![0x5Au8; 4096]).unwrap();
                     kit = ConsentKit::open_fail_closed(damaged.to_string_lossy().into(), policy_json(&s(&scenario, "policy"))).unwrap();
-                    assert!(kit.unavailable().is_some());
+                    assert!(kit.unavailable().unwrap().is_some());
                     continue;
                 }
                 _ => {}

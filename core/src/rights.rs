@@ -188,9 +188,17 @@ impl ConsentStore {
         if folded.under_age != doc.under_age {
             return bad(format!("under_age {} does not match the history", doc.under_age));
         }
+        // The stated state must be what the document's own history gives under the policy it was
+        // exported with (legal basis and purpose version as the document states them): a backup
+        // from before an app update restores, and the replay below reads it under this policy.
         for stated in &doc.state {
-            let category = policy.category(&stated.category).map_err(|e| Error::Import(e.to_string()))?;
-            let derived = status_of(category, folded.categories.get(&category.id), doc.exported_at);
+            let current = policy.category(&stated.category).map_err(|e| Error::Import(e.to_string()))?;
+            let mut category = current.clone();
+            if let Some(exported) = doc.policy.categories.iter().find(|c| c.id == current.id) {
+                category.legal_basis = exported.legal_basis;
+                category.purpose_version = exported.purpose_version;
+            }
+            let derived = status_of(&category, folded.categories.get(&category.id), doc.exported_at);
             if derived != stated.status {
                 return bad(format!("state of '{}' is '{}' but its history gives '{}'", stated.category, stated.status, derived));
             }

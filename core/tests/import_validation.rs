@@ -182,3 +182,17 @@ fn an_honest_export_round_trips_through_another_import() {
     assert_eq!(second.store.statuses("alice").unwrap(), first.store.statuses("alice").unwrap());
     assert!(second.store.history("alice").unwrap().iter().all(|r| r.source == Source::Import && r.effective_source() != Source::Import));
 }
+
+#[test]
+fn an_old_purpose_grant_imported_after_a_purpose_bump_asks_again() {
+    let doc = alice_export(); // usage_statistics granted under purpose version 1
+    let v2 =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/conformance/policies/ucanywhere_usage_purpose_v2.json"))
+            .unwrap();
+    let f = Fixture::new(Policy::from_json(&v2).unwrap());
+    f.clock.set(ts("2026-01-16T09:00:00Z"));
+    f.store.import(&doc).unwrap();
+    assert_eq!(f.store.status("alice", "usage_statistics").unwrap().status, Status::RenewalRequired);
+    assert!(f.store.should_ask("alice", "usage_statistics").unwrap());
+    assert_eq!(f.store.status("alice", "device_contacts").unwrap().status, Status::Granted);
+}

@@ -314,3 +314,28 @@ fn opening_reads_the_state_and_the_head_not_the_history() {
     assert!(f.store.unavailable().is_none());
     assert!(matches!(f.store.verify(), Err(Error::Tampered(ChainBreak::ContentMismatch { seq: 3 }))));
 }
+
+#[test]
+fn a_purge_leaves_the_state_the_fold_of_what_remains() {
+    let f = Fixture::ucanywhere();
+    f.clock.set(ts("2012-01-01T00:00:00Z"));
+    f.store.set_os_permission(OsPermission::Contacts, OsState::Granted).unwrap(); // 1
+    f.grant("alice", "device_contacts"); // 2
+    let item = |action, scope: &str| DecisionInput::new("alice", "device_contacts", action, Source::Settings).with_scope(scope);
+    f.store.record(&item(Action::Grant, "contact-1")).unwrap(); // 3
+                                                                // bob only ever decided on single items: no status establishes anything to keep.
+    f.store.record(&DecisionInput::new("bob", "device_contacts", Action::Grant, Source::Settings).with_scope("c-9")).unwrap(); // 4
+    f.store.record(&DecisionInput::new("bob", "device_contacts", Action::Withdraw, Source::Settings).with_scope("c-9")).unwrap(); // 5
+    f.store.ack_sync(5).unwrap();
+    f.clock.set(ts("2019-01-01T00:00:00Z"));
+    let report = f.store.purge().unwrap();
+    assert_eq!(report.removed_events, 3, "alice's item grant, bob's two item events; alice's category grant stays");
+    assert_eq!(f.store.verify().unwrap(), 6, "the state equals the fold of what remains");
+    assert!(!f.store.snapshot().subjects.contains_key("bob"), "nothing left of bob");
+    let alice = f.store.snapshot().subjects["alice"].clone();
+    assert!(alice.categories["device_contacts"].scopes.is_empty(), "no record of the item grant, so no item grant");
+    // A new category grant does not bring back an item whose record was purged.
+    f.grant("bob", "device_contacts");
+    assert!(!f.store.check("bob", "contact_sync", Some("c-9")).unwrap().allowed);
+    assert_eq!(f.store.verify().unwrap(), 7);
+}

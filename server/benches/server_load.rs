@@ -27,7 +27,8 @@ fn chain(device: usize, n: usize) -> Vec<Receipt> {
     (1..=n)
         .map(|seq| {
             let action = if seq % 3 == 0 { Action::Withdraw } else { Action::Grant };
-            let mut r = Receipt::blank(action, Source::Settings, "ucanywhere", "2018-05-01", Timestamp(1_770_000_000_000 + seq as i64 * 1000));
+            let mut r =
+                Receipt::blank(action, Source::Settings, "ucanywhere", "2018-05-01", Timestamp(1_770_000_000_000 + seq as i64 * 1000));
             r.id = format!("dev{device}-{seq}");
             r.seq = seq as u64;
             r.subject = Some(format!("load-user-{device}-{}", seq % 25));
@@ -101,7 +102,9 @@ fn main() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let mut database = serde_json::Map::new();
-    for (k, user) in [("ingest", "consentkit_ingest"), ("support", "consentkit_support"), ("dpo", "consentkit_dpo"), ("auditor", "consentkit_auditor")] {
+    for (k, user) in
+        [("ingest", "consentkit_ingest"), ("support", "consentkit_support"), ("dpo", "consentkit_dpo"), ("auditor", "consentkit_auditor")]
+    {
         database.insert(k.into(), json!(pg.conninfo(user)));
     }
     database.insert("pool_size".into(), json!(16));
@@ -245,6 +248,8 @@ fn main() {
             }),
         )
     };
+    // ----- console pages (a person: one after another), with 1 M events stored -----
+    let pages = console_pages(&url, &subjects, if quick { 20 } else { 100 });
     drop(server);
 
     let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.1}x", a / b) } else { "-".into() };
@@ -259,7 +264,10 @@ fn main() {
     );
     println!("| ingest | events/s | p50 | p99 | goal |");
     println!("|---|---|---|---|---|");
-    println!("| API (hash check, replay/fork check, chain, head, signature) | {:.0} | {:.1} ms | {:.1} ms | ≥ 10,000 events/s, p99 < 100 ms |", api.events_per_s, api.p50_ms, api.p99_ms);
+    println!(
+        "| API (hash check, replay/fork check, chain, head, signature) | {:.0} | {:.1} ms | {:.1} ms | ≥ 10,000 events/s, p99 < 100 ms |",
+        api.events_per_s, api.p50_ms, api.p99_ms
+    );
     println!("| bare SQL insert, same driver (floor) | {:.0} | {:.1} ms | {:.1} ms | |", floor.events_per_s, floor.p50_ms, floor.p99_ms);
     println!("| ratio API / floor (p99) | | | {} | |\n", ratio(api.p99_ms, floor.p99_ms));
     println!(
@@ -270,9 +278,59 @@ fn main() {
     println!("| read | p50 | p99 | goal |");
     println!("|---|---|---|---|");
     println!("| state (all categories, with access-log line) | {:.1} ms | {:.1} ms | p99 < 10 ms |", state.p50_ms, state.p99_ms);
-    println!("| check `photo_sharing` (per device, with access-log line) | {:.1} ms | {:.1} ms | p99 < 10 ms |", check.p50_ms, check.p99_ms);
+    println!(
+        "| check `photo_sharing` (per device, with access-log line) | {:.1} ms | {:.1} ms | p99 < 10 ms |",
+        check.p50_ms, check.p99_ms
+    );
     println!("| export of one subject | {:.1} ms | {:.1} ms | < 100 ms |", export.p50_ms, export.p99_ms);
     println!("| bare SQL read of the subject's events, same driver (floor) | {:.1} ms | {:.1} ms | |", bare.p50_ms, bare.p99_ms);
     println!("| ratio state / floor (p99) | | {} | |", ratio(state.p99_ms, bare.p99_ms));
+    println!("\nConsole pages (one after another, as a person clicks), same 1 M events:\n");
+    println!("| page | p50 | p99 | goal |");
+    println!("|---|---|---|---|");
+    for (name, (p50, p99)) in &pages {
+        println!("| {name} | {p50:.1} ms | {p99:.1} ms | < 200 ms |");
+    }
     println!("\nFailed requests: {errors}. Events stored through the API: {stored}.");
+}
+
+/// Signs in to the console as support and times the lookup form, the lookup and the subject page.
+fn console_pages(url: &str, subjects: &[String], n: usize) -> Vec<(&'static str, (f64, f64))> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+    let r = agent
+        .post(&format!("{url}/console/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("token={SUPPORT}"))
+        .unwrap();
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let (mut form, mut lookup, mut page) = (Vec::new(), Vec::new(), Vec::new());
+    for subject in subjects.iter().take(n) {
+        let t = Instant::now();
+        let mut r = agent.get(&format!("{url}/console/lookup")).header("cookie", &cookie).call().unwrap();
+        let html = r.body_mut().read_to_string().unwrap();
+        form.push(t.elapsed().as_secs_f64() * 1000.0);
+        let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let t = Instant::now();
+        let r = agent
+            .post(&format!("{url}/console/lookup"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(format!("csrf={csrf}&subject={subject}"))
+            .unwrap();
+        lookup.push(t.elapsed().as_secs_f64() * 1000.0);
+        let location = r.headers().get("location").unwrap().to_str().unwrap().to_string();
+        let t = Instant::now();
+        let r = agent.get(&format!("{url}{location}")).header("cookie", &cookie).call().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        page.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let stats = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        (percentile(&v, 0.5), percentile(&v, 0.99))
+    };
+    vec![
+        ("lookup form", stats(form)),
+        ("lookup (POST, redirect to the handle)", stats(lookup)),
+        ("subject page (statuses, features, timeline)", stats(page)),
+    ]
 }

@@ -40,6 +40,8 @@ pub struct App {
     pub tokens: Tokens,
     /// The body size limit.
     pub max_body: usize,
+    /// The console's sessions and lookup handles.
+    pub console: crate::console::Console,
 }
 
 type Shared = State<Arc<App>>;
@@ -48,6 +50,7 @@ type Shared = State<Arc<App>>;
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.max_body;
     Router::new()
+        .merge(crate::console::routes())
         .route("/v1/devices/{device}/batches", post(ingest_batch))
         .route("/v1/subjects/state", post(state))
         .route("/v1/subjects/check", post(check))
@@ -142,7 +145,7 @@ fn lookup(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Lookup, A
 
 /// Runs `answer` over the subject's view in one support or DPO transaction that also appends the
 /// access log line; the answer leaves only if both committed.
-async fn logged_read<T>(
+pub(crate) async fn logged_read<T>(
     app: &App,
     caller: &Caller,
     subject: &str,
@@ -263,15 +266,19 @@ async fn export(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Byte
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Dpo], "exporting a subject")?;
     let l = lookup(body, app.max_body)?;
+    Ok(Json(export_document(&app, &caller, &l.subject).await?).into_response())
+}
+
+/// The subject's export document (Arts. 15, 20), with its access-log line.
+pub(crate) async fn export_document(app: &App, caller: &Caller, subject: &str) -> Result<Value, ApiError> {
     let now = wire::now();
     let policy = app.policy.clone();
-    let value = logged_read(&app, &caller, &l.subject, "export", json!({}), async |_, view| {
+    logged_read(app, caller, subject, "export", json!({}), async |_, view| {
         let state = view.state();
         let statuses = view.statuses(&policy, now)?;
         let mut devices = Vec::new();
         for d in &view.devices {
-            let history: Vec<_> = view.events.iter().filter(|e| e.device == d.device).map(|e| &e.receipt).collect();
-            let mut history = history;
+            let mut history: Vec<_> = view.events.iter().filter(|e| e.device == d.device).map(|e| &e.receipt).collect();
             history.sort_by_key(|r| r.seq);
             let mut os: Vec<_> = d.os.iter().map(|(p, r)| json!({ "permission": p, "state": r.state, "since": r.since })).collect();
             os.sort_by_key(|v| v["permission"].as_str().unwrap_or_default().to_string());
@@ -287,8 +294,7 @@ async fn export(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Byte
             "devices": devices,
         }))
     })
-    .await?;
-    Ok(Json(value).into_response())
+    .await
 }
 
 /// The receipt of a server-side erasure: the subject's pseudonym, never its identifier, signed.
@@ -313,15 +319,22 @@ pub struct ErasureReceipt {
 }
 
 async fn erase(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    use ed25519_dalek::Signer;
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Dpo], "erasing a subject")?;
     let l = lookup(body, app.max_body)?;
-    let key = app.keys.subject_key(&l.subject);
+    let (erased_events, receipt) = erase_subject(&app, &caller, &l.subject).await?;
+    Ok(Json(json!({ "erased_events": erased_events, "receipt": receipt })).into_response())
+}
+
+/// Deletes every row of the subject in one transaction with its access-log line and a signed
+/// erasure receipt holding only the pseudonym.
+pub(crate) async fn erase_subject(app: &App, caller: &Caller, subject: &str) -> Result<(u64, ErasureReceipt), ApiError> {
+    use ed25519_dalek::Signer;
+    let key = app.keys.subject_key(subject);
     let mut client = app.pools.dpo.get().await?;
     let tx = client.transaction().await?;
     let devices: Vec<String> = tx.query(sql::SUBJECT_DEVICES, &[&key]).await?.iter().map(|r| r.get(0)).collect();
-    access_log::append(&tx, &key, &caller, "erase", json!({ "devices": devices.len() })).await?;
+    access_log::append(&tx, &key, caller, "erase", json!({ "devices": devices.len() })).await?;
     let erased_events = tx.execute(sql::EVENTS_DELETE, &[&key]).await?;
     tx.execute(sql::SUBJECT_DEVICES_DELETE, &[&key]).await?;
     let id = uuid::Uuid::new_v4().to_string();
@@ -342,17 +355,23 @@ async fn erase(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot encode the receipt"))?;
     tx.execute(sql::ERASURE_INSERT, &[&key, &id, &erased_at.millis(), &(erased_events as i64), &text]).await?;
     tx.commit().await?;
-    Ok(Json(json!({ "erased_events": erased_events, "receipt": receipt })).into_response())
+    Ok((erased_events, receipt))
 }
 
-async fn access_log_all(State(app): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
-    let caller = app.tokens.caller(&headers)?;
-    caller.require(&[Role::Auditor], "reading the access log")?;
+/// Every access-log line and the verification of every chain.
+pub(crate) async fn access_log_and_status(app: &App) -> Result<(Vec<AccessLine>, access_log::ChainStatus), ApiError> {
     let client = app.pools.auditor.get().await?;
     let lines: Vec<AccessLine> = client.query(sql::ACCESS_LOG_ALL, &[]).await?.iter().map(access_log::line_of).collect();
     let heads: HashMap<String, (i64, String)> =
         client.query(sql::ACCESS_HEADS_ALL, &[]).await?.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect();
     let status = access_log::verify(&lines, &heads);
+    Ok((lines, status))
+}
+
+async fn access_log_all(State(app): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = app.tokens.caller(&headers)?;
+    caller.require(&[Role::Auditor], "reading the access log")?;
+    let (lines, status) = access_log_and_status(&app).await?;
     Ok(Json(json!({ "chain": status, "lines": lines })).into_response())
 }
 

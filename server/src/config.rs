@@ -99,6 +99,13 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// The bearer tokens.
     pub tokens: Vec<TokenEntry>,
+    /// How long a console session lasts.
+    #[serde(default = "default_session_seconds")]
+    pub console_session_seconds: u64,
+}
+
+fn default_session_seconds() -> u64 {
+    30 * 60
 }
 
 fn default_max_body() -> usize {

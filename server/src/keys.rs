@@ -44,6 +44,11 @@ impl Keys {
         self.mac(b"device", device)
     }
 
+    /// The pseudonym under which a console user's own actions (sign-in, log pages) are logged.
+    pub fn actor_key(&self, actor: &str) -> String {
+        self.mac(b"actor", actor)
+    }
+
     fn mac(&self, domain: &[u8], value: &str) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.subject).expect("HMAC takes keys of any length");
         mac.update(b"consentkit-pseudonym-v1\0");

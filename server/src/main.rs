@@ -107,6 +107,7 @@ fn serve(config: &Config) -> Result<(), String> {
             policy: Arc::new(policy),
             tokens: Tokens::new(&config.tokens),
             max_body: config.max_body_bytes,
+            console: consentkit_server::console::Console::new(std::time::Duration::from_secs(config.console_session_seconds)),
         });
         let listener =
             tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

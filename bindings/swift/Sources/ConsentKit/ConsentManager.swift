@@ -1,158 +1,240 @@
+import ConsentKitFFI
 import Foundation
-@_exported import ConsentKitFFI
 
 /// ConsentKit for Swift: records consent decisions durably and answers, fast and fail-closed,
 /// whether a feature may run for a user now.
 ///
-/// Thread-safe. Failures throw `ConsentKitError` cases naming the bad value
-/// (`.UnknownFeature`, `.GrantBySupport`, ...).
+/// Thread-safe. Failures throw ``ConsentKitError`` cases whose message names the bad value;
+/// after `close()` every call throws `.Closed`.
 ///
-/// `check` does not cross the FFI on the hot path: decisions are cached in Swift and
+/// `check` does not cross into Rust on the hot path: decisions are cached in Swift and
 /// invalidated synchronously by a commit listener before any write returns, and an allowed
 /// decision is never served past its `validUntil` (a grant's expiry). Once `withdraw` has
 /// returned, no thread sees the feature allowed.
 ///
-/// Open one manager per database file and keep it for the app's lifetime.
-public final class ConsentManager: @unchecked Sendable {
+/// Open one manager per database file per process and keep it for the app's lifetime; a second
+/// manager on the same file is refused (or fails closed) while the first is open. `close()`
+/// releases the file and ends every stream.
+public final class ConsentManager: Sendable {
     /// Most decisions kept in the gate cache; past it the cache starts afresh.
     public static let maxCachedDecisions = 4096
 
-    let kit: ConsentKit
-    private let nowMillis: @Sendable () -> Int64
-    private let counter: GenerationCounter
-    private let cache = DecisionCache()
-    private let commits: ListenerHandle
+    /// The database file.
+    package let path: String
 
-    init(kit: ConsentKit, nowMillis: @escaping @Sendable () -> Int64) {
-        // The listener holds only the counter, never this manager or the Rust object: no cycle.
-        let counter = GenerationCounter(kit.generation())
+    private let kit: RustConsentKit
+    private let now: @Sendable () throws -> Date
+    private let counter: GenerationCounter
+    private let commits: ListenerHandle
+    private let cache = DecisionCache()
+    private let registrations = Registrations()
+    /// Opens the same file again the same way (after a quarantine).
+    private let reopen: @Sendable () throws -> ConsentManager
+
+    private init(
+        kit: RustConsentKit, path: String, now: @escaping @Sendable () throws -> Date, reopen: @escaping @Sendable () throws -> ConsentManager
+    ) throws {
+        // The commit listener holds only the counter, never this manager or the Rust object: no cycle.
+        let counter = GenerationCounter(try kit.generation())
         self.kit = kit
-        self.nowMillis = nowMillis
+        self.path = path
+        self.now = now
         self.counter = counter
-        self.commits = kit.onCommit(listener: counter)
+        self.reopen = reopen
+        self.commits = try kit.onCommit(listener: counter)
     }
 
     deinit {
-        commits.unregister()
+        close()
     }
 
     /// Opens the store at `path` (created if missing) with the built-in UCAnywhere policy or
-    /// `policyJson`. Never fails for a damaged store: the gate then denies every consent-gated
-    /// feature with `.storeUnavailable`, and `unavailable` says why.
+    /// `policyJSON`. Never fails for a damaged store: the gate then denies every consent-gated
+    /// feature with `.storeUnavailable`, and ``unavailable`` says why.
     /// Throws `ConsentKitError.InvalidPolicy` for a malformed policy.
-    public static func open(path: String, policyJson: String? = nil) throws -> ConsentManager {
-        ConsentManager(kit: try ConsentKit.openFailClosed(path: path, policyJson: policyJson), nowMillis: systemMillis)
+    public static func open(path: String, policyJSON: String? = nil) throws -> ConsentManager {
+        try ConsentManager(
+            kit: try RustConsentKit.openFailClosed(path: path, policyJson: policyJSON), path: path, now: { Date() },
+            reopen: { try open(path: path, policyJSON: policyJSON) })
     }
 
-    /// Like `open`, but throws `.StoreUnavailable` or `.SchemaTooNew` instead of failing closed.
-    public static func openStrict(path: String, policyJson: String? = nil) throws -> ConsentManager {
-        ConsentManager(kit: try ConsentKit.open(path: path, policyJson: policyJson), nowMillis: systemMillis)
+    /// Like ``open(path:policyJSON:)``, but throws `.StoreUnavailable` or `.SchemaTooNew` instead
+    /// of failing closed.
+    public static func openStrict(path: String, policyJSON: String? = nil) throws -> ConsentManager {
+        try ConsentManager(
+            kit: try RustConsentKit.open(path: path, policyJson: policyJSON), path: path, now: { Date() },
+            reopen: { try openStrict(path: path, policyJSON: policyJSON) })
     }
 
-    /// Opens on a hand-set clock (tests and conformance scenarios).
-    public static func open(path: String, policyJson: String?, clock: TestClock) throws -> ConsentManager {
-        ConsentManager(kit: try ConsentKit.openWithClock(path: path, policyJson: policyJson, clock: clock), nowMillis: { clock.now() })
+    /// Opens on a hand-set clock (tests and conformance scenarios; `@_spi(Testing) import ConsentKit`).
+    @_spi(Testing) public static func open(path: String, policyJSON: String?, clock: TestClock) throws -> ConsentManager {
+        try ConsentManager(
+            kit: try RustConsentKit.openWithClock(path: path, policyJson: policyJSON, clock: clock), path: path,
+            now: { try clock.now() }, reopen: { try open(path: path, policyJSON: policyJSON, clock: clock) })
     }
 
-    /// Why the store is closed (fail-closed mode), or nil when healthy.
-    public var unavailable: String? { kit.unavailable() }
+    /// Why the gate is closed: the reason a damaged store could not be opened (fail-closed mode);
+    /// nil when healthy. Throws `.Closed` after `close()`.
+    public var unavailable: String? {
+        get throws { try kit.unavailable() }
+    }
+
+    /// Why the gate is closed, typed: the kind of problem and whether quarantining is the way to
+    /// recover; nil when healthy. In memory. Throws `.Closed` after `close()`.
+    public var unavailableReason: Unavailable? {
+        get throws { try kit.unavailableReason() }
+    }
+
+    /// Recovers from a damaged store: moves the file (and its `-wal`/`-shm`) aside, kept for
+    /// support under the path in the result, closes this manager, and opens a fresh store at the
+    /// same path, opened the same way. The user's consents went with the damaged file: ask again.
+    /// Throws `.InvalidInput` for a healthy store or one that is not damaged
+    /// (`unavailableReason?.canQuarantine` false: open elsewhere, a newer app's data, ...).
+    public func quarantineAndReopen() throws -> Recovered {
+        let moved = try kit.quarantine()
+        close()
+        return Recovered(manager: try reopen(), quarantinedAt: moved)
+    }
+
+    /// True once `close()` has begun (tests; apps learn it from `.Closed`).
+    package var isClosed: Bool { cache.isClosed }
+
+    /// The policy in force (the built-in catalog or the one given to `open`), as JSON.
+    public var policyJSON: String {
+        get throws { try kit.policyJson() }
+    }
+
+    /// Releases the store: when `close()` returns, calls in flight have finished, the database
+    /// file is free to reopen, and every `changes` stream finishes after delivering what was
+    /// already committed. Idempotent; every later call throws `.Closed`. Also run when the last
+    /// reference to the manager goes away.
+    public func close() {
+        cache.close()  // no cached answer after this point: checks go to Rust, which says `.Closed`
+        commits.stop()
+        do {
+            try kit.shutdown()
+        } catch {
+            // Rust refuses only a close from inside one of its own calls on this thread (a commit
+            // hook, which is internal to this wrapper): a bug here, not a state of the app.
+            assertionFailure("ConsentManager.close(): \(error)")
+        }
+        // The store is gone: each observer's worker delivers what was already committed, then
+        // ends, and its stream finishes. Unregistering first would drop those deliveries, so the
+        // handles are only released.
+        _ = registrations.closeAll()
+    }
 
     // MARK: - The gate
 
     /// May `feature` run for `subject` now? `scope` names the item of a per-item feature.
-    public func check(_ subject: String, feature: String, scope: String? = nil) throws -> Decision {
-        let key = DecisionCache.Key(subject: subject, feature: feature, scope: scope)
-        let current = counter.value // read before asking Rust: a commit in between makes the entry stale
-        if let hit = cache.get(key), hit.generation == current, hit.decision.validUntil.map({ nowMillis() < $0 }) ?? true {
+    /// In memory; a cached answer does not cross into Rust.
+    public func check(_ subject: String, feature: FeatureID, scope: String? = nil) throws -> CheckResult {
+        let key = DecisionCache.Key(subject: subject, feature: feature.rawValue, scope: scope)
+        let current = counter.value  // read before asking Rust: a commit in between makes the entry stale
+        if let hit = cache.get(key), hit.generation == current, try hit.decision.validUntil.map({ try now() < $0 }) ?? true {
             return hit.decision
         }
-        let decision = try kit.check(subject: subject, feature: feature, scope: scope)
+        let decision = try kit.check(subject: subject, feature: feature.rawValue, scope: scope)
         cache.put(key, generation: current, decision: decision, limit: Self.maxCachedDecisions)
         return decision
     }
 
     /// Shorthand for `check(...).allowed`.
-    public func isAllowed(_ subject: String, feature: String, scope: String? = nil) throws -> Bool {
+    public func isAllowed(_ subject: String, feature: FeatureID, scope: String? = nil) throws -> Bool {
         try check(subject, feature: feature, scope: scope).allowed
     }
 
     /// One category's status and since when.
-    public func status(_ subject: String, category: String) throws -> CategoryStatus {
-        try kit.status(subject: subject, category: category)
+    public func status(_ subject: String, category: CategoryID) throws -> CategoryStatus {
+        try kit.status(subject: subject, category: category.rawValue)
     }
 
     /// Every category's status, in policy order.
-    public func statuses(_ subject: String) throws -> [CategoryStatus] { try kit.statuses(subject: subject) }
+    public func statuses(_ subject: String) throws -> [CategoryStatus] {
+        try kit.statuses(subject: subject)
+    }
 
-    /// Should the app show the consent prompt for `category` now?
-    public func shouldAsk(_ subject: String, category: String) throws -> Bool {
-        try kit.shouldAsk(subject: subject, category: category)
+    /// Should the app show the consent prompt for `category` now (never asked, or a refusal or
+    /// renewal that is due)?
+    public func shouldAsk(_ subject: String, category: CategoryID) throws -> Bool {
+        try kit.shouldAsk(subject: subject, category: category.rawValue)
     }
 
     // MARK: - Decisions
 
     /// Records the subject's grant (never from `.support`).
     @discardableResult
-    public func grant(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) throws -> Receipt {
-        try kit.grant(subject: subject, category: category, scope: scope, source: source)
+    public func grant(_ subject: String, category: CategoryID, source: Source = .settings, scope: String? = nil) throws -> Receipt {
+        try kit.grant(subject: subject, category: category.rawValue, scope: scope, source: source)
     }
 
     /// Records a refusal.
     @discardableResult
-    public func refuse(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) throws -> Receipt {
-        try kit.refuse(subject: subject, category: category, scope: scope, source: source)
+    public func refuse(_ subject: String, category: CategoryID, source: Source = .settings, scope: String? = nil) throws -> Receipt {
+        try kit.refuse(subject: subject, category: category.rawValue, scope: scope, source: source)
     }
 
     /// Records a withdrawal; once it returns, no check allows the feature.
     @discardableResult
-    public func withdraw(_ subject: String, category: String, source: Source = .settings, scope: String? = nil) throws -> Receipt {
-        try kit.withdraw(subject: subject, category: category, scope: scope, source: source)
+    public func withdraw(_ subject: String, category: CategoryID, source: Source = .settings, scope: String? = nil) throws -> Receipt {
+        try kit.withdraw(subject: subject, category: category.rawValue, scope: scope, source: source)
     }
 
     /// Records an objection to a legitimate-interest category.
     @discardableResult
-    public func object(_ subject: String, category: String, source: Source = .settings) throws -> Receipt {
-        try kit.object(subject: subject, category: category, source: source)
+    public func object(_ subject: String, category: CategoryID, source: Source = .settings) throws -> Receipt {
+        try kit.object(subject: subject, category: category.rawValue, source: source)
     }
 
     /// Records the withdrawal of an objection.
     @discardableResult
-    public func withdrawObjection(_ subject: String, category: String, source: Source = .settings) throws -> Receipt {
-        try kit.withdrawObjection(subject: subject, category: category, source: source)
+    public func withdrawObjection(_ subject: String, category: CategoryID, source: Source = .settings) throws -> Receipt {
+        try kit.withdrawObjection(subject: subject, category: category.rawValue, source: source)
     }
 
     /// Records a dialog's decisions in one transaction: all or none.
     @discardableResult
-    public func record(_ decisions: [DecisionInput]) throws -> [Receipt] { try kit.recordBatch(decisions: decisions) }
+    public func record(_ decisions: [ConsentChoice]) throws -> [Receipt] {
+        try kit.recordBatch(decisions: decisions)
+    }
 
-    /// Reports the OS permission state (on launch, on return from Settings); nil if unchanged.
+    /// Reports an OS permission's state (on launch, when the app becomes active, after the
+    /// permission prompt). Returns the recorded event, or nil if the state did not change.
     @discardableResult
-    public func reportOsPermission(_ permission: OsPermission, state: OsState) throws -> Receipt? {
+    public func reportOSPermission(_ permission: OSPermission, state: OSPermissionState) throws -> Receipt? {
         try kit.setOsPermission(permission: permission, state: state)
     }
 
-    /// The device's current OS permission state as last reported.
-    public func osPermission(_ permission: OsPermission) -> OsState { kit.osPermission(permission: permission) }
+    /// The OS permission's state as last reported (`.notDetermined` before any report).
+    public func osPermissionState(_ permission: OSPermission) throws -> OSPermissionState {
+        try kit.osPermission(permission: permission)
+    }
 
-    /// Marks (or unmarks) `subject` as under the age of digital consent.
+    /// Marks `subject` as under the age of digital consent (or, with `isUnderAge: false`, not).
     @discardableResult
-    public func markUnderAge(_ subject: String, _ underAge: Bool = true, source: Source = .settings) throws -> Receipt {
-        try kit.setUnderAge(subject: subject, underAge: underAge, source: source)
+    public func markUnderAge(_ subject: String, isUnderAge: Bool = true, source: Source = .settings) throws -> Receipt {
+        try kit.setUnderAge(subject: subject, underAge: isUnderAge, source: source)
     }
 
     // MARK: - Proof and rights
 
     /// The subject's events, oldest first, with the device's OS permission changes.
-    public func history(_ subject: String) throws -> [Receipt] { try kit.history(subject: subject) }
+    public func history(_ subject: String) throws -> [Receipt] {
+        try kit.history(subject: subject)
+    }
 
     /// The subject's portable record (GDPR Arts. 15, 20) as JSON.
-    public func export(_ subject: String) throws -> String { try kit.exportJson(subject: subject) }
+    public func exportJSON(_ subject: String) throws -> String {
+        try kit.exportJson(subject: subject)
+    }
 
-    /// Restores an exported record; rejected whole (`.ImportRejected`) if anything is wrong.
+    /// Restores an exported record; rejected whole (`.ImportRejected`, nothing written) if anything is wrong.
     @discardableResult
-    public func `import`(_ document: String) throws -> [Receipt] { try kit.importJson(document: document) }
+    public func importJSON(_ document: String) throws -> [Receipt] {
+        try kit.importJson(document: document)
+    }
 
-    /// Erases `subject` for good (GDPR Art. 17).
+    /// Erases `subject` for good (GDPR Art. 17), leaving an erasure record.
     @discardableResult
     public func erase(_ subject: String, source: Source = .settings) throws -> ErasureReport {
         try kit.erase(subject: subject, source: source)
@@ -160,85 +242,194 @@ public final class ConsentManager: @unchecked Sendable {
 
     /// Retention purge.
     @discardableResult
-    public func purge() throws -> PurgeReport { try kit.purge() }
+    public func purge() throws -> PurgeReport {
+        try kit.purge()
+    }
 
     /// Records expiry events for grants past their lifetime (checks deny them regardless).
     @discardableResult
-    public func recordExpiries() throws -> [Receipt] { try kit.recordExpiries() }
+    public func recordExpiries() throws -> [Receipt] {
+        try kit.recordExpiries()
+    }
 
-    /// Walks the hash chain.
-    public func verify() throws -> VerifyReport { try kit.verify() }
+    /// Walks the hash chain. A broken chain is a report, not an error.
+    public func verify() throws -> VerifyReport {
+        try kit.verify()
+    }
 
-    /// Events the app's backend has not acknowledged yet, oldest first.
-    public func pendingSync(limit: UInt32 = 100) throws -> [Receipt] { try kit.pendingSync(limit: limit) }
+    /// Events the app's backend has not acknowledged yet, oldest first, at most `limit`.
+    public func pendingSync(limit: Int = 100) throws -> [Receipt] {
+        guard limit >= 0 else { throw ConsentKitError.InvalidInput(message: "the pendingSync limit \(limit) is negative") }
+        return try kit.pendingSync(limit: UInt32(clamping: limit))
+    }
 
     /// Acknowledges events up to `upToSeq` after the backend stored them.
-    public func ackSync(upToSeq: UInt64) throws { try kit.ackSync(upToSeq: upToSeq) }
+    public func ackSync(upToSeq: UInt64) throws {
+        try kit.ackSync(upToSeq: upToSeq)
+    }
 
     // MARK: - Observing
 
     /// Status changes of `subject` (or of everyone, with nil): first the current status of each
-    /// category, then every change after commit. Ends when the consuming task is cancelled.
+    /// category, then every change after commit. Finishes when the consuming task is cancelled or
+    /// the manager is closed or released (after the changes already committed); a stream asked of
+    /// a closed manager is finished at once.
     public func changes(of subject: String? = nil) -> AsyncStream<StatusChange> {
         AsyncStream(bufferingPolicy: .unbounded) { continuation in
-            let handle = kit.observe(subject: subject, listener: StreamRelay(continuation))
-            continuation.onTermination = { _ in handle.unregister() }
+            let relay = StreamRelay(continuation)
+            do {
+                guard let id = registrations.add(try kit.observe(subject: subject, listener: relay)) else {
+                    continuation.finish()
+                    return
+                }
+                continuation.onTermination = { [registrations] _ in registrations.remove(id)?.stop() }
+            } catch {
+                continuation.finish()  // closed: a finished stream, as documented
+            }
         }
     }
 
-    /// Calls `listener` (on a background thread) for each status change until the token is released.
-    public func observe(_ subject: String?, _ listener: @escaping @Sendable (StatusChange) -> Void) -> ObservationToken {
-        ObservationToken(kit.observe(subject: subject, listener: ClosureRelay(listener)))
+    /// Calls `onChange` (on a background thread) with the current status of each category, then
+    /// with each change, until the token is cancelled or released or the manager closes.
+    public func observe(_ subject: String?, onChange: @escaping @Sendable (StatusChange) -> Void) throws -> ObservationToken {
+        guard let id = registrations.add(try kit.observe(subject: subject, listener: ClosureRelay(onChange))) else {
+            throw ConsentKitError.Closed(message: "this ConsentManager was closed; open the store again to use it")
+        }
+        return ObservationToken { [registrations] in registrations.remove(id)?.stop() }
     }
+}
+
+/// The result of ``ConsentManager/quarantineAndReopen()``: the fresh manager, and where the
+/// damaged file went.
+public struct Recovered: Sendable {
+    /// The manager of the fresh store at the original path.
+    public let manager: ConsentManager
+    /// The path the damaged file was moved to.
+    public let quarantinedAt: String
 }
 
 /// Keeps an observation alive; `cancel()` or releasing it stops the listener.
-public final class ObservationToken: @unchecked Sendable {
-    private let handle: ListenerHandle
-    init(_ handle: ListenerHandle) { self.handle = handle }
-    /// Stops the listener now.
-    public func cancel() { handle.unregister() }
-    deinit { handle.unregister() }
+public final class ObservationToken: Sendable {
+    private let stop: @Sendable () -> Void
+    init(_ stop: @escaping @Sendable () -> Void) { self.stop = stop }
+    /// Stops the listener now; idempotent.
+    public func cancel() { stop() }
+    deinit { stop() }
 }
 
-private let systemMillis: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
-
+/// The store generation, bumped synchronously by every commit before the write returns.
 final class GenerationCounter: CommitListener, @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = ReadWriteLock()
     private var current: UInt64
     init(_ start: UInt64) { current = start }
-    var value: UInt64 { lock.lock(); defer { lock.unlock() }; return current }
-    func onCommit(generation: UInt64) throws {
-        lock.lock()
-        current = max(current, generation)
-        lock.unlock()
+    var value: UInt64 { lock.reading { current } }
+    func onCommit(generation: UInt64) {
+        lock.writing { current = max(current, generation) }
     }
 }
 
+/// Decisions by (subject, feature, scope), each tagged with the generation it was computed at.
 final class DecisionCache: @unchecked Sendable {
-    struct Key: Hashable { let subject: String; let feature: String; let scope: String? }
-    struct Entry { let generation: UInt64; let decision: Decision }
-    private let lock = NSLock()
+    struct Key: Hashable {
+        let subject: String
+        let feature: String
+        let scope: String?
+    }
+    struct Entry {
+        let generation: UInt64
+        let decision: CheckResult
+    }
+    private let lock = ReadWriteLock()
     private var entries: [Key: Entry] = [:]
 
-    func get(_ key: Key) -> Entry? { lock.lock(); defer { lock.unlock() }; return entries[key] }
+    private var closed = false
 
-    func put(_ key: Key, generation: UInt64, decision: Decision, limit: Int) {
+    func get(_ key: Key) -> Entry? { lock.reading { entries[key] } }
+
+    func put(_ key: Key, generation: UInt64, decision: CheckResult, limit: Int) {
+        lock.writing {
+            guard !closed else { return }
+            if entries.count >= limit { entries.removeAll(keepingCapacity: true) }
+            entries[key] = Entry(generation: generation, decision: decision)
+        }
+    }
+
+    /// Empties the cache for good: after this, every lookup misses.
+    func close() {
+        lock.writing {
+            closed = true
+            entries.removeAll()
+        }
+    }
+
+    var isClosed: Bool { lock.reading { closed } }
+}
+
+/// The live listener registrations of one manager, so that `close()` can end them all.
+final class Registrations: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next: UInt64 = 0
+    private var handles: [UInt64: ListenerHandle] = [:]
+    private var closed = false
+
+    /// Keeps `handle`; returns its id, or nil (having unregistered it) once closed.
+    func add(_ handle: ListenerHandle) -> UInt64? {
         lock.lock()
-        if entries.count >= limit { entries.removeAll(keepingCapacity: true) }
-        entries[key] = Entry(generation: generation, decision: decision)
+        if closed {
+            lock.unlock()
+            handle.stop()
+            return nil
+        }
+        next += 1
+        let id = next
+        handles[id] = handle
         lock.unlock()
+        return id
+    }
+
+    /// Forgets `id`, returning its handle if it was still there.
+    func remove(_ id: UInt64) -> ListenerHandle? {
+        lock.lock()
+        defer { lock.unlock() }
+        return handles.removeValue(forKey: id)
+    }
+
+    /// Marks closed and hands back every handle still registered.
+    func closeAll() -> [ListenerHandle] {
+        lock.lock()
+        defer { lock.unlock() }
+        closed = true
+        let all = Array(handles.values)
+        handles.removeAll()
+        return all
     }
 }
 
+/// Feeds an AsyncStream. Rust releases it when the registration ends and its worker thread has
+/// delivered every queued change; only then does the stream finish.
 final class StreamRelay: ConsentListener, @unchecked Sendable {
     private let continuation: AsyncStream<StatusChange>.Continuation
     init(_ continuation: AsyncStream<StatusChange>.Continuation) { self.continuation = continuation }
     func onChange(change: StatusChange) throws { continuation.yield(change) }
+    deinit { continuation.finish() }
 }
 
+/// Calls a closure for each change.
 final class ClosureRelay: ConsentListener, @unchecked Sendable {
     private let listener: @Sendable (StatusChange) -> Void
     init(_ listener: @escaping @Sendable (StatusChange) -> Void) { self.listener = listener }
     func onChange(change: StatusChange) throws { listener(change) }
+}
+
+extension ListenerHandle {
+    /// Unregisters where no error can be passed on (close, stream termination, deinit). Rust
+    /// fails this only with a panic it caught, and logs that itself; the registration is gone
+    /// either way once the store closes.
+    func stop() {
+        do {
+            try unregister()
+        } catch {
+            assertionFailure("unregistering a ConsentKit listener failed: \(error)")
+        }
+    }
 }

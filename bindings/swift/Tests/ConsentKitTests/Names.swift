@@ -1,4 +1,4 @@
-import ConsentKit
+@_spi(Testing) import ConsentKit
 
 /// snake_case names of the scenario files <-> the generated Swift enums.
 enum Names {
@@ -24,9 +24,9 @@ enum Names {
         }
     }
 
-    static func permission(_ s: String) -> OsPermission { s == "contacts" ? .contacts : .photos }
+    static func permission(_ s: String) -> OSPermission { s == "contacts" ? .contacts : .photos }
 
-    static func osState(_ s: String) -> OsState {
+    static func osState(_ s: String) -> OSPermissionState {
         switch s {
         case "granted": return .granted
         case "limited": return .limited
@@ -79,6 +79,7 @@ enum Names {
         case .ImportRejected: return "import_rejected"
         case .SchemaTooNew: return "schema_too_new"
         case .StoreUnavailable: return "store_unavailable"
+        case .Closed: return "closed"
         case .Internal: return "internal"
         }
     }

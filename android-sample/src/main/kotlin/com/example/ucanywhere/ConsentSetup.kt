@@ -6,7 +6,7 @@ import android.content.pm.PackageManager
 import androidx.core.content.ContextCompat
 import com.consentkit.ConsentManager
 import com.consentkit.ffi.Action
-import com.consentkit.ffi.DecisionInput
+import com.consentkit.ffi.ConsentChoice
 import com.consentkit.ffi.OsPermission
 import com.consentkit.ffi.OsState
 import com.consentkit.ffi.Source
@@ -38,7 +38,7 @@ class UCAnywhereApp : Application() {
     /** The onboarding dialog's answers, saved together: a force-quit mid-dialog records nothing. */
     fun saveOnboarding(userId: String, contacts: Boolean, photos: Boolean, statistics: Boolean) {
         fun decision(category: String, yes: Boolean) =
-            DecisionInput(userId, category, if (yes) Action.GRANT else Action.REFUSE, null, Source.ONBOARDING)
+            ConsentChoice(userId, category, if (yes) Action.GRANT else Action.REFUSE, null, Source.ONBOARDING)
         consent.record(
             listOf(decision("device_contacts", contacts), decision("photos_media", photos), decision("usage_statistics", statistics)),
         )

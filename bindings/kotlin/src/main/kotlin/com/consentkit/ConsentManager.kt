@@ -5,8 +5,8 @@ import com.consentkit.ffi.CommitListener
 import com.consentkit.ffi.ConsentKit
 import com.consentkit.ffi.ConsentKitException
 import com.consentkit.ffi.ConsentListener
-import com.consentkit.ffi.Decision
-import com.consentkit.ffi.DecisionInput
+import com.consentkit.ffi.CheckResult
+import com.consentkit.ffi.ConsentChoice
 import com.consentkit.ffi.ErasureReport
 import com.consentkit.ffi.ListenerHandle
 import com.consentkit.ffi.OsPermission
@@ -15,14 +15,26 @@ import com.consentkit.ffi.PurgeReport
 import com.consentkit.ffi.Receipt
 import com.consentkit.ffi.Source
 import com.consentkit.ffi.StatusChange
-import com.consentkit.ffi.TestClock
+import com.consentkit.ffi.Unavailable
+import com.consentkit.ffi.UnavailableKind
 import com.consentkit.ffi.VerifyReport
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.flow.SharingStarted
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.scan
+import kotlinx.coroutines.flow.stateIn
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
 import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.channels.SendChannel
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
+import java.time.Instant
 import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicLong
 
 /**
@@ -37,17 +49,30 @@ import java.util.concurrent.atomic.AtomicLong
  * decision is never served past its `validUntil` (a grant's expiry). So once [withdraw] has
  * returned, no thread sees the feature allowed.
  *
- * Open one manager per database file and keep it for the app's lifetime.
+ * Threads: [check], [isAllowed], [status], [statuses], [shouldAsk], [osPermission],
+ * [unavailable], [policyJson] and [changes] read memory only and are safe on the main thread.
+ * Every other call touches the disk (writes fsync before returning): call it off the main
+ * thread, or use its `suspend` twin on [Dispatchers.IO] through [suspending] (and [openSuspending]).
+ *
+ * Open **one manager per database file per process** and keep it for the app's lifetime (in your
+ * `Application`): a second open of the same file while the first is open fails closed.
+ *
+ * Every method may throw a [ConsentKitException]; after [close], every call throws
+ * [ConsentKitException.Closed].
  */
-class ConsentManager private constructor(
+class ConsentManager internal constructor(
     internal val kit: ConsentKit,
-    private val nowMillis: () -> Long,
+    private val now: () -> Instant,
+    /** How to open this store again (same path, policy, clock) after a quarantine. */
+    private val reopen: () -> ConsentManager,
 ) : AutoCloseable {
-    private class Cached(val generation: Long, val decision: Decision)
+    private class Cached(val generation: Long, val decision: CheckResult)
     private data class GateKey(val subject: String, val feature: String, val scope: String?)
 
     private val generation = AtomicLong(kit.generation().toLong())
     private val decisions = ConcurrentHashMap<GateKey, Cached>()
+    private val closed = AtomicBoolean(false)
+    private val flows: MutableSet<SendChannel<StatusChange>> = ConcurrentHashMap.newKeySet()
     // The listener captures only the counter, never this manager or the Rust object: no cycle.
     private val commits: ListenerHandle = generation.let { counter ->
         kit.onCommit(object : CommitListener {
@@ -69,124 +94,229 @@ class ConsentManager private constructor(
          */
         @JvmStatic
         @JvmOverloads
+        @Throws(ConsentKitException::class)
         fun open(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.openFailClosed(path, policyJson), System::currentTimeMillis)
+            ConsentManager(ConsentKit.openFailClosed(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now) { open(path, policyJson) }
+
+        /**
+         * [open] on [Dispatchers.IO] (opening reads the file): for a coroutine on the main thread.
+         * @throws ConsentKitException.InvalidPolicy if [policyJson] is malformed.
+         */
+        @Throws(ConsentKitException::class)
+        suspend fun openSuspending(path: String, policyJson: String? = null, dispatcher: CoroutineDispatcher = Dispatchers.IO): ConsentManager =
+            withContext(dispatcher) { open(path, policyJson) }
 
         /** Like [open], but throws [ConsentKitException.StoreUnavailable] or `SchemaTooNew` instead of failing closed. */
         @JvmStatic
         @JvmOverloads
+        @Throws(ConsentKitException::class)
         fun openStrict(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.open(path, policyJson), System::currentTimeMillis)
+            ConsentManager(ConsentKit.open(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now) { open(path, policyJson) }
 
-        /** Opens on a hand-set clock (tests and conformance scenarios). */
-        @JvmStatic
-        fun openWithClock(path: String, policyJson: String?, clock: TestClock): ConsentManager =
-            ConsentManager(ConsentKit.openWithClock(path, policyJson, clock)) { clock.now() }
     }
 
+    /**
+     * The disk-touching calls as `suspend` functions on [Dispatchers.IO] (or [dispatcher]):
+     * `consent.suspending.withdraw(user, Category.USAGE_STATISTICS)` from a coroutine on the main thread.
+     */
+    @JvmOverloads
+    @Throws(ConsentKitException::class)
+    fun suspending(dispatcher: CoroutineDispatcher = Dispatchers.IO): SuspendingConsent = SuspendingConsent(this, dispatcher)
+
     /** Why the store is closed (fail-closed mode), or null when healthy. */
+    @get:Throws(ConsentKitException::class)
     val unavailable: String? get() = kit.unavailable()
 
+    /**
+     * Why the store failed closed, typed ([UnavailableKind]: damaged, newer schema, other policy,
+     * already open, busy, unreadable), or null when healthy. Memory only.
+     */
+    @get:Throws(ConsentKitException::class)
+    val unavailableReason: Unavailable? get() = kit.unavailableReason()
+
+    /**
+     * Recovers from a damaged store: moves the file aside (kept for support, named in
+     * [Recovered.quarantinedAt]), closes this manager, and opens a fresh store at the same path.
+     * The user's consents are lost with the damaged file: ask again.
+     * @throws ConsentKitException.InvalidInput if the store is healthy or not damaged
+     *   ([Unavailable.canQuarantine] false: e.g. already open elsewhere, or a newer app's data).
+     */
+    @Throws(ConsentKitException::class)
+    fun quarantineAndReopen(): Recovered {
+        val moved = kit.quarantine()
+        close()
+        return Recovered(reopen(), moved)
+    }
+
     /** The policy in force, as JSON. */
+    @get:Throws(ConsentKitException::class)
     val policyJson: String get() = kit.policyJson()
 
     // ----- the gate -----
 
     /** May [feature] run for [subject] now? [scope] names the item of a per-item feature. */
-    fun check(subject: String, feature: String, scope: String? = null): Decision {
+    @Throws(ConsentKitException::class)
+    @JvmOverloads
+    fun check(subject: String, feature: String, scope: String? = null): CheckResult {
+        if (closed.get()) throw closedError()
         val key = GateKey(subject, feature, scope)
         val current = generation.get() // read before asking Rust: a commit in between makes the entry stale
         decisions[key]?.let { hit ->
             val until = hit.decision.validUntil
-            if (hit.generation == current && (until == null || nowMillis() < until)) return hit.decision
+            if (hit.generation == current && (until == null || now() < until)) return hit.decision
         }
-        val decision = kit.check(subject, feature, scope)
+        val decision = kit.check(text("subject", subject), text("feature", feature), textOrNull("scope", scope))
         if (decisions.size >= MAX_CACHED_DECISIONS) decisions.clear()
         decisions[key] = Cached(current, decision)
         return decision
     }
 
     /** Shorthand for `check(...).allowed`. */
+    @Throws(ConsentKitException::class)
+    @JvmOverloads
     fun isAllowed(subject: String, feature: String, scope: String? = null): Boolean = check(subject, feature, scope).allowed
 
     /** One category's status and since when. */
-    fun status(subject: String, category: String): CategoryStatus = kit.status(subject, category)
+    @Throws(ConsentKitException::class)
+    fun status(subject: String, category: String): CategoryStatus = kit.status(text("subject", subject), text("category", category))
 
     /** Every category's status, in policy order. */
-    fun statuses(subject: String): List<CategoryStatus> = kit.statuses(subject)
+    @Throws(ConsentKitException::class)
+    fun statuses(subject: String): List<CategoryStatus> = kit.statuses(text("subject", subject))
 
     /** Should the app show the consent prompt for [category] now? */
-    fun shouldAsk(subject: String, category: String): Boolean = kit.shouldAsk(subject, category)
+    @Throws(ConsentKitException::class)
+    fun shouldAsk(subject: String, category: String): Boolean = kit.shouldAsk(text("subject", subject), text("category", category))
 
     // ----- decisions -----
 
     /** Records the subject's grant (never from [Source.SUPPORT]). */
+    @Throws(ConsentKitException::class)
     @JvmOverloads
     fun grant(subject: String, category: String, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
-        kit.grant(subject, category, scope, source)
+        kit.grant(text("subject", subject), text("category", category), textOrNull("scope", scope), source)
 
     /** Records a refusal. */
+    @Throws(ConsentKitException::class)
     @JvmOverloads
     fun refuse(subject: String, category: String, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
-        kit.refuse(subject, category, scope, source)
+        kit.refuse(text("subject", subject), text("category", category), textOrNull("scope", scope), source)
 
     /** Records a withdrawal; once it returns, no check allows the feature. */
+    @Throws(ConsentKitException::class)
     @JvmOverloads
     fun withdraw(subject: String, category: String, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
-        kit.withdraw(subject, category, scope, source)
+        kit.withdraw(text("subject", subject), text("category", category), textOrNull("scope", scope), source)
 
     /** Records an objection to a legitimate-interest category. */
+    @Throws(ConsentKitException::class)
     @JvmOverloads
-    fun objectTo(subject: String, category: String, source: Source = Source.SETTINGS): Receipt = kit.`object`(subject, category, source)
+    fun objectTo(subject: String, category: String, source: Source = Source.SETTINGS): Receipt = kit.`object`(text("subject", subject), text("category", category), source)
 
     /** Records the withdrawal of an objection. */
+    @Throws(ConsentKitException::class)
     @JvmOverloads
     fun withdrawObjection(subject: String, category: String, source: Source = Source.SETTINGS): Receipt =
-        kit.withdrawObjection(subject, category, source)
+        kit.withdrawObjection(text("subject", subject), text("category", category), source)
 
     /** Records a dialog's decisions in one transaction: all or none. */
-    fun record(decisions: List<DecisionInput>): List<Receipt> = kit.recordBatch(decisions)
+    @Throws(ConsentKitException::class)
+    fun record(decisions: List<ConsentChoice>): List<Receipt> = kit.recordBatch(decisions.onEach { text("subject", it.subject); text("category", it.category); textOrNull("scope", it.scope) })
 
     /** Reports the OS permission state (from the permission callback or on resume); null if unchanged. */
+    @Throws(ConsentKitException::class)
     fun reportOsPermission(permission: OsPermission, state: OsState): Receipt? = kit.setOsPermission(permission, state)
 
     /** The device's current OS permission state as last reported. */
+    @Throws(ConsentKitException::class)
     fun osPermission(permission: OsPermission): OsState = kit.osPermission(permission)
 
     /** Marks (or unmarks) [subject] as under the age of digital consent. */
+    @Throws(ConsentKitException::class)
     @JvmOverloads
     fun markUnderAge(subject: String, underAge: Boolean = true, source: Source = Source.SETTINGS): Receipt =
-        kit.setUnderAge(subject, underAge, source)
+        kit.setUnderAge(text("subject", subject), underAge, source)
+
+    // ----- the same, with the typed ids of the built-in catalog (Category.X, Feature.Y) -----
+
+    /** [check] with a typed [Feature]. */
+    @Throws(ConsentKitException::class)
+    fun check(subject: String, feature: Feature, scope: String? = null): CheckResult = check(subject, feature.id, scope)
+
+    /** [isAllowed] with a typed [Feature]; in memory when cached, safe on the main thread. */
+    @Throws(ConsentKitException::class)
+    fun isAllowed(subject: String, feature: Feature, scope: String? = null): Boolean = check(subject, feature.id, scope).allowed
+
+    /** [status] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun status(subject: String, category: Category): CategoryStatus = status(subject, category.id)
+
+    /** [shouldAsk] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun shouldAsk(subject: String, category: Category): Boolean = shouldAsk(subject, category.id)
+
+    /** [grant] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun grant(subject: String, category: Category, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
+        grant(subject, category.id, source, scope)
+
+    /** [refuse] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun refuse(subject: String, category: Category, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
+        refuse(subject, category.id, source, scope)
+
+    /** [withdraw] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun withdraw(subject: String, category: Category, source: Source = Source.SETTINGS, scope: String? = null): Receipt =
+        withdraw(subject, category.id, source, scope)
+
+    /** [objectTo] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun objectTo(subject: String, category: Category, source: Source = Source.SETTINGS): Receipt = objectTo(subject, category.id, source)
+
+    /** [withdrawObjection] with a typed [Category]. */
+    @Throws(ConsentKitException::class)
+    fun withdrawObjection(subject: String, category: Category, source: Source = Source.SETTINGS): Receipt =
+        withdrawObjection(subject, category.id, source)
 
     // ----- proof and rights -----
 
     /** The subject's events, oldest first, with the device's OS permission changes. */
-    fun history(subject: String): List<Receipt> = kit.history(subject)
+    @Throws(ConsentKitException::class)
+    fun history(subject: String): List<Receipt> = kit.history(text("subject", subject))
 
     /** The subject's portable record (GDPR Arts. 15, 20) as JSON. */
-    fun export(subject: String): String = kit.exportJson(subject)
+    @Throws(ConsentKitException::class)
+    fun export(subject: String): String = kit.exportJson(text("subject", subject))
 
     /** Restores an exported record; rejected whole ([ConsentKitException.ImportRejected]) if anything is wrong. */
-    fun import(document: String): List<Receipt> = kit.importJson(document)
+    @Throws(ConsentKitException::class)
+    fun import(document: String): List<Receipt> = kit.importJson(text("document", document))
 
     /** Erases [subject] for good (GDPR Art. 17). */
+    @Throws(ConsentKitException::class)
     @JvmOverloads
-    fun erase(subject: String, source: Source = Source.SETTINGS): ErasureReport = kit.erase(subject, source)
+    fun erase(subject: String, source: Source = Source.SETTINGS): ErasureReport = kit.erase(text("subject", subject), source)
 
     /** Retention purge. */
+    @Throws(ConsentKitException::class)
     fun purge(): PurgeReport = kit.purge()
 
     /** Records expiry events for grants past their lifetime (checks deny them regardless). */
+    @Throws(ConsentKitException::class)
     fun recordExpiries(): List<Receipt> = kit.recordExpiries()
 
     /** Walks the hash chain. */
+    @Throws(ConsentKitException::class)
     fun verify(): VerifyReport = kit.verify()
 
     /** Events the app's backend has not acknowledged yet, oldest first. */
+    @Throws(ConsentKitException::class)
     @JvmOverloads
     fun pendingSync(limit: Int = 100): List<Receipt> = kit.pendingSync(limit.toUInt())
 
     /** Acknowledges events up to [upToSeq] after the backend stored them. */
+    @Throws(ConsentKitException::class)
     fun ackSync(upToSeq: ULong) = kit.ackSync(upToSeq)
 
     // ----- observing -----
@@ -194,24 +324,55 @@ class ConsentManager private constructor(
     /**
      * Status changes of [subject] (or of everyone, with null): first the current status of each
      * category, then every change after commit. Collect on any dispatcher; unbuffered emissions
-     * are never dropped.
+     * are never dropped. A grant that runs out is emitted as `EXPIRED` at its time, with no write.
+     * Completes when the manager closes (at once if it already is).
      */
+    @Throws(ConsentKitException::class)
     @JvmOverloads
     fun changes(subject: String? = null): Flow<StatusChange> = callbackFlow {
-        val handle = kit.observe(subject, object : ConsentListener {
-            override fun onChange(change: StatusChange) {
-                trySend(change)
-            }
-        })
+        flows.add(channel)
+        if (closed.get()) {
+            flows.remove(channel)
+            channel.close() // collected after close: completes at once
+            return@callbackFlow
+        }
+        val handle = try {
+            kit.observe(textOrNull("subject", subject), object : ConsentListener {
+                override fun onChange(change: StatusChange) {
+                    trySend(change)
+                }
+            })
+        } catch (e: ConsentKitException.Closed) {
+            flows.remove(channel)
+            channel.close() // the manager closed meanwhile
+            return@callbackFlow
+        }
         awaitClose {
+            flows.remove(channel)
             handle.unregister()
             handle.destroy()
         }
     }.buffer(Channel.UNLIMITED)
 
+    /**
+     * The current statuses of [subject], every category in policy order, as a [StateFlow] for a
+     * settings screen: it starts at [statuses] and follows every change, including a grant
+     * turning `EXPIRED` at its time. Collected in [scope]; stops with it or when the manager closes.
+     */
+    @Throws(ConsentKitException::class)
+    fun statusesFlow(subject: String, scope: CoroutineScope): StateFlow<List<CategoryStatus>> {
+        val initial = statuses(subject)
+        return changes(subject)
+            .scan(initial) { list, change ->
+                list.map { if (it.category == change.category) it.copy(status = change.status, since = change.since) else it }
+            }
+            .stateIn(scope, SharingStarted.Eagerly, initial)
+    }
+
     /** Calls [listener] (on a background thread) for each status change; close the result to stop. */
+    @Throws(ConsentKitException::class)
     fun observe(subject: String?, listener: (StatusChange) -> Unit): AutoCloseable {
-        val handle = kit.observe(subject, object : ConsentListener {
+        val handle = kit.observe(textOrNull("subject", subject), object : ConsentListener {
             override fun onChange(change: StatusChange) = listener(change)
         })
         return AutoCloseable {
@@ -220,11 +381,24 @@ class ConsentManager private constructor(
         }
     }
 
-    /** Releases the native store. */
+    /**
+     * Closes the store. Idempotent. Calls in flight on other threads finish first; when this
+     * returns the database file is released (an immediate [open] of the same path works), every
+     * [changes] Flow has completed, and every later call throws [ConsentKitException.Closed].
+     */
+    @Throws(ConsentKitException::class)
     override fun close() {
-        commits.unregister()
-        commits.destroy()
+        if (!closed.compareAndSet(false, true)) return
         decisions.clear()
-        kit.destroy()
+        flows.forEach { it.close() }
+        flows.clear()
+        // The native object is freed by its cleaner once unreachable; closing it releases the file
+        // now, and a racing call gets a typed Closed error, never "already destroyed".
+        kit.shutdown()
     }
 }
+
+private fun closedError() = ConsentKitException.Closed("this ConsentManager was closed; open the store again to use it")
+
+/** The result of [ConsentManager.quarantineAndReopen]: the fresh manager and where the damaged file went. */
+data class Recovered(val manager: ConsentManager, val quarantinedAt: String)

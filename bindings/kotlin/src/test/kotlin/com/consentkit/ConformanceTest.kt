@@ -2,11 +2,12 @@ package com.consentkit
 
 import com.consentkit.ffi.Action
 import com.consentkit.ffi.ConsentKitException
-import com.consentkit.ffi.DecisionInput
+import com.consentkit.ffi.ConsentChoice
 import com.consentkit.ffi.OsPermission
 import com.consentkit.ffi.OsState
 import com.consentkit.ffi.Source
-import com.consentkit.ffi.TestClock
+import com.consentkit.testing.ManualClock
+import com.consentkit.testing.openWithClock
 import org.json.JSONArray
 import org.json.JSONObject
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -45,7 +46,7 @@ class ConformanceTest {
                 val list = step.getJSONArray("decisions")
                 m.record((0 until list.length()).map { i ->
                     val d = list.getJSONObject(i)
-                    DecisionInput(d.getString("subject"), d.getString("category"), enumOf<Action>(d.getString("action")), d.str("scope"), enumOf<Source>(d.getString("source")))
+                    ConsentChoice(d.getString("subject"), d.getString("category"), enumOf<Action>(d.getString("action")), d.str("scope"), enumOf<Source>(d.getString("source")))
                 })
             }
             "os" -> m.reportOsPermission(enumOf<OsPermission>(step.getString("permission")), enumOf<OsState>(step.getString("state")))
@@ -59,10 +60,10 @@ class ConformanceTest {
             }
             "status" -> {
                 val s = m.status(subject(), category())
-                out.put("status", s.status.name.lowercase()).put("since", s.since ?: JSONObject.NULL)
+                out.put("status", s.status.name.lowercase()).put("since", s.since?.toEpochMilli() ?: JSONObject.NULL)
             }
             "should_ask" -> out.put("value", m.shouldAsk(subject(), category()))
-            "verify" -> m.verify().let { out.put("intact", it.intact).put("events", it.events.toLong()) }
+            "verify" -> m.verify().let { out.put("intact", it.intact).put("events", it.events) }
             else -> error("unknown step $op")
         }
         return out
@@ -90,14 +91,14 @@ class ConformanceTest {
                 val scenario = JSONObject(file.readText())
                 val dir = Files.createTempDirectory("conformance").toFile()
                 val db = File(dir, "c.db").path
-                val clock = TestClock(millis(scenario.getString("start")))
+                val clock = ManualClock(Instant.parse(scenario.getString("start")))
                 var m = ConsentManager.openWithClock(db, policy(scenario.getString("policy")), clock)
                 val steps = scenario.getJSONArray("steps")
                 try {
                     for (i in 0 until steps.length()) {
                         val step = steps.getJSONObject(i)
                         val at = "${scenario.getString("name")} step $i (${step.getString("do")})"
-                        step.str("at")?.let { clock.set(millis(it)) }
+                        step.str("at")?.let { clock.now = Instant.parse(it) }
                         when (step.getString("do")) {
                             "reopen" -> { m.close(); m = ConsentManager.openWithClock(db, policy(step.getString("policy")), clock); continue }
                             "open_damaged" -> {

@@ -2,13 +2,14 @@ package com.consentkit
 
 import com.consentkit.ffi.Action
 import com.consentkit.ffi.ConsentKitException
-import com.consentkit.ffi.DecisionInput
+import com.consentkit.ffi.ConsentChoice
 import com.consentkit.ffi.OsPermission
 import com.consentkit.ffi.OsState
 import com.consentkit.ffi.ReasonCode
 import com.consentkit.ffi.Source
 import com.consentkit.ffi.Status
-import com.consentkit.ffi.TestClock
+import com.consentkit.testing.ManualClock
+import com.consentkit.testing.openWithClock
 import kotlinx.coroutines.async
 import kotlinx.coroutines.delay
 import com.consentkit.ffi.StatusChange
@@ -35,8 +36,8 @@ import java.util.concurrent.atomic.AtomicInteger
 
 class ConsentManagerTest {
     private val dir: File = Files.createTempDirectory("consentkit").toFile()
-    private val start = Instant.parse("2026-01-15T09:00:00Z").toEpochMilli()
-    private val clock = TestClock(start)
+    private val start = Instant.parse("2026-01-15T09:00:00Z")
+    private val clock = ManualClock(start)
     private val consent = ConsentManager.openWithClock(File(dir, "consent.db").path, null, clock)
 
     @AfterEach
@@ -68,9 +69,9 @@ class ConsentManagerTest {
     fun `the cached gate honours expiry at its time`() {
         val receipt = consent.grant("alice", "usage_statistics")
         assertTrue(consent.isAllowed("alice", "usage_analytics"))
-        clock.set(receipt.validUntil!! - 1)
+        clock.now = receipt.validUntil!!.minusMillis(1)
         assertTrue(consent.isAllowed("alice", "usage_analytics"))
-        clock.set(receipt.validUntil!!)
+        clock.now = receipt.validUntil!!
         assertEquals(ReasonCode.CONSENT_EXPIRED, consent.check("alice", "usage_analytics").reasons.single().code)
         assertEquals(1, consent.recordExpiries().size)
     }
@@ -109,8 +110,8 @@ class ConsentManagerTest {
     @Test
     fun `a batch commits all or nothing`() {
         val bad = listOf(
-            DecisionInput("alice", "usage_statistics", Action.GRANT, null, Source.ONBOARDING),
-            DecisionInput("alice", "nope", Action.GRANT, null, Source.ONBOARDING),
+            ConsentChoice("alice", "usage_statistics", Action.GRANT, null, Source.ONBOARDING),
+            ConsentChoice("alice", "nope", Action.GRANT, null, Source.ONBOARDING),
         )
         assertThrows<ConsentKitException.UnknownCategory> { consent.record(bad) }
         assertEquals(Status.NOT_ASKED, consent.status("alice", "usage_statistics").status)
@@ -162,12 +163,12 @@ class ConsentManagerTest {
         consent.ackSync(1UL)
         assertEquals(listOf(2UL), consent.pendingSync().map { it.seq })
         val erased = consent.erase("alice", Source.SUPPORT)
-        assertEquals(2UL, erased.erasedEvents)
+        assertEquals(2L, erased.erasedEvents)
         assertEquals(Status.NOT_ASKED, consent.status("alice", "usage_statistics").status)
-        assertEquals(0UL, consent.purge().removedEvents)
+        assertEquals(0L, consent.purge().removedEvents)
         val report = consent.verify()
         assertTrue(report.intact)
-        assertEquals(3UL, report.events)
+        assertEquals(3L, report.events)
     }
 
     @Test
@@ -227,7 +228,7 @@ class ConsentManagerTest {
         futures.forEach { it.get(60, TimeUnit.SECONDS) }
         pool.shutdown()
         assertEquals(0, violations.get())
-        assertEquals((threads * 80).toULong(), consent.verify().events)
+        assertEquals((threads * 80).toLong(), consent.verify().events)
     }
 
     @Test

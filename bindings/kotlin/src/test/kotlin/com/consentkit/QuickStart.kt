@@ -9,7 +9,7 @@ import kotlinx.coroutines.launch
 /** The README's Kotlin quick start, compiled and run by [QuickStartTest]. Keep both in step. */
 fun quickStart(filesDir: String, userId: String, scope: CoroutineScope, sendAnalytics: () -> Unit) {
     // quick-start:begin
-    val consent = ConsentManager.open("$filesDir/consent.db") // fails closed, never throws for a bad store
+    val consent = ConsentManager.open("$filesDir/consent.db") // once per process (keep it in Application); fails closed
     if (consent.shouldAsk(userId, "usage_statistics")) {
         consent.grant(userId, "usage_statistics", Source.ONBOARDING) // the user tapped "Allow"
     }

@@ -1,0 +1,96 @@
+package com.consentkit
+
+import com.consentkit.ffi.Action
+import com.consentkit.ffi.ConsentChoice
+import com.consentkit.ffi.ConsentKitException
+import com.consentkit.ffi.OsPermission
+import com.consentkit.ffi.OsState
+import com.consentkit.ffi.Source
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Runnable
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNotEquals
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+import java.io.File
+import java.nio.file.Files
+import java.util.concurrent.Executors
+import java.util.concurrent.atomic.AtomicInteger
+import kotlin.coroutines.CoroutineContext
+import kotlin.reflect.KParameter
+import kotlin.reflect.full.declaredMemberFunctions
+import kotlin.reflect.full.memberFunctions
+
+/** Issue #10 item 4: suspend variants of every disk-touching call, off the caller's thread. */
+class SuspendingTest {
+    private val dir: File = Files.createTempDirectory("consentkit-suspend").toFile()
+    private val consent = ConsentManager.openStrict(File(dir, "consent.db").path)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    /** Runs on its own thread and counts dispatches, with the thread names the calls ran on. */
+    private class Recording : CoroutineDispatcher() {
+        val pool = Executors.newSingleThreadExecutor { Thread(it, "recording-io") }
+        val dispatches = AtomicInteger()
+        override fun dispatch(context: CoroutineContext, block: Runnable) {
+            dispatches.incrementAndGet()
+            pool.execute(block)
+        }
+    }
+
+    @Test
+    fun `suspend writes and reads run on the given dispatcher, not the caller's thread`(): Unit = runBlocking {
+        val io = Recording()
+        val s = consent.suspending(io)
+        val caller = Thread.currentThread()
+        consent.observe(null) { }.close()
+        s.grant("alice", Category.USAGE_STATISTICS, Source.ONBOARDING)
+        assertTrue(consent.isAllowed("alice", Feature.USAGE_ANALYTICS), "the cached gate sees the suspend write at once")
+        s.record(listOf(ConsentChoice("bob", "photos_media", Action.REFUSE, null, Source.ONBOARDING)))
+        s.reportOsPermission(OsPermission.CONTACTS, OsState.GRANTED)
+        s.markUnderAge("kid")
+        assertEquals(1, s.history("alice").count { it.action == Action.GRANT })
+        assertTrue(s.export("alice").contains("consentkit-export/1"))
+        assertTrue(s.verify().intact)
+        assertEquals(consent.pendingSync(), s.pendingSync())
+        assertEquals(4, s.pendingSync().size, "grant, refusal, OS permission, age")
+        s.ackSync(1UL)
+        s.withdraw("alice", "usage_statistics")
+        assertFalse(consent.isAllowed("alice", "usage_analytics"))
+        assertEquals(1L, s.erase("bob").erasedEvents)
+        assertTrue(io.dispatches.get() >= 12, "every call dispatched: ${io.dispatches.get()}")
+        assertEquals(caller, Thread.currentThread())
+        io.pool.shutdown()
+    }
+
+    @Test
+    fun `errors arrive typed from the suspend variants, and the default is Dispatchers IO`(): Unit = runBlocking {
+        assertThrows<ConsentKitException.UnknownCategory> { consent.suspending().grant("alice", "nope") }
+        val other = ConsentManager.openSuspending(File(dir, "other.db").path)
+        var ranOn = ""
+        kotlinx.coroutines.withContext(Dispatchers.IO) { ranOn = Thread.currentThread().name }
+        assertNotEquals("", ranOn)
+        other.suspending().close()
+        assertThrows<ConsentKitException.Closed> { other.suspending().grant("alice", "usage_statistics") }
+    }
+
+    @Test
+    fun `every disk-touching call has a suspend twin with the same parameters`() {
+        val memoryOnly = setOf("check", "isAllowed", "status", "statuses", "shouldAsk", "osPermission", "changes", "statusesFlow", "observe", "suspending")
+        fun sig(params: List<KParameter>) = params.filter { it.kind == KParameter.Kind.VALUE }.map { it.type }
+        val blocking = ConsentManager::class.declaredMemberFunctions
+            .filter { it.visibility == kotlin.reflect.KVisibility.PUBLIC && it.name !in memoryOnly }
+            .map { it.name to sig(it.parameters) }.toSet()
+        val suspending = SuspendingConsent::class.memberFunctions.filter { it.isSuspend }.map { it.name to sig(it.parameters) }.toSet()
+        assertEquals(emptySet<Any>(), blocking - suspending, "blocking calls without a suspend twin")
+    }
+}

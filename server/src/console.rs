@@ -1,0 +1,851 @@
+//! The support console: server-rendered pages (askama, no JavaScript) over the same queries as the
+//! API (`query.rs`, `access_log.rs`), for the people who answer tickets.
+//!
+//! Security: sign-in with a role's token gives an HttpOnly, SameSite=Strict session cookie that
+//! expires; every form that changes anything carries the session's CSRF token; a strict
+//! Content-Security-Policy (no script at all, styles from this server only); every value is
+//! escaped by the templates and control characters are shown as escapes; each page and action
+//! appends to the access log; a subject is looked up by a POST form and then named by an opaque
+//! handle, never by its identifier in a URL. Handles outlive sessions (bound to the token's
+//! name), so an expired session signs in again and comes back to the same lookup.
+
+// A handler's early exit is a whole page (sign-in, 403): returned as `Err(Response)` by design.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use consentkit_core::{Action, Status, Timestamp};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::access_log;
+use crate::api::App;
+use crate::auth::Caller;
+use crate::config::Role;
+use crate::error::ApiError;
+use crate::query::{self, DeviceEvent, SubjectView};
+
+/// How long a session lasts without signing in again (the config's `console_session_seconds`).
+pub const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
+/// How long a lookup handle stays valid for its actor.
+pub const HANDLE_TTL: Duration = Duration::from_secs(8 * 60 * 60);
+/// The Content-Security-Policy of every console response.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const COOKIE: &str = "ck_console";
+
+struct Session {
+    caller: Caller,
+    csrf: String,
+    expires: Instant,
+}
+
+struct Handle {
+    subject: String,
+    actor: String,
+    expires: Instant,
+}
+
+/// Sessions and lookup handles, in memory (a restart signs everyone out).
+pub struct Console {
+    sessions: Mutex<HashMap<String, Session>>,
+    handles: Mutex<HashMap<String, Handle>>,
+    session_ttl: Duration,
+}
+
+impl Console {
+    /// A console whose sessions last `session_ttl`.
+    pub fn new(session_ttl: Duration) -> Console {
+        Console { sessions: Mutex::default(), handles: Mutex::default(), session_ttl }
+    }
+}
+
+impl Default for Console {
+    fn default() -> Console {
+        Console::new(SESSION_TTL)
+    }
+}
+
+fn random_id() -> String {
+    crate::keys::random_bytes::<16>().map(|b| consentkit_core::chain::hex(&b)).unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// Shows control characters (terminal escapes) as visible escapes; HTML escaping is the templates'.
+pub fn visible(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().collect() } else { c.to_string() }).collect()
+}
+
+/// The console's routes (mounted under `/console`).
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/console", get(|| async { redirect("/console/lookup") }))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/lookup", get(lookup_page).post(lookup))
+        .route("/console/subjects/{handle}", get(subject_page))
+        .route("/console/subjects/{handle}/export", post(export))
+        .route("/console/subjects/{handle}/erase", get(erase_confirm).post(erase))
+        .route("/console/audit", get(audit_page))
+        .route("/console/static/console.css", get(css))
+}
+
+fn secure(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn html(status: StatusCode, page: impl Template) -> Response {
+    match page.render() {
+        Ok(body) => secure((status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()),
+        Err(_) => secure((StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()),
+    }
+}
+
+fn redirect(to: &str) -> Response {
+    secure((StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response())
+}
+
+async fn css() -> Response {
+    secure(([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../templates/console.css")).into_response())
+}
+
+fn cookie_of(headers: &HeaderMap) -> Option<String> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    cookies.split(';').filter_map(|c| c.trim().strip_prefix(&format!("{COOKIE}="))).map(String::from).next()
+}
+
+/// The signed-in user of a request, or the sign-in page that brings them back to `here`.
+fn session(app: &App, headers: &HeaderMap, here: &str) -> Result<(Caller, String), Response> {
+    let back = || redirect(&format!("/console/login?next={}", here.trim_start_matches('/').replace('/', "~")));
+    let Some(id) = cookie_of(headers) else { return Err(back()) };
+    let mut sessions = app.console.sessions.lock().unwrap_or_else(|e| e.into_inner());
+    match sessions.get(&id) {
+        Some(s) if s.expires > Instant::now() => Ok((s.caller.clone(), s.csrf.clone())),
+        Some(_) => {
+            sessions.remove(&id);
+            Err(back())
+        }
+        None => Err(back()),
+    }
+}
+
+/// The 403 page (logged: a refused attempt is an access event too).
+async fn forbidden(app: &App, caller: &Caller, what: &str) -> Response {
+    if let Err(e) = log_action(app, &app.keys.actor_key(&caller.name), caller, "console_forbidden", json!({ "page": what })).await {
+        return failure(e);
+    }
+    html(
+        StatusCode::FORBIDDEN,
+        ErrorPage {
+            title: "Not allowed".into(),
+            message: format!("{what} is not open to your role: you are signed in as {} ({}).", visible(&caller.name), caller.role.as_str()),
+            signed_in: true,
+        },
+    )
+}
+
+fn failure(e: ApiError) -> Response {
+    let status = e.status;
+    html(status, ErrorPage { title: "Something went wrong".into(), message: e.message, signed_in: true })
+}
+
+fn check_csrf(expected: &str, given: &str) -> Result<(), Response> {
+    if expected.is_empty() || expected.len() != given.len() || expected.bytes().zip(given.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) != 0 {
+        return Err(html(
+            StatusCode::FORBIDDEN,
+            ErrorPage {
+                title: "Form expired".into(),
+                message: "This form's security token is missing or wrong (CSRF): reload the page and try again.".into(),
+                signed_in: true,
+            },
+        ));
+    }
+    Ok(())
+}
+
+// ----- templates -----
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    title: String,
+    message: String,
+    signed_in: bool,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    next: String,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "lookup.html")]
+struct LookupPage {
+    user: String,
+    role: String,
+    csrf: String,
+    message: String,
+}
+
+/// A category row of the subject page.
+pub struct CategoryRow {
+    pub id: String,
+    pub title: String,
+    pub legal_basis: String,
+    pub status: String,
+    pub since: String,
+    pub device: String,
+}
+
+/// A device row.
+pub struct DeviceRow {
+    pub device: String,
+    pub permissions: Vec<(String, String, String)>,
+}
+
+/// A feature and why it is on or off.
+pub struct FeatureRow {
+    pub id: String,
+    pub allowed: bool,
+    pub explanation: String,
+}
+
+/// One mark of the timeline picture.
+pub struct Mark {
+    pub x: f64,
+    pub y: f64,
+    pub class: String,
+    pub label: String,
+}
+
+/// One row label of the picture.
+pub struct Lane {
+    pub y: f64,
+    pub label: String,
+}
+
+/// One event of the table below the picture.
+pub struct EventRow {
+    pub at: String,
+    pub device: String,
+    pub category: String,
+    pub action: String,
+    pub source: String,
+}
+
+#[derive(Template)]
+#[template(path = "subject.html")]
+struct SubjectPage {
+    user: String,
+    role: String,
+    csrf: String,
+    handle: String,
+    is_dpo: bool,
+    categories: Vec<CategoryRow>,
+    devices: Vec<DeviceRow>,
+    features: Vec<FeatureRow>,
+    lanes: Vec<Lane>,
+    marks: Vec<Mark>,
+    events: Vec<EventRow>,
+    width: u32,
+    height: u32,
+    first: String,
+    last: String,
+}
+
+#[derive(Template)]
+#[template(path = "erase.html")]
+struct ErasePage {
+    user: String,
+    role: String,
+    csrf: String,
+    handle: String,
+    events: usize,
+    devices: Vec<String>,
+    done: bool,
+    receipt: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    user: String,
+    role: String,
+    csrf: String,
+    intact: bool,
+    lines: u64,
+    chains: u64,
+    problem: String,
+    rows: Vec<access_log::AccessLine>,
+}
+
+// ----- sign in and out -----
+
+#[derive(Deserialize)]
+struct NextQuery {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        // Only a console path of this server (never `//host`: no open redirect).
+        Some(n) if n.starts_with("console~") && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '~' || c == '-' || c == '_') => {
+            format!("/{}", n.replace('~', "/"))
+        }
+        _ => "/console/lookup".into(),
+    }
+}
+
+async fn login_page(Query(q): Query<NextQuery>) -> Response {
+    let next = q.next.unwrap_or_default();
+    let message = if next.is_empty() { String::new() } else { "Sign in to continue (your session ended).".into() };
+    html(StatusCode::OK, LoginPage { next, message })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+    #[serde(default)]
+    next: String,
+}
+
+async fn login(State(app): State<Arc<App>>, form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>) -> Response {
+    let Ok(Form(form)) = form else {
+        return html(StatusCode::BAD_REQUEST, LoginPage { next: String::new(), message: "The sign-in form was incomplete.".into() });
+    };
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", form.token.trim())) {
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    let caller = match app.tokens.caller(&headers) {
+        Ok(c) if c.role != Role::Device => c,
+        Ok(_) => {
+            return html(
+                StatusCode::FORBIDDEN,
+                LoginPage { next: form.next, message: "Device tokens cannot sign in to the console.".into() },
+            )
+        }
+        Err(e) => {
+            return html(StatusCode::UNAUTHORIZED, LoginPage { next: form.next, message: format!("Sign-in refused: {}.", e.message) })
+        }
+    };
+    let id = random_id();
+    let csrf = random_id();
+    let actor_key = app.keys.actor_key(&caller.name);
+    let logged = log_action(&app, &actor_key, &caller, "console_sign_in", json!({})).await;
+    if let Err(e) = logged {
+        return failure(e);
+    }
+    app.console
+        .sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.clone(), Session { caller, csrf, expires: Instant::now() + app.console.session_ttl });
+    let mut response = redirect(&safe_next(Some(&form.next)));
+    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/console; Max-Age={}", app.console.session_ttl.as_secs());
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let (caller, csrf) = match session(&app, &headers, "/console/lookup") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let given = form.map(|f| f.0.csrf).unwrap_or_default();
+    if let Err(r) = check_csrf(&csrf, &given) {
+        return r;
+    }
+    if let Some(id) = cookie_of(&headers) {
+        app.console.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+    let _ = log_action(&app, &app.keys.actor_key(&caller.name), &caller, "console_sign_out", json!({})).await;
+    let mut response = redirect("/console/login");
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static("ck_console=; HttpOnly; SameSite=Strict; Path=/console; Max-Age=0"));
+    response
+}
+
+/// Appends an access-log line on its own (pages that read no subject data).
+async fn log_action(app: &App, key: &str, caller: &Caller, action: &str, detail: serde_json::Value) -> Result<(), ApiError> {
+    let pool = match caller.role {
+        Role::Dpo => &app.pools.dpo,
+        _ => &app.pools.support,
+    };
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    access_log::append(&tx, key, caller, action, detail).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+// ----- lookup -----
+
+async fn lookup_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let (caller, csrf) = match session(&app, &headers, "/console/lookup") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(e) = log_action(&app, &app.keys.actor_key(&caller.name), &caller, "console_lookup_page", json!({})).await {
+        return failure(e);
+    }
+    html(StatusCode::OK, LookupPage { user: visible(&caller.name), role: caller.role.as_str().into(), csrf, message: String::new() })
+}
+
+#[derive(Deserialize)]
+struct LookupForm {
+    #[serde(default)]
+    csrf: String,
+    subject: String,
+}
+
+async fn lookup(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    form: Result<Form<LookupForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let (caller, csrf) = match session(&app, &headers, "/console/lookup") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(Form(form)) = form else { return lookup_error(&caller, csrf, "Type the subject's identifier.") };
+    if let Err(r) = check_csrf(&csrf, &form.csrf) {
+        return r;
+    }
+    if !matches!(caller.role, Role::Support | Role::Dpo) {
+        return forbidden(&app, &caller, "Looking up a subject").await;
+    }
+    if let Err(e) = consentkit_core::input::check_subject(&form.subject) {
+        return lookup_error(&caller, csrf, &visible(&e.to_string()));
+    }
+    let handle = random_id();
+    let mut handles = app.console.handles.lock().unwrap_or_else(|e| e.into_inner());
+    handles.retain(|_, h| h.expires > Instant::now());
+    handles.insert(handle.clone(), Handle { subject: form.subject, actor: caller.name.clone(), expires: Instant::now() + HANDLE_TTL });
+    redirect(&format!("/console/subjects/{handle}"))
+}
+
+fn lookup_error(caller: &Caller, csrf: String, message: &str) -> Response {
+    html(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        LookupPage { user: visible(&caller.name), role: caller.role.as_str().into(), csrf, message: message.into() },
+    )
+}
+
+fn subject_of(app: &App, handle: &str, caller: &Caller) -> Option<String> {
+    let handles = app.console.handles.lock().unwrap_or_else(|e| e.into_inner());
+    handles.get(handle).filter(|h| h.actor == caller.name && h.expires > Instant::now()).map(|h| h.subject.clone())
+}
+
+fn unknown_handle() -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        ErrorPage {
+            title: "Lookup not found".into(),
+            message: "This lookup has expired or belongs to someone else: look the subject up again.".into(),
+            signed_in: true,
+        },
+    )
+}
+
+// ----- the subject page -----
+
+fn day(t: Timestamp) -> String {
+    t.to_rfc3339().chars().take(10).collect()
+}
+
+fn humane(id: &str) -> String {
+    id.replace('_', " ")
+}
+
+fn explanation(
+    view: &SubjectView,
+    app: &App,
+    decision: &consentkit_core::Decision,
+    per_device: &[(String, consentkit_core::Decision)],
+    now: Timestamp,
+) -> String {
+    if decision.allowed {
+        return if decision.limited { "allowed, with limited OS access".into() } else { "allowed".into() };
+    }
+    let statuses = view.statuses(&app.policy, now).unwrap_or_default();
+    let mut parts: Vec<String> = Vec::new();
+    for r in &decision.reasons {
+        let part = match r.code {
+            consentkit_core::ReasonCode::OsPermissionDenied
+            | consentkit_core::ReasonCode::OsPermissionNotDetermined
+            | consentkit_core::ReasonCode::OsPermissionRestricted => {
+                let devices: Vec<&str> = per_device.iter().filter(|(_, d)| d.reasons.contains(r)).map(|(name, _)| name.as_str()).collect();
+                let on =
+                    if devices.is_empty() { "no device has reported it".to_string() } else { format!("on the {}", devices.join(", the ")) };
+                format!(
+                    "the {} OS permission is {} {on}",
+                    humane(&r.category),
+                    humane(r.code.as_str().trim_start_matches("os_permission_"))
+                )
+            }
+            _ => {
+                let found = statuses.iter().find(|(s, _)| s.category == r.category);
+                match found {
+                    Some((s, Some(device))) if s.since.is_some() => {
+                        format!("{} on {} on the {}", status_words(s.status, &r.category), s.since.map(day).unwrap_or_default(), device)
+                    }
+                    _ => format!("{} ({})", status_words(Status::NotAsked, &r.category), humane(r.code.as_str())),
+                }
+            }
+        };
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    format!("off because: {}", parts.join("; "))
+}
+
+fn status_words(status: Status, category: &str) -> String {
+    let c = humane(category);
+    match status {
+        Status::Refused => format!("consent to {c} refused"),
+        Status::Withdrawn => format!("consent to {c} withdrawn"),
+        Status::Expired => format!("consent to {c} expired"),
+        Status::RenewalRequired => format!("consent to {c} needs renewal"),
+        Status::Objected => format!("objection to {c}"),
+        _ => format!("consent to {c} never asked"),
+    }
+}
+
+fn mark_class(action: Action) -> &'static str {
+    match action {
+        Action::Grant | Action::WithdrawObjection => "grant",
+        Action::Refuse | Action::Withdraw | Action::Expire => "deny",
+        Action::Object => "object",
+        _ => "other",
+    }
+}
+
+/// Lays the timeline out: one lane per category (and one for OS permissions), one mark per event.
+pub fn picture(events: &[DeviceEvent], categories: &[String]) -> (Vec<Lane>, Vec<Mark>, u32, u32) {
+    let (left, width, lane_h) = (170.0, 640.0, 28.0);
+    let mut lanes_ids: Vec<String> = categories.to_vec();
+    if events.iter().any(|e| e.receipt.category.is_none()) {
+        lanes_ids.push("OS permissions".into());
+    }
+    let lanes: Vec<Lane> = lanes_ids.iter().enumerate().map(|(i, l)| Lane { y: 20.0 + i as f64 * lane_h, label: humane(l) }).collect();
+    let (min, max) = events.iter().fold((i64::MAX, i64::MIN), |(a, b), e| (a.min(e.receipt.at.millis()), b.max(e.receipt.at.millis())));
+    let span = (max - min).max(1) as f64;
+    let marks = events
+        .iter()
+        .map(|e| {
+            let r = &e.receipt;
+            let lane = match &r.category {
+                Some(c) => lanes_ids.iter().position(|l| l == c).unwrap_or(0),
+                None => lanes_ids.len() - 1,
+            };
+            let x = if min == max { left + width / 2.0 } else { left + (r.at.millis() - min) as f64 / span * width };
+            let what = match (r.permission, r.os_state) {
+                (Some(p), Some(s)) => format!("{p} {s}"),
+                _ => format!("{} {}", r.action, r.category.as_deref().map(humane).unwrap_or_default()),
+            };
+            Mark {
+                x,
+                y: 20.0 + lane as f64 * lane_h,
+                class: mark_class(r.action).into(),
+                label: visible(&format!("{} on the {}: {what}", r.at, e.device)),
+            }
+        })
+        .collect();
+    (lanes, marks, (left + width + 30.0) as u32, (30.0 + lanes_ids.len() as f64 * lane_h) as u32)
+}
+
+async fn subject_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(handle): Path<String>) -> Response {
+    let here = format!("/console/subjects/{handle}");
+    let (caller, csrf) = match session(&app, &headers, &here) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !matches!(caller.role, Role::Support | Role::Dpo) {
+        return forbidden(&app, &caller, "A subject's page").await;
+    }
+    let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
+    let now = crate::wire::now();
+    let app2 = app.clone();
+    let result = crate::api::logged_read(&app, &caller, &subject, "console_subject", json!({}), async |tx, view| {
+        let timeline = query::timeline(tx, &app2.keys, &view).await?;
+        Ok((view, timeline))
+    })
+    .await;
+    let (view, timeline) = match result {
+        Ok(v) => v,
+        Err(e) => return failure(e),
+    };
+    let policy = &app.policy;
+    let statuses = match view.statuses(policy, now) {
+        Ok(s) => s,
+        Err(e) => return failure(e),
+    };
+    let categories = statuses
+        .iter()
+        .map(|(s, device)| CategoryRow {
+            id: s.category.clone(),
+            title: policy.category(&s.category).map(|c| c.title.clone()).unwrap_or_default(),
+            legal_basis: humane(s.legal_basis.as_str()),
+            status: s.status.as_str().into(),
+            since: s.since.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+            device: device.clone().map(|d| visible(&d)).unwrap_or_else(|| "-".into()),
+        })
+        .collect();
+    let devices = view
+        .devices
+        .iter()
+        .map(|d| {
+            let mut permissions: Vec<(String, String, String)> =
+                d.os.iter().map(|(p, r)| (p.as_str().into(), humane(r.state.as_str()), r.since.to_string())).collect();
+            permissions.sort();
+            DeviceRow { device: visible(&d.device), permissions }
+        })
+        .collect();
+    let mut features = Vec::new();
+    for f in policy.features.iter().filter(|f| !f.per_item) {
+        if let Ok((decision, per_device)) = view.check(policy, &f.id, None, None, now) {
+            features.push(FeatureRow {
+                id: humane(&f.id),
+                allowed: decision.allowed,
+                explanation: explanation(&view, &app, &decision, &per_device, now),
+            });
+        }
+    }
+    let category_ids: Vec<String> = policy
+        .categories
+        .iter()
+        .filter(|c| timeline.iter().any(|e| e.receipt.category.as_deref() == Some(&c.id)))
+        .map(|c| c.id.clone())
+        .collect();
+    let (lanes, marks, width, height) = picture(&timeline, &category_ids);
+    let events = timeline
+        .iter()
+        .map(|e| EventRow {
+            at: e.receipt.at.to_string(),
+            device: visible(&e.device),
+            category: match (e.receipt.permission, e.receipt.os_state) {
+                (Some(p), Some(s)) => format!("OS {p} -> {s}"),
+                _ => e.receipt.category.clone().map(|c| visible(&c)).unwrap_or_else(|| "-".into()),
+            },
+            action: e.receipt.action.as_str().into(),
+            source: e.receipt.source.as_str().into(),
+        })
+        .collect();
+    let first = timeline.first().map(|e| day(e.receipt.at)).unwrap_or_default();
+    let last = timeline.last().map(|e| day(e.receipt.at)).unwrap_or_default();
+    html(
+        StatusCode::OK,
+        SubjectPage {
+            user: visible(&caller.name),
+            role: caller.role.as_str().into(),
+            csrf,
+            handle,
+            is_dpo: caller.role == Role::Dpo,
+            categories,
+            devices,
+            features,
+            lanes,
+            marks,
+            events,
+            width,
+            height,
+            first,
+            last,
+        },
+    )
+}
+
+// ----- export and erasure (DPO) -----
+
+async fn export(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(handle): Path<String>,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let here = format!("/console/subjects/{handle}");
+    let (caller, csrf) = match session(&app, &headers, &here) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_csrf(&csrf, &form.map(|f| f.0.csrf).unwrap_or_default()) {
+        return r;
+    }
+    if caller.role != Role::Dpo {
+        return forbidden(&app, &caller, "Export").await;
+    }
+    let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
+    match crate::api::export_document(&app, &caller, &subject).await {
+        Ok(doc) => {
+            let body = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            secure(
+                (
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (header::CONTENT_DISPOSITION, "attachment; filename=\"consentkit-export.json\""),
+                    ],
+                    body,
+                )
+                    .into_response(),
+            )
+        }
+        Err(e) => failure(e),
+    }
+}
+
+async fn erase_confirm(State(app): State<Arc<App>>, headers: HeaderMap, Path(handle): Path<String>) -> Response {
+    let here = format!("/console/subjects/{handle}/erase");
+    let (caller, csrf) = match session(&app, &headers, &here) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if caller.role != Role::Dpo {
+        return forbidden(&app, &caller, "Erasure").await;
+    }
+    let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
+    match crate::api::logged_read(&app, &caller, &subject, "console_erase_confirm", json!({}), async |_, view| Ok(view)).await {
+        Ok(view) => html(
+            StatusCode::OK,
+            ErasePage {
+                user: visible(&caller.name),
+                role: caller.role.as_str().into(),
+                csrf,
+                handle,
+                events: view.events.len(),
+                devices: view.devices.iter().map(|d| visible(&d.device)).collect(),
+                done: false,
+                receipt: Vec::new(),
+            },
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn erase(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(handle): Path<String>,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let here = format!("/console/subjects/{handle}/erase");
+    let (caller, csrf) = match session(&app, &headers, &here) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_csrf(&csrf, &form.map(|f| f.0.csrf).unwrap_or_default()) {
+        return r;
+    }
+    if caller.role != Role::Dpo {
+        return forbidden(&app, &caller, "Erasure").await;
+    }
+    let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
+    match crate::api::erase_subject(&app, &caller, &subject).await {
+        Ok((count, r)) => html(
+            StatusCode::OK,
+            ErasePage {
+                user: visible(&caller.name),
+                role: caller.role.as_str().into(),
+                csrf,
+                handle,
+                events: count as usize,
+                devices: r.devices.iter().map(|d| visible(d)).collect(),
+                done: true,
+                receipt: vec![
+                    ("receipt".into(), r.id.clone()),
+                    ("erased at".into(), r.erased_at.to_string()),
+                    ("events erased".into(), r.erased_events.to_string()),
+                    ("subject pseudonym".into(), r.subject_key.clone()),
+                    ("signed by key".into(), r.key_id.clone()),
+                    ("signature".into(), r.signature.clone()),
+                ],
+            },
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+// ----- the auditor -----
+
+async fn audit_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let (caller, csrf) = match session(&app, &headers, "/console/audit") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if caller.role != Role::Auditor {
+        return forbidden(&app, &caller, "The access log").await;
+    }
+    if let Err(e) = log_action(&app, &app.keys.actor_key(&caller.name), &caller, "console_audit", json!({})).await {
+        return failure(e);
+    }
+    match crate::api::access_log_and_status(&app).await {
+        Ok((mut rows, status)) => {
+            rows.sort_by_key(|r| std::cmp::Reverse(r.at));
+            for r in &mut rows {
+                r.actor = visible(&r.actor);
+            }
+            html(
+                StatusCode::OK,
+                AuditPage {
+                    user: visible(&caller.name),
+                    role: caller.role.as_str().into(),
+                    csrf,
+                    intact: status.intact,
+                    lines: status.lines,
+                    chains: status.chains,
+                    problem: status.problem.unwrap_or_default(),
+                    rows,
+                },
+            )
+        }
+        Err(e) => failure(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_returns_only_to_console_paths() {
+        assert_eq!(safe_next(Some("console~subjects~abc123")), "/console/subjects/abc123");
+        for bad in ["~evil.example", "~~evil.example", "console~x?y", "https:~~evil", "", "other~page"] {
+            assert_eq!(safe_next(Some(bad)), "/console/lookup", "{bad}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_shown_as_escapes() {
+        assert_eq!(visible("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\\n");
+        assert_eq!(visible("<b>ok</b>"), "<b>ok</b>", "HTML escaping is the templates' job");
+    }
+}

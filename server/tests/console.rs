@@ -1,0 +1,393 @@
+//! The support console in a real browser: Debian's Chromium, headless, driven over W3C WebDriver
+//! (chromedriver) with plain HTTP calls, against the real server and PostgreSQL. Each test saves a
+//! screenshot of its last page under `target/console-screenshots/`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use common::*;
+use consentkit_core::{Action, OsPermission, OsState, Source};
+use serde_json::{json, Value};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn chromedriver() -> PathBuf {
+    for p in ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"] {
+        if std::path::Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("chromedriver is not installed: the console's browser suite needs Debian's chromium and chromium-driver (run scripts/ensure-chromium.sh as root, or make test-server)");
+}
+
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let port = free_port();
+        let driver =
+            Command::new(chromedriver()).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if get_json(&format!("{base}/status")).is_some_and(|v| v["value"]["ready"] == json!(true)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                     "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.path().display()), "--window-size=1280,900"],
+        } } } });
+        let r = agent().post(&format!("{base}/session")).send(caps.to_string()).unwrap().body_mut().read_to_string().unwrap();
+        let v: Value = serde_json::from_str(&r).unwrap();
+        let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no browser session: {r}")).to_string();
+        Browser { driver, base, session, _profile: profile }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let r = match method {
+            "GET" => agent().get(&url).call(),
+            "DELETE" => agent().delete(&url).call(),
+            _ => agent().post(&url).send(body.unwrap_or(json!({})).to_string()),
+        };
+        let text = r.unwrap().body_mut().read_to_string().unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()["value"].clone()
+    }
+
+    fn go(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn url(&self) -> String {
+        self.cmd("GET", "/url", None).as_str().unwrap().to_string()
+    }
+
+    fn source(&self) -> String {
+        self.cmd("GET", "/source", None).as_str().unwrap().to_string()
+    }
+
+    fn all(&self, css: &str) -> Vec<String> {
+        let v = self.cmd("POST", "/elements", Some(json!({ "using": "css selector", "value": css })));
+        v.as_array().unwrap().iter().map(|e| e[ELEMENT].as_str().unwrap().to_string()).collect()
+    }
+
+    fn one(&self, css: &str) -> String {
+        let v = self.cmd("POST", "/element", Some(json!({ "using": "css selector", "value": css })));
+        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css} on {}: {}", self.url(), self.source())).to_string()
+    }
+
+    /// Waits (up to 15 s, polling) until an element matches `css`.
+    fn wait_for(&self, css: &str) {
+        for _ in 0..150 {
+            if !self.all(css).is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn text(&self, css: &str) -> String {
+        let id = self.one(css);
+        self.cmd("GET", &format!("/element/{id}/text"), None).as_str().unwrap().to_string()
+    }
+
+    fn value(&self, css: &str) -> String {
+        let id = self.one(css);
+        self.cmd("GET", &format!("/element/{id}/property/value"), None).as_str().unwrap_or_default().to_string()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.one(css);
+        self.cmd("POST", &format!("/element/{id}/value"), Some(json!({ "text": text })));
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.one(css);
+        self.cmd("POST", &format!("/element/{id}/click"), None);
+    }
+
+    fn script(&self, script: &str) -> Value {
+        self.cmd("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })))
+    }
+
+    fn session_cookie(&self) -> Value {
+        self.cmd("GET", "/cookie", None)
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == json!("ck_console"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    fn resize(&self, width: u32, height: u32) {
+        self.cmd("POST", "/window/rect", Some(json!({ "width": width, "height": height })));
+    }
+
+    fn screenshot(&self, name: &str) {
+        let png = self.cmd("GET", "/screenshot", None);
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
+    }
+
+    /// Waits (up to 15 s, polling) until the current URL satisfies `done`: a click may return
+    /// before the navigation it starts has finished.
+    fn wait_url(&self, done: impl Fn(&str) -> bool) -> String {
+        for _ in 0..150 {
+            let url = self.url();
+            if done(&url)
+                && self.cmd("POST", "/execute/sync", Some(json!({ "script": "return document.readyState", "args": [] })))
+                    == json!("complete")
+            {
+                return url;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.url()
+    }
+
+    fn sign_in(&self, server: &Server, token: &str) {
+        self.go(&format!("{}/console/login", server.url));
+        self.type_into("#token", token);
+        self.click("#sign-in");
+        self.wait_url(|u| !u.ends_with("/console/login"));
+    }
+
+    fn look_up(&self, subject: &str) {
+        self.type_into("#subject", subject);
+        assert_eq!(self.value("#subject"), subject, "typed into the lookup form");
+        self.click("#look-up");
+        self.wait_url(|u| u.contains("/console/subjects/"));
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = agent().delete(&format!("{}/session/{}", self.base, self.session)).call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn get_json(url: &str) -> Option<Value> {
+    let mut r = agent().get(url).call().ok()?;
+    serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()
+}
+
+/// alice on a phone and a tablet: photos granted on the phone, refused on the tablet on 2026-01-15.
+fn two_devices(server: &Server, dir: &std::path::Path, subject: &str) -> usize {
+    let phone = Device::new(dir, "phone", PHONE, "2026-01-10T09:00:00Z");
+    let tablet = Device::new(dir, "tablet", TABLET, "2026-01-15T18:30:00Z");
+    phone.decide(subject, "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide(subject, "usage_statistics", Action::Grant, Source::Onboarding);
+    phone.store.set_os_permission(OsPermission::Photos, OsState::Granted).unwrap();
+    tablet.store.set_os_permission(OsPermission::Photos, OsState::Granted).unwrap();
+    tablet.decide(subject, "photos_media", Action::Refuse, Source::Settings);
+    phone.at("2026-02-01T08:00:00Z");
+    phone.decide(subject, "usage_statistics", Action::Withdraw, Source::Settings);
+    phone.sync_all(server);
+    tablet.sync_all(server);
+    6
+}
+
+#[test]
+fn support_reads_statuses_explanations_and_one_timeline_mark_per_event_but_not_dpo_pages() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let events = two_devices(&server, dir.path(), "alice@example.com");
+    let b = Browser::start();
+    b.sign_in(&server, SUPPORT);
+    assert!(b.url().ends_with("/console/lookup"), "{}", b.url());
+    let unlabelled = b.script("return Array.from(document.querySelectorAll('input:not([type=hidden]), button')).filter(e => e.tagName == 'INPUT' ? e.labels.length == 0 : !e.textContent.trim()).length");
+    assert_eq!(unlabelled, json!(0), "every field has a label, every button a name");
+    let cookie = b.session_cookie();
+    assert_eq!((cookie["httpOnly"].as_bool(), cookie["sameSite"].as_str()), (Some(true), Some("Strict")), "{cookie}");
+    assert!(cookie["expiry"].as_u64().is_some(), "the session cookie expires: {cookie}");
+    b.look_up("alice@example.com");
+    let url = b.url();
+    assert!(url.contains("/console/subjects/") && !url.contains("alice"), "{url}: {}", b.source());
+    assert_eq!(b.text("#handle"), url.rsplit('/').next().unwrap());
+    assert_eq!(b.text("tr[data-category=photos_media] .status"), "refused");
+    assert!(b.text("tr[data-category=photos_media]").contains("tablet"));
+    assert_eq!(b.text("tr[data-category=usage_statistics] .status"), "withdrawn");
+    assert_eq!(b.text("tr[data-category=traffic_data] .status"), "not_required");
+    let features = b.text("#features");
+    assert!(features.contains("photo sharing is off because: consent to photos media refused on 2026-01-15 on the tablet"), "{features}");
+    assert!(features.contains("calling is allowed"), "{features}");
+    let devices = b.text("#devices");
+    assert!(devices.contains("phone") && devices.contains("tablet") && devices.contains("photos granted"), "{devices}");
+    assert_eq!(b.all("#timeline circle.mark").len(), events, "one mark per event");
+    assert_eq!(b.all("#timeline circle.mark.deny").len(), 2, "the refusal and the withdrawal are marked as denials");
+    assert_eq!(b.all("#events tbody tr").len(), events, "the same events as a table");
+
+    // Readable at 320 px: nothing wider than the viewport but the scrolling table/picture boxes.
+    b.resize(320, 800);
+    let overflow = b.script("return document.documentElement.scrollWidth <= window.innerWidth + 1");
+    let why = b.script("return [window.innerWidth, document.documentElement.scrollWidth, Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.scroll')).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).slice(0, 12)]");
+    assert_eq!(overflow, json!(true), "the page fits 320 px: {why}");
+    b.screenshot("subject-320px");
+    b.resize(1280, 2000);
+    b.screenshot("subject");
+    b.resize(1280, 900);
+
+    // Support cannot reach DPO or auditor pages.
+    let handle = url.rsplit('/').next().unwrap().to_string();
+    b.go(&format!("{}/console/subjects/{handle}/erase", server.url));
+    assert!(b.text("#page-title").contains("Not allowed"), "{}", b.source());
+    b.go(&format!("{}/console/audit", server.url));
+    assert!(b.text("#page-title").contains("Not allowed"));
+    assert!(b.text("main").contains("signed in as sam (support)"));
+    b.screenshot("support-forbidden");
+    // The refused page is a 403 with the console's headers.
+    let r = agent()
+        .get(&format!("{}/console/audit", server.url))
+        .header("cookie", &format!("ck_console={}", cookie["value"].as_str().unwrap()))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let csp = r.headers().get("content-security-policy").unwrap().to_str().unwrap().to_string();
+    assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline") && !csp.contains("script-src"), "{csp}");
+}
+
+#[test]
+fn dpo_exports_and_erases_with_a_confirmation_and_the_auditor_sees_every_line() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    two_devices(&server, dir.path(), "alice@example.com");
+    let b = Browser::start();
+    b.sign_in(&server, DPO);
+    b.look_up("alice@example.com");
+    let page = b.url();
+    // Export: the form's POST (with the session cookie and the page's CSRF token) downloads the JSON.
+    let csrf = b.value("form[action$=export] input[name=csrf]");
+    let cookie = b.session_cookie()["value"].as_str().unwrap().to_string();
+    let mut r = agent()
+        .post(&format!("{page}/export"))
+        .header("cookie", &format!("ck_console={cookie}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("csrf={csrf}"))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("content-disposition").unwrap().to_str().unwrap().starts_with("attachment"));
+    let doc: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(doc["format"], json!("consentkit-server-export/1"));
+    assert_eq!(doc["devices"].as_array().unwrap().len(), 2);
+    // Erase: a confirmation naming what goes, then the receipt.
+    b.click("#erase");
+    b.wait_url(|u| u.ends_with("/erase"));
+    let confirm = b.text("#confirm-text");
+    assert!(confirm.contains("4 events") && confirm.contains("phone") && confirm.contains("tablet"), "{confirm}");
+    assert_eq!(pg.count("SELECT count(*) FROM events WHERE has_subject"), 4, "nothing erased before the confirmation");
+    b.click("#confirm-erase");
+    assert!(b.text("#erased").contains("4 events were deleted"), "{}", b.source());
+    assert!(b.text("#receipt").contains("signature"));
+    assert!(!b.source().contains("alice"), "the receipt page does not name the subject");
+    b.screenshot("erasure-receipt");
+    assert_eq!(pg.count("SELECT count(*) FROM events WHERE has_subject"), 0);
+    b.click("header button[type=submit]"); // sign out
+    assert!(b.wait_url(|u| u.ends_with("/console/login")).ends_with("/console/login"));
+
+    b.sign_in(&server, AUDITOR);
+    b.go(&format!("{}/console/audit", server.url));
+    b.wait_url(|u| u.ends_with("/console/audit"));
+    assert!(b.text("#chain-status").starts_with("Chain intact"), "{}", b.text("#chain-status"));
+    let actions: Vec<String> = b.text("#log tbody").lines().map(String::from).collect();
+    let joined = actions.join("\n");
+    for action in
+        ["console_sign_in", "console_lookup_page", "console_subject", "export", "console_erase_confirm", "erase", "console_sign_out"]
+    {
+        assert!(joined.contains(&format!(" {action} ")), "no {action} line:\n{joined}");
+    }
+    assert!(joined.contains("dora (dpo)"));
+    b.screenshot("access-log");
+}
+
+#[test]
+fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_returns_to_the_lookup() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&pg, dir.path(), json!({ "console_session_seconds": 3 }));
+    let server = Server::start_with(&config);
+    let evil = "<script>alert('x')</script>";
+    two_devices(&server, dir.path(), evil);
+    // A sealed event whose category holds markup and a terminal escape (the server stores it as sent).
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-02-02T08:00:00Z");
+    let last = phone.store.chain_rows().unwrap().pop().unwrap();
+    let mut r = consentkit_core::Receipt::blank(
+        Action::Grant,
+        Source::Settings,
+        "ucanywhere",
+        "2018-05-01",
+        consentkit_core::Timestamp::parse("2026-02-02T08:00:00Z").unwrap(),
+    );
+    r.id = "evil-1".into();
+    r.seq = last.seq + 1;
+    r.subject = Some(evil.into());
+    r.category = Some("\u{1b}[31mred<b>bold</b>".into());
+    consentkit_core::chain::seal(&mut r, &last.hash);
+    let sent = post(
+        &format!("{}/v1/devices/phone/batches", server.url),
+        PHONE,
+        &serde_json::to_value(consentkit_server::wire::Batch::new("phone", vec![r])).unwrap(),
+    );
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    let b = Browser::start();
+    b.sign_in(&server, SUPPORT);
+    b.look_up(evil);
+    let source = b.source();
+    assert!(!source.contains("<script>") && !source.contains("<b>bold"), "markup is escaped");
+    assert_eq!(b.script("return document.querySelectorAll('script, b').length"), json!(0), "no stored markup became an element");
+    assert!(b.text("#events").contains("\\u{1b}[31mred<b>bold</b>"), "the escape is shown as text: {}", b.text("#events"));
+    assert_eq!(b.text("tr[data-category=photos_media] .status"), "refused", "the evil subject's page works");
+    let subject_page = b.url();
+
+    // CSRF: a form post without the page's token (or with another) is refused and does nothing.
+    let cookie = b.session_cookie()["value"].as_str().unwrap().to_string();
+    for body in ["subject=bob".to_string(), "subject=bob&csrf=0000".to_string()] {
+        let mut r = agent()
+            .post(&format!("{}/console/lookup", server.url))
+            .header("cookie", &format!("ck_console={cookie}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(body)
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        assert!(r.body_mut().read_to_string().unwrap().contains("CSRF"));
+    }
+
+    // The session expires: back to sign-in, and after it, back to the same lookup.
+    std::thread::sleep(Duration::from_millis(3500));
+    b.go(&subject_page);
+    assert!(b.url().contains("/console/login?next="), "{}", b.url());
+    b.wait_for("#message");
+    assert!(b.text("#message").contains("session ended"));
+    b.type_into("#token", SUPPORT);
+    b.click("#sign-in");
+    b.wait_url(|u| u == subject_page);
+    assert_eq!(b.url(), subject_page, "the lookup survived the expired session");
+    assert_eq!(b.text("tr[data-category=photos_media] .status"), "refused");
+    // Wrong tokens stay on the sign-in page with a clear message.
+    b.click("header button[type=submit]");
+    b.wait_url(|u| u.ends_with("/console/login"));
+    b.type_into("#token", "not-a-token");
+    b.click("#sign-in");
+    b.wait_for("#message");
+    assert!(b.text("#message").contains("unknown token"), "{}", b.text("#message"));
+    b.screenshot("sign-in-refused");
+}
