@@ -259,6 +259,8 @@ impl ConsentStore {
             Ok(seqs.len() as u64)
         })?;
         self.checkpoint()?;
+        let reference = self.subject_ref(subject)?;
+        log::info!("consentkit: erased {count} events of subject ref {}", &reference[..16.min(reference.len())]);
         let receipt = receipts.pop().ok_or_else(|| Error::Corrupt("no erasure record".into()))?;
         Ok(ErasureReport { receipt, erased_events: count })
     }
@@ -308,6 +310,7 @@ impl ConsentStore {
         if removed > 0 {
             self.checkpoint()?;
         }
+        log::info!("consentkit: retention purge removed {removed} events");
         Ok(PurgeReport { removed_events: removed, receipt: receipts.pop() })
     }
 
