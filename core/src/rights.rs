@@ -268,7 +268,7 @@ impl ConsentStore {
     /// Erasure records for a subject (confirms "an erasure happened on DATE").
     pub fn erasures_of(&self, subject: &str) -> Result<Vec<Receipt>> {
         let reference = self.subject_ref(subject)?;
-        let erasures = self.with_ledger(|l| db::events_with_action(&l.conn, Action::Erasure))?;
+        let erasures = self.with_ledger(|l| db::unattributed_events(&l.conn, Action::Erasure))?;
         let matches = |r: &Receipt| r.detail_field("subject_ref").and_then(|v| v.as_str().map(String::from)) == Some(reference.clone());
         Ok(erasures.into_iter().filter(matches).collect())
     }
