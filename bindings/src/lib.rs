@@ -7,9 +7,10 @@ uniffi::setup_scaffolding!();
 
 mod consent_kit;
 mod error;
-mod guard;
+pub(crate) mod guard;
 mod lifecycle;
 mod listener;
+mod log;
 mod recovery;
 mod timer;
 mod types;
@@ -17,5 +18,13 @@ mod types;
 pub use consent_kit::{ConsentKit, TestClock};
 pub use error::ConsentKitError;
 pub use listener::{CommitListener, ConsentListener, ListenerHandle};
+pub use log::{log_level, set_log_level, set_log_sink, LogLevel, LogRecord, LogSink};
 pub use recovery::{Unavailable, UnavailableKind};
 pub use types::{CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};
+
+guard::ffi_export! {
+    /// The ConsentKit version of this library (the workspace's, shared by Cargo, Maven and SwiftPM).
+    pub fn consentkit_version() -> Result<String, ConsentKitError> {
+        Ok(env!("CARGO_PKG_VERSION").to_string())
+    }
+}

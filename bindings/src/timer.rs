@@ -3,7 +3,7 @@
 //! One timer thread per `ConsentKit`, started by the first observer: it sleeps until the earliest
 //! `valid_until` among the watched subjects' grants (re-planned after every commit, every new
 //! observer and every move of a test clock; at most a minute, so a device clock change is seen),
-//! then compares each observer's last-told status with the status now and emits the difference.
+//! then tells each observer of every grant it was told of that has expired since.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What a watcher knows of one (subject, category): the status, the store generation it is from,
-/// and whether the listener was told it (false: only seen by the timer, before the initial state).
+/// and whether the listener was told it (the timer tells only expiries of statuses told before).
 type Known = HashMap<(String, String), (Status, u64, bool)>;
 
 /// One observer as the timer sees it: what it was last told, per (subject, category).
@@ -46,8 +46,9 @@ impl Watcher {
 
     fn tell(&self, told: &mut Known, change: &StatusChange) {
         told.insert((change.subject.clone(), change.category.clone()), (change.status, change.generation, true));
-        if let Err(e) = self.listener.on_change(change.clone()) {
-            log::error!("consentkit: a listener failed: {e}");
+        // The listener's error text is the app's and may name the subject: not logged.
+        if self.listener.on_change(change.clone()).is_err() {
+            log::error!("consentkit: a listener threw at generation {}; it stays registered", change.generation);
         }
     }
 
@@ -63,30 +64,28 @@ impl Watcher {
         let mut next: Option<Timestamp> = None;
         let mut told = lock(&self.told);
         for subject in subjects {
-            if let Some(state) = snap.subjects.get(subject) {
-                for cs in state.categories.values() {
-                    if let Some(t) = cs.valid_until.filter(|t| cs.status == Status::Granted && *t > now) {
-                        next = Some(next.map_or(t, |n| n.min(t)));
-                    }
+            let Some(state) = snap.subjects.get(subject) else { continue };
+            for cs in state.categories.values() {
+                if let Some(t) = cs.valid_until.filter(|t| cs.status == Status::Granted && *t > now) {
+                    next = Some(next.map_or(t, |n| n.min(t)));
                 }
             }
+            // Only what time alone changed: a grant the listener was told of, still the record in
+            // force, now expired. Writes reach the listener through the core's queue, in commit
+            // order; the timer never speaks for them, nor for a status not told yet.
             for status in snap.statuses(subject, now).unwrap_or_default() {
+                let raw_grant = state.categories.get(&status.category).is_some_and(|cs| cs.status == Status::Granted);
                 let key = (subject.clone(), status.category.clone());
-                match told.get(&key) {
-                    Some((was, generation, _)) if *was != status.status && *generation <= snap.generation => {
-                        let change = StatusChange {
-                            subject: subject.clone(),
-                            category: status.category,
-                            status: status.status,
-                            since: status.since,
-                            generation: snap.generation,
-                        };
-                        self.tell(&mut told, &change);
-                    }
-                    Some(_) => {}
-                    None => {
-                        told.insert(key, (status.status, snap.generation, false));
-                    }
+                let was_granted = told.get(&key).is_some_and(|(was, _, told)| *was == Status::Granted && *told);
+                if raw_grant && was_granted && status.status == Status::Expired {
+                    let change = StatusChange {
+                        subject: subject.clone(),
+                        category: status.category,
+                        status: status.status,
+                        since: status.since,
+                        generation: snap.generation,
+                    };
+                    self.tell(&mut told, &change);
                 }
             }
         }

@@ -267,6 +267,9 @@ impl ConsentStore {
         })?;
         // Committed: from here on nothing may turn this into an error.
         let scrub_pending = !self.scrub_after_removal();
+        if let Ok(reference) = self.subject_ref(subject) {
+            log::info!("consentkit: erased {count} events of subject ref {}", &reference[..16.min(reference.len())]);
+        }
         let receipt = receipts.pop().ok_or_else(|| Error::Internal("an erasure committed without its record".into()))?;
         Ok(ErasureReport { receipt, erased_events: count, scrub_pending })
     }
@@ -274,7 +277,7 @@ impl ConsentStore {
     /// Erasure records for a subject (confirms "an erasure happened on DATE").
     pub fn erasures_of(&self, subject: &str) -> Result<Vec<Receipt>> {
         let reference = self.subject_ref(subject)?;
-        let erasures = self.with_ledger(|l| db::events_with_action(&l.conn, Action::Erasure))?;
+        let erasures = self.with_ledger(|l| db::unattributed_events(&l.conn, Action::Erasure))?;
         let matches = |r: &Receipt| r.detail_field("subject_ref").and_then(|v| v.as_str().map(String::from)) == Some(reference.clone());
         Ok(erasures.into_iter().filter(matches).collect())
     }
@@ -314,6 +317,7 @@ impl ConsentStore {
             Ok(seqs.len() as u64)
         })?;
         let scrub_pending = removed > 0 && !self.scrub_after_removal();
+        log::info!("consentkit: retention purge removed {removed} events");
         Ok(PurgeReport { removed_events: removed, receipt: receipts.pop(), scrub_pending })
     }
 }

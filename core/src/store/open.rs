@@ -190,6 +190,12 @@ impl ConsentStore {
             }
             None => {
                 let (snapshot, head, high_water) = load(&conn, &policy, read_write)?;
+                log::info!(
+                    "consentkit: store opened ({mode:?}, schema version {}, {} events, {} subjects)",
+                    crate::schema::LATEST,
+                    head.seq,
+                    snapshot.subjects.len()
+                );
                 Shared::new(policy.clone(), snapshot, head, high_water)
             }
         };
@@ -231,7 +237,7 @@ impl ConsentStore {
         match Self::open_with(path.as_ref(), policy.clone(), clock.clone(), OpenMode::ReadWrite) {
             Ok(store) => store,
             Err(e) => {
-                log::error!("consentkit: store unavailable, failing closed: {e}");
+                log::error!("consentkit: failing closed: {}", e.log_summary());
                 let mut snapshot = Snapshot::empty(policy.clone());
                 snapshot.unavailable = Some(e.to_string());
                 ConsentStore {
@@ -262,6 +268,7 @@ impl ConsentStore {
                 std::fs::rename(&from, &to).map_err(|source| Error::Io { path: from.clone(), source })?;
             }
         }
+        log::warn!("consentkit: damaged store quarantined to {target:?}");
         Ok(target)
     }
 }
