@@ -3,7 +3,7 @@
 //! One timer thread per `ConsentKit`, started by the first observer: it sleeps until the earliest
 //! `valid_until` among the watched subjects' grants (re-planned after every commit, every new
 //! observer and every move of a test clock; at most a minute, so a device clock change is seen),
-//! then compares each observer's last-told status with the status now and emits the difference.
+//! then tells each observer of every grant it was told of that has expired since.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,15 +22,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// What a watcher knows of one (subject, category): the status, the store generation it is from,
-/// and whether the listener was told it (false: only seen by the timer, before the initial state).
-type Known = HashMap<(String, String), (Status, u64, bool)>;
-
 /// One observer as the timer sees it: what it was last told, per (subject, category).
 pub(crate) struct Watcher {
     watch: Watch,
     listener: Arc<dyn ConsentListener>,
-    told: Mutex<Known>,
+    told: Mutex<HashMap<(String, String), (Status, u64)>>,
     active: AtomicBool,
 }
 
@@ -44,8 +40,8 @@ impl Watcher {
         self.active.store(false, Ordering::SeqCst);
     }
 
-    fn tell(&self, told: &mut Known, change: &StatusChange) {
-        told.insert((change.subject.clone(), change.category.clone()), (change.status, change.generation, true));
+    fn tell(&self, told: &mut HashMap<(String, String), (Status, u64)>, change: &StatusChange) {
+        told.insert((change.subject.clone(), change.category.clone()), (change.status, change.generation));
         if let Err(e) = self.listener.on_change(change.clone()) {
             log::error!("consentkit: a listener failed: {e}");
         }
@@ -63,30 +59,28 @@ impl Watcher {
         let mut next: Option<Timestamp> = None;
         let mut told = lock(&self.told);
         for subject in subjects {
-            if let Some(state) = snap.subjects.get(subject) {
-                for cs in state.categories.values() {
-                    if let Some(t) = cs.valid_until.filter(|t| cs.status == Status::Granted && *t > now) {
-                        next = Some(next.map_or(t, |n| n.min(t)));
-                    }
+            let Some(state) = snap.subjects.get(subject) else { continue };
+            for cs in state.categories.values() {
+                if let Some(t) = cs.valid_until.filter(|t| cs.status == Status::Granted && *t > now) {
+                    next = Some(next.map_or(t, |n| n.min(t)));
                 }
             }
+            // Only what time alone changed: a grant, still the record in force, now expired. Writes
+            // reach the listener through the core's queue, in commit order; the timer never
+            // speaks for them, and never for a status the core has not told yet.
             for status in snap.statuses(subject, now).unwrap_or_default() {
+                let raw_grant = state.categories.get(&status.category).is_some_and(|cs| cs.status == Status::Granted);
                 let key = (subject.clone(), status.category.clone());
-                match told.get(&key) {
-                    Some((was, generation, _)) if *was != status.status && *generation <= snap.generation => {
-                        let change = StatusChange {
-                            subject: subject.clone(),
-                            category: status.category,
-                            status: status.status,
-                            since: status.since,
-                            generation: snap.generation,
-                        };
-                        self.tell(&mut told, &change);
-                    }
-                    Some(_) => {}
-                    None => {
-                        told.insert(key, (status.status, snap.generation, false));
-                    }
+                let was_granted = told.get(&key).is_some_and(|(was, _)| *was == Status::Granted);
+                if raw_grant && was_granted && status.status == Status::Expired {
+                    let change = StatusChange {
+                        subject: subject.clone(),
+                        category: status.category,
+                        status: status.status,
+                        since: status.since,
+                        generation: snap.generation,
+                    };
+                    self.tell(&mut told, &change);
                 }
             }
         }
@@ -98,13 +92,6 @@ impl ConsentObserver for Watcher {
     fn on_change(&self, change: &StatusChange) {
         if self.active.load(Ordering::SeqCst) {
             let mut told = lock(&self.told);
-            // The timer ticks on the commit hook and may already have told this change, or a
-            // newer one (a later withdrawal), before the worker delivers it: telling it again
-            // would repeat it, or put a stale status after the newer one.
-            let key = (change.subject.clone(), change.category.clone());
-            if matches!(told.get(&key), Some((_, generation, true)) if *generation >= change.generation) {
-                return;
-            }
             self.tell(&mut told, change);
         }
     }
