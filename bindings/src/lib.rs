@@ -10,12 +10,14 @@ mod error;
 mod guard;
 mod lifecycle;
 mod listener;
+mod os_permission;
 mod recovery;
 mod timer;
 mod types;
 
 pub use consent_kit::{ConsentKit, TestClock};
 pub use error::ConsentKitError;
+pub use os_permission::{os_permission_named, os_state_named};
 pub use listener::{CommitListener, ConsentListener, ListenerHandle};
 pub use recovery::{Unavailable, UnavailableKind};
 pub use types::{CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};

@@ -5,9 +5,9 @@ import android.app.Application
 import android.content.pm.PackageManager
 import androidx.core.content.ContextCompat
 import com.consentkit.ConsentManager
+import com.consentkit.OsPermission
 import com.consentkit.ffi.Action
 import com.consentkit.ffi.ConsentChoice
-import com.consentkit.ffi.OsPermission
 import com.consentkit.ffi.OsState
 import com.consentkit.ffi.Source
 
