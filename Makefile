@@ -59,7 +59,7 @@ xcframework: deps ## Swift: ConsentKitFFI.xcframework (iOS device, iOS simulator
 # ----- test -----
 
 .PHONY: test
-test: test-rust test-server test-kotlin test-swift ## Run every test suite (Rust, server on PostgreSQL, Kotlin, Swift, the conformance scenarios in each)
+test: test-rust test-cli-install test-server test-kotlin test-swift ## Run every test suite (Rust, server on PostgreSQL, Kotlin, Swift, the conformance scenarios in each)
 
 .PHONY: test-rust
 test-rust: deps ## Rust: core unit/integration/property tests, FFI conformance runner, CLI end-to-end tests
@@ -77,6 +77,14 @@ tools-chromium: ## Console: make sure Chromium and chromedriver are there (insta
 test-server: deps tools-postgres tools-chromium ## Server: the ledger on a real PostgreSQL 15 the tests start (initdb in a temp folder), the console in headless Chromium
 	$(CARGO) test -p consentkit-server
 
+.PHONY: test-cli-install
+test-cli-install: deps ## CLI: `cargo install --path cli` works; the installed `consentkit --version` is the workspace version
+	rm -rf target/install-check
+	$(CARGO) install --quiet --locked --debug --path cli --root target/install-check --target-dir target
+	@want="consentkit $$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)"; \
+	got="$$(target/install-check/bin/consentkit --version)"; \
+	if [ "$$got" = "$$want" ]; then echo "cargo install --path cli: $$got"; else echo "installed '$$got', expected '$$want'"; exit 1; fi
+
 .PHONY: tools-kotlin
 tools-kotlin: ## Kotlin: make sure a JDK and Maven are there (installs Debian's if missing and root)
 	@command -v $(MVN) >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 || { \
@@ -85,11 +93,12 @@ tools-kotlin: ## Kotlin: make sure a JDK and Maven are there (installs Debian's 
 		else echo "the Kotlin suite needs a JDK 17+ and Maven on PATH"; exit 1; fi; }
 
 .PHONY: test-kotlin
-test-kotlin: deps tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner
+test-kotlin: deps tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner; then the README quick start as a client of the installed package
 	cd $(KOTLIN) && $(MVN) -B --no-transfer-progress test
+	MVN="$(MVN)" $(KOTLIN)/client/run.sh
 
 .PHONY: test-swift
-test-swift: deps ## Swift: XCTest of the package (incl. conformance, quick start) and of the iOS sample; fails without swift
+test-swift: deps ## Swift: XCTest of the package (incl. conformance, version) and of the iOS sample, the README quick start as a separate client package, the release manifest; fails without swift
 ifeq ($(SWIFT),skip)
 	@echo "********************************************************************"
 	@echo "*** Swift suite SKIPPED on request (SWIFT=skip): nothing of the  ***"
@@ -107,7 +116,12 @@ test-conformance: deps ## Only the cross-language conformance scenarios (Rust an
 # ----- bench -----
 
 .PHONY: bench
-bench: bench-rust bench-kotlin bench-size bench-server ## Benchmarks that print ratios and write BENCHMARKS.md
+bench: bench-rust bench-kotlin bench-size bench-server bench-cli ## Benchmarks that print ratios and write BENCHMARKS.md
+
+.PHONY: bench-cli
+bench-cli: deps ## CLI: verify on 1 M events vs a bare SQLite scan, and its peak memory at 100 k and 1 M events
+	$(CARGO) build --release -p consentkit-cli --bin consentkit --example bench_verify
+	target/release/examples/bench_verify target/release/consentkit $(BENCH_EVENTS) | scripts/bench-section.sh cli
 
 .PHONY: bench-size
 bench-size: deps ## Size: our share of the stripped release cdylib against a uniffi + SQLite baseline

@@ -96,6 +96,7 @@ impl ConsentKit {
     /// policy JSON. Throws if the store cannot be opened: see `open_fail_closed` for apps.
     #[uniffi::constructor]
     pub fn open(path: String, policy_json: Option<String>) -> Result<Arc<Self>> {
+        crate::log::install();
         let store = ConsentStore::open_with(&path, policy_from(policy_json)?, Arc::new(SystemClock), OpenMode::ReadWrite)?;
         Ok(ConsentKit::serving(store, None, path))
     }
@@ -105,6 +106,7 @@ impl ConsentKit {
     /// invalid policy JSON.
     #[uniffi::constructor]
     pub fn open_fail_closed(path: String, policy_json: Option<String>) -> Result<Arc<Self>> {
+        crate::log::install();
         let policy = policy_from(policy_json)?;
         let (store, reason) = match ConsentStore::open_with(&path, policy.clone(), Arc::new(SystemClock), OpenMode::ReadWrite) {
             Ok(store) => (store, None),
@@ -118,6 +120,7 @@ impl ConsentKit {
     /// Opens the store on a hand-set clock (tests, conformance scenarios).
     #[uniffi::constructor]
     pub fn open_with_clock(path: String, policy_json: Option<String>, clock: Arc<TestClock>) -> Result<Arc<Self>> {
+        crate::log::install();
         let manual: Arc<dyn Clock> = Arc::new(clock.clock.clone());
         let store = ConsentStore::open_with(&path, policy_from(policy_json)?, manual, OpenMode::ReadWrite)?;
         let kit = ConsentKit::serving(store, None, path);

@@ -21,7 +21,8 @@ pub(crate) fn guard<T>(call: impl FnOnce() -> Result<T, ConsentKitError>) -> Res
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        log::error!("consentkit: panic caught at the FFI boundary: {what}");
+        // The payload may hold caller data (a subject in a formatted message): the log gets none of it.
+        log::error!("consentkit: panic caught at the FFI boundary; returned as Internal");
         Err(ConsentKitError::Internal(format!("internal error (please report): {what}")))
     })
 }

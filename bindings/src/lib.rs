@@ -7,10 +7,11 @@ uniffi::setup_scaffolding!();
 
 mod consent_kit;
 mod error;
-mod guard;
+pub(crate) mod guard;
 mod lifecycle;
 mod listener;
 mod os_permission;
+mod log;
 mod recovery;
 mod timer;
 mod types;
@@ -19,5 +20,13 @@ pub use consent_kit::{ConsentKit, TestClock};
 pub use error::ConsentKitError;
 pub use os_permission::{os_permission_named, os_state_named};
 pub use listener::{CommitListener, ConsentListener, ListenerHandle};
+pub use log::{log_level, set_log_level, set_log_sink, LogLevel, LogRecord, LogSink};
 pub use recovery::{Unavailable, UnavailableKind};
 pub use types::{CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};
+
+guard::ffi_export! {
+    /// The ConsentKit version of this library (the workspace's, shared by Cargo, Maven and SwiftPM).
+    pub fn consentkit_version() -> Result<String, ConsentKitError> {
+        Ok(env!("CARGO_PKG_VERSION").to_string())
+    }
+}

@@ -1,5 +1,5 @@
 //! Listeners implemented in Kotlin or Swift (uniffi foreign traits), adapted to the core's traits.
-//! A listener that throws is logged; it never breaks a write or another listener.
+//! A listener that throws is logged (without its message); it never breaks a write or another listener.
 
 use std::sync::Arc;
 
@@ -29,8 +29,8 @@ pub(crate) struct CommitAdapter(pub Arc<dyn CommitListener>);
 
 impl CommitHook for CommitAdapter {
     fn committed(&self, generation: u64) {
-        if let Err(e) = self.0.on_commit(generation) {
-            log::error!("consentkit: a commit listener failed: {e}");
+        if self.0.on_commit(generation).is_err() {
+            log::error!("consentkit: a commit listener threw at generation {generation}");
         }
     }
 }

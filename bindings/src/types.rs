@@ -6,8 +6,8 @@
 pub use consentkit_core::Decision as CheckResult;
 pub use consentkit_core::DecisionInput as ConsentChoice;
 use consentkit_core::{
-    Action, CatalogId, CategoryStatus, ErasureReport as CoreErasureReport, LegalBasis, OsPermission, OsState, PurgeReport as CorePurgeReport,
-    Reason, ReasonCode, Receipt, Source, Status, StatusChange, Timestamp,
+    Action, CatalogId, CategoryStatus, ErasureReport as CoreErasureReport, LegalBasis, OsPermission, OsState,
+    PurgeReport as CorePurgeReport, Reason, ReasonCode, Receipt, Source, Status, StatusChange, Timestamp,
 };
 
 uniffi::custom_type!(Timestamp, i64, {

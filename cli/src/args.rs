@@ -2,12 +2,14 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::failure::EXIT_CODES_HELP;
 
 /// consentkit: ConsentKit's support tool. What has this user consented to, since when,
 /// and why is this feature off?
 #[derive(Debug, Parser)]
-#[command(name = "consentkit", version, about, long_about = None)]
+#[command(name = "consentkit", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
     /// The store file.
     #[arg(long, global = true, env = "CONSENTKIT_DB", default_value = "consentkit.db")]
@@ -15,9 +17,12 @@ pub struct Cli {
     /// A policy catalog JSON file (default: the built-in UCAnywhere catalog).
     #[arg(long, global = true)]
     pub policy: Option<PathBuf>,
-    /// Machine-readable JSON on stdout.
+    /// Machine-readable JSON on stdout: one object with a `schema_version` field (see README).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Nothing on stdout and no progress; errors still go to stderr and the exit code answers.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     /// The clock, as RFC 3339 (for scripts and tests).
     #[arg(long, global = true)]
     pub now: Option<String>,
@@ -128,4 +133,22 @@ pub enum Command {
     VerifyReceipt(crate::remote::VerifyArgs),
     /// A guided walk through a UCAnywhere user's life on a fresh demo database.
     Demo,
+    /// Print a shell completion script (e.g. `consentkit completions bash > /etc/bash_completion.d/consentkit`).
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Print the man page (roff), e.g. `consentkit man > consentkit.1`.
+    Man,
+}
+
+/// The shells `consentkit completions` writes scripts for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// GNU Bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
 }

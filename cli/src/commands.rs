@@ -1,4 +1,6 @@
-//! Runs one command: opens the store (read-only for queries), calls the core, prints.
+//! Runs one store command: opens the store (read-only for queries), calls the core, prints.
+//! Human output is escaped and aligned by `output`; JSON output is one object in the versioned
+//! envelope (`schema_version`, see README "JSON output").
 
 use std::sync::Arc;
 
@@ -6,34 +8,11 @@ use consentkit_core::*;
 use serde_json::json;
 
 use crate::args::{Cli, Command, DecisionArgs};
-use crate::output::{or_dash, receipt, status_table, table};
-
-/// A failed command: the exit code and one line for stderr.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-/// Exit code for bad input or usage.
-pub const BAD_INPUT: u8 = 2;
-/// Exit code for a store problem (missing, corrupt, tampered, newer schema).
-pub const STORE: u8 = 3;
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        let code = if e.is_store_problem() { STORE } else { BAD_INPUT };
-        let mut message = e.to_string();
-        if matches!(e, Error::GrantBySupport { .. }) {
-            message.push_str(" (pass --source settings, onboarding or guardian to record the subject's own grant)");
-        }
-        Failure { code, message }
-    }
-}
-
-pub fn bad(message: impl Into<String>) -> Failure {
-    Failure { code: BAD_INPUT, message: message.into() }
-}
+use crate::failure::{bad, Failure, DENIED, OK, STORE};
+use crate::outln;
+use crate::output::{or_dash, paint, print_json, print_raw_json, reason_lines, receipt, status_table, table};
+use crate::progress::Progress;
+use crate::text::escape;
 
 /// Loads `--policy` or the built-in catalog.
 pub fn load_policy(cli: &Cli) -> Result<Policy, Failure> {
@@ -58,15 +37,18 @@ fn parse<T: std::str::FromStr<Err = String>>(what: &str, text: &str) -> Result<T
     text.parse().map_err(|e: String| bad(format!("{what}: {e}")))
 }
 
+/// Opens the `--db` store with `--policy` and `--now`.
 pub fn open(cli: &Cli, mode: OpenMode) -> Result<ConsentStore, Failure> {
     Ok(ConsentStore::open_with(&cli.db, Arc::new(load_policy(cli)?), clock(cli)?, mode)?)
 }
 
-pub fn print_json(value: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+fn store_bytes(cli: &Cli) -> u64 {
+    let wal = std::path::PathBuf::from(format!("{}-wal", cli.db.display()));
+    [&cli.db, &wal].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
 }
 
-/// Runs the command; returns the exit code on success (0, or 1 for a denied check).
+/// Runs a store command (everything but `demo`, `completions` and `man`, which `main` runs);
+/// returns the exit code on success (0, or 1 for a denied check).
 pub fn run(cli: &Cli) -> Result<u8, Failure> {
     if let Some(url) = &cli.server {
         if let Some(code) = crate::remote::query(cli, url)? {
@@ -85,10 +67,10 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             let state: OsState = parse("state", state)?;
             let store = open(cli, OpenMode::ReadWrite)?;
             match store.set_os_permission(permission, state)? {
-                Some(r) if cli.json => print_json(&r),
+                Some(r) if cli.json => print_json(json!({ "changed": true, "receipt": r })),
                 Some(r) => receipt(&r),
-                None if cli.json => print_json(&json!({ "changed": false, "permission": permission, "state": state })),
-                None => println!("{permission} is already {state}; nothing recorded"),
+                None if cli.json => print_json(json!({ "changed": false, "permission": permission, "state": state })),
+                None => outln!("{permission} is already {state}; nothing recorded"),
             }
             Ok(0)
         }
@@ -97,7 +79,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             let store = open(cli, OpenMode::ReadWrite)?;
             let r = store.set_under_age(subject, !clear, source)?;
             if cli.json {
-                print_json(&r)
+                print_json(json!({ "receipt": r }))
             } else {
                 receipt(&r)
             }
@@ -108,18 +90,27 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::History { subject } => history(cli, subject),
         Command::Export { subject } => {
             let store = open(cli, OpenMode::ReadOnly)?;
-            println!("{}", store.export_json(subject)?);
+            let progress = Progress::spinner("exporting", store_bytes(cli));
+            let doc = store.export(subject)?;
+            drop(progress);
+            if cli.json {
+                print_json(json!({ "document": doc }));
+            } else {
+                print_raw_json(&doc);
+            }
             Ok(0)
         }
         Command::Import { file } => {
             let text = std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read {}: {e}", file.display())))?;
             let store = open(cli, OpenMode::ReadWrite)?;
+            let progress = Progress::spinner("importing", text.len() as u64);
             let receipts = store.import_json(&text)?;
+            drop(progress);
             let subject = receipts.first().and_then(|r| r.subject.clone());
             if cli.json {
-                print_json(&json!({ "subject": subject, "imported": receipts.len() }));
+                print_json(json!({ "subject": subject, "imported": receipts.len() }));
             } else {
-                println!("imported {} events of {}", receipts.len(), or_dash(subject));
+                outln!("imported {} events of {}", receipts.len(), escape(&or_dash(subject)));
             }
             Ok(0)
         }
@@ -130,57 +121,67 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             if cli.json {
                 print_json(&report);
             } else {
-                println!("erased {} events of the subject; the erasure record:", report.erased_events);
+                outln!("erased {} events of the subject; the erasure record:", report.erased_events);
                 receipt(&report.receipt);
             }
             Ok(0)
         }
         Command::Purge => {
             let store = open(cli, OpenMode::ReadWrite)?;
+            let progress = Progress::spinner("purging", store_bytes(cli));
             let report = store.purge()?;
+            drop(progress);
             if cli.json {
                 print_json(&report);
             } else {
-                println!("purged {} events past their retention period", report.removed_events);
+                outln!("purged {} events past their retention period", report.removed_events);
                 if let Some(r) = &report.receipt {
                     receipt(r);
                 }
             }
             Ok(0)
         }
-        Command::Verify => {
-            let store = open(cli, OpenMode::ReadOnly)?;
-            match store.verify() {
-                Ok(n) => {
-                    if cli.json {
-                        print_json(&json!({ "intact": true, "events": n }))
-                    } else {
-                        println!("chain intact: {n} events verified")
-                    }
-                    Ok(0)
-                }
-                Err(Error::Tampered(b)) => {
-                    if cli.json {
-                        print_json(&json!({ "intact": false, "first_bad_seq": b.seq(), "error": b.to_string() }));
-                    }
-                    Err(Failure { code: STORE, message: b.to_string() })
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
+        Command::Verify => verify(cli),
         Command::Sync(a) => crate::remote::sync(cli, a),
         Command::VerifyReceipt(a) => crate::remote::verify_receipt(cli, a),
-        Command::Demo => crate::demo::run(cli),
+        Command::Demo | Command::Completions { .. } | Command::Man => Err(bad("not a store command")),
+    }
+}
+
+fn verify(cli: &Cli) -> Result<u8, Failure> {
+    let store = open(cli, OpenMode::ReadOnly)?;
+    let mut progress: Option<Progress> = None;
+    let result = store.verify_with_progress(&mut |done, total| {
+        progress.get_or_insert_with(|| Progress::bar("verifying", total)).set(done, total);
+    });
+    drop(progress);
+    match result {
+        Ok(n) => {
+            if cli.json {
+                print_json(json!({ "intact": true, "events": n }))
+            } else {
+                outln!("chain intact: {n} events verified")
+            }
+            Ok(0)
+        }
+        Err(Error::Tampered(b)) => {
+            if cli.json {
+                print_json(json!({ "intact": false, "first_bad_seq": b.seq(), "error": b.to_string() }));
+            }
+            Err(Failure { code: STORE, message: b.to_string() })
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
 fn policy(cli: &Cli) -> Result<u8, Failure> {
     let policy = load_policy(cli)?;
     if cli.json {
-        println!("{}", policy.to_json());
+        let catalog: serde_json::Value = serde_json::from_str(&policy.to_json()).map_err(|e| bad(e.to_string()))?;
+        print_json(json!({ "policy": catalog }));
         return Ok(0);
     }
-    println!("{} {} ({})\n", policy.id, policy.version, policy.name);
+    outln!("{} {} ({})\n", escape(&policy.id), escape(&policy.version), escape(&policy.name));
     let rows: Vec<Vec<String>> = policy
         .categories
         .iter()
@@ -189,14 +190,14 @@ fn policy(cli: &Cli) -> Result<u8, Failure> {
         })
         .collect();
     table(&["CATEGORY", "LEGAL BASIS", "OS PERMISSION", "RETENTION", "PURPOSE"], &rows);
-    println!();
+    outln!();
     let rows: Vec<Vec<String>> = policy
         .features
         .iter()
         .map(|f| vec![f.id.clone(), f.categories.join(", "), if f.per_item { "yes".into() } else { "no".into() }])
         .collect();
     table(&["FEATURE", "NEEDS", "PER ITEM"], &rows);
-    println!(
+    outln!(
         "\nconsent lifetime {}, re-ask after refusal {}, age of digital consent {} ({})",
         or_dash(policy.consent_lifetime),
         or_dash(policy.reask_after_refusal),
@@ -220,7 +221,7 @@ fn decide(cli: &Cli, a: &DecisionArgs, action: Action) -> Result<u8, Failure> {
     Ok(0)
 }
 
-pub fn status(cli: &Cli, subject: &str) -> Result<u8, Failure> {
+fn status(cli: &Cli, subject: &str) -> Result<u8, Failure> {
     let store = open(cli, OpenMode::ReadOnly)?;
     let statuses = store.statuses(subject)?;
     let policy = store.policy();
@@ -229,29 +230,29 @@ pub fn status(cli: &Cli, subject: &str) -> Result<u8, Failure> {
             .iter()
             .map(|s| json!({ "id": s.category, "legal_basis": s.legal_basis, "status": s.status, "since": s.since }))
             .collect();
-        print_json(&json!({ "subject": subject, "policy": { "id": policy.id, "version": policy.version }, "categories": categories }));
+        print_json(json!({ "subject": subject, "policy": { "id": policy.id, "version": policy.version }, "categories": categories }));
     } else {
-        println!("{subject} under policy {} {}\n", policy.id, policy.version);
+        outln!("{} under policy {} {}\n", escape(subject), escape(&policy.id), escape(&policy.version));
         status_table(&statuses);
     }
     Ok(0)
 }
 
-pub fn check(cli: &Cli, subject: &str, feature: &str, scope: Option<&str>) -> Result<u8, Failure> {
+fn check(cli: &Cli, subject: &str, feature: &str, scope: Option<&str>) -> Result<u8, Failure> {
     let store = open(cli, OpenMode::ReadOnly)?;
     let d = store.check(subject, feature, scope)?;
     if cli.json {
         let reasons: Vec<_> = d.reasons.iter().map(|r| json!({ "code": r.code, "category": r.category })).collect();
-        print_json(&json!({ "feature": d.feature, "allowed": d.allowed, "limited": d.limited, "reasons": reasons }));
+        print_json(json!({ "feature": d.feature, "allowed": d.allowed, "limited": d.limited, "reasons": reasons }));
     } else if d.allowed {
-        println!("{feature} is allowed for {subject}{}", if d.limited { " (limited OS access)" } else { "" });
+        let limited = if d.limited { " (limited OS access)" } else { "" };
+        outln!("{} is {} for {}{limited}", escape(feature), paint("allowed", true), escape(subject));
     } else {
-        println!("{feature} is denied for {subject}:");
-        for r in &d.reasons {
-            println!("  {:<30} {}", r.code.to_string(), r.category);
-        }
+        outln!("{} is {} for {}:", escape(feature), paint("denied", false), escape(subject));
+        let reasons: Vec<(String, String)> = d.reasons.iter().map(|r| (r.code.to_string(), r.category.to_string())).collect();
+        reason_lines(&reasons);
     }
-    Ok(if d.allowed { 0 } else { 1 })
+    Ok(if d.allowed { OK } else { DENIED })
 }
 
 fn history(cli: &Cli, subject: &str) -> Result<u8, Failure> {
@@ -272,7 +273,7 @@ fn history(cli: &Cli, subject: &str) -> Result<u8, Failure> {
                 v
             })
             .collect();
-        print_json(&rows);
+        print_json(json!({ "subject": subject, "events": rows }));
     } else {
         let rows: Vec<Vec<String>> = events
             .iter()

@@ -12,8 +12,11 @@ use consentkit_server::wire::{self, Batch, ErrorBody, IngestReply, IngestStatus,
 use serde_json::{json, Value};
 
 use crate::args::{Cli, Command};
-use crate::commands::{bad, open, print_json, Failure, BAD_INPUT, STORE};
-use crate::output::{or_dash, status_table, table};
+use crate::commands::open;
+use crate::failure::{bad, Failure, BAD_INPUT, STORE};
+use crate::outln;
+use crate::output::{or_dash, paint, print_json, reason_lines, status_table, table};
+use crate::text::escape;
 
 /// `consentkit sync`'s arguments.
 #[derive(Debug, Args)]
@@ -99,12 +102,12 @@ pub fn query(cli: &Cli, url: &str) -> Result<Option<u8>, Failure> {
         }
         Command::History { subject } => {
             let v = call(cli, url, "/v1/subjects/timeline", Some(&json!({ "subject": subject })))?;
-            print_history(cli, &v);
+            print_history(cli, subject, &v);
             0
         }
         Command::Export { subject } => {
             let v = call(cli, url, "/v1/subjects/export", Some(&json!({ "subject": subject })))?;
-            print_json(&v);
+            print_json(json!({ "document": v }));
             0
         }
         Command::Erase { subject, .. } => {
@@ -112,14 +115,14 @@ pub fn query(cli: &Cli, url: &str) -> Result<Option<u8>, Failure> {
             if cli.json {
                 print_json(&v);
             } else {
-                println!("erased {} events of the subject on the server; the erasure receipt:", v["erased_events"]);
+                outln!("erased {} events of the subject on the server; the erasure receipt:", escape(&v["erased_events"].to_string()));
                 let r = &v["receipt"];
                 for key in ["id", "subject_key", "erased_at", "erased_events", "devices", "key_id", "signature"] {
                     let value = match &r[key] {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
-                    println!("{:<16} {value}", key.replace('_', " "));
+                    outln!("{:<16} {}", key.replace('_', " "), escape(&value));
                 }
             }
             0
@@ -147,10 +150,11 @@ fn print_status(cli: &Cli, v: &Value) -> Result<(), Failure> {
         .collect::<Result<_, _>>()
         .map_err(|e| Failure { code: UNAVAILABLE, message: format!("the server's state reply: {e}") })?;
     let subject = v["subject"].as_str().unwrap_or_default();
-    println!(
-        "{subject} under policy {} {}\n",
-        v["policy"]["id"].as_str().unwrap_or_default(),
-        v["policy"]["version"].as_str().unwrap_or_default()
+    outln!(
+        "{} under policy {} {}\n",
+        escape(subject),
+        escape(v["policy"]["id"].as_str().unwrap_or_default()),
+        escape(v["policy"]["version"].as_str().unwrap_or_default())
     );
     status_table(&statuses);
     Ok(())
@@ -170,19 +174,18 @@ fn print_check(cli: &Cli, subject: &str, feature: &str, v: &Value) -> u8 {
     if cli.json {
         print_json(v);
     } else if allowed {
-        println!("{feature} is allowed for {subject}{}", if v["limited"].as_bool() == Some(true) { " (limited OS access)" } else { "" });
+        let limited = if v["limited"].as_bool() == Some(true) { " (limited OS access)" } else { "" };
+        outln!("{} is {} for {}{limited}", escape(feature), paint("allowed", true), escape(subject));
     } else {
-        println!("{feature} is denied for {subject}:");
-        for (code, category) in reasons_of(v) {
-            println!("  {code:<30} {category}");
-        }
+        outln!("{} is {} for {}:", escape(feature), paint("denied", false), escape(subject));
+        reason_lines(&reasons_of(v));
         for d in v["devices"].as_array().into_iter().flatten() {
             let device = d["device"].as_str().unwrap_or_default();
             match d["allowed"].as_bool() {
-                Some(true) => println!("  on {device}: allowed"),
+                Some(true) => outln!("  on {}: allowed", escape(device)),
                 _ => {
                     let why: Vec<String> = reasons_of(d).into_iter().map(|(c, cat)| format!("{c} ({cat})")).collect();
-                    println!("  on {device}: denied: {}", why.join(", "));
+                    outln!("  on {}: denied: {}", escape(device), escape(&why.join(", ")));
                 }
             }
         }
@@ -194,9 +197,9 @@ fn print_check(cli: &Cli, subject: &str, feature: &str, v: &Value) -> u8 {
     }
 }
 
-fn print_history(cli: &Cli, v: &Value) {
+fn print_history(cli: &Cli, subject: &str, v: &Value) {
     if cli.json {
-        print_json(v);
+        print_json(json!({ "subject": subject, "events": v }));
         return;
     }
     let text = |e: &Value, k: &str| e[k].as_str().map(String::from);
@@ -308,14 +311,14 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
         std::fs::write(path, text).map_err(|e| bad(format!("cannot write {}: {e}", path.display())))?;
     }
     if cli.json {
-        print_json(&json!({ "sent": sent, "batches": batches, "stored": stored, "head": last, "erased_locally": erased }));
+        print_json(json!({ "sent": sent, "batches": batches, "stored": stored, "head": last, "erased_locally": erased }));
     } else {
         match &last {
-            None => println!("nothing to send: the outbox is empty"),
-            Some(h) => println!("sent {sent} receipts in {batches} batches ({stored} new on the server); acknowledged up to seq {}", h.seq),
+            None => outln!("nothing to send: the outbox is empty"),
+            Some(h) => outln!("sent {sent} receipts in {batches} batches ({stored} new on the server); acknowledged up to seq {}", h.seq),
         }
         for s in &erased {
-            println!("erased {s} on this device: the server had erased them");
+            outln!("erased {} on this device: the server had erased them", escape(s));
         }
     }
     Ok(0)
@@ -343,10 +346,10 @@ pub fn verify_receipt(cli: &Cli, a: &VerifyArgs) -> Result<u8, Failure> {
         Ok(check) => {
             if cli.json {
                 print_json(
-                    &json!({ "verified": true, "device": check.device, "seq": check.seq, "chain_events": check.chain_events, "key_id": check.key_id }),
+                    json!({ "verified": true, "device": check.device, "seq": check.seq, "chain_events": check.chain_events, "key_id": check.key_id }),
                 );
             } else {
-                println!(
+                outln!(
                     "receipt verified: the server (key {}) holds device {} up to seq {}, and this chain holds that head ({} events checked)",
                     check.key_id, check.device, check.seq, check.chain_events
                 );
@@ -355,7 +358,7 @@ pub fn verify_receipt(cli: &Cli, a: &VerifyArgs) -> Result<u8, Failure> {
         }
         Err(why) => {
             if cli.json {
-                print_json(&json!({ "verified": false, "error": why }));
+                print_json(json!({ "verified": false, "error": why }));
             }
             Err(Failure { code: STORE, message: format!("receipt does not verify: {why}") })
         }

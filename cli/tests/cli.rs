@@ -81,11 +81,12 @@ fn policy_lists_categories_and_features() {
         assert!(out.contains(needle), "{needle}");
     }
     let json = env.json(0, &["policy"]);
-    assert_eq!(json["categories"].as_array().unwrap().len(), 8);
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["policy"]["categories"].as_array().unwrap().len(), 8);
     assert!(!env.db.exists(), "policy does not touch the store");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/wk360.json");
     let json = env.json(0, &["--policy", fixture.to_str().unwrap(), "policy"]);
-    assert_eq!(json["id"], "wk360");
+    assert_eq!(json["policy"]["id"], "wk360");
 }
 
 #[test]
@@ -103,7 +104,7 @@ fn decisions_print_receipts() {
     let scoped = env.json(0, &["grant", "alice", "device_contacts", "--scope", "contact-1", "--source", "settings"]);
     assert_eq!(scoped["scope"], "contact-1");
     let age = env.json(0, &["under-age", "kid"]);
-    assert_eq!(age["action"], "age_status");
+    assert_eq!(age["receipt"]["action"], "age_status");
     env.ok(0, &["grant", "kid", "usage_statistics", "--source", "guardian"]);
     env.fails(2, &["grant", "kid", "photos_media", "--source", "settings"], "needs source 'guardian'");
     env.ok(0, &["under-age", "kid", "--clear"]);
@@ -120,7 +121,11 @@ fn support_cannot_grant() {
 fn os_command() {
     let env = Env::new();
     let r = env.json(0, &["os", "photos", "limited"]);
-    assert_eq!((r["permission"].as_str(), r["os_state"].as_str()), (Some("photos"), Some("limited")));
+    let receipt = &r["receipt"];
+    assert_eq!(
+        (r["changed"].as_bool(), receipt["permission"].as_str(), receipt["os_state"].as_str()),
+        (Some(true), Some("photos"), Some("limited"))
+    );
     let again = env.json(0, &["os", "photos", "limited"]);
     assert_eq!(again["changed"], false);
     env.fails(2, &["os", "camera", "granted"], "unknown OS permission 'camera'");
@@ -149,7 +154,10 @@ fn status_json_shape_and_table() {
 fn check_exit_codes_and_json() {
     let env = Env::seeded();
     let allowed = env.json(0, &["check", "alice", "contact_lookup"]);
-    assert_eq!(allowed, serde_json::json!({ "feature": "contact_lookup", "allowed": true, "limited": false, "reasons": [] }));
+    assert_eq!(
+        allowed,
+        serde_json::json!({ "schema_version": 1, "feature": "contact_lookup", "allowed": true, "limited": false, "reasons": [] })
+    );
     let denied = env.json(1, &["check", "alice", "photo_sharing"]);
     assert_eq!(denied["allowed"], false);
     assert_eq!(denied["reasons"][0], serde_json::json!({ "code": "consent_refused", "category": "photos_media" }));
@@ -169,7 +177,8 @@ fn check_exit_codes_and_json() {
 fn history_json_includes_os_changes() {
     let env = Env::seeded();
     let h = env.json(0, &["history", "alice"]);
-    let rows = h.as_array().unwrap();
+    assert_eq!((h["schema_version"].as_u64(), h["subject"].as_str()), (Some(1), Some("alice")));
+    let rows = h["events"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
     for key in ["seq", "id", "category", "action", "scope", "source", "policy_version", "at", "hash"] {
         assert!(rows[0].get(key).is_some(), "{key}");
@@ -198,7 +207,7 @@ fn export_import_erase_purge_verify() {
     assert_eq!(erased["erased_events"], 3);
     assert_eq!(erased["receipt"]["action"], "erasure");
     assert!(!erased.to_string().contains("\"alice\""), "the erasure record does not name the subject");
-    assert_eq!(env.json(0, &["verify"]), serde_json::json!({ "intact": true, "events": 5 }));
+    assert_eq!(env.json(0, &["verify"]), serde_json::json!({ "schema_version": 1, "intact": true, "events": 5 }));
     let purge = env.json(0, &["--now", "2040-01-01T00:00:00Z", "purge"]);
     assert_eq!(purge["removed_events"], 0, "nothing acknowledged by a backend yet, nothing purged");
     assert!(env.ok(0, &["purge"]).contains("purged 0 events"));

@@ -97,9 +97,12 @@ fn receipts(conn: &Connection, where_clause: &str, args: impl rusqlite::Params) 
     receipts_limited(conn, where_clause, -1, args)
 }
 
+fn receipts_sql(where_clause: &str, limit: i64) -> String {
+    format!("SELECT {EVENT_COLUMNS} FROM events WHERE removed_by IS NULL AND {where_clause} ORDER BY seq LIMIT {limit}")
+}
+
 fn receipts_limited(conn: &Connection, where_clause: &str, limit: i64, args: impl rusqlite::Params) -> Result<Vec<Receipt>> {
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE removed_by IS NULL AND {where_clause} ORDER BY seq LIMIT {limit}");
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&receipts_sql(where_clause, limit))?;
     let rows = stmt.query_map(args, receipt)?;
     let mut out = Vec::new();
     for row in rows {
@@ -115,7 +118,27 @@ pub fn subject_events(conn: &Connection, subject: &str) -> Result<Vec<Receipt>> 
 
 /// A subject's events with the device's OS permission changes interleaved, oldest first.
 pub fn subject_history(conn: &Connection, subject: &str) -> Result<Vec<Receipt>> {
-    receipts(conn, "(subject = ?1 OR (subject IS NULL AND action = 'os_permission'))", [subject])
+    query_receipts(conn, &subject_history_sql(), [subject])
+}
+
+/// Two indexed halves (the subject's rows by `events_by_subject`, the device's OS changes by
+/// `events_unattributed`) merged by `seq`: an `OR` of both would scan the whole ledger.
+fn subject_history_sql() -> String {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE subject = ?1 AND removed_by IS NULL \
+         UNION ALL SELECT {EVENT_COLUMNS} FROM events WHERE subject IS NULL AND action = 'os_permission' AND removed_by IS NULL \
+         ORDER BY seq"
+    )
+}
+
+fn query_receipts(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Receipt>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(args)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(receipt(row)?.map_err(Error::Corrupt)?);
+    }
+    Ok(out)
 }
 
 /// Events after `after_seq` (not removed), oldest first, at most `limit`.
@@ -123,10 +146,13 @@ pub fn events_after(conn: &Connection, after_seq: u64, limit: u32) -> Result<Vec
     receipts_limited(conn, "seq > ?1", limit as i64, [after_seq as i64])
 }
 
-/// Every stored event with this action, oldest first (e.g. the erasure records).
-pub fn events_with_action(conn: &Connection, action: Action) -> Result<Vec<Receipt>> {
-    receipts(conn, "action = ?1", [action.as_str()])
+/// Every stored event with this action that names no subject, oldest first (the erasure and
+/// purge records, the device's OS changes); read through the `events_unattributed` index.
+pub fn unattributed_events(conn: &Connection, action: Action) -> Result<Vec<Receipt>> {
+    receipts(conn, UNATTRIBUTED, [action.as_str()])
 }
+
+const UNATTRIBUTED: &str = "subject IS NULL AND action = ?1";
 
 /// The event with this id, if stored.
 pub fn event_by_id(conn: &Connection, id: &str) -> Result<Option<Receipt>> {
@@ -273,9 +299,11 @@ pub fn last_event(conn: &Connection) -> Result<Option<(u64, String)>> {
         .optional()?)
 }
 
+const SUBJECT_SEQS: &str = "SELECT seq, id FROM events WHERE subject = ?1 AND removed_by IS NULL ORDER BY seq";
+
 /// Sequence numbers of a subject's events (for erasure).
 pub fn subject_seqs(conn: &Connection, subject: &str) -> Result<Vec<(u64, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT seq, id FROM events WHERE subject = ?1 AND removed_by IS NULL ORDER BY seq")?;
+    let mut stmt = conn.prepare_cached(SUBJECT_SEQS)?;
     let rows = stmt.query_map([subject], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -288,4 +316,77 @@ pub fn retention_candidates(conn: &Connection, up_to_seq: u64) -> Result<Vec<(u6
     )?;
     let rows = stmt.query_map([up_to_seq as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{self, OpenMode};
+
+    /// The plan's detail lines for `sql`.
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(["x"], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect()
+    }
+
+    /// Every per-subject support query reads `events` through the named index, never by a scan.
+    fn assert_indexed(conn: &Connection) {
+        let queries = [
+            ("export (a subject's events)", receipts_sql("subject = ?1", -1), vec!["events_by_subject"]),
+            (
+                "history (the subject's events and the device's OS changes)",
+                subject_history_sql(),
+                vec!["events_by_subject", "events_unattributed"],
+            ),
+            ("erasure records", receipts_sql(UNATTRIBUTED, -1), vec!["events_unattributed"]),
+            ("erasure (the subject's rows to remove)", SUBJECT_SEQS.to_string(), vec!["events_by_subject"]),
+            ("a subject's state row", "SELECT state FROM subjects WHERE subject = ?1".to_string(), vec!["subjects"]),
+        ];
+        for (what, sql, indexes) in queries {
+            let plan = plan(conn, &sql);
+            assert!(
+                !plan.iter().any(|line| line.starts_with("SCAN events") || line.starts_with("SCAN subjects")),
+                "{what} scans: {plan:?}"
+            );
+            for index in indexes {
+                assert!(
+                    plan.iter().any(|line| line.starts_with("SEARCH") && line.contains(index)),
+                    "{what} does not search {index}: {plan:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn support_queries_use_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = schema::open(&dir.path().join("plans.db"), OpenMode::ReadWrite).unwrap();
+        assert_indexed(&conn);
+    }
+
+    #[test]
+    fn an_old_file_gets_the_index_when_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v1.db"), &path).unwrap();
+        let before = Connection::open(&path).unwrap();
+        assert_eq!(before.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
+        drop(before);
+        let conn = schema::open(&path, OpenMode::ReadWrite).unwrap();
+        assert_eq!(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), schema::LATEST);
+        assert_indexed(&conn);
+        // The rewritten queries still answer: the fixture's events are found through the indexes.
+        let subject: String = conn.query_row("SELECT subject FROM events WHERE subject IS NOT NULL LIMIT 1", [], |r| r.get(0)).unwrap();
+        let all: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM events WHERE removed_by IS NULL AND (subject = ?1 OR (subject IS NULL AND action = 'os_permission'))",
+                [&subject],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let history = subject_history(&conn, &subject).unwrap();
+        assert_eq!(history.len() as i64, all);
+        assert!(history.windows(2).all(|w| w[0].seq < w[1].seq), "oldest first");
+    }
 }

@@ -71,6 +71,25 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The error for a log line: what went wrong without any value that came from the caller or
+    /// the store's rows (no subject, scope, category text or decoded value), so it is safe to log.
+    pub fn log_summary(&self) -> String {
+        match self {
+            Error::StoreUnavailable { why, .. } => format!("store unavailable: {why}"),
+            Error::SchemaTooNew { found, supported, .. } => format!("schema version {found}, newer than {supported}"),
+            Error::PolicyMismatch { stored, given, .. } => format!("store belongs to policy '{stored}', not '{given}'"),
+            Error::Tampered(b) => b.to_string(),
+            Error::Closed(_) => "store closed after an earlier failure".into(),
+            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => format!("storage error {:?}", e.code),
+            Error::Sqlite(_) => "storage error".into(),
+            Error::Corrupt(_) => "corrupt stored value".into(),
+            Error::Io { source, .. } => format!("i/o error: {:?}", source.kind()),
+            Error::Policy { path, .. } => format!("invalid policy at {path}"),
+            Error::Import(_) => "rejected import".into(),
+            _ => "invalid input".into(),
+        }
+    }
+
     /// True for errors that mean the store itself is damaged, missing or unreadable
     /// (as opposed to bad input from the caller).
     pub fn is_store_problem(&self) -> bool {

@@ -377,7 +377,13 @@ mod tests {
             category: Some("usage_statistics".into()),
             purpose_version: Some(1),
             valid_until: Some(Timestamp(1000)),
-            ..crate::receipt::Receipt::blank(crate::model::Action::Grant, crate::model::Source::Settings, &policy.id, &policy.version, Timestamp(0))
+            ..crate::receipt::Receipt::blank(
+                crate::model::Action::Grant,
+                crate::model::Source::Settings,
+                &policy.id,
+                &policy.version,
+                Timestamp(0),
+            )
         };
         state.apply(&grant);
         s.subjects.insert("alice".into(), Arc::new(state));

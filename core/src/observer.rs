@@ -128,7 +128,7 @@ impl Registry {
                     Delivery::Change(c) => c,
                 };
                 if catch_unwind(AssertUnwindSafe(|| observer.on_change(&change))).is_err() {
-                    log::error!("consentkit: an observer panicked on {change:?}; it stays registered");
+                    log::error!("consentkit: an observer panicked at generation {}; it stays registered", change.generation);
                 }
             }
         });

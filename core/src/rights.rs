@@ -260,6 +260,8 @@ impl ConsentStore {
             Ok(seqs.len() as u64)
         })?;
         self.checkpoint()?;
+        let reference = self.subject_ref(subject)?;
+        log::info!("consentkit: erased {count} events of subject ref {}", &reference[..16.min(reference.len())]);
         let receipt = receipts.pop().ok_or_else(|| Error::Corrupt("no erasure record".into()))?;
         Ok(ErasureReport { receipt, erased_events: count })
     }
@@ -267,7 +269,7 @@ impl ConsentStore {
     /// Erasure records for a subject (confirms "an erasure happened on DATE").
     pub fn erasures_of(&self, subject: &str) -> Result<Vec<Receipt>> {
         let reference = self.subject_ref(subject)?;
-        let erasures = self.with_ledger(|l| db::events_with_action(&l.conn, Action::Erasure))?;
+        let erasures = self.with_ledger(|l| db::unattributed_events(&l.conn, Action::Erasure))?;
         let matches = |r: &Receipt| r.detail_field("subject_ref").and_then(|v| v.as_str().map(String::from)) == Some(reference.clone());
         Ok(erasures.into_iter().filter(matches).collect())
     }
@@ -309,6 +311,7 @@ impl ConsentStore {
         if removed > 0 {
             self.checkpoint()?;
         }
+        log::info!("consentkit: retention purge removed {removed} events");
         Ok(PurgeReport { removed_events: removed, receipt: receipts.pop() })
     }
 

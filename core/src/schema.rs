@@ -83,6 +83,12 @@ const MIGRATIONS: &[&str] = &[
                 AND consentkit_claims(claim.hash, claim.detail, OLD.seq))
         BEGIN SELECT RAISE(ABORT, 'consentkit events are append-only: only an erasure or purge record removes an event'); END;
     "#,
+    // 3: the events that name no subject (device OS permission changes, erasure and purge
+    // records), by action: `history` interleaves the device's OS changes and `erasures_of` finds
+    // erasure records through it instead of scanning the ledger. Few rows, so a small index.
+    r#"
+    CREATE INDEX events_unattributed ON events(action, seq) WHERE subject IS NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -160,10 +160,20 @@ impl HistoryFold {
 
 /// Walks and folds the whole chain: `Ok((events, fold))` when it holds, else where it breaks.
 pub(crate) fn walk(conn: &rusqlite::Connection) -> Result<(u64, HistoryFold)> {
+    walk_with_progress(conn, &mut |_| {})
+}
+
+/// [`walk`], calling `progress(rows walked)` every 4096 rows.
+pub(crate) fn walk_with_progress(conn: &rusqlite::Connection, progress: &mut dyn FnMut(u64)) -> Result<(u64, HistoryFold)> {
     let mut verifier = Verifier::default();
     let mut fold = HistoryFold::default();
     let mut broken: Option<ChainBreak> = None;
+    let mut rows = 0u64;
     db::for_each_chain_row(conn, |row| {
+        rows += 1;
+        if rows.is_multiple_of(4096) {
+            progress(rows);
+        }
         if let RowContent::Event(event) = &row.content {
             fold.push(event);
         }

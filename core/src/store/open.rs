@@ -88,6 +88,11 @@ impl ConsentStore {
         let (subjects, os, state_sum) = state_proof::load_checked(&conn, mode == OpenMode::ReadWrite)?;
         snapshot.subjects = subjects.into_iter().collect();
         snapshot.os = os.into_iter().collect();
+        log::info!(
+            "consentkit: store opened ({mode:?}, schema version {}, {head_seq} events, {} subjects)",
+            crate::schema::LATEST,
+            snapshot.subjects.len()
+        );
         let ledger = Ledger { conn, head_seq, head_hash, erasure_key: erasure_key.unwrap_or_default(), state_sum };
         Ok(ConsentStore {
             _open_file: open_file,
@@ -107,7 +112,7 @@ impl ConsentStore {
         match Self::open_with(path.as_ref(), policy.clone(), clock.clone(), OpenMode::ReadWrite) {
             Ok(store) => store,
             Err(e) => {
-                log::error!("consentkit: store unavailable, failing closed: {e}");
+                log::error!("consentkit: failing closed: {}", e.log_summary());
                 let mut snapshot = Snapshot::empty(policy.clone());
                 snapshot.unavailable = Some(e.to_string());
                 ConsentStore {
@@ -135,6 +140,7 @@ impl ConsentStore {
                 std::fs::rename(&from, &to).map_err(|source| Error::Io { path: from.clone(), source })?;
             }
         }
+        log::warn!("consentkit: damaged store quarantined to {target:?}");
         Ok(target)
     }
 }

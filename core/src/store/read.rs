@@ -45,8 +45,14 @@ impl ConsentStore {
     /// digest is invalidated (the next open rebuilds the state from the history) and, if this
     /// store was serving the disagreeing state, it closes: checks fail closed from then on.
     pub fn verify(&self) -> Result<u64> {
+        self.verify_with_progress(&mut |_, _| {})
+    }
+
+    /// [`ConsentStore::verify`], calling `progress(rows checked, head sequence number)` every
+    /// 4096 rows (for a progress bar).
+    pub fn verify_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
         let outcome = self.with_ledger(|l| {
-            let (events, fold) = state_proof::walk(&l.conn)?;
+            let (events, fold) = state_proof::walk_with_progress(&l.conn, &mut |rows| progress(rows, l.head_seq))?;
             let head = db::head(&l.conn)?.map_or(0, |(seq, _)| seq);
             let table = fold.check(&db::load_subjects(&l.conn)?, &db::load_os(&l.conn)?, head);
             // Under the ledger lock, so no write is between the walk and the snapshot; a snapshot

@@ -4,12 +4,7 @@ import android.Manifest
 import android.app.Application
 import android.content.pm.PackageManager
 import androidx.core.content.ContextCompat
-import com.consentkit.ConsentManager
-import com.consentkit.OsPermission
-import com.consentkit.ffi.Action
-import com.consentkit.ffi.ConsentChoice
-import com.consentkit.ffi.OsState
-import com.consentkit.ffi.Source
+import com.consentkit.*
 
 /** One ConsentManager for the process, opened fail-closed at start-up. */
 class UCAnywhereApp : Application() {
@@ -19,10 +14,11 @@ class UCAnywhereApp : Application() {
     override fun onCreate() {
         super.onCreate()
         consent = ConsentManager.open(filesDir.resolve("consent.db").path)
-        consent.unavailable?.let { why ->
-            // The record could not be read: features that need consent stay off. Tell the user and
-            // offer to ask again; keep the damaged file for support.
-            android.util.Log.e("consent", "consent store unavailable: $why")
+        consent.unavailableReason?.let { why ->
+            // The record could not be read: features that need consent stay off.
+            android.util.Log.e("consent", "consent store unavailable (${why.kind}): ${why.message}")
+            // A damaged file: move it aside (kept for support) and start afresh; ask the user again.
+            if (why.canQuarantine) consent = consent.quarantineAndReopen().manager
         }
     }
 
@@ -36,17 +32,18 @@ class UCAnywhereApp : Application() {
     }
 
     /** The onboarding dialog's answers, saved together: a force-quit mid-dialog records nothing. */
-    fun saveOnboarding(userId: String, contacts: Boolean, photos: Boolean, statistics: Boolean) {
-        fun decision(category: String, yes: Boolean) =
-            ConsentChoice(userId, category, if (yes) Action.GRANT else Action.REFUSE, null, Source.ONBOARDING)
-        consent.record(
-            listOf(decision("device_contacts", contacts), decision("photos_media", photos), decision("usage_statistics", statistics)),
+    /** Call from a coroutine (e.g. lifecycleScope): the write runs on Dispatchers.IO. */
+    suspend fun saveOnboarding(userId: String, contacts: Boolean, photos: Boolean, statistics: Boolean) {
+        fun choice(category: Category, yes: Boolean) =
+            ConsentChoice(userId, category.id, if (yes) Action.GRANT else Action.REFUSE, null, Source.ONBOARDING)
+        consent.suspending().record(
+            listOf(choice(Category.DEVICE_CONTACTS, contacts), choice(Category.PHOTOS_MEDIA, photos), choice(Category.USAGE_STATISTICS, statistics)),
         )
     }
 
     /** The gate before an analytics event: in memory, no I/O, safe on the main thread. */
     fun track(userId: String, event: String) {
-        if (consent.isAllowed(userId, "usage_analytics")) Analytics.send(event)
+        if (consent.isAllowed(userId, Feature.USAGE_ANALYTICS)) Analytics.send(event)
     }
 }
 

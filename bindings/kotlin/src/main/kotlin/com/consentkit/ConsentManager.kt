@@ -82,6 +82,11 @@ class ConsentManager internal constructor(
     }
 
     companion object {
+        /** The ConsentKit version of the native library (the same in Cargo, Maven and SwiftPM). */
+        @JvmStatic
+        @get:Throws(ConsentKitException::class)
+        val version: String get() = com.consentkit.ffi.consentkitVersion()
+
         /** Most decisions kept in the gate cache; past it the cache starts afresh. */
         const val MAX_CACHED_DECISIONS = 4096
 
