@@ -421,8 +421,8 @@ mod tests {
         run!("object", kit.object(s(), "contact_information".into(), Source::Settings));
         run!("withdraw_objection", kit.withdraw_objection(s(), "contact_information".into(), Source::Settings));
         run!("record_batch", kit.record_batch(vec![]));
-        run!("set_os_permission", kit.set_os_permission(OsPermission::Contacts, OsState::Granted));
-        run!("os_permission", kit.os_permission(OsPermission::Contacts));
+        run!("set_os_permission", kit.set_os_permission(OsPermission::CONTACTS, OsState::Granted));
+        run!("os_permission", kit.os_permission(OsPermission::CONTACTS));
         run!("set_under_age", kit.set_under_age(s(), true, Source::Settings));
         run!("check", kit.check(s(), "usage_analytics".into(), None));
         run!("status", kit.status(s(), c()));

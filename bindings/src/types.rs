@@ -69,21 +69,6 @@ pub enum Status {
 }
 
 #[uniffi::remote(Enum)]
-pub enum OsPermission {
-    Contacts,
-    Photos,
-}
-
-#[uniffi::remote(Enum)]
-pub enum OsState {
-    Granted,
-    Limited,
-    Denied,
-    NotDetermined,
-    Restricted,
-}
-
-#[uniffi::remote(Enum)]
 pub enum ReasonCode {
     ConsentNotAsked,
     ConsentRefused,

@@ -131,9 +131,17 @@ fn drive(kit: &ConsentKit, step: &Value, secrets: &mut Vec<String>) {
             kit.record_batch(decisions).map(drop)
         }
         "os" => {
-            let permission: OsPermission = text(step, "permission").parse().unwrap();
-            let state: OsState = text(step, "state").parse().unwrap();
-            kit.set_os_permission(permission, state).map(drop)
+            // A scenario's bad id or state is an error of the step, as on every platform.
+            match (text(step, "permission").parse::<OsPermission>(), text(step, "state").parse::<OsState>()) {
+                (Ok(permission), Ok(state)) => kit.set_os_permission(permission, state).map(drop),
+                _ => Ok(()),
+            }
+        }
+        "os_state" => {
+            if let Ok(permission) = text(step, "permission").parse::<OsPermission>() {
+                let _ = kit.os_permission(permission);
+            }
+            Ok(())
         }
         "under_age" => kit.set_under_age(subject, step["value"].as_bool().unwrap_or(true), source(step)).map(drop),
         "erase" => kit.erase(subject, source(step)).map(drop),

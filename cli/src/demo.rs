@@ -122,7 +122,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             &r.hash[..12]
         );
     }
-    store.set_os_permission(OsPermission::Contacts, OsState::Granted)?;
+    store.set_os_permission(OsPermission::CONTACTS, OsState::Granted)?;
     say!(out, "\nThe OS then reports the contacts permission granted:");
     decision_line(&mut out, &store, alice, "contact_lookup", None)?;
     decision_line(&mut out, &store, alice, "usage_analytics", None)?;
@@ -137,7 +137,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     clock.advance_millis(10 * DAY);
     out.step(4, "Alice turns contacts off in the OS settings",
         "An OS change is recorded (device-wide, in every subject's history) and feeds the gate; it never\nchanges the consent itself (Android resets permissions of unused apps: that is not a withdrawal).");
-    store.set_os_permission(OsPermission::Contacts, OsState::Denied)?;
+    store.set_os_permission(OsPermission::CONTACTS, OsState::Denied)?;
     decision_line(&mut out, &store, alice, "contact_lookup", None)?;
     say!(out, "  status of device_contacts: {}", store.status(alice, "device_contacts")?.status);
 
@@ -164,7 +164,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     let bumped = Policy::from_json(&value.to_string())?;
     drop(store);
     store = open(&path, bumped, &clock)?;
-    store.set_os_permission(OsPermission::Contacts, OsState::Granted)?;
+    store.set_os_permission(OsPermission::CONTACTS, OsState::Granted)?;
     decision_line(&mut out, &store, alice, "contact_lookup", None)?;
     say!(out, "  should_ask(device_contacts): {}", store.should_ask(alice, "device_contacts")?);
 

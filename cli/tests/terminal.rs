@@ -43,7 +43,7 @@ impl Env {
         for chunk in batch.chunks(2000) {
             store.record_batch(chunk).unwrap();
         }
-        store.set_os_permission(OsPermission::Contacts, OsState::Granted).unwrap();
+        store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
         env
     }
 

@@ -63,7 +63,7 @@ fn fmt(d: Duration) -> String {
 fn store_with(dir: &Path, name: &str, subjects: usize, events_per_subject: usize) -> (PathBuf, ConsentStore) {
     let path = dir.join(name);
     let store = ConsentStore::open(&path, Policy::builtin()).unwrap();
-    store.set_os_permission(OsPermission::Contacts, OsState::Granted).unwrap();
+    store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
     let mut batch = Vec::new();
     let flush = |batch: &mut Vec<DecisionInput>, force: bool| {
         if batch.len() >= 1000 || (force && !batch.is_empty()) {

@@ -11,7 +11,8 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::CatalogId;
 use crate::input::{check_scope, check_subject};
-use crate::model::{ChildrenRule, LegalBasis, OsPermission, OsState, ReasonCode, Status};
+use crate::model::{ChildrenRule, LegalBasis, OsState, ReasonCode, Status};
+use crate::os_permission::OsPermission;
 use crate::policy::{Category, Policy};
 use crate::state::{in_force, status_of, CategoryState, SubjectState};
 
@@ -24,19 +25,23 @@ pub type FastHash = foldhash::fast::RandomState;
 /// Every subject's state, by subject id.
 pub type SubjectMap = HashMap<String, Arc<SubjectState>, FastHash>;
 
-/// The device's OS permissions: one slot per [`OsPermission`], so a check reads it by index.
+/// The device's OS permissions: one slot per [`OsPermission::index`], so a check reads it by index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OsMap([Option<OsRecord>; OsPermission::ALL.len()]);
+pub struct OsMap(Vec<Option<(OsPermission, OsRecord)>>);
 
 impl OsMap {
-    /// The reported state of `permission`, if any.
+    /// The reported state of `permission`, if any (`None` for a permission never reported).
     pub fn get(&self, permission: &OsPermission) -> Option<&OsRecord> {
-        self.0[*permission as usize].as_ref()
+        self.0.get(permission.index()).and_then(|slot| slot.as_ref().map(|(_, r)| r))
     }
 
     /// Sets the reported state of `permission`.
     pub fn insert(&mut self, permission: OsPermission, record: OsRecord) {
-        self.0[permission as usize] = Some(record);
+        let index = permission.index();
+        if self.0.len() <= index {
+            self.0.resize(index + 1, None);
+        }
+        self.0[index] = Some((permission, record));
     }
 
     /// True when no permission was ever reported.
@@ -44,9 +49,9 @@ impl OsMap {
         self.0.iter().all(Option::is_none)
     }
 
-    /// Every reported permission, in declaration order.
+    /// Every reported permission, in index order (predefined ones first).
     pub fn iter(&self) -> impl Iterator<Item = (&OsPermission, &OsRecord)> {
-        OsPermission::ALL.iter().zip(&self.0).filter_map(|(p, r)| r.as_ref().map(|r| (p, r)))
+        self.0.iter().filter_map(|slot| slot.as_ref().map(|(p, r)| (p, r)))
     }
 }
 
@@ -210,7 +215,9 @@ impl Snapshot {
             if let Some(permission) = category.os_permission {
                 match self.os_state(permission) {
                     OsState::Granted => {}
-                    OsState::Limited => limited = true,
+                    // Partial access (limited library, partial photos) and provisional
+                    // notifications let the feature run, flagged so the app can adapt.
+                    OsState::Limited | OsState::Provisional => limited = true,
                     OsState::Denied => deny(ReasonCode::OsPermissionDenied),
                     OsState::NotDetermined => deny(ReasonCode::OsPermissionNotDetermined),
                     OsState::Restricted => deny(ReasonCode::OsPermissionRestricted),
@@ -345,15 +352,19 @@ mod tests {
     #[test]
     fn os_permissions_are_kept_per_permission() {
         let mut os = OsMap::default();
-        assert!(OsPermission::ALL.iter().all(|p| os.get(p).is_none()));
-        for (i, p) in OsPermission::ALL.iter().enumerate() {
+        assert!(OsPermission::PREDEFINED.iter().all(|p| os.get(p).is_none()));
+        for (i, p) in OsPermission::PREDEFINED.iter().enumerate() {
             os.insert(*p, OsRecord { state: OsState::Denied, since: Timestamp(i as i64) });
         }
-        os.insert(OsPermission::Photos, OsRecord { state: OsState::Limited, since: Timestamp(9) });
-        assert_eq!(os.get(&OsPermission::Photos), Some(&OsRecord { state: OsState::Limited, since: Timestamp(9) }));
-        assert_eq!(os.get(&OsPermission::Contacts).map(|r| r.state), Some(OsState::Denied));
+        os.insert(OsPermission::PHOTOS, OsRecord { state: OsState::Limited, since: Timestamp(9) });
+        assert_eq!(os.get(&OsPermission::PHOTOS), Some(&OsRecord { state: OsState::Limited, since: Timestamp(9) }));
+        assert_eq!(os.get(&OsPermission::CONTACTS).map(|r| r.state), Some(OsState::Denied));
         let listed: Vec<OsPermission> = os.iter().map(|(p, _)| *p).collect();
-        assert_eq!(listed, OsPermission::ALL);
+        assert_eq!(listed, OsPermission::PREDEFINED);
+        let own = OsPermission::parse("gate_test_own_permission").unwrap();
+        assert_eq!(os.get(&own), None);
+        os.insert(own, OsRecord { state: OsState::Provisional, since: Timestamp(10) });
+        assert_eq!(os.get(&own).map(|r| r.state), Some(OsState::Provisional));
     }
 
     #[test]

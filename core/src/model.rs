@@ -1,4 +1,5 @@
-//! The vocabulary of consent: actions, sources, statuses, legal bases and OS permission states.
+//! The vocabulary of consent: actions, sources, statuses, legal bases and OS permission states
+//! (the permissions themselves are open ids: [`crate::os_permission`]).
 //! Every value has one snake_case name, used in SQLite, JSON, the CLI and the bindings alike.
 
 use std::fmt;
@@ -142,22 +143,16 @@ named_enum!(
 );
 
 named_enum!(
-    /// An operating-system permission that a category may depend on.
-    OsPermission, "OS permission" {
-        /// The device's address book.
-        Contacts = "contacts",
-        /// The photo library and media.
-        Photos = "photos",
-    }
-);
-
-named_enum!(
     /// The OS's answer for a permission, as the platform reports it.
     OsState, "OS permission state" {
         /// Full access.
         Granted = "granted",
-        /// Partial access (iOS limited photo library, Android selected photos).
+        /// Partial access: iOS's limited photo library, Android's partial (user-selected) photo access,
+        /// approximate location, write-only calendar. The gate allows with `limited = true`.
         Limited = "limited",
+        /// iOS provisional notifications (delivered quietly, without a prompt). The gate allows with
+        /// `limited = true`.
+        Provisional = "provisional",
         /// The user said no, or revoked it in the OS settings.
         Denied = "denied",
         /// Never asked (also the state before the platform reports anything).

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Period;
 use crate::error::{Error, Result};
 use crate::id::CatalogId;
-use crate::model::{ChildrenRule, LegalBasis, OsPermission};
+use crate::model::{ChildrenRule, LegalBasis};
+use crate::os_permission::OsPermission;
 
 /// The hasher of the id indexes: foldhash, seeded at random per process. Ids come from the app's
 /// own catalog, never from an attacker; foldhash is several times faster than SipHash on short
@@ -297,8 +298,8 @@ mod tests {
         assert_eq!(p.consent_lifetime, Some("P13M".parse().unwrap()));
         assert_eq!(p.reask_after_refusal, Some("P6M".parse().unwrap()));
         assert_eq!(p.age_of_digital_consent, 16);
-        assert_eq!(p.category("device_contacts").unwrap().os_permission, Some(OsPermission::Contacts));
-        assert_eq!(p.category("photos_media").unwrap().os_permission, Some(OsPermission::Photos));
+        assert_eq!(p.category("device_contacts").unwrap().os_permission, Some(OsPermission::CONTACTS));
+        assert_eq!(p.category("photos_media").unwrap().os_permission, Some(OsPermission::PHOTOS));
         let feature = |id: &str| p.feature(id).unwrap().categories.clone();
         assert_eq!(feature("contact_lookup"), ["device_contacts"]);
         assert_eq!(feature("contact_sync"), ["device_contacts"]);
@@ -327,9 +328,9 @@ mod tests {
         let cases = [
             (MINIMAL.replace(r#""consent""#, r#""concent""#), "$.categories[0].legal_basis", "concent"),
             (
-                MINIMAL.replace(r#""retention":"P1Y""#, r#""retention":"P1Y","os_permission":"camera""#),
+                MINIMAL.replace(r#""retention":"P1Y""#, r#""retention":"P1Y","os_permission":"Camera-Roll""#),
                 "$.categories[0].os_permission",
-                "camera",
+                "'Camera-Roll' is not snake_case",
             ),
             (MINIMAL.replace(r#"["a"]"#, r#"["b"]"#), "$.features[0].categories[0]", "unknown category 'b'"),
             (MINIMAL.replace(r#"["a"]"#, "[]"), "$.features[0].categories", "at least one category"),

@@ -16,7 +16,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::model::{Action, OsPermission, OsState, Source};
+use crate::model::{Action, OsState, Source};
+use crate::os_permission::OsPermission;
 
 /// One event of the append-only ledger with its proof. Never updated in place.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,7 +20,8 @@ use crate::chain::{hex, ChainBreak, RowContent, Verifier, GENESIS};
 use crate::db;
 use crate::error::{Error, Result};
 use crate::gate::OsRecord;
-use crate::model::{Action, OsPermission};
+use crate::model::{Action};
+use crate::os_permission::OsPermission;
 use crate::receipt::Receipt;
 use crate::state::SubjectState;
 
@@ -239,10 +240,10 @@ mod tests {
     fn the_sum_is_order_free_and_updates_row_by_row() {
         let a = SubjectState { under_age: true, ..Default::default() };
         let b = SubjectState::default();
-        let os = HashMap::from([(OsPermission::Photos, OsRecord { state: OsState::Denied, since: Timestamp(5) })]);
+        let os = HashMap::from([(OsPermission::PHOTOS, OsRecord { state: OsState::Denied, since: Timestamp(5) })]);
         let both = StateSum::of(&HashMap::from([("a".to_string(), a.clone()), ("b".to_string(), b.clone())]), &os);
         let mut stepwise = StateSum::default();
-        stepwise.add_os(OsPermission::Photos, &os[&OsPermission::Photos]);
+        stepwise.add_os(OsPermission::PHOTOS, &os[&OsPermission::PHOTOS]);
         stepwise.add_subject("b", &a);
         stepwise.remove_subject("b", &a);
         stepwise.add_subject("b", &b);

@@ -52,21 +52,21 @@ fn os_permission_feeds_the_gate_but_never_changes_consent() {
         (OsState::Granted, None),
     ];
     for (state, reason) in cases {
-        f.store.set_os_permission(OsPermission::Contacts, state).unwrap();
+        f.store.set_os_permission(OsPermission::CONTACTS, state).unwrap();
         let expected = reason.map(|r| pairs(&[(r, "device_contacts")])).unwrap_or_default();
         assert_eq!(f.reasons("alice", "contact_lookup", None), expected, "{state}");
         assert_eq!(f.store.status("alice", "device_contacts").unwrap().status, Status::Granted);
     }
-    f.store.set_os_permission(OsPermission::Photos, OsState::Limited).unwrap();
+    f.store.set_os_permission(OsPermission::PHOTOS, OsState::Limited).unwrap();
     let d = f.store.check("alice", "photo_sharing", None).unwrap();
     assert!(d.allowed && d.limited);
     // A repeated report is not history; a change is, in every subject's history.
-    assert!(f.store.set_os_permission(OsPermission::Photos, OsState::Limited).unwrap().is_none());
-    let r = f.store.set_os_permission(OsPermission::Photos, OsState::Denied).unwrap().unwrap();
+    assert!(f.store.set_os_permission(OsPermission::PHOTOS, OsState::Limited).unwrap().is_none());
+    let r = f.store.set_os_permission(OsPermission::PHOTOS, OsState::Denied).unwrap().unwrap();
     assert_eq!((r.source, r.subject.clone()), (Source::OsSettings, None));
     let bob = f.store.history("bob").unwrap();
     assert!(bob.iter().any(|e| e.id == r.id), "device OS changes show in every subject's history");
-    assert_eq!(f.store.os_state(OsPermission::Photos), OsState::Denied);
+    assert_eq!(f.store.os_state(OsPermission::PHOTOS), OsState::Denied);
 }
 
 #[test]
@@ -178,7 +178,7 @@ fn under_age_needs_a_guardian() {
 #[test]
 fn single_contact_scopes() {
     let f = Fixture::ucanywhere();
-    f.store.set_os_permission(OsPermission::Contacts, OsState::Granted).unwrap();
+    f.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
     f.grant("alice", "device_contacts");
     assert_eq!(f.reasons("alice", "contact_sync", Some("contact-42")), pairs(&[("scope_not_granted", "device_contacts")]));
     f.store.record(&DecisionInput::new("alice", "device_contacts", Action::Grant, Source::Settings).with_scope("contact-42")).unwrap();

@@ -11,7 +11,7 @@ use consentkit_core::*;
 /// refusal of photos, an objection; the device's contacts permission is denied.
 fn alice_export() -> ExportDocument {
     let f = Fixture::ucanywhere();
-    f.store.set_os_permission(OsPermission::Contacts, OsState::Denied).unwrap();
+    f.store.set_os_permission(OsPermission::CONTACTS, OsState::Denied).unwrap();
     f.grant("alice", "usage_statistics");
     f.grant("alice", "device_contacts");
     f.store.record(&DecisionInput::new("alice", "device_contacts", Action::Grant, Source::Settings).with_scope("contact-42")).unwrap();
@@ -61,7 +61,7 @@ fn a_forged_withdraw_objection_on_a_consent_category_is_rejected() {
     let seq = refusal.seq;
     let f = target();
     rejected(&f, &reseal(doc), seq, "cannot withdraw_objection category 'photos_media': it rests on consent");
-    f.store.set_os_permission(OsPermission::Photos, OsState::Granted).unwrap();
+    f.store.set_os_permission(OsPermission::PHOTOS, OsState::Granted).unwrap();
     assert!(!f.allowed("alice", "photo_sharing"));
 }
 
@@ -72,12 +72,12 @@ fn a_forged_support_grant_is_rejected_and_never_touches_the_os_permission() {
     grant.source = Source::Support;
     grant.valid_until = None;
     grant.purpose_version = Some(999);
-    grant.permission = Some(OsPermission::Contacts);
+    grant.permission = Some(OsPermission::CONTACTS);
     grant.os_state = Some(OsState::Granted);
     let seq = grant.seq;
     let f = target();
     rejected(&f, &reseal(doc.clone()), seq, "OS permission");
-    assert_eq!(f.store.os_state(OsPermission::Contacts), OsState::NotDetermined);
+    assert_eq!(f.store.os_state(OsPermission::CONTACTS), OsState::NotDetermined);
     // Without the OS fields, the support grant itself is refused, as a live write would be.
     let grant = doc.history.iter_mut().find(|r| r.seq == seq).unwrap();
     grant.permission = None;

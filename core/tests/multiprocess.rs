@@ -290,7 +290,7 @@ fn after_another_process_s_writes_this_one_s_next_write_seals_a_matching_digest(
     let path = dir.path().join("consent.db");
     let a = ConsentStore::open(&path, Policy::builtin()).unwrap();
     a.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
-    a.set_os_permission(OsPermission::Contacts, OsState::Granted).unwrap();
+    a.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
     for ops in ["grant-withdraw:bob:5", "withdraw:alice"] {
         let mut b = spawn_worker(&path, ops);
         let lines = lines_of(&mut b);

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 /// A store with history for alice and bob.
 fn populated() -> Fixture {
     let f = Fixture::ucanywhere();
-    f.store.set_os_permission(OsPermission::Contacts, OsState::Granted).unwrap();
+    f.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
     f.grant("alice", "usage_statistics");
     f.grant("alice", "device_contacts");
     f.store.record(&DecisionInput::new("alice", "device_contacts", Action::Grant, Source::Settings).with_scope("contact-42")).unwrap();

@@ -10,7 +10,7 @@ use rusqlite::{params, Connection};
 /// alice and bob with history; bob erased (seq 8 is the erasure record).
 fn populated() -> Fixture {
     let f = Fixture::ucanywhere();
-    f.store.set_os_permission(OsPermission::Contacts, OsState::Granted).unwrap(); // 1
+    f.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap(); // 1
     f.grant("alice", "usage_statistics"); // 2
     f.grant("alice", "device_contacts"); // 3
     f.grant("bob", "photos_media"); // 4
@@ -166,7 +166,7 @@ fn a_schema_version_1_file_opens_migrated_and_keeps_its_proof() {
 /// alice refused photos (seq 2) with the OS permission granted (seq 1): photo sharing is denied.
 fn refused_photos() -> Fixture {
     let f = Fixture::ucanywhere();
-    f.store.set_os_permission(OsPermission::Photos, OsState::Granted).unwrap();
+    f.store.set_os_permission(OsPermission::PHOTOS, OsState::Granted).unwrap();
     f.record("alice", "photos_media", Action::Refuse, Source::Onboarding);
     f.grant("bob", "usage_statistics");
     assert!(!f.allowed("alice", "photo_sharing"));
@@ -248,13 +248,13 @@ fn opening_an_edited_state_table_serves_the_history_never_the_edit() {
 #[test]
 fn an_edited_os_permission_row_is_not_served() {
     let mut f = refused_photos();
-    f.store.set_os_permission(OsPermission::Contacts, OsState::Denied).unwrap();
+    f.store.set_os_permission(OsPermission::CONTACTS, OsState::Denied).unwrap();
     f.grant("alice", "device_contacts");
     assert!(!f.allowed("alice", "contact_lookup"));
     Connection::open(&f.path).unwrap().execute("UPDATE os_permissions SET state='granted' WHERE permission='contacts'", []).unwrap();
     assert!(state_mismatch(f.store.verify()));
     f.reopen(None);
-    assert_eq!(f.store.os_state(OsPermission::Contacts), OsState::Denied);
+    assert_eq!(f.store.os_state(OsPermission::CONTACTS), OsState::Denied);
     assert!(!f.allowed("alice", "contact_lookup"));
 }
 
@@ -319,7 +319,7 @@ fn opening_reads_the_state_and_the_head_not_the_history() {
 fn a_purge_leaves_the_state_the_fold_of_what_remains() {
     let f = Fixture::ucanywhere();
     f.clock.set(ts("2012-01-01T00:00:00Z"));
-    f.store.set_os_permission(OsPermission::Contacts, OsState::Granted).unwrap(); // 1
+    f.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap(); // 1
     f.grant("alice", "device_contacts"); // 2
     let item = |action, scope: &str| DecisionInput::new("alice", "device_contacts", action, Source::Settings).with_scope(scope);
     f.store.record(&item(Action::Grant, "contact-1")).unwrap(); // 3

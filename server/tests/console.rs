@@ -195,8 +195,8 @@ fn two_devices(server: &Server, dir: &std::path::Path, subject: &str) -> usize {
     let tablet = Device::new(dir, "tablet", TABLET, "2026-01-15T18:30:00Z");
     phone.decide(subject, "photos_media", Action::Grant, Source::Onboarding);
     phone.decide(subject, "usage_statistics", Action::Grant, Source::Onboarding);
-    phone.store.set_os_permission(OsPermission::Photos, OsState::Granted).unwrap();
-    tablet.store.set_os_permission(OsPermission::Photos, OsState::Granted).unwrap();
+    phone.store.set_os_permission(OsPermission::PHOTOS, OsState::Granted).unwrap();
+    tablet.store.set_os_permission(OsPermission::PHOTOS, OsState::Granted).unwrap();
     tablet.decide(subject, "photos_media", Action::Refuse, Source::Settings);
     phone.at("2026-02-01T08:00:00Z");
     phone.decide(subject, "usage_statistics", Action::Withdraw, Source::Settings);

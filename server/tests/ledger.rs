@@ -308,7 +308,7 @@ fn one_device_answers_exactly_as_the_local_store_and_check_gives_every_reason_pe
     let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
     phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
     phone.decide("alice", "usage_statistics", Action::Refuse, Source::Onboarding);
-    phone.store.set_os_permission(consentkit_core::OsPermission::Photos, consentkit_core::OsState::Granted).unwrap();
+    phone.store.set_os_permission(consentkit_core::OsPermission::PHOTOS, consentkit_core::OsState::Granted).unwrap();
     phone.store.set_under_age("carol", true, Source::Support).unwrap();
     phone.decide("carol", "device_contacts", Action::Grant, Source::Guardian);
     phone.sync_all(&server);
@@ -337,7 +337,7 @@ fn one_device_answers_exactly_as_the_local_store_and_check_gives_every_reason_pe
     }
     // A second device without the OS permission: denied overall, with the per-device answers.
     let tablet = Device::new(dir.path(), "tablet", TABLET, "2026-03-01T11:00:00Z");
-    tablet.store.set_os_permission(consentkit_core::OsPermission::Photos, consentkit_core::OsState::Denied).unwrap();
+    tablet.store.set_os_permission(consentkit_core::OsPermission::PHOTOS, consentkit_core::OsState::Denied).unwrap();
     tablet.decide("alice", "device_contacts", Action::Refuse, Source::Onboarding);
     tablet.sync_all(&server);
     let r = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "now": now }));

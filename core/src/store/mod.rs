@@ -26,8 +26,9 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::Result;
 use crate::gate::{CategoryStatus, Decision, Snapshot};
 use crate::input::check_subject;
-use crate::model::{OsPermission, OsState};
+use crate::model::OsState;
 use crate::observer::{CommitHook, ConsentObserver, Registration, StatusChange, Watch};
+use crate::os_permission::OsPermission;
 use crate::policy::Policy;
 use crate::schema::OpenMode;
 

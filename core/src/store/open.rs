@@ -17,7 +17,7 @@ use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::db;
 use crate::error::{Error, Result};
 use crate::gate::{OsRecord, Snapshot};
-use crate::model::OsPermission;
+use crate::os_permission::OsPermission;
 use crate::policy::Policy;
 use crate::schema::{self, OpenMode};
 use crate::state::SubjectState;

@@ -4,7 +4,8 @@
 use super::{ConsentStore, WriteTx};
 use crate::error::{Error, Result};
 use crate::input::check_subject;
-use crate::model::{Action, LegalBasis, OsPermission, OsState, Source, Status};
+use crate::model::{Action, LegalBasis, OsState, Source, Status};
+use crate::os_permission::OsPermission;
 use crate::receipt::Receipt;
 use crate::validate::{self, check_caller_source, DecisionInput};
 

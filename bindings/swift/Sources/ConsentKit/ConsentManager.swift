@@ -242,12 +242,12 @@ public final class ConsentManager: Sendable {
     /// permission prompt). Returns the recorded event, or nil if the state did not change.
     @discardableResult
     public func reportOSPermission(_ permission: OSPermission, state: OSPermissionState) throws -> Receipt? {
-        try kit.setOsPermission(permission: permission, state: state)
+        try kit.setOsPermission(permission: permission.rawValue, state: state)
     }
 
     /// The OS permission's state as last reported (`.notDetermined` before any report).
     public func osPermissionState(_ permission: OSPermission) throws -> OSPermissionState {
-        try kit.osPermission(permission: permission)
+        try kit.osPermission(permission: permission.rawValue)
     }
 
     /// Marks `subject` as under the age of digital consent (or, with `isUnderAge: false`, not).

@@ -33,9 +33,8 @@ public typealias ErasureReport = ConsentKitFFI.ErasureReport
 public typealias PurgeReport = ConsentKitFFI.PurgeReport
 /// The result of walking the hash chain.
 public typealias VerifyReport = ConsentKitFFI.VerifyReport
-/// An OS permission a category can depend on (contacts, photos).
-public typealias OSPermission = ConsentKitFFI.OsPermission
-/// The state of an OS permission as the OS reports it, including `.limited` (Photos).
+/// The state of an OS permission as the OS reports it: `.limited` (limited library, partial
+/// photos, reduced accuracy) and `.provisional` (quiet notifications) allow, flagged `limited`.
 public typealias OSPermissionState = ConsentKitFFI.OsState
 /// Why a store opened fail-closed: the kind of problem, the core's message, and whether
 /// `quarantineAndReopen()` is the way to recover.

@@ -29,7 +29,8 @@ final class ConformanceTests: XCTestCase {
                 ConsentChoice(subject: $0["subject"] as! String, category: $0["category"] as! String, action: Names.action($0["action"] as! String),
                               scope: $0["scope"] as? String, source: Names.source($0["source"] as! String))
             })
-        case "os": try m.reportOSPermission(Names.permission(step["permission"] as! String), state: Names.osState(step["state"] as! String))
+        case "os": try m.reportOSPermission(Names.permission(step["permission"] as! String), state: try Names.osState(step["state"] as! String))
+        case "os_state": return ["state": Names.osStateName(try m.osPermissionState(Names.permission(step["permission"] as! String)))]
         case "under_age": try m.markUnderAge(subject, isUnderAge: step["value"] as! Bool, source: source)
         case "erase": try m.erase(subject, source: source)
         case "import":

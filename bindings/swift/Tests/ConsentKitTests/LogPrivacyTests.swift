@@ -90,6 +90,7 @@ final class LogPrivacyTests: XCTestCase {
                               scope: $0["scope"] as? String, source: Names.source($0["source"] as! String))
             })
         case "os": _ = try? m.reportOSPermission(Names.permission(step["permission"] as! String), state: Names.osState(step["state"] as! String))
+        case "os_state": _ = try? m.osPermissionState(Names.permission(step["permission"] as! String))
         case "under_age": _ = try? m.markUnderAge(subject, isUnderAge: step["value"] as! Bool, source: source)
         case "erase": _ = try? m.erase(subject, source: source)
         case "import":

@@ -24,15 +24,19 @@ enum Names {
         }
     }
 
-    static func permission(_ s: String) -> OSPermission { s == "contacts" ? .contacts : .photos }
+    static func permission(_ s: String) -> OSPermission { OSPermission(s) }
 
-    static func osState(_ s: String) -> OSPermissionState {
+    /// Parsed by the SDK: an unknown name throws (never a default state).
+    static func osState(_ s: String) throws -> OSPermissionState { try OSPermissionState(name: s) }
+
+    static func osStateName(_ s: OSPermissionState) -> String {
         switch s {
-        case "granted": return .granted
-        case "limited": return .limited
-        case "denied": return .denied
-        case "restricted": return .restricted
-        default: return .notDetermined
+        case .granted: return "granted"
+        case .limited: return "limited"
+        case .provisional: return "provisional"
+        case .denied: return "denied"
+        case .notDetermined: return "not_determined"
+        case .restricted: return "restricted"
         }
     }
 

@@ -9,7 +9,6 @@ import com.consentkit.ffi.CheckResult
 import com.consentkit.ffi.ConsentChoice
 import com.consentkit.ffi.ErasureReport
 import com.consentkit.ffi.ListenerHandle
-import com.consentkit.ffi.OsPermission
 import com.consentkit.ffi.OsState
 import com.consentkit.ffi.PurgeReport
 import com.consentkit.ffi.Receipt
@@ -240,11 +239,11 @@ class ConsentManager internal constructor(
 
     /** Reports the OS permission state (from the permission callback or on resume); null if unchanged. */
     @Throws(ConsentKitException::class)
-    fun reportOsPermission(permission: OsPermission, state: OsState): Receipt? = kit.setOsPermission(permission, state)
+    fun reportOsPermission(permission: OsPermission, state: OsState): Receipt? = kit.setOsPermission(permission.id, state)
 
     /** The device's current OS permission state as last reported. */
     @Throws(ConsentKitException::class)
-    fun osPermission(permission: OsPermission): OsState = kit.osPermission(permission)
+    fun osPermission(permission: OsPermission): OsState = kit.osPermission(permission.id)
 
     /** Marks (or unmarks) [subject] as under the age of digital consent. */
     @Throws(ConsentKitException::class)

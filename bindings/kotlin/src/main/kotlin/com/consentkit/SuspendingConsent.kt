@@ -3,7 +3,6 @@ package com.consentkit
 import com.consentkit.ffi.ConsentChoice
 import com.consentkit.ffi.ConsentKitException
 import com.consentkit.ffi.ErasureReport
-import com.consentkit.ffi.OsPermission
 import com.consentkit.ffi.OsState
 import com.consentkit.ffi.PurgeReport
 import com.consentkit.ffi.Receipt

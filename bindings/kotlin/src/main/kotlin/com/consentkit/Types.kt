@@ -12,9 +12,7 @@ typealias Action = com.consentkit.ffi.Action
 typealias Status = com.consentkit.ffi.Status
 /** A category's legal basis. */
 typealias LegalBasis = com.consentkit.ffi.LegalBasis
-/** An OS permission of the device. */
-typealias OsPermission = com.consentkit.ffi.OsPermission
-/** The state of an OS permission. */
+/** The state of an OS permission (`PROVISIONAL` and `LIMITED` allow, flagged `limited`). */
 typealias OsState = com.consentkit.ffi.OsState
 /** Why the gate denied, per category. */
 typealias Reason = com.consentkit.ffi.Reason

@@ -3,7 +3,6 @@ package com.consentkit
 import com.consentkit.ffi.Action
 import com.consentkit.ffi.ConsentKitException
 import com.consentkit.ffi.ConsentChoice
-import com.consentkit.ffi.OsPermission
 import com.consentkit.ffi.OsState
 import com.consentkit.ffi.Source
 import com.consentkit.testing.ManualClock
@@ -49,7 +48,8 @@ class ConformanceTest {
                     ConsentChoice(d.getString("subject"), d.getString("category"), enumOf<Action>(d.getString("action")), d.str("scope"), enumOf<Source>(d.getString("source")))
                 })
             }
-            "os" -> m.reportOsPermission(enumOf<OsPermission>(step.getString("permission")), enumOf<OsState>(step.getString("state")))
+            "os" -> m.reportOsPermission(OsPermission(step.getString("permission")), OsStates.named(step.getString("state")))
+            "os_state" -> out.put("state", m.osPermission(OsPermission(step.getString("permission"))).name.lowercase())
             "under_age" -> m.markUnderAge(subject(), step.getBoolean("value"), source())
             "erase" -> m.erase(subject(), source())
             "import" -> m.import(File(tests, step.getString("document")).readText())

@@ -2,7 +2,6 @@ package com.consentkit
 
 import com.consentkit.ffi.Action
 import com.consentkit.ffi.ConsentChoice
-import com.consentkit.ffi.OsPermission
 import com.consentkit.ffi.OsState
 import com.consentkit.ffi.Source
 import com.consentkit.testing.ManualClock
@@ -68,7 +67,7 @@ class LogPrivacyTest {
         }
     }
 
-    private val steps = setOf("grant", "refuse", "withdraw", "object", "withdraw_objection", "batch", "os", "under_age", "erase", "import", "check", "status", "should_ask", "verify")
+    private val steps = setOf("grant", "refuse", "withdraw", "object", "withdraw_objection", "batch", "os", "os_state", "under_age", "erase", "import", "check", "status", "should_ask", "verify")
 
     private fun drive(m: ConsentManager, step: JSONObject, secrets: MutableList<String>) {
         val subject = step.str("subject") ?: ""
@@ -89,7 +88,8 @@ class LogPrivacyTest {
                         ConsentChoice(d.getString("subject"), d.getString("category"), enumOf<Action>(d.getString("action")), d.str("scope"), enumOf<Source>(d.getString("source")))
                     })
                 }
-                "os" -> m.reportOsPermission(enumOf<OsPermission>(step.getString("permission")), enumOf<OsState>(step.getString("state")))
+                "os" -> m.reportOsPermission(OsPermission(step.getString("permission")), OsStates.named(step.getString("state")))
+                "os_state" -> m.osPermission(OsPermission(step.getString("permission")))
                 "under_age" -> m.markUnderAge(subject, step.getBoolean("value"), source)
                 "erase" -> m.erase(subject, source)
                 "import" -> {

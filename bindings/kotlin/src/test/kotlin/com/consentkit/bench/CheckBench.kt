@@ -1,8 +1,8 @@
 package com.consentkit.bench
 
 import com.consentkit.ConsentManager
+import com.consentkit.OsPermission
 import com.consentkit.ffi.ConsentKit
-import com.consentkit.ffi.OsPermission
 import com.consentkit.ffi.OsState
 import java.nio.file.Files
 
@@ -17,7 +17,7 @@ fun main() {
     consent.grant("alice", "device_contacts")
     raw.grant("alice", "device_contacts", null, com.consentkit.ffi.Source.SETTINGS)
     consent.reportOsPermission(OsPermission.CONTACTS, OsState.GRANTED)
-    raw.setOsPermission(OsPermission.CONTACTS, OsState.GRANTED)
+    raw.setOsPermission(OsPermission.CONTACTS.id, OsState.GRANTED)
     fun perCheck(iterations: Int, check: () -> Boolean): Double {
         repeat(iterations / 10) { check() } // warm-up
         val runs = (1..7).map {
