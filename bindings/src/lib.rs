@@ -10,17 +10,17 @@ mod error;
 pub(crate) mod guard;
 mod lifecycle;
 mod listener;
-mod os_permission;
 mod log;
+mod os_permission;
 mod recovery;
 mod timer;
 mod types;
 
 pub use consent_kit::{ConsentKit, TestClock};
 pub use error::ConsentKitError;
-pub use os_permission::{os_permission_named, os_state_named};
 pub use listener::{CommitListener, ConsentListener, ListenerHandle};
 pub use log::{log_level, set_log_level, set_log_sink, LogLevel, LogRecord, LogSink};
+pub use os_permission::{os_permission_named, os_state_named};
 pub use recovery::{Unavailable, UnavailableKind};
 pub use types::{CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};
 

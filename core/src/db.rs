@@ -9,7 +9,7 @@ use crate::chain::{ChainRow, RowContent};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::gate::OsRecord;
-use crate::model::{Action};
+use crate::model::Action;
 use crate::os_permission::OsPermission;
 use crate::receipt::Receipt;
 use crate::state::SubjectState;

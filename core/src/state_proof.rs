@@ -20,7 +20,7 @@ use crate::chain::{hex, ChainBreak, RowContent, Verifier, GENESIS};
 use crate::db;
 use crate::error::{Error, Result};
 use crate::gate::OsRecord;
-use crate::model::{Action};
+use crate::model::Action;
 use crate::os_permission::OsPermission;
 use crate::receipt::Receipt;
 use crate::state::SubjectState;

@@ -97,7 +97,7 @@ pub(super) fn catch_up(shared: &Shared, head: &mut Head, conn: &Connection, now:
     head.seq = seq;
     head.hash = hash;
     head.state_sum = state_sum;
-    log::debug!("consentkit: caught up with another connection's commits to seq {seq}");
+    log::info!("consentkit: caught up with another connection's commits to seq {seq}");
     Ok(Some(Notice { generation, changes }))
 }
 
@@ -163,7 +163,7 @@ impl Prober {
                 let (Some(shared), Some(writer)) = (shared.upgrade(), writer.upgrade()) else { break };
                 match probe(&shared, &writer, &*clock, mode, true) {
                     Ok(()) | Err(Error::Suspended(_)) => {}
-                    Err(e) => log::warn!("consentkit: could not check for other processes' commits: {e}"),
+                    Err(e) => log::warn!("consentkit: could not check for other processes' commits: {}", e.log_summary()),
                 }
                 if mode == OpenMode::ReadWrite && shared.scrub_pending.load(Ordering::Acquire) {
                     finish_scrub(&shared, &writer);
@@ -202,7 +202,10 @@ pub(super) fn finish_scrub(shared: &Shared, writer: &Mutex<Option<Writer>>) -> b
             false
         }
         Err(e) => {
-            log::warn!("consentkit: WAL checkpoint failed ({e}); erased content stays in the WAL until the next one");
+            log::warn!(
+                "consentkit: WAL checkpoint failed ({}); erased content stays in the WAL until the next one",
+                crate::error::Error::from(e).log_summary()
+            );
             false
         }
     }

@@ -18,8 +18,8 @@ use crate::db;
 use crate::error::{Error, Result};
 use crate::gate::{OsRecord, Snapshot};
 use crate::model::{Action, Source};
-use crate::os_permission::OsPermission;
 use crate::observer::StatusChange;
+use crate::os_permission::OsPermission;
 use crate::policy::Policy;
 use crate::receipt::Receipt;
 use crate::state::{status_of, SubjectState};
@@ -122,7 +122,12 @@ impl ConsentStore {
             }
             let started = mono_millis();
             let tx = Transaction::new_unchecked(&writer.conn, TransactionBehavior::Immediate).map_err(|e| match Error::from(e) {
-                Error::Busy(_) => Error::Busy("starting a write".into()),
+                Error::Busy(_) => {
+                    log::warn!(
+                        "consentkit: the file stayed locked by another connection past the busy timeout; the write is refused as retryable"
+                    );
+                    Error::Busy("starting a write".into())
+                }
                 other => other,
             })?;
             let now = self.now();
