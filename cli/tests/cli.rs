@@ -128,7 +128,10 @@ fn os_command() {
     );
     let again = env.json(0, &["os", "photos", "limited"]);
     assert_eq!(again["changed"], false);
-    env.fails(2, &["os", "camera", "granted"], "unknown OS permission 'camera'");
+    // Any catalog's permission id is accepted (camera is predefined); a malformed one is bad input.
+    let camera = env.json(0, &["os", "camera", "granted"]);
+    assert_eq!(camera["receipt"]["permission"], "camera");
+    env.fails(2, &["os", "Camera!", "granted"], "OS permission 'Camera!' is not snake_case");
     env.fails(2, &["os", "photos", "maybe"], "unknown OS permission state 'maybe'");
 }
 
