@@ -83,9 +83,30 @@ impl Browser {
         v.as_array().unwrap().iter().map(|e| e[ELEMENT].as_str().unwrap().to_string()).collect()
     }
 
+    /// The first element matching `css`, waiting (up to 15 s, polling) for it to appear: a click
+    /// that submits a form returns before the page it loads is there, even when the URL stays the same.
     fn one(&self, css: &str) -> String {
-        let v = self.cmd("POST", "/element", Some(json!({ "using": "css selector", "value": css })));
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css} on {}: {}", self.url(), self.source())).to_string()
+        for _ in 0..150 {
+            let v = self.cmd("POST", "/element", Some(json!({ "using": "css selector", "value": css })));
+            if let Some(id) = v[ELEMENT].as_str() {
+                return id.to_string();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no element {css} after 15 s on {}: {}", self.url(), self.source())
+    }
+
+    /// Runs `read` on the element matching `css`, looking it up again when the element went stale
+    /// (the page was replaced between the lookup and the read).
+    fn read_element(&self, css: &str, read: impl Fn(&str) -> Value) -> Value {
+        for _ in 0..50 {
+            let v = read(&self.one(css));
+            if v.get("error").is_none() {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("element {css} kept going stale on {}", self.url())
     }
 
     /// Waits (up to 15 s, polling) until an element matches `css`.
@@ -99,13 +120,13 @@ impl Browser {
     }
 
     fn text(&self, css: &str) -> String {
-        let id = self.one(css);
-        self.cmd("GET", &format!("/element/{id}/text"), None).as_str().unwrap().to_string()
+        let v = self.read_element(css, |id| self.cmd("GET", &format!("/element/{id}/text"), None));
+        v.as_str().unwrap_or_else(|| panic!("no text for {css}: {v}")).to_string()
     }
 
     fn value(&self, css: &str) -> String {
-        let id = self.one(css);
-        self.cmd("GET", &format!("/element/{id}/property/value"), None).as_str().unwrap_or_default().to_string()
+        let v = self.read_element(css, |id| self.cmd("GET", &format!("/element/{id}/property/value"), None));
+        v.as_str().unwrap_or_default().to_string()
     }
 
     fn type_into(&self, css: &str, text: &str) {
