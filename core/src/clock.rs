@@ -179,7 +179,12 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        // Integer milliseconds without `as_millis`'s 128-bit arithmetic (this runs on every check
+        // of a recorded consent).
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| (d.as_secs() as i64).saturating_mul(1000).saturating_add(d.subsec_millis() as i64))
+            .unwrap_or(0);
         Timestamp(millis)
     }
 }
@@ -209,12 +214,141 @@ impl Clock for ManualClock {
     }
 }
 
+/// The monotonic clock the store's freshness test reads on every check (see
+/// `store::shared::Shared::is_fresh`), in nanoseconds on a process-wide scale that never goes back.
+///
+/// On Linux and Android the cheap reading ([`Monotonic::now_nanos`]) is `CLOCK_MONOTONIC_COARSE`:
+/// the kernel's `CLOCK_MONOTONIC` (the clock of [`std::time::Instant`]) as timekeeping last stored
+/// it, read from the vDSO without touching the hardware counter (a few ns instead of ~20). Why it
+/// is sound for the cross-process bound:
+/// - its error is one-sided: a reading is never ahead of the true monotonic time, and it never
+///   goes back. A confirmation stamped with it (taken before the probe reads the file) is therefore
+///   never later than the true start of the proof: it can only make the proof look older.
+/// - it lags by the time since timekeeping's last update: one tick (`clock_getres`, 1-10 ms)
+///   normally, a few ticks on a loaded virtual machine (the kernel hands the update to another CPU
+///   once the one doing it stalls for a few ticks). A check therefore trusts the cheap reading only
+///   up to the bound less [`Monotonic::slack_nanos`] (100 ms, ten ticks even at 100 Hz); between
+///   that and the bound it reads the precise `CLOCK_MONOTONIC` ([`Monotonic::precise_nanos`]), so
+///   the bound itself is decided on the exact clock.
+/// - like `Instant`, it runs while the process is stopped or its threads starve, so a stalled probe
+///   thread or a suspended app shows up as an old proof.
+///
+/// Elsewhere (Apple platforms, where `Instant` already reads the commpage without a system call) both
+/// readings are `Instant`, with no slack.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Monotonic {
+    source: MonoSource,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum MonoSource {
+    /// `CLOCK_MONOTONIC_COARSE`, checked against `CLOCK_MONOTONIC`.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    Coarse,
+    /// [`std::time::Instant`].
+    Precise,
+}
+
+/// The origin of [`MonoSource::Precise`] readings (process-wide, so every store's readings compare).
+fn precise_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn clock_nanos(clock: libc::clockid_t) -> Option<u64> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    (rc == 0).then(|| (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64))
+}
+
+impl Monotonic {
+    /// How far a cheap reading is allowed to lag the true time before a check asks the precise clock.
+    pub(crate) const COARSE_SLACK: std::time::Duration = std::time::Duration::from_millis(100);
+
+    /// The cheapest sound clock of this platform (see the type's documentation).
+    pub(crate) fn new() -> Monotonic {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            if clock_nanos(libc::CLOCK_MONOTONIC_COARSE).is_some() && clock_nanos(libc::CLOCK_MONOTONIC).is_some() {
+                return Monotonic { source: MonoSource::Coarse };
+            }
+        }
+        Self::precise()
+    }
+
+    /// [`std::time::Instant`] for both readings (no slack), on every platform.
+    pub(crate) fn precise() -> Monotonic {
+        precise_epoch();
+        Monotonic { source: MonoSource::Precise }
+    }
+
+    /// The cheap reading: nanoseconds since an origin fixed for the process, never ahead of
+    /// [`Monotonic::precise_nanos`] and behind it by at most [`Monotonic::slack_nanos`] (see the
+    /// type's documentation); never less than an earlier reading. `None` only if the OS refused the
+    /// reading (then the caller must assume the worst: a check treats its proof as old, a probe
+    /// confirms nothing).
+    #[inline]
+    pub(crate) fn now_nanos(&self) -> Option<u64> {
+        match self.source {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            MonoSource::Coarse => clock_nanos(libc::CLOCK_MONOTONIC_COARSE),
+            MonoSource::Precise => Some(Self::instant_nanos()),
+        }
+    }
+
+    /// The exact reading, on the same scale as [`Monotonic::now_nanos`].
+    pub(crate) fn precise_nanos(&self) -> Option<u64> {
+        match self.source {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            MonoSource::Coarse => clock_nanos(libc::CLOCK_MONOTONIC),
+            MonoSource::Precise => Some(Self::instant_nanos()),
+        }
+    }
+
+    /// `Instant` readings from an origin an hour before the first one (so a reading minus the
+    /// bound is never below the origin).
+    fn instant_nanos() -> u64 {
+        const OFFSET: u64 = 3_600_000_000_000;
+        let d = precise_epoch().elapsed();
+        d.as_secs().wrapping_mul(1_000_000_000).wrapping_add(d.subsec_nanos() as u64).wrapping_add(OFFSET)
+    }
+
+    /// How far a cheap reading may be trusted to lag the exact one (0 when they are the same clock).
+    pub(crate) fn slack_nanos(&self) -> u64 {
+        match self.source {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            MonoSource::Coarse => Self::COARSE_SLACK.as_nanos() as u64,
+            MonoSource::Precise => 0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ts(s: &str) -> Timestamp {
         Timestamp::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_cheap_monotonic_reading_is_never_ahead_of_the_exact_one_and_lags_within_the_slack() {
+        for mono in [Monotonic::new(), Monotonic::precise()] {
+            let mut last = 0;
+            for _ in 0..10_000 {
+                let before = mono.precise_nanos().expect("a reading");
+                let cheap = mono.now_nanos().expect("a reading");
+                let after = mono.precise_nanos().expect("a reading");
+                assert!(cheap >= last, "went back: {last} then {cheap}");
+                assert!(cheap <= after, "cheap reading {cheap} ahead of the exact {after}");
+                assert!(cheap + mono.slack_nanos() >= before, "cheap reading {cheap} lags {before} by more than the slack");
+                last = cheap;
+            }
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        assert!(matches!(Monotonic::new().source, MonoSource::Coarse), "Linux has CLOCK_MONOTONIC_COARSE");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! permissions, and the pure `check` that answers "may this feature run for this subject, now?".
 //! Checks read a snapshot only: no I/O, no lock.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +13,7 @@ use crate::input::{check_scope, check_subject};
 use crate::model::{ChildrenRule, LegalBasis, OsState, ReasonCode, Status};
 use crate::os_permission::OsPermission;
 use crate::policy::{Category, Policy};
-use crate::state::{in_force, status_of, CategoryState, SubjectState};
+use crate::state::{in_force, status_of, CategoryState};
 
 /// The hasher of the snapshot's maps: foldhash, seeded at random per process (and per map).
 /// Subject ids come from the app (its own account ids), not from an attacker; foldhash is
@@ -22,8 +21,7 @@ use crate::state::{in_force, status_of, CategoryState, SubjectState};
 /// from being precomputed. (rustc-hash was rejected: it has no seed, so collisions are trivial.)
 pub type FastHash = foldhash::fast::RandomState;
 
-/// Every subject's state, by subject id.
-pub type SubjectMap = HashMap<String, Arc<SubjectState>, FastHash>;
+pub use crate::subject_map::SubjectMap;
 
 /// The device's OS permissions: one slot per [`OsPermission::index`], so a check reads it by index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -371,7 +369,7 @@ mod tests {
     fn the_clock_is_read_only_when_the_answer_depends_on_it() {
         let mut s = snapshot();
         let policy = s.policy.clone();
-        let mut state = SubjectState::default();
+        let mut state = crate::state::SubjectState::default();
         let grant = crate::receipt::Receipt {
             subject: Some("alice".into()),
             category: Some("usage_statistics".into()),
