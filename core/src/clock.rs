@@ -21,8 +21,64 @@ impl Timestamp {
 
     /// Parses RFC 3339 (`2026-11-23T10:00:00Z`, any offset; kept to millisecond precision).
     pub fn parse(text: &str) -> Result<Self, String> {
+        // The form this crate writes (UTC, `Z`, no or three fraction digits) is read directly:
+        // a store's open parses several per subject. Anything else goes through `time`.
+        if let Some(t) = Self::parse_canonical(text) {
+            return Ok(t);
+        }
         let dt = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| format!("'{text}' is not an RFC 3339 time: {e}"))?;
         Ok(Timestamp((dt.unix_timestamp_nanos() / 1_000_000) as i64))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DDTHH:MM:SS.fZ` with 1 to 9 fraction digits (years
+    /// 1970-9999, UTC: what [`Timestamp::to_rfc3339`] writes); `None` for any other text, valid or not.
+    fn parse_canonical(text: &str) -> Option<Timestamp> {
+        let b = text.as_bytes();
+        if b.len() < 20 || b.len() > 30 || b[b.len() - 1] != b'Z' {
+            return None;
+        }
+        let digits = |from: usize, n: usize| -> Option<i64> {
+            b[from..from + n].iter().try_fold(0i64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as i64))
+        };
+        if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+        let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+        let millis = match b.len() {
+            20 => 0,
+            21 => return None,
+            n => {
+                if b[19] != b'.' {
+                    return None;
+                }
+                let fraction = n - 21;
+                let all = digits(20, fraction)?;
+                // Kept to millisecond precision, truncated like the general parser.
+                if fraction >= 3 {
+                    all / 10i64.pow(fraction as u32 - 3)
+                } else {
+                    all * 10i64.pow(3 - fraction as u32)
+                }
+            }
+        };
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        if year < 1970 || !(1..=12).contains(&month) || day < 1 || day > month_days[month as usize - 1] {
+            return None;
+        }
+        if hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        // Days from the civil date (H. Hinnant's algorithm), proleptic Gregorian.
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (month + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Some(Timestamp(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000) + millis))
     }
 
     fn datetime(self) -> OffsetDateTime {
@@ -70,8 +126,19 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Timestamp::parse(&text).map_err(serde::de::Error::custom)
+        /// Reads the text in place when the format lends it (JSON without escapes): no `String`
+        /// per timestamp (a store's open reads several per subject).
+        struct Rfc3339Text;
+        impl serde::de::Visitor<'_> for Rfc3339Text {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an RFC 3339 time")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Timestamp, E> {
+                Timestamp::parse(text).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Rfc3339Text)
     }
 }
 
@@ -349,6 +416,38 @@ mod tests {
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
         assert!(matches!(Monotonic::new().source, MonoSource::Coarse), "Linux has CLOCK_MONOTONIC_COARSE");
+    }
+
+    #[test]
+    fn the_canonical_form_is_read_like_the_general_parser_reads_it() {
+        let general = |text: &str| {
+            let dt = OffsetDateTime::parse(text, &Rfc3339).unwrap();
+            Timestamp((dt.unix_timestamp_nanos() / 1_000_000) as i64)
+        };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Up to the year 9999, whole seconds and milliseconds alike.
+            let millis = (x % 253_402_300_799_000) as i64;
+            let t = Timestamp(if i % 2 == 0 { millis - millis % 1000 } else { millis });
+            let text = t.to_rfc3339();
+            assert_eq!(Timestamp::parse_canonical(&text), Some(t), "{text}");
+            assert_eq!(general(&text), t, "{text}");
+        }
+        for leap in ["2024-02-29T00:00:00Z", "2000-02-29T12:00:00.500Z", "2000-02-29T12:00:00.5Z", "2001-03-01T00:00:00.123456789Z", "1970-01-01T00:00:00Z"] {
+            assert_eq!(Timestamp::parse_canonical(leap), Some(general(leap)), "{leap}");
+        }
+        // Not the canonical form: left to the general parser (which accepts or names the text).
+        for other in ["2026-11-23T11:15:30+01:00", "2026-11-23 10:15:30Z", "1969-12-31T23:59:59Z"] {
+            assert_eq!(Timestamp::parse_canonical(other), None, "{other}");
+            assert_eq!(Timestamp::parse(other).unwrap(), general(other), "{other}");
+        }
+        for bad in ["2026-11-23T10:15:30.Z", "2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-23T24:00:00Z", "2026-11-23T10:61:00Z", "2026-1x-23T10:15:30Z"] {
+            assert_eq!(Timestamp::parse_canonical(bad), None, "{bad}");
+            assert!(Timestamp::parse(bad).unwrap_err().contains(bad), "{bad}");
+        }
     }
 
     #[test]

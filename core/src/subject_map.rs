@@ -162,6 +162,14 @@ impl FromIterator<(String, Arc<SubjectState>)> for SubjectMap {
     }
 }
 
+impl Extend<(String, Arc<SubjectState>)> for SubjectMap {
+    fn extend<I: IntoIterator<Item = (String, Arc<SubjectState>)>>(&mut self, items: I) {
+        for (subject, state) in items {
+            self.insert(subject, state);
+        }
+    }
+}
+
 impl<'a> IntoIterator for &'a SubjectMap {
     type Item = (&'a String, &'a Arc<SubjectState>);
     type IntoIter = Box<dyn Iterator<Item = (&'a String, &'a Arc<SubjectState>)> + 'a>;
