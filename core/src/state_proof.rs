@@ -203,15 +203,15 @@ pub(crate) fn walk_with_progress(conn: &rusqlite::Connection, progress: &mut dyn
 
 /// The state table in one pass: every row parsed once and its hash taken from the stored text;
 /// the device's OS permissions; and the table's sum (to compare with the sealed digest).
-pub(crate) fn read_table<C: Default + Extend<(String, Arc<SubjectState>)>>(
+pub(crate) fn read_table<C: FromIterator<(String, Arc<SubjectState>)>>(
     conn: &rusqlite::Connection,
 ) -> Result<(C, HashMap<OsPermission, OsRecord>, StateSum)> {
-    let mut subjects = C::default();
+    let mut subjects = Vec::new();
     let mut sum = StateSum::default();
     db::for_each_subject_row(conn, |subject, json| {
         let state: SubjectState = serde_json::from_str(json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
         sum.add(subject_row_text(subject, json));
-        subjects.extend(std::iter::once((subject.to_string(), Arc::new(state))));
+        subjects.push((subject.to_string(), Arc::new(state)));
         Ok(())
     })?;
 
@@ -219,7 +219,7 @@ pub(crate) fn read_table<C: Default + Extend<(String, Arc<SubjectState>)>>(
     for (permission, record) in &os {
         sum.add_os(*permission, record);
     }
-    Ok((subjects, os, sum))
+    Ok((subjects.into_iter().collect(), os, sum))
 }
 
 /// Every subject's state, the device's OS permissions, and their sum.
