@@ -238,13 +238,47 @@ impl<'de> Deserialize<'de> for Period {
 pub trait Clock: Send + Sync {
     /// The current time.
     fn now(&self) -> Timestamp;
+
+    /// A cheap pair `(at_least, at_most)` bracketing what [`Clock::now`] would read at this
+    /// instant, if the clock has one: a check whose answer is the same at every time up to
+    /// `at_most` needs no exact reading. `None` (the default): always read [`Clock::now`].
+    fn bracket(&self) -> Option<(Timestamp, Timestamp)> {
+        None
+    }
 }
 
 /// The system's wall clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
+impl SystemClock {
+    /// How far the coarse wall clock is trusted to lag the exact one (as for the monotonic one,
+    /// see [`Monotonic`]).
+    pub const COARSE_SLACK: std::time::Duration = Monotonic::COARSE_SLACK;
+}
+
 impl Clock for SystemClock {
+    /// On Linux and Android, `CLOCK_REALTIME_COARSE` (the wall clock as timekeeping last stored it,
+    /// a vDSO read without the hardware counter): never ahead of the exact reading, behind it by
+    /// a tick or a few; the bracket is that reading and it plus [`SystemClock::COARSE_SLACK`]. A
+    /// clock set by the user moves the coarse reading at once, like the exact one.
+    fn bracket(&self) -> Option<(Timestamp, Timestamp)> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+            if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 || ts.tv_sec < 0 {
+                return None;
+            }
+            let low = (ts.tv_sec as i64).saturating_mul(1000).saturating_add(ts.tv_nsec as i64 / 1_000_000);
+            Some((Timestamp(low), Timestamp(low.saturating_add(Self::COARSE_SLACK.as_millis() as i64))))
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            None
+        }
+    }
+
     fn now(&self) -> Timestamp {
         // Integer milliseconds without `as_millis`'s 128-bit arithmetic (this runs on every check
         // of a recorded consent).
@@ -398,6 +432,20 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         Timestamp::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_system_clock_s_bracket_holds_its_exact_reading() {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        for _ in 0..10_000 {
+            let before = SystemClock.now();
+            let (low, high) = SystemClock.bracket().expect("Linux has CLOCK_REALTIME_COARSE");
+            let after = SystemClock.now();
+            // Truncated to milliseconds alike; never ahead, and the exact reading not past `high`.
+            assert!(low <= after, "coarse {low:?} ahead of {after:?}");
+            assert!(before <= high, "{before:?} past the bracket's top {high:?}");
+        }
+        assert!(ManualClock::new(Timestamp(5)).bracket().is_none(), "other clocks are read exactly");
     }
 
     #[test]

@@ -128,8 +128,13 @@ impl ConsentStore {
     /// May `feature` run for `subject` now? See [`Snapshot::check`].
     pub fn check(&self, subject: &str, feature: &str, scope: Option<&str>) -> Result<Decision> {
         // The freshness check wraps the fast gate; the clock is read only when the answer depends
-        // on time, and then never before the high-water mark (`now` advances it).
-        self.view().check_with(subject, feature, scope, || self.now())
+        // on time, and then never before the high-water mark (`now` advances it). A clock with a
+        // cheap bracket (the system clock) is read exactly only when the bound reaches an expiry;
+        // its lower end (a time that has passed) advances the mark.
+        let at_most = || {
+            self.clock.bracket().map(|(low, high)| Timestamp(high.millis().max(self.shared.not_before_high_water(low).millis())))
+        };
+        self.view().check_bracketed(subject, feature, scope, at_most, || self.now())
     }
 
     /// One category's status for a subject.
