@@ -265,6 +265,7 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
     let url = cli.server.as_deref().ok_or_else(|| bad("sync needs --server URL"))?;
     let store = open(cli, OpenMode::ReadWrite)?;
     let (mut sent, mut batches, mut stored, mut erased) = (0u64, 0u64, 0u64, Vec::<String>::new());
+    let mut erased_on_server = 0u64;
     let mut last: Option<SignedHead> = None;
     loop {
         let receipts = next_batch(&store, a.batch.clamp(1, MAX_BATCH_RECEIPTS as u32))?;
@@ -303,6 +304,7 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
         }
         sent += receipts.len() as u64;
         stored += reply.stored;
+        erased_on_server += reply.erased_on_server;
         batches += 1;
         last = Some(reply.head);
     }
@@ -311,7 +313,14 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
         std::fs::write(path, text).map_err(|e| bad(format!("cannot write {}: {e}", path.display())))?;
     }
     if cli.json {
-        print_json(json!({ "sent": sent, "batches": batches, "stored": stored, "head": last, "erased_locally": erased }));
+        print_json(json!({
+            "sent": sent,
+            "batches": batches,
+            "stored": stored,
+            "head": last,
+            "erased_locally": erased,
+            "erased_on_server": erased_on_server,
+        }));
     } else {
         match &last {
             None => outln!("nothing to send: the outbox is empty"),
@@ -319,6 +328,10 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
         }
         for s in &erased {
             outln!("erased {} on this device: the server had erased them", escape(s));
+        }
+        if erased_on_server > 0 {
+            let plural = if erased_on_server == 1 { "" } else { "s" };
+            outln!("the server deleted its copies of {erased_on_server} event{plural} this device had erased");
         }
     }
     Ok(0)
