@@ -324,7 +324,35 @@ struct LoginForm {
     next: String,
 }
 
-async fn login(State(app): State<Arc<App>>, form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>) -> Response {
+/// True when the browser says the request came from another site (login CSRF: a page elsewhere
+/// posting its own token to sign the victim's browser in as someone else). Current browsers send
+/// `Sec-Fetch-Site` on every request, and it decides; older ones only `Origin`, which decides
+/// unless it is `null` (what the console's `no-referrer` policy makes browsers send). A request
+/// with neither (a script, curl) is not a browser being misused and is judged by its token alone.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+    if let Some(site) = text("sec-fetch-site") {
+        return site != "same-origin" && site != "none";
+    }
+    match (text("origin"), text("host")) {
+        (Some(origin), _) if origin == "null" => false,
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host.as_str()),
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    request_headers: HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    if cross_site(&request_headers) {
+        return html(
+            StatusCode::FORBIDDEN,
+            LoginPage { next: String::new(), message: "Sign-in refused: the form was posted from another site (CSRF).".into() },
+        );
+    }
     let Ok(Form(form)) = form else {
         return html(StatusCode::BAD_REQUEST, LoginPage { next: String::new(), message: "The sign-in form was incomplete.".into() });
     };

@@ -344,7 +344,7 @@ fn dpo_exports_and_erases_with_a_confirmation_and_the_auditor_sees_every_line() 
 fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_returns_to_the_lookup() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&pg, dir.path(), json!({ "console_session_seconds": 3 }));
+    let config = write_config(&pg, dir.path(), json!({}));
     let server = Server::start_with(&config);
     let evil = "<script>alert('x')</script>";
     two_devices(&server, dir.path(), evil);
@@ -377,7 +377,6 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
     assert_eq!(b.script("return document.querySelectorAll('script, b').length"), json!(0), "no stored markup became an element");
     assert!(b.text("#events").contains("\\u{1b}[31mred<b>bold</b>"), "the escape is shown as text: {}", b.text("#events"));
     assert_eq!(b.text("tr[data-category=photos_media] .status"), "refused", "the evil subject's page works");
-    let subject_page = b.url();
 
     // CSRF: a form post without the page's token (or with another) is refused and does nothing.
     let cookie = b.session_cookie()["value"].as_str().unwrap().to_string();
@@ -392,8 +391,41 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
         assert!(r.body_mut().read_to_string().unwrap().contains("CSRF"));
     }
 
-    // The session expires: back to sign-in, and after it, back to the same lookup.
-    std::thread::sleep(Duration::from_millis(3500));
+    // Login CSRF: a sign-in posted from another site is refused and sets no session cookie.
+    for (name, value) in [("origin", "http://evil.example"), ("sec-fetch-site", "cross-site")] {
+        let mut r = agent()
+            .post(&format!("{}/console/login", server.url))
+            .header(name, value)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(format!("token={SUPPORT}"))
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{name}: {value}");
+        assert!(r.headers().get("set-cookie").is_none(), "{name}: {value}: no session for a cross-site sign-in");
+        assert!(r.body_mut().read_to_string().unwrap().contains("another site"));
+    }
+
+    // Wrong tokens stay on the sign-in page with a clear message.
+    b.click("header button[type=submit]");
+    b.wait_url(|u| u.ends_with("/console/login"));
+    b.type_into("#token", "not-a-token");
+    b.click("#sign-in");
+    b.wait_for("#message");
+    assert!(b.text("#message").contains("unknown token"), "{}", b.text("#message"));
+    b.screenshot("sign-in-refused");
+
+    // The session expires (a second server on the same database, with 5 s sessions, so that only
+    // this part depends on the session's length): back to sign-in, and after it, back to the
+    // same lookup.
+    let mut short: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    short["console_session_seconds"] = json!(5);
+    let short_config = config.with_file_name("server-short.json");
+    std::fs::write(&short_config, short.to_string()).unwrap();
+    let short = Server::start_with(&short_config);
+    b.sign_in(&short, SUPPORT);
+    b.look_up(evil);
+    let subject_page = b.url();
+    assert!(subject_page.starts_with(&short.url), "{subject_page}");
+    std::thread::sleep(Duration::from_millis(5500));
     b.go(&subject_page);
     assert!(b.url().contains("/console/login?next="), "{}", b.url());
     b.wait_for("#message");
@@ -403,12 +435,4 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
     b.wait_url(|u| u == subject_page);
     assert_eq!(b.url(), subject_page, "the lookup survived the expired session");
     assert_eq!(b.text("tr[data-category=photos_media] .status"), "refused");
-    // Wrong tokens stay on the sign-in page with a clear message.
-    b.click("header button[type=submit]");
-    b.wait_url(|u| u.ends_with("/console/login"));
-    b.type_into("#token", "not-a-token");
-    b.click("#sign-in");
-    b.wait_for("#message");
-    assert!(b.text("#message").contains("unknown token"), "{}", b.text("#message"));
-    b.screenshot("sign-in-refused");
 }
