@@ -32,17 +32,31 @@ struct Browser {
 }
 
 impl Browser {
-    fn start() -> Browser {
-        let port = free_port();
-        let driver =
-            Command::new(chromedriver()).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if get_json(&format!("{base}/status")).is_some_and(|v| v["value"]["ready"] == json!(true)) {
-                break;
+    /// Starts chromedriver on a free port, trying another port if it does not come up (the port
+    /// may be taken between `free_port` and chromedriver's bind).
+    fn driver() -> (Child, String) {
+        for _ in 0..3 {
+            let port = free_port();
+            let mut driver =
+                Command::new(chromedriver()).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            let base = format!("http://127.0.0.1:{port}");
+            for _ in 0..150 {
+                if get_json(&format!("{base}/status")).is_some_and(|v| v["value"]["ready"] == json!(true)) {
+                    return (driver, base);
+                }
+                if driver.try_wait().ok().flatten().is_some() {
+                    break; // it exited (the port was taken): try another
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            std::thread::sleep(Duration::from_millis(100));
+            let _ = driver.kill();
+            let _ = driver.wait();
         }
+        panic!("chromedriver did not become ready on three ports in a row");
+    }
+
+    fn start() -> Browser {
+        let (driver, base) = Browser::driver();
         let profile = tempfile::tempdir().unwrap();
         let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
