@@ -269,6 +269,22 @@ fn store_problems_exit_3() {
 }
 
 #[test]
+fn a_store_held_by_another_process_past_the_wait_exits_5_and_changes_nothing() {
+    let env = Env::seeded();
+    let before = env.json(0, &["history", "alice"]);
+    // Another process (here a plain SQLite connection) holds the write lock past the bounded wait.
+    let holder = rusqlite::Connection::open(&env.db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    env.fails(5, &["withdraw", "alice", "usage_statistics", "--source", "settings"], "busy");
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    assert_eq!(env.json(0, &["history", "alice"]), before, "the refused write changed nothing");
+    env.ok(0, &["withdraw", "alice", "usage_statistics", "--source", "settings"]);
+    let help = env.ok(0, &["--help"]);
+    assert!(help.contains("5  the store stayed busy"), "{help}");
+}
+
+#[test]
 fn bad_input_for_each_argument_exits_2() {
     let env = Env::seeded();
     let long = "x".repeat(300);
