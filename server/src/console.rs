@@ -715,6 +715,29 @@ async fn subject_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(hand
 
 // ----- export and erasure (DPO) -----
 
+/// What every DPO page checks first, in this order: a live session (else the sign-in page, back
+/// here after it), the form's CSRF token for a POST (`token` given), the DPO role (else a logged
+/// refusal naming `what`), and the subject behind the handle. Returns the caller, the session's
+/// CSRF token and the subject.
+async fn dpo_subject(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    here: &str,
+    handle: &str,
+    token: Option<String>,
+    what: &str,
+) -> Result<(Caller, String, String), Response> {
+    let (caller, csrf) = session(app, headers, here)?;
+    if let Some(given) = token {
+        check_csrf(&csrf, &given)?;
+    }
+    if caller.role != Role::Dpo {
+        return Err(forbidden(app, &caller, what).await);
+    }
+    let Some(subject) = subject_of(app, handle, &caller) else { return Err(unknown_handle()) };
+    Ok((caller, csrf, subject))
+}
+
 async fn export(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -722,17 +745,11 @@ async fn export(
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let here = format!("/console/subjects/{handle}");
-    let (caller, csrf) = match session(&app, &headers, &here) {
+    let token = Some(form.map(|f| f.0.csrf).unwrap_or_default());
+    let (caller, _, subject) = match dpo_subject(&app, &headers, &here, &handle, token, "Export").await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_csrf(&csrf, &form.map(|f| f.0.csrf).unwrap_or_default()) {
-        return r;
-    }
-    if caller.role != Role::Dpo {
-        return forbidden(&app, &caller, "Export").await;
-    }
-    let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
     match crate::api::export_document(&app, &caller, &subject).await {
         Ok(doc) => {
             let body = serde_json::to_string_pretty(&doc).unwrap_or_default();
@@ -753,14 +770,10 @@ async fn export(
 
 async fn erase_confirm(State(app): State<Arc<App>>, headers: HeaderMap, Path(handle): Path<String>) -> Response {
     let here = format!("/console/subjects/{handle}/erase");
-    let (caller, csrf) = match session(&app, &headers, &here) {
+    let (caller, csrf, subject) = match dpo_subject(&app, &headers, &here, &handle, None, "Erasure").await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if caller.role != Role::Dpo {
-        return forbidden(&app, &caller, "Erasure").await;
-    }
-    let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
     match crate::api::logged_read(&app, &caller, &subject, "console_erase_confirm", json!({}), async |_, view| Ok(view)).await {
         Ok(view) => html(
             StatusCode::OK,
@@ -786,17 +799,11 @@ async fn erase(
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let here = format!("/console/subjects/{handle}/erase");
-    let (caller, csrf) = match session(&app, &headers, &here) {
+    let token = Some(form.map(|f| f.0.csrf).unwrap_or_default());
+    let (caller, csrf, subject) = match dpo_subject(&app, &headers, &here, &handle, token, "Erasure").await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_csrf(&csrf, &form.map(|f| f.0.csrf).unwrap_or_default()) {
-        return r;
-    }
-    if caller.role != Role::Dpo {
-        return forbidden(&app, &caller, "Erasure").await;
-    }
-    let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
     match crate::api::erase_subject(&app, &caller, &subject).await {
         Ok((count, r)) => html(
             StatusCode::OK,
