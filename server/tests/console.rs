@@ -449,4 +449,5 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
     b.wait_url(|u| u == subject_page);
     assert_eq!(b.url(), subject_page, "the lookup survived the expired session");
     assert_eq!(b.text("tr[data-category=photos_media] .status"), "refused");
+    b.screenshot("back-to-the-lookup-after-expiry");
 }
