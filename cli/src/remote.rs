@@ -293,7 +293,8 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
                 message: format!("the server acknowledged seq {} which is not the batch's last event", reply.head.seq),
             });
         }
-        store.ack_sync(reply.head.seq)?;
+        // Erase what the server erased before acknowledging: if this stops in between, the batch
+        // is sent again and the server tells again; an ack first could lose the erasure.
         if reply.status == IngestStatus::SubjectErased {
             for subject in &reply.erased_subjects {
                 if !erased.contains(subject) {
@@ -302,6 +303,7 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
                 }
             }
         }
+        store.ack_sync(reply.head.seq)?;
         sent += receipts.len() as u64;
         stored += reply.stored;
         erased_on_server += reply.erased_on_server;

@@ -347,12 +347,9 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
         tx.execute(sql::CHAIN_INSERT, &[&devkey, &device, &seqs, &content, &prevs, &hashes, &event_subjects]).await?;
         // An erasure made on the device removes the server's copies of the events it erased
         // (this device's only), in this transaction.
-        for r in new.iter().filter(|r| r.action == Action::Erasure) {
-            let removed: Vec<i64> = claimed_seqs(r).into_iter().map(|s| s as i64).collect();
-            if !removed.is_empty() {
-                let row = tx.query_one(sql::DEVICE_ERASE, &[&devkey, &device, &removed]).await?;
-                erased_on_server += row.get::<_, i64>(0) as u64;
-            }
+        for r in new.iter().filter(|r| r.action == Action::Erasure && !claimed_seqs(r).is_empty()) {
+            let row = tx.query_one(sql::DEVICE_ERASE, &[&devkey, &device, &(r.seq as i64)]).await?;
+            erased_on_server += row.get::<_, i64>(0) as u64;
         }
         if !seen_subjects.is_empty() {
             let subjects: Vec<&String> = seen_subjects.iter().collect();

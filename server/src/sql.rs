@@ -25,7 +25,8 @@ pub const CHAIN_RANGE: &str =
 pub const CHAIN_INSERT: &str = "INSERT INTO device_chain (subject_key, device, seq, content_hash, prev_hash, hash, event_subject_key) \
      SELECT $1, $2, u.seq, u.content_hash, u.prev_hash, u.hash, u.event_subject_key \
      FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u (seq, content_hash, prev_hash, hash, event_subject_key)";
-/// Removes the stored events a device's erasure record lists (of that device only; returns how many).
+/// Removes the stored events that a stored erasure record of the device (`$3`, its seq) lists
+/// (of that device only; returns how many).
 pub const DEVICE_ERASE: &str = "SELECT consentkit_device_erase($1, $2, $3)";
 /// When each of these subjects was last erased.
 pub const ERASED_AT: &str = "SELECT subject_key, max(erased_at) FROM erasures WHERE subject_key = ANY($1) GROUP BY subject_key";

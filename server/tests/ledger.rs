@@ -586,5 +586,10 @@ fn an_erasure_made_on_the_device_removes_that_devices_copies_on_the_server_once_
     // and that only removes what a device's own erasure record lists.
     let err = pg.try_psql("consentkit_ingest", "DELETE FROM events").unwrap_err();
     assert!(err.contains("permission denied"), "{err}");
+    let tablet_key = pg.psql("postgres", "SELECT subject_key FROM device_heads WHERE device = 'tablet'");
+    for seq in [0, 1, 2, 99] {
+        let erased = pg.psql("consentkit_ingest", &format!("SELECT consentkit_device_erase('{tablet_key}', 'tablet', {seq})"));
+        assert_eq!(erased, "0", "seq {seq} of the tablet is no stored erasure record: nothing is deleted");
+    }
     assert_eq!(subject_events(), 3);
 }

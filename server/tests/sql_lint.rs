@@ -125,7 +125,7 @@ fn no_sql_is_written_outside_sql_rs() {
 #[test]
 fn the_device_erase_function_filters_on_the_distribution_column() {
     let text = sql::FUNCTIONS.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
-    let body = text.split(" begin ").nth(1).unwrap().rsplit_once(" end ").unwrap().0;
+    let body = text.split_once(" begin ").unwrap().1.rsplit_once(" end ").unwrap().0;
     let statements: Vec<String> = body
         .split(';')
         .filter(|s| !tables_in(s).is_empty())
