@@ -14,8 +14,9 @@ pub const STORE: u8 = 3;
 /// Output could not be written (other than a closed pipe, which ends the tool quietly with 0).
 pub const OUTPUT: u8 = 4;
 /// Temporary: the file stayed locked by another process (the app, a service) past the bounded
-/// wait. Nothing changed; the same command may simply be run again.
-pub const BUSY: u8 = 5;
+/// wait, or the server was unreachable or answered "retryable". Nothing changed; the same command
+/// may simply be run again.
+pub const TEMPORARY: u8 = 5;
 
 /// The exit codes as `--help` and the README list them.
 pub const EXIT_CODES_HELP: &str = "\
@@ -25,7 +26,8 @@ Exit codes:
   2  bad input or usage (nothing was changed)
   3  store problem: missing, unreadable, corrupt, tampered (verify), newer schema, other policy
   4  output could not be written
-  5  the store stayed busy (another process held it past the wait): nothing changed, run it again";
+  5  temporary: the store stayed busy (another process held it past the wait), or the server was
+     unreachable or answered retryable; nothing changed, run it again";
 
 /// A failed command: the exit code and one line for stderr.
 #[derive(Debug)]
@@ -39,7 +41,7 @@ pub struct Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let code = if e.is_retryable() {
-            BUSY
+            TEMPORARY
         } else if e.is_store_problem() {
             STORE
         } else {

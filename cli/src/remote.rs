@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::args::{Cli, Command};
 use crate::commands::open;
-use crate::failure::{bad, Failure, BAD_INPUT, STORE};
+use crate::failure::{bad, Failure, BAD_INPUT, STORE, TEMPORARY};
 use crate::outln;
 use crate::output::{or_dash, paint, print_json, reason_lines, status_table, table};
 use crate::text::escape;
@@ -46,7 +46,7 @@ pub struct VerifyArgs {
 }
 
 /// Exit code when the server is unreachable or unavailable (retry later).
-const UNAVAILABLE: u8 = STORE;
+const UNAVAILABLE: u8 = TEMPORARY;
 
 fn client() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(30))).build().into()
