@@ -53,17 +53,40 @@ struct Handle {
     expires: Instant,
 }
 
-/// Sessions and lookup handles, in memory (a restart signs everyone out).
+/// Failed sign-ins allowed per [`LOCKOUT_WINDOW`] before sign-in is locked for the rest of it.
+pub const LOCKOUT_FAILURES: usize = 10;
+/// The window over which failed sign-ins are counted.
+pub const LOCKOUT_WINDOW: Duration = Duration::from_secs(60);
+
+/// Sessions, lookup handles and recent failed sign-ins, in memory (a restart signs everyone out).
 pub struct Console {
     sessions: Mutex<HashMap<String, Session>>,
     handles: Mutex<HashMap<String, Handle>>,
+    failed_sign_ins: Mutex<std::collections::VecDeque<Instant>>,
     session_ttl: Duration,
 }
 
 impl Console {
     /// A console whose sessions last `session_ttl`.
     pub fn new(session_ttl: Duration) -> Console {
-        Console { sessions: Mutex::default(), handles: Mutex::default(), session_ttl }
+        Console { sessions: Mutex::default(), handles: Mutex::default(), failed_sign_ins: Mutex::default(), session_ttl }
+    }
+
+    /// Counts a failed sign-in; true when sign-in is now locked (too many in the window).
+    fn sign_in_failed(&self) -> bool {
+        let mut failures = self.failed_sign_ins.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        failures.retain(|t| now.duration_since(*t) < LOCKOUT_WINDOW);
+        failures.push_back(now);
+        failures.len() >= LOCKOUT_FAILURES
+    }
+
+    /// True while sign-in is locked: [`LOCKOUT_FAILURES`] failures within the last window.
+    fn sign_in_locked(&self) -> bool {
+        let mut failures = self.failed_sign_ins.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        failures.retain(|t| now.duration_since(*t) < LOCKOUT_WINDOW);
+        failures.len() >= LOCKOUT_FAILURES
     }
 }
 
@@ -132,7 +155,9 @@ fn session(app: &App, headers: &HeaderMap, here: &str) -> Result<(Caller, String
     let Some(id) = cookie_of(headers) else { return Err(back()) };
     let mut sessions = app.console.sessions.lock().unwrap_or_else(|e| e.into_inner());
     match sessions.get(&id) {
-        Some(s) if s.expires > Instant::now() => Ok((s.caller.clone(), s.csrf.clone())),
+        Some(s) if s.expires > Instant::now() && s.caller.expires.is_none_or(|t| t > crate::wire::now()) => {
+            Ok((s.caller.clone(), s.csrf.clone()))
+        }
         Some(_) => {
             sessions.remove(&id);
             Err(back())
@@ -342,6 +367,24 @@ fn cross_site(headers: &HeaderMap) -> bool {
     }
 }
 
+/// The actor of failed sign-ins in the access log (no token was recognised, so nobody is named).
+const FAILED_SIGN_IN_ACTOR: &str = "(failed sign-in)";
+
+fn failed_sign_in() -> Caller {
+    Caller { name: FAILED_SIGN_IN_ACTOR.into(), role: Role::Support, device: None, expires: None }
+}
+
+/// The page while sign-in is locked after too many failures.
+fn locked_out(next: String) -> Response {
+    let message = format!(
+        "Sign-in is locked: {LOCKOUT_FAILURES} failed sign-ins within {} s. Wait a minute, then try again.",
+        LOCKOUT_WINDOW.as_secs()
+    );
+    let mut response = html(StatusCode::TOO_MANY_REQUESTS, LoginPage { next, message });
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    response
+}
+
 async fn login(
     State(app): State<Arc<App>>,
     request_headers: HeaderMap,
@@ -356,20 +399,33 @@ async fn login(
     let Ok(Form(form)) = form else {
         return html(StatusCode::BAD_REQUEST, LoginPage { next: String::new(), message: "The sign-in form was incomplete.".into() });
     };
+    if app.console.sign_in_locked() {
+        return locked_out(form.next);
+    }
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", form.token.trim())) {
         headers.insert(header::AUTHORIZATION, v);
     }
-    let caller = match app.tokens.caller(&headers) {
-        Ok(c) if c.role != Role::Device => c,
-        Ok(_) => {
-            return html(
-                StatusCode::FORBIDDEN,
-                LoginPage { next: form.next, message: "Device tokens cannot sign in to the console.".into() },
-            )
-        }
-        Err(e) => {
-            return html(StatusCode::UNAUTHORIZED, LoginPage { next: form.next, message: format!("Sign-in refused: {}.", e.message) })
+    let refused = match app.tokens.caller(&headers) {
+        Ok(c) if c.role != Role::Device => Ok(c),
+        Ok(_) => Err((StatusCode::FORBIDDEN, "Device tokens cannot sign in to the console.".to_string())),
+        Err(e) => Err((StatusCode::UNAUTHORIZED, format!("Sign-in refused: {}.", e.message))),
+    };
+    let caller = match refused {
+        Ok(c) => c,
+        Err((status, message)) => {
+            // A failed sign-in is an access event too; too many in a row lock sign-in for a while.
+            let locked = app.console.sign_in_failed();
+            let detail = json!({ "reason": message, "locked": locked });
+            if let Err(e) =
+                log_action(&app, &app.keys.actor_key(FAILED_SIGN_IN_ACTOR), &failed_sign_in(), "console_sign_in_failed", detail).await
+            {
+                return failure(e);
+            }
+            if locked {
+                return locked_out(form.next);
+            }
+            return html(status, LoginPage { next: form.next, message });
         }
     };
     let id = random_id();

@@ -451,3 +451,66 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
     assert_eq!(b.text("tr[data-category=photos_media] .status"), "refused");
     b.screenshot("back-to-the-lookup-after-expiry");
 }
+
+/// Signs in over plain HTTP (no browser): the session cookie's value, or the refusal's status.
+fn http_sign_in(server: &Server, token: &str) -> Result<String, u16> {
+    let r = agent()
+        .post(&format!("{}/console/login", server.url))
+        .config()
+        .max_redirects(0)
+        .build()
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("token={token}"))
+        .unwrap();
+    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|c| c.split(';').next()).map(String::from);
+    match (r.status().as_u16(), cookie) {
+        (303, Some(c)) => Ok(c),
+        (status, _) => Err(status),
+    }
+}
+
+fn http_page(server: &Server, cookie: &str, path: &str) -> (u16, String) {
+    let r = agent().get(&format!("{}{path}", server.url)).config().max_redirects(0).build().header("cookie", cookie).call().unwrap();
+    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    (r.status().as_u16(), location)
+}
+
+#[test]
+fn repeated_failed_sign_ins_lock_sign_in_and_a_session_ends_when_its_token_expires() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    const TEMPORARY: &str = "tok-temporary-support-0099";
+    let expires = consentkit_core::Timestamp(consentkit_server::wire::now().millis() + 6_000);
+    let h = consentkit_server::config::hash_token;
+    let config = write_config(&pg, dir.path(), json!({}));
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    doc["tokens"].as_array_mut().unwrap().push(json!({
+        "name": "temp support", "role": "support", "sha256": h(TEMPORARY), "expires": expires.to_string()
+    }));
+    std::fs::write(&config, doc.to_string()).unwrap();
+    let server = Server::start_with(&config);
+
+    // A session signed in with a token that expires ends with it, even before its own expiry.
+    let cookie = http_sign_in(&server, TEMPORARY).expect("the temporary token signs in");
+    assert_eq!(http_page(&server, &cookie, "/console/lookup").0, 200);
+    while consentkit_server::wire::now() <= expires {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, location) = http_page(&server, &cookie, "/console/lookup");
+    assert_eq!((status, location.starts_with("/console/login")), (303, true), "{status} {location}");
+
+    // Failed sign-ins: each is logged; after the limit, sign-in is locked, even for a good token.
+    for attempt in 1..consentkit_server::console::LOCKOUT_FAILURES {
+        assert_eq!(http_sign_in(&server, "not-a-token"), Err(401), "attempt {attempt}");
+    }
+    assert_eq!(http_sign_in(&server, "not-a-token"), Err(429), "the last failure within the window locks");
+    assert_eq!(http_sign_in(&server, SUPPORT), Err(429), "locked for every token until the window passes");
+    let log = get_auth(&format!("{}/v1/access-log", server.url), AUDITOR);
+    let failed = log.matches("console_sign_in_failed").count();
+    assert_eq!(failed, consentkit_server::console::LOCKOUT_FAILURES, "one access-log line per failed sign-in");
+    assert!(!log.contains("not-a-token"), "the typed token is never logged");
+}
+
+fn get_auth(url: &str, token: &str) -> String {
+    agent().get(url).header("authorization", &format!("Bearer {token}")).call().unwrap().body_mut().read_to_string().unwrap()
+}
