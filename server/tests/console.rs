@@ -519,6 +519,23 @@ fn repeated_failed_sign_ins_lock_sign_in_and_a_session_ends_when_its_token_expir
     let (status, location) = http_page(&server, &cookie, "/console/lookup");
     assert_eq!((status, location.starts_with("/console/login")), (303, true), "{status} {location}");
 
+    // Behind a TLS proxy the session cookie is Secure.
+    let set_cookie = |proto: &str| {
+        let r = agent()
+            .post(&format!("{}/console/login", server.url))
+            .config()
+            .max_redirects(0)
+            .build()
+            .header("x-forwarded-proto", proto)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(format!("token={SUPPORT}"))
+            .unwrap();
+        r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string()
+    };
+    let behind_tls = set_cookie("https");
+    assert!(behind_tls.contains("; Secure") && behind_tls.contains("HttpOnly") && behind_tls.contains("SameSite=Strict"), "{behind_tls}");
+    assert!(!set_cookie("http").contains("Secure"), "plain HTTP (development on loopback) cannot carry a Secure cookie");
+
     // Failed sign-ins: each is logged; after the limit, sign-in is locked, even for a good token.
     for attempt in 1..consentkit_server::console::LOCKOUT_FAILURES {
         assert_eq!(http_sign_in(&server, "not-a-token"), Err(401), "attempt {attempt}");
