@@ -44,7 +44,12 @@ fn interleaved(rounds: usize, inner: u32, mut ours: impl FnMut(), mut reference:
 
 /// [`interleaved`] for calls that return what they built (an open store, loaded rows): each is
 /// kept until the round's timer stopped, so dropping it (closing) is not counted.
-fn interleaved_kept<A, B>(rounds: usize, inner: u32, mut ours: impl FnMut() -> A, mut reference: impl FnMut() -> B) -> (Duration, Duration) {
+fn interleaved_kept<A, B>(
+    rounds: usize,
+    inner: u32,
+    mut ours: impl FnMut() -> A,
+    mut reference: impl FnMut() -> B,
+) -> (Duration, Duration) {
     let mut a = Vec::with_capacity(rounds);
     let mut b = Vec::with_capacity(rounds);
     for _ in 0..rounds {

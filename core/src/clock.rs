@@ -270,6 +270,8 @@ impl Clock for SystemClock {
             if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 || ts.tv_sec < 0 {
                 return None;
             }
+            // `time_t` and `c_long` are 32-bit on 32-bit Android: the casts are not all no-ops.
+            #[allow(clippy::unnecessary_cast)]
             let low = (ts.tv_sec as i64).saturating_mul(1000).saturating_add(ts.tv_nsec as i64 / 1_000_000);
             Some((Timestamp(low), Timestamp(low.saturating_add(Self::COARSE_SLACK.as_millis() as i64))))
         }
@@ -484,7 +486,13 @@ mod tests {
             assert_eq!(Timestamp::parse_canonical(&text), Some(t), "{text}");
             assert_eq!(general(&text), t, "{text}");
         }
-        for leap in ["2024-02-29T00:00:00Z", "2000-02-29T12:00:00.500Z", "2000-02-29T12:00:00.5Z", "2001-03-01T00:00:00.123456789Z", "1970-01-01T00:00:00Z"] {
+        for leap in [
+            "2024-02-29T00:00:00Z",
+            "2000-02-29T12:00:00.500Z",
+            "2000-02-29T12:00:00.5Z",
+            "2001-03-01T00:00:00.123456789Z",
+            "1970-01-01T00:00:00Z",
+        ] {
             assert_eq!(Timestamp::parse_canonical(leap), Some(general(leap)), "{leap}");
         }
         // Not the canonical form: left to the general parser (which accepts or names the text).
@@ -492,7 +500,14 @@ mod tests {
             assert_eq!(Timestamp::parse_canonical(other), None, "{other}");
             assert_eq!(Timestamp::parse(other).unwrap(), general(other), "{other}");
         }
-        for bad in ["2026-11-23T10:15:30.Z", "2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-23T24:00:00Z", "2026-11-23T10:61:00Z", "2026-1x-23T10:15:30Z"] {
+        for bad in [
+            "2026-11-23T10:15:30.Z",
+            "2023-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-23T24:00:00Z",
+            "2026-11-23T10:61:00Z",
+            "2026-1x-23T10:15:30Z",
+        ] {
             assert_eq!(Timestamp::parse_canonical(bad), None, "{bad}");
             assert!(Timestamp::parse(bad).unwrap_err().contains(bad), "{bad}");
         }

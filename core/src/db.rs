@@ -235,9 +235,8 @@ pub fn for_each_subject_row(conn: &Connection, mut row: impl FnMut(&str, &str) -
     let mut stmt = conn.prepare_cached("SELECT subject, state FROM subjects")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let text = |i: usize| -> Result<&str> {
-            r.get_ref(i)?.as_str().map_err(|e| Error::Corrupt(format!("state table, column {i}: {e}")))
-        };
+        let text =
+            |i: usize| -> Result<&str> { r.get_ref(i)?.as_str().map_err(|e| Error::Corrupt(format!("state table, column {i}: {e}"))) };
         row(text(0)?, text(1)?)?;
     }
     Ok(())

@@ -445,7 +445,13 @@ mod tests {
             category: Some("usage_statistics".into()),
             purpose_version: Some(1),
             valid_until: Some(Timestamp(1000)),
-            ..crate::receipt::Receipt::blank(crate::model::Action::Grant, crate::model::Source::Settings, &policy.id, &policy.version, Timestamp(0))
+            ..crate::receipt::Receipt::blank(
+                crate::model::Action::Grant,
+                crate::model::Source::Settings,
+                &policy.id,
+                &policy.version,
+                Timestamp(0),
+            )
         };
         let mut state = crate::state::SubjectState::default();
         state.apply(&grant);
@@ -453,10 +459,16 @@ mod tests {
         let exact_reads = std::cell::Cell::new(0);
         let check = |bound: Option<i64>, exact: i64| {
             let d = s
-                .check_bracketed("alice", "usage_analytics", None, || bound.map(Timestamp), || {
-                    exact_reads.set(exact_reads.get() + 1);
-                    Timestamp(exact)
-                })
+                .check_bracketed(
+                    "alice",
+                    "usage_analytics",
+                    None,
+                    || bound.map(Timestamp),
+                    || {
+                        exact_reads.set(exact_reads.get() + 1);
+                        Timestamp(exact)
+                    },
+                )
                 .unwrap();
             assert_eq!(d, s.check("alice", "usage_analytics", None, Timestamp(exact)).unwrap(), "bound {bound:?}, exact {exact}");
             d.allowed

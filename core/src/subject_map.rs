@@ -269,7 +269,8 @@ mod tests {
 
     #[test]
     fn ids_with_the_same_hash_are_told_apart() {
-        let leaf: Leaf = vec![(1, "a".into(), state(false)), (5, "b".into(), state(false)), (5, "c".into(), state(true)), (9, "d".into(), state(false))];
+        let leaf: Leaf =
+            vec![(1, "a".into(), state(false)), (5, "b".into(), state(false)), (5, "c".into(), state(true)), (9, "d".into(), state(false))];
         assert_eq!(SubjectMap::position(&leaf, 5, "b"), Ok(1));
         assert_eq!(SubjectMap::position(&leaf, 5, "c"), Ok(2));
         assert_eq!(SubjectMap::position(&leaf, 5, "x"), Err(3), "not there: it would go after its equals");
@@ -279,8 +280,7 @@ mod tests {
 
     #[test]
     fn built_at_once_it_equals_built_one_by_one() {
-        let items: Vec<(String, Arc<SubjectState>)> =
-            (0..5000).map(|i| (format!("user-{}", i % 4000), state(i >= 4000))).collect();
+        let items: Vec<(String, Arc<SubjectState>)> = (0..5000).map(|i| (format!("user-{}", i % 4000), state(i >= 4000))).collect();
         let at_once: SubjectMap = items.iter().cloned().collect();
         let mut one_by_one = SubjectMap::default();
         one_by_one.extend(items);

@@ -131,9 +131,8 @@ impl ConsentStore {
         // on time, and then never before the high-water mark (`now` advances it). A clock with a
         // cheap bracket (the system clock) is read exactly only when the bound reaches an expiry;
         // its lower end (a time that has passed) advances the mark.
-        let at_most = || {
-            self.clock.bracket().map(|(low, high)| Timestamp(high.millis().max(self.shared.not_before_high_water(low).millis())))
-        };
+        let at_most =
+            || self.clock.bracket().map(|(low, high)| Timestamp(high.millis().max(self.shared.not_before_high_water(low).millis())));
         self.view().check_bracketed(subject, feature, scope, at_most, || self.now())
     }
 

@@ -43,7 +43,13 @@ pub(super) fn notify(shared: &Shared, notice: Notice) {
 /// the publish lock `head` and has a transaction open on `conn`, begun at monotonic `started`).
 /// Publishes what changed and confirms the snapshot current as of `started`; returns what the
 /// listeners must be told, if anything changed.
-pub(super) fn catch_up(shared: &Shared, head: &mut Head, conn: &Connection, now: Timestamp, started: Option<u64>) -> Result<Option<Notice>> {
+pub(super) fn catch_up(
+    shared: &Shared,
+    head: &mut Head,
+    conn: &Connection,
+    now: Timestamp,
+    started: Option<u64>,
+) -> Result<Option<Notice>> {
     let (seq, hash) = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
     if seq == head.seq && hash == head.hash {
         shared.confirm(started);
