@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::*;
+use consentkit_core::chain;
 use consentkit_core::*;
 use rusqlite::Connection;
 use serde_json::Value;
@@ -121,12 +122,174 @@ fn a_schema_version_3_file_opened_read_only_asks_for_a_migration_and_is_left_alo
     let path = v3_copy(&dir);
     let before = std::fs::read(&path).unwrap();
     let clock = ManualClock::new(ts(expected()["now"].as_str().unwrap()));
-    let result = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(clock), OpenMode::ReadOnly);
-    if schema::LATEST > 3 {
-        let err = result.err().expect("a read-only open of an old file fails");
-        assert!(err.to_string().contains("needs a migration"), "{err}");
-    } else {
-        assert_answers_as_recorded(&result.unwrap());
-    }
+    let err = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(clock), OpenMode::ReadOnly).err().unwrap();
+    assert!(err.to_string().contains("needs a migration"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+/// Every row of every table, as text: what "the file is unchanged" compares.
+fn dump(path: &Path) -> Vec<String> {
+    let conn = Connection::open(path).unwrap();
+    let mut out = vec![format!("user_version {}", conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap())];
+    for table in ["events", "meta", "subjects", "os_permissions"] {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}"))).collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .unwrap();
+        out.extend(rows.map(|r| format!("{table}: {}", r.unwrap().join(", "))));
+    }
+    out
+}
+
+/// A v3 copy edited as someone with the sqlite3 shell would (the v3 triggers dropped first).
+fn tampered_v3(dir: &tempfile::TempDir, sql: &str) -> PathBuf {
+    let path = v3_copy(dir);
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TRIGGER events_append_only_delete; DROP TRIGGER events_append_only_update;").unwrap();
+    conn.execute_batch(sql).unwrap();
+    path
+}
+
+#[test]
+fn a_schema_version_3_file_that_does_not_verify_is_not_migrated_and_fails_closed() {
+    let erase_by_hand = "UPDATE events SET id=NULL, subject=NULL, category=NULL, action=NULL, scope=NULL, source=NULL, policy_id=NULL, \
+         policy_version=NULL, purpose_version=NULL, at=NULL, valid_until=NULL, permission=NULL, os_state=NULL, detail=NULL, removed_by=19 \
+         WHERE seq=8";
+    let cases = [
+        ("an edited event: alice's refusal made a grant", "UPDATE events SET action='grant' WHERE seq=8", "chain broken at seq 8"),
+        (
+            "an edited prev_hash (the column v4 no longer stores)",
+            "UPDATE events SET prev_hash=(SELECT prev_hash FROM events WHERE seq=3) WHERE seq=10",
+            "event 10",
+        ),
+        ("an edited link hash", "UPDATE events SET hash=(SELECT hash FROM events WHERE seq=3) WHERE seq=23", "chain broken at seq 23"),
+        ("a deleted row", "DELETE FROM events WHERE seq=12", "chain broken at seq 12"),
+        ("a truncated chain", "DELETE FROM events WHERE seq >= 20", "truncated"),
+        (
+            "two rows swapped",
+            "UPDATE events SET seq=100 WHERE seq=6; UPDATE events SET seq=6 WHERE seq=7; UPDATE events SET seq=7 WHERE seq=100;",
+            "event 6",
+        ),
+        ("a tombstone made by hand", erase_by_hand, "chain broken at seq 8"),
+        ("a hash that is not hex", "UPDATE events SET content_hash=upper(content_hash) WHERE seq=9", "event 9"),
+    ];
+    let now = ts(expected()["now"].as_str().unwrap());
+    for (what, sql, named) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = tampered_v3(&dir, sql);
+        let before = dump(&path);
+        let clock = ManualClock::new(now);
+        let err = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(clock.clone()), OpenMode::ReadWrite).err();
+        let err = err.unwrap_or_else(|| panic!("{what}: migrated and opened"));
+        assert!(err.to_string().contains(named), "{what}: {err}");
+        assert_eq!(dump(&path), before, "{what}: the file is left as it was (rolled back)");
+        // The app's fail-closed open: consent-gated features denied, the file kept.
+        let closed = ConsentStore::open_fail_closed(&path, Arc::new(Policy::builtin()), Arc::new(clock));
+        assert!(closed.unavailable().is_some(), "{what}");
+        let d = closed.check("dave", "usage_analytics", None).unwrap();
+        assert!(!d.allowed && d.reasons.iter().any(|r| r.code == ReasonCode::StoreUnavailable), "{what}: {d:?}");
+        assert!(closed.record(&DecisionInput::new("dave", "usage_statistics", Action::Withdraw, Source::Settings)).is_err());
+        drop(closed);
+        assert_eq!(dump(&path), before, "{what}: still untouched");
+    }
+}
+
+#[test]
+fn a_schema_version_3_state_table_edit_is_not_carried_into_the_migrated_store() {
+    // The chain verifies, the state table does not match its digest: the migrated store serves
+    // the history's fold, never the edit.
+    let dir = tempfile::tempdir().unwrap();
+    let path = tampered_v3(&dir, "UPDATE subjects SET state = replace(state, '\"refused\"', '\"granted\"') WHERE subject = 'erin'");
+    let clock = ManualClock::new(ts(expected()["now"].as_str().unwrap()));
+    let store = open(&path, &clock, OpenMode::ReadWrite);
+    assert_eq!(user_version(&path), schema::LATEST);
+    assert_answers_as_recorded(&store);
+    assert_eq!(store.status("erin", "photos_media").unwrap().status, Status::Refused);
+}
+
+/// Appends `n` sealed events to a v3 file in the v3 row format (text hashes, stored prev_hash),
+/// as the v3 code wrote them: subject `zed` granting and withdrawing usage statistics in turn.
+fn grow_v3(path: &Path, n: u64) {
+    let conn = Connection::open(path).unwrap();
+    let (mut seq, mut prev): (u64, String) = conn
+        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+        .unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    for i in 0..n {
+        seq += 1;
+        let action = if i % 2 == 0 { Action::Grant } else { Action::Withdraw };
+        let mut r = Receipt {
+            id: uuid::Uuid::new_v4().to_string(),
+            seq,
+            subject: Some("zed".into()),
+            category: Some("usage_statistics".into()),
+            purpose_version: Some(1),
+            ..Receipt::blank(action, Source::Settings, "ucanywhere", "2018-05-01", ts("2026-01-14T10:00:00Z"))
+        };
+        chain::seal(&mut r, &prev);
+        conn.execute(
+            "INSERT INTO events (seq, id, subject, category, action, source, policy_id, policy_version, purpose_version, at, content_hash, \
+             prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            rusqlite::params![
+                seq as i64,
+                r.id,
+                r.subject,
+                r.category,
+                r.action.as_str(),
+                r.source.as_str(),
+                r.policy_id,
+                r.policy_version,
+                r.purpose_version,
+                r.at.millis(),
+                r.content_hash,
+                r.prev_hash,
+                r.hash
+            ],
+        )
+        .unwrap();
+        prev = r.hash;
+    }
+    conn.execute("UPDATE meta SET value = ?1 WHERE key = 'head_seq'", [seq.to_string()]).unwrap();
+    conn.execute("UPDATE meta SET value = ?1 WHERE key = 'head_hash'", [&prev]).unwrap();
+    conn.execute_batch("COMMIT; VACUUM;").unwrap();
+}
+
+#[test]
+fn a_migrated_file_stores_the_compact_row_and_shrinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = v3_copy(&dir);
+    grow_v3(&path, 3000);
+    let v3_bytes = std::fs::metadata(&path).unwrap().len();
+    let clock = ManualClock::new(ts(expected()["now"].as_str().unwrap()));
+    let store = open(&path, &clock, OpenMode::ReadWrite);
+    assert_eq!(store.verify().unwrap(), 3023);
+    assert_eq!(store.status("zed", "usage_statistics").unwrap().status, Status::Withdrawn, "the state is the fold of the grown history");
+    assert_eq!(store.history("zed").unwrap().len(), 3000 + 3, "with the three OS changes");
+    drop(store);
+    let conn = Connection::open(&path).unwrap();
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('events')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    assert!(!columns.iter().any(|c| c == "prev_hash"), "{columns:?}");
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT count(*) FROM events WHERE typeof(hash) = 'blob' AND length(hash) = 32 AND length(content_hash) = 32"), 3023);
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE removed_by IS NULL AND length(id) = 16"),
+        3020,
+        "every live id is a UUID's 16 bytes"
+    );
+    assert_eq!(count("SELECT count(*) FROM events WHERE typeof(action) NOT IN ('integer', 'null')"), 0);
+    assert_eq!(count("SELECT count(*) FROM sqlite_master WHERE name = 'events_v3'"), 0, "the old table is gone");
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    drop(conn);
+    // The old table's pages are given back (VACUUM after the migration's commit).
+    let v4_bytes = std::fs::metadata(&path).unwrap().len();
+    assert!(v4_bytes * 2 < v3_bytes, "{v4_bytes} bytes after the migration, {v3_bytes} before");
 }
