@@ -293,3 +293,67 @@ fn a_migrated_file_stores_the_compact_row_and_shrinks() {
     let v4_bytes = std::fs::metadata(&path).unwrap().len();
     assert!(v4_bytes * 2 < v3_bytes, "{v4_bytes} bytes after the migration, {v3_bytes} before");
 }
+
+const KILL_ENV: &str = "CONSENTKIT_MIGRATION_KILL_DB";
+
+/// Child side of the kill test: opens (so migrates) the file, says so, then waits to be killed.
+#[test]
+fn migration_kill_child() {
+    let Ok(path) = std::env::var(KILL_ENV) else { return };
+    let clock = ManualClock::new(ts(expected()["now"].as_str().unwrap()));
+    let store = open(Path::new(&path), &clock, OpenMode::ReadWrite);
+    println!("migrated");
+    std::thread::sleep(std::time::Duration::from_secs(60));
+    drop(store);
+}
+
+#[test]
+fn a_migration_killed_at_any_point_leaves_v3_or_a_complete_v4() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let grown = v3_copy(&dir);
+    grow_v3(&grown, 20_000);
+    let now = ts(expected()["now"].as_str().unwrap());
+    let mut outcomes = Vec::new();
+    // Killed as soon as the migration's transaction has spilled into the WAL (mid-copy), and
+    // after it said it was done.
+    for kill_after_migrated in [false, true] {
+        let path = dir.path().join(format!("kill-{kill_after_migrated}.db"));
+        std::fs::copy(&grown, &path).unwrap();
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "migration_kill_child", "--nocapture", "--test-threads=1"])
+            .env(KILL_ENV, &path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if kill_after_migrated {
+            let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+            // (libtest may have printed the test's name on the same line.)
+            while !lines.next().expect("child ended early").unwrap().ends_with("migrated") {}
+        } else {
+            while std::fs::metadata(&wal).map_or(0, |m| m.len()) < 512 * 1024 {
+                assert!(child.try_wait().unwrap().is_none(), "the child ended before the migration wrote");
+                std::thread::yield_now();
+            }
+        }
+        child.kill().unwrap(); // SIGKILL: no destructor, mid-transaction for the first
+        child.wait().unwrap();
+        let version = user_version(&path);
+        assert!(version == 3 || version == schema::LATEST, "user_version {version} after the kill");
+        outcomes.push(version);
+        // Either way the next open answers as before: v3 migrates now, v4 opens as it is.
+        let clock = ManualClock::new(now);
+        let store = open(&path, &clock, OpenMode::ReadWrite);
+        assert_eq!(user_version(&path), schema::LATEST);
+        assert_eq!(store.verify().unwrap(), 20_023);
+        let want = expected();
+        for subject in SUBJECTS {
+            assert_eq!(json(store.statuses(subject).unwrap()), want["subjects"][subject]["statuses"], "statuses of {subject}");
+        }
+        assert_eq!(json(store.history("alice").unwrap()), want["subjects"]["alice"]["history"]);
+        assert_eq!(store.history("zed").unwrap().len(), 20_003);
+    }
+    assert_eq!(outcomes[1], schema::LATEST, "a migration that said it was done is durable");
+    eprintln!("user_version after the mid-migration kill: {}", outcomes[0]);
+}
