@@ -36,8 +36,12 @@ CREATE TABLE IF NOT EXISTS device_chain (
     content_hash text   NOT NULL,
     prev_hash    text   NOT NULL,
     hash         text   NOT NULL,
+    -- The pseudonym of the event's subject (NULL for the device's own events): lets an erasure
+    -- record from the device find the stored events it removed (sql/device_erase.sql).
+    event_subject_key text,
     PRIMARY KEY (subject_key, device, seq)
 );
+ALTER TABLE device_chain ADD COLUMN IF NOT EXISTS event_subject_key text;
 
 CREATE TABLE IF NOT EXISTS device_heads (
     subject_key text   NOT NULL,
@@ -63,6 +67,18 @@ CREATE TABLE IF NOT EXISTS subject_devices (
     device      text   NOT NULL,
     first_seen  bigint NOT NULL,
     PRIMARY KEY (subject_key, device)
+);
+
+-- Erasures on the server that a device has not confirmed yet: that device's sequence numbers of
+-- the erased events, told in every reply to it (and by GET /v1/devices/{device}/erasures) until
+-- its own erasure records claim them. Keyed by the device's pseudonym.
+CREATE TABLE IF NOT EXISTS device_erasures (
+    subject_key text     NOT NULL,
+    device      text     NOT NULL,
+    erasure_id  text     NOT NULL,
+    seqs        bigint[] NOT NULL,
+    created_at  bigint   NOT NULL,
+    PRIMARY KEY (subject_key, device, erasure_id)
 );
 
 CREATE TABLE IF NOT EXISTS erasures (
