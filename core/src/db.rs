@@ -131,16 +131,19 @@ impl Names {
     }
 }
 
-/// The stored columns of an event row, in order (`e` is the events table).
-const EVENT_COLUMNS: &str = "e.seq, e.id, e.subject, e.category, e.action, e.scope, e.source, e.policy_id, e.policy_version, \
-     e.purpose_version, e.at, e.valid_until, e.permission, e.os_state, e.detail, e.content_hash, e.hash, e.removed_by";
+/// The stored columns of an event row, in order (`e` is the events table), as a literal.
+macro_rules! event_columns {
+    () => {
+        "e.seq, e.id, e.subject, e.category, e.action, e.scope, e.source, e.policy_id, e.policy_version, \
+         e.purpose_version, e.at, e.valid_until, e.permission, e.os_state, e.detail, e.content_hash, e.hash, e.removed_by"
+    };
+}
+const EVENT_COLUMNS: &str = event_columns!();
 const COL_CONTENT_HASH: usize = 15;
 const COL_HASH: usize = 16;
 const COL_REMOVED_BY: usize = 17;
 /// [`EVENT_COLUMNS`] and the previous row's link hash (the receipt's `prev_hash`), by primary key.
-const RECEIPT_COLUMNS: &str = "e.seq, e.id, e.subject, e.category, e.action, e.scope, e.source, e.policy_id, e.policy_version, \
-     e.purpose_version, e.at, e.valid_until, e.permission, e.os_state, e.detail, e.content_hash, e.hash, e.removed_by, \
-     (SELECT p.hash FROM events AS p WHERE p.seq = e.seq - 1)";
+const RECEIPT_COLUMNS: &str = concat!(event_columns!(), ", (SELECT p.hash FROM events AS p WHERE p.seq = e.seq - 1)");
 const COL_PREV_HASH: usize = 18;
 
 /// Appends one sealed event.
