@@ -107,7 +107,12 @@ pub fn query(cli: &Cli, url: &str) -> Result<Option<u8>, Failure> {
         }
         Command::Export { subject } => {
             let v = call(cli, url, "/v1/subjects/export", Some(&json!({ "subject": subject })))?;
-            print_json(json!({ "document": v }));
+            // As for a local file: the document itself, or with --json inside the envelope.
+            if cli.json {
+                print_json(json!({ "document": v }));
+            } else {
+                crate::output::print_raw_json(&v);
+            }
             0
         }
         Command::Erase { subject, .. } => {

@@ -25,6 +25,7 @@ GRANT SELECT, INSERT, UPDATE ON access_heads TO consentkit_support;
 
 GRANT SELECT ON events, device_chain, device_heads, device_os, subject_devices, erasures TO consentkit_dpo;
 GRANT DELETE ON events, subject_devices TO consentkit_dpo;
+GRANT UPDATE (event_subject_key) ON device_chain TO consentkit_dpo;
 GRANT INSERT ON erasures, device_erasures TO consentkit_dpo;
 GRANT SELECT, INSERT ON access_log TO consentkit_dpo;
 GRANT SELECT, INSERT, UPDATE ON access_heads TO consentkit_dpo;

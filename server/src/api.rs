@@ -380,7 +380,9 @@ pub(crate) async fn erase_subject(app: &App, caller: &Caller, subject: &str) -> 
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot encode the receipt"))?;
     tx.execute(sql::ERASURE_INSERT, &[&key, &id, &erased_at.millis(), &(erased_events as i64), &text]).await?;
     for (device, seqs) in &per_device {
-        tx.execute(sql::DEVICE_ERASURE_INSERT, &[&app.keys.device_key(device), device, &id, seqs, &erased_at.millis()]).await?;
+        let devkey = app.keys.device_key(device);
+        tx.execute(sql::CHAIN_FORGET_SUBJECT, &[&devkey, device, &key]).await?;
+        tx.execute(sql::DEVICE_ERASURE_INSERT, &[&devkey, device, &id, seqs, &erased_at.millis()]).await?;
     }
     tx.commit().await?;
     Ok((erased_events, receipt))

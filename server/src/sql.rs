@@ -71,6 +71,9 @@ pub const ERASURE_INSERT: &str = "INSERT INTO erasures (subject_key, id, erased_
 
 /// Erasure: the subject's events per device, for the devices' erasure notices.
 pub const SUBJECT_EVENT_SEQS: &str = "SELECT device, seq FROM events WHERE subject_key = $1 ORDER BY device, seq";
+/// Erasure: the device's chain links keep their hashes but no longer name the subject.
+pub const CHAIN_FORGET_SUBJECT: &str =
+    "UPDATE device_chain SET event_subject_key = NULL WHERE subject_key = $1 AND device = $2 AND event_subject_key = $3";
 /// Erasure: a notice for one device (keyed by the device's pseudonym).
 pub const DEVICE_ERASURE_INSERT: &str =
     "INSERT INTO device_erasures (subject_key, device, erasure_id, seqs, created_at) VALUES ($1, $2, $3, $4, $5)";
@@ -124,6 +127,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("SUBJECT_DEVICES_DELETE", SUBJECT_DEVICES_DELETE),
     ("ERASURE_INSERT", ERASURE_INSERT),
     ("SUBJECT_EVENT_SEQS", SUBJECT_EVENT_SEQS),
+    ("CHAIN_FORGET_SUBJECT", CHAIN_FORGET_SUBJECT),
     ("DEVICE_ERASURE_INSERT", DEVICE_ERASURE_INSERT),
     ("DEVICE_ERASURES_OF", DEVICE_ERASURES_OF),
     ("DEVICE_ERASURE_SET", DEVICE_ERASURE_SET),

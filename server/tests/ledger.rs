@@ -402,6 +402,12 @@ fn erasure_deletes_every_row_tells_each_device_and_keeps_only_a_pseudonym() {
     assert!(statuses(&state).iter().all(|(_, s, _)| s == "not_asked" || s == "not_required"), "{}", state.text);
     assert_eq!(pg.count("SELECT count(*) FROM erasures"), 1);
     assert_eq!(events(&pg), 1, "only bob's event is left");
+    assert_eq!(pg.count("SELECT count(*) FROM subject_devices"), 1, "only bob's device row is left");
+    assert_eq!(
+        pg.count("SELECT count(*) FROM device_chain WHERE event_subject_key IS NOT NULL"),
+        1,
+        "the chain links keep their hashes but only bob's still names a subject"
+    );
 
     // The tablet resends its unacknowledged batch and its newer event: told, nothing stored again.
     let r = tablet.sync_once(&server, 50);
