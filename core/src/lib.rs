@@ -35,6 +35,7 @@ pub mod schema;
 pub mod state;
 pub mod state_proof;
 pub mod store;
+pub mod subject_map;
 pub mod sync;
 pub mod sync_client;
 mod text;
