@@ -24,11 +24,8 @@ fn path_of(text: &str, e: &serde_json::Error) -> String {
 /// The byte offset just past what serde_json had read at (1-based) `line`, `column`: its column
 /// counts the bytes of the line it had read, including a byte it only peeked at.
 fn end_of(text: &str, line: usize, column: usize) -> usize {
-    let line_start = if line <= 1 {
-        0
-    } else {
-        text.bytes().enumerate().filter(|&(_, b)| b == b'\n').nth(line - 2).map_or(text.len(), |(i, _)| i + 1)
-    };
+    let line_start =
+        if line <= 1 { 0 } else { text.bytes().enumerate().filter(|&(_, b)| b == b'\n').nth(line - 2).map_or(text.len(), |(i, _)| i + 1) };
     (line_start + column).min(text.len())
 }
 
@@ -191,7 +188,8 @@ mod tests {
 
     #[test]
     fn reads_positions_on_later_lines() {
-        let text = "{\n  \"name\": \"a\",\n  \"items\": [\n    {\"id\": 1, \"kind\": \"small\"},\n    {\"id\": 2, \"kind\": \"tiny\"}\n  ]\n}";
+        let text =
+            "{\n  \"name\": \"a\",\n  \"items\": [\n    {\"id\": 1, \"kind\": \"small\"},\n    {\"id\": 2, \"kind\": \"tiny\"}\n  ]\n}";
         assert_eq!(path(text), "$.items[1].kind");
         let missing = "{\n  \"name\": \"a\",\n  \"items\": [\n    {\n      \"id\": 1\n    }\n  ]\n}";
         assert_eq!(path(missing), "$.items[0]");

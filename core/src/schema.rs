@@ -145,7 +145,9 @@ const V4_TABLES: &str = r#"
 "#;
 
 /// The schema-v4 indexes and triggers (the v2 rules on the v4 row: the action and source of a
-/// claiming record are codes, and `prev_hash` is no column); `names` is append-only too.
+/// claiming record are codes, and `prev_hash` is no column); `names` is append-only too. An
+/// insert may not reuse a sequence number or id: `INSERT OR REPLACE` deletes the row it
+/// replaces without firing the delete trigger, so the insert trigger refuses it first.
 fn v4_indexes_and_triggers() -> String {
     let (erasure, purge) = (db::action_code(Action::Erasure), db::action_code(Action::Purge));
     let (settings, support, system) =
@@ -169,9 +171,15 @@ fn v4_indexes_and_triggers() -> String {
                      OR (claim.action = {purge} AND claim.source = {system}))
                 AND consentkit_claims(claim.hash, claim.detail, OLD.seq))
         BEGIN SELECT RAISE(ABORT, 'consentkit events are append-only: only an erasure or purge record removes an event'); END;
+    CREATE TRIGGER events_append_only_insert BEFORE INSERT ON events
+        WHEN EXISTS (SELECT 1 FROM events WHERE seq = NEW.seq OR id = NEW.id)
+        BEGIN SELECT RAISE(ABORT, 'consentkit events are append-only: a sequence number or id is never reused'); END;
     CREATE TRIGGER names_append_only_delete BEFORE DELETE ON names
         BEGIN SELECT RAISE(ABORT, 'consentkit names are append-only'); END;
     CREATE TRIGGER names_append_only_update BEFORE UPDATE ON names
+        BEGIN SELECT RAISE(ABORT, 'consentkit names are append-only'); END;
+    CREATE TRIGGER names_append_only_insert BEFORE INSERT ON names
+        WHEN EXISTS (SELECT 1 FROM names WHERE code = NEW.code OR name = NEW.name)
         BEGIN SELECT RAISE(ABORT, 'consentkit names are append-only'); END;
     "#
     )
@@ -268,6 +276,17 @@ fn unavailable(path: &Path, why: impl Into<String>) -> Error {
     Error::StoreUnavailable { path: path.to_path_buf(), why: why.into() }
 }
 
+/// An SQLite error while opening: busy or locked (another connection holds the file past the
+/// busy timeout) is [`Error::Busy`], retryable; anything else makes the store unavailable.
+fn opening(path: &Path, e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::Busy("opening the store: another connection held the file past the busy timeout".into())
+        }
+        _ => unavailable(path, e.to_string()),
+    }
+}
+
 /// Opens (and in read-write mode creates and migrates) a ConsentKit database.
 pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
     let in_memory = path.as_os_str() == ":memory:" || path.to_str().is_some_and(|p| p.starts_with("file:") && p.contains("vfs=memdb"));
@@ -284,9 +303,9 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
     register_functions(&conn)?;
     // Read-only checks first: nothing below writes until we know the file is ours and not newer.
     let read = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
-    let version = read("PRAGMA user_version").map_err(|e| unavailable(path, e.to_string()))?;
-    let app_id = read("PRAGMA application_id").map_err(|e| unavailable(path, e.to_string()))?;
-    let tables = read("SELECT count(*) FROM sqlite_master").map_err(|e| unavailable(path, e.to_string()))?;
+    let version = read("PRAGMA user_version").map_err(|e| opening(path, e))?;
+    let app_id = read("PRAGMA application_id").map_err(|e| opening(path, e))?;
+    let tables = read("SELECT count(*) FROM sqlite_master").map_err(|e| opening(path, e))?;
     if version > LATEST {
         return Err(Error::SchemaTooNew { path: path.to_path_buf(), found: version, supported: LATEST });
     }
@@ -307,7 +326,7 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
         return Ok(conn);
     }
     // Durable: a committed transaction is on disk before the call returns (WAL + FULL sync).
-    let journal: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    let journal: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(|e| opening(path, e))?;
     if !in_memory && !journal.eq_ignore_ascii_case("wal") {
         return Err(unavailable(path, format!("could not enable WAL (journal mode is {journal})")));
     }
@@ -317,7 +336,11 @@ pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
     if !in_memory {
         persist_wal(&conn);
     }
-    migrate(&conn, path)?;
+    // Up to date (the common case): no exclusive transaction, so opening never waits for another
+    // process's write. Older: migrate, which reads the version again under its exclusive lock.
+    if version < LATEST || tables == 0 {
+        migrate(&conn, path)?;
+    }
     Ok(conn)
 }
 
@@ -357,7 +380,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             return Err(Error::SchemaTooNew { path: path.to_path_buf(), found: version, supported: LATEST });
         }
         for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            log::info!("consentkit: migrating {path:?} to schema version {}", i + 1);
+            log::info!("consentkit: migrating the store to schema version {}", i + 1);
             match step {
                 Step::Sql(sql) => conn.execute_batch(sql)?,
                 Step::CompactRows => compacted = compact_rows(conn)?,

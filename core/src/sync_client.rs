@@ -194,7 +194,7 @@ impl ConsentStore {
     /// Erases `subject` on the server's instruction, unless nothing of it is left here.
     fn erase_if_present(&self, subject: &str) -> Result<()> {
         let held = self.with_ledger(|l| crate::db::subject_seqs(&l.conn, subject))?;
-        if held.is_empty() && self.snapshot().subjects.get(subject).is_none() {
+        if held.is_empty() && !self.snapshot().subjects.contains_key(subject) {
             return Ok(());
         }
         self.erase(subject, Source::Support).map(|_| ())

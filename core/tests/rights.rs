@@ -23,7 +23,7 @@ fn populated() -> Fixture {
 /// Opens the file as an attacker would with the sqlite3 shell (triggers dropped first).
 fn tamper(f: &Fixture, sql: &str) {
     let conn = Connection::open(&f.path).unwrap();
-    conn.execute_batch("DROP TRIGGER IF EXISTS events_append_only_delete; DROP TRIGGER IF EXISTS events_append_only_update;").unwrap();
+    conn.execute_batch("DROP TRIGGER IF EXISTS events_append_only_delete; DROP TRIGGER IF EXISTS events_append_only_update; DROP TRIGGER IF EXISTS events_append_only_insert; DROP TRIGGER IF EXISTS names_append_only_insert;").unwrap();
     conn.execute_batch(sql).unwrap();
 }
 

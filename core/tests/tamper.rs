@@ -70,7 +70,7 @@ fn forge_append(conn: &Connection, mut r: Receipt) -> u64 {
 }
 
 fn drop_triggers(conn: &Connection) {
-    conn.execute_batch("DROP TRIGGER events_append_only_delete; DROP TRIGGER events_append_only_update;").unwrap();
+    conn.execute_batch("DROP TRIGGER events_append_only_delete; DROP TRIGGER events_append_only_update; DROP TRIGGER events_append_only_insert; DROP TRIGGER names_append_only_insert;").unwrap();
 }
 
 #[test]
