@@ -209,36 +209,48 @@ mod tests {
         }
     }
 
-    // One test: the logger, the sink and the level are process-wide.
+    // One test: the logger, the sink and the level are process-wide. Other tests of this binary
+    // log at the same time (panics turned into errors, recovery), so only this test's records,
+    // marked, are compared.
+    const MARK: &str = "[log-test]";
+
+    fn ours(capture: &Capture) -> Vec<LogRecord> {
+        capture.0.lock().unwrap().iter().filter(|r| r.message.starts_with(MARK)).cloned().collect()
+    }
+
     #[test]
     fn records_reach_the_sink_at_the_level_set() {
         install();
         assert_eq!(log_level().unwrap(), LogLevel::Warn, "default level");
         let capture = Arc::new(Capture(Mutex::new(Vec::new())));
         set_log_sink(Some(capture.clone())).unwrap();
-        log::info!(target: "consentkit_core::store", "below the default level");
-        log::warn!(target: "consentkit_core::rights", "checkpoint blocked");
+        log::info!(target: "consentkit_core::store", "{MARK} below the default level");
+        log::warn!(target: "consentkit_core::rights", "{MARK} checkpoint blocked");
         set_log_level(LogLevel::Trace).unwrap();
         assert_eq!(log_level().unwrap(), LogLevel::Trace);
-        log::trace!(target: "consentkit_core::store", "now visible");
+        log::trace!(target: "consentkit_core::store", "{MARK} now visible");
         set_log_level(LogLevel::Error).unwrap();
-        log::warn!("hidden again");
-        let got = std::mem::take(&mut *capture.0.lock().unwrap());
+        log::warn!("{MARK} hidden again");
         assert_eq!(
-            got,
+            ours(&capture),
             vec![
-                LogRecord { level: LogLevel::Warn, target: "consentkit_core::rights".into(), message: "checkpoint blocked".into() },
-                LogRecord { level: LogLevel::Trace, target: "consentkit_core::store".into(), message: "now visible".into() },
+                LogRecord {
+                    level: LogLevel::Warn,
+                    target: "consentkit_core::rights".into(),
+                    message: format!("{MARK} checkpoint blocked")
+                },
+                LogRecord { level: LogLevel::Trace, target: "consentkit_core::store".into(), message: format!("{MARK} now visible") },
             ]
         );
+        capture.0.lock().unwrap().clear();
         set_log_sink(Some(Arc::new(Throws))).unwrap();
-        log::error!("lost, and nothing else happens");
+        log::error!("{MARK} lost, and nothing else happens");
         set_log_sink(Some(capture.clone())).unwrap();
-        log::error!("the next record arrives");
-        assert_eq!(capture.0.lock().unwrap().len(), 1);
+        log::error!("{MARK} the next record arrives");
+        assert_eq!(ours(&capture).len(), 1);
         set_log_sink(None).unwrap();
-        log::error!("to the platform log (nowhere on this host)");
-        assert_eq!(capture.0.lock().unwrap().len(), 1);
+        log::error!("{MARK} to the platform log (nowhere on this host)");
+        assert_eq!(ours(&capture).len(), 1);
         set_log_level(LogLevel::Warn).unwrap();
     }
 }

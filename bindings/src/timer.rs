@@ -182,8 +182,9 @@ fn run(timer: Weak<Timer>, kit: Weak<ConsentKit>) {
         // keeping the store past the look (so `shutdown` never waits for this thread).
         let sleep = {
             let Some(timer) = timer.upgrade() else { return };
-            let Some(kit) = kit.upgrade() else { return };
-            let Some((snap, now)) = kit.snapshot_now() else { return };
+            // The kit only for the moment of reading its snapshot: a kit the app drops while
+            // watchers tick is released at once, not by this thread after them.
+            let Some((snap, now)) = kit.upgrade().and_then(|kit| kit.snapshot_now()) else { return };
             let watchers: Vec<Arc<Watcher>> = {
                 let mut plan = lock(&timer.plan);
                 plan.watchers.retain(|w| w.upgrade().is_some_and(|w| w.active.load(Ordering::SeqCst)));

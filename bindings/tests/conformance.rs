@@ -148,6 +148,8 @@ fn every_scenario_passes_through_the_ffi() {
             }
             match step["do"].as_str() {
                 Some("reopen") => {
+                    // As the Kotlin and Swift managers do on close: shut down, then let go.
+                    kit.shutdown().unwrap();
                     drop(kit);
                     kit = open(&db, &s(step, "policy"));
                     continue;
