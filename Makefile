@@ -7,6 +7,8 @@ KOTLIN := bindings/kotlin
 SWIFT_DIR := bindings/swift
 # The Swift toolchain's `swift`. `make test SWIFT=skip` leaves the Swift suite out, saying so loudly.
 SWIFT ?= swift
+# The host's shared-library suffix (the release cdylib the benchmarks load).
+DYLIB_EXT := $(if $(filter Darwin,$(shell uname)),dylib,so)
 
 # ----- dependencies: the public registries, or an offline set -----
 # OFFLINE_DEPS=DIR builds from DIR/crates (a cargo local registry) and DIR/maven (a Maven file
@@ -138,9 +140,12 @@ bench-server: deps tools-postgres ## Server: ingest events/s and p99 at a fixed 
 	$(CARGO) bench -p consentkit-server --bench server_load | scripts/bench-section.sh server
 
 .PHONY: bench-kotlin
-bench-kotlin: deps ## Kotlin: cached gate check vs a JNA call per check
-	cd $(KOTLIN) && $(MVN) -B -q test-compile exec:java -Dexec.mainClass=com.consentkit.bench.CheckBenchKt \
-		-Dexec.classpathScope=test -Djna.library.path=$(ROOT)/target/debug
+bench-kotlin: deps ## Kotlin: cached gate vs a HashMap get, uncached check vs a no-argument uniffi call, durable write and read vs a plain Kotlin store (release cdylib)
+	$(CARGO) build --quiet --release -p consentkit-ffi --lib
+	cd $(KOTLIN) && $(MVN) -B -q test-compile exec:java -Dexec.mainClass=com.consentkit.bench.CheckBenchKt -Dexec.classpathScope=test \
+		-Duniffi.component.consentkit_ffi.libraryOverride=$(ROOT)/target/release/libconsentkit_ffi.$(DYLIB_EXT) \
+		-Dconsentkit.bench.out=$(ROOT)/target/bench-kotlin.md
+	scripts/bench-section.sh kotlin < target/bench-kotlin.md
 
 # ----- upkeep -----
 
