@@ -118,7 +118,7 @@ test-conformance: deps ## Only the cross-language conformance scenarios (Rust an
 # ----- bench -----
 
 .PHONY: bench
-bench: bench-rust bench-kotlin bench-size bench-server bench-cli ## Benchmarks that print ratios and write BENCHMARKS.md
+bench: bench-rust bench-kotlin bench-swift bench-size bench-server bench-cli ## Benchmarks that print ratios and write BENCHMARKS.md
 
 .PHONY: bench-cli
 bench-cli: deps ## CLI: verify on 1 M events vs a bare SQLite scan, and its peak memory at 100 k and 1 M events
@@ -146,6 +146,12 @@ bench-kotlin: deps ## Kotlin: cached gate vs a HashMap get, uncached check vs a 
 		-Duniffi.component.consentkit_ffi.libraryOverride=$(ROOT)/target/release/libconsentkit_ffi.$(DYLIB_EXT) \
 		-Dconsentkit.bench.out=$(ROOT)/target/bench-kotlin.md
 	scripts/bench-section.sh kotlin < target/bench-kotlin.md
+
+.PHONY: bench-swift
+bench-swift: deps ## Swift: cached gate vs a Dictionary lookup, uncached call vs a no-argument uniffi call (release builds)
+	SWIFT="$(SWIFT)" $(SWIFT_DIR)/bench.sh > target/bench-swift.md
+	@cat target/bench-swift.md
+	scripts/bench-section.sh swift < target/bench-swift.md
 
 # ----- upkeep -----
 
