@@ -14,7 +14,11 @@ DYLIB_EXT := $(if $(filter Darwin,$(shell uname)),dylib,so)
 # OFFLINE_DEPS=DIR builds from DIR/crates (a cargo local registry) and DIR/maven (a Maven file
 # repository), for air-gapped CI. Unset, scripts/deps-source.sh chooses: the public registries when
 # they answer, else ../shared/deps beside the checkout. Set but empty: the public registries.
-OFFLINE_DEPS ?= $(shell scripts/deps-source.sh)
+# Chosen once (`:=`) and exported, so every recipe and sub-make sees the same choice.
+ifeq ($(origin OFFLINE_DEPS),undefined)
+OFFLINE_DEPS := $(shell scripts/deps-source.sh)
+endif
+export OFFLINE_DEPS
 ifneq ($(filter-out __unavailable__,$(strip $(OFFLINE_DEPS))),)
 export CARGO_HOME := $(ROOT)/target/offline-cargo-home
 MVN := $(MVN) -s $(ROOT)/target/offline-settings.xml

@@ -231,6 +231,9 @@ fn no_identifier_reaches_the_log_at_trace() {
             match step["do"].as_str() {
                 Some("reopen") => {
                     handles.clear();
+                    // As the Kotlin and Swift managers do: shut down (stops the observer timer,
+                    // which may hold the kit for a moment) before the file is opened again.
+                    kit.shutdown().unwrap();
                     drop(kit);
                     kit = ConsentKit::open_with_clock(db.clone(), policy_json(&text(step, "policy")), clock.clone()).unwrap();
                 }

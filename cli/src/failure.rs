@@ -13,6 +13,10 @@ pub const BAD_INPUT: u8 = 2;
 pub const STORE: u8 = 3;
 /// Output could not be written (other than a closed pipe, which ends the tool quietly with 0).
 pub const OUTPUT: u8 = 4;
+/// Temporary: the file stayed locked by another process (the app, a service) past the bounded
+/// wait, or the server was unreachable or answered "retryable". Nothing changed; the same command
+/// may simply be run again.
+pub const TEMPORARY: u8 = 5;
 
 /// The exit codes as `--help` and the README list them.
 pub const EXIT_CODES_HELP: &str = "\
@@ -21,7 +25,9 @@ Exit codes:
   1  check: the feature is denied
   2  bad input or usage (nothing was changed)
   3  store problem: missing, unreadable, corrupt, tampered (verify), newer schema, other policy
-  4  output could not be written";
+  4  output could not be written
+  5  temporary: the store stayed busy (another process held it past the wait), or the server was
+     unreachable or answered retryable; nothing changed, run it again";
 
 /// A failed command: the exit code and one line for stderr.
 #[derive(Debug)]
@@ -34,7 +40,13 @@ pub struct Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        let code = if e.is_store_problem() { STORE } else { BAD_INPUT };
+        let code = if e.is_retryable() {
+            TEMPORARY
+        } else if e.is_store_problem() {
+            STORE
+        } else {
+            BAD_INPUT
+        };
         let mut message = e.to_string();
         if matches!(e, Error::GrantBySupport { .. }) {
             message.push_str(" (pass --source settings, onboarding or guardian to record the subject's own grant)");

@@ -35,6 +35,13 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             output::error_line(&failure.message);
+            if cli.json && !output::json_printed() {
+                // A script reading stdout gets the failure in the same envelope as a result.
+                output::print_json(serde_json::json!({
+                    "error": { "exit_code": failure.code, "message": text::one_line(&failure.message) }
+                }));
+                output::flush();
+            }
             ExitCode::from(failure.code)
         }
     }

@@ -111,10 +111,20 @@ pub fn print_json(value: impl serde::Serialize) {
     print_raw_json(&Value::Object(envelope));
 }
 
+/// Set once a JSON document went to stdout: a failure after it (`verify` finding a tampered
+/// store prints its result, then fails) adds no second document.
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Prints a JSON value as it is (pretty, unsafe characters escaped).
 pub fn print_raw_json(value: &impl serde::Serialize) {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     outln!("{}", json_safe(text));
+}
+
+/// True once a JSON document was printed.
+pub fn json_printed() -> bool {
+    JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Text in green or red when colour is on.

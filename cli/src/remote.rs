@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::args::{Cli, Command};
 use crate::commands::open;
-use crate::failure::{bad, Failure, BAD_INPUT, STORE};
+use crate::failure::{bad, Failure, BAD_INPUT, STORE, TEMPORARY};
 use crate::outln;
 use crate::output::{or_dash, paint, print_json, reason_lines, status_table, table};
 use crate::text::escape;
@@ -46,7 +46,7 @@ pub struct VerifyArgs {
 }
 
 /// Exit code when the server is unreachable or unavailable (retry later).
-const UNAVAILABLE: u8 = STORE;
+const UNAVAILABLE: u8 = TEMPORARY;
 
 fn client() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(30))).build().into()
@@ -265,6 +265,7 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
     let url = cli.server.as_deref().ok_or_else(|| bad("sync needs --server URL"))?;
     let store = open(cli, OpenMode::ReadWrite)?;
     let (mut sent, mut batches, mut stored, mut erased) = (0u64, 0u64, 0u64, Vec::<String>::new());
+    let mut erased_on_server = 0u64;
     let mut last: Option<SignedHead> = None;
     loop {
         let receipts = next_batch(&store, a.batch.clamp(1, MAX_BATCH_RECEIPTS as u32))?;
@@ -292,7 +293,8 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
                 message: format!("the server acknowledged seq {} which is not the batch's last event", reply.head.seq),
             });
         }
-        store.ack_sync(reply.head.seq)?;
+        // Erase what the server erased before acknowledging: if this stops in between, the batch
+        // is sent again and the server tells again; an ack first could lose the erasure.
         if reply.status == IngestStatus::SubjectErased {
             for subject in &reply.erased_subjects {
                 if !erased.contains(subject) {
@@ -301,8 +303,10 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
                 }
             }
         }
+        store.ack_sync(reply.head.seq)?;
         sent += receipts.len() as u64;
         stored += reply.stored;
+        erased_on_server += reply.erased_on_server;
         batches += 1;
         last = Some(reply.head);
     }
@@ -311,7 +315,14 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
         std::fs::write(path, text).map_err(|e| bad(format!("cannot write {}: {e}", path.display())))?;
     }
     if cli.json {
-        print_json(json!({ "sent": sent, "batches": batches, "stored": stored, "head": last, "erased_locally": erased }));
+        print_json(json!({
+            "sent": sent,
+            "batches": batches,
+            "stored": stored,
+            "head": last,
+            "erased_locally": erased,
+            "erased_on_server": erased_on_server,
+        }));
     } else {
         match &last {
             None => outln!("nothing to send: the outbox is empty"),
@@ -319,6 +330,10 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
         }
         for s in &erased {
             outln!("erased {} on this device: the server had erased them", escape(s));
+        }
+        if erased_on_server > 0 {
+            let plural = if erased_on_server == 1 { "" } else { "s" };
+            outln!("the server deleted its copies of {erased_on_server} event{plural} this device had erased");
         }
     }
     Ok(0)

@@ -269,6 +269,45 @@ fn store_problems_exit_3() {
 }
 
 #[test]
+fn a_store_held_by_another_process_past_the_wait_exits_5_and_changes_nothing() {
+    let env = Env::seeded();
+    let before = env.json(0, &["history", "alice"]);
+    // Another process (here a plain SQLite connection) holds the write lock past the bounded wait.
+    let holder = rusqlite::Connection::open(&env.db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    env.fails(5, &["withdraw", "alice", "usage_statistics", "--source", "settings"], "busy");
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    assert_eq!(env.json(0, &["history", "alice"]), before, "the refused write changed nothing");
+    env.ok(0, &["withdraw", "alice", "usage_statistics", "--source", "settings"]);
+    let help = env.ok(0, &["--help"]);
+    assert!(help.contains("5  temporary: the store stayed busy"), "{help}");
+    // With --json, stdout carries the failure in the envelope too.
+    let holder = rusqlite::Connection::open(&env.db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let out = env.run(&["--json", "withdraw", "alice", "usage_statistics", "--source", "settings"]);
+    holder.execute_batch("ROLLBACK").unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), v["error"]["exit_code"].as_u64()), (Some(5), Some(5)), "{v}");
+}
+
+#[test]
+fn with_json_a_failure_is_a_json_object_on_stdout_naming_the_exit_code() {
+    let env = Env::seeded();
+    let out = env.run(&["--json", "check", "alice", "teleport"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(v["schema_version"], serde_json::json!(1));
+    assert_eq!(v["error"]["exit_code"], serde_json::json!(2));
+    assert!(v["error"]["message"].as_str().unwrap().contains("teleport"), "{v}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("teleport"), "the line on stderr stays");
+    std::fs::write(&env.db, vec![7u8; 4096]).unwrap();
+    let out = env.run(&["--json", "status", "alice"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), v["error"]["exit_code"].as_u64()), (Some(3), Some(3)), "{v}");
+}
+
+#[test]
 fn bad_input_for_each_argument_exits_2() {
     let env = Env::seeded();
     let long = "x".repeat(300);

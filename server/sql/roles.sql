@@ -29,3 +29,7 @@ GRANT SELECT, INSERT ON access_log TO consentkit_dpo;
 GRANT SELECT, INSERT, UPDATE ON access_heads TO consentkit_dpo;
 
 GRANT SELECT ON access_log, access_heads TO consentkit_auditor;
+
+-- The one way the ingest role removes events: the device's own erasure records (sql/device_erase.sql).
+REVOKE ALL ON FUNCTION consentkit_device_erase(text, text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION consentkit_device_erase(text, text, bigint) TO consentkit_ingest;

@@ -36,8 +36,12 @@ CREATE TABLE IF NOT EXISTS device_chain (
     content_hash text   NOT NULL,
     prev_hash    text   NOT NULL,
     hash         text   NOT NULL,
+    -- The pseudonym of the event's subject (NULL for the device's own events): lets an erasure
+    -- record from the device find the stored events it removed (sql/device_erase.sql).
+    event_subject_key text,
     PRIMARY KEY (subject_key, device, seq)
 );
+ALTER TABLE device_chain ADD COLUMN IF NOT EXISTS event_subject_key text;
 
 CREATE TABLE IF NOT EXISTS device_heads (
     subject_key text   NOT NULL,

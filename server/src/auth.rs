@@ -17,6 +17,8 @@ pub struct Caller {
     pub role: Role,
     /// For a device token, its device.
     pub device: Option<String>,
+    /// When its token expires (a console session signed in with it ends then too).
+    pub expires: Option<consentkit_core::Timestamp>,
 }
 
 /// The configured tokens, by hash.
@@ -45,7 +47,7 @@ impl Tokens {
                 return Err(ApiError::unauthorized(format!("token '{}' expired at {expires}", entry.name)));
             }
         }
-        Ok(Caller { name: entry.name.clone(), role: entry.role, device: entry.device.clone() })
+        Ok(Caller { name: entry.name.clone(), role: entry.role, device: entry.device.clone(), expires: entry.expires })
     }
 }
 

@@ -53,17 +53,40 @@ struct Handle {
     expires: Instant,
 }
 
-/// Sessions and lookup handles, in memory (a restart signs everyone out).
+/// Failed sign-ins allowed per [`LOCKOUT_WINDOW`] before sign-in is locked for the rest of it.
+pub const LOCKOUT_FAILURES: usize = 10;
+/// The window over which failed sign-ins are counted.
+pub const LOCKOUT_WINDOW: Duration = Duration::from_secs(60);
+
+/// Sessions, lookup handles and recent failed sign-ins, in memory (a restart signs everyone out).
 pub struct Console {
     sessions: Mutex<HashMap<String, Session>>,
     handles: Mutex<HashMap<String, Handle>>,
+    failed_sign_ins: Mutex<std::collections::VecDeque<Instant>>,
     session_ttl: Duration,
 }
 
 impl Console {
     /// A console whose sessions last `session_ttl`.
     pub fn new(session_ttl: Duration) -> Console {
-        Console { sessions: Mutex::default(), handles: Mutex::default(), session_ttl }
+        Console { sessions: Mutex::default(), handles: Mutex::default(), failed_sign_ins: Mutex::default(), session_ttl }
+    }
+
+    /// Counts a failed sign-in; true when sign-in is now locked (too many in the window).
+    fn sign_in_failed(&self) -> bool {
+        let mut failures = self.failed_sign_ins.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        failures.retain(|t| now.duration_since(*t) < LOCKOUT_WINDOW);
+        failures.push_back(now);
+        failures.len() >= LOCKOUT_FAILURES
+    }
+
+    /// True while sign-in is locked: [`LOCKOUT_FAILURES`] failures within the last window.
+    fn sign_in_locked(&self) -> bool {
+        let mut failures = self.failed_sign_ins.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        failures.retain(|t| now.duration_since(*t) < LOCKOUT_WINDOW);
+        failures.len() >= LOCKOUT_FAILURES
     }
 }
 
@@ -132,7 +155,9 @@ fn session(app: &App, headers: &HeaderMap, here: &str) -> Result<(Caller, String
     let Some(id) = cookie_of(headers) else { return Err(back()) };
     let mut sessions = app.console.sessions.lock().unwrap_or_else(|e| e.into_inner());
     match sessions.get(&id) {
-        Some(s) if s.expires > Instant::now() => Ok((s.caller.clone(), s.csrf.clone())),
+        Some(s) if s.expires > Instant::now() && s.caller.expires.is_none_or(|t| t > crate::wire::now()) => {
+            Ok((s.caller.clone(), s.csrf.clone()))
+        }
         Some(_) => {
             sessions.remove(&id);
             Err(back())
@@ -324,24 +349,83 @@ struct LoginForm {
     next: String,
 }
 
-async fn login(State(app): State<Arc<App>>, form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>) -> Response {
+/// True when the browser says the request came from another site (login CSRF: a page elsewhere
+/// posting its own token to sign the victim's browser in as someone else). Current browsers send
+/// `Sec-Fetch-Site` on every request, and it decides; older ones only `Origin`, which decides
+/// unless it is `null` (what the console's `no-referrer` policy makes browsers send). A request
+/// with neither (a script, curl) is not a browser being misused and is judged by its token alone.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+    if let Some(site) = text("sec-fetch-site") {
+        return site != "same-origin" && site != "none";
+    }
+    match (text("origin"), text("host")) {
+        (Some(origin), _) if origin == "null" => false,
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host.as_str()),
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// The actor of failed sign-ins in the access log (no token was recognised, so nobody is named).
+const FAILED_SIGN_IN_ACTOR: &str = "(failed sign-in)";
+
+fn failed_sign_in() -> Caller {
+    Caller { name: FAILED_SIGN_IN_ACTOR.into(), role: Role::Support, device: None, expires: None }
+}
+
+/// The page while sign-in is locked after too many failures.
+fn locked_out(next: String) -> Response {
+    let message = format!(
+        "Sign-in is locked: {LOCKOUT_FAILURES} failed sign-ins within {} s. Wait a minute, then try again.",
+        LOCKOUT_WINDOW.as_secs()
+    );
+    let mut response = html(StatusCode::TOO_MANY_REQUESTS, LoginPage { next, message });
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    response
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    request_headers: HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    if cross_site(&request_headers) {
+        return html(
+            StatusCode::FORBIDDEN,
+            LoginPage { next: String::new(), message: "Sign-in refused: the form was posted from another site (CSRF).".into() },
+        );
+    }
     let Ok(Form(form)) = form else {
         return html(StatusCode::BAD_REQUEST, LoginPage { next: String::new(), message: "The sign-in form was incomplete.".into() });
     };
+    if app.console.sign_in_locked() {
+        return locked_out(form.next);
+    }
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", form.token.trim())) {
         headers.insert(header::AUTHORIZATION, v);
     }
-    let caller = match app.tokens.caller(&headers) {
-        Ok(c) if c.role != Role::Device => c,
-        Ok(_) => {
-            return html(
-                StatusCode::FORBIDDEN,
-                LoginPage { next: form.next, message: "Device tokens cannot sign in to the console.".into() },
-            )
-        }
-        Err(e) => {
-            return html(StatusCode::UNAUTHORIZED, LoginPage { next: form.next, message: format!("Sign-in refused: {}.", e.message) })
+    let refused = match app.tokens.caller(&headers) {
+        Ok(c) if c.role != Role::Device => Ok(c),
+        Ok(_) => Err((StatusCode::FORBIDDEN, "Device tokens cannot sign in to the console.".to_string())),
+        Err(e) => Err((StatusCode::UNAUTHORIZED, format!("Sign-in refused: {}.", e.message))),
+    };
+    let caller = match refused {
+        Ok(c) => c,
+        Err((status, message)) => {
+            // A failed sign-in is an access event too; too many in a row lock sign-in for a while.
+            let locked = app.console.sign_in_failed();
+            let detail = json!({ "reason": message, "locked": locked });
+            if let Err(e) =
+                log_action(&app, &app.keys.actor_key(FAILED_SIGN_IN_ACTOR), &failed_sign_in(), "console_sign_in_failed", detail).await
+            {
+                return failure(e);
+            }
+            if locked {
+                return locked_out(form.next);
+            }
+            return html(status, LoginPage { next: form.next, message });
         }
     };
     let id = random_id();
@@ -687,6 +771,29 @@ async fn subject_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(hand
 
 // ----- export and erasure (DPO) -----
 
+/// What every DPO page checks first, in this order: a live session (else the sign-in page, back
+/// here after it), the form's CSRF token for a POST (`token` given), the DPO role (else a logged
+/// refusal naming `what`), and the subject behind the handle. Returns the caller, the session's
+/// CSRF token and the subject.
+async fn dpo_subject(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    here: &str,
+    handle: &str,
+    token: Option<String>,
+    what: &str,
+) -> Result<(Caller, String, String), Response> {
+    let (caller, csrf) = session(app, headers, here)?;
+    if let Some(given) = token {
+        check_csrf(&csrf, &given)?;
+    }
+    if caller.role != Role::Dpo {
+        return Err(forbidden(app, &caller, what).await);
+    }
+    let Some(subject) = subject_of(app, handle, &caller) else { return Err(unknown_handle()) };
+    Ok((caller, csrf, subject))
+}
+
 async fn export(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -694,17 +801,11 @@ async fn export(
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let here = format!("/console/subjects/{handle}");
-    let (caller, csrf) = match session(&app, &headers, &here) {
+    let token = Some(form.map(|f| f.0.csrf).unwrap_or_default());
+    let (caller, _, subject) = match dpo_subject(&app, &headers, &here, &handle, token, "Export").await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_csrf(&csrf, &form.map(|f| f.0.csrf).unwrap_or_default()) {
-        return r;
-    }
-    if caller.role != Role::Dpo {
-        return forbidden(&app, &caller, "Export").await;
-    }
-    let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
     match crate::api::export_document(&app, &caller, &subject).await {
         Ok(doc) => {
             let body = serde_json::to_string_pretty(&doc).unwrap_or_default();
@@ -725,14 +826,10 @@ async fn export(
 
 async fn erase_confirm(State(app): State<Arc<App>>, headers: HeaderMap, Path(handle): Path<String>) -> Response {
     let here = format!("/console/subjects/{handle}/erase");
-    let (caller, csrf) = match session(&app, &headers, &here) {
+    let (caller, csrf, subject) = match dpo_subject(&app, &headers, &here, &handle, None, "Erasure").await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if caller.role != Role::Dpo {
-        return forbidden(&app, &caller, "Erasure").await;
-    }
-    let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
     match crate::api::logged_read(&app, &caller, &subject, "console_erase_confirm", json!({}), async |_, view| Ok(view)).await {
         Ok(view) => html(
             StatusCode::OK,
@@ -758,17 +855,11 @@ async fn erase(
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let here = format!("/console/subjects/{handle}/erase");
-    let (caller, csrf) = match session(&app, &headers, &here) {
+    let token = Some(form.map(|f| f.0.csrf).unwrap_or_default());
+    let (caller, csrf, subject) = match dpo_subject(&app, &headers, &here, &handle, token, "Erasure").await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = check_csrf(&csrf, &form.map(|f| f.0.csrf).unwrap_or_default()) {
-        return r;
-    }
-    if caller.role != Role::Dpo {
-        return forbidden(&app, &caller, "Erasure").await;
-    }
-    let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
     match crate::api::erase_subject(&app, &caller, &subject).await {
         Ok((count, r)) => html(
             StatusCode::OK,

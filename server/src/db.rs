@@ -51,11 +51,12 @@ impl Pools {
     }
 }
 
-/// Creates the tables and the roles (idempotent), connected as the owner (`url`).
+/// Creates the tables, the device-erasure function and the roles (idempotent), connected as the owner (`url`).
 pub async fn migrate(url: &str) -> Result<(), String> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(|e| format!("cannot connect as the owner: {e}"))?;
     let task = tokio::spawn(connection);
     client.batch_execute(sql::SCHEMA).await.map_err(|e| format!("schema: {e}"))?;
+    client.batch_execute(sql::FUNCTIONS).await.map_err(|e| format!("functions: {e}"))?;
     client.batch_execute(sql::ROLES).await.map_err(|e| format!("roles: {e}"))?;
     drop(client);
     let _ = task.await;

@@ -291,6 +291,7 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
     }
 
     let mut columns = Columns::new();
+    let mut erased_on_server = 0u64;
     let mut suppressed = 0u64;
     let mut seen_subjects: BTreeSet<String> = BTreeSet::new();
     for r in &new {
@@ -342,7 +343,14 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
         let content: Vec<&str> = new.iter().map(|r| r.content_hash.as_str()).collect();
         let prevs: Vec<&str> = new.iter().map(|r| r.prev_hash.as_str()).collect();
         let hashes: Vec<&str> = new.iter().map(|r| r.hash.as_str()).collect();
-        tx.execute(sql::CHAIN_INSERT, &[&devkey, &device, &seqs, &content, &prevs, &hashes]).await?;
+        let event_subjects: Vec<Option<&str>> = new.iter().map(|r| r.subject.as_deref().map(|s| subject_keys[s].as_str())).collect();
+        tx.execute(sql::CHAIN_INSERT, &[&devkey, &device, &seqs, &content, &prevs, &hashes, &event_subjects]).await?;
+        // An erasure made on the device removes the server's copies of the events it erased
+        // (this device's only), in this transaction.
+        for r in new.iter().filter(|r| r.action == Action::Erasure && !claimed_seqs(r).is_empty()) {
+            let row = tx.query_one(sql::DEVICE_ERASE, &[&devkey, &device, &(r.seq as i64)]).await?;
+            erased_on_server += row.get::<_, i64>(0) as u64;
+        }
         if !seen_subjects.is_empty() {
             let subjects: Vec<&String> = seen_subjects.iter().collect();
             tx.execute(sql::SUBJECT_DEVICES_INSERT, &[&subjects, &device, &now]).await?;
@@ -363,5 +371,6 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
         duplicates,
         suppressed,
         erased_subjects: erased_subjects.into_iter().collect(),
+        erased_on_server,
     })
 }

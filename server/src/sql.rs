@@ -4,6 +4,8 @@
 
 /// The schema (tables and indexes).
 pub const SCHEMA: &str = include_str!("../sql/schema.sql");
+/// The function through which a device's erasure record removes that device's stored events.
+pub const FUNCTIONS: &str = include_str!("../sql/device_erase.sql");
 /// The database roles and their grants.
 pub const ROLES: &str = include_str!("../sql/roles.sql");
 
@@ -20,9 +22,12 @@ pub const HEAD_SET: &str = "UPDATE device_heads SET seq = $3, hash = $4, updated
 pub const CHAIN_RANGE: &str =
     "SELECT seq, hash FROM device_chain WHERE subject_key = $1 AND device = $2 AND seq >= $3 AND seq <= $4 ORDER BY seq";
 /// Appends links of a device's chain.
-pub const CHAIN_INSERT: &str = "INSERT INTO device_chain (subject_key, device, seq, content_hash, prev_hash, hash) \
-     SELECT $1, $2, u.seq, u.content_hash, u.prev_hash, u.hash \
-     FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS u (seq, content_hash, prev_hash, hash)";
+pub const CHAIN_INSERT: &str = "INSERT INTO device_chain (subject_key, device, seq, content_hash, prev_hash, hash, event_subject_key) \
+     SELECT $1, $2, u.seq, u.content_hash, u.prev_hash, u.hash, u.event_subject_key \
+     FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u (seq, content_hash, prev_hash, hash, event_subject_key)";
+/// Removes the stored events that a stored erasure record of the device (`$3`, its seq) lists
+/// (of that device only; returns how many).
+pub const DEVICE_ERASE: &str = "SELECT consentkit_device_erase($1, $2, $3)";
 /// When each of these subjects was last erased.
 pub const ERASED_AT: &str = "SELECT subject_key, max(erased_at) FROM erasures WHERE subject_key = ANY($1) GROUP BY subject_key";
 /// Appends events (one array per column; the device's own events carry the device's key).
@@ -93,6 +98,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("HEAD_SET", HEAD_SET),
     ("CHAIN_RANGE", CHAIN_RANGE),
     ("CHAIN_INSERT", CHAIN_INSERT),
+    ("DEVICE_ERASE", DEVICE_ERASE),
     ("ERASED_AT", ERASED_AT),
     ("EVENTS_INSERT", EVENTS_INSERT),
     ("SUBJECT_DEVICES_INSERT", SUBJECT_DEVICES_INSERT),

@@ -132,6 +132,10 @@ pub struct IngestReply {
     pub suppressed: u64,
     /// Subjects of this batch that were erased on the server (the device should erase them too).
     pub erased_subjects: Vec<String>,
+    /// Events of this device that the server deleted because an erasure record of this batch
+    /// (an erasure made on the device) lists them. 0 from a server that predates the field.
+    #[serde(default)]
+    pub erased_on_server: u64,
 }
 
 /// The body of every error reply (4xx and 5xx).

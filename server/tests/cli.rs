@@ -149,10 +149,18 @@ fn sync_verify_receipt_and_server_queries_print_what_the_local_file_prints() {
     assert!(!local_after.contains("\"withdrawn\"") && !local_after.contains("\"granted\""), "{local_after}");
     let out = ok(&run(&bin, &["--db", db, "--server", &server.url, "--token", PHONE, "sync", "--device", "phone"]));
     assert!(out.contains("nothing to send"), "{out}");
+    // An erasure made on the device reaches the server at the next sync.
+    ok(&run(&bin, &["--db", db, at, "grant", "carol", "photos_media", "--source", "onboarding"]));
+    ok(&run(&bin, &["--db", db, "--server", &server.url, "--token", PHONE, "sync", "--device", "phone"]));
+    ok(&run(&bin, &["--db", db, at, "erase", "carol"]));
+    let out = ok(&run(&bin, &["--db", db, "--server", &server.url, "--token", PHONE, "--json", "sync", "--device", "phone"]));
+    assert!(out.contains("\"erased_on_server\": 1"), "{out}");
+    let carol = ok(&run(&bin, &[&dpo[..], &["--json", "status", "carol"]].concat()));
+    assert!(!carol.contains("\"granted\""), "the server no longer holds carol's grant: {carol}");
 
     // Unreachable server, or a local-only command with --server: clear errors.
     let down = run(&bin, &["--server", "http://127.0.0.1:1", "--token", SUPPORT, "status", "alice"]);
-    assert_eq!(down.status.code(), Some(3));
+    assert_eq!(down.status.code(), Some(5), "unreachable is temporary: run it again");
     assert!(String::from_utf8_lossy(&down.stderr).contains("cannot reach the server"));
     let local_only = run(&bin, &["--server", server.url.as_str(), "--token", SUPPORT, "purge"]);
     assert_eq!(local_only.status.code(), Some(2));

@@ -32,17 +32,31 @@ struct Browser {
 }
 
 impl Browser {
-    fn start() -> Browser {
-        let port = free_port();
-        let driver =
-            Command::new(chromedriver()).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if get_json(&format!("{base}/status")).is_some_and(|v| v["value"]["ready"] == json!(true)) {
-                break;
+    /// Starts chromedriver on a free port, trying another port if it does not come up (the port
+    /// may be taken between `free_port` and chromedriver's bind).
+    fn driver() -> (Child, String) {
+        for _ in 0..3 {
+            let port = free_port();
+            let mut driver =
+                Command::new(chromedriver()).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            let base = format!("http://127.0.0.1:{port}");
+            for _ in 0..150 {
+                if get_json(&format!("{base}/status")).is_some_and(|v| v["value"]["ready"] == json!(true)) {
+                    return (driver, base);
+                }
+                if driver.try_wait().ok().flatten().is_some() {
+                    break; // it exited (the port was taken): try another
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            std::thread::sleep(Duration::from_millis(100));
+            let _ = driver.kill();
+            let _ = driver.wait();
         }
+        panic!("chromedriver did not become ready on three ports in a row");
+    }
+
+    fn start() -> Browser {
+        let (driver, base) = Browser::driver();
         let profile = tempfile::tempdir().unwrap();
         let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
@@ -344,7 +358,7 @@ fn dpo_exports_and_erases_with_a_confirmation_and_the_auditor_sees_every_line() 
 fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_returns_to_the_lookup() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&pg, dir.path(), json!({ "console_session_seconds": 3 }));
+    let config = write_config(&pg, dir.path(), json!({}));
     let server = Server::start_with(&config);
     let evil = "<script>alert('x')</script>";
     two_devices(&server, dir.path(), evil);
@@ -377,7 +391,6 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
     assert_eq!(b.script("return document.querySelectorAll('script, b').length"), json!(0), "no stored markup became an element");
     assert!(b.text("#events").contains("\\u{1b}[31mred<b>bold</b>"), "the escape is shown as text: {}", b.text("#events"));
     assert_eq!(b.text("tr[data-category=photos_media] .status"), "refused", "the evil subject's page works");
-    let subject_page = b.url();
 
     // CSRF: a form post without the page's token (or with another) is refused and does nothing.
     let cookie = b.session_cookie()["value"].as_str().unwrap().to_string();
@@ -392,8 +405,41 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
         assert!(r.body_mut().read_to_string().unwrap().contains("CSRF"));
     }
 
-    // The session expires: back to sign-in, and after it, back to the same lookup.
-    std::thread::sleep(Duration::from_millis(3500));
+    // Login CSRF: a sign-in posted from another site is refused and sets no session cookie.
+    for (name, value) in [("origin", "http://evil.example"), ("sec-fetch-site", "cross-site")] {
+        let mut r = agent()
+            .post(&format!("{}/console/login", server.url))
+            .header(name, value)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(format!("token={SUPPORT}"))
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{name}: {value}");
+        assert!(r.headers().get("set-cookie").is_none(), "{name}: {value}: no session for a cross-site sign-in");
+        assert!(r.body_mut().read_to_string().unwrap().contains("another site"));
+    }
+
+    // Wrong tokens stay on the sign-in page with a clear message.
+    b.click("header button[type=submit]");
+    b.wait_url(|u| u.ends_with("/console/login"));
+    b.type_into("#token", "not-a-token");
+    b.click("#sign-in");
+    b.wait_for("#message");
+    assert!(b.text("#message").contains("unknown token"), "{}", b.text("#message"));
+    b.screenshot("sign-in-refused");
+
+    // The session expires (a second server on the same database, with 5 s sessions, so that only
+    // this part depends on the session's length): back to sign-in, and after it, back to the
+    // same lookup.
+    let mut short: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    short["console_session_seconds"] = json!(5);
+    let short_config = config.with_file_name("server-short.json");
+    std::fs::write(&short_config, short.to_string()).unwrap();
+    let short = Server::start_with(&short_config);
+    b.sign_in(&short, SUPPORT);
+    b.look_up(evil);
+    let subject_page = b.url();
+    assert!(subject_page.starts_with(&short.url), "{subject_page}");
+    std::thread::sleep(Duration::from_millis(5500));
     b.go(&subject_page);
     assert!(b.url().contains("/console/login?next="), "{}", b.url());
     b.wait_for("#message");
@@ -403,12 +449,68 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
     b.wait_url(|u| u == subject_page);
     assert_eq!(b.url(), subject_page, "the lookup survived the expired session");
     assert_eq!(b.text("tr[data-category=photos_media] .status"), "refused");
-    // Wrong tokens stay on the sign-in page with a clear message.
-    b.click("header button[type=submit]");
-    b.wait_url(|u| u.ends_with("/console/login"));
-    b.type_into("#token", "not-a-token");
-    b.click("#sign-in");
-    b.wait_for("#message");
-    assert!(b.text("#message").contains("unknown token"), "{}", b.text("#message"));
-    b.screenshot("sign-in-refused");
+    b.screenshot("back-to-the-lookup-after-expiry");
+}
+
+/// Signs in over plain HTTP (no browser): the session cookie's value, or the refusal's status.
+fn http_sign_in(server: &Server, token: &str) -> Result<String, u16> {
+    let r = agent()
+        .post(&format!("{}/console/login", server.url))
+        .config()
+        .max_redirects(0)
+        .build()
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("token={token}"))
+        .unwrap();
+    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|c| c.split(';').next()).map(String::from);
+    match (r.status().as_u16(), cookie) {
+        (303, Some(c)) => Ok(c),
+        (status, _) => Err(status),
+    }
+}
+
+fn http_page(server: &Server, cookie: &str, path: &str) -> (u16, String) {
+    let r = agent().get(&format!("{}{path}", server.url)).config().max_redirects(0).build().header("cookie", cookie).call().unwrap();
+    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    (r.status().as_u16(), location)
+}
+
+#[test]
+fn repeated_failed_sign_ins_lock_sign_in_and_a_session_ends_when_its_token_expires() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    const TEMPORARY: &str = "tok-temporary-support-0099";
+    let expires = consentkit_core::Timestamp(consentkit_server::wire::now().millis() + 6_000);
+    let h = consentkit_server::config::hash_token;
+    let config = write_config(&pg, dir.path(), json!({}));
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    doc["tokens"].as_array_mut().unwrap().push(json!({
+        "name": "temp support", "role": "support", "sha256": h(TEMPORARY), "expires": expires.to_string()
+    }));
+    std::fs::write(&config, doc.to_string()).unwrap();
+    let server = Server::start_with(&config);
+
+    // A session signed in with a token that expires ends with it, even before its own expiry.
+    let cookie = http_sign_in(&server, TEMPORARY).expect("the temporary token signs in");
+    assert_eq!(http_page(&server, &cookie, "/console/lookup").0, 200);
+    while consentkit_server::wire::now() <= expires {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, location) = http_page(&server, &cookie, "/console/lookup");
+    assert_eq!((status, location.starts_with("/console/login")), (303, true), "{status} {location}");
+
+    // Failed sign-ins: each is logged; after the limit, sign-in is locked, even for a good token.
+    for attempt in 1..consentkit_server::console::LOCKOUT_FAILURES {
+        assert_eq!(http_sign_in(&server, "not-a-token"), Err(401), "attempt {attempt}");
+    }
+    assert_eq!(http_sign_in(&server, "not-a-token"), Err(429), "the last failure within the window locks");
+    assert_eq!(http_sign_in(&server, SUPPORT), Err(429), "locked for every token until the window passes");
+    let log = get_auth(&format!("{}/v1/access-log", server.url), AUDITOR);
+    let failed = log.matches("console_sign_in_failed").count();
+    assert_eq!(failed, consentkit_server::console::LOCKOUT_FAILURES, "one access-log line per failed sign-in");
+    assert!(!log.contains("not-a-token"), "the typed token is never logged");
+}
+
+fn get_auth(url: &str, token: &str) -> String {
+    agent().get(url).header("authorization", &format!("Bearer {token}")).call().unwrap().body_mut().read_to_string().unwrap()
 }

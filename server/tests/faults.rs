@@ -56,7 +56,7 @@ fn sigkill_mid_stream_loses_no_acknowledged_event_and_the_retry_completes() {
             *acked.lock().unwrap() = seq;
         })
     };
-    while *acked.lock().unwrap() < 400 {
+    while *acked.lock().unwrap() < 400 && !sender.is_finished() {
         thread::sleep(Duration::from_millis(5));
     }
     server.kill9();
@@ -83,11 +83,19 @@ fn postgres_restarted_under_the_server_fails_in_flight_requests_retryably_then_r
     let total = 3000u64;
     fill(&phone, total as usize);
     let replies = Arc::new(Mutex::new(Vec::<(u16, serde_json::Value)>::new()));
+    // After 10 replies the sender waits until PostgreSQL is down, so some of its requests meet the
+    // database down however fast this machine sends the rest.
+    let database_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let url = server.url.clone();
     let sender = {
-        let (phone, replies) = (phone.clone(), replies.clone());
+        let (phone, replies, database_down) = (phone.clone(), replies.clone(), database_down.clone());
         thread::spawn(move || {
             for _ in 0..100_000 {
+                if replies.lock().unwrap().len() == 10 {
+                    while !database_down.load(std::sync::atomic::Ordering::SeqCst) {
+                        thread::sleep(Duration::from_millis(5));
+                    }
+                }
                 let batch = phone.batch(20);
                 if batch.receipts.is_empty() {
                     return;
@@ -106,6 +114,7 @@ fn postgres_restarted_under_the_server_fails_in_flight_requests_retryably_then_r
         thread::sleep(Duration::from_millis(5));
     }
     pg.stop();
+    database_down.store(true, std::sync::atomic::Ordering::SeqCst);
     let acked_when_down = phone.store.sync_acked().unwrap();
     thread::sleep(Duration::from_millis(1500));
     let seen_while_down = replies.lock().unwrap().len();

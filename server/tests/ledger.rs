@@ -539,3 +539,57 @@ fn events_erased_on_the_device_before_sync_leave_a_gap_its_erasure_record_claims
     let alice = lookup(&server, "state", SUPPORT, json!({ "subject": "alice" }));
     assert_eq!(status_of(&alice, "photos_media").0, "not_asked");
 }
+
+#[test]
+fn an_erasure_made_on_the_device_removes_that_devices_copies_on_the_server_once_synced() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    let tablet = Device::new(dir.path(), "tablet", TABLET, "2026-03-01T11:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "usage_statistics", Action::Grant, Source::Onboarding);
+    phone.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
+    tablet.decide("alice", "device_contacts", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    tablet.sync_all(&server);
+    let subject_events = || pg.count("SELECT count(*) FROM events WHERE has_subject");
+    assert_eq!(subject_events(), 4);
+    assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "alice" })), "photos_media").0, "granted");
+
+    // alice erases her data in the app on the phone: its erasure record, once synced, deletes the
+    // phone's copies of her events on the server in the same transaction; bob's and the tablet's stay.
+    let report = phone.store.erase("alice", Source::Settings).unwrap();
+    assert_eq!(report.erased_events, 2);
+    let r = phone.sync_once(&server, 50);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.body["stored"].as_u64(), r.body["erased_on_server"].as_u64()), (Some(1), Some(2)), "{}", r.text);
+    assert_eq!(subject_events(), 2, "bob's event and the tablet's event of alice are left");
+    let alice = lookup(&server, "state", SUPPORT, json!({ "subject": "alice" }));
+    assert_eq!(status_of(&alice, "photos_media").0, "not_asked", "{}", alice.text);
+    assert_eq!(status_of(&alice, "device_contacts").0, "granted", "the tablet's decision is another device's ledger");
+    assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "bob" })), "photos_media").0, "granted");
+    assert_eq!(pg.count("SELECT count(*) FROM events WHERE has_subject AND device = 'phone'"), 1, "only bob's is left of the phone's");
+    assert_eq!(pg.count("SELECT count(*) FROM subject_devices WHERE device = 'phone'"), 1, "alice is no longer listed on the phone");
+    // The erasure record itself stays (the phone's own chain), and the chain still verifies on sync.
+    assert_eq!(pg.count("SELECT count(*) FROM device_chain WHERE device = 'phone'"), 4);
+    phone.decide("bob", "usage_statistics", Action::Grant, Source::Settings);
+    let next = phone.sync_once(&server, 50);
+    assert_eq!(
+        (next.status, next.body["stored"].as_u64(), next.body["erased_on_server"].as_u64()),
+        (200, Some(1), Some(0)),
+        "{}",
+        next.text
+    );
+
+    // The ingest role still cannot delete events by itself: only through the device-erase function,
+    // and that only removes what a device's own erasure record lists.
+    let err = pg.try_psql("consentkit_ingest", "DELETE FROM events").unwrap_err();
+    assert!(err.contains("permission denied"), "{err}");
+    let tablet_key = pg.psql("postgres", "SELECT subject_key FROM device_heads WHERE device = 'tablet'");
+    for seq in [0, 1, 2, 99] {
+        let erased = pg.psql("consentkit_ingest", &format!("SELECT consentkit_device_erase('{tablet_key}', 'tablet', {seq})"));
+        assert_eq!(erased, "0", "seq {seq} of the tablet is no stored erasure record: nothing is deleted");
+    }
+    assert_eq!(subject_events(), 3);
+}

@@ -121,3 +121,27 @@ fn no_sql_is_written_outside_sql_rs() {
         }
     }
 }
+
+#[test]
+fn the_device_erase_function_filters_on_the_distribution_column() {
+    let text = sql::FUNCTIONS.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let body = text.split_once(" begin ").unwrap().1.rsplit_once(" end ").unwrap().0;
+    let statements: Vec<String> = body
+        .split(';')
+        .filter(|s| !tables_in(s).is_empty())
+        .map(|s| s.replace("p_device_key", "$1").replace("any(keys)", "any($2)"))
+        .collect();
+    assert!(statements.len() >= 3, "the function's statements are linted: {statements:?}");
+    for s in &statements {
+        for filter in s.split(" where ").skip(1) {
+            assert!(
+                filter.contains("subject_key = $")
+                    || filter.contains("subject_key = any($")
+                    || filter.contains("subject_key = sd.subject_key"),
+                "a statement of consentkit_device_erase does not filter on subject_key: {s}"
+            );
+        }
+        assert!(!s.contains("nextval") && !s.contains("now()"), "{s}");
+    }
+    assert!(text.contains("security definer") && text.contains("set search_path"), "runs with a fixed search_path");
+}
