@@ -76,6 +76,8 @@ class ConsentManager internal constructor(
     // anyway, so a cache never serves an allow the core could no longer vouch for.
     private val freshNanos: Long = kit.crossProcessBoundMillis().toLong() * 1_000_000L
     private val decisions = GateCache(MAX_CACHED_DECISIONS)
+    // This store's token for the JNI gate (-1: not loaded, checks go through uniffi).
+    private val gateToken: Long = JniGate.tokenFor(kit)
     // On the system clock a cached entry's expiry is a deadline on the monotonic clock, so a hit
     // reads one clock; a hand-set clock (tests) is asked on every hit as well.
     private val handSetClock: Boolean = now !== systemNow
@@ -189,9 +191,16 @@ class ConsentManager internal constructor(
         return decision
     }
 
-    /** The core's answer, always across the FFI, never from or into the cache (a cache miss). */
-    internal fun checkUncached(subject: String, feature: String, scope: String?): CheckResult =
-        kit.check(text("subject", subject), text("feature", feature), textOrNull("scope", scope))
+    /**
+     * The core's answer, always across the FFI, never from or into the cache (a cache miss):
+     * through the JNI gate where it is loaded, else (and for every error) through uniffi.
+     */
+    internal fun checkUncached(subject: String, feature: String, scope: String?): CheckResult {
+        text("subject", subject)
+        text("feature", feature)
+        textOrNull("scope", scope)
+        return JniGate.check(gateToken, subject, feature, scope) ?: kit.check(subject, feature, scope)
+    }
 
     /**
      * Until when (monotonic nanoseconds) an answer asked at [madeAtNanos] may be served: the
