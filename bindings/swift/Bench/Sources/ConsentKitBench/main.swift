@@ -82,7 +82,7 @@ Swift package built with `swift build -c release` against the release cdylib. Ou
 |---|---|---|---|---|---|
 \(rows.joined(separator: "\n"))
 
-Where the time goes: a cached hit takes two pthread read locks (the generation counter, the cache), hashes the three strings of its key (Swift strings do not cache their hash), and reads two clocks (`DispatchTime.now()` for the bound, `Date()` for the expiry). An uncached call through the uniffi Swift bindings copies each String argument into a `RustBuffer` with its own call into Rust and decodes the answer's buffer; the no-argument floor is a direct C call.
+Where the time goes: a cached hit takes two pthread read locks (the generation counter, the cache), hashes the three strings of its key (Swift strings do not cache their hash), and reads one clock (`DispatchTime.now()`: the bound and the expiry are one monotonic deadline). An uncached call through the uniffi Swift bindings copies each String argument into a `RustBuffer` with its own call into Rust and decodes the answer's buffer; the no-argument floor is a direct C call.
 
 Load average (1 min) at the end of the run: \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? "n/a"); the machine is shared, so read the ratios.
 """)
