@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use consentkit_core::{Action, CategoryStatus, OpenMode, Receipt, Source};
-use consentkit_server::wire::{self, Batch, ErrorBody, IngestReply, IngestStatus, SignedHead, MAX_BATCH_RECEIPTS};
+use consentkit_core::{CategoryStatus, OpenMode, Receipt};
+use consentkit_server::wire::{self, ErrorBody, IngestReply, SignedHead};
 use serde_json::{json, Value};
 
 use crate::args::{Cli, Command};
@@ -107,7 +107,12 @@ pub fn query(cli: &Cli, url: &str) -> Result<Option<u8>, Failure> {
         }
         Command::Export { subject } => {
             let v = call(cli, url, "/v1/subjects/export", Some(&json!({ "subject": subject })))?;
-            print_json(json!({ "document": v }));
+            // As for a local file: the document itself, or with --json inside the envelope.
+            if cli.json {
+                print_json(json!({ "document": v }));
+            } else {
+                crate::output::print_raw_json(&v);
+            }
             0
         }
         Command::Erase { subject, .. } => {
@@ -227,37 +232,18 @@ fn print_history(cli: &Cli, subject: &str, v: &Value) {
     table(&["SEQ", "AT", "ACTION", "CATEGORY", "SCOPE", "SOURCE", "POLICY", "DEVICE"], &rows);
 }
 
-/// The next batch of the outbox. Erased events are never sent (their erasure record is): where
-/// the outbox skips sequence numbers, the batch extends to the record that claims them, so the
-/// server can tell an erasure from a lost event.
-fn next_batch(store: &consentkit_core::ConsentStore, limit: u32) -> Result<Vec<Receipt>, Failure> {
-    let acked = store.sync_acked()?;
-    let pending = store.pending_sync(limit)?;
-    let contiguous = pending.iter().enumerate().all(|(i, r)| r.seq == acked + 1 + i as u64);
-    if contiguous {
-        return Ok(pending);
-    }
-    let wide = store.pending_sync(MAX_BATCH_RECEIPTS as u32)?;
-    let mut missing: Vec<u64> = Vec::new();
-    let mut expected = acked + 1;
-    for (i, r) in wide.iter().enumerate() {
-        missing.extend(expected..r.seq);
-        expected = r.seq + 1;
-        if matches!(r.action, Action::Erasure | Action::Purge) {
-            let claimed = consentkit_core::chain::claimed_seqs(r);
-            missing.retain(|s| !claimed.contains(s));
-        }
-        if missing.is_empty() && i + 1 >= pending.len() {
-            return Ok(wide[..=i].to_vec());
+/// [`call`], retried a few times (with back-off) while the server is unavailable.
+fn call_retrying(cli: &Cli, url: &str, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
+    let mut attempt = 0;
+    loop {
+        match call(cli, url, path, body) {
+            Err(f) if f.code == UNAVAILABLE && attempt < 4 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(250 << attempt));
+            }
+            other => return other,
         }
     }
-    Err(Failure {
-        code: STORE,
-        message: format!(
-            "the outbox skips seq {} and no erasure or purge record within the next {MAX_BATCH_RECEIPTS} events claims it",
-            missing.first().copied().unwrap_or(expected)
-        ),
-    })
 }
 
 /// `consentkit sync --server URL --device ID`.
@@ -267,48 +253,41 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
     let (mut sent, mut batches, mut stored, mut erased) = (0u64, 0u64, 0u64, Vec::<String>::new());
     let mut erased_on_server = 0u64;
     let mut last: Option<SignedHead> = None;
+    let mut asked_for_notices = false;
     loop {
-        let receipts = next_batch(&store, a.batch.clamp(1, MAX_BATCH_RECEIPTS as u32))?;
-        if receipts.is_empty() {
-            break;
-        }
-        let batch = serde_json::to_value(Batch::new(&a.device, receipts.clone())).map_err(|e| bad(e.to_string()))?;
-        let path = format!("/v1/devices/{}/batches", a.device);
-        let mut attempt = 0;
-        let reply = loop {
-            match call(cli, url, &path, Some(&batch)) {
-                Err(f) if f.code == UNAVAILABLE && attempt < 4 => {
-                    attempt += 1;
-                    std::thread::sleep(Duration::from_millis(250 << attempt));
-                }
-                other => break other?,
+        // The batch and what a reply does come from the core, as for the Kotlin and Swift apps.
+        let Some(batch) = store.sync_batch(&a.device, a.batch)? else {
+            if asked_for_notices {
+                break;
             }
+            // Nothing (more) to send: ask for erasures made on the server since; their local
+            // erasure records then go out in the next batch.
+            asked_for_notices = true;
+            let notices = call_retrying(cli, url, &format!("/v1/devices/{}/erasures", a.device), None)?;
+            for subject in store.apply_erasure_notices(&notices.to_string())? {
+                if !erased.contains(&subject) {
+                    erased.push(subject);
+                }
+            }
+            continue;
         };
-        let reply: IngestReply =
-            serde_json::from_value(reply).map_err(|e| Failure { code: UNAVAILABLE, message: format!("the server's reply: {e}") })?;
-        let last_sent = receipts.last().map(|r| (r.seq, r.hash.clone()));
-        if last_sent != Some((reply.head.seq, reply.head.hash.clone())) {
-            return Err(Failure {
-                code: STORE,
-                message: format!("the server acknowledged seq {} which is not the batch's last event", reply.head.seq),
-            });
-        }
-        // Erase what the server erased before acknowledging: if this stops in between, the batch
-        // is sent again and the server tells again; an ack first could lose the erasure.
-        if reply.status == IngestStatus::SubjectErased {
-            for subject in &reply.erased_subjects {
-                if !erased.contains(subject) {
-                    store.erase(subject, Source::Support)?;
-                    erased.push(subject.clone());
-                }
+        let body: Value = serde_json::from_str(&batch.json).map_err(|e| bad(e.to_string()))?;
+        let reply = call_retrying(cli, url, &format!("/v1/devices/{}/batches", a.device), Some(&body))?;
+        let signed: IngestReply = serde_json::from_value(reply.clone())
+            .map_err(|e| Failure { code: UNAVAILABLE, message: format!("the server's reply: {e}") })?;
+        let outcome = store
+            .apply_sync_reply(&batch, &reply.to_string())
+            .map_err(|e| Failure { code: STORE, message: format!("the server's reply was not applied: {e}") })?;
+        for subject in outcome.erased_subjects {
+            if !erased.contains(&subject) {
+                erased.push(subject);
             }
         }
-        store.ack_sync(reply.head.seq)?;
-        sent += receipts.len() as u64;
-        stored += reply.stored;
-        erased_on_server += reply.erased_on_server;
+        sent += batch.receipts.len() as u64;
+        stored += outcome.stored;
+        erased_on_server += outcome.erased_on_server;
         batches += 1;
-        last = Some(reply.head);
+        last = Some(signed.head);
     }
     if let (Some(path), Some(head)) = (&a.receipt, &last) {
         let text = serde_json::to_string_pretty(head).map_err(|e| bad(e.to_string()))?;

@@ -229,6 +229,19 @@ pub fn load_subjects(conn: &Connection) -> Result<HashMap<String, Arc<SubjectSta
     Ok(out)
 }
 
+/// Calls `row(subject, stored state text)` for every row of the state table, in one statement,
+/// copying neither (start-up reads the table through this once).
+pub fn for_each_subject_row(conn: &Connection, mut row: impl FnMut(&str, &str) -> Result<()>) -> Result<()> {
+    let mut stmt = conn.prepare_cached("SELECT subject, state FROM subjects")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let text =
+            |i: usize| -> Result<&str> { r.get_ref(i)?.as_str().map_err(|e| Error::Corrupt(format!("state table, column {i}: {e}"))) };
+        row(text(0)?, text(1)?)?;
+    }
+    Ok(())
+}
+
 /// Replaces the whole state table (subjects and OS permissions) with a rebuilt one.
 pub fn replace_state(
     conn: &Connection,

@@ -2,7 +2,6 @@
 //! permissions, and the pure `check` that answers "may this feature run for this subject, now?".
 //! Checks read a snapshot only: no I/O, no lock.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +13,7 @@ use crate::input::{check_scope, check_subject};
 use crate::model::{ChildrenRule, LegalBasis, OsState, ReasonCode, Status};
 use crate::os_permission::OsPermission;
 use crate::policy::{Category, Policy};
-use crate::state::{in_force, status_of, CategoryState, SubjectState};
+use crate::state::{in_force, status_of, CategoryState};
 
 /// The hasher of the snapshot's maps: foldhash, seeded at random per process (and per map).
 /// Subject ids come from the app (its own account ids), not from an attacker; foldhash is
@@ -22,8 +21,7 @@ use crate::state::{in_force, status_of, CategoryState, SubjectState};
 /// from being precomputed. (rustc-hash was rejected: it has no seed, so collisions are trivial.)
 pub type FastHash = foldhash::fast::RandomState;
 
-/// Every subject's state, by subject id.
-pub type SubjectMap = HashMap<String, Arc<SubjectState>, FastHash>;
+pub use crate::subject_map::SubjectMap;
 
 /// The device's OS permissions: one slot per [`OsPermission::index`], so a check reads it by index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -234,6 +232,36 @@ impl Snapshot {
         })
     }
 
+    /// [`Snapshot::check_with`] for a clock with a cheap upper bound (`at_most`, read at most
+    /// once, and only if the answer depends on time; `None`: no bound, read `now`). Every
+    /// time-dependent condition of a check (a grant's or an item's expiry) can only turn an
+    /// allow into a denial as time passes, so an allow at a time no earlier than the exact one is
+    /// the exact answer; any other answer that consulted the bound is recomputed at `now`.
+    pub fn check_bracketed(
+        &self,
+        subject: &str,
+        feature: &str,
+        scope: Option<&str>,
+        at_most: impl FnOnce() -> Option<Timestamp>,
+        now: impl FnOnce() -> Timestamp,
+    ) -> Result<Decision> {
+        let now = std::cell::Cell::new(Some(now));
+        // Taken once: the first run reads it only without a bound, the second only after one.
+        let exact = || now.take().map_or(Timestamp(i64::MAX), |read| read());
+        let used_bound = std::cell::Cell::new(false);
+        let first = self.check_with(subject, feature, scope, || match at_most() {
+            Some(bound) => {
+                used_bound.set(true);
+                bound
+            }
+            None => exact(),
+        })?;
+        if first.allowed || !used_bound.get() {
+            return Ok(first);
+        }
+        self.check_with(subject, feature, scope, exact)
+    }
+
     /// The status of one category for a subject at `now`, and since when.
     pub fn status(&self, subject: &str, category: &str, now: Timestamp) -> Result<CategoryStatus> {
         check_subject(subject)?;
@@ -371,7 +399,7 @@ mod tests {
     fn the_clock_is_read_only_when_the_answer_depends_on_it() {
         let mut s = snapshot();
         let policy = s.policy.clone();
-        let mut state = SubjectState::default();
+        let mut state = crate::state::SubjectState::default();
         let grant = crate::receipt::Receipt {
             subject: Some("alice".into()),
             category: Some("usage_statistics".into()),
@@ -406,6 +434,59 @@ mod tests {
         let d = s.check_with("alice", "usage_analytics", None, at(1000)).unwrap();
         assert_eq!(d.reasons, [Reason { code: ReasonCode::ConsentExpired, category: "usage_statistics".into() }]);
         assert_eq!(d.feature, "usage_analytics");
+    }
+
+    #[test]
+    fn a_bracketed_check_answers_as_the_exact_clock_would() {
+        let mut s = snapshot();
+        let policy = s.policy.clone();
+        let grant = crate::receipt::Receipt {
+            subject: Some("alice".into()),
+            category: Some("usage_statistics".into()),
+            purpose_version: Some(1),
+            valid_until: Some(Timestamp(1000)),
+            ..crate::receipt::Receipt::blank(
+                crate::model::Action::Grant,
+                crate::model::Source::Settings,
+                &policy.id,
+                &policy.version,
+                Timestamp(0),
+            )
+        };
+        let mut state = crate::state::SubjectState::default();
+        state.apply(&grant);
+        s.subjects.insert("alice".into(), Arc::new(state));
+        let exact_reads = std::cell::Cell::new(0);
+        let check = |bound: Option<i64>, exact: i64| {
+            let d = s
+                .check_bracketed(
+                    "alice",
+                    "usage_analytics",
+                    None,
+                    || bound.map(Timestamp),
+                    || {
+                        exact_reads.set(exact_reads.get() + 1);
+                        Timestamp(exact)
+                    },
+                )
+                .unwrap();
+            assert_eq!(d, s.check("alice", "usage_analytics", None, Timestamp(exact)).unwrap(), "bound {bound:?}, exact {exact}");
+            d.allowed
+        };
+        // Far from the expiry: allowed on the bound alone, the exact clock not read.
+        assert!(check(Some(900), 899));
+        assert_eq!(exact_reads.get(), 0);
+        // The bound reaches the expiry: the exact clock decides (still before it, then at it).
+        assert!(check(Some(1000), 999));
+        assert_eq!(exact_reads.get(), 1);
+        assert!(!check(Some(1100), 1000));
+        assert_eq!(exact_reads.get(), 2);
+        // No bound: the exact clock, once.
+        assert!(!check(None, 1000) && check(None, 10));
+        assert_eq!(exact_reads.get(), 4);
+        // An answer that does not depend on time reads neither.
+        let d = s.check_bracketed("bob", "usage_analytics", None, || panic!("no bound needed"), || panic!("no time needed")).unwrap();
+        assert!(!d.allowed);
     }
 
     #[test]

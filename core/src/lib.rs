@@ -35,7 +35,9 @@ pub mod schema;
 pub mod state;
 pub mod state_proof;
 pub mod store;
+pub mod subject_map;
 pub mod sync;
+pub mod sync_client;
 mod text;
 pub mod validate;
 
@@ -51,3 +53,4 @@ pub use receipt::Receipt;
 pub use rights::{ErasureReport, ExportDocument, PurgeReport};
 pub use schema::OpenMode;
 pub use store::{ConsentStore, DecisionInput, CROSS_PROCESS_BOUND, PROBE_INTERVAL};
+pub use sync_client::{SyncBatch, SyncOutcome};

@@ -44,8 +44,17 @@ fn row_hash(kind: &str, key: &str, value: &str) -> [u64; 4] {
     [lane(0), lane(1), lane(2), lane(3)]
 }
 
+/// A subject's row as the store writes it: the state's JSON text (`db::put_subject` stores
+/// exactly this text, so the hash of the stored text, [`subject_row_text`], is the same).
 fn subject_row(subject: &str, state: &SubjectState) -> [u64; 4] {
-    row_hash("subject", subject, &serde_json::to_string(state).unwrap_or_default())
+    subject_row_text(subject, &serde_json::to_string(state).unwrap_or_default())
+}
+
+/// A subject's row from its stored text. Hashing what is stored (not a re-serialisation of what
+/// was parsed from it) is at least as strict: any edit of the text changes the hash, and the
+/// state served is the parse of the very text that was sealed.
+fn subject_row_text(subject: &str, json: &str) -> [u64; 4] {
+    row_hash("subject", subject, json)
 }
 
 fn os_row(permission: OsPermission, record: &OsRecord) -> [u64; 4] {
@@ -192,6 +201,27 @@ pub(crate) fn walk_with_progress(conn: &rusqlite::Connection, progress: &mut dyn
     Ok((events, fold))
 }
 
+/// The state table in one pass: every row parsed once and its hash taken from the stored text;
+/// the device's OS permissions; and the table's sum (to compare with the sealed digest).
+pub(crate) fn read_table<C: FromIterator<(String, Arc<SubjectState>)>>(
+    conn: &rusqlite::Connection,
+) -> Result<(C, HashMap<OsPermission, OsRecord>, StateSum)> {
+    let mut subjects = Vec::new();
+    let mut sum = StateSum::default();
+    db::for_each_subject_row(conn, |subject, json| {
+        let state: SubjectState = serde_json::from_str(json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
+        sum.add(subject_row_text(subject, json));
+        subjects.push((subject.to_string(), Arc::new(state)));
+        Ok(())
+    })?;
+
+    let os = db::load_os(conn)?;
+    for (permission, record) in &os {
+        sum.add_os(*permission, record);
+    }
+    Ok((subjects.into_iter().collect(), os, sum))
+}
+
 /// Every subject's state, the device's OS permissions, and their sum.
 pub(crate) type LoadedState = (HashMap<String, Arc<SubjectState>>, HashMap<OsPermission, OsRecord>, StateSum);
 
@@ -200,9 +230,7 @@ pub(crate) type LoadedState = (HashMap<String, Arc<SubjectState>>, HashMap<OsPer
 /// `writable`). A broken chain fails the open (the caller fails closed); an edited state table is
 /// never served.
 pub(crate) fn load_checked(conn: &rusqlite::Connection, writable: bool) -> Result<LoadedState> {
-    let subjects = db::load_subjects(conn)?;
-    let os = db::load_os(conn)?;
-    let sum = StateSum::of(&subjects, &os);
+    let (subjects, os, sum): (HashMap<String, Arc<SubjectState>>, _, _) = read_table(conn)?;
     let (head_seq, head_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
     let stored = db::meta(conn, DIGEST_KEY)?;
     let empty = head_seq == 0 && subjects.is_empty() && os.is_empty();
@@ -211,6 +239,9 @@ pub(crate) fn load_checked(conn: &rusqlite::Connection, writable: bool) -> Resul
     }
     let (_, fold) = walk(conn)?;
     let agrees = fold.check(&subjects, &os, head_seq).is_ok();
+    // Rows whose text is not what this version writes for their state (an older writer's, or an
+    // edit that parses the same) are rewritten, so the next open's digest matches.
+    let canonical = StateSum::of(&subjects, &os) == sum;
     if !agrees {
         log::error!("consentkit: the state table disagrees with the verified history; serving the history's fold instead");
     } else if stored.is_some() {
@@ -221,7 +252,7 @@ pub(crate) fn load_checked(conn: &rusqlite::Connection, writable: bool) -> Resul
     let sum = StateSum::of(&subjects, &os);
     if writable {
         let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-        if !agrees {
+        if !agrees || !canonical {
             db::replace_state(&tx, &subjects, &os, head_seq)?;
         }
         db::set_meta(&tx, DIGEST_KEY, &sum.seal(head_seq, &head_hash))?;
@@ -252,5 +283,29 @@ mod tests {
         assert_ne!(both.seal(3, "h"), both.seal(4, "h"), "bound to the head");
         let edited = StateSum::of(&HashMap::from([("a".to_string(), b.clone()), ("b".to_string(), b)]), &os);
         assert_ne!(edited.seal(3, "h"), both.seal(3, "h"));
+    }
+
+    #[test]
+    fn the_digest_covers_the_stored_text_not_only_what_it_parses_to() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE subjects (subject TEXT PRIMARY KEY, state TEXT, last_seq INTEGER);
+             CREATE TABLE os_permissions (permission TEXT PRIMARY KEY, state TEXT, since INTEGER, seq INTEGER);",
+        )
+        .unwrap();
+        let state = SubjectState { under_age: true, ..Default::default() };
+        db::put_subject(&conn, "a", &state, 1).unwrap();
+        let (subjects, os, sum): (HashMap<String, Arc<SubjectState>>, _, _) = read_table(&conn).unwrap();
+        assert_eq!(sum, StateSum::of(&subjects, &os), "the text the store writes hashes like the state it holds");
+        // The same state in other text (key order, spacing): parses equal, but is not what was sealed.
+        conn.execute("UPDATE subjects SET state = ?1", [r#"{ "categories": {}, "under_age": true }"#]).unwrap();
+        let (edited, os, edited_sum): (HashMap<String, Arc<SubjectState>>, _, _) = read_table(&conn).unwrap();
+        assert_eq!(edited, subjects);
+        assert_ne!(edited_sum, sum);
+        assert_ne!(edited_sum, StateSum::of(&edited, &os));
+        // A row that does not parse is an error naming the subject.
+        conn.execute("UPDATE subjects SET state = 'nope'", []).unwrap();
+        let err = read_table::<HashMap<String, Arc<SubjectState>>>(&conn).unwrap_err();
+        assert!(err.to_string().contains("'a'"), "{err}");
     }
 }

@@ -126,6 +126,14 @@ pub(crate) fn decision_event(policy: &Policy, category: &Category, d: &DecisionI
     r
 }
 
+/// True when the decision is one that some legal basis takes (grant, refuse, withdraw under
+/// consent; object, withdraw an objection under legitimate interest) and breaks no rule that holds
+/// under every basis (support never grants).
+fn decided_under_some_basis(d: &DecisionInput) -> bool {
+    let some_basis = matches!(d.action, Action::Grant | Action::Refuse | Action::Withdraw | Action::Object | Action::WithdrawObjection);
+    some_basis && !(d.action == Action::Grant && d.source == Source::Support)
+}
+
 /// Replays one event of an export document for `subject` as a live write would record it:
 /// validated by [`check_decision`] (with the decision's original source) against the state the
 /// replay has built so far, `valid_until` re-derived from the policy and the event's time, the
@@ -172,7 +180,21 @@ pub(crate) fn imported(
                 scope: r.scope.clone(),
                 source: original,
             };
-            let category = check_decision(policy, state, &d)?;
+            let category = match check_decision(policy, state, &d) {
+                Ok(category) => category,
+                // Recorded under another policy version, where the category may have rested on
+                // another legal basis (an objection when it was legitimate interest): kept as
+                // history, honest exports of older versions restore. It never counts under the
+                // current basis (the fold reads a status only under the basis it was decided
+                // under), so it allows nothing. Under the same version it is a forgery.
+                Err(Error::NotApplicable { .. }) if r.policy_version != policy.version && decided_under_some_basis(&d) => {
+                    if let Some(scope) = &d.scope {
+                        check_scope(scope)?;
+                    }
+                    policy.category(&d.category)?
+                }
+                Err(e) => return Err(e),
+            };
             let mut event = decision_event(policy, category, &d, r.at);
             event.purpose_version = Some(r.purpose_version.unwrap_or(1).min(category.purpose_version));
             event

@@ -180,7 +180,9 @@ fn grant_alice_in_the_state_table(path: &std::path::Path) {
     let mut state: serde_json::Value = serde_json::from_str(&json).unwrap();
     state["categories"]["photos_media"]["status"] = "granted".into();
     state["categories"]["photos_media"]["valid_until"] = "2036-01-01T00:00:00Z".into();
-    conn.execute("UPDATE subjects SET state=?1 WHERE subject='alice'", [state.to_string()]).unwrap();
+    // Written as the store writes a state (its field order), so only the content is edited.
+    let state: state::SubjectState = serde_json::from_value(state).unwrap();
+    conn.execute("UPDATE subjects SET state=?1 WHERE subject='alice'", [serde_json::to_string(&state).unwrap()]).unwrap();
 }
 
 /// Recomputes the state digest over the (edited) table, as a forger who read the source would.

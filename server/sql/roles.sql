@@ -11,20 +11,22 @@ BEGIN
     END LOOP;
 END $$;
 
-REVOKE ALL ON events, device_chain, device_heads, device_os, subject_devices, erasures, access_log, access_heads
+REVOKE ALL ON events, device_chain, device_heads, device_os, subject_devices, device_erasures, erasures, access_log, access_heads
     FROM PUBLIC, consentkit_ingest, consentkit_support, consentkit_dpo, consentkit_auditor;
 
 GRANT SELECT, INSERT ON events, device_chain, subject_devices TO consentkit_ingest;
 GRANT SELECT, INSERT, UPDATE ON device_heads, device_os TO consentkit_ingest;
 GRANT SELECT ON erasures TO consentkit_ingest;
+GRANT SELECT, UPDATE, DELETE ON device_erasures TO consentkit_ingest;
 
-GRANT SELECT ON events, device_chain, device_heads, device_os, subject_devices, erasures TO consentkit_support;
+GRANT SELECT ON events, device_chain, device_heads, device_os, subject_devices, device_erasures, erasures TO consentkit_support;
 GRANT SELECT, INSERT ON access_log TO consentkit_support;
 GRANT SELECT, INSERT, UPDATE ON access_heads TO consentkit_support;
 
 GRANT SELECT ON events, device_chain, device_heads, device_os, subject_devices, erasures TO consentkit_dpo;
 GRANT DELETE ON events, subject_devices TO consentkit_dpo;
-GRANT INSERT ON erasures TO consentkit_dpo;
+GRANT UPDATE (event_subject_key) ON device_chain TO consentkit_dpo;
+GRANT INSERT ON erasures, device_erasures TO consentkit_dpo;
 GRANT SELECT, INSERT ON access_log TO consentkit_dpo;
 GRANT SELECT, INSERT, UPDATE ON access_heads TO consentkit_dpo;
 

@@ -69,6 +69,18 @@ CREATE TABLE IF NOT EXISTS subject_devices (
     PRIMARY KEY (subject_key, device)
 );
 
+-- Erasures on the server that a device has not confirmed yet: that device's sequence numbers of
+-- the erased events, told in every reply to it (and by GET /v1/devices/{device}/erasures) until
+-- its own erasure records claim them. Keyed by the device's pseudonym.
+CREATE TABLE IF NOT EXISTS device_erasures (
+    subject_key text     NOT NULL,
+    device      text     NOT NULL,
+    erasure_id  text     NOT NULL,
+    seqs        bigint[] NOT NULL,
+    created_at  bigint   NOT NULL,
+    PRIMARY KEY (subject_key, device, erasure_id)
+);
+
 CREATE TABLE IF NOT EXISTS erasures (
     subject_key   text   NOT NULL,
     id            text   NOT NULL,

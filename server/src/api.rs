@@ -52,6 +52,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(crate::console::routes())
         .route("/v1/devices/{device}/batches", post(ingest_batch))
+        .route("/v1/devices/{device}/erasures", get(device_erasures))
         .route("/v1/subjects/state", post(state))
         .route("/v1/subjects/check", post(check))
         .route("/v1/subjects/timeline", post(timeline))
@@ -120,6 +121,24 @@ async fn ingest_batch(
     ingest::validate(&batch, &device, &caller)?;
     let reply = ingest::store(&app, &device, &batch).await?;
     Ok(Json(reply).into_response())
+}
+
+/// `GET /v1/devices/{device}/erasures`: this device's sequence numbers of events erased on the
+/// server that its own erasure records have not claimed yet (`{"erase_events": [...]}`), for a
+/// device with nothing to send. Every batch reply carries the same list.
+async fn device_erasures(State(app): Shared, Path(device): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = app.tokens.caller(&headers)?;
+    caller.require(&[Role::Device], "reading a device's erasure notices")?;
+    ingest::check_device(&device)?;
+    if caller.device.as_deref() != Some(device.as_str()) {
+        return Err(ApiError::forbidden(format!(
+            "token '{}' may not read the notices of device '{}'",
+            caller.name,
+            ingest::short(&device)
+        )));
+    }
+    let erase_events = ingest::pending_erasures(&app, &device).await?;
+    Ok(Json(json!({ "erase_events": erase_events })).into_response())
 }
 
 /// A lookup: the subject's identifier travels in the body, never in the URL.
@@ -335,6 +354,12 @@ pub(crate) async fn erase_subject(app: &App, caller: &Caller, subject: &str) -> 
     let tx = client.transaction().await?;
     let devices: Vec<String> = tx.query(sql::SUBJECT_DEVICES, &[&key]).await?.iter().map(|r| r.get(0)).collect();
     access_log::append(&tx, &key, caller, "erase", json!({ "devices": devices.len() })).await?;
+    // Each device that sent events of the subject is told, by its own sequence numbers (the
+    // server cannot name the subject to it), until its erasure records claim them.
+    let mut per_device: std::collections::BTreeMap<String, Vec<i64>> = std::collections::BTreeMap::new();
+    for row in tx.query(sql::SUBJECT_EVENT_SEQS, &[&key]).await? {
+        per_device.entry(row.get(0)).or_default().push(row.get(1));
+    }
     let erased_events = tx.execute(sql::EVENTS_DELETE, &[&key]).await?;
     tx.execute(sql::SUBJECT_DEVICES_DELETE, &[&key]).await?;
     let id = uuid::Uuid::new_v4().to_string();
@@ -354,6 +379,11 @@ pub(crate) async fn erase_subject(app: &App, caller: &Caller, subject: &str) -> 
     let text = serde_json::to_string(&receipt)
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot encode the receipt"))?;
     tx.execute(sql::ERASURE_INSERT, &[&key, &id, &erased_at.millis(), &(erased_events as i64), &text]).await?;
+    for (device, seqs) in &per_device {
+        let devkey = app.keys.device_key(device);
+        tx.execute(sql::CHAIN_FORGET_SUBJECT, &[&devkey, device, &key]).await?;
+        tx.execute(sql::DEVICE_ERASURE_INSERT, &[&devkey, device, &id, seqs, &erased_at.millis()]).await?;
+    }
     tx.commit().await?;
     Ok((erased_events, receipt))
 }

@@ -441,7 +441,14 @@ async fn login(
         .unwrap_or_else(|e| e.into_inner())
         .insert(id.clone(), Session { caller, csrf, expires: Instant::now() + app.console.session_ttl });
     let mut response = redirect(&safe_next(Some(&form.next)));
-    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/console; Max-Age={}", app.console.session_ttl.as_secs());
+    // Behind a TLS-terminating proxy (X-Forwarded-Proto: https) the cookie is Secure: never sent
+    // over plain HTTP. Served directly (a loopback address in development), it cannot be.
+    let secure = request_headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let cookie = format!(
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/console; Max-Age={}{}",
+        app.console.session_ttl.as_secs(),
+        if secure { "; Secure" } else { "" }
+    );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }

@@ -351,6 +351,20 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
             let row = tx.query_one(sql::DEVICE_ERASE, &[&devkey, &device, &(r.seq as i64)]).await?;
             erased_on_server += row.get::<_, i64>(0) as u64;
         }
+        // Erasure notices that this batch's erasure records answer are done.
+        let claimed: BTreeSet<i64> =
+            new.iter().filter(|r| r.action == Action::Erasure).flat_map(|r| claimed_seqs(r)).map(|s| s as i64).collect();
+        if !claimed.is_empty() {
+            for row in tx.query(sql::DEVICE_ERASURES_OF, &[&devkey, &device]).await? {
+                let (id, seqs): (String, Vec<i64>) = (row.get(0), row.get(1));
+                let left: Vec<i64> = seqs.iter().copied().filter(|s| !claimed.contains(s)).collect();
+                if left.is_empty() {
+                    tx.execute(sql::DEVICE_ERASURE_DONE, &[&devkey, &device, &id]).await?;
+                } else if left.len() < seqs.len() {
+                    tx.execute(sql::DEVICE_ERASURE_SET, &[&devkey, &device, &id, &left]).await?;
+                }
+            }
+        }
         if !seen_subjects.is_empty() {
             let subjects: Vec<&String> = seen_subjects.iter().collect();
             tx.execute(sql::SUBJECT_DEVICES_INSERT, &[&subjects, &device, &now]).await?;
@@ -363,6 +377,7 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
         let n_last = new[new.len() - 1];
         tx.execute(sql::HEAD_SET, &[&devkey, &device, &(n_last.seq as i64), &n_last.hash, &now]).await?;
     }
+    let erase_events = erasures_in(&tx, &devkey, device).await?;
     tx.commit().await?;
     Ok(IngestReply {
         status: if erased_subjects.is_empty() { IngestStatus::Stored } else { IngestStatus::SubjectErased },
@@ -372,5 +387,25 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
         suppressed,
         erased_subjects: erased_subjects.into_iter().collect(),
         erased_on_server,
+        erase_events,
     })
+}
+
+/// The device's pending erasure notices, as one sorted list of its sequence numbers.
+async fn erasures_in(tx: &deadpool_postgres::Transaction<'_>, devkey: &str, device: &str) -> Result<Vec<u64>, ApiError> {
+    let mut seqs: BTreeSet<u64> = BTreeSet::new();
+    for row in tx.query(sql::DEVICE_ERASURES_OF, &[&devkey, &device]).await? {
+        seqs.extend(row.get::<_, Vec<i64>>(1).into_iter().map(|s| s as u64));
+    }
+    Ok(seqs.into_iter().collect())
+}
+
+/// [`erasures_in`] in a transaction of its own (`GET /v1/devices/{device}/erasures`).
+pub async fn pending_erasures(app: &App, device: &str) -> Result<Vec<u64>, ApiError> {
+    let devkey = app.keys.device_key(device);
+    let mut client = app.pools.ingest.get().await?;
+    let tx = client.transaction().await?;
+    let seqs = erasures_in(&tx, &devkey, device).await?;
+    tx.commit().await?;
+    Ok(seqs)
 }

@@ -18,7 +18,8 @@ const USAGE: &str = "usage:
   consentkit-server keygen --dir DIR           write subject.key, signing.key and signing.pub (0600)
   consentkit-server new-token                  print a fresh token and the sha256 the config stores
   consentkit-server hash-token TOKEN           print the sha256 of a token
-  consentkit-server public-key --config FILE   print the public key that verifies signed heads";
+  consentkit-server public-key --config FILE   print the public key that verifies signed heads
+  consentkit-server --help | --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,7 +57,16 @@ fn run(args: &[String]) -> Result<(), String> {
             println!("{}", consentkit_core::chain::hex(keys.public().as_bytes()));
             Ok(())
         }
-        _ => Err(USAGE.to_string()),
+        Some("--help" | "-h" | "help") => {
+            println!("consentkit-server {}: the ConsentKit server ledger and support console\n{USAGE}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Some("--version" | "-V") => {
+            println!("consentkit-server {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command '{}'\n{USAGE}", other.escape_debug())),
+        None => Err(USAGE.to_string()),
     }
 }
 

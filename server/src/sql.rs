@@ -69,6 +69,21 @@ pub const SUBJECT_DEVICES_DELETE: &str = "DELETE FROM subject_devices WHERE subj
 /// Erasure: the receipt (pseudonym only).
 pub const ERASURE_INSERT: &str = "INSERT INTO erasures (subject_key, id, erased_at, erased_events, receipt) VALUES ($1, $2, $3, $4, $5)";
 
+/// Erasure: the subject's events per device, for the devices' erasure notices.
+pub const SUBJECT_EVENT_SEQS: &str = "SELECT device, seq FROM events WHERE subject_key = $1 ORDER BY device, seq";
+/// Erasure: the device's chain links keep their hashes but no longer name the subject.
+pub const CHAIN_FORGET_SUBJECT: &str =
+    "UPDATE device_chain SET event_subject_key = NULL WHERE subject_key = $1 AND device = $2 AND event_subject_key = $3";
+/// Erasure: a notice for one device (keyed by the device's pseudonym).
+pub const DEVICE_ERASURE_INSERT: &str =
+    "INSERT INTO device_erasures (subject_key, device, erasure_id, seqs, created_at) VALUES ($1, $2, $3, $4, $5)";
+/// A device's pending erasure notices.
+pub const DEVICE_ERASURES_OF: &str = "SELECT erasure_id, seqs FROM device_erasures WHERE subject_key = $1 AND device = $2 FOR UPDATE";
+/// What is left of a notice once the device's erasure records claimed some of its seqs.
+pub const DEVICE_ERASURE_SET: &str = "UPDATE device_erasures SET seqs = $4 WHERE subject_key = $1 AND device = $2 AND erasure_id = $3";
+/// A notice the device's erasure records claimed whole.
+pub const DEVICE_ERASURE_DONE: &str = "DELETE FROM device_erasures WHERE subject_key = $1 AND device = $2 AND erasure_id = $3";
+
 /// Creates a subject's access chain head at 0 if it has none.
 pub const ACCESS_HEAD_INIT: &str =
     "INSERT INTO access_heads (subject_key, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (subject_key) DO NOTHING";
@@ -111,6 +126,12 @@ pub const ALL: &[(&str, &str)] = &[
     ("EVENTS_DELETE", EVENTS_DELETE),
     ("SUBJECT_DEVICES_DELETE", SUBJECT_DEVICES_DELETE),
     ("ERASURE_INSERT", ERASURE_INSERT),
+    ("SUBJECT_EVENT_SEQS", SUBJECT_EVENT_SEQS),
+    ("CHAIN_FORGET_SUBJECT", CHAIN_FORGET_SUBJECT),
+    ("DEVICE_ERASURE_INSERT", DEVICE_ERASURE_INSERT),
+    ("DEVICE_ERASURES_OF", DEVICE_ERASURES_OF),
+    ("DEVICE_ERASURE_SET", DEVICE_ERASURE_SET),
+    ("DEVICE_ERASURE_DONE", DEVICE_ERASURE_DONE),
     ("ACCESS_HEAD_INIT", ACCESS_HEAD_INIT),
     ("ACCESS_HEAD_LOCK", ACCESS_HEAD_LOCK),
     ("ACCESS_INSERT", ACCESS_INSERT),

@@ -8,12 +8,12 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The format tag of a batch.
-pub const BATCH_FORMAT: &str = "consentkit-batch/1";
+/// The format tag of a batch (the core's: devices build batches with `ConsentStore::sync_batch`).
+pub use consentkit_core::sync_client::BATCH_FORMAT;
 /// The format tag of a signed head.
 pub const SIGNED_HEAD_FORMAT: &str = "consentkit-signed-head/1";
 /// The most receipts one batch may hold.
-pub const MAX_BATCH_RECEIPTS: usize = 1000;
+pub use consentkit_core::sync_client::MAX_BATCH_RECEIPTS;
 
 /// What a device sends to `POST /v1/devices/{device}/batches`: receipts exactly as
 /// `ConsentStore::pending_sync` returns them, oldest first, for one device.
@@ -136,6 +136,10 @@ pub struct IngestReply {
     /// (an erasure made on the device) lists them. 0 from a server that predates the field.
     #[serde(default)]
     pub erased_on_server: u64,
+    /// This device's sequence numbers of events erased on the server that its erasure records
+    /// have not claimed yet: erase their subjects locally (`ConsentStore::apply_sync_reply`).
+    #[serde(default)]
+    pub erase_events: Vec<u64>,
 }
 
 /// The body of every error reply (4xx and 5xx).

@@ -132,8 +132,15 @@ fn sync_verify_receipt_and_server_queries_print_what_the_local_file_prints() {
         assert!(b.starts_with(a.trim_end()) && b.trim_end().ends_with("phone"), "local\n{l}\nremote\n{r}");
     }
 
-    // Erasure through the tool; the device learns it at its next sync and erases locally.
+    // Export: the document itself, as for a local file; with --json inside the envelope.
     let dpo = ["--server", server.url.as_str(), "--token", DPO];
+    let doc: Value = serde_json::from_str(&ok(&run(&bin, &[&dpo[..], &["export", "alice"]].concat()))).unwrap();
+    assert_eq!(doc["format"], serde_json::json!("consentkit-server-export/1"), "{doc}");
+    let mut wrapped: Value = serde_json::from_str(&ok(&run(&bin, &[&dpo[..], &["--json", "export", "alice"]].concat()))).unwrap();
+    wrapped["document"]["exported_at"] = doc["exported_at"].clone();
+    assert_eq!(wrapped["document"], doc, "the same document in the envelope (but for its time)");
+
+    // Erasure through the tool; the device learns it at its next sync and erases locally.
     let support_erase = run(&bin, &["--server", server.url.as_str(), "--token", SUPPORT, "erase", "alice"]);
     assert_eq!(support_erase.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&support_erase.stderr).contains("needs the role dpo"));

@@ -324,6 +324,26 @@ fn dpo_exports_and_erases_with_a_confirmation_and_the_auditor_sees_every_line() 
     let doc: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(doc["format"], json!("consentkit-server-export/1"));
     assert_eq!(doc["devices"].as_array().unwrap().len(), 2);
+    // Every form that changes anything needs the page's token: without it (or with another),
+    // export, erase and sign-out are refused and nothing happens.
+    for (path, body) in [
+        (format!("{page}/export"), String::new()),
+        (format!("{page}/erase"), "csrf=0000".to_string()),
+        (format!("{}/console/logout", server.url), String::new()),
+    ] {
+        let mut r = agent()
+            .post(&path)
+            .header("cookie", &format!("ck_console={cookie}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(body)
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{path}");
+        assert!(r.body_mut().read_to_string().unwrap().contains("CSRF"), "{path}");
+    }
+    assert_eq!(pg.count("SELECT count(*) FROM events WHERE has_subject"), 4, "a forged erase erased nothing");
+    let still = agent().get(&page).header("cookie", &format!("ck_console={cookie}")).call().unwrap();
+    assert_eq!(still.status().as_u16(), 200, "a forged sign-out did not end the session");
+
     // Erase: a confirmation naming what goes, then the receipt.
     b.click("#erase");
     b.wait_url(|u| u.ends_with("/erase"));
@@ -498,6 +518,23 @@ fn repeated_failed_sign_ins_lock_sign_in_and_a_session_ends_when_its_token_expir
     }
     let (status, location) = http_page(&server, &cookie, "/console/lookup");
     assert_eq!((status, location.starts_with("/console/login")), (303, true), "{status} {location}");
+
+    // Behind a TLS proxy the session cookie is Secure.
+    let set_cookie = |proto: &str| {
+        let r = agent()
+            .post(&format!("{}/console/login", server.url))
+            .config()
+            .max_redirects(0)
+            .build()
+            .header("x-forwarded-proto", proto)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(format!("token={SUPPORT}"))
+            .unwrap();
+        r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string()
+    };
+    let behind_tls = set_cookie("https");
+    assert!(behind_tls.contains("; Secure") && behind_tls.contains("HttpOnly") && behind_tls.contains("SameSite=Strict"), "{behind_tls}");
+    assert!(!set_cookie("http").contains("Secure"), "plain HTTP (development on loopback) cannot carry a Secure cookie");
 
     // Failed sign-ins: each is logged; after the limit, sign-in is locked, even for a good token.
     for attempt in 1..consentkit_server::console::LOCKOUT_FAILURES {

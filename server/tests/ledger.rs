@@ -402,6 +402,12 @@ fn erasure_deletes_every_row_tells_each_device_and_keeps_only_a_pseudonym() {
     assert!(statuses(&state).iter().all(|(_, s, _)| s == "not_asked" || s == "not_required"), "{}", state.text);
     assert_eq!(pg.count("SELECT count(*) FROM erasures"), 1);
     assert_eq!(events(&pg), 1, "only bob's event is left");
+    assert_eq!(pg.count("SELECT count(*) FROM subject_devices"), 1, "only bob's device row is left");
+    assert_eq!(
+        pg.count("SELECT count(*) FROM device_chain WHERE event_subject_key IS NOT NULL"),
+        1,
+        "the chain links keep their hashes but only bob's still names a subject"
+    );
 
     // The tablet resends its unacknowledged batch and its newer event: told, nothing stored again.
     let r = tablet.sync_once(&server, 50);
@@ -592,4 +598,70 @@ fn an_erasure_made_on_the_device_removes_that_devices_copies_on_the_server_once_
         assert_eq!(erased, "0", "seq {seq} of the tablet is no stored erasure record: nothing is deleted");
     }
     assert_eq!(subject_events(), 3);
+}
+
+#[test]
+fn a_server_erasure_reaches_every_device_that_had_synced_the_subject_even_with_nothing_of_it_to_send() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    // Clocks after the server's: nothing these devices send is "made before the erasure", so only
+    // the erasure notices can tell them.
+    let phone = Device::new(dir.path(), "phone", PHONE, "2030-01-01T10:00:00Z");
+    let tablet = Device::new(dir.path(), "tablet", TABLET, "2030-01-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "usage_statistics", Action::Grant, Source::Onboarding);
+    tablet.decide("alice", "device_contacts", Action::Grant, Source::Onboarding);
+    assert!(phone.sync_as_app(&server).is_empty());
+    assert!(tablet.sync_as_app(&server).is_empty());
+    let allowed = |d: &Device, feature: &str| d.store.check("alice", feature, None).unwrap().allowed;
+    phone.store.set_os_permission(consentkit_core::OsPermission::PHOTOS, consentkit_core::OsState::Granted).unwrap();
+    assert!(allowed(&phone, "photo_sharing"), "before the erasure the phone allows photo sharing");
+
+    let e = lookup(&server, "erase", DPO, json!({ "subject": "alice" }));
+    assert_eq!((e.status, e.body["erased_events"].as_u64()), (200, Some(3)), "{}", e.text);
+    assert_eq!(pg.count("SELECT count(*) FROM device_erasures"), 2, "one notice per device");
+
+    // The phone sends something else (bob): the reply lists its erased events; the core erases
+    // alice before acknowledging, and the erasure record goes out and answers the notice.
+    phone.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
+    assert_eq!(phone.sync_as_app(&server), ["alice"]);
+    assert!(phone.store.history("alice").unwrap().iter().all(|r| r.subject.is_none()), "alice is gone from the phone");
+    assert_eq!(phone.store.status("alice", "photos_media").unwrap().status.as_str(), "not_asked");
+    assert!(!allowed(&phone, "photo_sharing"), "the erased grant no longer allows anything on the phone");
+    // The tablet has nothing to send: the notices endpoint tells it.
+    assert_eq!(tablet.sync_as_app(&server), ["alice"]);
+    assert_eq!(tablet.store.status("alice", "device_contacts").unwrap().status.as_str(), "not_asked");
+    assert_eq!(pg.count("SELECT count(*) FROM device_erasures"), 0, "both devices' erasure records answered their notices");
+    assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "bob" })), "photos_media").0, "granted");
+    // Nothing more to tell; and a device may read only its own notices.
+    assert!(phone.sync_as_app(&server).is_empty());
+    let other = agent()
+        .get(&format!("{}/v1/devices/tablet/erasures", server.url))
+        .header("authorization", &format!("Bearer {PHONE}"))
+        .call()
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 403);
+}
+
+#[test]
+fn a_sync_reply_for_another_batch_is_refused_and_acknowledges_nothing() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2030-01-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "usage_statistics", Action::Grant, Source::Onboarding);
+    let first = phone.store.sync_batch("phone", 1).unwrap().unwrap();
+    let reply = post(&format!("{}/v1/devices/phone/batches", server.url), PHONE, &serde_json::from_str(&first.json).unwrap());
+    let mut wide = phone.store.sync_batch("phone", 50).unwrap().unwrap();
+    assert_eq!(wide.last_seq(), 2);
+    for bad in [reply.text.replace("\"seq\":1", "\"seq\":2"), "not json".to_string(), "{}".to_string()] {
+        let err = phone.store.apply_sync_reply(&wide, &bad).unwrap_err();
+        assert!(err.to_string().contains("sync reply"), "{err}");
+    }
+    wide.device = "tablet".into();
+    assert!(phone.store.apply_sync_reply(&wide, &reply.text).is_err());
+    assert_eq!(phone.store.sync_acked().unwrap(), 0, "nothing was acknowledged");
+    assert_eq!(phone.store.apply_sync_reply(&first, &reply.text).unwrap().acked_seq, 1);
 }

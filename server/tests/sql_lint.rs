@@ -5,8 +5,17 @@
 
 use consentkit_server::sql;
 
-const TABLES: &[&str] =
-    &["events", "device_chain", "device_heads", "device_os", "subject_devices", "erasures", "access_log", "access_heads"];
+const TABLES: &[&str] = &[
+    "events",
+    "device_chain",
+    "device_heads",
+    "device_os",
+    "subject_devices",
+    "device_erasures",
+    "erasures",
+    "access_log",
+    "access_heads",
+];
 
 fn tables_in(statement: &str) -> Vec<&'static str> {
     let lower = statement.to_lowercase();

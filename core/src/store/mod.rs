@@ -128,8 +128,12 @@ impl ConsentStore {
     /// May `feature` run for `subject` now? See [`Snapshot::check`].
     pub fn check(&self, subject: &str, feature: &str, scope: Option<&str>) -> Result<Decision> {
         // The freshness check wraps the fast gate; the clock is read only when the answer depends
-        // on time, and then never before the high-water mark (`now` advances it).
-        self.view().check_with(subject, feature, scope, || self.now())
+        // on time, and then never before the high-water mark (`now` advances it). A clock with a
+        // cheap bracket (the system clock) is read exactly only when the bound reaches an expiry;
+        // its lower end (a time that has passed) advances the mark.
+        let at_most =
+            || self.clock.bracket().map(|(low, high)| Timestamp(high.millis().max(self.shared.not_before_high_water(low).millis())));
+        self.view().check_bracketed(subject, feature, scope, at_most, || self.now())
     }
 
     /// One category's status for a subject.
@@ -220,5 +224,100 @@ impl std::ops::Deref for View {
             View::Live(s) => s,
             View::Closed(s) => s,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Action, ReasonCode, Source};
+
+    fn granted_store(dir: &Path) -> ConsentStore {
+        let store = ConsentStore::open(dir.join("consent.db"), Policy::builtin()).unwrap();
+        store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+        store
+    }
+
+    #[test]
+    fn a_check_past_the_bound_refreshes_inline_and_then_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = granted_store(dir.path());
+        store.suspend(); // the probe thread stops confirming
+        store.shared.suspended.store(false, std::sync::atomic::Ordering::Release); // but an inline refresh may run
+        store.shared.age_proof_past_bound();
+        assert!(store.check("alice", "usage_analytics", None).unwrap().allowed, "refreshed inline, then allowed");
+        assert!(store.shared.is_fresh(), "the inline refresh confirmed the snapshot");
+    }
+
+    #[test]
+    fn a_check_past_the_bound_that_cannot_refresh_denies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = granted_store(dir.path());
+        assert!(store.check("alice", "usage_analytics", None).unwrap().allowed);
+        store.suspend();
+        store.shared.age_proof_past_bound();
+        assert!(!store.shared.is_fresh(), "a proof older than the bound is not fresh");
+        let d = store.check("alice", "usage_analytics", None).unwrap();
+        assert!(!d.allowed);
+        assert_eq!(d.reasons.iter().map(|r| r.code).collect::<Vec<_>>(), [ReasonCode::StoreUnavailable]);
+        assert!(store.check("alice", "calling", None).unwrap().allowed, "contract features stay allowed");
+        store.resume().unwrap();
+        assert!(store.check("alice", "usage_analytics", None).unwrap().allowed);
+    }
+
+    #[test]
+    fn a_record_on_a_big_store_publishes_only_the_changed_subject() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConsentStore::open(dir.path().join("consent.db"), Policy::builtin()).unwrap();
+        let batch: Vec<DecisionInput> =
+            (0..3000).map(|i| DecisionInput::new(&format!("user-{i}"), "usage_statistics", Action::Grant, Source::Settings)).collect();
+        store.record_batch(&batch).unwrap();
+        let before = store.snapshot();
+        store.record(&DecisionInput::new("user-42", "usage_statistics", Action::Withdraw, Source::Settings)).unwrap();
+        let after = store.snapshot();
+        assert_eq!(after.generation, before.generation + 1);
+        assert_eq!((before.subjects.len(), after.subjects.len()), (3000, 3000));
+        assert!(before.check("user-42", "usage_analytics", None, store.now()).unwrap().allowed, "the old snapshot is unchanged");
+        assert!(!after.check("user-42", "usage_analytics", None, store.now()).unwrap().allowed);
+        for i in (0..3000).filter(|i| *i != 42) {
+            let k = format!("user-{i}");
+            assert!(Arc::ptr_eq(&before.subjects[k.as_str()], &after.subjects[k.as_str()]), "{k} was not copied");
+        }
+        assert!(!Arc::ptr_eq(&before.subjects["user-42"], &after.subjects["user-42"]));
+        assert_eq!(after.subjects.shared_leaves_with(&before.subjects), before.subjects.leaf_count() - 1, "one leaf copied");
+        // What was published is what the file proves: a reopen serves the same state.
+        drop((before, store));
+        let reopened = ConsentStore::open(dir.path().join("consent.db"), Policy::builtin()).unwrap();
+        let again = reopened.snapshot();
+        for (k, v) in after.subjects.iter() {
+            assert_eq!(again.subjects.get(k).map(|s| &**s), Some(&**v), "{k}");
+        }
+        assert_eq!(again.subjects.len(), 3000);
+    }
+
+    #[test]
+    fn a_state_row_in_another_writer_s_text_is_proven_by_the_history_and_rewritten_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consent.db");
+        drop(granted_store(dir.path()));
+        // The same state in other text (as an older writer might have stored it), sealed over the
+        // parsed state: the digest of the stored text does not match.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let json: String = conn.query_row("SELECT state FROM subjects WHERE subject='alice'", [], |r| r.get(0)).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let other_text = serde_json::to_string_pretty(&value).unwrap();
+        assert_ne!(other_text, json);
+        conn.execute("UPDATE subjects SET state=?1 WHERE subject='alice'", [&other_text]).unwrap();
+        drop(conn);
+        let store = ConsentStore::open(&path, Policy::builtin()).unwrap();
+        assert!(store.check("alice", "usage_analytics", None).unwrap().allowed, "the history proves the grant");
+        drop(store);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let rewritten: String = conn.query_row("SELECT state FROM subjects WHERE subject='alice'", [], |r| r.get(0)).unwrap();
+        assert_eq!(rewritten, json, "rewritten in this version's text");
+        let (_, _, sum): (std::collections::HashMap<String, Arc<crate::state::SubjectState>>, _, _) =
+            crate::state_proof::read_table(&conn).unwrap();
+        let (seq, hash) = crate::db::head(&conn).unwrap().unwrap();
+        assert_eq!(crate::db::meta(&conn, crate::state_proof::DIGEST_KEY).unwrap(), Some(sum.seal(seq, &hash)), "sealed again");
     }
 }

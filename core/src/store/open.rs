@@ -16,12 +16,11 @@ use crate::chain::GENESIS;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::db;
 use crate::error::{Error, Result};
-use crate::gate::{OsRecord, Snapshot};
+use crate::gate::{OsRecord, Snapshot, SubjectMap};
 use crate::os_permission::OsPermission;
 use crate::policy::Policy;
 use crate::schema::{self, OpenMode};
-use crate::state::SubjectState;
-use crate::state_proof::{self, StateSum};
+use crate::state_proof;
 
 /// A file open in this process: the state its stores share, and whether a read-write store holds it.
 struct OpenEntry {
@@ -82,18 +81,17 @@ fn load(conn: &Connection, policy: &Arc<Policy>, writable: bool) -> Result<(Snap
         Ok((head, mark))
     };
     // The gate's maps are built once here from the checked state (see `crate::gate::SubjectMap`).
-    let snapshot_of = |subjects: HashMap<String, Arc<SubjectState>>, os: HashMap<OsPermission, OsRecord>| {
+    let snapshot_of = |subjects: SubjectMap, os: HashMap<OsPermission, OsRecord>| {
         let mut snapshot = Snapshot::empty(policy.clone());
-        snapshot.subjects = subjects.into_iter().collect();
+        snapshot.subjects = subjects;
         snapshot.os = os.into_iter().collect();
         snapshot
     };
     for attempt in 0..2 {
         let (snapshot, head, mark, sealed) = in_read_transaction(&|| {
             let ((seq, hash), mark) = head_and_mark()?;
-            let subjects = db::load_subjects(conn)?;
-            let os = db::load_os(conn)?;
-            let state_sum = StateSum::of(&subjects, &os);
+            // One pass over the table: parse each row, hash its stored text for the digest.
+            let (subjects, os, state_sum): (SubjectMap, _, _) = state_proof::read_table(conn)?;
             let (recorded_seq, recorded_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
             let empty = recorded_seq == 0 && subjects.is_empty() && os.is_empty();
             let sealed = empty || db::meta(conn, state_proof::DIGEST_KEY)? == Some(state_sum.seal(recorded_seq, &recorded_hash));
@@ -111,7 +109,7 @@ fn load(conn: &Connection, policy: &Arc<Policy>, writable: bool) -> Result<(Snap
     let (snapshot, head, mark, _) = in_read_transaction(&|| {
         let ((seq, hash), mark) = head_and_mark()?;
         let (subjects, os, state_sum) = state_proof::load_checked(conn, false)?;
-        Ok((snapshot_of(subjects, os), Head { seq, hash, state_sum }, mark, true))
+        Ok((snapshot_of(subjects.into_iter().collect(), os), Head { seq, hash, state_sum }, mark, true))
     })?;
     Ok((snapshot, head, mark))
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use rusqlite::Connection;
 
-use super::shared::{mono_millis, Head, Shared, PROBE_INTERVAL};
+use super::shared::{Head, Shared, PROBE_INTERVAL};
 use super::write::status_changes;
 use super::{lock, ConsentStore, Writer};
 use crate::chain::GENESIS;
@@ -43,7 +43,13 @@ pub(super) fn notify(shared: &Shared, notice: Notice) {
 /// the publish lock `head` and has a transaction open on `conn`, begun at monotonic `started`).
 /// Publishes what changed and confirms the snapshot current as of `started`; returns what the
 /// listeners must be told, if anything changed.
-pub(super) fn catch_up(shared: &Shared, head: &mut Head, conn: &Connection, now: Timestamp, started: u64) -> Result<Option<Notice>> {
+pub(super) fn catch_up(
+    shared: &Shared,
+    head: &mut Head,
+    conn: &Connection,
+    now: Timestamp,
+    started: Option<u64>,
+) -> Result<Option<Notice>> {
     let (seq, hash) = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
     if seq == head.seq && hash == head.hash {
         shared.confirm(started);
@@ -112,7 +118,7 @@ fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mod
         if wait { shared.lock() } else { shared.try_lock().ok_or_else(|| Error::Busy("a write of this process is in progress".into()))? };
     let mut guard = lock(writer);
     let w = guard.as_mut().ok_or_else(|| Error::Closed("the store is closed".into()))?;
-    let started = mono_millis();
+    let started = shared.mono_now();
     let version = db::data_version(&w.conn)?;
     let mut notice = None;
     if w.data_version != Some(version) {

@@ -8,12 +8,12 @@
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::clock::Timestamp;
+use crate::clock::{Monotonic, Timestamp};
 use crate::gate::Snapshot;
 use crate::observer::Registry;
 use crate::policy::Policy;
@@ -51,8 +51,13 @@ pub(crate) struct Shared {
     /// and by every catch-up, so snapshots are published in commit order.
     published: Mutex<Head>,
     pub(crate) registry: Arc<Registry>,
-    /// Monotonic milliseconds ([`mono_millis`]) at which the published snapshot was last proven to
-    /// reflect every commit to the file.
+    /// The monotonic clock of the freshness test and of every confirmation ([`Monotonic`]).
+    mono: Monotonic,
+    /// [`CROSS_PROCESS_BOUND`] less the cheap reading's slack, in ns: the age a proof may show on
+    /// the cheap reading before the exact one decides.
+    fast_window: u64,
+    /// Monotonic nanoseconds ([`Shared::mono_now`]) at which the published snapshot was last
+    /// proven to reflect every commit to the file (0: never).
     confirmed_at: AtomicU64,
     /// The highest clock reading seen (epoch milliseconds); expiry is never evaluated before it.
     pub(crate) high_water: AtomicI64,
@@ -70,21 +75,23 @@ thread_local! {
     static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Milliseconds on a monotonic clock private to this process (never goes back).
-pub(crate) fn mono_millis() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
-}
-
 impl Shared {
     pub(crate) fn new(policy: Arc<Policy>, snapshot: Snapshot, head: Head, high_water: i64) -> Arc<Shared> {
+        Self::with_clock(policy, snapshot, head, high_water, Monotonic::new())
+    }
+
+    /// [`Shared::new`] on a given monotonic clock (tests compare the coarse and the precise one).
+    pub(crate) fn with_clock(policy: Arc<Policy>, snapshot: Snapshot, head: Head, high_water: i64, mono: Monotonic) -> Arc<Shared> {
+        let fast_window = (CROSS_PROCESS_BOUND.as_nanos() as u64).saturating_sub(mono.slack_nanos());
         Arc::new(Shared {
             policy,
             snapshot: ArcSwap::from_pointee(snapshot),
             published_seq: AtomicU64::new(head.seq),
             published: Mutex::new(head),
             registry: Arc::new(Registry::default()),
-            confirmed_at: AtomicU64::new(mono_millis()),
+            mono,
+            fast_window,
+            confirmed_at: AtomicU64::new(mono.now_nanos().unwrap_or(0)),
             high_water: AtomicI64::new(high_water),
             persisted_high_water: AtomicI64::new(high_water),
             suspended: AtomicBool::new(false),
@@ -139,15 +146,57 @@ impl Shared {
         Some(PublishGuard { guard, key })
     }
 
-    /// Records that the published snapshot reflected every commit made before `at` (monotonic).
-    pub(crate) fn confirm(&self, at: u64) {
-        self.confirmed_at.fetch_max(at, Ordering::Release);
+    /// A reading of this store's monotonic clock, taken when a proof begins (before the probe or
+    /// the write reads the file), for [`Shared::confirm`]. `None` if the OS refused it.
+    pub(crate) fn mono_now(&self) -> Option<u64> {
+        self.mono.now_nanos()
     }
 
-    /// True while the snapshot is proven current within [`CROSS_PROCESS_BOUND`]. Lock-free.
+    /// Records that the published snapshot reflected every commit made before `at` (a
+    /// [`Shared::mono_now`] reading; `None` confirms nothing).
+    pub(crate) fn confirm(&self, at: Option<u64>) {
+        if let Some(at) = at {
+            self.confirmed_at.fetch_max(at, Ordering::Release);
+        }
+    }
+
+    /// True while the snapshot is proven current within [`CROSS_PROCESS_BOUND`]. Lock-free, no
+    /// system call on the usual path: one atomic load and one cheap clock read ([`Monotonic`]).
+    /// The cheap reading never runs ahead (and a confirmation's reading only makes the proof look
+    /// older), so a proof it shows younger than the bound less the slack is within the bound; an
+    /// older one is judged on the exact clock. No reading: not fresh (fail closed).
+    #[inline]
     pub(crate) fn is_fresh(&self) -> bool {
         let confirmed = self.confirmed_at.load(Ordering::Acquire);
-        mono_millis().saturating_sub(confirmed) <= CROSS_PROCESS_BOUND.as_millis() as u64
+        if confirmed == 0 {
+            return false;
+        }
+        match self.mono.now_nanos() {
+            Some(now) if now.saturating_sub(confirmed) <= self.fast_window => true,
+            Some(_) => self.is_fresh_exactly(confirmed),
+            None => false,
+        }
+    }
+
+    #[cold]
+    fn is_fresh_exactly(&self, confirmed: u64) -> bool {
+        self.mono.precise_nanos().is_some_and(|now| now.saturating_sub(confirmed) <= CROSS_PROCESS_BOUND.as_nanos() as u64)
+    }
+
+    /// Makes the published snapshot's proof older than the bound: the next check refreshes first
+    /// (tests: a stalled probe thread without sleeping through the bound).
+    #[cfg(test)]
+    pub(crate) fn age_proof_past_bound(&self) {
+        let now = self.mono.precise_nanos().unwrap_or(0);
+        self.confirmed_at.store(now.saturating_sub(CROSS_PROCESS_BOUND.as_nanos() as u64 + 1).max(1), Ordering::Release);
+    }
+
+    /// Makes the proof as old as `age` on the exact clock (tests: the window between the cheap
+    /// reading's limit and the bound).
+    #[cfg(test)]
+    pub(crate) fn age_proof(&self, age: Duration) {
+        let now = self.mono.precise_nanos().unwrap_or(0);
+        self.confirmed_at.store(now.saturating_sub(age.as_nanos() as u64).max(1), Ordering::Release);
     }
 
     /// The clock reading `t`, but never before the high-water mark; does not advance the mark.
@@ -195,5 +244,45 @@ impl Drop for PublishGuard<'_> {
                 held.remove(i);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(mono: Monotonic) -> Arc<Shared> {
+        let policy = Arc::new(Policy::builtin());
+        Shared::with_clock(policy.clone(), Snapshot::empty(policy), Head::default(), 0, mono)
+    }
+
+    #[test]
+    fn the_bound_is_decided_on_the_exact_clock_whatever_the_cheap_one_says() {
+        for mono in [Monotonic::new(), Monotonic::precise()] {
+            let s = shared(mono);
+            assert!(s.is_fresh(), "proven at creation");
+            // Past the bound: never fresh, on either reading (age only grows).
+            s.age_proof_past_bound();
+            assert!(!s.is_fresh());
+            s.age_proof(CROSS_PROCESS_BOUND * 4);
+            assert!(!s.is_fresh());
+            // Younger than the bound but past the cheap reading's window: the exact clock says
+            // fresh (a few tries, in case this thread is descheduled for the remaining 50 ms).
+            let between = CROSS_PROCESS_BOUND - Duration::from_millis(50);
+            assert!(between.as_nanos() as u64 > s.fast_window || mono.slack_nanos() == 0);
+            assert!(
+                (0..5).any(|_| {
+                    s.age_proof(between);
+                    s.is_fresh()
+                }),
+                "a proof younger than the bound is fresh"
+            );
+            // A confirmation moves the proof forward; one without a reading changes nothing.
+            s.age_proof_past_bound();
+            s.confirm(None);
+            assert!(!s.is_fresh());
+            s.confirm(s.mono_now());
+            assert!(s.is_fresh());
+        }
     }
 }

@@ -10,7 +10,6 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::sync::atomic::Ordering;
 
 use super::refresh::{catch_up, notify, Notice};
-use super::shared::mono_millis;
 use super::{lock, ConsentStore};
 use crate::chain;
 use crate::clock::Timestamp;
@@ -120,7 +119,7 @@ impl ConsentStore {
             if self.shared.suspended.load(Ordering::Acquire) {
                 return Err(Error::Suspended("writing"));
             }
-            let started = mono_millis();
+            let started = self.shared.mono_now();
             let tx = Transaction::new_unchecked(&writer.conn, TransactionBehavior::Immediate).map_err(|e| match Error::from(e) {
                 Error::Busy(_) => {
                     log::warn!(

@@ -341,6 +341,35 @@ impl Device {
         reply
     }
 
+    /// Syncs as an app does through the core's sync client: every batch from
+    /// `ConsentStore::sync_batch`, each reply through `apply_sync_reply`; with nothing left to
+    /// send, the erasure notices through `apply_erasure_notices` (and what they erased goes out
+    /// too). Returns the subjects erased on this device.
+    pub fn sync_as_app(&self, server: &Server) -> Vec<String> {
+        let mut erased = Vec::new();
+        let mut asked = false;
+        loop {
+            let Some(batch) = self.store.sync_batch(&self.name, 50).unwrap() else {
+                if asked {
+                    return erased;
+                }
+                asked = true;
+                let mut r = agent()
+                    .get(&format!("{}/v1/devices/{}/erasures", server.url, self.name))
+                    .header("authorization", &format!("Bearer {}", self.token))
+                    .call()
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 200);
+                erased.extend(self.store.apply_erasure_notices(&r.body_mut().read_to_string().unwrap()).unwrap());
+                continue;
+            };
+            let body: Value = serde_json::from_str(&batch.json).unwrap();
+            let reply = post(&format!("{}/v1/devices/{}/batches", server.url, self.name), &self.token, &body);
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            erased.extend(self.store.apply_sync_reply(&batch, &reply.text).unwrap().erased_subjects);
+        }
+    }
+
     /// Sends the whole outbox.
     pub fn sync_all(&self, server: &Server) {
         while !self.store.pending_sync(1).unwrap().is_empty() {
