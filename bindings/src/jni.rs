@@ -21,10 +21,10 @@ use crate::error::ConsentKitError;
 use crate::guard::ffi_export;
 use crate::types::CheckResult;
 
-/// The entry answered: `out` holds the answer.
-const ANSWERED: jlong = 0;
+/// The entry answered: `out` holds the answer (non-zero: an array the entry never wrote is no answer).
+const ANSWERED: jlong = 1;
 /// The entry could not answer: ask through uniffi (which answers or throws the typed error).
-const FALL_BACK: jlong = 1;
+const FALL_BACK: jlong = 2;
 /// `out[0]` status, `[1]` flags, `[2]` valid_until millis, `[3]` reason count, then one code per reason.
 const HEADER: usize = 4;
 const ALLOWED: jlong = 1;
@@ -61,7 +61,7 @@ ffi_export! {
 /// The version of the entry's `long[]` layout, so Kotlin can refuse a library it does not match.
 #[no_mangle]
 pub extern "system" fn Java_com_consentkit_JniGate_layout(_env: *mut JNIEnv, _class: jobject) -> jint {
-    1
+    2
 }
 
 /// The gate check for Kotlin: `JniGate.nativeCheck(token, subject, feature, scope, out)`. Returns the
@@ -131,11 +131,9 @@ unsafe fn write(env: *mut JNIEnv, out: jlongArray, decision: &CheckResult) -> js
     }
     text.push(0); // catalog ids are ASCII: modified UTF-8 is UTF-8
     let joined = (fns.NewStringUTF)(env, text.as_ptr().cast());
-    if joined.is_null() {
-        set(env, out, &[FALL_BACK]); // out of memory: the JVM has an exception pending
-        return std::ptr::null_mut();
-    }
-    set(env, out, &words[..n]);
+    if !joined.is_null() {
+        set(env, out, &words[..n]);
+    } // else out of memory: an OutOfMemoryError is pending, no JNI call may follow; Kotlin sees it thrown
     joined
 }
 

@@ -15,8 +15,8 @@ import java.time.Instant
  * panic), [check] returns null and the caller asks through uniffi, which throws the typed error.
  */
 internal object JniGate {
-    private const val LAYOUT = 1
-    private const val ANSWERED = 0L
+    private const val LAYOUT = 2
+    private const val ANSWERED = 1L // the zeros of an array the entry never wrote are no answer
     private const val ALLOWED = 1L
     private const val LIMITED = 2L
     private const val HAS_VALID_UNTIL = 4L
