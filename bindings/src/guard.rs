@@ -4,6 +4,7 @@
 //! boundary (Swift would crash in its `try!`, Kotlin would see a bare `InternalException`).
 //! A test refuses `#[uniffi::export]` written anywhere else in this crate (foreign traits excepted).
 
+use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::ConsentKitError;
@@ -15,16 +16,22 @@ pub(crate) fn guard<T>(call: impl FnOnce() -> Result<T, ConsentKitError>) -> Res
         tests::panic_if_armed();
         call()
     }))
-    .unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        // The payload may hold caller data (a subject in a formatted message): the log gets none of it.
-        log::error!("consentkit: panic caught at the FFI boundary; returned as Internal");
-        Err(ConsentKitError::Internal(format!("internal error (please report): {what}")))
-    })
+    .unwrap_or_else(|panic| Err(caught(panic)))
+}
+
+/// The error a caught panic becomes. Not generic and never inlined: one copy for every export
+/// (each export's own code is then just the call and its unwinding edge).
+#[cold]
+#[inline(never)]
+fn caught(panic: Box<dyn Any + Send>) -> ConsentKitError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    // The payload may hold caller data (a subject in a formatted message): the log gets none of it.
+    log::error!("consentkit: panic caught at the FFI boundary; returned as Internal");
+    ConsentKitError::Internal(format!("internal error (please report): {what}"))
 }
 
 /// Exports an `impl` block's methods (or free functions) through uniffi with every body run

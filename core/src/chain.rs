@@ -15,7 +15,32 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    out
+}
+
+/// The 32 bytes of a hash written as [`hex`] (64 lower-case hex digits); `None` for any other text,
+/// so that decoding and re-encoding gives back exactly the same text.
+pub fn hash_bytes(hex: &str) -> Option<[u8; 32]> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let text = hex.as_bytes();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in text.chunks_exact(2).enumerate() {
+        out[i] = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(out)
 }
 
 /// SHA-256 of the canonical encoding of a receipt's content fields (everything but the hashes).
@@ -80,7 +105,8 @@ pub struct ChainRow {
     pub content: RowContent,
     /// Stored content hash.
     pub content_hash: String,
-    /// Stored previous hash.
+    /// The previous row's link hash ([`GENESIS`] before the first row). Not stored (schema v4):
+    /// read from the row before, so a reordered or re-hashed row breaks the link check.
     pub prev_hash: String,
     /// Stored link hash.
     pub hash: String,
@@ -393,6 +419,16 @@ mod tests {
         let (mut rows, h) = with_claim(5, erasure, &[2, 3]);
         rows[2] = original[2].clone();
         assert_eq!(verify(rows, h), Err(ChainBreak::RemovedEventPresent { seq: 3 }));
+    }
+
+    #[test]
+    fn hashes_round_trip_between_hex_and_bytes() {
+        let h = content_hash(&event(1, Action::Grant));
+        assert_eq!(hex(&hash_bytes(&h).unwrap()), h);
+        assert_eq!(hash_bytes(GENESIS), Some([0; 32]));
+        for bad in ["", &h[..62], &h.to_uppercase(), &format!("{}g", &h[..63]), &format!("{h}00")] {
+            assert_eq!(hash_bytes(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -3,51 +3,247 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::chain::{ChainRow, RowContent};
+use crate::chain::{self, ChainRow, RowContent, GENESIS};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::gate::OsRecord;
-use crate::model::Action;
+use crate::model::{Action, Source};
 use crate::os_permission::OsPermission;
 use crate::receipt::Receipt;
 use crate::state::SubjectState;
 
-const EVENT_COLUMNS: &str = "seq, id, subject, category, action, scope, source, policy_id, policy_version, \
-     purpose_version, at, valid_until, permission, os_state, detail, content_hash, prev_hash, hash, removed_by";
+// ----- the event row (schema v4) -----
+//
+// A row stores each receipt field once, compactly: the id as its 16 UUID bytes (text only for an
+// id that is not a canonical UUID, e.g. an imported one), the action and source as fixed codes,
+// the category and policy id and version as codes into `names` (append-only, a few rows), the
+// content and link hashes as 32-byte BLOBs. The previous hash is not stored: it is the previous
+// row's link hash, read from that row. Every value decodes back to exactly the text the receipt
+// was sealed with, and anything that does not (an edited row) reads as undecodable, which the
+// chain walk reports as a content mismatch.
+
+/// The on-disk code of an action (schema v4). Never renumber: files hold these.
+pub fn action_code(action: Action) -> i64 {
+    match action {
+        Action::Grant => 1,
+        Action::Refuse => 2,
+        Action::Withdraw => 3,
+        Action::Object => 4,
+        Action::WithdrawObjection => 5,
+        Action::Expire => 6,
+        Action::OsPermission => 7,
+        Action::AgeStatus => 8,
+        Action::Erasure => 9,
+        Action::Purge => 10,
+    }
+}
+
+/// The on-disk code of a source (schema v4). Never renumber: files hold these.
+pub fn source_code(source: Source) -> i64 {
+    match source {
+        Source::Onboarding => 1,
+        Source::Settings => 2,
+        Source::OsSettings => 3,
+        Source::Support => 4,
+        Source::Guardian => 5,
+        Source::Import => 6,
+        Source::System => 7,
+    }
+}
+
+fn action_of(code: i64) -> Option<Action> {
+    Action::ALL.iter().copied().find(|a| action_code(*a) == code)
+}
+
+fn source_of(code: i64) -> Option<Source> {
+    Source::ALL.iter().copied().find(|s| source_code(*s) == code)
+}
+
+/// The stored form of an event id: the 16 bytes of a canonical (lower-case, hyphenated) UUID,
+/// the text of any other id. One form per id, so the unique index holds.
+fn id_value(id: &str) -> Value {
+    match uuid::Uuid::try_parse(id) {
+        Ok(u) if u.hyphenated().to_string() == id => Value::Blob(u.as_bytes().to_vec()),
+        _ => Value::Text(id.to_string()),
+    }
+}
+
+/// The id a stored value stands for; `None` for a value [`id_value`] would not have written.
+fn id_text(value: ValueRef) -> Option<String> {
+    match value {
+        ValueRef::Blob(b) => uuid::Uuid::from_slice(b).ok().map(|u| u.hyphenated().to_string()),
+        ValueRef::Text(t) => {
+            let text = std::str::from_utf8(t).ok()?;
+            matches!(id_value(text), Value::Text(_)).then(|| text.to_string())
+        }
+        _ => None,
+    }
+}
+
+fn hash_value(hash: &str) -> Result<Vec<u8>> {
+    chain::hash_bytes(hash)
+        .map(|b| b.to_vec())
+        .ok_or_else(|| Error::Internal(format!("'{}' is not a SHA-256 hash in hex", hash.escape_debug())))
+}
+
+/// The hex text of a stored hash (what a receipt carries). Only a BLOB is a stored hash: any
+/// other value reads as the empty text, and a BLOB of another length as its hex, both of which
+/// then fail the chain's hash checks.
+fn hash_text(value: ValueRef) -> String {
+    match value {
+        ValueRef::Blob(b) => chain::hex(b),
+        _ => String::new(),
+    }
+}
+
+/// The code of a catalog name (a category, policy id or policy version), added if new.
+fn name_code(conn: &Connection, name: &str) -> Result<i64> {
+    if let Some(code) = conn.prepare_cached("SELECT code FROM names WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()? {
+        return Ok(code);
+    }
+    conn.prepare_cached("INSERT INTO names (name) VALUES (?1)")?.execute([name])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The names of the codes one read meets, looked up once each (the table holds a few rows).
+#[derive(Default)]
+struct Names(HashMap<i64, Option<String>>);
+
+impl Names {
+    /// The name a stored code stands for: `Ok(None)` for NULL, `Err(())` for a value that is no
+    /// code of a stored name.
+    fn get(&mut self, conn: &Connection, value: ValueRef) -> rusqlite::Result<std::result::Result<Option<String>, ()>> {
+        let code = match value {
+            ValueRef::Null => return Ok(Ok(None)),
+            ValueRef::Integer(code) => code,
+            _ => return Ok(Err(())),
+        };
+        let name = match self.0.entry(code) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(new) => {
+                new.insert(conn.prepare_cached("SELECT name FROM names WHERE code = ?1")?.query_row([code], |r| r.get(0)).optional()?)
+            }
+        };
+        Ok(name.clone().map(Some).ok_or(()))
+    }
+}
+
+/// The stored columns of an event row, in order (`e` is the events table), as a literal.
+macro_rules! event_columns {
+    () => {
+        "e.seq, e.id, e.subject, e.category, e.action, e.scope, e.source, e.policy_id, e.policy_version, \
+         e.purpose_version, e.at, e.valid_until, e.permission, e.os_state, e.detail, e.content_hash, e.hash, e.removed_by"
+    };
+}
+const EVENT_COLUMNS: &str = event_columns!();
+const COL_CONTENT_HASH: usize = 15;
+const COL_HASH: usize = 16;
+const COL_REMOVED_BY: usize = 17;
+/// [`EVENT_COLUMNS`] and the previous row's link hash (the receipt's `prev_hash`), by primary key.
+const RECEIPT_COLUMNS: &str = concat!(event_columns!(), ", (SELECT p.hash FROM events AS p WHERE p.seq = e.seq - 1)");
+const COL_PREV_HASH: usize = 18;
 
 /// Appends one sealed event.
 pub fn insert_event(conn: &Connection, r: &Receipt) -> Result<()> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,NULL)"
-    ))?
+    let name = |n: Option<&str>| n.map(|n| name_code(conn, n)).transpose();
+    let (category, policy_id, policy_version) = (name(r.category.as_deref())?, name(Some(&r.policy_id))?, name(Some(&r.policy_version))?);
+    conn.prepare_cached(
+        "INSERT INTO events (seq, id, subject, category, action, scope, source, policy_id, policy_version, purpose_version, at, \
+         valid_until, permission, os_state, detail, content_hash, hash, removed_by) \
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,NULL)",
+    )?
     .execute(params![
         r.seq as i64,
-        r.id,
+        id_value(&r.id),
         r.subject,
-        r.category,
-        r.action.as_str(),
+        category,
+        action_code(r.action),
         r.scope,
-        r.source.as_str(),
-        r.policy_id,
-        r.policy_version,
+        source_code(r.source),
+        policy_id,
+        policy_version,
         r.purpose_version,
         r.at.millis(),
         r.valid_until.map(|t| t.millis()),
         r.permission.map(|p| p.as_str()),
         r.os_state.map(|s| s.as_str()),
         r.detail,
-        r.content_hash,
-        r.prev_hash,
-        r.hash,
+        hash_value(&r.content_hash)?,
+        hash_value(&r.hash)?,
     ])?;
     Ok(())
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(row: &Row, i: usize) -> rusqlite::Result<std::result::Result<T, String>> {
-    let text: Option<String> = row.get(i)?;
-    Ok(text.ok_or_else(|| format!("column {i} is null")).and_then(|t| t.parse()))
+/// Appends a tombstone as an erasure or purge left it (link hashes and claimer only): what the
+/// schema-v4 migration copies of an older file's tombstones.
+fn insert_tombstone(conn: &Connection, seq: u64, content_hash: &str, hash: &str, removed_by: u64) -> Result<()> {
+    conn.prepare_cached("INSERT INTO events (seq, content_hash, hash, removed_by) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
+        seq as i64,
+        hash_value(content_hash)?,
+        hash_value(hash)?,
+        removed_by as i64
+    ])?;
+    Ok(())
+}
+
+/// Decodes an event row (of [`EVENT_COLUMNS`]) with `prev_hash` as its previous hash;
+/// `Err(String)` when a stored value no longer decodes.
+fn receipt(conn: &Connection, names: &mut Names, row: &Row, prev_hash: String) -> rusqlite::Result<std::result::Result<Receipt, String>> {
+    let seq: i64 = row.get(0)?;
+    let undecodable = |what: &str| Ok(Err(format!("event {seq} has an undecodable {what}")));
+    let code = |i: usize| row.get_ref(i).map(|v| v.as_i64().ok());
+    let (Some(action), Some(source)) = (code(4)?.and_then(action_of), code(6)?.and_then(source_of)) else {
+        return undecodable("action or source");
+    };
+    let (Ok(category), Ok(policy_id), Ok(policy_version)) =
+        (names.get(conn, row.get_ref(3)?)?, names.get(conn, row.get_ref(7)?)?, names.get(conn, row.get_ref(8)?)?)
+    else {
+        return undecodable("category or policy");
+    };
+    let permission = parse_opt(row, 12)?;
+    let os_state = parse_opt(row, 13)?;
+    let (Ok(permission), Ok(os_state)) = (permission, os_state) else {
+        return undecodable("OS value");
+    };
+    let Some(id) = id_text(row.get_ref(1)?) else {
+        return undecodable("id");
+    };
+    let at: Option<i64> = row.get(10)?;
+    let (Some(policy_id), Some(policy_version), Some(at)) = (policy_id, policy_version, at) else {
+        return Ok(Err(format!("event {seq} has missing columns")));
+    };
+    let (Ok(subject), Ok(scope), Ok(detail), Ok(purpose_version), Ok(valid_until)) = (
+        row.get::<_, Option<String>>(2),
+        row.get::<_, Option<String>>(5),
+        row.get::<_, Option<String>>(14),
+        row.get::<_, Option<u32>>(9),
+        row.get::<_, Option<i64>>(11),
+    ) else {
+        return undecodable("column");
+    };
+    Ok(Ok(Receipt {
+        seq: seq as u64,
+        id,
+        subject,
+        category,
+        action,
+        scope,
+        source,
+        policy_id,
+        policy_version,
+        purpose_version,
+        at: Timestamp(at),
+        valid_until: valid_until.map(Timestamp),
+        permission,
+        os_state,
+        detail,
+        content_hash: hash_text(row.get_ref(COL_CONTENT_HASH)?),
+        prev_hash,
+        hash: hash_text(row.get_ref(COL_HASH)?),
+    }))
 }
 
 fn parse_opt<T: std::str::FromStr<Err = String>>(row: &Row, i: usize) -> rusqlite::Result<std::result::Result<Option<T>, String>> {
@@ -55,42 +251,11 @@ fn parse_opt<T: std::str::FromStr<Err = String>>(row: &Row, i: usize) -> rusqlit
     Ok(text.map(|t| t.parse()).transpose())
 }
 
-/// Decodes an event row; `Err(String)` when a stored value no longer decodes.
-fn receipt(row: &Row) -> rusqlite::Result<std::result::Result<Receipt, String>> {
-    let action = parse(row, 4)?;
-    let source = parse(row, 6)?;
-    let permission = parse_opt(row, 12)?;
-    let os_state = parse_opt(row, 13)?;
-    let (Ok(action), Ok(source), Ok(permission), Ok(os_state)) = (action, source, permission, os_state) else {
-        return Ok(Err(format!("event {} has an undecodable action, source or OS value", row.get::<_, i64>(0)?)));
-    };
-    let id: Option<String> = row.get(1)?;
-    let policy_id: Option<String> = row.get(7)?;
-    let policy_version: Option<String> = row.get(8)?;
-    let at: Option<i64> = row.get(10)?;
-    let (Some(id), Some(policy_id), Some(policy_version), Some(at)) = (id, policy_id, policy_version, at) else {
-        return Ok(Err(format!("event {} has missing columns", row.get::<_, i64>(0)?)));
-    };
-    Ok(Ok(Receipt {
-        seq: row.get::<_, i64>(0)? as u64,
-        id,
-        subject: row.get(2)?,
-        category: row.get(3)?,
-        action,
-        scope: row.get(5)?,
-        source,
-        policy_id,
-        policy_version,
-        purpose_version: row.get(9)?,
-        at: Timestamp(at),
-        valid_until: row.get::<_, Option<i64>>(11)?.map(Timestamp),
-        permission,
-        os_state,
-        detail: row.get(14)?,
-        content_hash: row.get(15)?,
-        prev_hash: row.get(16)?,
-        hash: row.get(17)?,
-    }))
+/// The receipt's `prev_hash` from the [`RECEIPT_COLUMNS`] subquery: [`GENESIS`] before the first
+/// event; empty if the row before is missing (a deleted row, which `verify` names).
+fn prev_of(row: &Row) -> rusqlite::Result<String> {
+    let seq: i64 = row.get(0)?;
+    Ok(if seq == 1 { GENESIS.to_string() } else { hash_text(row.get_ref(COL_PREV_HASH)?) })
 }
 
 fn receipts(conn: &Connection, where_clause: &str, args: impl rusqlite::Params) -> Result<Vec<Receipt>> {
@@ -98,22 +263,27 @@ fn receipts(conn: &Connection, where_clause: &str, args: impl rusqlite::Params) 
 }
 
 fn receipts_sql(where_clause: &str, limit: i64) -> String {
-    format!("SELECT {EVENT_COLUMNS} FROM events WHERE removed_by IS NULL AND {where_clause} ORDER BY seq LIMIT {limit}")
+    format!("SELECT {RECEIPT_COLUMNS} FROM events AS e WHERE e.removed_by IS NULL AND {where_clause} ORDER BY e.seq LIMIT {limit}")
 }
 
 fn receipts_limited(conn: &Connection, where_clause: &str, limit: i64, args: impl rusqlite::Params) -> Result<Vec<Receipt>> {
-    let mut stmt = conn.prepare_cached(&receipts_sql(where_clause, limit))?;
-    let rows = stmt.query_map(args, receipt)?;
+    query_receipts(conn, &receipts_sql(where_clause, limit), args)
+}
+
+fn query_receipts(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Receipt>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(args)?;
+    let mut names = Names::default();
     let mut out = Vec::new();
-    for row in rows {
-        out.push(row?.map_err(Error::Corrupt)?);
+    while let Some(row) = rows.next()? {
+        out.push(receipt(conn, &mut names, row, prev_of(row)?)?.map_err(Error::Corrupt)?);
     }
     Ok(out)
 }
 
 /// A subject's events, oldest first.
 pub fn subject_events(conn: &Connection, subject: &str) -> Result<Vec<Receipt>> {
-    receipts(conn, "subject = ?1", [subject])
+    receipts(conn, "e.subject = ?1", [subject])
 }
 
 /// A subject's events with the device's OS permission changes interleaved, oldest first.
@@ -125,49 +295,44 @@ pub fn subject_history(conn: &Connection, subject: &str) -> Result<Vec<Receipt>>
 /// `events_unattributed`) merged by `seq`: an `OR` of both would scan the whole ledger.
 fn subject_history_sql() -> String {
     format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE subject = ?1 AND removed_by IS NULL \
-         UNION ALL SELECT {EVENT_COLUMNS} FROM events WHERE subject IS NULL AND action = 'os_permission' AND removed_by IS NULL \
-         ORDER BY seq"
+        "SELECT {RECEIPT_COLUMNS} FROM events AS e WHERE e.subject = ?1 AND e.removed_by IS NULL \
+         UNION ALL SELECT {RECEIPT_COLUMNS} FROM events AS e WHERE e.subject IS NULL AND e.action = {} AND e.removed_by IS NULL \
+         ORDER BY 1",
+        action_code(Action::OsPermission)
     )
-}
-
-fn query_receipts(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Receipt>> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(args)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(receipt(row)?.map_err(Error::Corrupt)?);
-    }
-    Ok(out)
 }
 
 /// Events after `after_seq` (not removed), oldest first, at most `limit`.
 pub fn events_after(conn: &Connection, after_seq: u64, limit: u32) -> Result<Vec<Receipt>> {
-    receipts_limited(conn, "seq > ?1", limit as i64, [after_seq as i64])
+    receipts_limited(conn, "e.seq > ?1", limit as i64, [after_seq as i64])
 }
 
 /// Every stored event with this action that names no subject, oldest first (the erasure and
 /// purge records, the device's OS changes); read through the `events_unattributed` index.
 pub fn unattributed_events(conn: &Connection, action: Action) -> Result<Vec<Receipt>> {
-    receipts(conn, UNATTRIBUTED, [action.as_str()])
+    receipts(conn, UNATTRIBUTED, [action_code(action)])
 }
 
-const UNATTRIBUTED: &str = "subject IS NULL AND action = ?1";
+const UNATTRIBUTED: &str = "e.subject IS NULL AND e.action = ?1";
 
 /// The event with this id, if stored.
 pub fn event_by_id(conn: &Connection, id: &str) -> Result<Option<Receipt>> {
-    Ok(receipts(conn, "id = ?1", [id])?.into_iter().next())
+    Ok(receipts(conn, "e.id = ?1", [id_value(id)])?.into_iter().next())
 }
 
-/// Every chain row in sequence order, streamed to `visit`.
+/// Every chain row in sequence order, streamed to `visit`. Each row's `prev_hash` is the link
+/// hash of the row read before it ([`GENESIS`] for the first).
 pub fn for_each_chain_row(conn: &Connection, mut visit: impl FnMut(ChainRow) -> bool) -> Result<()> {
-    let mut stmt = conn.prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"))?;
+    let mut stmt = conn.prepare(&format!("SELECT {EVENT_COLUMNS} FROM events AS e ORDER BY e.seq"))?;
     let mut rows = stmt.query([])?;
+    let mut names = Names::default();
+    let mut prev_hash = GENESIS.to_string();
     while let Some(row) = rows.next()? {
-        let removed: Option<i64> = row.get(18)?;
+        let hash = hash_text(row.get_ref(COL_HASH)?);
+        let removed: Option<i64> = row.get_ref(COL_REMOVED_BY)?.as_i64_or_null().unwrap_or(None);
         let content = match removed {
             Some(by) => RowContent::Tombstone { removed_by: by as u64 },
-            None => match receipt(row)? {
+            None => match receipt(conn, &mut names, row, prev_hash.clone())? {
                 Ok(r) => RowContent::Event(Box::new(r)),
                 Err(_) => RowContent::Unreadable,
             },
@@ -175,15 +340,81 @@ pub fn for_each_chain_row(conn: &Connection, mut visit: impl FnMut(ChainRow) -> 
         let chain_row = ChainRow {
             seq: row.get::<_, i64>(0)? as u64,
             content,
-            content_hash: row.get::<_, Option<String>>(15)?.unwrap_or_default(),
-            prev_hash: row.get::<_, Option<String>>(16)?.unwrap_or_default(),
-            hash: row.get::<_, Option<String>>(17)?.unwrap_or_default(),
+            content_hash: hash_text(row.get_ref(COL_CONTENT_HASH)?),
+            prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
         };
         if !visit(chain_row) {
             break;
         }
     }
     Ok(())
+}
+
+/// Schema v4's migration of the event rows: copies every row of `events_v3` (the v3 table,
+/// renamed aside) into the compact `events`, in sequence order; returns how many. Fails, naming
+/// the row, where a v3 row would not carry over exactly: a `prev_hash` that is not the previous
+/// row's link hash (v4 derives it from that row), a hash that is not 64 hex digits, a live row
+/// whose values do not decode. (The migration then verifies the whole new chain.)
+pub(crate) fn copy_v3_events(conn: &Connection) -> Result<u64> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, id, subject, category, action, scope, source, policy_id, policy_version, purpose_version, at, valid_until, \
+         permission, os_state, detail, content_hash, prev_hash, hash, removed_by FROM events_v3 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    let (mut prev, mut prev_seq) = (GENESIS.to_string(), 0);
+    let mut copied = 0;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let fail = |why: &str| Error::Corrupt(format!("cannot migrate event {seq} to schema version 4: {why}"));
+        let text = |i: usize| row.get::<_, Option<String>>(i).map_err(|_| fail("a hash column is not text"));
+        let (content_hash, prev_hash, hash) = (text(15)?.unwrap_or_default(), text(16)?.unwrap_or_default(), text(17)?.unwrap_or_default());
+        // (After a gap the verification that follows names the missing row.)
+        if seq == prev_seq + 1 && prev_hash != prev {
+            return Err(fail("its prev_hash is not the previous event's hash (reordered or re-hashed)"));
+        }
+        if chain::hash_bytes(&content_hash).is_none() || chain::hash_bytes(&hash).is_none() {
+            return Err(fail("a hash is not 64 lower-case hex digits"));
+        }
+        match row.get::<_, Option<i64>>(18).map_err(|_| fail("removed_by is not a number"))? {
+            Some(by) => insert_tombstone(conn, seq as u64, &content_hash, &hash, by as u64)?,
+            None => {
+                let r = v3_receipt(row).map_err(|why| fail(&why))?;
+                insert_event(conn, &Receipt { content_hash, prev_hash, hash: hash.clone(), ..r })?;
+            }
+        }
+        prev = hash;
+        prev_seq = seq;
+        copied += 1;
+    }
+    Ok(copied)
+}
+
+/// Decodes a live schema-v3 row (text action, source and names; hex hashes read separately).
+fn v3_receipt(row: &Row) -> std::result::Result<Receipt, String> {
+    let sql = |e: rusqlite::Error| e.to_string();
+    let text = |i: usize| row.get::<_, Option<String>>(i).map_err(sql);
+    let required = |i: usize| text(i)?.ok_or_else(|| format!("column {i} is empty"));
+    Ok(Receipt {
+        seq: row.get::<_, i64>(0).map_err(sql)? as u64,
+        id: required(1)?,
+        subject: text(2)?,
+        category: text(3)?,
+        action: required(4)?.parse()?,
+        scope: text(5)?,
+        source: required(6)?.parse()?,
+        policy_id: required(7)?,
+        policy_version: required(8)?,
+        purpose_version: row.get(9).map_err(sql)?,
+        at: Timestamp(row.get::<_, Option<i64>>(10).map_err(sql)?.ok_or("no time")?),
+        valid_until: row.get::<_, Option<i64>>(11).map_err(sql)?.map(Timestamp),
+        permission: text(12)?.map(|p| p.parse()).transpose()?,
+        os_state: text(13)?.map(|s| s.parse()).transpose()?,
+        detail: text(14)?,
+        content_hash: String::new(),
+        prev_hash: String::new(),
+        hash: String::new(),
+    })
 }
 
 /// Turns events into tombstones: content gone (zeroed on disk by `secure_delete`), link hashes kept.
@@ -308,17 +539,25 @@ pub fn head(conn: &Connection) -> Result<Option<(u64, String)>> {
 /// The last stored event's (seq, hash), read from the events table itself.
 pub fn last_event(conn: &Connection) -> Result<Option<(u64, String)>> {
     Ok(conn
-        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, hash_text(r.get_ref(1)?)))
+        })
         .optional()?)
 }
 
 const SUBJECT_SEQS: &str = "SELECT seq, id FROM events WHERE subject = ?1 AND removed_by IS NULL ORDER BY seq";
 
-/// Sequence numbers of a subject's events (for erasure).
+/// Sequence numbers and ids of a subject's events (for erasure).
 pub fn subject_seqs(conn: &Connection, subject: &str) -> Result<Vec<(u64, String)>> {
     let mut stmt = conn.prepare_cached(SUBJECT_SEQS)?;
-    let rows = stmt.query_map([subject], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut rows = stmt.query([subject])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let seq = row.get::<_, i64>(0)? as u64;
+        let id = id_text(row.get_ref(1)?).ok_or_else(|| Error::Corrupt(format!("event {seq} has an undecodable id")))?;
+        out.push((seq, id));
+    }
+    Ok(out)
 }
 
 /// (seq, subject, category, at) of every subject event, for the retention purge.
@@ -327,8 +566,17 @@ pub fn retention_candidates(conn: &Connection, up_to_seq: u64) -> Result<Vec<(u6
         "SELECT seq, subject, category, at FROM events WHERE removed_by IS NULL AND subject IS NOT NULL \
          AND category IS NOT NULL AND seq <= ?1 ORDER BY seq",
     )?;
-    let rows = stmt.query_map([up_to_seq as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut rows = stmt.query([up_to_seq as i64])?;
+    let mut names = Names::default();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let seq = row.get::<_, i64>(0)? as u64;
+        let Ok(Some(category)) = names.get(conn, row.get_ref(2)?)? else {
+            return Err(Error::Corrupt(format!("event {seq} has an undecodable category")));
+        };
+        out.push((seq, row.get(1)?, category, row.get(3)?));
+    }
+    Ok(out)
 }
 
 /// The head to append after: the recorded head, or the last stored row if rows lie beyond it
@@ -357,8 +605,8 @@ pub fn subjects_after(conn: &Connection, seq: u64) -> Result<HashMap<String, Arc
 /// True if an erasure or purge was appended after `seq` (subjects may have been removed).
 pub fn removals_after(conn: &Connection, seq: u64) -> Result<bool> {
     let n: i64 = conn
-        .prepare_cached("SELECT count(*) FROM events WHERE seq > ?1 AND action IN ('erasure', 'purge')")?
-        .query_row([seq as i64], |r| r.get(0))?;
+        .prepare_cached("SELECT count(*) FROM events WHERE seq > ?1 AND action IN (?2, ?3)")?
+        .query_row([seq as i64, action_code(Action::Erasure), action_code(Action::Purge)], |r| r.get(0))?;
     Ok(n > 0)
 }
 
@@ -379,10 +627,11 @@ mod tests {
         rows.map(|r| r.unwrap()).collect()
     }
 
-    /// Every per-subject support query reads `events` through the named index, never by a scan.
+    /// Every per-subject support query reads `events` through the named index, never by a scan
+    /// (of any table: a `SCAN` line of any alias fails).
     fn assert_indexed(conn: &Connection) {
         let queries = [
-            ("export (a subject's events)", receipts_sql("subject = ?1", -1), vec!["events_by_subject"]),
+            ("export (a subject's events)", receipts_sql("e.subject = ?1", -1), vec!["events_by_subject"]),
             (
                 "history (the subject's events and the device's OS changes)",
                 subject_history_sql(),
@@ -390,18 +639,24 @@ mod tests {
             ),
             ("erasure records", receipts_sql(UNATTRIBUTED, -1), vec!["events_unattributed"]),
             ("erasure (the subject's rows to remove)", SUBJECT_SEQS.to_string(), vec!["events_by_subject"]),
+            ("an event by id (import's duplicate check)", receipts_sql("e.id = ?1", -1), vec!["sqlite_autoindex_events_1"]),
+            ("the outbox", receipts_sql("e.seq > ?1", 100), vec!["INTEGER PRIMARY KEY"]),
             ("a subject's state row", "SELECT state FROM subjects WHERE subject = ?1".to_string(), vec!["subjects"]),
         ];
         for (what, sql, indexes) in queries {
             let plan = plan(conn, &sql);
-            assert!(
-                !plan.iter().any(|line| line.starts_with("SCAN events") || line.starts_with("SCAN subjects")),
-                "{what} scans: {plan:?}"
-            );
+            assert!(!plan.iter().any(|line| line.starts_with("SCAN")), "{what} scans: {plan:?}");
             for index in indexes {
                 assert!(
                     plan.iter().any(|line| line.starts_with("SEARCH") && line.contains(index)),
                     "{what} does not search {index}: {plan:?}"
+                );
+            }
+            // The receipt's prev_hash comes from the row before, by primary key.
+            if sql.contains("SELECT p.hash") {
+                assert!(
+                    plan.iter().any(|line| line.starts_with("SEARCH p USING INTEGER PRIMARY KEY")),
+                    "{what} does not find the previous row by seq: {plan:?}"
                 );
             }
         }
@@ -421,21 +676,51 @@ mod tests {
         std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v1.db"), &path).unwrap();
         let before = Connection::open(&path).unwrap();
         assert_eq!(before.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
+        let v1_rows: i64 = before.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
         drop(before);
         let conn = schema::open(&path, OpenMode::ReadWrite).unwrap();
         assert_eq!(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), schema::LATEST);
+        assert_eq!(conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap(), v1_rows, "every row carried over");
         assert_indexed(&conn);
         // The rewritten queries still answer: the fixture's events are found through the indexes.
         let subject: String = conn.query_row("SELECT subject FROM events WHERE subject IS NOT NULL LIMIT 1", [], |r| r.get(0)).unwrap();
         let all: i64 = conn
             .query_row(
-                "SELECT count(*) FROM events WHERE removed_by IS NULL AND (subject = ?1 OR (subject IS NULL AND action = 'os_permission'))",
-                [&subject],
+                "SELECT count(*) FROM events WHERE removed_by IS NULL AND (subject = ?1 OR (subject IS NULL AND action = ?2))",
+                params![subject, action_code(Action::OsPermission)],
                 |r| r.get(0),
             )
             .unwrap();
         let history = subject_history(&conn, &subject).unwrap();
         assert_eq!(history.len() as i64, all);
         assert!(history.windows(2).all(|w| w[0].seq < w[1].seq), "oldest first");
+        assert!(history.iter().all(crate::chain::receipt_is_sealed), "each receipt carries its derived prev_hash");
+    }
+
+    #[test]
+    fn codes_are_distinct_and_decode_back() {
+        for a in Action::ALL {
+            assert_eq!(action_of(action_code(*a)), Some(*a));
+        }
+        for s in Source::ALL {
+            assert_eq!(source_of(source_code(*s)), Some(*s));
+        }
+        assert_eq!((action_of(0), source_of(0), action_of(99)), (None, None, None));
+    }
+
+    #[test]
+    fn ids_have_one_stored_form_each() {
+        let uuid = "0b8e3a5c-2f4d-4c1e-9a7b-5d6e7f809a1b";
+        assert!(matches!(id_value(uuid), Value::Blob(ref b) if b.len() == 16));
+        for other in ["imported-1", "0B8E3A5C-2F4D-4C1E-9A7B-5D6E7F809A1B", "0b8e3a5c2f4d4c1e9a7b5d6e7f809a1b", ""] {
+            assert_eq!(id_value(other), Value::Text(other.to_string()), "{other:?} is kept as text");
+        }
+        for id in [uuid, "imported-1", "0b8e3a5c2f4d4c1e9a7b5d6e7f809a1b"] {
+            let stored = id_value(id);
+            assert_eq!(id_text(ValueRef::from(&stored)).as_deref(), Some(id));
+        }
+        // A canonical UUID stored as text is not a form the store writes: it does not decode.
+        assert_eq!(id_text(ValueRef::Text(uuid.as_bytes())), None);
+        assert_eq!(id_text(ValueRef::Blob(&[1, 2, 3])), None);
     }
 }

@@ -25,6 +25,7 @@ pub mod error;
 pub mod gate;
 pub mod id;
 pub mod input;
+mod json_path;
 pub mod model;
 pub mod observer;
 pub mod os_permission;

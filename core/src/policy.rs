@@ -151,11 +151,7 @@ impl Policy {
 
     /// Parses and validates a catalog. Errors name the JSON path and the bad value.
     pub fn from_json(text: &str) -> Result<Policy> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let mut policy: Policy = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            Error::Policy { path: if path == "." { "$".into() } else { format!("$.{path}") }, why: e.into_inner().to_string() }
-        })?;
+        let mut policy: Policy = crate::json_path::from_str(text).map_err(|(path, why)| Error::Policy { path, why })?;
         policy.validate()?;
         Ok(policy)
     }

@@ -151,9 +151,8 @@ impl ConsentStore {
     /// document is malformed, from another policy, has a receipt that does not verify or that a
     /// live write would refuse, does not fold to its stated state, or is already here.
     pub fn import_json(&self, json: &str) -> Result<Vec<Receipt>> {
-        let de = &mut serde_json::Deserializer::from_str(json);
-        let doc: ExportDocument = serde_path_to_error::deserialize(de)
-            .map_err(|e| Error::Import(format!("malformed document at $.{}: {}", e.path(), e.inner())))?;
+        let doc: ExportDocument =
+            crate::json_path::from_str(json).map_err(|(path, why)| Error::Import(format!("malformed document at {path}: {why}")))?;
         self.import(&doc)
     }
 

@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use consentkit_core::*;
+use consentkit_core::{chain, schema};
 use rusqlite::Connection;
 
 /// A store with history for alice and bob.
@@ -43,15 +44,68 @@ fn intact_chain_verifies_with_count() {
 fn the_schema_refuses_in_place_edits() {
     let f = populated();
     let conn = Connection::open(&f.path).unwrap();
-    assert!(conn.execute("UPDATE events SET action='grant' WHERE seq=5", []).is_err());
+    assert!(conn.execute("UPDATE events SET action=?1 WHERE seq=5", [schema::action_code(Action::Grant)]).is_err());
     assert!(conn.execute("DELETE FROM events WHERE seq=3", []).is_err());
 }
 
 #[test]
 fn an_edited_column_is_found() {
     let f = populated();
-    tamper(&f, "UPDATE events SET action='grant' WHERE seq=6");
-    assert_eq!(broken_seq(&f), 6);
+    // seq 6 (a withdrawal) made a grant, as the file encodes one.
+    tamper(&f, &format!("UPDATE events SET action={} WHERE seq=6", schema::action_code(Action::Grant)));
+    assert!(matches!(f.store.verify(), Err(Error::Tampered(chain::ChainBreak::ContentMismatch { seq: 6 }))));
+}
+
+#[test]
+fn every_edit_of_the_compact_row_is_found() {
+    // Each part of the v4 row that a receipt is decoded from: the coded columns, the interned
+    // names, the UUID bytes of the id, the hash BLOBs, a value the store never writes.
+    let grant = schema::action_code(Action::Grant);
+    let support = schema::source_code(Source::Support);
+    type Found = fn(&chain::ChainBreak) -> bool;
+    let edits: Vec<(String, Found)> = vec![
+        (format!("UPDATE events SET source={support} WHERE seq=3"), |b| *b == chain::ChainBreak::ContentMismatch { seq: 3 }),
+        ("UPDATE events SET action='grant' WHERE seq=6".into(), |b| *b == chain::ChainBreak::ContentMismatch { seq: 6 }),
+        ("UPDATE events SET action=99 WHERE seq=6".into(), |b| *b == chain::ChainBreak::ContentMismatch { seq: 6 }),
+        ("UPDATE events SET category=(SELECT code FROM names WHERE name='photos_media') WHERE seq=2".into(), |b| {
+            *b == chain::ChainBreak::ContentMismatch { seq: 2 }
+        }),
+        // Renaming a name edits every event that uses it: the first one is named.
+        ("UPDATE names SET name='traffic_data' WHERE name='usage_statistics'".into(), |b| {
+            *b == chain::ChainBreak::ContentMismatch { seq: 2 }
+        }),
+        ("DELETE FROM names WHERE name='device_contacts'".into(), |b| *b == chain::ChainBreak::ContentMismatch { seq: 3 }),
+        ("UPDATE events SET id=unhex('00112233445566778899aabbccddeeff') WHERE seq=4".into(), |b| {
+            *b == chain::ChainBreak::ContentMismatch { seq: 4 }
+        }),
+        ("UPDATE events SET id=lower(hex(id)) WHERE seq=4".into(), |b| *b == chain::ChainBreak::ContentMismatch { seq: 4 }),
+        ("UPDATE events SET at=at+1 WHERE seq=5".into(), |b| *b == chain::ChainBreak::ContentMismatch { seq: 5 }),
+        ("UPDATE events SET content_hash=zeroblob(32) WHERE seq=5".into(), |b| *b == chain::ChainBreak::BrokenLink { seq: 5 }),
+        ("UPDATE events SET hash=zeroblob(32) WHERE seq=5".into(), |b| *b == chain::ChainBreak::BrokenLink { seq: 5 }),
+        ("UPDATE events SET hash=lower(hex(hash)) WHERE seq=5".into(), |b| *b == chain::ChainBreak::BrokenLink { seq: 5 }),
+        (format!("UPDATE events SET action={grant}, valid_until=at+1000 WHERE seq=7"), |b| {
+            *b == chain::ChainBreak::ContentMismatch { seq: 7 }
+        }),
+    ];
+    for (sql, expected) in edits {
+        let f = populated();
+        tamper(&f, "DROP TRIGGER IF EXISTS names_append_only_update; DROP TRIGGER IF EXISTS names_append_only_delete;");
+        tamper(&f, &sql);
+        match f.store.verify() {
+            Err(Error::Tampered(b)) => assert!(expected(&b), "{sql}: {b:?}"),
+            other => panic!("{sql}: expected tampering, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_names_table_is_append_only() {
+    let f = populated();
+    let conn = Connection::open(&f.path).unwrap();
+    assert!(conn.execute("UPDATE names SET name='photos_media' WHERE name='usage_statistics'", []).is_err());
+    assert!(conn.execute("DELETE FROM names", []).is_err());
+    drop(conn);
+    assert_eq!(f.store.verify().unwrap(), 7);
 }
 
 #[test]

@@ -26,23 +26,33 @@ const TOMBSTONE: &str = "UPDATE events SET id=NULL, subject=NULL, category=NULL,
      detail=NULL, removed_by=?2 WHERE seq=?1";
 
 /// Appends a sealed event after the recorded head, as a forger with the sqlite3 shell would
-/// (triggers dropped, hashes recomputed, head moved). Returns its seq.
+/// (triggers dropped, hashes recomputed, head moved, the row written in the v4 encoding).
+/// Returns its seq.
 fn forge_append(conn: &Connection, mut r: Receipt) -> u64 {
     let (seq, prev): (i64, String) =
-        conn.query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |x| Ok((x.get(0)?, x.get(1)?))).unwrap();
+        conn.query_row("SELECT seq, lower(hex(hash)) FROM events ORDER BY seq DESC LIMIT 1", [], |x| Ok((x.get(0)?, x.get(1)?))).unwrap();
     r.seq = seq as u64 + 1;
     chain::seal(&mut r, &prev);
+    for name in [r.category.as_deref(), Some(&r.policy_id), Some(&r.policy_version)].into_iter().flatten() {
+        conn.execute("INSERT OR IGNORE INTO names (name) VALUES (?1)", [name]).unwrap();
+    }
+    let code = |param: &str| format!("(SELECT code FROM names WHERE name = {param})");
     conn.execute(
-        "INSERT INTO events (seq, id, subject, category, action, scope, source, policy_id, policy_version, purpose_version, at, \
-         valid_until, permission, os_state, detail, content_hash, prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,NULL,NULL,?13,?14,?15,?16)",
+        &format!(
+            "INSERT INTO events (seq, id, subject, category, action, scope, source, policy_id, policy_version, purpose_version, at, \
+             valid_until, detail, content_hash, hash) VALUES (?1, ?2, ?3, {}, ?5, ?6, ?7, {}, {}, ?10, ?11, ?12, ?13, unhex(?14), unhex(?15))",
+            code("?4"),
+            code("?8"),
+            code("?9")
+        ),
         params![
             r.seq as i64,
             r.id,
             r.subject,
             r.category,
-            r.action.as_str(),
+            schema::action_code(r.action),
             r.scope,
-            r.source.as_str(),
+            schema::source_code(r.source),
             r.policy_id,
             r.policy_version,
             r.purpose_version,
@@ -50,7 +60,6 @@ fn forge_append(conn: &Connection, mut r: Receipt) -> u64 {
             r.valid_until.map(|t| t.millis()),
             r.detail,
             r.content_hash,
-            r.prev_hash,
             r.hash
         ],
     )
@@ -295,7 +304,7 @@ fn a_state_mismatch_on_a_broken_chain_fails_closed() {
     grant_alice_in_the_state_table(&path);
     let conn = Connection::open(&path).unwrap();
     drop_triggers(&conn);
-    conn.execute("UPDATE events SET action='grant' WHERE seq=2", []).unwrap();
+    conn.execute("UPDATE events SET action=?1 WHERE seq=2", [schema::action_code(Action::Grant)]).unwrap();
     drop(conn);
     let store = ConsentStore::open_fail_closed(&path, policy, std::sync::Arc::new(clock));
     assert!(store.unavailable().unwrap().contains("seq 2"), "{:?}", store.unavailable());

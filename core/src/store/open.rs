@@ -266,7 +266,9 @@ impl ConsentStore {
                 std::fs::rename(&from, &to).map_err(|source| Error::Io { path: from.clone(), source })?;
             }
         }
-        log::warn!("consentkit: damaged store quarantined to {target:?}");
+        // The file's name may hold an identifier (one store per user): the log names only the
+        // suffix it was moved aside with; the caller gets the whole path.
+        log::warn!("consentkit: damaged store quarantined (moved aside beside itself, suffix .corrupt-{})", now.millis());
         Ok(target)
     }
 }

@@ -15,15 +15,23 @@ use crate::state_proof;
 impl ConsentStore {
     /// Runs `f` on the read connection (reads that need SQLite: history, export, verify, the
     /// outbox). Catches up with other processes' commits first, so the gate agrees with what the
-    /// read returns. Refused while suspended.
+    /// read returns, unless a write of this process holds the publish lock: then the read does
+    /// not wait for it (a commit hook may hand a read to another thread and wait for it) and
+    /// reads what is committed. Refused while suspended.
     pub(crate) fn with_ledger<T>(&self, f: impl FnOnce(&Ledger) -> Result<T>) -> Result<T> {
         if self.shared.suspended.load(Ordering::Acquire) {
             return Err(Error::Suspended("reading the ledger"));
         }
-        if let Err(e) = self.refresh() {
-            log::warn!("consentkit: could not catch up before a read: {e}");
+        match self.refresh_without_waiting() {
+            Ok(()) | Err(Error::Busy(_)) => {}
+            Err(e) => log::warn!("consentkit: could not catch up before a read: {}", e.log_summary()),
         }
         let guard = lock(&self.ledger);
+        // Checked again under the ledger's lock: `suspend` takes it too, so no read transaction
+        // starts after `suspend` returned.
+        if self.shared.suspended.load(Ordering::Acquire) {
+            return Err(Error::Suspended("reading the ledger"));
+        }
         let ledger = guard.as_ref().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
         f(ledger)
     }

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 use super::shared::{Head, Shared, PROBE_INTERVAL};
 use super::write::status_changes;
-use super::{lock, ConsentStore, Writer};
+use super::{lock, try_lock, ConsentStore, Writer};
 use crate::chain::GENESIS;
 use crate::clock::{Clock, Timestamp};
 use crate::db;
@@ -116,7 +116,9 @@ fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mod
     }
     let mut published =
         if wait { shared.lock() } else { shared.try_lock().ok_or_else(|| Error::Busy("a write of this process is in progress".into()))? };
-    let mut guard = lock(writer);
+    // A check never waits: not for a write, nor for a WAL scrub holding the writer connection.
+    let mut guard =
+        if wait { lock(writer) } else { try_lock(writer).ok_or_else(|| Error::Busy("the writer connection is in use".into()))? };
     let w = guard.as_mut().ok_or_else(|| Error::Closed("the store is closed".into()))?;
     let started = shared.mono_now();
     let version = db::data_version(&w.conn)?;
@@ -165,14 +167,23 @@ impl Prober {
         let shared: Weak<Shared> = Arc::downgrade(&shared);
         let writer = Arc::downgrade(&writer);
         let spawned = std::thread::Builder::new().name("consentkit-probe".into()).spawn(move || {
+            let mut warnings = WarningLimit::default();
+            let mut scrub = Backoff::default();
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(PROBE_INTERVAL) {
                 let (Some(shared), Some(writer)) = (shared.upgrade(), writer.upgrade()) else { break };
                 match probe(&shared, &writer, &*clock, mode, true) {
-                    Ok(()) | Err(Error::Suspended(_)) => {}
-                    Err(e) => log::warn!("consentkit: could not check for other processes' commits: {}", e.log_summary()),
+                    Ok(()) | Err(Error::Suspended(_)) => warnings.recovered(),
+                    Err(e) => warnings.warn(&e),
                 }
-                if mode == OpenMode::ReadWrite && shared.scrub_pending.load(Ordering::Acquire) {
-                    finish_scrub(&shared, &writer);
+                // A pending scrub is retried with back-off and a short wait for readers, so a
+                // reader that holds the WAL never keeps the writer connection (and with it the
+                // probe's confirmations) for long.
+                if mode == OpenMode::ReadWrite && shared.scrub_pending.load(Ordering::Acquire) && scrub.due() {
+                    if finish_scrub_waiting(&shared, &writer, SCRUB_RETRY_WAIT) {
+                        scrub = Backoff::default();
+                    } else {
+                        scrub.failed();
+                    }
                 }
             }
         });
@@ -182,6 +193,76 @@ impl Prober {
         }
         Prober { _stop: stop }
     }
+}
+
+/// How long the probe thread's scrub retries wait for readers (the writer connection is held
+/// meanwhile).
+const SCRUB_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The probe thread's warnings: the first failure in a row, then at most one a minute saying how
+/// many followed, and one line when probing works again.
+#[derive(Default)]
+struct WarningLimit {
+    failing_since: Option<std::time::Instant>,
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl WarningLimit {
+    fn warn(&mut self, e: &Error) {
+        let now = std::time::Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(60)) {
+            self.suppressed += 1;
+            return;
+        }
+        let more = if self.suppressed > 0 { format!(" ({} more failures since the last warning)", self.suppressed) } else { String::new() };
+        log::warn!("consentkit: could not check for other processes' commits: {}{more}", e.log_summary());
+        self.failing_since.get_or_insert(now);
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+
+    fn recovered(&mut self) {
+        if let Some(since) = self.failing_since.take() {
+            log::info!("consentkit: checking for other processes' commits works again after {} s", since.elapsed().as_secs());
+        }
+        self.last = None;
+        self.suppressed = 0;
+    }
+}
+
+/// When the probe thread next retries a pending scrub: at once, then after 1, 2, 4 ... 30 s.
+#[derive(Default)]
+struct Backoff {
+    next: Option<std::time::Instant>,
+    delay: std::time::Duration,
+}
+
+impl Backoff {
+    fn due(&self) -> bool {
+        self.next.is_none_or(|t| std::time::Instant::now() >= t)
+    }
+
+    fn failed(&mut self) {
+        self.delay = (self.delay * 2).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
+        self.next = Some(std::time::Instant::now() + self.delay);
+    }
+}
+
+/// [`finish_scrub`] waiting at most `wait` for readers instead of the busy timeout.
+fn finish_scrub_waiting(shared: &Shared, writer: &Mutex<Option<Writer>>, wait: std::time::Duration) -> bool {
+    {
+        let guard = lock(writer);
+        if let Some(w) = guard.as_ref() {
+            let _ = w.conn.busy_timeout(wait);
+        }
+    }
+    let done = finish_scrub(shared, writer);
+    let guard = lock(writer);
+    if let Some(w) = guard.as_ref() {
+        let _ = w.conn.busy_timeout(crate::schema::BUSY_TIMEOUT);
+    }
+    done
 }
 
 /// Checkpoints the WAL into the database and truncates it, so erased content survives in
@@ -233,6 +314,17 @@ impl ConsentStore {
     /// [`ConsentStore::refresh`] for a check: never waits for a write in progress.
     pub(super) fn refresh_without_waiting(&self) -> Result<()> {
         if self.shared.held_by_this_thread() {
+            // Inside this thread's commit hooks (the publish lock is this thread's): no catch-up
+            // is possible, but if no other connection committed since the writer last looked,
+            // the published snapshot (which holds this thread's own commit) is current.
+            if let Some(guard) = try_lock(&self.writer) {
+                if let Some(w) = guard.as_ref() {
+                    let started = self.shared.mono_now();
+                    if w.data_version.is_some() && db::data_version(&w.conn).ok() == w.data_version {
+                        self.shared.confirm(started);
+                    }
+                }
+            }
             return Ok(());
         }
         probe(&self.shared, &self.writer, &*self.clock, self.mode, false)

@@ -178,6 +178,11 @@ impl ConsentStore {
             db::set_meta(&tx, state_proof::DIGEST_KEY, &state_sum.seal(last_seq, &prev_hash))?;
             let mark = self.shared.high_water.load(Ordering::Relaxed).max(now.millis());
             db::set_meta(&tx, "time_high_water", &mark.to_string())?;
+            // Still holding the file's write lock: no other connection can have committed since
+            // the catch-up, so the snapshot is current as of now (not only as of the transaction's
+            // start). Confirmed once published; the commit's fsync then does not count against
+            // the bound for checks in this write's hooks.
+            let committing = self.shared.mono_now();
             tx.commit()?;
             self.shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
             published.seq = last_seq;
@@ -199,6 +204,7 @@ impl ConsentStore {
             let changes = status_changes(&base, &next, &touched, now);
             let generation = next.generation;
             self.shared.publish(next, last_seq);
+            self.shared.confirm(committing);
             Ok((value, receipts, Some((generation, changes))))
         })();
         // No transaction is open any more: hooks and observers may read (even ack the outbox).
