@@ -7,6 +7,8 @@ KOTLIN := bindings/kotlin
 SWIFT_DIR := bindings/swift
 # The Swift toolchain's `swift`. `make test SWIFT=skip` leaves the Swift suite out, saying so loudly.
 SWIFT ?= swift
+# The host's shared-library suffix (the release cdylib the benchmarks load).
+DYLIB_EXT := $(if $(filter Darwin,$(shell uname)),dylib,so)
 
 # ----- dependencies: the public registries, or an offline set -----
 # OFFLINE_DEPS=DIR builds from DIR/crates (a cargo local registry) and DIR/maven (a Maven file
@@ -120,7 +122,7 @@ test-conformance: deps ## Only the cross-language conformance scenarios (Rust an
 # ----- bench -----
 
 .PHONY: bench
-bench: bench-rust bench-kotlin bench-size bench-server bench-cli ## Benchmarks that print ratios and write BENCHMARKS.md
+bench: bench-rust bench-kotlin bench-swift bench-size bench-server bench-cli ## Benchmarks that print ratios and write BENCHMARKS.md
 
 .PHONY: bench-cli
 bench-cli: deps ## CLI: verify on 1 M events vs a bare SQLite scan, and its peak memory at 100 k and 1 M events
@@ -142,9 +144,18 @@ bench-server: deps tools-postgres ## Server: ingest events/s and p99 at a fixed 
 	$(CARGO) bench -p consentkit-server --bench server_load | scripts/bench-section.sh server
 
 .PHONY: bench-kotlin
-bench-kotlin: deps ## Kotlin: cached gate check vs a JNA call per check
-	cd $(KOTLIN) && $(MVN) -B -q test-compile exec:java -Dexec.mainClass=com.consentkit.bench.CheckBenchKt \
-		-Dexec.classpathScope=test -Djna.library.path=$(ROOT)/target/debug
+bench-kotlin: deps ## Kotlin: cached gate vs a HashMap get, uncached check vs a no-argument uniffi call, durable write and read vs a plain Kotlin store (release cdylib)
+	$(CARGO) build --quiet --release -p consentkit-ffi --lib
+	cd $(KOTLIN) && $(MVN) -B -q test-compile exec:java -Dexec.mainClass=com.consentkit.bench.CheckBenchKt -Dexec.classpathScope=test \
+		-Duniffi.component.consentkit_ffi.libraryOverride=$(ROOT)/target/release/libconsentkit_ffi.$(DYLIB_EXT) \
+		-Dconsentkit.bench.out=$(ROOT)/target/bench-kotlin.md
+	scripts/bench-section.sh kotlin < target/bench-kotlin.md
+
+.PHONY: bench-swift
+bench-swift: deps ## Swift: cached gate vs a Dictionary lookup, uncached call vs a no-argument uniffi call (release builds)
+	SWIFT="$(SWIFT)" $(SWIFT_DIR)/bench.sh > target/bench-swift.md
+	@cat target/bench-swift.md
+	scripts/bench-section.sh swift < target/bench-swift.md
 
 # ----- upkeep -----
 

@@ -8,6 +8,7 @@ uniffi::setup_scaffolding!();
 mod consent_kit;
 mod error;
 pub(crate) mod guard;
+mod jni;
 mod lifecycle;
 mod listener;
 mod log;
@@ -18,6 +19,7 @@ mod types;
 
 pub use consent_kit::{ConsentKit, TestClock};
 pub use error::ConsentKitError;
+pub use jni::jni_gate_token;
 pub use listener::{CommitListener, ConsentListener, ListenerHandle};
 pub use log::{log_level, set_log_level, set_log_sink, LogLevel, LogRecord, LogSink};
 pub use os_permission::{os_permission_named, os_state_named};

@@ -9,7 +9,9 @@ import Foundation
 ///
 /// `check` does not cross into Rust on the hot path: decisions are cached in Swift and
 /// invalidated synchronously by a commit listener before any write returns, and an allowed
-/// decision is never served past its `validUntil` (a grant's expiry). Once `withdraw` has
+/// decision is never served past its `validUntil` (a grant's expiry; on the system clock the time
+/// left is measured when the answer is made and then counted on the monotonic clock, so a wall
+/// clock set forward past it is honoured within the cross-process bound). Once `withdraw` has
 /// returned, no thread sees the feature allowed. A withdrawal by another process on the same file
 /// (an app extension, the support tool) is honoured within the core's cross-process bound
 /// (250 ms, `crossProcessBoundMillis()` of the FFI): no cached answer is served longer than that.
@@ -26,6 +28,9 @@ public final class ConsentManager: Sendable {
 
     private let kit: RustConsentKit
     private let now: @Sendable () throws -> Date
+    /// True on a hand-set clock (tests): a cached hit then asks `now` against `validUntil` too.
+    /// On the system clock a hit reads only the monotonic clock (the entry's deadline).
+    private let handSetClock: Bool
     private let counter: GenerationCounter
     private let commits: ListenerHandle
     /// The gate cache (package: tests check its bound).
@@ -35,13 +40,15 @@ public final class ConsentManager: Sendable {
     private let reopen: @Sendable () throws -> ConsentManager
 
     private init(
-        kit: RustConsentKit, path: String, now: @escaping @Sendable () throws -> Date, reopen: @escaping @Sendable () throws -> ConsentManager
+        kit: RustConsentKit, path: String, now: @escaping @Sendable () throws -> Date, handSetClock: Bool = false,
+        reopen: @escaping @Sendable () throws -> ConsentManager
     ) throws {
         // The commit listener holds only the counter, never this manager or the Rust object: no cycle.
         let counter = GenerationCounter(try kit.generation())
         self.kit = kit
         self.path = path
         self.now = now
+        self.handSetClock = handSetClock
         self.counter = counter
         self.reopen = reopen
         // Another process's commit reaches the cache through the commit listener (the core's probe
@@ -76,7 +83,7 @@ public final class ConsentManager: Sendable {
     @_spi(Testing) public static func open(path: String, policyJSON: String?, clock: TestClock) throws -> ConsentManager {
         try ConsentManager(
             kit: try RustConsentKit.openWithClock(path: path, policyJson: policyJSON, clock: clock), path: path,
-            now: { try clock.now() }, reopen: { try open(path: path, policyJSON: policyJSON, clock: clock) })
+            now: { try clock.now() }, handSetClock: true, reopen: { try open(path: path, policyJSON: policyJSON, clock: clock) })
     }
 
     /// Why the gate is closed: the reason a damaged store could not be opened (fail-closed mode);
@@ -170,13 +177,22 @@ public final class ConsentManager: Sendable {
         let current = counter.value  // read before asking Rust: a commit in between makes the entry stale
         let madeAt = DispatchTime.now().uptimeNanoseconds
         if let hit = cache.get(key), hit.generation == current, cache.isFresh(hit, at: madeAt),
-            try hit.decision.validUntil.map({ try now() < $0 }) ?? true
+            try !handSetClock || (hit.decision.validUntil.map({ try now() < $0 }) ?? true)
         {
             return hit.decision
         }
         let decision = try kit.check(subject: subject, feature: feature.rawValue, scope: scope)
-        cache.put(key, generation: current, decision: decision, madeAt: madeAt, limit: Self.maxCachedDecisions)
+        cache.put(key, generation: current, decision: decision, madeAt: madeAt, expiresIn: try nanosLeft(decision), limit: Self.maxCachedDecisions)
         return decision
+    }
+
+    /// Nanoseconds until `decision`'s `validUntil`, measured on the wall clock after the answer was
+    /// made (so the cache's deadline errs early); nil when it has none. Then counted on the
+    /// monotonic clock: a wall clock set forward past it is honoured within the cross-process bound.
+    private func nanosLeft(_ decision: CheckResult) throws -> UInt64? {
+        guard let until = decision.validUntil else { return nil }
+        let seconds = until.timeIntervalSince(try now())
+        return seconds <= 0 ? 0 : UInt64(min(seconds, 1e9) * 1e9)
     }
 
     /// Shorthand for `check(...).allowed`.
@@ -386,6 +402,8 @@ package final class DecisionCache: @unchecked Sendable {
         package let decision: CheckResult
         /// When the decision was asked (monotonic nanoseconds).
         package let madeAt: UInt64
+        /// Until when it may be served (monotonic nanoseconds): the bound, and never past its `validUntil`.
+        package let deadline: UInt64
     }
     /// The core's cross-process bound in nanoseconds: no entry is served longer.
     package let freshNanos: UInt64
@@ -400,16 +418,18 @@ package final class DecisionCache: @unchecked Sendable {
 
     package func get(_ key: Key) -> Entry? { lock.reading { entries[key] } }
 
-    /// True while `entry` is younger than the cross-process bound at monotonic time `now`.
+    /// True while `entry` is younger than the cross-process bound, and before its expiry, at monotonic time `now`.
     package func isFresh(_ entry: Entry, at now: UInt64) -> Bool {
-        now >= entry.madeAt && now - entry.madeAt < freshNanos
+        now >= entry.madeAt && now < entry.deadline
     }
 
-    package func put(_ key: Key, generation: UInt64, decision: CheckResult, madeAt: UInt64, limit: Int) {
+    /// Keeps `decision` for `key`; `expiresIn`: nanoseconds after `madeAt` until its `validUntil`.
+    package func put(_ key: Key, generation: UInt64, decision: CheckResult, madeAt: UInt64, expiresIn: UInt64? = nil, limit: Int) {
+        let deadline = madeAt &+ min(freshNanos, expiresIn ?? freshNanos)
         lock.writing {
             guard !closed else { return }
             if entries.count >= limit { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(generation: generation, decision: decision, madeAt: madeAt)
+            entries[key] = Entry(generation: generation, decision: decision, madeAt: madeAt, deadline: deadline)
         }
     }
 

@@ -91,4 +91,18 @@ final class LifecycleTests: XCTestCase {
         XCTAssertFalse(cache.isFresh(entry, at: 6_000))
         XCTAssertFalse(cache.isFresh(entry, at: 4_999), "a reading before the entry was made is not trusted")
     }
+
+    func testAnEntryIsNotServedPastItsExpiry() throws {
+        let cache = DecisionCache(freshNanos: 1_000)
+        let key = DecisionCache.Key(subject: "alice", feature: "usage_analytics", scope: nil)
+        let decision = try consent.check("alice", feature: "usage_analytics")
+        cache.put(key, generation: 1, decision: decision, madeAt: 5_000, expiresIn: 300, limit: 10)
+        let entry = try XCTUnwrap(cache.get(key))
+        XCTAssertTrue(cache.isFresh(entry, at: 5_299))
+        XCTAssertFalse(cache.isFresh(entry, at: 5_300), "not served at its validUntil, though younger than the bound")
+        cache.put(key, generation: 1, decision: decision, madeAt: 5_000, expiresIn: 5_000, limit: 10)
+        XCTAssertFalse(cache.isFresh(try XCTUnwrap(cache.get(key)), at: 6_000), "the bound still applies to a later expiry")
+        cache.put(key, generation: 1, decision: decision, madeAt: 5_000, expiresIn: 0, limit: 10)
+        XCTAssertFalse(cache.isFresh(try XCTUnwrap(cache.get(key)), at: 5_000), "an answer already expired is never served")
+    }
 }

@@ -45,7 +45,9 @@ import java.util.concurrent.atomic.AtomicLong
  *
  * [check] does not cross JNA on the hot path: decisions are cached on the Kotlin side and
  * invalidated synchronously by a commit listener before any write returns, and an allowed
- * decision is never served past its `validUntil` (a grant's expiry). So once [withdraw] has
+ * decision is never served past its `validUntil` (a grant's expiry; on the system clock the time
+ * left is measured when the answer is made and then counted on the monotonic clock, so a wall
+ * clock set forward past it is honoured within the cross-process bound). So once [withdraw] has
  * returned, no thread sees the feature allowed. A withdrawal made by another process on the same
  * file (an `android:process` service, the support tool) is honoured within the core's
  * cross-process bound (250 ms): the core's probe invalidates this cache, and no entry is served
@@ -68,15 +70,17 @@ class ConsentManager internal constructor(
     /** How to open this store again (same path, policy, clock) after a quarantine. */
     private val reopen: () -> ConsentManager,
 ) : AutoCloseable {
-    private class Cached(val generation: Long, val decision: CheckResult, val madeAtNanos: Long)
-    private data class GateKey(val subject: String, val feature: String, val scope: String?)
-
     private val generation = AtomicLong(kit.generation().toLong())
     // Another process's commit reaches this cache through the commit listener (the core's probe
     // publishes it like a write); an entry older than the core's cross-process bound is re-asked
     // anyway, so a cache never serves an allow the core could no longer vouch for.
     private val freshNanos: Long = kit.crossProcessBoundMillis().toLong() * 1_000_000L
-    private val decisions = ConcurrentHashMap<GateKey, Cached>()
+    private val decisions = GateCache(MAX_CACHED_DECISIONS)
+    // This store's token for the JNI gate (-1: not loaded, checks go through uniffi).
+    private val gateToken: Long = JniGate.tokenFor(kit)
+    // On the system clock a cached entry's expiry is a deadline on the monotonic clock, so a hit
+    // reads one clock; a hand-set clock (tests) is asked on every hit as well.
+    private val handSetClock: Boolean = now !== systemNow
     private val closed = AtomicBoolean(false)
     private val flows: MutableSet<SendChannel<StatusChange>> = ConcurrentHashMap.newKeySet()
     // The listener captures only the counter, never this manager or the Rust object: no cycle.
@@ -107,7 +111,7 @@ class ConsentManager internal constructor(
         @JvmOverloads
         @Throws(ConsentKitException::class)
         fun open(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.openFailClosed(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now) { open(path, policyJson) }
+            ConsentManager(ConsentKit.openFailClosed(text("path", path), textOrNull("policy JSON", policyJson)), systemNow) { open(path, policyJson) }
 
         /**
          * [open] on [Dispatchers.IO] (opening reads the file): for a coroutine on the main thread.
@@ -122,7 +126,7 @@ class ConsentManager internal constructor(
         @JvmOverloads
         @Throws(ConsentKitException::class)
         fun openStrict(path: String, policyJson: String? = null): ConsentManager =
-            ConsentManager(ConsentKit.open(text("path", path), textOrNull("policy JSON", policyJson)), Instant::now) { open(path, policyJson) }
+            ConsentManager(ConsentKit.open(text("path", path), textOrNull("policy JSON", policyJson)), systemNow) { open(path, policyJson) }
 
     }
 
@@ -165,24 +169,48 @@ class ConsentManager internal constructor(
 
     // ----- the gate -----
 
-    /** May [feature] run for [subject] now? [scope] names the item of a per-item feature. */
+    /**
+     * May [feature] run for [subject] now? [scope] names the item of a per-item feature.
+     * A repeated check is answered from memory without crossing JNA and without allocating, as
+     * long as nothing was committed since (here or, within the cross-process bound, elsewhere) and
+     * the answer's `validUntil` has not come.
+     */
     @Throws(ConsentKitException::class)
     @JvmOverloads
     fun check(subject: String, feature: String, scope: String? = null): CheckResult {
         if (closed.get()) throw closedError()
-        val key = GateKey(subject, feature, scope)
         val current = generation.get() // read before asking Rust: a commit in between makes the entry stale
         val nanos = System.nanoTime()
-        decisions[key]?.let { hit ->
+        val hit = decisions.get(subject, feature, scope)
+        if (hit != null && hit.generation == current && nanos - hit.deadlineNanos < 0) {
             val until = hit.decision.validUntil
-            if (hit.generation == current && nanos - hit.madeAtNanos < freshNanos && (until == null || now() < until)) {
-                return hit.decision
-            }
+            if (!handSetClock || until == null || now() < until) return hit.decision
         }
-        val decision = kit.check(text("subject", subject), text("feature", feature), textOrNull("scope", scope))
-        if (decisions.size >= MAX_CACHED_DECISIONS) decisions.clear()
-        decisions[key] = Cached(current, decision, nanos)
+        val decision = checkUncached(subject, feature, scope)
+        decisions.put(subject, feature, scope, GateCache.Entry(current, decision, deadline(nanos, decision)))
         return decision
+    }
+
+    /**
+     * The core's answer, always across the FFI, never from or into the cache (a cache miss):
+     * through the JNI gate where it is loaded, else (and for every error) through uniffi.
+     */
+    internal fun checkUncached(subject: String, feature: String, scope: String?): CheckResult {
+        text("subject", subject)
+        text("feature", feature)
+        textOrNull("scope", scope)
+        return JniGate.check(gateToken, subject, feature, scope) ?: kit.check(subject, feature, scope)
+    }
+
+    /**
+     * Until when (monotonic nanoseconds) an answer asked at [madeAtNanos] may be served: the
+     * cross-process bound, and never past the answer's `validUntil` (its remaining time measured
+     * on the wall clock now, after the answer was made, so the deadline errs early).
+     */
+    private fun deadline(madeAtNanos: Long, decision: CheckResult): Long {
+        val until = decision.validUntil ?: return madeAtNanos + freshNanos
+        val leftMillis = until.toEpochMilli() - now().toEpochMilli()
+        return madeAtNanos + if (leftMillis >= freshNanos / 1_000_000L) freshNanos else maxOf(leftMillis, 0L) * 1_000_000L
     }
 
     /** Shorthand for `check(...).allowed`. */
@@ -437,6 +465,9 @@ class ConsentManager internal constructor(
         kit.shutdown()
     }
 }
+
+/** The system clock: on it the cache serves an answer until a monotonic deadline (see [ConsentManager.check]). */
+internal val systemNow: () -> Instant = Instant::now
 
 private fun closedError() = ConsentKitException.Closed("this ConsentManager was closed; open the store again to use it")
 

@@ -24,5 +24,6 @@ class PackagingTest {
         val rules = javaClass.classLoader.getResource("META-INF/proguard/consentkit.pro")!!.readText()
         assertTrue(rules.contains("-keep class com.sun.jna.** { *; }"))
         assertTrue(rules.contains("-keep class com.consentkit.ffi.** { *; }"))
+        assertTrue(rules.contains("-keepclasseswithmembernames class com.consentkit.JniGate { native <methods>; }"), "the JNI gate's native names survive R8")
     }
 }

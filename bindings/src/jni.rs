@@ -1,0 +1,182 @@
+//! The JNI gate: one hand-written JNI entry for the call a Kotlin cache miss makes, the check.
+//! Through uniffi on JNA a check costs several crossings (the handle, a buffer per string, the
+//! answer's buffer), each allocating JNA `Structure`s; here it is one JNI call taking the three
+//! strings and writing the answer into a `long[]` (`make bench-kotlin` has both rows).
+//!
+//! Kotlin (`com.consentkit.JniGate`) registers its `ConsentKit` once with [`jni_gate_token`] (a
+//! uniffi export) and passes the token to each check. The entry only answers what the uniffi
+//! `check` answers: it calls [`ConsentKit::check`] (guarded) and encodes the result. Anything
+//! else (an unknown token, a closed store, an unknown feature, a bad string, a panic) returns
+//! [`FALL_BACK`], and Kotlin asks the same question through uniffi, which throws the typed error.
+//! So a failure here never allows anything and never crosses the boundary as a panic.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, Weak};
+
+use arc_swap::ArcSwap;
+use jni_sys::{jint, jlong, jlongArray, jobject, jsize, jstring, JNIEnv};
+
+use crate::consent_kit::ConsentKit;
+use crate::error::ConsentKitError;
+use crate::guard::ffi_export;
+use crate::types::CheckResult;
+
+/// The entry answered: `out` holds the answer (non-zero: an array the entry never wrote is no answer).
+const ANSWERED: jlong = 1;
+/// The entry could not answer: ask through uniffi (which answers or throws the typed error).
+const FALL_BACK: jlong = 2;
+/// `out[0]` status, `[1]` flags, `[2]` valid_until millis, `[3]` reason count, then one code per reason.
+const HEADER: usize = 4;
+const ALLOWED: jlong = 1;
+const LIMITED: jlong = 2;
+const HAS_VALID_UNTIL: jlong = 4;
+
+/// The kits registered for the JNI gate, indexed by token. Read lock-free on every check; written
+/// once per registration. Weak: a token never keeps a store alive.
+static GATES: std::sync::LazyLock<ArcSwap<Vec<Weak<ConsentKit>>>> = std::sync::LazyLock::new(|| ArcSwap::from_pointee(Vec::new()));
+static REGISTER: Mutex<()> = Mutex::new(());
+
+fn register(kit: &Arc<ConsentKit>) -> u64 {
+    let _one_at_a_time = REGISTER.lock().unwrap_or_else(|p| p.into_inner());
+    let mut gates: Vec<Weak<ConsentKit>> = GATES.load().as_ref().clone();
+    gates.push(Arc::downgrade(kit));
+    let token = gates.len() as u64 - 1;
+    GATES.store(Arc::new(gates));
+    token
+}
+
+fn lookup(token: jlong) -> Option<Arc<ConsentKit>> {
+    let index = usize::try_from(token).ok()?;
+    GATES.load().get(index)?.upgrade()
+}
+
+ffi_export! {
+    /// Registers `kit` for the JNI gate entry and returns its token (Kotlin's `JniGate` only).
+    /// The token holds no reference: once the kit is gone, checks with it fall back to uniffi.
+    pub fn jni_gate_token(kit: Arc<ConsentKit>) -> Result<u64, ConsentKitError> {
+        Ok(register(&kit))
+    }
+}
+
+/// The version of the entry's `long[]` layout, so Kotlin can refuse a library it does not match.
+#[no_mangle]
+pub extern "system" fn Java_com_consentkit_JniGate_layout(_env: *mut JNIEnv, _class: jobject) -> jint {
+    2
+}
+
+/// The gate check for Kotlin: `JniGate.nativeCheck(token, subject, feature, scope, out)`. Returns the
+/// reasons' categories joined by `\n` (null when there are none); `out[0]` says whether the entry
+/// answered ([`ANSWERED`]) or Kotlin must ask through uniffi ([`FALL_BACK`]).
+///
+/// # Safety
+/// Called by the JVM only, with a valid `env`, string references (`scope` may be null) and a
+/// `long[]` of at least `HEADER` elements.
+#[no_mangle]
+pub unsafe extern "system" fn Java_com_consentkit_JniGate_nativeCheck(
+    env: *mut JNIEnv,
+    _class: jobject,
+    token: jlong,
+    subject: jstring,
+    feature: jstring,
+    scope: jstring,
+    out: jlongArray,
+) -> jstring {
+    let answer = catch_unwind(AssertUnwindSafe(|| {
+        let kit = lookup(token)?;
+        let subject = string(env, subject)?;
+        let feature = string(env, feature)?;
+        let scope = if scope.is_null() { None } else { Some(string(env, scope)?) };
+        kit.check(subject, feature, scope).ok()
+    }));
+    match answer {
+        Ok(Some(decision)) => write(env, out, &decision),
+        _ => {
+            set(env, out, &[FALL_BACK]);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Encodes `decision` into `out` and returns its reasons' categories, or falls back if `out` is too short.
+unsafe fn write(env: *mut JNIEnv, out: jlongArray, decision: &CheckResult) -> jstring {
+    let fns = &(**env).v1_2;
+    let room = (fns.GetArrayLength)(env, out) as usize;
+    if room < HEADER + decision.reasons.len() {
+        set(env, out, &[FALL_BACK]);
+        return std::ptr::null_mut();
+    }
+    let flags = if decision.allowed { ALLOWED } else { 0 }
+        | if decision.limited { LIMITED } else { 0 }
+        | if decision.valid_until.is_some() { HAS_VALID_UNTIL } else { 0 };
+    let mut words = [0 as jlong; 32];
+    let mut n = HEADER;
+    words[..HEADER].copy_from_slice(&[ANSWERED, flags, decision.valid_until.map_or(0, |t| t.millis()), decision.reasons.len() as jlong]);
+    for reason in decision.reasons.iter().take(words.len() - HEADER) {
+        words[n] = reason.code as jlong;
+        n += 1;
+    }
+    if n - HEADER < decision.reasons.len() {
+        set(env, out, &[FALL_BACK]);
+        return std::ptr::null_mut();
+    }
+    if decision.reasons.is_empty() {
+        set(env, out, &words[..n]);
+        return std::ptr::null_mut();
+    }
+    let categories: Vec<&str> = decision.reasons.iter().map(|r| r.category.as_str()).collect();
+    let mut text = categories.join("\n").into_bytes();
+    if text.contains(&0) {
+        set(env, out, &[FALL_BACK]);
+        return std::ptr::null_mut();
+    }
+    text.push(0); // catalog ids are ASCII: modified UTF-8 is UTF-8
+    let joined = (fns.NewStringUTF)(env, text.as_ptr().cast());
+    if !joined.is_null() {
+        set(env, out, &words[..n]);
+    } // else out of memory: an OutOfMemoryError is pending, no JNI call may follow; Kotlin sees it thrown
+    joined
+}
+
+unsafe fn set(env: *mut JNIEnv, out: jlongArray, words: &[jlong]) {
+    let fns = &(**env).v1_2;
+    (fns.SetLongArrayRegion)(env, out, 0, words.len() as jsize, words.as_ptr());
+}
+
+/// A Java string as Rust text; None for a lone surrogate (uniffi then reports it).
+unsafe fn string(env: *mut JNIEnv, text: jstring) -> Option<String> {
+    if text.is_null() {
+        return None;
+    }
+    let fns = &(**env).v1_2;
+    let len = (fns.GetStringLength)(env, text);
+    let mut units = vec![0u16; len.max(0) as usize];
+    (fns.GetStringRegion)(env, text, 0, len, units.as_mut_ptr());
+    String::from_utf16(&units).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_find_their_kit_and_a_dropped_kit_is_found_no_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+        let token = jni_gate_token(kit.clone()).unwrap();
+        let again = jni_gate_token(kit.clone()).unwrap();
+        assert_ne!(token, again, "each registration has its own token");
+        assert!(Arc::ptr_eq(&lookup(token as jlong).unwrap(), &kit));
+        assert!(lookup(-1).is_none() && lookup(i64::MAX).is_none(), "unknown tokens find nothing");
+        kit.shutdown().unwrap();
+        drop(kit);
+        assert!(lookup(token as jlong).is_none(), "the token keeps no store alive");
+    }
+
+    #[test]
+    fn the_token_export_is_guarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+        crate::guard::tests::arm_panic();
+        assert!(matches!(jni_gate_token(kit), Err(ConsentKitError::Internal(m)) if m.contains("injected panic")));
+    }
+}
