@@ -100,6 +100,8 @@ tools-kotlin: ## Kotlin: make sure a JDK and Maven are there (installs Debian's 
 
 .PHONY: test-kotlin
 test-kotlin: deps tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner; then the README quick start as a client of the installed package
+	@# The bindings are generated anew each build: classes of types since removed must not linger.
+	rm -rf $(KOTLIN)/target/classes/com/consentkit/ffi
 	cd $(KOTLIN) && $(MVN) -B --no-transfer-progress test
 	MVN="$(MVN)" $(KOTLIN)/client/run.sh
 
