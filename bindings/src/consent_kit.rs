@@ -14,7 +14,7 @@ use crate::lifecycle::{InFlight, Lifecycle};
 use crate::listener::{CommitAdapter, CommitListener, ConsentListener, ListenerHandle};
 use crate::recovery::{classify, Unavailable, UnavailableKind};
 use crate::timer::{Timer, Watcher};
-use crate::types::{count, CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};
+use crate::types::{count, CheckResult, ConsentChoice, ErasureReport, PurgeReport, SyncBatch, SyncOutcome, VerifyReport};
 
 type Result<T> = std::result::Result<T, ConsentKitError>;
 
@@ -286,6 +286,24 @@ impl ConsentKit {
         Ok(self.store()?.ack_sync(up_to_seq)?)
     }
 
+    /// The next batch of the outbox for the ConsentKit server, or null when everything is
+    /// acknowledged (README "Server"). At most `limit` receipts (1 to 1000).
+    pub fn sync_batch(&self, device: String, limit: u32) -> Result<Option<SyncBatch>> {
+        Ok(self.store()?.sync_batch(&device, limit)?.map(SyncBatch::from))
+    }
+
+    /// Applies the server's 200 reply to `batch`: erases locally what the server erased, then
+    /// acknowledges. A reply for another batch throws `InvalidInput` and acknowledges nothing.
+    pub fn apply_sync_reply(&self, batch: SyncBatch, reply_json: String) -> Result<SyncOutcome> {
+        Ok(self.store()?.apply_sync_reply_to(&batch.device, batch.last_seq, &batch.last_hash, &reply_json)?.into())
+    }
+
+    /// Applies the body of `GET /v1/devices/{device}/erasures`: erases locally the subjects of
+    /// this device's events the server erased; returns them. Their erasure records then sync.
+    pub fn apply_erasure_notices(&self, notices_json: String) -> Result<Vec<String>> {
+        Ok(self.store()?.apply_erasure_notices(&notices_json)?)
+    }
+
     /// Listens to one subject (or all, with null). Called once per category with the current state.
     /// An invalid subject (empty, too long, control characters) throws `InvalidInput`.
     /// A grant that runs out is told as `expired` at its time (the observer timer), with no write.
@@ -437,6 +455,10 @@ mod tests {
         run!("verify", kit.verify());
         run!("pending_sync", kit.pending_sync(1));
         run!("ack_sync", kit.ack_sync(0));
+        run!("sync_batch", kit.sync_batch("phone".into(), 1));
+        let batch = SyncBatch { device: "phone".into(), json: String::new(), count: 0, last_seq: 0, last_hash: String::new() };
+        run!("apply_sync_reply", kit.apply_sync_reply(batch, "{}".into()));
+        run!("apply_erasure_notices", kit.apply_erasure_notices("{}".into()));
         run!("observe", kit.clone().observe(Some(s()), Arc::new(Quiet)));
         run!("on_commit", kit.on_commit(Arc::new(Quiet)));
         run!("unregister", handle.unregister());

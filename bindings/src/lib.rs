@@ -24,7 +24,7 @@ pub use listener::{CommitListener, ConsentListener, ListenerHandle};
 pub use log::{log_level, set_log_level, set_log_sink, LogLevel, LogRecord, LogSink};
 pub use os_permission::{os_permission_named, os_state_named};
 pub use recovery::{Unavailable, UnavailableKind};
-pub use types::{CheckResult, ConsentChoice, ErasureReport, PurgeReport, VerifyReport};
+pub use types::{CheckResult, ConsentChoice, ErasureReport, PurgeReport, SyncBatch, SyncOutcome, VerifyReport};
 
 guard::ffi_export! {
     /// The ConsentKit version of this library (the workspace's, shared by Cargo, Maven and SwiftPM).

@@ -202,3 +202,51 @@ pub struct VerifyReport {
     /// What is wrong (when broken).
     pub message: Option<String>,
 }
+
+/// One batch of the outbox for the ConsentKit server: POST `json` to
+/// `/v1/devices/{device}/batches` with the device's token, then hand the reply to
+/// `apply_sync_reply` with this batch.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct SyncBatch {
+    /// The device it is for.
+    pub device: String,
+    /// The request body.
+    pub json: String,
+    /// How many receipts it holds.
+    pub count: i64,
+    /// The last receipt's sequence number (the reply must acknowledge exactly it).
+    pub last_seq: u64,
+    /// The last receipt's link hash.
+    pub last_hash: String,
+}
+
+impl From<consentkit_core::SyncBatch> for SyncBatch {
+    fn from(b: consentkit_core::SyncBatch) -> Self {
+        let (last_seq, last_hash) = b.receipts.last().map(|r| (r.seq, r.hash.clone())).unwrap_or_default();
+        SyncBatch { count: count(b.receipts.len() as u64), device: b.device, json: b.json, last_seq, last_hash }
+    }
+}
+
+/// What applying the server's reply did.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct SyncOutcome {
+    /// The outbox is acknowledged up to here.
+    pub acked_seq: u64,
+    /// Receipts the server newly stored.
+    pub stored: i64,
+    /// Subjects erased on this device because the server had erased them.
+    pub erased_subjects: Vec<String>,
+    /// Events of this device the server deleted because its erasure records list them.
+    pub erased_on_server: i64,
+}
+
+impl From<consentkit_core::SyncOutcome> for SyncOutcome {
+    fn from(o: consentkit_core::SyncOutcome) -> Self {
+        SyncOutcome {
+            acked_seq: o.acked_seq,
+            stored: count(o.stored),
+            erased_subjects: o.erased_subjects,
+            erased_on_server: count(o.erased_on_server),
+        }
+    }
+}

@@ -134,12 +134,18 @@ impl ConsentStore {
     /// last receipt (another device, another seq or hash, not JSON) is refused with
     /// `InvalidInput` and changes nothing.
     pub fn apply_sync_reply(&self, batch: &SyncBatch, reply_json: &str) -> Result<SyncOutcome> {
-        let reply: Reply = serde_json::from_str(reply_json).map_err(bad_reply)?;
         let last = batch.receipts.last().ok_or_else(|| bad_reply("the batch is empty"))?;
-        if reply.head.device != batch.device || reply.head.seq != last.seq || reply.head.hash != last.hash {
+        self.apply_sync_reply_to(&batch.device, last.seq, &last.hash, reply_json)
+    }
+
+    /// [`ConsentStore::apply_sync_reply`] for a batch known by its device and its last receipt's
+    /// sequence number and hash (what the platform bindings keep of a [`SyncBatch`]).
+    pub fn apply_sync_reply_to(&self, device: &str, last_seq: u64, last_hash: &str, reply_json: &str) -> Result<SyncOutcome> {
+        let reply: Reply = serde_json::from_str(reply_json).map_err(bad_reply)?;
+        if reply.head.device != device || reply.head.seq != last_seq || reply.head.hash != last_hash {
             return Err(bad_reply(format!(
-                "it acknowledges seq {} of device '{}', the batch ends at seq {} of device '{}'",
-                reply.head.seq, reply.head.device, last.seq, batch.device
+                "it acknowledges seq {} of device '{}', the batch ends at seq {last_seq} of device '{device}'",
+                reply.head.seq, reply.head.device
             )));
         }
         if reply.status != "stored" && reply.status != "subject_erased" {

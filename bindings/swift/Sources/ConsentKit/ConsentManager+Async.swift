@@ -127,6 +127,23 @@ extension ConsentManager {
         try await offCaller { try self.ackSync(upToSeq: upToSeq) }
     }
 
+    /// `syncBatch(device:limit:)` off the caller's thread.
+    public func syncBatch(device: String, limit: Int = 100) async throws -> SyncBatch? {
+        try await offCaller { try self.syncBatch(device: device, limit: limit) }
+    }
+
+    /// `applySyncReply(_:reply:)` off the caller's thread.
+    @discardableResult
+    public func applySyncReply(_ batch: SyncBatch, reply: String) async throws -> SyncOutcome {
+        try await offCaller { try self.applySyncReply(batch, reply: reply) }
+    }
+
+    /// `applyErasureNotices(_:)` off the caller's thread.
+    @discardableResult
+    public func applyErasureNotices(_ notices: String) async throws -> [String] {
+        try await offCaller { try self.applyErasureNotices(notices) }
+    }
+
     /// ``refresh()`` off the caller's thread.
     public func refresh() async throws {
         try await offCaller { try self.refresh() }

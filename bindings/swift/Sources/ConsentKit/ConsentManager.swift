@@ -324,6 +324,28 @@ public final class ConsentManager: Sendable {
         try kit.ackSync(upToSeq: upToSeq)
     }
 
+    /// The next batch of the outbox for the ConsentKit server (`consentkit-server`), or nil when
+    /// everything is acknowledged. POST `json` to `/v1/devices/{device}/batches` with the
+    /// device's token, then pass the 200 reply's body to `applySyncReply(_:reply:)`.
+    public func syncBatch(device: String, limit: Int = 100) throws -> SyncBatch? {
+        try kit.syncBatch(device: device, limit: UInt32(clamping: min(max(limit, 1), 1000)))
+    }
+
+    /// Applies the server's reply to `batch`: erases on this device whatever the server erased,
+    /// then acknowledges the batch. A reply for another batch throws `InvalidInput` and
+    /// acknowledges nothing.
+    @discardableResult
+    public func applySyncReply(_ batch: SyncBatch, reply: String) throws -> SyncOutcome {
+        try kit.applySyncReply(batch: batch, replyJson: reply)
+    }
+
+    /// With nothing to send: applies the body of `GET /v1/devices/{device}/erasures`, erasing the
+    /// subjects the server erased; returns them. Their erasure records are then in `syncBatch`.
+    @discardableResult
+    public func applyErasureNotices(_ notices: String) throws -> [String] {
+        try kit.applyErasureNotices(noticesJson: notices)
+    }
+
     // MARK: - Observing
 
     /// Status changes of `subject` (or of everyone, with nil): first the current status of each

@@ -46,3 +46,9 @@ public typealias ConsentKitError = ConsentKitFFI.ConsentKitError
 /// A clock set by hand, for tests and the conformance scenarios. Not part
 /// of the app-facing API: `@_spi(Testing) import ConsentKit` to use it.
 @_spi(Testing) public typealias TestClock = ConsentKitFFI.TestClock
+
+/// One batch of the outbox for the ConsentKit server (`ConsentManager.syncBatch(device:limit:)`).
+public typealias SyncBatch = ConsentKitFFI.SyncBatch
+
+/// What applying the server's reply did (`ConsentManager.applySyncReply(_:reply:)`).
+public typealias SyncOutcome = ConsentKitFFI.SyncOutcome

@@ -361,6 +361,29 @@ class ConsentManager internal constructor(
     @Throws(ConsentKitException::class)
     fun ackSync(upToSeq: ULong) = kit.ackSync(upToSeq)
 
+    /**
+     * The next batch of the outbox for the ConsentKit server (`consentkit-server`), or null when
+     * everything is acknowledged. POST [SyncBatch.json] to `/v1/devices/{device}/batches` with the
+     * device's token, then pass the 200 reply's body to [applySyncReply].
+     */
+    @Throws(ConsentKitException::class)
+    @JvmOverloads
+    fun syncBatch(device: String, limit: Int = 100): SyncBatch? = kit.syncBatch(device, limit.coerceIn(1, 1000).toUInt())
+
+    /**
+     * Applies the server's reply to [batch]: erases on this device whatever the server erased, then
+     * acknowledges the batch. A reply for another batch throws `InvalidInput` and acknowledges nothing.
+     */
+    @Throws(ConsentKitException::class)
+    fun applySyncReply(batch: SyncBatch, replyJson: String): SyncOutcome = kit.applySyncReply(batch, replyJson)
+
+    /**
+     * With nothing to send: applies the body of `GET /v1/devices/{device}/erasures`, erasing the
+     * subjects the server erased; returns them. Their erasure records are then in [syncBatch].
+     */
+    @Throws(ConsentKitException::class)
+    fun applyErasureNotices(noticesJson: String): List<String> = kit.applyErasureNotices(noticesJson)
+
     // ----- observing -----
 
     /**

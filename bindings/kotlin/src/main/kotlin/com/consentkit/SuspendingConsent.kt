@@ -124,6 +124,18 @@ class SuspendingConsent internal constructor(
     @Throws(ConsentKitException::class)
     suspend fun ackSync(upToSeq: ULong): Unit = io { ackSync(upToSeq) }
 
+    /** [ConsentManager.syncBatch] on the I/O dispatcher. */
+    @Throws(ConsentKitException::class)
+    suspend fun syncBatch(device: String, limit: Int = 100): SyncBatch? = io { syncBatch(device, limit) }
+
+    /** [ConsentManager.applySyncReply] on the I/O dispatcher. */
+    @Throws(ConsentKitException::class)
+    suspend fun applySyncReply(batch: SyncBatch, replyJson: String): SyncOutcome = io { applySyncReply(batch, replyJson) }
+
+    /** [ConsentManager.applyErasureNotices] on the I/O dispatcher. */
+    @Throws(ConsentKitException::class)
+    suspend fun applyErasureNotices(noticesJson: String): List<String> = io { applyErasureNotices(noticesJson) }
+
     /** [ConsentManager.refresh] (reads what other processes committed) on the I/O dispatcher. */
     @Throws(ConsentKitException::class)
     suspend fun refresh(): Unit = io { refresh() }

@@ -40,3 +40,9 @@ typealias Unavailable = com.consentkit.ffi.Unavailable
 typealias UnavailableKind = com.consentkit.ffi.UnavailableKind
 /** Every ConsentKit failure (subclasses name the kind). */
 typealias ConsentKitException = com.consentkit.ffi.ConsentKitException
+
+/** One batch of the outbox for the ConsentKit server ([ConsentManager.syncBatch]). */
+typealias SyncBatch = com.consentkit.ffi.SyncBatch
+
+/** What applying the server's reply did ([ConsentManager.applySyncReply]). */
+typealias SyncOutcome = com.consentkit.ffi.SyncOutcome
