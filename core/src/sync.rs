@@ -11,8 +11,16 @@ impl ConsentStore {
     /// The oldest events not yet acknowledged, at most `limit`. Erased events are not sent; their
     /// erasure record (with the erased event ids) is.
     pub fn pending_sync(&self, limit: u32) -> Result<Vec<Receipt>> {
-        let acked = self.sync_acked()?;
-        self.with_ledger(|l| db::events_after(&l.conn, acked, limit))
+        Ok(self.pending_with_cursor(limit)?.1)
+    }
+
+    /// The acknowledged cursor and the events after it, read together (a concurrent ack cannot
+    /// fall between them).
+    pub(crate) fn pending_with_cursor(&self, limit: u32) -> Result<(u64, Vec<Receipt>)> {
+        self.with_ledger(|l| {
+            let acked = read_acked(&l.conn)?;
+            Ok((acked, db::events_after(&l.conn, acked, limit)?))
+        })
     }
 
     /// The highest acknowledged sequence number (0 if none).
@@ -37,7 +45,8 @@ impl ConsentStore {
     }
 }
 
-fn read_acked(conn: &rusqlite::Connection) -> Result<u64> {
+/// The acknowledged cursor as stored.
+pub(crate) fn read_acked(conn: &rusqlite::Connection) -> Result<u64> {
     let value = db::meta(conn, "sync_acked_seq")?.unwrap_or_else(|| "0".into());
     value.parse().map_err(|_| Error::Corrupt(format!("sync_acked_seq '{value}'")))
 }

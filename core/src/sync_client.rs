@@ -103,12 +103,11 @@ impl ConsentStore {
     }
 
     fn next_batch(&self, limit: u32) -> Result<Vec<Receipt>> {
-        let acked = self.sync_acked()?;
-        let pending = self.pending_sync(limit)?;
+        let (acked, pending) = self.pending_with_cursor(limit)?;
         if pending.iter().enumerate().all(|(i, r)| r.seq == acked + 1 + i as u64) {
             return Ok(pending);
         }
-        let wide = self.pending_sync(MAX_BATCH_RECEIPTS as u32)?;
+        let (acked, wide) = self.pending_with_cursor(MAX_BATCH_RECEIPTS as u32)?;
         let mut missing: Vec<u64> = Vec::new();
         let mut expected = acked + 1;
         for (i, r) in wide.iter().enumerate() {

@@ -39,6 +39,18 @@ BEGIN
     IF keys IS NULL THEN
         RETURN 0;
     END IF;
+    -- Fail closed: a subject another device also sent events of keeps this device's copies (its
+    -- withdrawal here may be what keeps another device's older grant from counting); that is the
+    -- DPO's erasure. And an erasure removes every event of its subject on the device, so a record
+    -- that leaves some of them out (a selective deletion) deletes nothing of that subject.
+    keys := ARRAY(
+        SELECT k FROM unnest(keys) AS k
+        EXCEPT SELECT o.subject_key FROM events o WHERE o.subject_key = ANY(keys) AND o.device <> p_device
+        EXCEPT SELECT l.subject_key FROM events l WHERE l.subject_key = ANY(keys) AND l.device = p_device
+            AND l.seq < p_erasure_seq AND NOT l.seq = ANY(seqs));
+    IF cardinality(keys) = 0 THEN
+        RETURN 0;
+    END IF;
     DELETE FROM events WHERE subject_key = ANY(keys) AND device = p_device AND seq = ANY(seqs) AND has_subject;
     GET DIAGNOSTICS erased = ROW_COUNT;
     DELETE FROM subject_devices sd WHERE sd.subject_key = ANY(keys) AND sd.device = p_device

@@ -352,6 +352,7 @@ pub(crate) async fn erase_subject(app: &App, caller: &Caller, subject: &str) -> 
     let key = app.keys.subject_key(subject);
     let mut client = app.pools.dpo.get().await?;
     let tx = client.transaction().await?;
+    tx.execute(sql::SUBJECT_LOCK, &[&key]).await?;
     let devices: Vec<String> = tx.query(sql::SUBJECT_DEVICES, &[&key]).await?.iter().map(|r| r.get(0)).collect();
     access_log::append(&tx, &key, caller, "erase", json!({ "devices": devices.len() })).await?;
     // Each device that sent events of the subject is told, by its own sequence numbers (the

@@ -277,7 +277,12 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
             subject_keys.entry(s).or_insert_with(|| app.keys.subject_key(s));
         }
     }
-    let keys: Vec<&String> = subject_keys.values().collect();
+    let mut keys: Vec<&String> = subject_keys.values().collect();
+    keys.sort();
+    keys.dedup();
+    for key in &keys {
+        tx.execute(sql::SUBJECT_LOCK, &[key]).await?; // in one order: no deadlock between ingests
+    }
     let mut erased_at: HashMap<String, i64> = HashMap::new();
     if !keys.is_empty() {
         for row in tx.query(sql::ERASED_AT, &[&keys]).await? {
@@ -352,8 +357,13 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
             erased_on_server += row.get::<_, i64>(0) as u64;
         }
         // Erasure notices that this batch's erasure records answer are done.
-        let claimed: BTreeSet<i64> =
-            new.iter().filter(|r| r.action == Action::Erasure).flat_map(|r| claimed_seqs(r)).map(|s| s as i64).collect();
+        // (A purge record answers too: what the device purged it cannot erase any more.)
+        let claimed: BTreeSet<i64> = new
+            .iter()
+            .filter(|r| matches!(r.action, Action::Erasure | Action::Purge))
+            .flat_map(|r| claimed_seqs(r))
+            .map(|s| s as i64)
+            .collect();
         if !claimed.is_empty() {
             for row in tx.query(sql::DEVICE_ERASURES_OF, &[&devkey, &device]).await? {
                 let (id, seqs): (String, Vec<i64>) = (row.get(0), row.get(1));

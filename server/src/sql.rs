@@ -28,6 +28,9 @@ pub const CHAIN_INSERT: &str = "INSERT INTO device_chain (subject_key, device, s
 /// Removes the stored events that a stored erasure record of the device (`$3`, its seq) lists
 /// (of that device only; returns how many).
 pub const DEVICE_ERASE: &str = "SELECT consentkit_device_erase($1, $2, $3)";
+/// Serialises ingest and erasure on one subject (a transaction-scoped advisory lock): an erasure
+/// sees every event an ingest of the subject stored, and an ingest sees every erasure before it.
+pub const SUBJECT_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
 /// When each of these subjects was last erased.
 pub const ERASED_AT: &str = "SELECT subject_key, max(erased_at) FROM erasures WHERE subject_key = ANY($1) GROUP BY subject_key";
 /// Appends events (one array per column; the device's own events carry the device's key).
@@ -114,6 +117,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("CHAIN_RANGE", CHAIN_RANGE),
     ("CHAIN_INSERT", CHAIN_INSERT),
     ("DEVICE_ERASE", DEVICE_ERASE),
+    ("SUBJECT_LOCK", SUBJECT_LOCK),
     ("ERASED_AT", ERASED_AT),
     ("EVENTS_INSERT", EVENTS_INSERT),
     ("SUBJECT_DEVICES_INSERT", SUBJECT_DEVICES_INSERT),

@@ -556,24 +556,25 @@ fn an_erasure_made_on_the_device_removes_that_devices_copies_on_the_server_once_
     phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
     phone.decide("alice", "usage_statistics", Action::Grant, Source::Onboarding);
     phone.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
-    tablet.decide("alice", "device_contacts", Action::Grant, Source::Onboarding);
+    tablet.decide("carol", "device_contacts", Action::Grant, Source::Onboarding);
     phone.sync_all(&server);
     tablet.sync_all(&server);
     let subject_events = || pg.count("SELECT count(*) FROM events WHERE has_subject");
     assert_eq!(subject_events(), 4);
     assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "alice" })), "photos_media").0, "granted");
 
-    // alice erases her data in the app on the phone: its erasure record, once synced, deletes the
-    // phone's copies of her events on the server in the same transaction; bob's and the tablet's stay.
+    // alice (on the phone only) erases her data in the app: its erasure record, once synced,
+    // deletes the phone's copies of her events on the server in the same transaction; bob's and
+    // the tablet's stay.
     let report = phone.store.erase("alice", Source::Settings).unwrap();
     assert_eq!(report.erased_events, 2);
     let r = phone.sync_once(&server, 50);
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!((r.body["stored"].as_u64(), r.body["erased_on_server"].as_u64()), (Some(1), Some(2)), "{}", r.text);
-    assert_eq!(subject_events(), 2, "bob's event and the tablet's event of alice are left");
+    assert_eq!(subject_events(), 2, "bob's event and the tablet's event of carol are left");
     let alice = lookup(&server, "state", SUPPORT, json!({ "subject": "alice" }));
     assert_eq!(status_of(&alice, "photos_media").0, "not_asked", "{}", alice.text);
-    assert_eq!(status_of(&alice, "device_contacts").0, "granted", "the tablet's decision is another device's ledger");
+    assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "carol" })), "device_contacts").0, "granted");
     assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "bob" })), "photos_media").0, "granted");
     assert_eq!(pg.count("SELECT count(*) FROM events WHERE has_subject AND device = 'phone'"), 1, "only bob's is left of the phone's");
     assert_eq!(pg.count("SELECT count(*) FROM subject_devices WHERE device = 'phone'"), 1, "alice is no longer listed on the phone");
@@ -664,4 +665,27 @@ fn a_sync_reply_for_another_batch_is_refused_and_acknowledges_nothing() {
     assert!(phone.store.apply_sync_reply(&wide, &reply.text).is_err());
     assert_eq!(phone.store.sync_acked().unwrap(), 0, "nothing was acknowledged");
     assert_eq!(phone.store.apply_sync_reply(&first, &reply.text).unwrap().acked_seq, 1);
+}
+
+#[test]
+fn an_erasure_on_one_device_never_lets_another_devices_older_grant_count_on_the_server() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    let tablet = Device::new(dir.path(), "tablet", TABLET, "2026-03-02T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding); // t1, phone
+    tablet.decide("alice", "photos_media", Action::Withdraw, Source::Settings); // t2 > t1, tablet
+    phone.sync_all(&server);
+    tablet.sync_all(&server);
+    let photos = || status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "alice" })), "photos_media").0;
+    assert_eq!(photos(), "withdrawn");
+    // alice erases on the tablet only. Deleting the tablet's copies would leave the phone's older
+    // grant as the latest decision on the server: the server keeps them (fail closed).
+    tablet.store.erase("alice", Source::Settings).unwrap();
+    let r = tablet.sync_once(&server, 50);
+    assert_eq!((r.status, r.body["erased_on_server"].as_u64()), (200, Some(0)), "{}", r.text);
+    assert_eq!(photos(), "withdrawn", "the withdrawal still counts on the server");
+    let check = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing" }));
+    assert_eq!(check.body["allowed"], json!(false), "{}", check.text);
 }
