@@ -11,7 +11,7 @@ use crate::args::{Cli, Command, DecisionArgs};
 use crate::failure::{bad, Failure, DENIED, OK, STORE};
 use crate::outln;
 use crate::output::{or_dash, paint, print_json, print_raw_json, reason_lines, receipt, status_table, table};
-use crate::progress::Progress;
+use crate::progress::LazyBar;
 use crate::text::escape;
 
 /// Loads `--policy` or the built-in catalog.
@@ -40,11 +40,6 @@ fn parse<T: std::str::FromStr<Err = String>>(what: &str, text: &str) -> Result<T
 /// Opens the `--db` store with `--policy` and `--now`.
 pub fn open(cli: &Cli, mode: OpenMode) -> Result<ConsentStore, Failure> {
     Ok(ConsentStore::open_with(&cli.db, Arc::new(load_policy(cli)?), clock(cli)?, mode)?)
-}
-
-fn store_bytes(cli: &Cli) -> u64 {
-    let wal = std::path::PathBuf::from(format!("{}-wal", cli.db.display()));
-    [&cli.db, &wal].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
 }
 
 /// Runs a store command (everything but `demo`, `completions` and `man`, which `main` runs);
@@ -90,9 +85,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::History { subject } => history(cli, subject),
         Command::Export { subject } => {
             let store = open(cli, OpenMode::ReadOnly)?;
-            let progress = Progress::spinner("exporting", store_bytes(cli));
-            let doc = store.export(subject)?;
-            drop(progress);
+            let mut bar = LazyBar::new("exporting");
+            let doc = store.export_with_progress(subject, &mut |done, total| bar.set(done, total))?;
+            drop(bar);
             if cli.json {
                 print_json(json!({ "document": doc }));
             } else {
@@ -103,9 +98,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Import { file } => {
             let text = std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read {}: {e}", file.display())))?;
             let store = open(cli, OpenMode::ReadWrite)?;
-            let progress = Progress::spinner("importing", text.len() as u64);
-            let receipts = store.import_json(&text)?;
-            drop(progress);
+            let mut bar = LazyBar::new("importing");
+            let receipts = store.import_json_with_progress(&text, &mut |done, total| bar.set(done, total))?;
+            drop(bar);
             let subject = receipts.first().and_then(|r| r.subject.clone());
             if cli.json {
                 print_json(json!({ "subject": subject, "imported": receipts.len() }));
@@ -128,9 +123,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Purge => {
             let store = open(cli, OpenMode::ReadWrite)?;
-            let progress = Progress::spinner("purging", store_bytes(cli));
-            let report = store.purge()?;
-            drop(progress);
+            let mut bar = LazyBar::new("purging");
+            let report = store.purge_with_progress(&mut |done, total| bar.set(done, total))?;
+            drop(bar);
             if cli.json {
                 print_json(&report);
             } else {
@@ -150,11 +145,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
 
 fn verify(cli: &Cli) -> Result<u8, Failure> {
     let store = open(cli, OpenMode::ReadOnly)?;
-    let mut progress: Option<Progress> = None;
-    let result = store.verify_with_progress(&mut |done, total| {
-        progress.get_or_insert_with(|| Progress::bar("verifying", total)).set(done, total);
-    });
-    drop(progress);
+    let mut bar = LazyBar::new("verifying");
+    let result = store.verify_with_progress(&mut |done, total| bar.set(done, total));
+    drop(bar);
     match result {
         Ok(n) => {
             if cli.json {

@@ -2,16 +2,12 @@
 //! stderr only when stderr is a terminal, never with `--json` or `--quiet`, never in colour, and
 //! cleared when the work ends, so piped output and scripts see nothing extra.
 
-use std::time::Duration;
-
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::output::{style, Style};
 
 /// Work below this many events finishes too fast to need a bar.
 pub const MIN_EVENTS: u64 = 10_000;
-/// A store or import file below this many bytes is small enough to need no spinner.
-pub const MIN_BYTES: u64 = 4 << 20;
 
 /// What to draw for a piece of work of `size` (events or bytes) against its `threshold`.
 pub fn wanted(style: Style, size: u64, threshold: u64) -> bool {
@@ -40,26 +36,32 @@ impl Progress {
         Progress(Some(bar))
     }
 
-    /// A spinner with the elapsed time, if [`wanted`] for work of `bytes` bytes.
-    pub fn spinner(what: &str, bytes: u64) -> Progress {
-        if !wanted(style(), bytes, MIN_BYTES) {
-            return Progress::none();
-        }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        if let Ok(s) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
-            bar.set_style(s);
-        }
-        bar.set_message(what.to_string());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Progress(Some(bar))
-    }
-
     /// Moves the bar to `done` of `total`.
     pub fn set(&self, done: u64, total: u64) {
         if let Some(bar) = &self.0 {
             bar.set_length(total.max(done));
             bar.set_position(done);
         }
+    }
+}
+
+/// A bar that appears once the work reports its size (the core's `*_with_progress` calls), if
+/// that size is [`wanted`]; else it draws nothing.
+pub struct LazyBar {
+    what: &'static str,
+    bar: Option<Progress>,
+}
+
+impl LazyBar {
+    /// A bar for `what`, drawn from the first report on.
+    pub fn new(what: &'static str) -> LazyBar {
+        LazyBar { what, bar: None }
+    }
+
+    /// `done` of `total` events.
+    pub fn set(&mut self, done: u64, total: u64) {
+        let what = self.what;
+        self.bar.get_or_insert_with(|| Progress::bar(what, total)).set(done, total);
     }
 }
 

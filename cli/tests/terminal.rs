@@ -61,7 +61,10 @@ impl Env {
 
     /// Runs `args` on a pseudo-terminal (util-linux `script`), returning what the terminal showed.
     fn on_terminal(&self, args: &[&str], env: &[(&str, &str)]) -> String {
-        let mut line = format!("'{BIN}' --db '{}' --now {NOW}", self.db.display());
+        let mut line = format!("'{BIN}' --db '{}'", self.db.display());
+        if !args.iter().any(|a| a.starts_with("--now")) {
+            line.push_str(&format!(" --now {NOW}"));
+        }
         for a in args {
             line.push_str(&format!(" '{a}'"));
         }
@@ -213,6 +216,35 @@ fn progress_is_drawn_on_a_terminal_only() {
     assert!(!quiet.contains("verifying") && !quiet.contains("chain intact"), "{quiet:?}");
     let json = env.on_terminal(&["--json", "verify"], &[]);
     assert!(!json.contains("verifying"), "{json:?}");
+}
+
+#[test]
+fn import_export_and_purge_draw_a_bar_on_a_terminal_only() {
+    let env = Env::with_history(6000);
+    // Export: piped, the document alone; on a terminal, a bar over the subject's events.
+    let piped = env.cmd().args(["export", "alice"]).output().unwrap();
+    assert_eq!((piped.status.code(), String::from_utf8_lossy(&piped.stderr).as_ref()), (Some(0), ""));
+    let doc = env.dir.path().join("alice.json");
+    std::fs::write(&doc, &piped.stdout).unwrap();
+    let shown = env.on_terminal(&["export", "alice"], &[]);
+    assert!(shown.contains("exporting") && shown.contains("12000/12000 events"), "{:?}", &shown[..shown.len().min(400)]);
+    // Import into another store: a bar over the document's events.
+    let other = Env::new();
+    let piped = other.cmd().args(["import", doc.to_str().unwrap()]).output().unwrap();
+    assert_eq!((piped.status.code(), String::from_utf8_lossy(&piped.stderr).as_ref()), (Some(0), ""), "piped: no bar");
+    let third = Env::new();
+    let shown = third.on_terminal(&["import", doc.to_str().unwrap()], &[]);
+    assert!(shown.contains("importing") && shown.contains("imported 12000 events"), "{:?}", &shown[shown.len().saturating_sub(400)..]);
+    // Purge, years later, once the backend acknowledged everything: a bar over the candidates.
+    let store = ConsentStore::open(&env.db, Policy::builtin()).unwrap();
+    let head = store.pending_sync(100_000).unwrap().last().map_or(0, |r| r.seq);
+    store.ack_sync(head).unwrap();
+    drop(store);
+    let later = "--now=2031-01-15T09:00:00Z";
+    let shown = env.on_terminal(&[later, "purge"], &[]);
+    assert!(shown.contains("purging") && shown.contains("purged"), "{:?}", &shown[shown.len().saturating_sub(400)..]);
+    let quiet = env.on_terminal(&["--json", "verify"], &[]);
+    assert!(!quiet.contains("verifying"), "--json draws no bar");
 }
 
 #[test]

@@ -102,8 +102,15 @@ pub struct PurgeReport {
 impl ConsentStore {
     /// The subject's portable record: policy, current state, full history with receipts, OS states.
     pub fn export(&self, subject: &str) -> Result<ExportDocument> {
+        self.export_with_progress(subject, &mut |_, _| {})
+    }
+
+    /// [`ConsentStore::export`], calling `progress(events read, events)` as the history is read
+    /// (one indexed query: once it is in).
+    pub fn export_with_progress(&self, subject: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<ExportDocument> {
         check_subject(subject)?;
         let history = self.with_ledger(|l| db::subject_events(&l.conn, subject))?;
+        progress(history.len() as u64, history.len() as u64);
         let snap = self.snapshot();
         let policy = self.policy();
         let mut os_permissions: Vec<ExportedOs> =
@@ -151,13 +158,24 @@ impl ConsentStore {
     /// document is malformed, from another policy, has a receipt that does not verify or that a
     /// live write would refuse, does not fold to its stated state, or is already here.
     pub fn import_json(&self, json: &str) -> Result<Vec<Receipt>> {
+        self.import_json_with_progress(json, &mut |_, _| {})
+    }
+
+    /// [`ConsentStore::import_json`], calling `progress(events replayed, events)` as it goes.
+    pub fn import_json_with_progress(&self, json: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<Receipt>> {
         let doc: ExportDocument =
             crate::json_path::from_str(json).map_err(|(path, why)| Error::Import(format!("malformed document at {path}: {why}")))?;
-        self.import(&doc)
+        self.import_with_progress(&doc, progress)
     }
 
     /// See [`ConsentStore::import_json`].
     pub fn import(&self, doc: &ExportDocument) -> Result<Vec<Receipt>> {
+        self.import_with_progress(doc, &mut |_, _| {})
+    }
+
+    /// [`ConsentStore::import`], calling `progress(events replayed, events)` every 1024 events
+    /// and at the end.
+    pub fn import_with_progress(&self, doc: &ExportDocument, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<Receipt>> {
         let bad = |why: String| Err(Error::Import(why));
         if doc.format != EXPORT_FORMAT {
             return bad(format!("unknown format '{}' (expected '{EXPORT_FORMAT}')", doc.format));
@@ -217,7 +235,11 @@ impl ConsentStore {
             // Every event replays through the same validation as a live write, against the state
             // the replay has built so far; the first bad one rejects the whole document.
             let mut after = Timestamp(i64::MIN);
-            for r in &doc.history {
+            let total = doc.history.len() as u64;
+            for (i, r) in doc.history.iter().enumerate() {
+                if i % 1024 == 0 {
+                    progress(i as u64, total);
+                }
                 let at = format!("receipt seq {} (id {})", r.seq, r.id.escape_debug());
                 if db::event_by_id(w.conn, &r.id)?.is_some() {
                     return Err(Error::Import(format!("event {} is already in this store", r.id.escape_debug())));
@@ -227,6 +249,7 @@ impl ConsentStore {
                 after = event.at;
                 w.append(event)?;
             }
+            progress(total, total);
             Ok(())
         })?;
         Ok(receipts)
@@ -288,11 +311,22 @@ impl ConsentStore {
     /// each purged subject's state becomes the fold of its remaining history (a per-item grant
     /// whose event was purged is no longer in force: no record, no allow).
     pub fn purge(&self) -> Result<PurgeReport> {
+        self.purge_with_progress(&mut |_, _| {})
+    }
+
+    /// [`ConsentStore::purge`], calling `progress(events looked at, candidate events)` every 1024
+    /// candidates and at the end.
+    pub fn purge_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<PurgeReport> {
         let acked = self.sync_acked()?;
         let (removed, mut receipts) = self.write(|w| {
             let mut seqs = Vec::new();
             let mut subjects = std::collections::BTreeSet::new();
-            for (seq, subject, category, _) in db::retention_candidates(w.conn, acked)? {
+            let candidates = db::retention_candidates(w.conn, acked)?;
+            let total = candidates.len() as u64;
+            for (i, (seq, subject, category, _)) in candidates.into_iter().enumerate() {
+                if i % 1024 == 0 {
+                    progress(i as u64, total);
+                }
                 let (Some(state), Ok(cat)) = (w.subject(&subject), w.policy.category(&category)) else { continue };
                 let Some(cs) = state.categories.get(&category) else { continue };
                 // Keep the event that establishes the current status; a record of items only
@@ -303,6 +337,7 @@ impl ConsentStore {
                     subjects.insert(subject);
                 }
             }
+            progress(total, total);
             if seqs.is_empty() {
                 return Ok(0);
             }
