@@ -7,6 +7,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 MVN=${MVN:-mvn}
 (cd "$here/.." && $MVN -B -q --no-transfer-progress install -DskipTests)
+# The sources jar a repository requires carries the generated bindings too (issue #16 item 4).
+version=$(sed -n 's:.*<version>\(.*\)</version>.*:\1:p' "$here/../pom.xml" | head -1)
+sources="$here/../target/consentkit-kotlin-$version-sources.jar"
+for entry in com/consentkit/ConsentManager.kt com/consentkit/ffi/consentkit_ffi.kt; do
+  jar tf "$sources" | grep -qx "$entry" || { echo "the sources jar $sources lacks $entry" >&2; exit 1; }
+done
 mkdir -p "$here/target/quickstart"
 out="$here/target/quickstart/QuickStart.kt"
 awk '/<!-- quick-start-kotlin:begin -->/{on=1; next} /<!-- quick-start-kotlin:end -->/{on=0} on && !/^```/' "$repo/README.md" > "$here/target/quickstart/block.txt"

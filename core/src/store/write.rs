@@ -183,7 +183,15 @@ impl ConsentStore {
             // start). Confirmed once published; the commit's fsync then does not count against
             // the bound for checks in this write's hooks.
             let committing = self.shared.mono_now();
+            let version_before = db::data_version(&tx).ok();
             tx.commit()?;
+            // After the commit's fsync: if no other connection has committed since (our own
+            // commits do not move this connection's data_version), the snapshot is current now.
+            let checked = self.shared.mono_now();
+            let committed_after = match (version_before, db::data_version(&writer.conn).ok()) {
+                (Some(before), Some(after)) if before == after => checked,
+                _ => None,
+            };
             self.shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
             published.seq = last_seq;
             published.hash = prev_hash;
@@ -205,6 +213,7 @@ impl ConsentStore {
             let generation = next.generation;
             self.shared.publish(next, last_seq);
             self.shared.confirm(committing);
+            self.shared.confirm(committed_after);
             Ok((value, receipts, Some((generation, changes))))
         })();
         // No transaction is open any more: hooks and observers may read (even ack the outbox).

@@ -362,6 +362,16 @@ class ConsentManager internal constructor(
     fun ackSync(upToSeq: ULong) = kit.ackSync(upToSeq)
 
     /**
+     * [ackSync] with a signed sequence number, callable from Java by its name (Kotlin's `ULong`
+     * overload is name-mangled on the JVM). A negative number throws `InvalidInput`.
+     */
+    @Throws(ConsentKitException::class)
+    fun ackSync(upToSeq: Long) {
+        if (upToSeq < 0) throw ConsentKitException.InvalidInput("the sequence number $upToSeq is negative")
+        kit.ackSync(upToSeq.toULong())
+    }
+
+    /**
      * The next batch of the outbox for the ConsentKit server (`consentkit-server`), or null when
      * everything is acknowledged. POST [SyncBatch.json] to `/v1/devices/{device}/batches` with the
      * device's token, then pass the 200 reply's body to [applySyncReply].

@@ -124,6 +124,10 @@ class SuspendingConsent internal constructor(
     @Throws(ConsentKitException::class)
     suspend fun ackSync(upToSeq: ULong): Unit = io { ackSync(upToSeq) }
 
+    /** [ConsentManager.ackSync] with a signed sequence number, on the I/O dispatcher. */
+    @Throws(ConsentKitException::class)
+    suspend fun ackSync(upToSeq: Long): Unit = io { ackSync(upToSeq) }
+
     /** [ConsentManager.syncBatch] on the I/O dispatcher. */
     @Throws(ConsentKitException::class)
     suspend fun syncBatch(device: String, limit: Int = 100): SyncBatch? = io { syncBatch(device, limit) }

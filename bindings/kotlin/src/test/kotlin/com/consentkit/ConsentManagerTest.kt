@@ -209,14 +209,16 @@ class ConsentManagerTest {
         val threads = 8
         val pool = Executors.newFixedThreadPool(threads)
         val barrier = CyclicBarrier(threads)
-        val violations = AtomicInteger()
+        val violations = AtomicInteger() // allowed after the withdrawal returned: fail-open
+        val deniedAfterGrant = java.util.concurrent.atomic.AtomicReference<String?>(null) // the first, with its reasons
         val futures = (0 until threads).map { t ->
             pool.submit {
                 barrier.await()
                 repeat(40) {
                     val me = "user-$t"
                     consent.grant(me, "usage_statistics")
-                    if (!consent.isAllowed(me, "usage_analytics")) violations.incrementAndGet()
+                    val afterGrant = consent.check(me, "usage_analytics")
+                    if (!afterGrant.allowed) deniedAfterGrant.compareAndSet(null, afterGrant.toString())
                     consent.withdraw(me, "usage_statistics")
                     if (consent.isAllowed(me, "usage_analytics")) violations.incrementAndGet()
                     // Another thread's subject: whatever it is, the call must be safe.
@@ -226,7 +228,8 @@ class ConsentManagerTest {
         }
         futures.forEach { it.get(60, TimeUnit.SECONDS) }
         pool.shutdown()
-        assertEquals(0, violations.get())
+        assertEquals(0, violations.get(), "allowed after a withdrawal returned")
+        assertEquals(null, deniedAfterGrant.get(), "denied right after the thread's own grant returned")
         assertEquals((threads * 80).toLong(), consent.verify().events)
     }
 

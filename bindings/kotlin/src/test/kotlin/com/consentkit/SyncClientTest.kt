@@ -50,6 +50,15 @@ class SyncClientTest {
     }
 
     @Test
+    fun `Java acknowledges with a long by the method's own name`() {
+        consent.grant("alice", "usage_statistics")
+        val javaVisible = ConsentManager::class.java.getMethod("ackSync", java.lang.Long.TYPE)
+        javaVisible.invoke(consent, 1L)
+        assertEquals(0, consent.pendingSync().size)
+        assertThrows<ConsentKitException.InvalidInput> { consent.ackSync(-1L) }
+    }
+
+    @Test
     fun `events the server erased are erased here before the ack, and their erasure record goes out next`() {
         val aliceGrant = consent.grant("alice", "usage_statistics")
         consent.grant("bob", "usage_statistics")
