@@ -55,18 +55,39 @@ impl Browser {
         panic!("chromedriver did not become ready on three ports in a row");
     }
 
+    /// A fresh headless Chromium session. Browsers start one at a time, with a generous wait and
+    /// one retry: several cold Chromium starts at once on two cores (the very first one on a fresh
+    /// machine also builds the font cache) can take longer than a request timeout.
     fn start() -> Browser {
-        let (driver, base) = Browser::driver();
-        let profile = tempfile::tempdir().unwrap();
-        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-                     "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.path().display()), "--window-size=1280,900"],
-        } } } });
-        let r = agent().post(&format!("{base}/session")).send(caps.to_string()).unwrap().body_mut().read_to_string().unwrap();
-        let v: Value = serde_json::from_str(&r).unwrap();
-        let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no browser session: {r}")).to_string();
-        Browser { driver, base, session, _profile: profile }
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+        let slow: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(180))).build().into();
+        let mut last_error = String::new();
+        for _ in 0..2 {
+            let (mut driver, base) = Browser::driver();
+            let profile = tempfile::tempdir().unwrap();
+            let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                         "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.path().display()), "--window-size=1280,900"],
+            } } } });
+            let reply = slow.post(&format!("{base}/session")).send(caps.to_string()).map(|mut r| r.body_mut().read_to_string());
+            match reply {
+                Ok(Ok(text)) => {
+                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    if let Some(session) = v["value"]["sessionId"].as_str() {
+                        return Browser { driver, base, session: session.to_string(), _profile: profile };
+                    }
+                    last_error = text;
+                }
+                Ok(Err(e)) => last_error = e.to_string(),
+                Err(e) => last_error = e.to_string(),
+            }
+            let _ = driver.kill();
+            let _ = driver.wait();
+        }
+        panic!("no browser session after two tries: {last_error}")
     }
 
     fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
