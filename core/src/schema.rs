@@ -240,7 +240,12 @@ pub enum OpenMode {
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Largest WAL file kept after a checkpoint (bytes): a checkpointed WAL is truncated to this.
-pub const JOURNAL_SIZE_LIMIT: i64 = 1 << 20;
+/// Above the size the WAL reaches in steady use (SQLite checkpoints at 1,000 frames of a 4 KiB
+/// page and its 24-byte header, about 4.1 MB), so ordinary writes reuse the file's blocks instead
+/// of truncating and regrowing it after every checkpoint (that cost a write a truncation and a
+/// block allocation per checkpoint); a WAL grown past it by a large batch or a blocked
+/// checkpoint is cut back to it. An erasure's scrub truncates the WAL to zero regardless.
+pub const JOURNAL_SIZE_LIMIT: i64 = 5 << 20;
 
 /// The durability settings of a read-write connection, as `(pragma, value)`: WAL with
 /// `synchronous=FULL` everywhere, a bounded WAL, and on Apple platforms (`apple`)

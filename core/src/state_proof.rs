@@ -91,6 +91,12 @@ impl StateSum {
         self.add(subject_row(subject, state));
     }
 
+    /// Adds a subject's row from the text stored for it (`db::subject_text`), so a write
+    /// serialises the state once.
+    pub(crate) fn add_subject_text(&mut self, subject: &str, text: &str) {
+        self.add(subject_row_text(subject, text));
+    }
+
     /// Takes a subject's row out (before it is replaced or deleted).
     pub fn remove_subject(&mut self, subject: &str, state: &SubjectState) {
         self.sub(subject_row(subject, state));

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 
 use std::sync::atomic::Ordering;
 
@@ -22,7 +22,6 @@ use crate::os_permission::OsPermission;
 use crate::policy::Policy;
 use crate::receipt::Receipt;
 use crate::state::{status_of, SubjectState};
-use crate::state_proof;
 
 /// A write in progress: appends sealed events inside one transaction and tracks the state they make.
 pub(crate) struct WriteTx<'a> {
@@ -95,6 +94,43 @@ impl<'a> WriteTx<'a> {
     }
 }
 
+/// A write's immediate transaction (it takes the file's write lock at once), begun and committed
+/// through cached statements, so no write parses SQL for them; rolled back if dropped before its
+/// commit (or if the commit failed).
+struct Immediate<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Immediate<'c> {
+    fn begin(conn: &'c Connection) -> rusqlite::Result<Immediate<'c>> {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(Immediate { conn })
+    }
+
+    /// Commits: durable when this returns (WAL, `synchronous=FULL`).
+    fn commit(self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Immediate<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for Immediate<'_> {
+    fn drop(&mut self) {
+        if !self.conn.is_autocommit() {
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                log::warn!("consentkit: rolling back a failed write: {}", Error::from(e).log_summary());
+            }
+        }
+    }
+}
+
 impl ConsentStore {
     /// Runs `build` in one immediate transaction; commits, publishes the new snapshot, runs the
     /// commit hooks and queues observer notifications, in that order, before returning.
@@ -120,7 +156,7 @@ impl ConsentStore {
                 return Err(Error::Suspended("writing"));
             }
             let started = self.shared.mono_now();
-            let tx = Transaction::new_unchecked(&writer.conn, TransactionBehavior::Immediate).map_err(|e| match Error::from(e) {
+            let tx = Immediate::begin(&writer.conn).map_err(|e| match Error::from(e) {
                 Error::Busy(_) => {
                     log::warn!(
                         "consentkit: the file stayed locked by another connection past the busy timeout; the write is refused as retryable"
@@ -156,8 +192,10 @@ impl ConsentStore {
                 if let Some(old) = base.subjects.get(subject) {
                     state_sum.remove_subject(subject, old);
                 }
-                state_sum.add_subject(subject, state);
-                db::put_subject(&tx, subject, state, last_seq)?;
+                // Serialised once: the row stores exactly the text the digest hashes.
+                let text = db::subject_text(state)?;
+                state_sum.add_subject_text(subject, &text);
+                db::put_subject_text(&tx, subject, &text, last_seq)?;
             }
             for subject in &removed {
                 if let Some(old) = base.subjects.get(subject) {
@@ -173,11 +211,8 @@ impl ConsentStore {
                 state_sum.add_os(*permission, record);
                 db::put_os(&tx, *permission, *record, last_seq)?;
             }
-            db::set_meta(&tx, "head_seq", &last_seq.to_string())?;
-            db::set_meta(&tx, "head_hash", &prev_hash)?;
-            db::set_meta(&tx, state_proof::DIGEST_KEY, &state_sum.seal(last_seq, &prev_hash))?;
             let mark = self.shared.high_water.load(Ordering::Relaxed).max(now.millis());
-            db::set_meta(&tx, "time_high_water", &mark.to_string())?;
+            db::set_head(&tx, last_seq, &prev_hash, &state_sum.seal(last_seq, &prev_hash), mark)?;
             // Still holding the file's write lock: no other connection can have committed since
             // the catch-up, so the snapshot is current as of now (not only as of the transaction's
             // start). Confirmed once published; the commit's fsync then does not count against
