@@ -140,7 +140,25 @@ impl ConsentStore {
     /// whatever another process committed, so `build` validates against the file's current state
     /// and appends after its current head. The publish lock is held until the hooks have run;
     /// hooks may read (the reads use their own connection), a write from a hook is refused.
+    ///
+    /// A thin generic shim over one non-generic [`ConsentStore::write_dyn`], so the write path is
+    /// compiled once, not once per operation.
+    #[inline]
     pub(crate) fn write<T>(&self, build: impl FnOnce(&mut WriteTx) -> Result<T>) -> Result<(T, Vec<Receipt>)> {
+        let mut build = Some(build);
+        let mut value = None;
+        let receipts = self.write_dyn(&mut |w| {
+            let build = build.take().ok_or_else(|| Error::Internal("a write's body ran twice".into()))?;
+            value = Some(build(w)?);
+            Ok(())
+        })?;
+        let value = value.ok_or_else(|| Error::Internal("a write's body did not run".into()))?;
+        Ok((value, receipts))
+    }
+
+    /// [`ConsentStore::write`] for a body that keeps its result itself: runs `build` once.
+    #[inline(never)]
+    fn write_dyn(&self, build: &mut dyn FnMut(&mut WriteTx) -> Result<()>) -> Result<Vec<Receipt>> {
         if self.shared.held_by_this_thread() {
             return Err(Error::WriteFromHook("write"));
         }
@@ -181,10 +199,10 @@ impl ConsentStore {
                 os: Vec::new(),
                 receipts: Vec::new(),
             };
-            let value = build(&mut w)?;
+            build(&mut w)?;
             let WriteTx { subjects, removed, os, receipts, next_seq, prev_hash, .. } = w;
             if receipts.is_empty() {
-                return Ok((value, receipts, None));
+                return Ok((receipts, None));
             }
             let last_seq = next_seq - 1;
             let mut state_sum = published.state_sum;
@@ -249,14 +267,14 @@ impl ConsentStore {
             self.shared.publish(next, last_seq);
             self.shared.confirm(committing);
             self.shared.confirm(committed_after);
-            Ok((value, receipts, Some((generation, changes))))
+            Ok((receipts, Some((generation, changes))))
         })();
         // No transaction is open any more: hooks and observers may read (even ack the outbox).
         // What a catch-up published is told even if the write itself then failed.
         if let Some(notice) = caught_up {
             notify(&self.shared, notice);
         }
-        let (value, receipts, published_changes) = result?;
+        let (receipts, published_changes) = result?;
         if let Some((generation, changes)) = published_changes {
             notify(&self.shared, Notice { generation, changes });
         }
@@ -264,7 +282,7 @@ impl ConsentStore {
         if self.shared.scrub_pending.load(Ordering::Acquire) {
             self.finish_scrub();
         }
-        Ok((value, receipts))
+        Ok(receipts)
     }
 }
 
