@@ -332,6 +332,29 @@ impl BareInsert {
     }
 }
 
+/// The WAL's checkpoint sequence number (its header's bytes 12..16), which moves each time the WAL
+/// restarts after a checkpoint; 0 while there is no WAL.
+fn wal_generation(db: &Path) -> u32 {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::read(&wal).ok().filter(|h| h.len() >= 16).map_or(0, |h| u32::from_be_bytes([h[12], h[13], h[14], h[15]]))
+}
+
+/// Writes until the WAL of `db` has restarted after a checkpoint, so it has reached its steady
+/// size: timed writes then reuse its blocks, as an app's do, instead of some growing the file
+/// (a fresh file's first thousand frames each extend it, which on ext4 costs the fsync a
+/// metadata commit: whichever side still grows would look slower).
+fn warm_until_wal_restarts(db: &Path, mut write: impl FnMut()) {
+    let start = wal_generation(db);
+    for _ in 0..20_000 {
+        write();
+        if wal_generation(db) != start {
+            return;
+        }
+    }
+    panic!("the WAL of {db:?} never restarted");
+}
+
 /// Rounds of the record rows (20 writes each side a round): the disk's fsync latency on a shared
 /// machine varies by round, and the median over many short rounds drops the disturbed ones.
 const RECORD_ROUNDS: usize = 31;
@@ -341,22 +364,21 @@ fn record_rows(dir: &Path, rows: &mut Vec<Row>) {
     for subjects in [1usize, 10_000] {
         eprintln!("record: building a {subjects}-subject store");
         let (path, store) = store_with(dir, &format!("record-{subjects}.db"), subjects, 1);
-        let mut bare = BareInsert::new(&dir.join(format!("bare-{subjects}.db")), subjects);
+        let bare_path = dir.join(format!("bare-{subjects}.db"));
+        let mut bare = BareInsert::new(&bare_path, subjects);
         let ours_page_size: i64 = Connection::open(&path).unwrap().query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
         assert_eq!(bare.page_size(), ours_page_size, "the reference and ours on the same page size");
         let mut n = 0u64;
-        let (ours, reference) = interleaved(
-            RECORD_ROUNDS,
-            20,
-            || {
-                n += 1;
-                let action = if n.is_multiple_of(2) { Action::Grant } else { Action::Withdraw };
-                store
-                    .record(&DecisionInput::new(&format!("user-{}", n as usize % subjects), "usage_statistics", action, Source::Settings))
-                    .unwrap();
-            },
-            || bare.insert(),
-        );
+        let mut record = || {
+            n += 1;
+            let action = if n.is_multiple_of(2) { Action::Grant } else { Action::Withdraw };
+            store
+                .record(&DecisionInput::new(&format!("user-{}", n as usize % subjects), "usage_statistics", action, Source::Settings))
+                .unwrap();
+        };
+        warm_until_wal_restarts(&path, &mut record);
+        warm_until_wal_restarts(&bare_path, || bare.insert());
+        let (ours, reference) = interleaved(RECORD_ROUNDS, 20, &mut record, || bare.insert());
         rows.push(Row {
             key: "record",
             figure: format!("durable `record`, {subjects}-subject store"),
