@@ -28,6 +28,10 @@ use crate::state::SubjectState;
 /// The metadata key holding the sealed digest.
 pub(crate) const DIGEST_KEY: &str = "state_digest";
 
+/// The hash one state row adds to a [`StateSum`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RowHash([u64; 4]);
+
 /// An order-independent sum of the state table's rows (each row's SHA-256, added lane-wise
 /// modulo 2^64), so one write updates it for the rows it touches only.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -92,9 +96,16 @@ impl StateSum {
     }
 
     /// Adds a subject's row from the text stored for it (`db::subject_text`), so a write
-    /// serialises the state once.
-    pub(crate) fn add_subject_text(&mut self, subject: &str, text: &str) {
-        self.add(subject_row_text(subject, text));
+    /// serialises the state once; returns the row's hash, to take it out again later.
+    pub(crate) fn add_subject_text(&mut self, subject: &str, text: &str) -> RowHash {
+        let row = subject_row_text(subject, text);
+        self.add(row);
+        RowHash(row)
+    }
+
+    /// Takes out a row added before (its [`RowHash`]).
+    pub(crate) fn remove_row(&mut self, row: RowHash) {
+        self.sub(row.0);
     }
 
     /// Takes a subject's row out (before it is replaced or deleted).

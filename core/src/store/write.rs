@@ -22,6 +22,7 @@ use crate::os_permission::OsPermission;
 use crate::policy::Policy;
 use crate::receipt::Receipt;
 use crate::state::{status_of, SubjectState};
+use crate::state_proof::StateSum;
 
 /// A write in progress: appends sealed events inside one transaction and tracks the state they make.
 pub(crate) struct WriteTx<'a> {
@@ -206,19 +207,29 @@ impl ConsentStore {
             }
             let last_seq = next_seq - 1;
             let mut state_sum = published.state_sum;
-            for (subject, state) in &subjects {
+            let touched: BTreeSet<String> = subjects.keys().chain(removed.iter()).cloned().collect();
+            let mut recent = lock(&self.shared.recent_rows);
+            // A replaced row leaves the sum by its remembered hash if this is the state it was
+            // taken of, else hashed anew from the state.
+            let take_out = |sum: &mut StateSum, subject: &str| {
                 if let Some(old) = base.subjects.get(subject) {
-                    state_sum.remove_subject(subject, old);
+                    match recent.get(subject, old) {
+                        Some(row) => sum.remove_row(row),
+                        None => sum.remove_subject(subject, old),
+                    }
                 }
+            };
+            let mut written = Vec::with_capacity(subjects.len());
+            for (subject, state) in subjects {
+                take_out(&mut state_sum, &subject);
                 // Serialised once: the row stores exactly the text the digest hashes.
-                let text = db::subject_text(state)?;
-                state_sum.add_subject_text(subject, &text);
-                db::put_subject_text(&tx, subject, &text, last_seq)?;
+                let text = db::subject_text(&state)?;
+                let row = state_sum.add_subject_text(&subject, &text);
+                db::put_subject_text(&tx, &subject, &text, last_seq)?;
+                written.push((subject, Arc::new(state), row));
             }
             for subject in &removed {
-                if let Some(old) = base.subjects.get(subject) {
-                    state_sum.remove_subject(subject, old);
-                }
+                take_out(&mut state_sum, subject);
                 db::delete_subject(&tx, subject)?;
             }
             let os_final: BTreeMap<OsPermission, OsRecord> = os.iter().copied().collect();
@@ -238,26 +249,25 @@ impl ConsentStore {
             let committing = self.shared.mono_now();
             let version_before = db::data_version(&tx).ok();
             tx.commit()?;
-            // After the commit's fsync: if no other connection has committed since (our own
+            // After a slow commit's fsync: if no other connection has committed since (our own
             // commits do not move this connection's data_version), the snapshot is current now.
-            let checked = self.shared.mono_now();
-            let committed_after = match (version_before, db::data_version(&writer.conn).ok()) {
-                (Some(before), Some(after)) if before == after => checked,
-                _ => None,
-            };
+            let committed_after =
+                proof_after_commit(committing, self.shared.mono_now(), version_before, || db::data_version(&writer.conn).ok());
             self.shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
             published.seq = last_seq;
             published.hash = prev_hash;
             published.state_sum = state_sum;
 
             let mut next = (*base).clone();
-            let touched: BTreeSet<String> = subjects.keys().chain(removed.iter()).cloned().collect();
             for subject in &removed {
+                recent.forget(subject);
                 next.subjects.remove(subject);
             }
-            for (subject, state) in subjects {
-                next.subjects.insert(subject, Arc::new(state));
+            for (subject, state, row) in written {
+                recent.put(&subject, state.clone(), row);
+                next.subjects.insert(subject, state);
             }
+            drop(recent);
             for (permission, record) in os_final {
                 next.os.insert(permission, record);
             }
@@ -286,6 +296,30 @@ impl ConsentStore {
     }
 }
 
+/// How long a commit must have taken before the write proves its snapshot current again after it
+/// (one more read transaction, for `PRAGMA data_version` outside the write's): a faster commit
+/// leaves the proof taken just before it at most this much older than that second one would be,
+/// a small part of [`super::CROSS_PROCESS_BOUND`]; a slow fsync is proven over, so it never makes
+/// the next checks refresh or deny.
+pub(super) const SLOW_COMMIT_NANOS: u64 = 10_000_000;
+
+/// The proof a commit that began (its proof taken) at `committing` and ended at `checked` adds
+/// after it (monotonic ns): `checked`, if the commit was slow and `after` (this connection's
+/// `data_version` now) equals `before` (taken inside the transaction), i.e. no other connection
+/// committed meanwhile; else none. `after` is read only for a slow commit.
+fn proof_after_commit(
+    committing: Option<u64>,
+    checked: Option<u64>,
+    before: Option<i64>,
+    after: impl FnOnce() -> Option<i64>,
+) -> Option<u64> {
+    let (committing, checked, before) = (committing?, checked?, before?);
+    if checked.saturating_sub(committing) < SLOW_COMMIT_NANOS {
+        return None;
+    }
+    (after()? == before).then_some(checked)
+}
+
 /// The statuses that differ between two snapshots for the touched subjects.
 pub(super) fn status_changes(before: &Snapshot, after: &Snapshot, touched: &BTreeSet<String>, now: Timestamp) -> Vec<StatusChange> {
     let mut changes = Vec::new();
@@ -307,4 +341,67 @@ pub(super) fn status_changes(before: &Snapshot, after: &Snapshot, touched: &BTre
         }
     }
     changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Action, Source};
+    use crate::validate::DecisionInput;
+
+    /// The digest every write sealed equals the sum of the state table as stored.
+    fn assert_sealed_over_the_table(path: &std::path::Path, what: &str) {
+        let conn = Connection::open(path).unwrap();
+        let (_, _, sum): (std::collections::HashMap<String, Arc<SubjectState>>, _, _) = crate::state_proof::read_table(&conn).unwrap();
+        let (seq, hash) = db::head(&conn).unwrap().unwrap();
+        assert_eq!(db::meta(&conn, crate::state_proof::DIGEST_KEY).unwrap(), Some(sum.seal(seq, &hash)), "{what}");
+    }
+
+    #[test]
+    fn remembered_row_hashes_keep_the_digest_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.db");
+        let store = ConsentStore::open(&path, Policy::builtin()).unwrap();
+        let decide = |subject: &str, action: Action| {
+            store.record(&DecisionInput::new(subject, "usage_statistics", action, Source::Settings)).unwrap();
+        };
+        // The same subject again and again (its old row's hash remembered each time).
+        for i in 0..6 {
+            decide("alice", if i % 2 == 0 { Action::Grant } else { Action::Withdraw });
+        }
+        assert_sealed_over_the_table(&path, "after repeated writes of one subject");
+        // More subjects than are remembered, then the first ones again (forgotten: hashed anew).
+        for i in 0..40 {
+            decide(&format!("user-{i}"), Action::Grant);
+        }
+        decide("alice", Action::Grant);
+        decide("user-0", Action::Withdraw);
+        assert_sealed_over_the_table(&path, "after the remembered rows were evicted");
+        // A refresh that finds nothing new keeps the served states (and so what is remembered).
+        store.refresh().unwrap();
+        decide("alice", Action::Withdraw);
+        assert_sealed_over_the_table(&path, "after another write of a remembered subject");
+        // An erasure deletes a remembered row.
+        store.erase("alice", Source::Settings).unwrap();
+        decide("bob", Action::Grant);
+        assert_sealed_over_the_table(&path, "after erasing a remembered subject");
+        decide("alice", Action::Grant);
+        assert_sealed_over_the_table(&path, "after writing an erased subject again");
+        drop(store);
+        let reopened = ConsentStore::open(&path, Policy::builtin()).unwrap();
+        assert!(reopened.verify().is_ok());
+    }
+
+    #[test]
+    fn only_a_slow_commit_is_proven_over_and_only_if_no_one_else_committed() {
+        let ms = 1_000_000u64;
+        let unread = || -> Option<i64> { panic!("a fast commit reads no data_version") };
+        assert_eq!(proof_after_commit(Some(5 * ms), Some(6 * ms), Some(7), unread), None, "fast: the proof before it stands");
+        let slow = Some(5 * ms + SLOW_COMMIT_NANOS);
+        assert_eq!(proof_after_commit(Some(5 * ms), slow, Some(7), || Some(7)), slow, "slow, nobody else committed: proven at its end");
+        assert_eq!(proof_after_commit(Some(5 * ms), slow, Some(7), || Some(8)), None, "slow, another connection committed: no proof");
+        assert_eq!(proof_after_commit(Some(5 * ms), slow, Some(7), || None), None, "unreadable: no proof");
+        assert_eq!(proof_after_commit(None, slow, Some(7), || Some(7)), None, "no clock reading: no proof");
+        assert_eq!(proof_after_commit(Some(5 * ms), slow, None, || Some(7)), None, "no reading before: no proof");
+    }
 }
