@@ -27,6 +27,8 @@ public final class ConsentManager: Sendable {
     package let path: String
 
     private let kit: RustConsentKit
+    /// The C gate a cache miss asks first (nil: the library has none of this layout; uniffi then).
+    private let gate: CGate?
     private let now: @Sendable () throws -> Date
     /// True on a hand-set clock (tests): a cached hit then asks `now` against `validUntil` too.
     /// On the system clock a hit reads only the monotonic clock (the entry's deadline).
@@ -46,6 +48,7 @@ public final class ConsentManager: Sendable {
         // The commit listener holds only the counter, never this manager or the Rust object: no cycle.
         let counter = GenerationCounter(try kit.generation())
         self.kit = kit
+        self.gate = CGate.register(kit)
         self.path = path
         self.now = now
         self.handSetClock = handSetClock
@@ -108,6 +111,9 @@ public final class ConsentManager: Sendable {
         close()
         return Recovered(manager: try reopen(), quarantinedAt: moved)
     }
+
+    /// True when cache misses ask the core through the C gate (tests; false: through uniffi).
+    package var usesCGate: Bool { gate != nil }
 
     /// True once `close()` has begun (tests; apps learn it from `.Closed`).
     package var isClosed: Bool { cache.isClosed }
@@ -181,7 +187,9 @@ public final class ConsentManager: Sendable {
         {
             return hit.decision
         }
-        let decision = try kit.check(subject: subject, feature: feature.rawValue, scope: scope)
+        // One C call for the common answer; uniffi for what the C gate cannot carry, and for the typed error.
+        let decision = try gate?.check(subject: subject, feature: feature.rawValue, scope: scope)
+            ?? kit.check(subject: subject, feature: feature.rawValue, scope: scope)
         cache.put(key, generation: current, decision: decision, madeAt: madeAt, expiresIn: try nanosLeft(decision), limit: Self.maxCachedDecisions)
         return decision
     }
