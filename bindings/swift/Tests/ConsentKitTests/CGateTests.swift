@@ -194,8 +194,8 @@ final class CGateTests: XCTestCase {
         let manager = try ConsentManager.open(path: dir.appendingPathComponent("manager.db").path)
         defer { manager.close() }
         XCTAssertTrue(manager.usesCGate, "the manager's cache misses go through the C gate")
-        let withdrawn = ManagedAtomicFlag()
-        let violations = ManagedAtomicFlag()
+        let withdrawn = SharedFlag()
+        let violations = SharedFlag()
         for _ in 0..<20 {
             try manager.grant("alice", category: "usage_statistics")
             withdrawn.set(false)
@@ -224,7 +224,7 @@ final class CGateTests: XCTestCase {
         let features = ["usage_analytics", "photo_sharing", "calling", "teleport"]
         var expected: [String: CheckResult?] = [:]
         for subject in subjects { for feature in features { expected.updateValue(try? kit.check(subject: subject, feature: feature, scope: nil), forKey: "\(subject)/\(feature)") } }
-        let mismatches = ManagedAtomicFlag()
+        let mismatches = SharedFlag()
         let gate = self.gate!
         let table = expected
         DispatchQueue.concurrentPerform(iterations: 8) { worker in
@@ -239,10 +239,19 @@ final class CGateTests: XCTestCase {
     }
 }
 
-/// A Bool shared by threads (a lock: the tests target iOS 15, where `Synchronization` is not).
-final class ManagedAtomicFlag: @unchecked Sendable {
+/// A Bool shared by threads, behind a lock (the package targets iOS 15 / macOS 12, without
+/// `Synchronization` or `NSLock.withLock`).
+final class SharedFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var flag = false
-    var value: Bool { lock.withLock { flag } }
-    func set(_ value: Bool) { lock.withLock { flag = value } }
+    var value: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return flag
+    }
+    func set(_ value: Bool) {
+        lock.lock()
+        flag = value
+        lock.unlock()
+    }
 }
