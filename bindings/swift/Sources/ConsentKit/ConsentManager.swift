@@ -8,7 +8,8 @@ import Foundation
 /// after `close()` every call throws `.Closed`.
 ///
 /// `check` does not cross into Rust on the hot path: decisions are cached in Swift and
-/// invalidated synchronously by a commit listener before any write returns, and an allowed
+/// invalidated synchronously by a commit listener before any write returns (a miss crosses once,
+/// through the C gate, and through uniffi only for what the gate cannot answer), and an allowed
 /// decision is never served past its `validUntil` (a grant's expiry; on the system clock the time
 /// left is measured when the answer is made and then counted on the monotonic clock, so a wall
 /// clock set forward past it is honoured within the cross-process bound). Once `withdraw` has
