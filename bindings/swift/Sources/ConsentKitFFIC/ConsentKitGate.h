@@ -28,6 +28,10 @@
 #define CONSENTKIT_GATE_HAS_VALID_UNTIL 4
 #define CONSENTKIT_GATE_REASON_CODES 12
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /// The answer layout version of the library (CONSENTKIT_GATE_LAYOUT when it matches this header).
 int32_t consentkit_gate_layout(void);
 
@@ -44,3 +48,7 @@ int32_t consentkit_gate_check(uint64_t token,
                               bool has_scope, const uint8_t *_Nullable scope, size_t scope_len,
                               int64_t *_Nullable words, size_t words_len,
                               uint8_t *_Nullable text, size_t text_cap);
+
+#ifdef __cplusplus
+}
+#endif
