@@ -71,6 +71,7 @@ impl CategoryState {
     }
 
     /// The status as it stands at `now` under the loaded `category` (expiry and purpose bumps applied).
+    #[inline]
     pub fn effective_status(&self, category: &Category, now: Timestamp) -> Status {
         match self.status {
             Status::Granted if self.purpose_version < category.purpose_version => Status::RenewalRequired,
@@ -88,6 +89,7 @@ impl CategoryState {
     }
 
     /// True if `scope` is granted, unexpired and of the current purpose version at `now`.
+    #[inline]
     pub fn scope_in_force(&self, scope: &str, category: &Category, now: Timestamp) -> bool {
         self.scopes.get(scope).is_some_and(|g| g.purpose_version >= category.purpose_version && g.valid_until.is_none_or(|t| t > now))
     }
@@ -96,6 +98,7 @@ impl CategoryState {
 /// Whether a recorded status was decided under `basis`. Consent actions (grant, refuse, withdraw,
 /// expire, and item grants) are made under consent; an objection and its withdrawal under
 /// legitimate interest. Nothing is decided under contract or legal obligation.
+#[inline]
 pub fn decided_under(status: Status, basis: LegalBasis) -> bool {
     match status {
         Status::NotAsked | Status::Granted | Status::Refused | Status::Withdrawn | Status::Expired | Status::RenewalRequired => {
@@ -108,12 +111,14 @@ pub fn decided_under(status: Status, basis: LegalBasis) -> bool {
 /// The record that counts for `category` under its *current* legal basis: `state` if it was
 /// decided under that basis, else `None` (history under another basis never counts: a
 /// withdrawn objection is no consent, a consent is no objection).
+#[inline]
 pub fn in_force<'a>(category: &Category, state: Option<&'a CategoryState>) -> Option<&'a CategoryState> {
     state.filter(|s| decided_under(s.status, category.legal_basis))
 }
 
 /// The status of a category for a subject with no (or this) record, at `now`, read under the
 /// category's current legal basis (see [`in_force`]).
+#[inline]
 pub fn status_of(category: &Category, state: Option<&CategoryState>, now: Timestamp) -> Status {
     let state = in_force(category, state);
     match category.legal_basis {

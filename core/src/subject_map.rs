@@ -10,6 +10,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use crate::gate::FastHash;
+use crate::id::same_id;
 use crate::state::SubjectState;
 
 /// Pointers per level of the tree (two levels: 4096 leaves).
@@ -55,7 +56,7 @@ impl SubjectMap {
             if e.0 != h {
                 break;
             }
-            if e.1 == subject {
+            if same_id(&e.1, subject) {
                 return Ok(k);
             }
             k += 1;

@@ -118,10 +118,17 @@ impl ConsentStore {
     /// The snapshot checks answer from: the published one while it is proven current within
     /// [`CROSS_PROCESS_BOUND`]; else refreshed first (without waiting for a write in progress);
     /// else (suspended, busy, unreadable) a closed view that denies every consent-gated feature.
+    #[inline]
     fn view(&self) -> View {
         if self.shared.is_fresh() {
             return View::Live(self.shared.snapshot.load());
         }
+        self.view_after_refresh()
+    }
+
+    /// [`ConsentStore::view`] once the proof is older than the bound.
+    #[cold]
+    fn view_after_refresh(&self) -> View {
         let live = self.shared.snapshot.load();
         if live.unavailable.is_some() {
             return View::Live(live);
