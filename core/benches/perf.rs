@@ -379,9 +379,10 @@ fn open_rows(dir: &Path, rows: &mut Vec<Row>) {
         reference: Some(("bare rusqlite open + read every row of the state table".into(), reference)),
         goal: "<= 5 ms",
     });
-    // What serving a proven table needs at least: every row read, its stored bytes hashed
-    // (SHA-256, as the digest does) and decoded (the binary state row of schema v5), the states
-    // kept by subject.
+    // What serving a proven table needs at least: every row read and its stored bytes hashed
+    // (SHA-256, as the digest does), the rows kept by subject. (The store also checks that each
+    // binary row decodes, without building it, and decodes a subject's row when it is first
+    // checked: the first check here decodes one.)
     let read_hash_parse = |path: &Path| {
         use sha2::Digest;
         let conn = Connection::open(path).unwrap();
@@ -395,7 +396,7 @@ fn open_rows(dir: &Path, rows: &mut Vec<Row>) {
                 h.update(subject.as_bytes());
                 h.update(stored);
                 black_box(h.finalize());
-                states.insert(subject.to_string(), Arc::new(state::SubjectState::from_row(stored).unwrap()));
+                states.insert(subject.to_string(), Box::<[u8]>::from(stored));
             }
         }
         (conn, states)
@@ -406,7 +407,7 @@ fn open_rows(dir: &Path, rows: &mut Vec<Row>) {
         figure: "open + first check, 10k subjects, against its floor".into(),
         ours,
         reference: Some((
-            "bare rusqlite open + read every state row, SHA-256 of it, decode it into a map (the proven load's floor)".into(),
+            "bare rusqlite open + read every state row, SHA-256 of it, keep it in a map by subject (the proven load's floor)".into(),
             reference,
         )),
         goal: "close to 1",

@@ -363,6 +363,12 @@ impl SubjectState {
     }
 
     fn from_binary_row(bytes: &[u8]) -> Result<SubjectState, String> {
+        Self::read_binary_row(bytes, true)
+    }
+
+    /// Reads a binary row; `build`: into a state, else only checking it (no allocation; the
+    /// result is then an empty state).
+    fn read_binary_row(bytes: &[u8], build: bool) -> Result<SubjectState, String> {
         let mut r = RowReader { bytes, at: 1 };
         let under_age = r.flag()?;
         let mut categories = BTreeMap::new();
@@ -384,15 +390,43 @@ impl SubjectState {
                 }
                 last_item = Some(item);
                 let (at, valid_until, purpose_version) = (r.time()?, r.optional_time()?, r.small()?);
-                scopes.insert(item.to_string(), ScopeGrant { at, valid_until, purpose_version });
+                if build {
+                    scopes.insert(item.to_string(), ScopeGrant { at, valid_until, purpose_version });
+                }
             }
-            let state = CategoryState { status, since, seq, purpose_version, valid_until, by_guardian, scopes, last_interaction };
-            categories.insert(id.to_string(), state);
+            if build {
+                let state = CategoryState { status, since, seq, purpose_version, valid_until, by_guardian, scopes, last_interaction };
+                categories.insert(id.to_string(), state);
+            }
         }
         if r.at != bytes.len() {
             return r.fail("bytes after the end");
         }
         Ok(SubjectState { under_age, categories })
+    }
+}
+
+/// A stored binary state row that was checked to decode ([`ValidRow::check`]), kept as its bytes
+/// and decoded when first used: opening a store checks and hashes every row but builds the state
+/// (a map per subject) only for the subjects it is asked about.
+#[derive(Clone, Debug)]
+pub(crate) struct ValidRow(Box<[u8]>);
+
+impl ValidRow {
+    /// The row if it is a binary row that decodes (checked without building the state); else
+    /// `None`, and the caller decodes it at once (JSON text) or reports the error.
+    pub(crate) fn check(row: &[u8]) -> Option<ValidRow> {
+        (row.first() == Some(&ROW_FORMAT) && SubjectState::read_binary_row(row, false).is_ok()).then(|| ValidRow(row.into()))
+    }
+
+    /// The state. The bytes are immutable and were checked by the very reader that decodes them,
+    /// so this cannot fail; the fallback (the subject as never recorded, under age, and an error
+    /// logged) only keeps this from being a panic.
+    pub(crate) fn decode(&self) -> SubjectState {
+        SubjectState::from_binary_row(&self.0).unwrap_or_else(|e| {
+            log::error!("consentkit: a checked state row did not decode ({e}); its subject is denied");
+            SubjectState { under_age: true, categories: BTreeMap::new() }
+        })
     }
 }
 

@@ -23,7 +23,8 @@ use crate::gate::OsRecord;
 use crate::model::Action;
 use crate::os_permission::OsPermission;
 use crate::receipt::Receipt;
-use crate::state::SubjectState;
+use crate::state::{SubjectState, ValidRow};
+use crate::subject_map::Loaded;
 
 /// The metadata key holding the sealed digest.
 pub(crate) const DIGEST_KEY: &str = "state_digest";
@@ -215,6 +216,32 @@ pub(crate) fn read_table<C: FromIterator<(String, Arc<SubjectState>)>>(
         Ok(())
     })?;
 
+    let os = db::load_os(conn)?;
+    for (permission, record) in &os {
+        sum.add_os(*permission, record);
+    }
+    Ok((subjects.into_iter().collect(), os, sum))
+}
+
+/// [`read_table`] for the gate's map at open: every row checked (it decodes) and hashed in the
+/// same pass, but a binary row is kept as its bytes and decoded when its subject is first read
+/// ([`Loaded::Row`]), so the open builds no per-subject state it is not asked about. A row that
+/// does not decode fails the load, as in [`read_table`].
+pub(crate) fn read_table_lazy<C: FromIterator<(String, Loaded)>>(
+    conn: &rusqlite::Connection,
+) -> Result<(C, HashMap<OsPermission, OsRecord>, StateSum)> {
+    let mut subjects = Vec::new();
+    let mut sum = StateSum::default();
+    db::for_each_subject_row(conn, |subject, row| {
+        let loaded = match ValidRow::check(row) {
+            Some(valid) => Loaded::Row(valid),
+            // JSON text (an older writer's), or an error naming the subject.
+            None => Loaded::State(Arc::new(db::decode_state(subject, row)?)),
+        };
+        sum.add(stored_subject_row(subject, row));
+        subjects.push((subject.to_string(), loaded));
+        Ok(())
+    })?;
     let os = db::load_os(conn)?;
     for (permission, record) in &os {
         sum.add_os(*permission, record);
@@ -462,9 +489,20 @@ mod tests {
         assert_eq!(edited, subjects);
         assert_ne!(edited_sum, sum);
         assert_ne!(edited_sum, StateSum::of(&edited, &os));
-        // A row that does not parse is an error naming the subject.
+        // A row that does not decode is an error naming the subject, for the open's lazy read too.
         conn.execute("UPDATE subjects SET state = 'nope'", []).unwrap();
         let err = read_table::<HashMap<String, Arc<SubjectState>>>(&conn).unwrap_err();
         assert!(err.to_string().contains("'a'"), "{err}");
+        let err = read_table_lazy::<crate::gate::SubjectMap>(&conn).err().unwrap();
+        assert!(err.to_string().contains("'a'"), "{err}");
+        let mut damaged = state.to_row();
+        damaged.push(7);
+        conn.execute("UPDATE subjects SET state = ?1", [&damaged]).unwrap();
+        let err = read_table_lazy::<crate::gate::SubjectMap>(&conn).err().unwrap();
+        assert!(matches!(err, Error::Corrupt(ref why) if why.contains("'a'") && why.contains("after the end")), "{err}");
+        // The lazy read hashes what the eager one hashes, and serves the same state.
+        conn.execute("UPDATE subjects SET state = ?1", [state.to_row()]).unwrap();
+        let (lazy, _, lazy_sum): (crate::gate::SubjectMap, _, _) = read_table_lazy(&conn).unwrap();
+        assert_eq!((lazy_sum, lazy.get("a").map(|s| &**s)), (sum, Some(&state)));
     }
 }
