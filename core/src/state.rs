@@ -243,9 +243,11 @@ struct RowReader<'a> {
 }
 
 impl<'a> RowReader<'a> {
+    #[cold]
     fn fail<T>(&self, what: &str) -> Result<T, String> {
         Err(format!("state row: {what} at byte {}", self.at))
     }
+    #[inline]
     fn byte(&mut self) -> Result<u8, String> {
         match self.bytes.get(self.at) {
             Some(&b) => {
@@ -255,6 +257,7 @@ impl<'a> RowReader<'a> {
             None => self.fail("ends early"),
         }
     }
+    #[inline]
     fn flag(&mut self) -> Result<bool, String> {
         match self.byte()? {
             0 => Ok(false),
@@ -262,6 +265,7 @@ impl<'a> RowReader<'a> {
             _ => self.fail("a flag that is neither 0 nor 1"),
         }
     }
+    #[inline]
     fn varint(&mut self) -> Result<u64, String> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
@@ -279,10 +283,12 @@ impl<'a> RowReader<'a> {
         }
         self.fail("a number too long")
     }
+    #[inline]
     fn small(&mut self) -> Result<u32, String> {
         let v = self.varint()?;
         u32::try_from(v).or_else(|_| self.fail("a purpose version too large"))
     }
+    #[inline]
     fn text(&mut self) -> Result<&'a str, String> {
         let len = self.varint()?;
         let end = usize::try_from(len).ok().and_then(|l| self.at.checked_add(l)).filter(|&e| e <= self.bytes.len());
@@ -291,6 +297,7 @@ impl<'a> RowReader<'a> {
         self.at = end;
         Ok(text)
     }
+    #[inline]
     fn time(&mut self) -> Result<Timestamp, String> {
         match self.bytes.get(self.at..self.at + 8) {
             Some(b) => {
@@ -302,9 +309,11 @@ impl<'a> RowReader<'a> {
             None => self.fail("ends early"),
         }
     }
+    #[inline]
     fn optional_time(&mut self) -> Result<Option<Timestamp>, String> {
         Ok(if self.flag()? { Some(self.time()?) } else { None })
     }
+    #[inline]
     fn status(&mut self) -> Result<Status, String> {
         let code = self.byte()?;
         match STATUS_CODES.iter().find(|(_, c)| *c == code) {
