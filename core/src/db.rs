@@ -453,24 +453,31 @@ pub fn remove_events(conn: &Connection, seqs: &[u64], removed_by: u64) -> Result
     Ok(())
 }
 
-/// Writes a subject's current state (same transaction as its event).
+/// Writes a subject's current state (same transaction as its event), as its binary row
+/// ([`SubjectState::to_row`], schema v5).
 pub fn put_subject(conn: &Connection, subject: &str, state: &SubjectState, last_seq: u64) -> Result<()> {
-    put_subject_text(conn, subject, &subject_text(state)?, last_seq)
+    put_subject_row(conn, subject, &state.to_row(), last_seq)
 }
 
-/// The text a subject's state row stores (and the state digest hashes).
-pub fn subject_text(state: &SubjectState) -> Result<String> {
-    serde_json::to_string(state).map_err(|e| Error::Corrupt(e.to_string()))
-}
-
-/// Writes a subject's state row as [`subject_text`] made it.
-pub fn put_subject_text(conn: &Connection, subject: &str, text: &str, last_seq: u64) -> Result<()> {
+/// Writes a subject's state row as [`SubjectState::to_row`] made it (a write encodes the state
+/// once, for the row and for the digest's hash of it).
+pub fn put_subject_row(conn: &Connection, subject: &str, row: &[u8], last_seq: u64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO subjects (subject, state, last_seq) VALUES (?1, ?2, ?3) \
                          ON CONFLICT(subject) DO UPDATE SET state = excluded.state, last_seq = excluded.last_seq",
     )?
-    .execute(params![subject, text, last_seq as i64])?;
+    .execute(params![subject, row, last_seq as i64])?;
     Ok(())
+}
+
+/// Decodes a stored state row ([`SubjectState::from_row`]); the error names the subject.
+pub fn decode_state(subject: &str, row: &[u8]) -> Result<SubjectState> {
+    SubjectState::from_row(row).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))
+}
+
+/// A state row's stored bytes (a BLOB since schema v5, JSON text before).
+fn state_bytes<'a>(value: rusqlite::types::ValueRef<'a>) -> Result<&'a [u8]> {
+    value.as_bytes().map_err(|e| Error::Corrupt(format!("state table: {e}")))
 }
 
 /// Deletes a subject's current state.
@@ -481,26 +488,22 @@ pub fn delete_subject(conn: &Connection, subject: &str) -> Result<()> {
 
 /// Every subject's current state (start-up cost grows with subjects, not with history).
 pub fn load_subjects(conn: &Connection) -> Result<HashMap<String, Arc<SubjectState>>> {
-    let mut stmt = conn.prepare("SELECT subject, state FROM subjects")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = HashMap::new();
-    for row in rows {
-        let (subject, json) = row?;
-        let state: SubjectState = serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
-        out.insert(subject, Arc::new(state));
-    }
+    for_each_subject_row(conn, |subject, row| {
+        out.insert(subject.to_string(), Arc::new(decode_state(subject, row)?));
+        Ok(())
+    })?;
     Ok(out)
 }
 
-/// Calls `row(subject, stored state text)` for every row of the state table, in one statement,
+/// Calls `row(subject, stored state row)` for every row of the state table, in one statement,
 /// copying neither (start-up reads the table through this once).
-pub fn for_each_subject_row(conn: &Connection, mut row: impl FnMut(&str, &str) -> Result<()>) -> Result<()> {
+pub fn for_each_subject_row(conn: &Connection, mut row: impl FnMut(&str, &[u8]) -> Result<()>) -> Result<()> {
     let mut stmt = conn.prepare_cached("SELECT subject, state FROM subjects")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let text =
-            |i: usize| -> Result<&str> { r.get_ref(i)?.as_str().map_err(|e| Error::Corrupt(format!("state table, column {i}: {e}"))) };
-        row(text(0)?, text(1)?)?;
+        let subject = r.get_ref(0)?.as_str().map_err(|e| Error::Corrupt(format!("state table, column 0: {e}")))?;
+        row(subject, state_bytes(r.get_ref(1)?)?)?;
     }
     Ok(())
 }
@@ -652,12 +655,12 @@ pub fn current_head(conn: &Connection) -> Result<Option<(u64, String)>> {
 /// The subjects whose state was written after `seq` (another connection's commits).
 pub fn subjects_after(conn: &Connection, seq: u64) -> Result<HashMap<String, Arc<SubjectState>>> {
     let mut stmt = conn.prepare_cached("SELECT subject, state FROM subjects WHERE last_seq > ?1")?;
-    let rows = stmt.query_map([seq as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut rows = stmt.query([seq as i64])?;
     let mut out = HashMap::new();
-    for row in rows {
-        let (subject, json) = row?;
-        let state: SubjectState = serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
-        out.insert(subject, Arc::new(state));
+    while let Some(r) = rows.next()? {
+        let subject = r.get_ref(0)?.as_str().map_err(|e| Error::Corrupt(format!("state table, column 0: {e}")))?;
+        let state = decode_state(subject, state_bytes(r.get_ref(1)?)?)?;
+        out.insert(subject.to_string(), Arc::new(state));
     }
     Ok(out)
 }

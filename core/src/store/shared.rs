@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn a_remembered_row_counts_only_for_the_very_state_it_was_taken_of() {
         let mut sum = StateSum::default();
-        let row = sum.add_subject_text("alice", "{}");
+        let row = sum.add_subject_row("alice", &SubjectState::default().to_row());
         let state = Arc::new(SubjectState::default());
         let mut recent = RecentRows::default();
         recent.put("alice", state.clone(), row);

@@ -222,10 +222,10 @@ impl ConsentStore {
             let mut written = Vec::with_capacity(subjects.len());
             for (subject, state) in subjects {
                 take_out(&mut state_sum, &subject);
-                // Serialised once: the row stores exactly the text the digest hashes.
-                let text = db::subject_text(&state)?;
-                let row = state_sum.add_subject_text(&subject, &text);
-                db::put_subject_text(&tx, &subject, &text, last_seq)?;
+                // Encoded once: the row stores exactly the bytes the digest hashes.
+                let bytes = state.to_row();
+                let row = state_sum.add_subject_row(&subject, &bytes);
+                db::put_subject_row(&tx, &subject, &bytes, last_seq)?;
                 written.push((subject, Arc::new(state), row));
             }
             for subject in &removed {
