@@ -276,6 +276,28 @@ mod tests {
         drop(held_by_probe);
     }
 
+    /// A store dropped on another thread a moment after this thread began to open the same file
+    /// (the bindings' timer or a call in flight holding it last) does not make the open fail.
+    #[test]
+    fn an_open_waits_for_a_store_being_released_on_another_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = granted_store(dir.path());
+        let (go, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            released.recv().unwrap();
+            // Released once the open below is well past its file work and at its claim (the
+            // order, not a time, is what the test asserts: the wait allows 500 ms).
+            std::thread::sleep(std::time::Duration::from_millis(60));
+            drop(store);
+        });
+        go.send(()).unwrap();
+        let mut newer = Policy::builtin();
+        newer.version = format!("{}-newer", newer.version);
+        let reopened = ConsentStore::open(dir.path().join("consent.db"), newer).expect("waited for the release");
+        assert!(reopened.check("alice", "usage_analytics", None).unwrap().allowed);
+        holder.join().unwrap();
+    }
+
     #[test]
     fn a_check_past_the_bound_refreshes_inline_and_then_allows() {
         let dir = tempfile::tempdir().unwrap();

@@ -66,6 +66,10 @@ impl Drop for OpenFile {
     }
 }
 
+/// How long an open waits for a conflicting store of this process (read-write already, or another
+/// policy version) to be released before it refuses with `StoreUnavailable`.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 fn is_memory(path: &Path) -> bool {
     path.as_os_str() == ":memory:"
 }
@@ -168,12 +172,29 @@ impl ConsentStore {
         let key =
             if in_memory { None } else { Some(std::fs::canonicalize(&path).map_err(|source| Error::Io { path: path.clone(), source })?) };
         let read_write = mode == OpenMode::ReadWrite;
-        let mut files = lock(&OPEN_FILES);
-        let existing = key
-            .as_ref()
-            .and_then(|k| files.get(k))
-            .filter(|e| e.owners > 0)
-            .and_then(|e| e.shared.upgrade().map(|s| (s, e.read_write)));
+        // A store the app has just dropped may still be held for a moment by a thread finishing a
+        // call on it (the bindings' timer, a call in flight): a conflicting claim is waited for,
+        // briefly, before the open is refused.
+        let give_up = std::time::Instant::now() + RELEASE_WAIT;
+        let (mut files, existing) = loop {
+            let files = lock(&OPEN_FILES);
+            let existing = key
+                .as_ref()
+                .and_then(|k| files.get(k))
+                .filter(|e| e.owners > 0)
+                .and_then(|e| e.shared.upgrade().map(|s| (s, e.read_write)));
+            let conflict = match &existing {
+                Some((_, true)) if read_write => true,
+                Some((shared, _)) => *shared.policy != *policy,
+                None => false,
+            };
+            if !conflict || std::time::Instant::now() >= give_up {
+                break (files, existing);
+            }
+            drop(existing);
+            drop(files);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        };
         let shared = match existing {
             Some((_, true)) if read_write => {
                 return Err(Error::StoreUnavailable {
