@@ -85,6 +85,11 @@ impl ConsentKit {
         self.life.enter()
     }
 
+    /// The gate check on borrowed text: the uniffi `check` and the C gate (`c_gate.rs`) both answer through it.
+    pub(crate) fn check_text(&self, subject: &str, feature: &str, scope: Option<&str>) -> Result<CheckResult> {
+        Ok(self.store()?.check(subject, feature, scope)?)
+    }
+
     fn decide(&self, subject: String, category: String, action: Action, scope: Option<String>, source: Source) -> Result<Receipt> {
         Ok(self.store()?.record(&ConsentChoice { subject, category, action, scope, source })?)
     }
@@ -217,7 +222,7 @@ impl ConsentKit {
 
     /// May `feature` run for `subject` now? In memory, no I/O. `scope` for per-item features.
     pub fn check(&self, subject: String, feature: String, scope: Option<String>) -> Result<CheckResult> {
-        Ok(self.store()?.check(&subject, &feature, scope.as_deref())?)
+        self.check_text(&subject, &feature, scope.as_deref())
     }
 
     /// One category's status.

@@ -5,6 +5,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod c_gate;
 mod consent_kit;
 mod error;
 pub(crate) mod guard;
@@ -17,6 +18,7 @@ mod recovery;
 mod timer;
 mod types;
 
+pub use c_gate::c_gate_token;
 pub use consent_kit::{ConsentKit, TestClock};
 pub use error::ConsentKitError;
 pub use jni::jni_gate_token;

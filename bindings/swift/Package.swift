@@ -35,10 +35,11 @@ let package = Package(
             path: "Sources/ConsentKitFFI",
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
-        // The API apps use: Swift 6 language mode, complete concurrency checking.
+        // The API apps use: Swift 6 language mode, complete concurrency checking. It calls the
+        // hand-written C gate (ConsentKitFFIC/ConsentKitGate.h) directly, hence ConsentKitFFIC.
         .target(
             name: "ConsentKit",
-            dependencies: ["ConsentKitFFI"],
+            dependencies: ["ConsentKitFFI", "ConsentKitFFIC"],
             path: "Sources/ConsentKit",
             resources: [.copy("PrivacyInfo.xcprivacy")]
         ),

@@ -13,16 +13,19 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-# write_headers HEADER DIR: DIR/ConsentKitFFIC/{ConsentKitFFIC.h,module.modulemap}. A plain
+# write_headers HEADER DIR: DIR/ConsentKitFFIC/{ConsentKitFFIC.h,ConsentKitGate.h,module.modulemap}
+# (uniffi's generated header and our hand-written C gate, Sources/ConsentKitFFIC/ConsentKitGate.h). A plain
 # `module` (a -library XCFramework, not a framework), no `link` (Xcode links the slice's
 # library), and none of the `use` lines of uniffi's generated module map.
 write_headers() {
   local header="$1" dir="$2/ConsentKitFFIC"
   mkdir -p "$dir"
   cp "$header" "$dir/ConsentKitFFIC.h"
+  cp "$here/Sources/ConsentKitFFIC/ConsentKitGate.h" "$dir/ConsentKitGate.h"
   cat > "$dir/module.modulemap" <<'MODULEMAP'
 module ConsentKitFFIC {
     header "ConsentKitFFIC.h"
+    header "ConsentKitGate.h"
     export *
 }
 MODULEMAP

@@ -89,10 +89,10 @@ let package = Package(
             path: "bindings/swift/Sources/ConsentKitFFI",
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
-        // The API apps use: Swift 6 language mode.
+        // The API apps use: Swift 6 language mode; it calls the C gate (ConsentKitGate.h) directly.
         .target(
             name: "ConsentKit",
-            dependencies: ["ConsentKitFFI"],
+            dependencies: ["ConsentKitFFI", "ConsentKitFFIC"],
             path: "bindings/swift/Sources/ConsentKit",
             resources: [.copy("PrivacyInfo.xcprivacy")]
         ),

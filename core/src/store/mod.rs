@@ -247,6 +247,28 @@ mod tests {
         store
     }
 
+    /// A dropped store's probe thread holds its shared state for the moment of one probe; a store
+    /// opened meanwhile (another policy version, or read-write again) must open, not be refused as
+    /// if the dropped one were still open.
+    #[test]
+    fn a_store_reopened_while_the_dropped_ones_probe_still_holds_its_state_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = granted_store(dir.path());
+        let held_by_probe = store.shared.clone();
+        drop(store);
+        let mut newer = Policy::builtin();
+        newer.version = format!("{}-newer", newer.version);
+        let reopened = ConsentStore::open(dir.path().join("consent.db"), newer).expect("the dropped store is not open any more");
+        assert!(reopened.check("alice", "usage_analytics", None).unwrap().allowed, "the new store reads the file");
+        drop(reopened);
+        let again = ConsentStore::open(dir.path().join("consent.db"), Policy::builtin()).expect("read-write again");
+        assert!(!Arc::ptr_eq(&again.shared, &held_by_probe), "a new store does not join the dying state");
+        // While a store is open, a second read-write one is still refused.
+        let err = ConsentStore::open(dir.path().join("consent.db"), Policy::builtin()).err().expect("refused");
+        assert!(err.to_string().contains("already open in this process"), "{err}");
+        drop(held_by_probe);
+    }
+
     #[test]
     fn a_check_past_the_bound_refreshes_inline_and_then_allows() {
         let dir = tempfile::tempdir().unwrap();

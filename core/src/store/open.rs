@@ -22,10 +22,14 @@ use crate::policy::Policy;
 use crate::schema::{self, OpenMode};
 use crate::state_proof;
 
-/// A file open in this process: the state its stores share, and whether a read-write store holds it.
+/// A file open in this process: the state its stores share, how many stores hold it, and whether
+/// a read-write store is one of them. Only `owners` says whether the file is open: a dropped
+/// store's probe thread may keep its [`Shared`] alive for the moment of one probe, and a store
+/// opened meanwhile must not see that dying state as an open one (it starts its own).
 struct OpenEntry {
     shared: Weak<Shared>,
     read_write: bool,
+    owners: usize,
 }
 
 /// Files open in this process. One read-write `ConsentStore` per file (a second would only
@@ -49,12 +53,15 @@ impl Drop for OpenFile {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             let mut files = lock(&OPEN_FILES);
-            if self.read_write {
-                if let Some(entry) = files.get_mut(&key) {
+            if let Some(entry) = files.get_mut(&key) {
+                entry.owners = entry.owners.saturating_sub(1);
+                if self.read_write {
                     entry.read_write = false;
                 }
+                if entry.owners == 0 {
+                    files.remove(&key);
+                }
             }
-            files.retain(|_, e| e.shared.strong_count() > 0 || e.read_write);
         }
     }
 }
@@ -161,7 +168,11 @@ impl ConsentStore {
             if in_memory { None } else { Some(std::fs::canonicalize(&path).map_err(|source| Error::Io { path: path.clone(), source })?) };
         let read_write = mode == OpenMode::ReadWrite;
         let mut files = lock(&OPEN_FILES);
-        let existing = key.as_ref().and_then(|k| files.get(k)).and_then(|e| e.shared.upgrade().map(|s| (s, e.read_write)));
+        let existing = key
+            .as_ref()
+            .and_then(|k| files.get(k))
+            .filter(|e| e.owners > 0)
+            .and_then(|e| e.shared.upgrade().map(|s| (s, e.read_write)));
         let shared = match existing {
             Some((_, true)) if read_write => {
                 return Err(Error::StoreUnavailable {
@@ -198,9 +209,10 @@ impl ConsentStore {
             }
         };
         if let Some(k) = &key {
-            let entry = files.entry(k.clone()).or_insert(OpenEntry { shared: Arc::downgrade(&shared), read_write: false });
+            let entry = files.entry(k.clone()).or_insert(OpenEntry { shared: Arc::downgrade(&shared), read_write: false, owners: 0 });
             entry.shared = Arc::downgrade(&shared);
             entry.read_write |= read_write;
+            entry.owners += 1;
         }
         drop(files);
         let open_file = OpenFile { key, read_write };

@@ -8,7 +8,8 @@ import Foundation
 /// after `close()` every call throws `.Closed`.
 ///
 /// `check` does not cross into Rust on the hot path: decisions are cached in Swift and
-/// invalidated synchronously by a commit listener before any write returns, and an allowed
+/// invalidated synchronously by a commit listener before any write returns (a miss crosses once,
+/// through the C gate, and through uniffi only for what the gate cannot answer), and an allowed
 /// decision is never served past its `validUntil` (a grant's expiry; on the system clock the time
 /// left is measured when the answer is made and then counted on the monotonic clock, so a wall
 /// clock set forward past it is honoured within the cross-process bound). Once `withdraw` has
@@ -27,11 +28,12 @@ public final class ConsentManager: Sendable {
     package let path: String
 
     private let kit: RustConsentKit
+    /// The C gate a cache miss asks first (nil: the library has none of this layout; uniffi then).
+    private let gate: CGate?
     private let now: @Sendable () throws -> Date
     /// True on a hand-set clock (tests): a cached hit then asks `now` against `validUntil` too.
     /// On the system clock a hit reads only the monotonic clock (the entry's deadline).
     private let handSetClock: Bool
-    private let counter: GenerationCounter
     private let commits: ListenerHandle
     /// The gate cache (package: tests check its bound).
     package let cache: DecisionCache
@@ -43,18 +45,19 @@ public final class ConsentManager: Sendable {
         kit: RustConsentKit, path: String, now: @escaping @Sendable () throws -> Date, handSetClock: Bool = false,
         reopen: @escaping @Sendable () throws -> ConsentManager
     ) throws {
-        // The commit listener holds only the counter, never this manager or the Rust object: no cycle.
-        let counter = GenerationCounter(try kit.generation())
         self.kit = kit
+        self.gate = CGate.register(kit)
         self.path = path
         self.now = now
         self.handSetClock = handSetClock
-        self.counter = counter
         self.reopen = reopen
         // Another process's commit reaches the cache through the commit listener (the core's probe
         // publishes it like a write); an entry older than the bound is asked again anyway.
-        self.cache = DecisionCache(freshNanos: try kit.crossProcessBoundMillis().multipliedReportingOverflow(by: 1_000_000).partialValue)
-        self.commits = try kit.onCommit(listener: counter)
+        let cache = DecisionCache(
+            freshNanos: try kit.crossProcessBoundMillis().multipliedReportingOverflow(by: 1_000_000).partialValue,
+            generation: try kit.generation())
+        self.cache = cache
+        self.commits = try kit.onCommit(listener: CacheInvalidator(cache))
     }
 
     deinit {
@@ -108,6 +111,9 @@ public final class ConsentManager: Sendable {
         close()
         return Recovered(manager: try reopen(), quarantinedAt: moved)
     }
+
+    /// True when cache misses ask the core through the C gate (tests; false: through uniffi).
+    package var usesCGate: Bool { gate != nil }
 
     /// True once `close()` has begun (tests; apps learn it from `.Closed`).
     package var isClosed: Bool { cache.isClosed }
@@ -174,16 +180,26 @@ public final class ConsentManager: Sendable {
     /// In memory; a cached answer does not cross into Rust.
     public func check(_ subject: String, feature: FeatureID, scope: String? = nil) throws -> CheckResult {
         let key = DecisionCache.Key(subject: subject, feature: feature.rawValue, scope: scope)
-        let current = counter.value  // read before asking Rust: a commit in between makes the entry stale
-        let madeAt = DispatchTime.now().uptimeNanoseconds
-        if let hit = cache.get(key), hit.generation == current, cache.isFresh(hit, at: madeAt),
-            try !handSetClock || (hit.decision.validUntil.map({ try now() < $0 }) ?? true)
-        {
-            return hit.decision
+        let madeAt = DispatchTime.now().uptimeNanoseconds  // read before asking Rust: the deadline errs early
+        let current: UInt64
+        switch cache.lookup(key, at: madeAt) {
+        case .hit(let hit):
+            if try !handSetClock || (hit.decision.validUntil.map({ try now() < $0 }) ?? true) { return hit.decision }
+            current = hit.generation
+        case .miss(let generation):
+            current = generation
         }
-        let decision = try kit.check(subject: subject, feature: feature.rawValue, scope: scope)
+        let decision = try checkUncached(subject, feature: feature, scope: scope)
         cache.put(key, generation: current, decision: decision, madeAt: madeAt, expiresIn: try nanosLeft(decision), limit: Self.maxCachedDecisions)
         return decision
+    }
+
+    /// What a cache miss of ``check(_:feature:scope:)`` does: asks the core, through the C gate
+    /// (one C call) for the common answer and through uniffi where the gate cannot answer (which
+    /// throws the typed error). Caches nothing (benchmarks and tests).
+    @_spi(Testing) public func checkUncached(_ subject: String, feature: FeatureID, scope: String? = nil) throws -> CheckResult {
+        try gate?.check(subject: subject, feature: feature.rawValue, scope: scope)
+            ?? kit.check(subject: subject, feature: feature.rawValue, scope: scope)
     }
 
     /// Nanoseconds until `decision`'s `validUntil`, measured on the wall clock after the answer was
@@ -195,9 +211,13 @@ public final class ConsentManager: Sendable {
         return seconds <= 0 ? 0 : UInt64(min(seconds, 1e9) * 1e9)
     }
 
-    /// Shorthand for `check(...).allowed`.
+    /// Shorthand for `check(...).allowed`. A cached answer costs one read lock, one clock read
+    /// and one hash of `subject`, and copies nothing out of the cache but the Bool.
     public func isAllowed(_ subject: String, feature: FeatureID, scope: String? = nil) throws -> Bool {
-        try check(subject, feature: feature, scope: scope).allowed
+        if scope == nil, !handSetClock, let allowed = cache.allowed(subject: subject, feature: feature.rawValue, at: DispatchTime.now().uptimeNanoseconds) {
+            return allowed
+        }
+        return try check(subject, feature: feature, scope: scope).allowed
     }
 
     /// One category's status and since when.
@@ -395,18 +415,22 @@ public final class ObservationToken: Sendable {
     deinit { stop() }
 }
 
-/// The store generation, bumped synchronously by every commit before the write returns.
-final class GenerationCounter: CommitListener, @unchecked Sendable {
-    private let lock = ReadWriteLock()
-    private var current: UInt64
-    init(_ start: UInt64) { current = start }
-    var value: UInt64 { lock.reading { current } }
+/// The commit listener: moves the gate cache to each new generation synchronously, before the
+/// write (or the core's probe of another process's commit) returns. Holds only the cache, never
+/// the manager or the Rust object: no cycle.
+final class CacheInvalidator: CommitListener, @unchecked Sendable {
+    private let cache: DecisionCache
+    init(_ cache: DecisionCache) { self.cache = cache }
     func onCommit(generation: UInt64) {
-        lock.writing { current = max(current, generation) }
+        cache.advance(to: generation)
     }
 }
 
-/// Decisions by (subject, feature, scope), each tagged with the generation it was computed at.
+/// Decisions by (subject, feature, scope), each tagged with the store generation it was computed
+/// at; the cache holds only entries of its current generation (``advance(to:)`` empties it).
+/// A hit takes one read lock, compares the feature against a short list of features (small
+/// strings compare without hashing) and hashes only the subject; scoped checks (per-item
+/// features) hash the whole key.
 package final class DecisionCache: @unchecked Sendable {
     package struct Key: Hashable {
         package let subject: String
@@ -427,31 +451,118 @@ package final class DecisionCache: @unchecked Sendable {
         /// Until when it may be served (monotonic nanoseconds): the bound, and never past its `validUntil`.
         package let deadline: UInt64
     }
+    /// What a lookup found: a fresh entry of the current generation, or a miss with the generation
+    /// to tag the answer with (read before Rust is asked: a commit in between makes it stale).
+    package enum Lookup {
+        case hit(Entry)
+        case miss(generation: UInt64)
+    }
+    /// The unscoped entries of one feature, by subject. The subject put last and its entry's
+    /// plain fields are kept beside the map: a repeated check for one user (an app's signed-in
+    /// user, the common case) compares the subject instead of hashing it and copies no reference.
+    private struct Shelf {
+        let feature: String
+        var bySubject: [String: Entry]
+        var hotSubject: String?
+        var hotAllowed = false
+        var hotGeneration: UInt64 = 0
+        var hotMadeAt: UInt64 = 0
+        var hotDeadline: UInt64 = 0
+
+        init(feature: String) {
+            self.feature = feature
+            bySubject = [:]
+        }
+
+        mutating func put(_ subject: String, _ entry: Entry) -> Entry? {
+            hotSubject = subject
+            hotAllowed = entry.decision.allowed
+            hotGeneration = entry.generation
+            hotMadeAt = entry.madeAt
+            hotDeadline = entry.deadline
+            return bySubject.updateValue(entry, forKey: subject)
+        }
+
+        mutating func removeAll() {
+            bySubject.removeAll(keepingCapacity: true)
+            hotSubject = nil
+        }
+    }
+
     /// The core's cross-process bound in nanoseconds: no entry is served longer.
     package let freshNanos: UInt64
     private let lock = ReadWriteLock()
-    private var entries: [Key: Entry] = [:]
+    // Guarded by `lock`, so Swift's dynamic exclusivity checks are redundant on the hot path.
+    @exclusivity(unchecked) private var generation: UInt64
+    @exclusivity(unchecked) private var shelves: [Shelf] = []
+    @exclusivity(unchecked) private var scoped: [Key: Entry] = [:]
+    @exclusivity(unchecked) private var count = 0
+    @exclusivity(unchecked) private var closed = false
 
-    private var closed = false
-
-    package init(freshNanos: UInt64) {
+    package init(freshNanos: UInt64, generation: UInt64 = 0) {
         self.freshNanos = freshNanos
+        self.generation = generation
     }
 
-    package func get(_ key: Key) -> Entry? { lock.reading { entries[key] } }
+    /// The entry for `key`, fresh or not (tests).
+    package func get(_ key: Key) -> Entry? { lock.reading { entry(key) } }
+
+    /// A fresh entry of the current generation for `key` at monotonic time `now`, or the
+    /// generation to tag a new answer with.
+    package func lookup(_ key: Key, at now: UInt64) -> Lookup {
+        lock.reading {
+            if let found = entry(key), found.generation == generation, isFresh(found, at: now) { return .hit(found) }
+            return .miss(generation: generation)
+        }
+    }
+
+    /// The hot path of `isAllowed` (no scope): the cached answer's `allowed`, or nil on a miss.
+    /// Copies nothing out of the entry but one Bool.
+    package func allowed(subject: String, feature: String, at now: UInt64) -> Bool? {
+        lock.reading {
+            guard let shelf = shelfIndex(feature) else { return nil }
+            if shelves[shelf].hotSubject == subject {
+                guard shelves[shelf].hotGeneration == generation, now >= shelves[shelf].hotMadeAt, now < shelves[shelf].hotDeadline else { return nil }
+                return shelves[shelf].hotAllowed
+            }
+            guard let found = shelves[shelf].bySubject[subject], found.generation == generation, isFresh(found, at: now) else { return nil }
+            return found.decision.allowed
+        }
+    }
 
     /// True while `entry` is younger than the cross-process bound, and before its expiry, at monotonic time `now`.
     package func isFresh(_ entry: Entry, at now: UInt64) -> Bool {
         now >= entry.madeAt && now < entry.deadline
     }
 
-    /// Keeps `decision` for `key`; `expiresIn`: nanoseconds after `madeAt` until its `validUntil`.
+    /// Keeps `decision` for `key`, unless `generation` is older than the cache's (a commit came
+    /// in between); `expiresIn`: nanoseconds after `madeAt` until its `validUntil`.
     package func put(_ key: Key, generation: UInt64, decision: CheckResult, madeAt: UInt64, expiresIn: UInt64? = nil, limit: Int) {
         let deadline = madeAt &+ min(freshNanos, expiresIn ?? freshNanos)
+        let entry = Entry(generation: generation, decision: decision, madeAt: madeAt, deadline: deadline)
         lock.writing {
-            guard !closed else { return }
-            if entries.count >= limit { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(generation: generation, decision: decision, madeAt: madeAt, deadline: deadline)
+            guard !closed, generation >= self.generation else { return }
+            if count >= limit { removeAll() }
+            let replaced: Entry?
+            if key.scope != nil {
+                replaced = scoped.updateValue(entry, forKey: key)
+            } else if let shelf = shelfIndex(key.feature) {
+                replaced = shelves[shelf].put(key.subject, entry)
+            } else {
+                var shelf = Shelf(feature: key.feature)
+                replaced = shelf.put(key.subject, entry)
+                shelves.append(shelf)
+            }
+            if replaced == nil { count += 1 }
+        }
+    }
+
+    /// Moves to `generation` (a commit): every entry of an older one is dropped before this returns.
+    func advance(to generation: UInt64) {
+        lock.writing {
+            guard generation > self.generation else { return }
+            self.generation = generation
+            removeAll()
         }
     }
 
@@ -459,11 +570,31 @@ package final class DecisionCache: @unchecked Sendable {
     func close() {
         lock.writing {
             closed = true
-            entries.removeAll()
+            removeAll()
         }
     }
 
     var isClosed: Bool { lock.reading { closed } }
+
+    /// Under the lock.
+    private func entry(_ key: Key) -> Entry? {
+        if key.scope != nil { return scoped[key] }
+        guard let shelf = shelfIndex(key.feature) else { return nil }
+        return shelves[shelf].bySubject[key.subject]
+    }
+
+    /// Under the lock. A catalog has a handful of features; equal small strings compare as two words.
+    private func shelfIndex(_ feature: String) -> Int? {
+        for i in shelves.indices where shelves[i].feature == feature { return i }
+        return nil
+    }
+
+    /// Under the write lock.
+    private func removeAll() {
+        for i in shelves.indices { shelves[i].removeAll() }
+        scoped.removeAll(keepingCapacity: true)
+        count = 0
+    }
 }
 
 /// The live listener registrations of one manager, so that `close()` can end them all.

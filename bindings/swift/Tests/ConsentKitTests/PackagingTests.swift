@@ -39,12 +39,15 @@ final class PackagingTests: XCTestCase {
         try run("/bin/bash", [package.appendingPathComponent("build-xcframework.sh").path, "--headers-only", headers.path])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: headers.path), ["ConsentKitFFIC"], "nothing at the root of Headers/")
         let folder = headers.appendingPathComponent("ConsentKitFFIC")
-        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: folder.path)), ["module.modulemap", "ConsentKitFFIC.h"])
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: folder.path)), ["module.modulemap", "ConsentKitFFIC.h", "ConsentKitGate.h"])
         let map = try String(contentsOf: folder.appendingPathComponent("module.modulemap"), encoding: .utf8)
         XCTAssertTrue(map.hasPrefix("module ConsentKitFFIC {"), "a plain module for a -library XCFramework, not a framework module")
         XCTAssertFalse(map.contains("use \""), "no `use` lines (they break the module on current Xcode)")
         XCTAssertFalse(map.contains("link"), "Xcode links the slice's library itself")
         XCTAssertTrue(map.contains("header \"ConsentKitFFIC.h\""))
+        XCTAssertTrue(map.contains("header \"ConsentKitGate.h\""), "the hand-written C gate ships in the module")
+        XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent("ConsentKitGate.h")),
+                       try Data(contentsOf: package.appendingPathComponent("Sources/ConsentKitFFIC/ConsentKitGate.h")), "the package's own gate header")
     }
 
     func testTheNestedModuleMapResolvesFromTheHeadersRoot() throws {
@@ -53,7 +56,7 @@ final class PackagingTests: XCTestCase {
         let headers = try temporaryDirectory()
         try run("/bin/bash", [package.appendingPathComponent("build-xcframework.sh").path, "--headers-only", headers.path])
         let probe = headers.deletingLastPathComponent().appendingPathComponent("\(headers.lastPathComponent)-probe.swift")
-        try "import ConsentKitFFIC\nlet _: RustBuffer.Type = RustBuffer.self\n".write(to: probe, atomically: true, encoding: .utf8)
+        try "import ConsentKitFFIC\nlet _: RustBuffer.Type = RustBuffer.self\nlet _: Int32 = CONSENTKIT_GATE_LAYOUT\nlet _ = consentkit_gate_check\n".write(to: probe, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: probe) }
         let swiftc = ProcessInfo.processInfo.environment["CONSENTKIT_SWIFTC"] ?? "swiftc"
         try run("/usr/bin/env", [swiftc, "-typecheck", "-I", headers.path, "-module-cache-path", headers.appendingPathComponent("cache").path, probe.path])

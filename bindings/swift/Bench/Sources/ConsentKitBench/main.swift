@@ -1,8 +1,9 @@
 // The Swift rows of BENCHMARKS.md, each against a reference measured in the same process,
 // interleaved round by round (ours, reference, ours, ...); each cell is the median of the rounds.
 // Prints the Markdown section on stdout. Not a test: no test asserts a time.
-import ConsentKit
+@_spi(Testing) import ConsentKit  // checkUncached: what a cache miss does
 import ConsentKitFFI  // the generated uniffi bindings: the uncached call and the no-argument floor
+import ConsentKitFFIC  // the C gate's no-argument entry: the C call floor
 import Foundation
 
 /// Keeps the optimizer from dropping a measured call.
@@ -49,7 +50,9 @@ try consent.grant(subject, category: .deviceContacts)
 _ = try raw.grant(subject: subject, category: "device_contacts", scope: nil, source: .settings)
 try consent.reportOSPermission(.contacts, state: .granted)
 _ = try raw.setOsPermission(permission: "contacts", state: .granted)
-guard try consent.isAllowed(subject, feature: .contactLookup), try raw.check(subject: subject, feature: "contact_lookup", scope: nil).allowed else {
+guard try consent.isAllowed(subject, feature: .contactLookup), try consent.checkUncached(subject, feature: .contactLookup).allowed,
+    try raw.check(subject: subject, feature: "contact_lookup", scope: nil).allowed
+else {
     fatalError("the bench's check must be an allowed one")
 }
 var rows: [String] = []
@@ -63,12 +66,31 @@ let (clock, _) = interleaved(rounds: 9, iterations: 1_000_000,
 rows.append(row("Swift cached `isAllowed` (allowed, repeated)", ns(cached), "Swift `[String: CheckResult]` lookup, 1 entry \(ns(dictionary))", cached / dictionary, "<= 2x"))
 rows.append(row("`DispatchTime.now()`, the clock read a cached check makes (cross-process bound)", ns(clock),
     "Swift `[String: CheckResult]` lookup, 1 entry \(ns(dictionary))", clock / dictionary, "(part of the floor)"))
+// two subjects taking turns: each hit hashes its subject (the last-put fast path misses every other time)
+let other = "bob"
+try consent.grant(other, category: .deviceContacts)
+let pair: [String: CheckResult] = [subject: map[subject]!, other: map[subject]!]
+var turn = false
+let (alternating, pairLookup) = try interleaved(rounds: 9, iterations: 1_000_000,
+    ours: { turn.toggle(); return try consent.isAllowed(turn ? subject : other, feature: .contactLookup) },
+    reference: { turn.toggle(); return pair[turn ? subject : other]!.allowed })
+rows.append(row("Swift cached `isAllowed`, two subjects taking turns (allowed)", ns(alternating),
+    "Swift `[String: CheckResult]` lookup, 2 entries taking turns \(ns(pairLookup))", alternating / pairLookup, "<= 2x"))
 
-// 2. the uncached check through the uniffi Swift bindings against the cheapest uniffi call
+// 2. the uncached check (what a cache miss does: the C gate) and the same check through the
+// uniffi Swift bindings, each against the cheapest uniffi call; and the cheapest C call
+let (gated, gateFloor) = try interleaved(rounds: 9, iterations: 200_000,
+    ours: { try consent.checkUncached(subject, feature: .contactLookup).allowed }, reference: { try !raw.isClosed() })
+rows.append(row("Swift uncached check through the C gate (what a cache miss costs)", ns(gated),
+    "a no-argument uniffi call (`isClosed()`) \(ns(gateFloor))", gated / gateFloor, "<= 2x that floor"))
 let (uncached, floor) = try interleaved(rounds: 9, iterations: 50_000,
     ours: { try raw.check(subject: subject, feature: "contact_lookup", scope: nil).allowed }, reference: { try !raw.isClosed() })
-rows.append(row("Swift uncached check through uniffi (what a cache miss costs)", ns(uncached),
+rows.append(row("Swift uncached check through uniffi (the fallback for what the C gate cannot carry)", ns(uncached),
     "a no-argument uniffi call (`isClosed()`) \(ns(floor))", uncached / floor, "<= 2x that floor"))
+let (cCall, _) = interleaved(rounds: 9, iterations: 1_000_000,
+    ours: { consentkit_gate_layout() == CONSENTKIT_GATE_LAYOUT }, reference: { map[subject]!.allowed })
+rows.append(row("a no-argument C call (`consentkit_gate_layout()`), the C gate's crossing", ns(cCall),
+    "a no-argument uniffi call (`isClosed()`) \(ns(floor))", cCall / floor, "(part of the floor)"))
 
 consent.close()
 try raw.shutdown()
@@ -82,7 +104,7 @@ Swift package built with `swift build -c release` against the release cdylib. Ou
 |---|---|---|---|---|---|
 \(rows.joined(separator: "\n"))
 
-Where the time goes: a cached hit takes two pthread read locks (the generation counter, the cache), hashes the three strings of its key (Swift strings do not cache their hash), and reads one clock (`DispatchTime.now()`: the bound and the expiry are one monotonic deadline). An uncached call through the uniffi Swift bindings copies each String argument into a `RustBuffer` with its own call into Rust and decodes the answer's buffer; the no-argument floor is a direct C call.
+Where the time goes: a cached `isAllowed` takes one pthread read lock, finds the feature in a short list by string equality (small strings compare as two words), compares the subject with the one last put for that feature (an app's signed-in user) and only otherwise hashes it, copies nothing out but the Bool, and reads one clock (`DispatchTime.now()`: the bound and the expiry are one monotonic deadline), which is most of what is left (profiled with `perf`: about four fifths of a repeated hit here). A cache miss crosses once through the C gate (`consentkit_gate_check`, `bindings/src/c_gate.rs`): the strings go as pointer and length, the answer comes back in stack buffers, and Swift builds the `CheckResult`; the rest of that row is the core's own check (`make bench-rust`, the Rust `check` row), which no crossing removes: the C crossing itself is the no-argument C call row. The uniffi path, kept as the fallback for errors and for answers with more reasons than the gate's buffers hold, copies each String argument into a `RustBuffer` with its own call into Rust and decodes the answer's buffer through Foundation `Data`; the no-argument uniffi floor is a direct C call plus uniffi's call-status handling.
 
 Load average (1 min) at the end of the run: \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? "n/a"); the machine is shared, so read the ratios.
 """)
