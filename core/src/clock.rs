@@ -359,6 +359,7 @@ fn precise_epoch() -> std::time::Instant {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
 fn clock_nanos(clock: libc::clockid_t) -> Option<u64> {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec for the duration of the call.

@@ -108,6 +108,30 @@ fn name_code(conn: &Connection, name: &str) -> Result<i64> {
     Ok(conn.last_insert_rowid())
 }
 
+/// The codes of an event's catalog names (category, policy id, policy version), added if new:
+/// one cached statement when all are known (every write but a policy's first).
+fn name_codes(conn: &Connection, category: Option<&str>, policy_id: &str, policy_version: &str) -> Result<(Option<i64>, i64, i64)> {
+    let known: (Option<i64>, Option<i64>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT (SELECT code FROM names WHERE name = ?1), (SELECT code FROM names WHERE name = ?2), \
+             (SELECT code FROM names WHERE name = ?3)",
+        )?
+        .query_row(params![category, policy_id, policy_version], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let category = match (category, known.0) {
+        (Some(name), None) => Some(name_code(conn, name)?),
+        (_, code) => code,
+    };
+    let policy_id = match known.1 {
+        Some(code) => code,
+        None => name_code(conn, policy_id)?,
+    };
+    let policy_version = match known.2 {
+        Some(code) => code,
+        None => name_code(conn, policy_version)?,
+    };
+    Ok((category, policy_id, policy_version))
+}
+
 /// The names of the codes one read meets, looked up once each (the table holds a few rows).
 #[derive(Default)]
 struct Names(HashMap<i64, Option<String>>);
@@ -148,8 +172,7 @@ const COL_PREV_HASH: usize = 18;
 
 /// Appends one sealed event.
 pub fn insert_event(conn: &Connection, r: &Receipt) -> Result<()> {
-    let name = |n: Option<&str>| n.map(|n| name_code(conn, n)).transpose();
-    let (category, policy_id, policy_version) = (name(r.category.as_deref())?, name(Some(&r.policy_id))?, name(Some(&r.policy_version))?);
+    let (category, policy_id, policy_version) = name_codes(conn, r.category.as_deref(), &r.policy_id, &r.policy_version)?;
     conn.prepare_cached(
         "INSERT INTO events (seq, id, subject, category, action, scope, source, policy_id, policy_version, purpose_version, at, \
          valid_until, permission, os_state, detail, content_hash, hash, removed_by) \
@@ -430,15 +453,31 @@ pub fn remove_events(conn: &Connection, seqs: &[u64], removed_by: u64) -> Result
     Ok(())
 }
 
-/// Writes a subject's current state (same transaction as its event).
+/// Writes a subject's current state (same transaction as its event), as its binary row
+/// ([`SubjectState::to_row`], schema v5).
 pub fn put_subject(conn: &Connection, subject: &str, state: &SubjectState, last_seq: u64) -> Result<()> {
-    let json = serde_json::to_string(state).map_err(|e| Error::Corrupt(e.to_string()))?;
+    put_subject_row(conn, subject, &state.to_row(), last_seq)
+}
+
+/// Writes a subject's state row as [`SubjectState::to_row`] made it (a write encodes the state
+/// once, for the row and for the digest's hash of it).
+pub fn put_subject_row(conn: &Connection, subject: &str, row: &[u8], last_seq: u64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO subjects (subject, state, last_seq) VALUES (?1, ?2, ?3) \
                          ON CONFLICT(subject) DO UPDATE SET state = excluded.state, last_seq = excluded.last_seq",
     )?
-    .execute(params![subject, json, last_seq as i64])?;
+    .execute(params![subject, row, last_seq as i64])?;
     Ok(())
+}
+
+/// Decodes a stored state row ([`SubjectState::from_row`]); the error names the subject.
+pub fn decode_state(subject: &str, row: &[u8]) -> Result<SubjectState> {
+    SubjectState::from_row(row).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))
+}
+
+/// A state row's stored bytes (a BLOB since schema v5, JSON text before).
+fn state_bytes<'a>(value: rusqlite::types::ValueRef<'a>) -> Result<&'a [u8]> {
+    value.as_bytes().map_err(|e| Error::Corrupt(format!("state table: {e}")))
 }
 
 /// Deletes a subject's current state.
@@ -449,26 +488,22 @@ pub fn delete_subject(conn: &Connection, subject: &str) -> Result<()> {
 
 /// Every subject's current state (start-up cost grows with subjects, not with history).
 pub fn load_subjects(conn: &Connection) -> Result<HashMap<String, Arc<SubjectState>>> {
-    let mut stmt = conn.prepare("SELECT subject, state FROM subjects")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = HashMap::new();
-    for row in rows {
-        let (subject, json) = row?;
-        let state: SubjectState = serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
-        out.insert(subject, Arc::new(state));
-    }
+    for_each_subject_row(conn, |subject, row| {
+        out.insert(subject.to_string(), Arc::new(decode_state(subject, row)?));
+        Ok(())
+    })?;
     Ok(out)
 }
 
-/// Calls `row(subject, stored state text)` for every row of the state table, in one statement,
+/// Calls `row(subject, stored state row)` for every row of the state table, in one statement,
 /// copying neither (start-up reads the table through this once).
-pub fn for_each_subject_row(conn: &Connection, mut row: impl FnMut(&str, &str) -> Result<()>) -> Result<()> {
+pub fn for_each_subject_row(conn: &Connection, mut row: impl FnMut(&str, &[u8]) -> Result<()>) -> Result<()> {
     let mut stmt = conn.prepare_cached("SELECT subject, state FROM subjects")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let text =
-            |i: usize| -> Result<&str> { r.get_ref(i)?.as_str().map_err(|e| Error::Corrupt(format!("state table, column {i}: {e}"))) };
-        row(text(0)?, text(1)?)?;
+        let subject = r.get_ref(0)?.as_str().map_err(|e| Error::Corrupt(format!("state table, column 0: {e}")))?;
+        row(subject, state_bytes(r.get_ref(1)?)?)?;
     }
     Ok(())
 }
@@ -523,6 +558,17 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Records what a write leaves behind, in one statement (all four on the one `meta` page): the
+/// chain head, the state digest sealed with it, and the clock's high-water mark.
+pub fn set_head(conn: &Connection, seq: u64, hash: &str, digest: &str, time_high_water: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('head_seq', ?1), ('head_hash', ?2), ('state_digest', ?3), \
+         ('time_high_water', ?4)",
+    )?
+    .execute(params![seq.to_string(), hash, digest, time_high_water.to_string()])?;
+    Ok(())
+}
+
 /// The chain's head as recorded in metadata: (seq, hash).
 pub fn head(conn: &Connection) -> Result<Option<(u64, String)>> {
     let seq = meta(conn, "head_seq")?;
@@ -539,9 +585,8 @@ pub fn head(conn: &Connection) -> Result<Option<(u64, String)>> {
 /// The last stored event's (seq, hash), read from the events table itself.
 pub fn last_event(conn: &Connection) -> Result<Option<(u64, String)>> {
     Ok(conn
-        .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, hash_text(r.get_ref(1)?)))
-        })
+        .prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, hash_text(r.get_ref(1)?))))
         .optional()?)
 }
 
@@ -581,8 +626,26 @@ pub fn retention_candidates(conn: &Connection, up_to_seq: u64) -> Result<Vec<(u6
 
 /// The head to append after: the recorded head, or the last stored row if rows lie beyond it
 /// (rows cut off after the recorded head stay visible as a break instead of being overwritten).
+/// One cached statement, no scan (`max(seq)` reads the last row; `hash` is that row's): every
+/// write reads this first.
 pub fn current_head(conn: &Connection) -> Result<Option<(u64, String)>> {
-    Ok(match (head(conn)?, last_event(conn)?) {
+    let (seq, hash, last): (Option<String>, Option<String>, Option<(u64, String)>) = conn
+        .prepare_cached(
+            "SELECT (SELECT value FROM meta WHERE key = 'head_seq'), (SELECT value FROM meta WHERE key = 'head_hash'), \
+             max(seq), hash FROM events",
+        )?
+        .query_row([], |r| {
+            let last = match r.get::<_, Option<i64>>(2)? {
+                Some(seq) => Some((seq as u64, hash_text(r.get_ref(3)?))),
+                None => None,
+            };
+            Ok((r.get(0)?, r.get(1)?, last))
+        })?;
+    let recorded = match (seq, hash) {
+        (Some(seq), Some(hash)) => Some((seq.parse().map_err(|_| Error::Corrupt(format!("head_seq '{seq}'")))?, hash)),
+        _ => None,
+    };
+    Ok(match (recorded, last) {
         (Some(head), Some(last)) if last.0 > head.0 => Some(last),
         (Some(head), _) => Some(head),
         (None, last) => last,
@@ -592,12 +655,12 @@ pub fn current_head(conn: &Connection) -> Result<Option<(u64, String)>> {
 /// The subjects whose state was written after `seq` (another connection's commits).
 pub fn subjects_after(conn: &Connection, seq: u64) -> Result<HashMap<String, Arc<SubjectState>>> {
     let mut stmt = conn.prepare_cached("SELECT subject, state FROM subjects WHERE last_seq > ?1")?;
-    let rows = stmt.query_map([seq as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut rows = stmt.query([seq as i64])?;
     let mut out = HashMap::new();
-    for row in rows {
-        let (subject, json) = row?;
-        let state: SubjectState = serde_json::from_str(&json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
-        out.insert(subject, Arc::new(state));
+    while let Some(r) = rows.next()? {
+        let subject = r.get_ref(0)?.as_str().map_err(|e| Error::Corrupt(format!("state table, column 0: {e}")))?;
+        let state = decode_state(subject, state_bytes(r.get_ref(1)?)?)?;
+        out.insert(subject.to_string(), Arc::new(state));
     }
     Ok(out)
 }
@@ -611,8 +674,9 @@ pub fn removals_after(conn: &Connection, seq: u64) -> Result<bool> {
 }
 
 /// SQLite's `PRAGMA data_version` of this connection: changes when another connection commits.
+/// A cached statement: every write reads it twice, the probe thread 20 times a second.
 pub fn data_version(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    Ok(conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?)
 }
 
 #[cfg(test)]
@@ -695,6 +759,37 @@ mod tests {
         assert_eq!(history.len() as i64, all);
         assert!(history.windows(2).all(|w| w[0].seq < w[1].seq), "oldest first");
         assert!(history.iter().all(crate::chain::receipt_is_sealed), "each receipt carries its derived prev_hash");
+    }
+
+    #[test]
+    fn the_head_is_the_recorded_one_or_the_rows_beyond_it_in_one_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = schema::open(&dir.path().join("head.db"), OpenMode::ReadWrite).unwrap();
+        assert_eq!(current_head(&conn).unwrap(), None, "an empty ledger has no head");
+        let hash = |b: u8| chain::hex(&[b; 32]);
+        // What a write records is what the readers of the head, the digest and the mark find.
+        set_head(&conn, 2, &hash(2), "digest-2", 1_234).unwrap();
+        assert_eq!(head(&conn).unwrap(), Some((2, hash(2))));
+        assert_eq!(meta(&conn, crate::state_proof::DIGEST_KEY).unwrap().as_deref(), Some("digest-2"));
+        assert_eq!(meta(&conn, "time_high_water").unwrap().as_deref(), Some("1234"));
+        assert_eq!(current_head(&conn).unwrap(), Some((2, hash(2))), "rows cut off after the recorded head: the recorded head");
+        let row = |seq: i64, h: u8| {
+            conn.execute(
+                "INSERT INTO events (seq, content_hash, hash, removed_by) VALUES (?1, ?2, ?3, 0)",
+                params![seq, vec![h; 32], vec![h; 32]],
+            )
+            .unwrap()
+        };
+        row(1, 1);
+        assert_eq!(current_head(&conn).unwrap(), Some((2, hash(2))), "the last row is before the recorded head");
+        row(2, 2);
+        row(3, 3);
+        assert_eq!(current_head(&conn).unwrap(), Some((3, hash(3))), "a row beyond the recorded head is appended after");
+        conn.execute("DELETE FROM meta WHERE key = 'head_hash'", []).unwrap();
+        assert_eq!(current_head(&conn).unwrap(), Some((3, hash(3))), "no recorded head: the last row");
+        set_head(&conn, 3, &hash(3), "digest-3", 1_235).unwrap();
+        conn.execute("UPDATE meta SET value = 'x' WHERE key = 'head_seq'", []).unwrap();
+        assert!(matches!(current_head(&conn), Err(Error::Corrupt(_))), "an unreadable recorded head is an error, never ignored");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub struct OsMap(Vec<Option<(OsPermission, OsRecord)>>);
 
 impl OsMap {
     /// The reported state of `permission`, if any (`None` for a permission never reported).
+    #[inline]
     pub fn get(&self, permission: &OsPermission) -> Option<&OsRecord> {
         self.0.get(permission.index()).and_then(|slot| slot.as_ref().map(|(_, r)| r))
     }
@@ -132,6 +133,7 @@ impl Snapshot {
     }
 
     /// The OS state of `permission` (`not_determined` if never reported).
+    #[inline]
     pub fn os_state(&self, permission: OsPermission) -> OsState {
         self.os.get(&permission).map_or(OsState::NotDetermined, |r| r.state)
     }
@@ -314,6 +316,7 @@ impl<F: FnOnce() -> Timestamp> LazyTime<F> {
         LazyTime { read: Some(read), at: Timestamp(i64::MIN) }
     }
 
+    #[inline]
     fn get(&mut self) -> Timestamp {
         if let Some(read) = self.read.take() {
             self.at = read();
@@ -325,11 +328,13 @@ impl<F: FnOnce() -> Timestamp> LazyTime<F> {
 /// [`status_of`] at the check's time. The clock is read for a recorded consent, the only status
 /// that changes with time (expiry); contract, legal obligation and legitimate interest never
 /// depend on it, nor does a consent never recorded (not asked), so those checks skip the read.
+#[inline]
 fn status_at<F: FnOnce() -> Timestamp>(category: &Category, state: Option<&CategoryState>, clock: &mut LazyTime<F>) -> Status {
     let at = if category.legal_basis == LegalBasis::Consent && state.is_some() { clock.get() } else { Timestamp(i64::MIN) };
     status_of(category, state, at)
 }
 
+#[inline]
 fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),

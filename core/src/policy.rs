@@ -2,12 +2,13 @@
 //! purpose version) and the features that need them. Loaded from JSON and validated as a whole.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Period;
 use crate::error::{Error, Result};
-use crate::id::CatalogId;
+use crate::id::{same_id, CatalogId};
 use crate::model::{ChildrenRule, LegalBasis};
 use crate::os_permission::OsPermission;
 
@@ -91,7 +92,7 @@ pub struct Policy {
     #[serde(skip)]
     category_index: HashMap<String, usize, IdHash>,
     #[serde(skip)]
-    feature_index: HashMap<String, usize, IdHash>,
+    feature_index: FeatureTable,
     /// Per category (in order): its id as handed out in answers.
     #[serde(skip)]
     category_names: Vec<CatalogId>,
@@ -108,6 +109,60 @@ pub(crate) struct FeaturePlan {
     pub(crate) id: CatalogId,
     /// Indices into `Policy::categories`, in the feature's order.
     pub(crate) categories: Box<[usize]>,
+}
+
+/// The feature ids, for the gate's lookup: open addressing over their foldhash values (at least
+/// twice as many slots as features, so a probe always ends), so a lookup hashes the id once,
+/// reads a slot or two and compares the id inline ([`same_id`]), with no `memcmp` call. Derived
+/// from the features, so it takes no part in comparing policies.
+#[derive(Clone, Debug, Default)]
+struct FeatureTable {
+    hasher: IdHash,
+    /// Per slot: (hash of the id, index into `Policy::features` + 1), or (0, 0) when empty.
+    slots: Box<[(u64, usize)]>,
+}
+
+impl FeatureTable {
+    /// The table of `features` (their ids are distinct: validated before).
+    fn new(features: &[Feature]) -> FeatureTable {
+        let hasher = IdHash::default();
+        let len = (features.len() * 2).next_power_of_two().max(4);
+        let mut slots = vec![(0u64, 0usize); len].into_boxed_slice();
+        for (i, f) in features.iter().enumerate() {
+            let h = hasher.hash_one(f.id.as_str());
+            let mut k = h as usize & (len - 1);
+            while slots[k].1 != 0 {
+                k = (k + 1) & (len - 1);
+            }
+            slots[k] = (h, i + 1);
+        }
+        FeatureTable { hasher, slots }
+    }
+
+    /// The index of the feature with this id in `features` (the ones the table was built of).
+    #[inline]
+    fn get(&self, id: &str, features: &[Feature]) -> Option<usize> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let h = self.hasher.hash_one(id);
+        let mut k = h as usize & mask;
+        loop {
+            let (hash, index) = self.slots[k];
+            if index == 0 {
+                return None;
+            }
+            if hash == h && same_id(&features[index - 1].id, id) {
+                return Some(index - 1);
+            }
+            k = (k + 1) & mask;
+        }
+    }
+}
+
+impl PartialEq for FeatureTable {
+    /// Always equal: the table is derived from the features, which the policies compare.
+    fn eq(&self, _: &FeatureTable) -> bool {
+        true
+    }
 }
 
 fn one() -> u32 {
@@ -143,7 +198,7 @@ impl Policy {
             categories: vec![],
             features: vec![],
             category_index: HashMap::default(),
-            feature_index: HashMap::default(),
+            feature_index: FeatureTable::default(),
             category_names: vec![],
             plans: vec![],
         }
@@ -180,10 +235,10 @@ impl Policy {
                 return Err(err(format!("$.categories[{i}].purpose_version"), "0: purpose versions start at 1".into()));
             }
         }
-        let mut features = HashMap::default();
+        let mut features: HashMap<&str, usize> = HashMap::default();
         for (i, f) in self.features.iter().enumerate() {
             check_id(&format!("$.features[{i}].id"), &f.id)?;
-            if features.insert(f.id.clone(), i).is_some() {
+            if features.insert(f.id.as_str(), i).is_some() {
                 return Err(err(format!("$.features[{i}].id"), format!("duplicate feature id '{}'", f.id)));
             }
             if f.categories.is_empty() {
@@ -207,19 +262,21 @@ impl Policy {
             .map(|f| FeaturePlan { id: CatalogId::new(&f.id), categories: f.categories.iter().map(|c| categories[c]).collect() })
             .collect();
         self.category_index = categories;
-        self.feature_index = features;
+        self.feature_index = FeatureTable::new(&self.features);
         Ok(())
     }
 
     /// The feature with this id and its resolved plan, or `UnknownFeature` (one hash lookup).
+    #[inline]
     pub(crate) fn feature_plan(&self, id: &str) -> Result<(&Feature, &FeaturePlan)> {
-        match self.feature_index.get(id) {
-            Some(&i) => Ok((&self.features[i], &self.plans[i])),
+        match self.feature_index.get(id, &self.features) {
+            Some(i) => Ok((&self.features[i], &self.plans[i])),
             None => Err(Error::UnknownFeature(crate::error::shorten(id))),
         }
     }
 
     /// The id of the category at `index` as handed out in answers.
+    #[inline]
     pub(crate) fn category_name(&self, index: usize) -> &CatalogId {
         &self.category_names[index]
     }
@@ -236,7 +293,10 @@ impl Policy {
 
     /// The feature with this id, or `UnknownFeature`.
     pub fn feature(&self, id: &str) -> Result<&Feature> {
-        self.feature_index.get(id).map(|&i| &self.features[i]).ok_or_else(|| Error::UnknownFeature(crate::error::shorten(id)))
+        self.feature_index
+            .get(id, &self.features)
+            .map(|i| &self.features[i])
+            .ok_or_else(|| Error::UnknownFeature(crate::error::shorten(id)))
     }
 }
 
@@ -348,6 +408,25 @@ mod tests {
             let m = msg(&json);
             assert!(m.contains(path) && m.contains(value), "expected {path} and {value} in: {m}");
         }
+    }
+
+    #[test]
+    fn every_feature_is_found_by_its_id_and_no_other_id_is() {
+        let features: Vec<String> = (0..300).map(|i| format!("feature_{i}")).collect();
+        let json = format!(
+            r#"{{"id":"p","version":"1","categories":[{{"id":"a","title":"A","legal_basis":"consent","retention":"P1Y"}}],"features":[{}]}}"#,
+            features.iter().map(|f| format!(r#"{{"id":"{f}","categories":["a"]}}"#)).collect::<Vec<_>>().join(",")
+        );
+        let p = Policy::from_json(&json).unwrap();
+        for (i, f) in features.iter().enumerate() {
+            assert_eq!(p.feature(f).unwrap().id, *f);
+            assert_eq!(p.feature_plan(f).unwrap().1.id, f.as_str(), "{i}");
+        }
+        for other in ["feature_300", "feature_", "", "feature_1 ", "Feature_1"] {
+            assert!(matches!(p.feature(other), Err(Error::UnknownFeature(_))), "{other}");
+            assert!(p.feature_plan(other).is_err(), "{other}");
+        }
+        assert_eq!(Policy::from_json(&json).unwrap(), p, "equal catalogs compare equal whatever their tables' seeds");
     }
 
     #[test]

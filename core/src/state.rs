@@ -71,6 +71,7 @@ impl CategoryState {
     }
 
     /// The status as it stands at `now` under the loaded `category` (expiry and purpose bumps applied).
+    #[inline]
     pub fn effective_status(&self, category: &Category, now: Timestamp) -> Status {
         match self.status {
             Status::Granted if self.purpose_version < category.purpose_version => Status::RenewalRequired,
@@ -88,6 +89,7 @@ impl CategoryState {
     }
 
     /// True if `scope` is granted, unexpired and of the current purpose version at `now`.
+    #[inline]
     pub fn scope_in_force(&self, scope: &str, category: &Category, now: Timestamp) -> bool {
         self.scopes.get(scope).is_some_and(|g| g.purpose_version >= category.purpose_version && g.valid_until.is_none_or(|t| t > now))
     }
@@ -96,6 +98,7 @@ impl CategoryState {
 /// Whether a recorded status was decided under `basis`. Consent actions (grant, refuse, withdraw,
 /// expire, and item grants) are made under consent; an objection and its withdrawal under
 /// legitimate interest. Nothing is decided under contract or legal obligation.
+#[inline]
 pub fn decided_under(status: Status, basis: LegalBasis) -> bool {
     match status {
         Status::NotAsked | Status::Granted | Status::Refused | Status::Withdrawn | Status::Expired | Status::RenewalRequired => {
@@ -108,12 +111,14 @@ pub fn decided_under(status: Status, basis: LegalBasis) -> bool {
 /// The record that counts for `category` under its *current* legal basis: `state` if it was
 /// decided under that basis, else `None` (history under another basis never counts: a
 /// withdrawn objection is no consent, a consent is no objection).
+#[inline]
 pub fn in_force<'a>(category: &Category, state: Option<&'a CategoryState>) -> Option<&'a CategoryState> {
     state.filter(|s| decided_under(s.status, category.legal_basis))
 }
 
 /// The status of a category for a subject with no (or this) record, at `now`, read under the
 /// category's current legal basis (see [`in_force`]).
+#[inline]
 pub fn status_of(category: &Category, state: Option<&CategoryState>, now: Timestamp) -> Status {
     let state = in_force(category, state);
     match category.legal_basis {
@@ -180,11 +185,398 @@ impl SubjectState {
     }
 }
 
+/// The first byte of a state row in the binary encoding ([`SubjectState::to_row`]). Never `{`,
+/// so a row holding JSON text (as schema versions 1-4 stored it) is told apart.
+const ROW_FORMAT: u8 = 1;
+
+/// The fixed code of each status in a state row (never renumbered; a new status gets a new code).
+const STATUS_CODES: [(Status, u8); 8] = [
+    (Status::NotRequired, 0),
+    (Status::NotAsked, 1),
+    (Status::Granted, 2),
+    (Status::Refused, 3),
+    (Status::Withdrawn, 4),
+    (Status::Expired, 5),
+    (Status::RenewalRequired, 6),
+    (Status::Objected, 7),
+];
+
+fn status_code(status: Status) -> u8 {
+    STATUS_CODES.iter().find(|(s, _)| *s == status).map_or(u8::MAX, |(_, c)| *c)
+}
+
+/// Writes a state row (see [`SubjectState::to_row`]).
+struct RowWriter(Vec<u8>);
+
+impl RowWriter {
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.0.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.0.push(v as u8);
+    }
+    fn text(&mut self, t: &str) {
+        self.varint(t.len() as u64);
+        self.0.extend_from_slice(t.as_bytes());
+    }
+    fn time(&mut self, t: Timestamp) {
+        self.0.extend_from_slice(&t.0.to_le_bytes());
+    }
+    fn optional_time(&mut self, t: Option<Timestamp>) {
+        match t {
+            Some(t) => {
+                self.0.push(1);
+                self.time(t);
+            }
+            None => self.0.push(0),
+        }
+    }
+}
+
+/// Reads a state row strictly: only what [`RowWriter`] writes is accepted (minimal varints,
+/// ids in increasing order, no byte left over), so a row decodes to a state that encodes back to
+/// the very same bytes.
+struct RowReader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> RowReader<'a> {
+    #[cold]
+    fn fail<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!("state row: {what} at byte {}", self.at))
+    }
+    #[inline]
+    fn byte(&mut self) -> Result<u8, String> {
+        match self.bytes.get(self.at) {
+            Some(&b) => {
+                self.at += 1;
+                Ok(b)
+            }
+            None => self.fail("ends early"),
+        }
+    }
+    #[inline]
+    fn flag(&mut self) -> Result<bool, String> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => self.fail("a flag that is neither 0 nor 1"),
+        }
+    }
+    #[inline]
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            if shift == 63 && b > 1 {
+                return self.fail("a number too large");
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                if b == 0 && shift > 0 {
+                    return self.fail("a number not in its shortest form");
+                }
+                return Ok(v);
+            }
+        }
+        self.fail("a number too long")
+    }
+    #[inline]
+    fn small(&mut self) -> Result<u32, String> {
+        let v = self.varint()?;
+        u32::try_from(v).or_else(|_| self.fail("a purpose version too large"))
+    }
+    #[inline]
+    fn text(&mut self) -> Result<&'a str, String> {
+        let len = self.varint()?;
+        let end = usize::try_from(len).ok().and_then(|l| self.at.checked_add(l)).filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else { return self.fail("a text longer than the row") };
+        let text = std::str::from_utf8(&self.bytes[self.at..end]).or_else(|_| self.fail("a text that is not UTF-8"))?;
+        self.at = end;
+        Ok(text)
+    }
+    #[inline]
+    fn time(&mut self) -> Result<Timestamp, String> {
+        match self.bytes.get(self.at..self.at + 8) {
+            Some(b) => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(b);
+                self.at += 8;
+                Ok(Timestamp(i64::from_le_bytes(w)))
+            }
+            None => self.fail("ends early"),
+        }
+    }
+    #[inline]
+    fn optional_time(&mut self) -> Result<Option<Timestamp>, String> {
+        Ok(if self.flag()? { Some(self.time()?) } else { None })
+    }
+    #[inline]
+    fn status(&mut self) -> Result<Status, String> {
+        let code = self.byte()?;
+        match STATUS_CODES.iter().find(|(_, c)| *c == code) {
+            Some((s, _)) => Ok(*s),
+            None => {
+                self.at -= 1;
+                self.fail(&format!("unknown status code {code}"))
+            }
+        }
+    }
+}
+
+impl SubjectState {
+    /// The state as the state table stores it (schema v5): a compact binary row, written and
+    /// read without a text parser, about a quarter of the JSON's size. Layout: the format byte
+    /// `1`; a flags byte (bit 0: under age); the number of categories, then each in id order: its
+    /// id, status code, `since`, `seq`, purpose version, `valid_until`, the guardian flag,
+    /// `last_interaction`, and its granted items in id order (id, `at`, `valid_until`, purpose
+    /// version). Numbers are LEB128 varints, times 8-byte little-endian milliseconds, an absent
+    /// time a `0` flag byte (`1` and the time when present), ids a varint length and UTF-8.
+    pub fn to_row(&self) -> Vec<u8> {
+        let mut w = RowWriter(Vec::with_capacity(16 + self.categories.len() * 64));
+        w.0.push(ROW_FORMAT);
+        w.0.push(u8::from(self.under_age));
+        w.varint(self.categories.len() as u64);
+        for (id, c) in &self.categories {
+            w.text(id);
+            w.0.push(status_code(c.status));
+            w.time(c.since);
+            w.varint(c.seq);
+            w.varint(u64::from(c.purpose_version));
+            w.optional_time(c.valid_until);
+            w.0.push(u8::from(c.by_guardian));
+            w.time(c.last_interaction);
+            w.varint(c.scopes.len() as u64);
+            for (item, g) in &c.scopes {
+                w.text(item);
+                w.time(g.at);
+                w.optional_time(g.valid_until);
+                w.varint(u64::from(g.purpose_version));
+            }
+        }
+        w.0
+    }
+
+    /// Reads a state row: the binary row [`SubjectState::to_row`] writes, or the JSON text that
+    /// schema versions 1-4 stored (a row starting with `{`). The error names where the row is
+    /// damaged, never its content.
+    pub fn from_row(bytes: &[u8]) -> Result<SubjectState, String> {
+        match bytes.first() {
+            Some(b'{') => serde_json::from_slice(bytes).map_err(|e| format!("state row (JSON text): {e}")),
+            Some(&ROW_FORMAT) => Self::from_binary_row(bytes),
+            Some(other) => Err(format!("state row: unknown format {other}")),
+            None => Err("state row: empty".into()),
+        }
+    }
+
+    fn from_binary_row(bytes: &[u8]) -> Result<SubjectState, String> {
+        Self::read_binary_row(bytes, true)
+    }
+
+    /// Reads a binary row; `build`: into a state, else only checking it (no allocation; the
+    /// result is then an empty state).
+    fn read_binary_row(bytes: &[u8], build: bool) -> Result<SubjectState, String> {
+        let mut r = RowReader { bytes, at: 1 };
+        let under_age = r.flag()?;
+        let mut categories = BTreeMap::new();
+        let mut last: Option<&str> = None;
+        for _ in 0..r.varint()? {
+            let id = r.text()?;
+            if last.is_some_and(|l| l >= id) {
+                return r.fail("categories out of order");
+            }
+            last = Some(id);
+            let (status, since, seq, purpose_version) = (r.status()?, r.time()?, r.varint()?, r.small()?);
+            let (valid_until, by_guardian, last_interaction) = (r.optional_time()?, r.flag()?, r.time()?);
+            let mut scopes = BTreeMap::new();
+            let mut last_item: Option<&str> = None;
+            for _ in 0..r.varint()? {
+                let item = r.text()?;
+                if last_item.is_some_and(|l| l >= item) {
+                    return r.fail("items out of order");
+                }
+                last_item = Some(item);
+                let (at, valid_until, purpose_version) = (r.time()?, r.optional_time()?, r.small()?);
+                if build {
+                    scopes.insert(item.to_string(), ScopeGrant { at, valid_until, purpose_version });
+                }
+            }
+            if build {
+                let state = CategoryState { status, since, seq, purpose_version, valid_until, by_guardian, scopes, last_interaction };
+                categories.insert(id.to_string(), state);
+            }
+        }
+        if r.at != bytes.len() {
+            return r.fail("bytes after the end");
+        }
+        Ok(SubjectState { under_age, categories })
+    }
+}
+
+/// A stored binary state row that was checked to decode ([`ValidRow::check`]), kept as its bytes
+/// and decoded when first used: opening a store checks and hashes every row but builds the state
+/// (a map per subject) only for the subjects it is asked about.
+#[derive(Clone, Debug)]
+pub(crate) struct ValidRow(Box<[u8]>);
+
+impl ValidRow {
+    /// The row if it is a binary row that decodes (checked without building the state); else
+    /// `None`, and the caller decodes it at once (JSON text) or reports the error.
+    pub(crate) fn check(row: &[u8]) -> Option<ValidRow> {
+        (row.first() == Some(&ROW_FORMAT) && SubjectState::read_binary_row(row, false).is_ok()).then(|| ValidRow(row.into()))
+    }
+
+    /// The state. The bytes are immutable and were checked by the very reader that decodes them,
+    /// so this cannot fail; the fallback (the subject as never recorded, under age, and an error
+    /// logged) only keeps this from being a panic.
+    pub(crate) fn decode(&self) -> SubjectState {
+        SubjectState::from_binary_row(&self.0).unwrap_or_else(|e| {
+            log::error!("consentkit: a checked state row did not decode ({e}); its subject is denied");
+            SubjectState { under_age: true, categories: BTreeMap::new() }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{LegalBasis, Source};
     use crate::policy::Category;
+
+    /// A state with every field in use: several categories, items, absent and present times,
+    /// negative and large values, non-ASCII ids.
+    fn rich_state(seed: u64) -> SubjectState {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut state = SubjectState { under_age: next() % 2 == 0, ..Default::default() };
+        for c in 0..(next() % 6) {
+            let mut scopes = BTreeMap::new();
+            for i in 0..(next() % 4) {
+                let valid_until = (next() % 2 == 0).then(|| Timestamp(next() as i64));
+                scopes.insert(
+                    format!("item-{i}-ü{}", next() % 1000),
+                    ScopeGrant { at: Timestamp(-(next() as i64 >> 3)), valid_until, purpose_version: next() as u32 },
+                );
+            }
+            let category = CategoryState {
+                status: Status::ALL[(next() % Status::ALL.len() as u64) as usize],
+                since: Timestamp(next() as i64),
+                seq: next() >> (next() % 64),
+                purpose_version: (next() >> 40) as u32,
+                valid_until: (next() % 3 != 0).then(|| Timestamp(next() as i64 >> 1)),
+                by_guardian: next() % 2 == 0,
+                scopes,
+                last_interaction: Timestamp(i64::MIN + (next() % 10) as i64),
+            };
+            state.categories.insert(format!("category_{c}_{}", next() % 100), category);
+        }
+        state
+    }
+
+    #[test]
+    fn a_state_row_decodes_to_the_state_it_was_encoded_from_and_back_to_the_same_bytes() {
+        for seed in 0..2000 {
+            let state = rich_state(seed);
+            let row = state.to_row();
+            assert_eq!(row[0], ROW_FORMAT);
+            let decoded = SubjectState::from_row(&row).unwrap();
+            assert_eq!(decoded, state, "seed {seed}");
+            assert_eq!(decoded.to_row(), row, "seed {seed}: one encoding per state");
+        }
+        assert_eq!(SubjectState::from_row(&SubjectState::default().to_row()).unwrap(), SubjectState::default());
+    }
+
+    #[test]
+    fn the_binary_row_is_much_smaller_than_the_json_text() {
+        let state = rich_state(7);
+        assert!(state.categories.len() > 1);
+        let (row, json) = (state.to_row().len(), serde_json::to_string(&state).unwrap().len());
+        assert!(row * 2 < json, "{row} bytes vs {json} bytes of JSON");
+    }
+
+    #[test]
+    fn every_status_has_its_own_row_code() {
+        let codes: std::collections::HashSet<u8> = Status::ALL.iter().map(|s| status_code(*s)).collect();
+        assert_eq!(codes.len(), Status::ALL.len());
+        assert!(!codes.contains(&u8::MAX));
+    }
+
+    #[test]
+    fn a_json_text_row_as_schema_v4_stored_it_still_decodes() {
+        // (Times a JSON text can hold: RFC 3339, years 1970-9999; the binary row holds any.)
+        let state = SubjectState::fold(&[
+            event(1, Action::Grant, None, Source::Settings),
+            event(2, Action::Grant, Some("contact-1"), Source::Settings),
+            event(3, Action::Grant, Some("contact-2"), Source::Guardian),
+        ]);
+        assert_eq!(state.categories["c"].scopes.len(), 2);
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(SubjectState::from_row(json.as_bytes()).unwrap(), state);
+        let err = SubjectState::from_row(b"{\"categories\": \"secret-item\"").unwrap_err();
+        assert!(err.contains("JSON"), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_row_is_an_error_naming_where_never_a_state() {
+        let mut state = rich_state(3);
+        state.categories.insert(
+            "secret-category".into(),
+            rich_state(5)
+                .categories
+                .into_values()
+                .next()
+                .unwrap_or_else(|| CategoryState::new(&event(1, Action::Grant, None, Source::Settings))),
+        );
+        let row = state.to_row();
+        // Every truncation fails (a row ends exactly where its last field does).
+        for len in 0..row.len() {
+            let err = SubjectState::from_row(&row[..len]).unwrap_err();
+            assert!(err.starts_with("state row") && !err.contains("secret"), "{len}: {err}");
+        }
+        let mut longer = row.clone();
+        longer.push(0);
+        assert!(SubjectState::from_row(&longer).unwrap_err().contains("after the end"));
+        let mut format = row.clone();
+        format[0] = 9;
+        assert!(SubjectState::from_row(&format).unwrap_err().contains("unknown format 9"));
+        let mut flag = row.clone();
+        flag[1] = 2;
+        assert!(SubjectState::from_row(&flag).unwrap_err().contains("neither 0 nor 1"));
+        // One category whose status byte is not a status.
+        let one = SubjectState {
+            categories: BTreeMap::from([("c".to_string(), CategoryState::new(&event(1, Action::Grant, None, Source::Settings)))]),
+            ..Default::default()
+        };
+        let mut bad = one.to_row();
+        assert_eq!(&bad[..6], &[ROW_FORMAT, 0, 1, 1, b'c', status_code(Status::NotAsked)]);
+        bad[5] = 200;
+        assert!(SubjectState::from_row(&bad).unwrap_err().contains("unknown status code 200"));
+        // A number not in its shortest form (the category count 1 written as 0x81 0x00).
+        let mut long_count = one.to_row();
+        long_count.splice(2..3, [0x81, 0x00]);
+        assert!(SubjectState::from_row(&long_count).unwrap_err().contains("shortest form"));
+        // Categories out of order, or the same one twice: not a row the store writes.
+        let two = SubjectState {
+            categories: BTreeMap::from([("a".to_string(), one.categories["c"].clone()), ("b".to_string(), one.categories["c"].clone())]),
+            ..Default::default()
+        };
+        let row = two.to_row();
+        let entry = (row.len() - 3) / 2;
+        let mut swapped = row[..3].to_vec();
+        swapped.extend_from_slice(&row[3 + entry..]);
+        swapped.extend_from_slice(&row[3..3 + entry]);
+        assert!(SubjectState::from_row(&swapped).unwrap_err().contains("out of order"));
+        let mut twice = row[..3 + entry].to_vec();
+        twice.extend_from_slice(&row[3..3 + entry]);
+        assert!(SubjectState::from_row(&twice).unwrap_err().contains("out of order"));
+    }
 
     fn event(seq: u64, action: Action, scope: Option<&str>, source: Source) -> Receipt {
         Receipt {

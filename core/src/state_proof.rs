@@ -23,42 +23,47 @@ use crate::gate::OsRecord;
 use crate::model::Action;
 use crate::os_permission::OsPermission;
 use crate::receipt::Receipt;
-use crate::state::SubjectState;
+use crate::state::{SubjectState, ValidRow};
+use crate::subject_map::Loaded;
 
 /// The metadata key holding the sealed digest.
 pub(crate) const DIGEST_KEY: &str = "state_digest";
+
+/// The hash one state row adds to a [`StateSum`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RowHash([u64; 4]);
 
 /// An order-independent sum of the state table's rows (each row's SHA-256, added lane-wise
 /// modulo 2^64), so one write updates it for the rows it touches only.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StateSum([u64; 4]);
 
-fn row_hash(kind: &str, key: &str, value: &str) -> [u64; 4] {
+fn row_hash(kind: &str, key: &str, value: &[u8]) -> [u64; 4] {
     let mut h = Sha256::new();
-    for part in ["consentkit-state-row-v1", kind, key, value] {
+    for part in [b"consentkit-state-row-v1".as_slice(), kind.as_bytes(), key.as_bytes(), value] {
         h.update((part.len() as u32).to_be_bytes());
-        h.update(part.as_bytes());
+        h.update(part);
     }
     let bytes = h.finalize();
     let lane = |i: usize| u64::from_be_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or_default());
     [lane(0), lane(1), lane(2), lane(3)]
 }
 
-/// A subject's row as the store writes it: the state's JSON text (`db::put_subject` stores
-/// exactly this text, so the hash of the stored text, [`subject_row_text`], is the same).
+/// A subject's row as the store writes it: the state's binary row (`db::put_subject` stores
+/// exactly these bytes, so the hash of the stored row, [`stored_subject_row`], is the same).
 fn subject_row(subject: &str, state: &SubjectState) -> [u64; 4] {
-    subject_row_text(subject, &serde_json::to_string(state).unwrap_or_default())
+    stored_subject_row(subject, &state.to_row())
 }
 
-/// A subject's row from its stored text. Hashing what is stored (not a re-serialisation of what
-/// was parsed from it) is at least as strict: any edit of the text changes the hash, and the
-/// state served is the parse of the very text that was sealed.
-fn subject_row_text(subject: &str, json: &str) -> [u64; 4] {
-    row_hash("subject", subject, json)
+/// A subject's row from its stored bytes. Hashing what is stored (not a re-encoding of what was
+/// decoded from it) is at least as strict: any edit of the row changes the hash, and the state
+/// served is the decoding of the very bytes that were sealed.
+fn stored_subject_row(subject: &str, row: &[u8]) -> [u64; 4] {
+    row_hash("subject", subject, row)
 }
 
 fn os_row(permission: OsPermission, record: &OsRecord) -> [u64; 4] {
-    row_hash("os", permission.as_str(), &format!("{}@{}", record.state.as_str(), record.since.millis()))
+    row_hash("os", permission.as_str(), format!("{}@{}", record.state.as_str(), record.since.millis()).as_bytes())
 }
 
 impl StateSum {
@@ -89,6 +94,19 @@ impl StateSum {
     /// Adds a subject's row.
     pub fn add_subject(&mut self, subject: &str, state: &SubjectState) {
         self.add(subject_row(subject, state));
+    }
+
+    /// Adds a subject's row from the bytes stored for it ([`SubjectState::to_row`]), so a write
+    /// encodes the state once; returns the row's hash, to take it out again later.
+    pub(crate) fn add_subject_row(&mut self, subject: &str, row: &[u8]) -> RowHash {
+        let hash = stored_subject_row(subject, row);
+        self.add(hash);
+        RowHash(hash)
+    }
+
+    /// Takes out a row added before (its [`RowHash`]).
+    pub(crate) fn remove_row(&mut self, row: RowHash) {
+        self.sub(row.0);
     }
 
     /// Takes a subject's row out (before it is replaced or deleted).
@@ -201,20 +219,46 @@ pub(crate) fn walk_with_progress(conn: &rusqlite::Connection, progress: &mut dyn
     Ok((events, fold))
 }
 
-/// The state table in one pass: every row parsed once and its hash taken from the stored text;
+/// The state table in one pass: every row decoded once and its hash taken from the stored bytes;
 /// the device's OS permissions; and the table's sum (to compare with the sealed digest).
 pub(crate) fn read_table<C: FromIterator<(String, Arc<SubjectState>)>>(
     conn: &rusqlite::Connection,
 ) -> Result<(C, HashMap<OsPermission, OsRecord>, StateSum)> {
     let mut subjects = Vec::new();
     let mut sum = StateSum::default();
-    db::for_each_subject_row(conn, |subject, json| {
-        let state: SubjectState = serde_json::from_str(json).map_err(|e| Error::Corrupt(format!("state of subject '{subject}': {e}")))?;
-        sum.add(subject_row_text(subject, json));
+    db::for_each_subject_row(conn, |subject, row| {
+        let state = db::decode_state(subject, row)?;
+        sum.add(stored_subject_row(subject, row));
         subjects.push((subject.to_string(), Arc::new(state)));
         Ok(())
     })?;
 
+    let os = db::load_os(conn)?;
+    for (permission, record) in &os {
+        sum.add_os(*permission, record);
+    }
+    Ok((subjects.into_iter().collect(), os, sum))
+}
+
+/// [`read_table`] for the gate's map at open: every row checked (it decodes) and hashed in the
+/// same pass, but a binary row is kept as its bytes and decoded when its subject is first read
+/// ([`Loaded::Row`]), so the open builds no per-subject state it is not asked about. A row that
+/// does not decode fails the load, as in [`read_table`].
+pub(crate) fn read_table_lazy<C: FromIterator<(String, Loaded)>>(
+    conn: &rusqlite::Connection,
+) -> Result<(C, HashMap<OsPermission, OsRecord>, StateSum)> {
+    let mut subjects = Vec::new();
+    let mut sum = StateSum::default();
+    db::for_each_subject_row(conn, |subject, row| {
+        let loaded = match ValidRow::check(row) {
+            Some(valid) => Loaded::Row(valid),
+            // JSON text (an older writer's), or an error naming the subject.
+            None => Loaded::State(Arc::new(db::decode_state(subject, row)?)),
+        };
+        sum.add(stored_subject_row(subject, row));
+        subjects.push((subject.to_string(), loaded));
+        Ok(())
+    })?;
     let os = db::load_os(conn)?;
     for (permission, record) in &os {
         sum.add_os(*permission, record);
@@ -261,6 +305,41 @@ pub(crate) fn load_checked(conn: &rusqlite::Connection, writable: bool) -> Resul
     Ok((subjects, os, sum))
 }
 
+/// Migration 5 (schema v5): rewrites every state row from the JSON text of v1-v4 into the binary
+/// row ([`SubjectState::to_row`]), inside the migration's transaction. If the sealed digest held
+/// over the old rows, it is sealed again over the new ones at the same head (the new rows are a
+/// function of the proven old ones); if it did not (an edited row, no digest), it is left as it
+/// was, so the first open walks and folds the history before serving anything, as before. A row
+/// that does not decode fails the migration (rolled back, the file left as it was).
+pub(crate) fn migrate_rows_to_binary(conn: &rusqlite::Connection) -> Result<u64> {
+    let mut rows: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut old_sum = StateSum::default();
+    let mut new_sum = StateSum::default();
+    db::for_each_subject_row(conn, |subject, stored| {
+        let state = db::decode_state(subject, stored)?;
+        let row = state.to_row();
+        old_sum.add(stored_subject_row(subject, stored));
+        new_sum.add(stored_subject_row(subject, &row));
+        rows.push((subject.to_string(), row));
+        Ok(())
+    })?;
+    for (permission, record) in db::load_os(conn)? {
+        old_sum.add_os(permission, &record);
+        new_sum.add_os(permission, &record);
+    }
+    {
+        let mut update = conn.prepare("UPDATE subjects SET state = ?2 WHERE subject = ?1")?;
+        for (subject, row) in &rows {
+            update.execute(rusqlite::params![subject, row])?;
+        }
+    }
+    let (head_seq, head_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
+    if db::meta(conn, DIGEST_KEY)?.is_some_and(|stored| stored == old_sum.seal(head_seq, &head_hash)) {
+        db::set_meta(conn, DIGEST_KEY, &new_sum.seal(head_seq, &head_hash))?;
+    }
+    Ok(rows.len() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +364,130 @@ mod tests {
         assert_ne!(edited.seal(3, "h"), both.seal(3, "h"));
     }
 
+    /// Turns a store written by this code into what schema v4 stored: every state row as the
+    /// state's JSON text, the digest sealed over that text (`edit` then changes one row's text
+    /// after sealing, as someone with the sqlite3 shell would), `user_version` 4.
+    fn as_schema_v4(path: &std::path::Path, edit: Option<(&str, &str, &str)>) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut rows: Vec<(String, String)> = Vec::new();
+        db::for_each_subject_row(&conn, |subject, row| {
+            rows.push((subject.to_string(), serde_json::to_string(&SubjectState::from_row(row).unwrap()).unwrap()));
+            Ok(())
+        })
+        .unwrap();
+        let mut sum = StateSum::default();
+        for (subject, json) in &rows {
+            conn.execute("UPDATE subjects SET state = ?2 WHERE subject = ?1", [subject, json]).unwrap();
+            sum.add(row_hash("subject", subject, json.as_bytes()));
+        }
+        for (permission, record) in db::load_os(&conn).unwrap() {
+            sum.add_os(permission, &record);
+        }
+        let (seq, hash) = db::head(&conn).unwrap().unwrap();
+        db::set_meta(&conn, DIGEST_KEY, &sum.seal(seq, &hash)).unwrap();
+        if let Some((subject, from, to)) = edit {
+            let n = conn.execute("UPDATE subjects SET state = replace(state, ?2, ?3) WHERE subject = ?1", [subject, from, to]).unwrap();
+            assert_eq!(n, 1);
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+    }
+
+    fn v4_store(dir: &std::path::Path) -> std::path::PathBuf {
+        use crate::{Action, ConsentStore, DecisionInput, Policy, Source};
+        let path = dir.join("v4.db");
+        let store = ConsentStore::open(&path, Policy::builtin()).unwrap();
+        store.set_os_permission(OsPermission::CONTACTS, crate::model::OsState::Granted).unwrap();
+        store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+        store.record(&DecisionInput::new("bob", "device_contacts", Action::Refuse, Source::Onboarding)).unwrap();
+        let mut item = DecisionInput::new("carol", "device_contacts", Action::Grant, Source::Settings);
+        item.scope = Some("contact-7".into());
+        store.record(&item).unwrap();
+        store.record(&DecisionInput::new("carol", "device_contacts", Action::Grant, Source::Settings)).unwrap();
+        path
+    }
+
+    fn answers(path: &std::path::Path) -> Vec<bool> {
+        let store = crate::ConsentStore::open(path, crate::Policy::builtin()).unwrap();
+        vec![
+            store.check("alice", "usage_analytics", None).unwrap().allowed,
+            store.check("bob", "contact_lookup", None).unwrap().allowed,
+            store.check("carol", "contact_sync", Some("contact-7")).unwrap().allowed,
+            store.check("carol", "contact_sync", Some("contact-8")).unwrap().allowed,
+        ]
+    }
+
+    /// Every row binary, and the sealed digest the sum of the rows as stored (what an open checks).
+    fn assert_binary_and_sealed(path: &std::path::Path) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, crate::schema::LATEST);
+        let kinds: Vec<(String, u8)> = conn
+            .prepare("SELECT typeof(state), unicode(substr(CAST(state AS BLOB), 1, 1)) FROM subjects")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(kinds.len(), 3);
+        assert!(kinds.iter().all(|(t, first)| t == "blob" && *first == 1), "{kinds:?}");
+        let (_, _, sum): (HashMap<String, Arc<SubjectState>>, _, _) = read_table(&conn).unwrap();
+        let (seq, hash) = db::head(&conn).unwrap().unwrap();
+        assert_eq!(db::meta(&conn, DIGEST_KEY).unwrap(), Some(sum.seal(seq, &hash)));
+    }
+
+    #[test]
+    fn a_schema_v4_store_is_migrated_to_binary_rows_and_its_proven_digest_sealed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = v4_store(dir.path());
+        let before = answers(&path);
+        assert_eq!(before, [true, false, true, false]);
+        as_schema_v4(&path, None);
+        // The migration alone (no store open yet) re-seals: the digest held over the JSON rows.
+        drop(crate::schema::open(&path, crate::schema::OpenMode::ReadWrite).unwrap());
+        assert_binary_and_sealed(&path);
+        assert_eq!(answers(&path), before);
+        let store = crate::ConsentStore::open(&path, crate::Policy::builtin()).unwrap();
+        assert_eq!(store.verify().unwrap(), 5, "the state table equals the fold of the history");
+    }
+
+    #[test]
+    fn an_edited_schema_v4_row_is_not_carried_into_the_migrated_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = v4_store(dir.path());
+        // bob refused; the edit says granted, for years. The digest (over the original text) does
+        // not hold, so the migration does not seal the converted rows: the open proves them first.
+        as_schema_v4(&path, Some(("bob", r#""status":"refused""#, r#""status":"granted""#)));
+        drop(crate::schema::open(&path, crate::schema::OpenMode::ReadWrite).unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let bob: Vec<u8> = conn.query_row("SELECT state FROM subjects WHERE subject='bob'", [], |r| r.get(0)).unwrap();
+        assert_eq!(SubjectState::from_row(&bob).unwrap().categories["device_contacts"].status, crate::model::Status::Granted);
+        let (_, _, sum): (HashMap<String, Arc<SubjectState>>, _, _) = read_table(&conn).unwrap();
+        let (seq, hash) = db::head(&conn).unwrap().unwrap();
+        assert_ne!(db::meta(&conn, DIGEST_KEY).unwrap(), Some(sum.seal(seq, &hash)), "the edited table is not sealed");
+        drop(conn);
+        assert_eq!(answers(&path), [true, false, true, false], "the history's fold is served, not the edit");
+        assert_binary_and_sealed(&path);
+    }
+
+    #[test]
+    fn a_schema_v4_row_that_does_not_decode_fails_the_migration_and_leaves_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = v4_store(dir.path());
+        as_schema_v4(&path, Some(("alice", r#"{"under_age""#, r#"{"under_age" oops"#)));
+        let before = std::fs::read(&path).unwrap();
+        let err = crate::schema::open(&path, crate::schema::OpenMode::ReadWrite).unwrap_err();
+        assert!(matches!(err, Error::Corrupt(ref why) if why.contains("'alice'")), "{err}");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 4, "rolled back");
+        let text: String = conn.query_row("SELECT state FROM subjects WHERE subject='bob'", [], |r| r.get(0)).unwrap();
+        assert!(text.starts_with('{'), "still the v4 text");
+        drop(conn);
+        assert_eq!(std::fs::read(&path).unwrap().len(), before.len());
+        let closed = crate::ConsentStore::open_fail_closed(&path, Arc::new(crate::Policy::builtin()), Arc::new(crate::SystemClock));
+        assert!(!closed.check("alice", "usage_analytics", None).unwrap().allowed);
+    }
+
     #[test]
     fn the_digest_covers_the_stored_text_not_only_what_it_parses_to() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
@@ -303,9 +506,20 @@ mod tests {
         assert_eq!(edited, subjects);
         assert_ne!(edited_sum, sum);
         assert_ne!(edited_sum, StateSum::of(&edited, &os));
-        // A row that does not parse is an error naming the subject.
+        // A row that does not decode is an error naming the subject, for the open's lazy read too.
         conn.execute("UPDATE subjects SET state = 'nope'", []).unwrap();
         let err = read_table::<HashMap<String, Arc<SubjectState>>>(&conn).unwrap_err();
         assert!(err.to_string().contains("'a'"), "{err}");
+        let err = read_table_lazy::<crate::gate::SubjectMap>(&conn).err().unwrap();
+        assert!(err.to_string().contains("'a'"), "{err}");
+        let mut damaged = state.to_row();
+        damaged.push(7);
+        conn.execute("UPDATE subjects SET state = ?1", [&damaged]).unwrap();
+        let err = read_table_lazy::<crate::gate::SubjectMap>(&conn).err().unwrap();
+        assert!(matches!(err, Error::Corrupt(ref why) if why.contains("'a'") && why.contains("after the end")), "{err}");
+        // The lazy read hashes what the eager one hashes, and serves the same state.
+        conn.execute("UPDATE subjects SET state = ?1", [state.to_row()]).unwrap();
+        let (lazy, _, lazy_sum): (crate::gate::SubjectMap, _, _) = read_table_lazy(&conn).unwrap();
+        assert_eq!((lazy_sum, lazy.get("a").map(|s| &**s)), (sum, Some(&state)));
     }
 }

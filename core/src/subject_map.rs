@@ -7,17 +7,65 @@
 
 use std::fmt;
 use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::gate::FastHash;
-use crate::state::SubjectState;
+use crate::id::same_id;
+use crate::state::{SubjectState, ValidRow};
 
 /// Pointers per level of the tree (two levels: 4096 leaves).
 const FANOUT: usize = 64;
 const FANOUT_BITS: u32 = FANOUT.trailing_zeros();
 
+/// A subject's state as loaded from the state table: decoded, or its checked row, decoded on
+/// first use ([`ValidRow`]).
+pub(crate) enum Loaded {
+    /// Decoded.
+    State(Arc<SubjectState>),
+    /// A binary row that was checked to decode.
+    Row(ValidRow),
+}
+
+/// One subject's state in the map: decoded, or a checked row that is decoded the first time the
+/// subject is read (once; a reader racing the first one waits for that one decoding).
+#[derive(Clone)]
+struct Slot {
+    row: Option<ValidRow>,
+    state: OnceLock<Arc<SubjectState>>,
+}
+
+impl Slot {
+    fn decoded(state: Arc<SubjectState>) -> Slot {
+        Slot { row: None, state: OnceLock::from(state) }
+    }
+
+    fn loaded(loaded: Loaded) -> Slot {
+        match loaded {
+            Loaded::State(state) => Slot::decoded(state),
+            Loaded::Row(row) => Slot { row: Some(row), state: OnceLock::new() },
+        }
+    }
+
+    #[inline]
+    fn state(&self) -> &Arc<SubjectState> {
+        match self.state.get() {
+            Some(state) => state,
+            None => self.decode(),
+        }
+    }
+
+    #[cold]
+    fn decode(&self) -> &Arc<SubjectState> {
+        self.state.get_or_init(|| Arc::new(self.row.as_ref().map(ValidRow::decode).unwrap_or_default()))
+    }
+
+    fn into_state(self) -> Arc<SubjectState> {
+        self.state().clone()
+    }
+}
+
 /// One leaf: its subjects' (hash, id, state), sorted by hash.
-type Leaf = Vec<(u64, String, Arc<SubjectState>)>;
+type Leaf = Vec<(u64, String, Slot)>;
 type Mid = [Option<Arc<Leaf>>; FANOUT];
 type Root = [Option<Arc<Mid>>; FANOUT];
 
@@ -55,7 +103,7 @@ impl SubjectMap {
             if e.0 != h {
                 break;
             }
-            if e.1 == subject {
+            if same_id(&e.1, subject) {
                 return Ok(k);
             }
             k += 1;
@@ -64,7 +112,7 @@ impl SubjectMap {
     }
 
     #[inline]
-    fn entry(&self, subject: &str) -> Option<&(u64, String, Arc<SubjectState>)> {
+    fn entry(&self, subject: &str) -> Option<&(u64, String, Slot)> {
         let h = self.hasher.hash_one(subject);
         let (i, j) = Self::slots(h);
         let leaf = self.root[i].as_ref()?[j].as_deref()?;
@@ -74,12 +122,12 @@ impl SubjectMap {
     /// The subject's state, if it has one.
     #[inline]
     pub fn get(&self, subject: &str) -> Option<&Arc<SubjectState>> {
-        self.entry(subject).map(|e| &e.2)
+        self.entry(subject).map(|e| e.2.state())
     }
 
     /// The stored id and state of a subject, if it has one.
     pub fn get_key_value(&self, subject: &str) -> Option<(&String, &Arc<SubjectState>)> {
-        self.entry(subject).map(|e| (&e.1, &e.2))
+        self.entry(subject).map(|e| (&e.1, e.2.state()))
     }
 
     /// True if the subject has a state.
@@ -99,9 +147,9 @@ impl SubjectMap {
         let h = self.hasher.hash_one(subject.as_str());
         let leaf = self.leaf_mut(h);
         match Self::position(leaf, h, &subject) {
-            Ok(k) => Some(std::mem::replace(&mut leaf[k].2, state)),
+            Ok(k) => Some(std::mem::replace(&mut leaf[k].2, Slot::decoded(state)).into_state()),
             Err(k) => {
-                leaf.insert(k, (h, subject, state));
+                leaf.insert(k, (h, subject, Slot::decoded(state)));
                 self.len += 1;
                 None
             }
@@ -116,7 +164,7 @@ impl SubjectMap {
         let k = Self::position(leaf, h, subject).ok()?;
         let removed = leaf.remove(k).2;
         self.len -= 1;
-        Some(removed)
+        Some(removed.into_state())
     }
 
     /// The number of subjects.
@@ -131,7 +179,7 @@ impl SubjectMap {
 
     /// Every subject and its state, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<SubjectState>)> {
-        self.root.iter().flatten().flat_map(|mid| mid.iter().flatten()).flat_map(|leaf| leaf.iter()).map(|e| (&e.1, &e.2))
+        self.root.iter().flatten().flat_map(|mid| mid.iter().flatten()).flat_map(|leaf| leaf.iter()).map(|e| (&e.1, e.2.state()))
     }
 
     /// Every subject id, in no particular order.
@@ -173,12 +221,21 @@ impl std::ops::Index<&str> for SubjectMap {
 }
 
 impl FromIterator<(String, Arc<SubjectState>)> for SubjectMap {
-    /// Builds the whole tree at once (start-up): every leaf allocated once at its final size.
+    /// Builds the whole tree at once: every leaf allocated once at its final size.
     /// A subject given twice keeps its last state.
     fn from_iter<I: IntoIterator<Item = (String, Arc<SubjectState>)>>(items: I) -> SubjectMap {
+        items.into_iter().map(|(subject, state)| (subject, Loaded::State(state))).collect()
+    }
+}
+
+impl FromIterator<(String, Loaded)> for SubjectMap {
+    /// Builds the whole tree at once (start-up, from the state table): every leaf allocated once
+    /// at its final size, each checked row kept to be decoded on first use. A subject given twice
+    /// keeps its last state.
+    fn from_iter<I: IntoIterator<Item = (String, Loaded)>>(items: I) -> SubjectMap {
         let mut map = SubjectMap::default();
-        let mut items: Vec<(u64, String, Arc<SubjectState>)> =
-            items.into_iter().map(|(subject, state)| (map.hasher.hash_one(subject.as_str()), subject, state)).collect();
+        let mut items: Vec<(u64, String, Slot)> =
+            items.into_iter().map(|(subject, state)| (map.hasher.hash_one(subject.as_str()), subject, Slot::loaded(state))).collect();
         // Sorted by hash, and stably, so of a subject given twice the last one is found last.
         items.sort_by_key(|e| e.0);
         let mut leaves: Vec<Option<Leaf>> = (0..FANOUT * FANOUT).map(|_| None).collect();
@@ -268,9 +325,46 @@ mod tests {
     }
 
     #[test]
+    fn a_map_of_checked_rows_reads_like_the_map_of_their_states() {
+        let states: Vec<(String, Arc<SubjectState>)> = (0..3000)
+            .map(|i| {
+                let mut s = SubjectState { under_age: i % 5 == 0, ..Default::default() };
+                if i % 2 == 0 {
+                    s = SubjectState::from_row(&format!(r#"{{"under_age":{},"categories":{{"c":{{"status":"granted","since":"2026-01-01T00:00:00Z","seq":{i},"purpose_version":1,"valid_until":null,"by_guardian":false,"last_interaction":"2026-01-01T00:00:00Z"}}}}}}"#, i % 5 == 0).into_bytes()).unwrap();
+                }
+                (format!("user-{i}"), Arc::new(s))
+            })
+            .collect();
+        let eager: SubjectMap = states.iter().cloned().collect();
+        let lazy: SubjectMap = states
+            .iter()
+            .map(|(k, s)| (k.clone(), Loaded::Row(ValidRow::check(&s.to_row()).expect("a row the store writes checks"))))
+            .collect();
+        let copy = lazy.clone();
+        assert_eq!(lazy.len(), eager.len());
+        for (k, s) in &states {
+            assert_eq!(lazy.get(k), Some(s), "{k}");
+            assert!(Arc::ptr_eq(&lazy[k.as_str()], &lazy[k.as_str()]), "{k}: decoded once, then kept");
+        }
+        assert_eq!(copy.iter().count(), 3000);
+        for (k, v) in copy.iter() {
+            assert_eq!(eager.get(k), Some(v));
+        }
+        let mut changed = lazy.clone();
+        assert_eq!(changed.insert("user-2".into(), state(true)).as_deref(), Some(&*states[2].1), "the replaced state, decoded");
+        assert_eq!(changed.remove("user-4").as_deref(), Some(&*states[4].1));
+        assert!(lazy.contains_key("user-4") && !lazy["user-2"].under_age);
+        assert!(
+            ValidRow::check(b"{}").is_none() && ValidRow::check(&[1, 0, 1]).is_none(),
+            "JSON text and damaged rows are not checked rows"
+        );
+    }
+
+    #[test]
     fn ids_with_the_same_hash_are_told_apart() {
-        let leaf: Leaf =
-            vec![(1, "a".into(), state(false)), (5, "b".into(), state(false)), (5, "c".into(), state(true)), (9, "d".into(), state(false))];
+        let leaf: Leaf = [(1, "a", false), (5, "b", false), (5, "c", true), (9, "d", false)]
+            .map(|(h, k, u)| (h, k.into(), Slot::decoded(state(u))))
+            .into();
         assert_eq!(SubjectMap::position(&leaf, 5, "b"), Ok(1));
         assert_eq!(SubjectMap::position(&leaf, 5, "c"), Ok(2));
         assert_eq!(SubjectMap::position(&leaf, 5, "x"), Err(3), "not there: it would go after its equals");

@@ -185,13 +185,13 @@ fn refused_photos() -> Fixture {
 /// Edits alice's state row as someone with the sqlite3 shell would: refused → granted, for years.
 fn grant_alice_in_the_state_table(path: &std::path::Path) {
     let conn = Connection::open(path).unwrap();
-    let json: String = conn.query_row("SELECT state FROM subjects WHERE subject='alice'", [], |r| r.get(0)).unwrap();
-    let mut state: serde_json::Value = serde_json::from_str(&json).unwrap();
-    state["categories"]["photos_media"]["status"] = "granted".into();
-    state["categories"]["photos_media"]["valid_until"] = "2036-01-01T00:00:00Z".into();
-    // Written as the store writes a state (its field order), so only the content is edited.
-    let state: state::SubjectState = serde_json::from_value(state).unwrap();
-    conn.execute("UPDATE subjects SET state=?1 WHERE subject='alice'", [serde_json::to_string(&state).unwrap()]).unwrap();
+    let row: Vec<u8> = conn.query_row("SELECT state FROM subjects WHERE subject='alice'", [], |r| r.get(0)).unwrap();
+    let mut state = state::SubjectState::from_row(&row).unwrap();
+    let photos = state.categories.get_mut("photos_media").unwrap();
+    photos.status = Status::Granted;
+    photos.valid_until = Some(Timestamp::parse("2036-01-01T00:00:00Z").unwrap());
+    // Written as the store writes a state (its binary row), so only the content is edited.
+    conn.execute("UPDATE subjects SET state=?1 WHERE subject='alice'", [state.to_row()]).unwrap();
 }
 
 /// Recomputes the state digest over the (edited) table, as a forger who read the source would.
@@ -199,10 +199,10 @@ fn reseal_state_digest(path: &std::path::Path) {
     let conn = Connection::open(path).unwrap();
     let mut stmt = conn.prepare("SELECT subject, state FROM subjects").unwrap();
     let subjects: std::collections::HashMap<String, state::SubjectState> = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
         .unwrap()
         .map(|row| row.unwrap())
-        .map(|(s, json)| (s, serde_json::from_str(&json).unwrap()))
+        .map(|(s, row)| (s, state::SubjectState::from_row(&row).unwrap()))
         .collect();
     let mut stmt = conn.prepare("SELECT permission, state, since FROM os_permissions").unwrap();
     let os: std::collections::HashMap<OsPermission, OsRecord> = stmt

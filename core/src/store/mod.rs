@@ -118,10 +118,17 @@ impl ConsentStore {
     /// The snapshot checks answer from: the published one while it is proven current within
     /// [`CROSS_PROCESS_BOUND`]; else refreshed first (without waiting for a write in progress);
     /// else (suspended, busy, unreadable) a closed view that denies every consent-gated feature.
+    #[inline]
     fn view(&self) -> View {
         if self.shared.is_fresh() {
             return View::Live(self.shared.snapshot.load());
         }
+        self.view_after_refresh()
+    }
+
+    /// [`ConsentStore::view`] once the proof is older than the bound.
+    #[cold]
+    fn view_after_refresh(&self) -> View {
         let live = self.shared.snapshot.load();
         if live.unavailable.is_some() {
             return View::Live(live);
@@ -331,21 +338,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("consent.db");
         drop(granted_store(dir.path()));
-        // The same state in other text (as an older writer might have stored it), sealed over the
-        // parsed state: the digest of the stored text does not match.
+        // The same state in other text (JSON, as schema v4 and older stored it), sealed over the
+        // binary row: the digest of the stored row does not match.
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let json: String = conn.query_row("SELECT state FROM subjects WHERE subject='alice'", [], |r| r.get(0)).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-        let other_text = serde_json::to_string_pretty(&value).unwrap();
-        assert_ne!(other_text, json);
+        let row: Vec<u8> = conn.query_row("SELECT state FROM subjects WHERE subject='alice'", [], |r| r.get(0)).unwrap();
+        let state = crate::state::SubjectState::from_row(&row).unwrap();
+        let other_text = serde_json::to_string_pretty(&state).unwrap();
         conn.execute("UPDATE subjects SET state=?1 WHERE subject='alice'", [&other_text]).unwrap();
         drop(conn);
         let store = ConsentStore::open(&path, Policy::builtin()).unwrap();
         assert!(store.check("alice", "usage_analytics", None).unwrap().allowed, "the history proves the grant");
         drop(store);
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let rewritten: String = conn.query_row("SELECT state FROM subjects WHERE subject='alice'", [], |r| r.get(0)).unwrap();
-        assert_eq!(rewritten, json, "rewritten in this version's text");
+        let rewritten: Vec<u8> = conn.query_row("SELECT state FROM subjects WHERE subject='alice'", [], |r| r.get(0)).unwrap();
+        assert_eq!(rewritten, row, "rewritten in this version's row");
         let (_, _, sum): (std::collections::HashMap<String, Arc<crate::state::SubjectState>>, _, _) =
             crate::state_proof::read_table(&conn).unwrap();
         let (seq, hash) = crate::db::head(&conn).unwrap().unwrap();

@@ -97,8 +97,9 @@ fn load(conn: &Connection, policy: &Arc<Policy>, writable: bool) -> Result<(Snap
     for attempt in 0..2 {
         let (snapshot, head, mark, sealed) = in_read_transaction(&|| {
             let ((seq, hash), mark) = head_and_mark()?;
-            // One pass over the table: parse each row, hash its stored text for the digest.
-            let (subjects, os, state_sum): (SubjectMap, _, _) = state_proof::read_table(conn)?;
+            // One pass over the table: check each row decodes, hash its stored bytes for the
+            // digest; a subject's state is decoded when it is first read.
+            let (subjects, os, state_sum): (SubjectMap, _, _) = state_proof::read_table_lazy(conn)?;
             let (recorded_seq, recorded_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
             let empty = recorded_seq == 0 && subjects.is_empty() && os.is_empty();
             let sealed = empty || db::meta(conn, state_proof::DIGEST_KEY)? == Some(state_sum.seal(recorded_seq, &recorded_hash));

@@ -17,7 +17,8 @@ use crate::clock::{Monotonic, Timestamp};
 use crate::gate::Snapshot;
 use crate::observer::Registry;
 use crate::policy::Policy;
-use crate::state_proof::StateSum;
+use crate::state::SubjectState;
+use crate::state_proof::{RowHash, StateSum};
 
 /// How often each store asks SQLite whether another connection or process committed
 /// (`PRAGMA data_version`). Chosen by measurement (see ARCHITECTURE.md): a probe costs a few
@@ -37,6 +38,37 @@ pub(crate) struct Head {
     pub(crate) seq: u64,
     pub(crate) hash: String,
     pub(crate) state_sum: StateSum,
+}
+
+/// The state-row hashes of the subjects written last, each with the state it was taken of, so
+/// the next write of one of them takes its old row out of the state sum without serialising the
+/// old state again. An entry counts only for the very state the snapshot holds (the same `Arc`):
+/// a catch-up or reload that replaced the state makes it a miss, and the row is hashed anew.
+#[derive(Default)]
+pub(crate) struct RecentRows(Vec<(String, Arc<SubjectState>, RowHash)>);
+
+impl RecentRows {
+    /// Subjects remembered (the most recently written).
+    const CAPACITY: usize = 16;
+
+    /// The row hash of `subject` in exactly the state `state`, if remembered.
+    pub(crate) fn get(&self, subject: &str, state: &Arc<SubjectState>) -> Option<RowHash> {
+        self.0.iter().find(|(s, kept, _)| s == subject && Arc::ptr_eq(kept, state)).map(|(_, _, row)| *row)
+    }
+
+    /// Remembers `subject`'s row hash in `state` (the one just published), forgetting the oldest.
+    pub(crate) fn put(&mut self, subject: &str, state: Arc<SubjectState>, row: RowHash) {
+        self.forget(subject);
+        if self.0.len() == Self::CAPACITY {
+            self.0.remove(0);
+        }
+        self.0.push((subject.to_string(), state, row));
+    }
+
+    /// Forgets `subject` (its row was deleted).
+    pub(crate) fn forget(&mut self, subject: &str) {
+        self.0.retain(|(s, _, _)| s != subject);
+    }
 }
 
 /// `published_seq` while a publish is under way.
@@ -67,6 +99,8 @@ pub(crate) struct Shared {
     /// Set when an erasure or purge could not checkpoint the WAL yet; the scrub is retried at the
     /// next opportunity (the next write, probe, read or open).
     pub(crate) scrub_pending: AtomicBool,
+    /// Kept by writes, under the publish lock.
+    pub(crate) recent_rows: Mutex<RecentRows>,
 }
 
 thread_local! {
@@ -96,6 +130,7 @@ impl Shared {
             persisted_high_water: AtomicI64::new(high_water),
             suspended: AtomicBool::new(false),
             scrub_pending: AtomicBool::new(false),
+            recent_rows: Mutex::new(RecentRows::default()),
         })
     }
 
@@ -254,6 +289,25 @@ mod tests {
     fn shared(mono: Monotonic) -> Arc<Shared> {
         let policy = Arc::new(Policy::builtin());
         Shared::with_clock(policy.clone(), Snapshot::empty(policy), Head::default(), 0, mono)
+    }
+
+    #[test]
+    fn a_remembered_row_counts_only_for_the_very_state_it_was_taken_of() {
+        let mut sum = StateSum::default();
+        let row = sum.add_subject_row("alice", &SubjectState::default().to_row());
+        let state = Arc::new(SubjectState::default());
+        let mut recent = RecentRows::default();
+        recent.put("alice", state.clone(), row);
+        assert_eq!(recent.get("alice", &state), Some(row));
+        assert_eq!(recent.get("alice", &Arc::new(SubjectState::default())), None, "an equal state reloaded (a catch-up): a miss");
+        assert_eq!(recent.get("bob", &state), None);
+        for i in 0..RecentRows::CAPACITY {
+            recent.put(&format!("user-{i}"), state.clone(), row);
+        }
+        assert_eq!(recent.get("alice", &state), None, "the oldest is forgotten");
+        recent.forget("user-3");
+        assert_eq!(recent.get("user-3", &state), None, "an erased subject is forgotten");
+        assert_eq!(recent.get("user-4", &state), Some(row));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 
 use std::sync::atomic::Ordering;
 
@@ -22,7 +22,7 @@ use crate::os_permission::OsPermission;
 use crate::policy::Policy;
 use crate::receipt::Receipt;
 use crate::state::{status_of, SubjectState};
-use crate::state_proof;
+use crate::state_proof::StateSum;
 
 /// A write in progress: appends sealed events inside one transaction and tracks the state they make.
 pub(crate) struct WriteTx<'a> {
@@ -95,6 +95,43 @@ impl<'a> WriteTx<'a> {
     }
 }
 
+/// A write's immediate transaction (it takes the file's write lock at once), begun and committed
+/// through cached statements, so no write parses SQL for them; rolled back if dropped before its
+/// commit (or if the commit failed).
+struct Immediate<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Immediate<'c> {
+    fn begin(conn: &'c Connection) -> rusqlite::Result<Immediate<'c>> {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(Immediate { conn })
+    }
+
+    /// Commits: durable when this returns (WAL, `synchronous=FULL`).
+    fn commit(self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Immediate<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for Immediate<'_> {
+    fn drop(&mut self) {
+        if !self.conn.is_autocommit() {
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                log::warn!("consentkit: rolling back a failed write: {}", Error::from(e).log_summary());
+            }
+        }
+    }
+}
+
 impl ConsentStore {
     /// Runs `build` in one immediate transaction; commits, publishes the new snapshot, runs the
     /// commit hooks and queues observer notifications, in that order, before returning.
@@ -104,7 +141,25 @@ impl ConsentStore {
     /// whatever another process committed, so `build` validates against the file's current state
     /// and appends after its current head. The publish lock is held until the hooks have run;
     /// hooks may read (the reads use their own connection), a write from a hook is refused.
+    ///
+    /// A thin generic shim over one non-generic [`ConsentStore::write_dyn`], so the write path is
+    /// compiled once, not once per operation.
+    #[inline]
     pub(crate) fn write<T>(&self, build: impl FnOnce(&mut WriteTx) -> Result<T>) -> Result<(T, Vec<Receipt>)> {
+        let mut build = Some(build);
+        let mut value = None;
+        let receipts = self.write_dyn(&mut |w| {
+            let build = build.take().ok_or_else(|| Error::Internal("a write's body ran twice".into()))?;
+            value = Some(build(w)?);
+            Ok(())
+        })?;
+        let value = value.ok_or_else(|| Error::Internal("a write's body did not run".into()))?;
+        Ok((value, receipts))
+    }
+
+    /// [`ConsentStore::write`] for a body that keeps its result itself: runs `build` once.
+    #[inline(never)]
+    fn write_dyn(&self, build: &mut dyn FnMut(&mut WriteTx) -> Result<()>) -> Result<Vec<Receipt>> {
         if self.shared.held_by_this_thread() {
             return Err(Error::WriteFromHook("write"));
         }
@@ -120,7 +175,7 @@ impl ConsentStore {
                 return Err(Error::Suspended("writing"));
             }
             let started = self.shared.mono_now();
-            let tx = Transaction::new_unchecked(&writer.conn, TransactionBehavior::Immediate).map_err(|e| match Error::from(e) {
+            let tx = Immediate::begin(&writer.conn).map_err(|e| match Error::from(e) {
                 Error::Busy(_) => {
                     log::warn!(
                         "consentkit: the file stayed locked by another connection past the busy timeout; the write is refused as retryable"
@@ -145,24 +200,36 @@ impl ConsentStore {
                 os: Vec::new(),
                 receipts: Vec::new(),
             };
-            let value = build(&mut w)?;
+            build(&mut w)?;
             let WriteTx { subjects, removed, os, receipts, next_seq, prev_hash, .. } = w;
             if receipts.is_empty() {
-                return Ok((value, receipts, None));
+                return Ok((receipts, None));
             }
             let last_seq = next_seq - 1;
             let mut state_sum = published.state_sum;
-            for (subject, state) in &subjects {
+            let touched: BTreeSet<String> = subjects.keys().chain(removed.iter()).cloned().collect();
+            let mut recent = lock(&self.shared.recent_rows);
+            // A replaced row leaves the sum by its remembered hash if this is the state it was
+            // taken of, else hashed anew from the state.
+            let take_out = |sum: &mut StateSum, subject: &str| {
                 if let Some(old) = base.subjects.get(subject) {
-                    state_sum.remove_subject(subject, old);
+                    match recent.get(subject, old) {
+                        Some(row) => sum.remove_row(row),
+                        None => sum.remove_subject(subject, old),
+                    }
                 }
-                state_sum.add_subject(subject, state);
-                db::put_subject(&tx, subject, state, last_seq)?;
+            };
+            let mut written = Vec::with_capacity(subjects.len());
+            for (subject, state) in subjects {
+                take_out(&mut state_sum, &subject);
+                // Encoded once: the row stores exactly the bytes the digest hashes.
+                let bytes = state.to_row();
+                let row = state_sum.add_subject_row(&subject, &bytes);
+                db::put_subject_row(&tx, &subject, &bytes, last_seq)?;
+                written.push((subject, Arc::new(state), row));
             }
             for subject in &removed {
-                if let Some(old) = base.subjects.get(subject) {
-                    state_sum.remove_subject(subject, old);
-                }
+                take_out(&mut state_sum, subject);
                 db::delete_subject(&tx, subject)?;
             }
             let os_final: BTreeMap<OsPermission, OsRecord> = os.iter().copied().collect();
@@ -173,11 +240,8 @@ impl ConsentStore {
                 state_sum.add_os(*permission, record);
                 db::put_os(&tx, *permission, *record, last_seq)?;
             }
-            db::set_meta(&tx, "head_seq", &last_seq.to_string())?;
-            db::set_meta(&tx, "head_hash", &prev_hash)?;
-            db::set_meta(&tx, state_proof::DIGEST_KEY, &state_sum.seal(last_seq, &prev_hash))?;
             let mark = self.shared.high_water.load(Ordering::Relaxed).max(now.millis());
-            db::set_meta(&tx, "time_high_water", &mark.to_string())?;
+            db::set_head(&tx, last_seq, &prev_hash, &state_sum.seal(last_seq, &prev_hash), mark)?;
             // Still holding the file's write lock: no other connection can have committed since
             // the catch-up, so the snapshot is current as of now (not only as of the transaction's
             // start). Confirmed once published; the commit's fsync then does not count against
@@ -185,26 +249,25 @@ impl ConsentStore {
             let committing = self.shared.mono_now();
             let version_before = db::data_version(&tx).ok();
             tx.commit()?;
-            // After the commit's fsync: if no other connection has committed since (our own
+            // After a slow commit's fsync: if no other connection has committed since (our own
             // commits do not move this connection's data_version), the snapshot is current now.
-            let checked = self.shared.mono_now();
-            let committed_after = match (version_before, db::data_version(&writer.conn).ok()) {
-                (Some(before), Some(after)) if before == after => checked,
-                _ => None,
-            };
+            let committed_after =
+                proof_after_commit(committing, self.shared.mono_now(), version_before, || db::data_version(&writer.conn).ok());
             self.shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
             published.seq = last_seq;
             published.hash = prev_hash;
             published.state_sum = state_sum;
 
             let mut next = (*base).clone();
-            let touched: BTreeSet<String> = subjects.keys().chain(removed.iter()).cloned().collect();
             for subject in &removed {
+                recent.forget(subject);
                 next.subjects.remove(subject);
             }
-            for (subject, state) in subjects {
-                next.subjects.insert(subject, Arc::new(state));
+            for (subject, state, row) in written {
+                recent.put(&subject, state.clone(), row);
+                next.subjects.insert(subject, state);
             }
+            drop(recent);
             for (permission, record) in os_final {
                 next.os.insert(permission, record);
             }
@@ -214,14 +277,14 @@ impl ConsentStore {
             self.shared.publish(next, last_seq);
             self.shared.confirm(committing);
             self.shared.confirm(committed_after);
-            Ok((value, receipts, Some((generation, changes))))
+            Ok((receipts, Some((generation, changes))))
         })();
         // No transaction is open any more: hooks and observers may read (even ack the outbox).
         // What a catch-up published is told even if the write itself then failed.
         if let Some(notice) = caught_up {
             notify(&self.shared, notice);
         }
-        let (value, receipts, published_changes) = result?;
+        let (receipts, published_changes) = result?;
         if let Some((generation, changes)) = published_changes {
             notify(&self.shared, Notice { generation, changes });
         }
@@ -229,8 +292,32 @@ impl ConsentStore {
         if self.shared.scrub_pending.load(Ordering::Acquire) {
             self.finish_scrub();
         }
-        Ok((value, receipts))
+        Ok(receipts)
     }
+}
+
+/// How long a commit must have taken before the write proves its snapshot current again after it
+/// (one more read transaction, for `PRAGMA data_version` outside the write's): a faster commit
+/// leaves the proof taken just before it at most this much older than that second one would be,
+/// a small part of [`super::CROSS_PROCESS_BOUND`]; a slow fsync is proven over, so it never makes
+/// the next checks refresh or deny.
+pub(super) const SLOW_COMMIT_NANOS: u64 = 10_000_000;
+
+/// The proof a commit that began (its proof taken) at `committing` and ended at `checked` adds
+/// after it (monotonic ns): `checked`, if the commit was slow and `after` (this connection's
+/// `data_version` now) equals `before` (taken inside the transaction), i.e. no other connection
+/// committed meanwhile; else none. `after` is read only for a slow commit.
+fn proof_after_commit(
+    committing: Option<u64>,
+    checked: Option<u64>,
+    before: Option<i64>,
+    after: impl FnOnce() -> Option<i64>,
+) -> Option<u64> {
+    let (committing, checked, before) = (committing?, checked?, before?);
+    if checked.saturating_sub(committing) < SLOW_COMMIT_NANOS {
+        return None;
+    }
+    (after()? == before).then_some(checked)
 }
 
 /// The statuses that differ between two snapshots for the touched subjects.
@@ -254,4 +341,67 @@ pub(super) fn status_changes(before: &Snapshot, after: &Snapshot, touched: &BTre
         }
     }
     changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Action, Source};
+    use crate::validate::DecisionInput;
+
+    /// The digest every write sealed equals the sum of the state table as stored.
+    fn assert_sealed_over_the_table(path: &std::path::Path, what: &str) {
+        let conn = Connection::open(path).unwrap();
+        let (_, _, sum): (std::collections::HashMap<String, Arc<SubjectState>>, _, _) = crate::state_proof::read_table(&conn).unwrap();
+        let (seq, hash) = db::head(&conn).unwrap().unwrap();
+        assert_eq!(db::meta(&conn, crate::state_proof::DIGEST_KEY).unwrap(), Some(sum.seal(seq, &hash)), "{what}");
+    }
+
+    #[test]
+    fn remembered_row_hashes_keep_the_digest_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.db");
+        let store = ConsentStore::open(&path, Policy::builtin()).unwrap();
+        let decide = |subject: &str, action: Action| {
+            store.record(&DecisionInput::new(subject, "usage_statistics", action, Source::Settings)).unwrap();
+        };
+        // The same subject again and again (its old row's hash remembered each time).
+        for i in 0..6 {
+            decide("alice", if i % 2 == 0 { Action::Grant } else { Action::Withdraw });
+        }
+        assert_sealed_over_the_table(&path, "after repeated writes of one subject");
+        // More subjects than are remembered, then the first ones again (forgotten: hashed anew).
+        for i in 0..40 {
+            decide(&format!("user-{i}"), Action::Grant);
+        }
+        decide("alice", Action::Grant);
+        decide("user-0", Action::Withdraw);
+        assert_sealed_over_the_table(&path, "after the remembered rows were evicted");
+        // A refresh that finds nothing new keeps the served states (and so what is remembered).
+        store.refresh().unwrap();
+        decide("alice", Action::Withdraw);
+        assert_sealed_over_the_table(&path, "after another write of a remembered subject");
+        // An erasure deletes a remembered row.
+        store.erase("alice", Source::Settings).unwrap();
+        decide("bob", Action::Grant);
+        assert_sealed_over_the_table(&path, "after erasing a remembered subject");
+        decide("alice", Action::Grant);
+        assert_sealed_over_the_table(&path, "after writing an erased subject again");
+        drop(store);
+        let reopened = ConsentStore::open(&path, Policy::builtin()).unwrap();
+        assert!(reopened.verify().is_ok());
+    }
+
+    #[test]
+    fn only_a_slow_commit_is_proven_over_and_only_if_no_one_else_committed() {
+        let ms = 1_000_000u64;
+        let unread = || -> Option<i64> { panic!("a fast commit reads no data_version") };
+        assert_eq!(proof_after_commit(Some(5 * ms), Some(6 * ms), Some(7), unread), None, "fast: the proof before it stands");
+        let slow = Some(5 * ms + SLOW_COMMIT_NANOS);
+        assert_eq!(proof_after_commit(Some(5 * ms), slow, Some(7), || Some(7)), slow, "slow, nobody else committed: proven at its end");
+        assert_eq!(proof_after_commit(Some(5 * ms), slow, Some(7), || Some(8)), None, "slow, another connection committed: no proof");
+        assert_eq!(proof_after_commit(Some(5 * ms), slow, Some(7), || None), None, "unreadable: no proof");
+        assert_eq!(proof_after_commit(None, slow, Some(7), || Some(7)), None, "no clock reading: no proof");
+        assert_eq!(proof_after_commit(Some(5 * ms), slow, None, || Some(7)), None, "no reading before: no proof");
+    }
 }
