@@ -26,9 +26,21 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 summary=()
 root="$(cd "$here/../.." && pwd)"
+# A package that depends on bindings/swift by path keeps that dependency's file list in its own
+# .build: a source file added to or removed from bindings/swift since (a pull) then fails its build
+# ("cannot find 'X' in scope"). Its .build is cleared when that list changed.
+sources_list() { (cd "$here" && find Package.swift Sources -type f | LC_ALL=C sort | cksum); }
 for name in bindings/swift ios-sample; do
   package="$root/$name"
   echo "== swift test in $package"
+  if [ "$name" != bindings/swift ]; then
+    stamp="$package/.build/consentkit-sources.cksum"
+    if [ -d "$package/.build" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$(sources_list)" ]; then
+      echo "   (bindings/swift gained or lost a source file since $name was last built: clearing its .build)"
+      rm -rf "$package/.build"
+    fi
+    mkdir -p "$package/.build" && sources_list > "$stamp"
+  fi
   # XCTest only: the suites are XCTest, and Swift Testing would close with "0 tests" lines.
   (cd "$package" && "$swift" test --disable-swift-testing "${link[@]}" 2>&1) | tee "$log"
   # Warnings in our code fail the run; the generated bindings build in their own Swift 5 target.
