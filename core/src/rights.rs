@@ -113,9 +113,13 @@ impl ConsentStore {
         progress(history.len() as u64, history.len() as u64);
         let snap = self.snapshot();
         let policy = self.policy();
-        let mut os_permissions: Vec<ExportedOs> =
-            snap.os.iter().map(|(p, OsRecord { state, since })| ExportedOs { permission: *p, state: *state, since: *since }).collect();
-        os_permissions.sort_by_key(|o| o.permission);
+        // Ordered by permission id. Each permission comes once and there are a few of them:
+        // inserting in place costs a few bytes of library, where a sort costs about 5 KB.
+        let mut os_permissions: Vec<ExportedOs> = Vec::new();
+        for (p, OsRecord { state, since }) in snap.os.iter() {
+            let at = os_permissions.partition_point(|o| o.permission < *p);
+            os_permissions.insert(at, ExportedOs { permission: *p, state: *state, since: *since });
+        }
         Ok(ExportDocument {
             format: EXPORT_FORMAT.into(),
             exported_at: self.now(),

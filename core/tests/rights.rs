@@ -295,3 +295,15 @@ fn outbox_is_durable_at_least_once_and_keeps_withdrawals_and_erasures() {
     assert_eq!(f.store.sync_acked().unwrap(), 3, "never moves backwards");
     assert!(f.store.ack_sync(999).unwrap_err().to_string().contains("999"));
 }
+
+#[test]
+fn export_lists_os_permissions_by_id() {
+    let f = Fixture::ucanywhere();
+    // Reported out of id order and out of index order (camera = 2, app_tracking_transparency = 7).
+    for p in [OsPermission::PHOTOS, OsPermission::CAMERA, OsPermission::APP_TRACKING_TRANSPARENCY, OsPermission::CONTACTS] {
+        f.store.set_os_permission(p, OsState::Denied).unwrap();
+    }
+    f.grant("alice", "usage_statistics");
+    let listed: Vec<String> = f.store.export("alice").unwrap().os_permissions.iter().map(|o| o.permission.to_string()).collect();
+    assert_eq!(listed, ["app_tracking_transparency", "camera", "contacts", "photos"]);
+}
