@@ -147,7 +147,7 @@ bench-server: deps tools-postgres ## Server: ingest events/s and p99 at a fixed 
 
 .PHONY: bench-kotlin
 bench-kotlin: deps ## Kotlin: cached gate vs a HashMap get, uncached check vs a no-argument uniffi call, durable write and read vs a plain Kotlin store (release cdylib)
-	$(CARGO) build --quiet --release -p consentkit-ffi --lib
+	$(CARGO) rustc --quiet --release -p consentkit-ffi --lib --crate-type cdylib # as shipped: a plain build of this lib + cdylib crate skips LTO (rust-lang/cargo#9672)
 	cd $(KOTLIN) && $(MVN) -B -q test-compile exec:java -Dexec.mainClass=com.consentkit.bench.CheckBenchKt -Dexec.classpathScope=test \
 		-Duniffi.component.consentkit_ffi.libraryOverride=$(ROOT)/target/release/libconsentkit_ffi.$(DYLIB_EXT) \
 		-Dconsentkit.bench.out=$(ROOT)/target/bench-kotlin.md

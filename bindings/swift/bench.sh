@@ -10,7 +10,7 @@ swift="${SWIFT:-swift}"
 command -v "$swift" >/dev/null 2>&1 || { echo "bench-swift: no Swift toolchain ('$swift' is not on PATH)" >&2; exit 1; }
 "$here/generate.sh" >/dev/null  # the bindings (from the debug library: same interface and checksums)
 echo "building consentkit-ffi (release)..." >&2
-(cd "$root" && cargo build --quiet --release -p consentkit-ffi --lib) >&2
+(cd "$root" && cargo rustc --quiet --release -p consentkit-ffi --lib --crate-type cdylib) >&2 # as shipped (a plain build skips LTO: rust-lang/cargo#9672)
 libdir="$target_dir/release"
 link=(-Xlinker -L"$libdir" -Xlinker -rpath -Xlinker "$libdir" --scratch-path "$target_dir/swift-bench")
 echo "building bindings/swift/Bench (release)..." >&2
