@@ -234,14 +234,52 @@ impl FromIterator<(String, Loaded)> for SubjectMap {
     /// keeps its last state.
     fn from_iter<I: IntoIterator<Item = (String, Loaded)>>(items: I) -> SubjectMap {
         let mut map = SubjectMap::default();
-        let mut items: Vec<(u64, String, Slot)> =
+        let items: Vec<(u64, String, Slot)> =
             items.into_iter().map(|(subject, state)| (map.hasher.hash_one(subject.as_str()), subject, Slot::loaded(state))).collect();
-        // Sorted by hash, and stably, so of a subject given twice the last one is found last.
-        items.sort_by_key(|e| e.0);
-        let mut leaves: Vec<Option<Leaf>> = (0..FANOUT * FANOUT).map(|_| None).collect();
-        for (h, subject, state) in items {
-            let (i, j) = Self::slots(h);
-            let leaf = leaves[i * FANOUT + j].get_or_insert_with(Leaf::new);
+        // Bucketed by leaf (a counting sort: each leaf allocated once at its size), in the order
+        // given; then each leaf (a few entries) sorted by hash, stably, so of a subject given
+        // twice the last one is found last.
+        let mut sizes = vec![0usize; FANOUT * FANOUT];
+        for e in &items {
+            sizes[Self::leaf_index(e.0)] += 1;
+        }
+        let mut leaves: Vec<Leaf> = sizes.iter().map(|&n| Leaf::with_capacity(n)).collect();
+        for e in items {
+            leaves[Self::leaf_index(e.0)].push(e);
+        }
+        for leaf in &mut leaves {
+            leaf.sort_by_key(|e| e.0);
+            if leaf.windows(2).any(|w| w[0].0 == w[1].0) {
+                *leaf = Self::last_of_each(std::mem::take(leaf));
+            }
+            map.len += leaf.len();
+        }
+        let root = Arc::make_mut(&mut map.root);
+        let mut leaves = leaves.into_iter();
+        for slot in root.iter_mut() {
+            let mids: [Option<Arc<Leaf>>; FANOUT] =
+                std::array::from_fn(|_| leaves.next().filter(|leaf| !leaf.is_empty()).map(Arc::new));
+            if mids.iter().any(Option::is_some) {
+                *slot = Some(Arc::new(mids));
+            }
+        }
+        map
+    }
+}
+
+impl SubjectMap {
+    /// The index of a hash's leaf among all `FANOUT * FANOUT`, in tree order.
+    #[inline]
+    fn leaf_index(h: u64) -> usize {
+        let (i, j) = Self::slots(h);
+        i * FANOUT + j
+    }
+
+    /// A leaf sorted by hash (stably) with the same subject given more than once: only the last
+    /// of each kept, in place of the first.
+    fn last_of_each(entries: Leaf) -> Leaf {
+        let mut leaf = Leaf::with_capacity(entries.len());
+        for (h, subject, state) in entries {
             // Equal hashes are adjacent: replace an earlier entry of the same subject.
             let same = leaf.iter().rev().take_while(|e| e.0 == h).position(|e| e.1 == subject);
             match same {
@@ -249,19 +287,10 @@ impl FromIterator<(String, Loaded)> for SubjectMap {
                     let k = leaf.len() - 1 - back;
                     leaf[k].2 = state;
                 }
-                None => {
-                    leaf.push((h, subject, state));
-                    map.len += 1;
-                }
+                None => leaf.push((h, subject, state)),
             }
         }
-        let root = Arc::make_mut(&mut map.root);
-        for (i, mids) in leaves.chunks_mut(FANOUT).enumerate() {
-            if mids.iter().any(Option::is_some) {
-                root[i] = Some(Arc::new(std::array::from_fn(|j| mids[j].take().map(Arc::new))));
-            }
-        }
-        map
+        leaf
     }
 }
 
@@ -386,6 +415,33 @@ mod tests {
         let mut changed = at_once.clone();
         changed.insert("new".into(), state(true));
         assert!(!at_once.contains_key("new") && changed.contains_key("new"));
+    }
+
+    /// The bucketed build (start-up) gives the very tree inserting one by one gives: the same
+    /// leaves, each sorted by hash, each subject once (its last state), no empty leaf kept.
+    #[test]
+    fn built_from_rows_at_once_the_tree_is_the_one_built_one_by_one() {
+        let rows: Vec<(String, SubjectState)> =
+            (0..12_000).map(|i| (format!("user-{}", i % 10_000), SubjectState { under_age: i >= 10_000, ..Default::default() })).collect();
+        let at_once: SubjectMap =
+            rows.iter().map(|(k, s)| (k.clone(), Loaded::Row(ValidRow::check(&s.to_row()).expect("checks")))).collect();
+        let mut one_by_one = SubjectMap { hasher: at_once.hasher.clone(), ..SubjectMap::default() };
+        for (k, s) in &rows {
+            one_by_one.insert(k.clone(), Arc::new(s.clone()));
+        }
+        assert_eq!((at_once.len(), one_by_one.len()), (10_000, 10_000));
+        assert_eq!(at_once.leaf_count(), one_by_one.leaf_count());
+        let leaves = |m: &SubjectMap| -> Vec<Vec<(u64, String)>> {
+            m.root.iter().flatten().flat_map(|mid| mid.iter().flatten()).map(|l| l.iter().map(|e| (e.0, e.1.clone())).collect()).collect()
+        };
+        let (a, b) = (leaves(&at_once), leaves(&one_by_one));
+        assert!(a.iter().all(|l| !l.is_empty() && l.windows(2).all(|w| w[0].0 <= w[1].0)), "sorted, none empty");
+        let set = |v: Vec<Vec<(u64, String)>>| -> std::collections::BTreeSet<(u64, String)> { v.into_iter().flatten().collect() };
+        assert_eq!(set(a), set(b));
+        for (k, s) in rows.iter().skip(10_000) {
+            assert_eq!(at_once.get(k).map(|v| v.under_age), Some(s.under_age), "{k}: the last row given wins");
+        }
+        assert!(!at_once["user-9999"].under_age);
     }
 
     #[test]
