@@ -300,12 +300,23 @@ fn opening(path: &Path, e: rusqlite::Error) -> Error {
 
 /// Opens (and in read-write mode creates and migrates) a ConsentKit database.
 pub fn open(path: &Path, mode: OpenMode) -> Result<Connection> {
+    open_flagged(path, mode, true)
+}
+
+/// [`open`] for a file that must already exist (a store's second connection): never creates
+/// one; a missing file makes the store unavailable.
+pub fn open_existing(path: &Path, mode: OpenMode) -> Result<Connection> {
+    open_flagged(path, mode, false)
+}
+
+fn open_flagged(path: &Path, mode: OpenMode, create: bool) -> Result<Connection> {
     let in_memory = path.as_os_str() == ":memory:" || path.to_str().is_some_and(|p| p.starts_with("file:") && p.contains("vfs=memdb"));
     if mode == OpenMode::ReadOnly && !in_memory && !path.exists() {
         return Err(unavailable(path, "no such file"));
     }
     let flags = match mode {
-        OpenMode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        OpenMode::ReadWrite if create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        OpenMode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
         OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;

@@ -47,6 +47,70 @@ pub(crate) struct Ledger {
     pub(crate) erasure_key: String,
 }
 
+/// The read connection's place: opened on the first read that needs it (an open does not pay
+/// for it), dropped by [`ConsentStore::suspend`] and opened again by the next read. It is opened
+/// only on the very file the store opened: an existing file (never created) whose erasure key is
+/// the store's, and (on Unix) the same inode, so a file moved away or replaced since the open is
+/// never read in its place.
+pub(crate) struct LedgerSlot {
+    db_path: PathBuf,
+    mode: OpenMode,
+    erasure_key: String,
+    file_id: Option<(u64, u64)>,
+    conn: Option<Ledger>,
+}
+
+impl LedgerSlot {
+    /// A slot for the store at `db_path`, not opened yet.
+    pub(crate) fn new(db_path: PathBuf, mode: OpenMode, erasure_key: String, file_id: Option<(u64, u64)>) -> LedgerSlot {
+        LedgerSlot { db_path, mode, erasure_key, file_id, conn: None }
+    }
+
+    /// The read connection, opened now if it is not yet.
+    pub(crate) fn get(&mut self) -> Result<&Ledger> {
+        if self.conn.is_none() {
+            let moved = || crate::Error::StoreUnavailable {
+                path: self.db_path.clone(),
+                why: "the file is not the one this store opened (moved away or replaced since)".into(),
+            };
+            if self.file_id.is_some() && file_id(&self.db_path) != self.file_id {
+                return Err(moved());
+            }
+            let conn = crate::schema::open_existing(&self.db_path, self.mode)?;
+            if crate::db::meta(&conn, "erasure_key")?.unwrap_or_default() != self.erasure_key {
+                return Err(moved());
+            }
+            self.conn = Some(Ledger { conn, erasure_key: self.erasure_key.clone() });
+        }
+        self.conn.as_ref().ok_or_else(|| crate::Error::Internal("the read connection was just opened".into()))
+    }
+
+    /// Closes the read connection (it opens again on the next read).
+    pub(crate) fn release(&mut self) {
+        self.conn = None;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_open(&self) -> bool {
+        self.conn.is_some()
+    }
+}
+
+/// The identity of the file at `path` (device, inode) on Unix; `None` elsewhere or if it is
+/// missing.
+pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// The connection writes and catch-ups run on, with the `data_version` it last saw.
 pub(crate) struct Writer {
     pub(crate) conn: Connection,
@@ -67,7 +131,8 @@ pub struct ConsentStore {
     clock: Arc<dyn Clock>,
     shared: Arc<Shared>,
     writer: Arc<Mutex<Option<Writer>>>,
-    ledger: Mutex<Option<Ledger>>,
+    /// The read connection's place; `None` once the store is closed.
+    ledger: Mutex<Option<LedgerSlot>>,
     erasure_key: String,
 }
 
@@ -296,6 +361,61 @@ mod tests {
         let reopened = ConsentStore::open(dir.path().join("consent.db"), newer).expect("waited for the release");
         assert!(reopened.check("alice", "usage_analytics", None).unwrap().allowed);
         holder.join().unwrap();
+    }
+
+    fn reader_is_open(store: &ConsentStore) -> bool {
+        lock(&store.ledger).as_ref().is_some_and(LedgerSlot::is_open)
+    }
+
+    /// The read connection is not opened by an open, only by the first read; it answers like the
+    /// store's own file; suspend closes it and the next read (after resume) opens it again; a
+    /// closed store still refuses reads.
+    #[test]
+    fn the_read_connection_opens_on_the_first_read_and_a_closed_store_still_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(granted_store(dir.path()));
+        let store = ConsentStore::open(dir.path().join("consent.db"), Policy::builtin()).unwrap();
+        assert!(!reader_is_open(&store), "an open does not open the read connection");
+        assert!(store.check("alice", "usage_analytics", None).unwrap().allowed, "checks need no read connection");
+        assert_eq!(store.history("alice").unwrap().len(), 1, "the first read opens it and reads the store's file");
+        assert!(reader_is_open(&store));
+        assert_eq!(store.export("alice").unwrap().history.len(), 1);
+        store.suspend();
+        assert!(!reader_is_open(&store), "suspend closes the read connection");
+        assert!(matches!(store.history("alice"), Err(crate::Error::Suspended(_))));
+        store.resume().unwrap();
+        store.record(&DecisionInput::new("alice", "usage_statistics", Action::Withdraw, Source::Settings)).unwrap();
+        assert_eq!(store.history("alice").unwrap().len(), 2, "opened again after resume, and current");
+        store.close("closed by the test".into());
+        assert!(matches!(store.history("alice"), Err(crate::Error::Closed(_))), "a closed store refuses reads");
+        assert!(matches!(store.export("alice"), Err(crate::Error::Closed(_))));
+        assert!(!store.check("alice", "usage_analytics", None).unwrap().allowed);
+    }
+
+    /// A read connection opened after the file was moved away or replaced does not read (or
+    /// create) another file at the path: the read fails, naming why.
+    #[test]
+    fn a_read_after_the_file_was_moved_away_or_replaced_refuses_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consent.db");
+        let store = granted_store(dir.path());
+        let moved = dir.path().join("moved.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let from = PathBuf::from(format!("{}{suffix}", path.display()));
+            if from.exists() {
+                std::fs::rename(&from, format!("{}{suffix}", moved.display())).unwrap();
+            }
+        }
+        let err = store.history("alice").unwrap_err();
+        assert!(err.to_string().contains("not the one this store opened"), "{err}");
+        assert!(!path.exists(), "no new file was created in its place");
+        drop(store);
+        // Replaced by another ConsentKit file (another erasure key) before the first read.
+        let store = ConsentStore::open(&moved, Policy::builtin()).unwrap();
+        drop(granted_store(dir.path()));
+        std::fs::rename(&path, &moved).unwrap();
+        let err = store.history("alice").unwrap_err();
+        assert!(err.to_string().contains("not the one this store opened"), "{err}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::refresh::Prober;
 use super::shared::{Head, Shared};
-use super::{lock, ConsentStore, Ledger, Writer};
+use super::{file_id, lock, ConsentStore, LedgerSlot, Writer};
 use crate::chain::GENESIS;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::db;
@@ -167,7 +167,8 @@ impl ConsentStore {
             tx.commit()?;
         }
         let erasure_key = db::meta(&conn, "erasure_key")?.unwrap_or_default();
-        let reader = schema::open(&db_path, mode)?;
+        // The read connection opens on the first read (history, export, verify, the outbox).
+        let ledger = LedgerSlot::new(db_path.clone(), mode, erasure_key.clone(), if in_memory { None } else { file_id(&path) });
 
         let key =
             if in_memory { None } else { Some(std::fs::canonicalize(&path).map_err(|source| Error::Io { path: path.clone(), source })?) };
@@ -249,7 +250,7 @@ impl ConsentStore {
             clock,
             shared,
             writer,
-            ledger: Mutex::new(Some(Ledger { conn: reader, erasure_key: erasure_key.clone() })),
+            ledger: Mutex::new(Some(ledger)),
             erasure_key,
         };
         // Joining a file another store of this process opened first: catch up now; and finish

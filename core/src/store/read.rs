@@ -26,14 +26,14 @@ impl ConsentStore {
             Ok(()) | Err(Error::Busy(_)) => {}
             Err(e) => log::warn!("consentkit: could not catch up before a read: {}", e.log_summary()),
         }
-        let guard = lock(&self.ledger);
+        let mut guard = lock(&self.ledger);
         // Checked again under the ledger's lock: `suspend` takes it too, so no read transaction
         // starts after `suspend` returned.
         if self.shared.suspended.load(Ordering::Acquire) {
             return Err(Error::Suspended("reading the ledger"));
         }
-        let ledger = guard.as_ref().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
-        f(ledger)
+        let slot = guard.as_mut().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
+        f(slot.get()?)
     }
 
     /// A subject's history, oldest first, with the device's OS permission changes interleaved.
@@ -109,7 +109,7 @@ impl ConsentStore {
 
     /// Closes the store after it found itself serving a state its history does not give: writes
     /// and ledger reads fail from now on, checks deny consent-gated features, caches are told.
-    fn close(&self, why: String) {
+    pub(super) fn close(&self, why: String) {
         let _published = if self.shared.held_by_this_thread() { None } else { Some(self.shared.lock()) };
         *lock(&self.writer) = None;
         *lock(&self.ledger) = None;

@@ -361,7 +361,10 @@ impl ConsentStore {
             }
             self.shared.suspended.store(true, Ordering::Release);
             drop(guard);
-            drop(lock(&self.ledger));
+            // Waits for a read in progress; the read connection is closed until the next read.
+            if let Some(slot) = lock(&self.ledger).as_mut() {
+                slot.release();
+            }
         } else {
             self.shared.suspended.store(true, Ordering::Release);
         }
