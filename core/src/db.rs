@@ -442,6 +442,9 @@ fn v3_receipt(row: &Row) -> std::result::Result<Receipt, String> {
 
 /// Turns events into tombstones: content gone (zeroed on disk by `secure_delete`), link hashes kept.
 pub fn remove_events(conn: &Connection, seqs: &[u64], removed_by: u64) -> Result<()> {
+    // In the same transaction: until a checkpoint has truncated the WAL, the removed content
+    // may remain there (cleared by [`clear_scrub_marker`] after one).
+    set_meta(conn, SCRUB_KEY, &removed_by.to_string())?;
     let mut stmt = conn.prepare_cached(
         "UPDATE events SET id=NULL, subject=NULL, category=NULL, action=NULL, scope=NULL, source=NULL, policy_id=NULL, \
          policy_version=NULL, purpose_version=NULL, at=NULL, valid_until=NULL, permission=NULL, os_state=NULL, detail=NULL, \
@@ -550,6 +553,38 @@ pub fn load_os(conn: &Connection) -> Result<HashMap<OsPermission, OsRecord>> {
 /// A metadata value.
 pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
+}
+
+/// The meta key saying whether removed (erased or purged) content may remain in the WAL: `"0"`
+/// when none may (a checkpoint truncated the WAL after the last removal); else the sequence
+/// number of the last removal record. Set in the removal's own transaction, so a crash before
+/// the scrub leaves it set; absent (a file of an older version) counts as pending.
+pub const SCRUB_KEY: &str = "scrub_pending";
+
+/// True unless the file says no removed content may remain in its WAL (see [`SCRUB_KEY`]).
+pub fn scrub_marked_pending(conn: &Connection) -> Result<bool> {
+    Ok(meta(conn, SCRUB_KEY)?.as_deref() != Some("0"))
+}
+
+/// The scrub marker as it is now, to be passed to [`clear_scrub_marker`] after a checkpoint.
+pub fn scrub_marker(conn: &Connection) -> Result<Option<String>> {
+    meta(conn, SCRUB_KEY)
+}
+
+/// After a checkpoint that truncated the WAL: records that no removed content remains, unless
+/// the marker changed since it was read as `seen` (a removal committed meanwhile, by any
+/// connection, keeps it pending).
+pub fn clear_scrub_marker(conn: &Connection, seen: Option<&str>) -> Result<()> {
+    match seen {
+        Some("0") => {}
+        Some(seen) => {
+            conn.prepare_cached("UPDATE meta SET value = '0' WHERE key = ?1 AND value = ?2")?.execute([SCRUB_KEY, seen])?;
+        }
+        None => {
+            conn.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, '0') ON CONFLICT(key) DO NOTHING")?.execute([SCRUB_KEY])?;
+        }
+    }
+    Ok(())
 }
 
 /// Sets a metadata value.

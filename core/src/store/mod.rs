@@ -418,6 +418,104 @@ mod tests {
         assert!(err.to_string().contains("not the one this store opened"), "{err}");
     }
 
+    fn on_disk_contains(path: &Path, needle: &str) -> bool {
+        ["", "-wal"].iter().any(|suffix| {
+            std::fs::read(format!("{}{suffix}", path.display())).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+    }
+
+    /// The file and its WAL as they are now, copied to `to`: what a crash at this moment leaves.
+    fn crash_image(path: &Path, to: &Path) {
+        std::fs::copy(path, to).unwrap();
+        std::fs::copy(format!("{}-wal", path.display()), format!("{}-wal", to.display())).unwrap();
+    }
+
+    fn wal_len(path: &Path) -> u64 {
+        std::fs::metadata(format!("{}-wal", path.display())).map_or(0, |m| m.len())
+    }
+
+    fn scrub_marker(path: &Path) -> Option<String> {
+        crate::db::meta(&rusqlite::Connection::open(path).unwrap(), crate::db::SCRUB_KEY).unwrap()
+    }
+
+    /// A crash after an erasure committed and before its WAL checkpoint (a reader was in the
+    /// way): the file says a scrub is pending, and the next open scrubs.
+    #[test]
+    fn a_crash_between_an_erasure_and_its_scrub_is_scrubbed_by_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = granted_store(dir.path());
+        let subject = "erase-me-7c41d0e2";
+        store.record(&DecisionInput::new(subject, "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+        let path = dir.path().join("consent.db");
+        let reader = rusqlite::Connection::open(&path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
+        assert!(store.erase(subject, Source::Settings).unwrap().scrub_pending, "the reader held the WAL");
+        let crashed = dir.path().join("crashed.db");
+        crash_image(&path, &crashed);
+        assert!(on_disk_contains(&crashed, subject), "the crash left the erased content in the WAL");
+        drop((reader, store));
+        let reopened = ConsentStore::open(&crashed, Policy::builtin()).unwrap();
+        assert!(!on_disk_contains(&crashed, subject), "the open scrubbed it");
+        assert!(reopened.history(subject).unwrap().is_empty());
+        assert!(reopened.check("alice", "usage_analytics", None).unwrap().allowed);
+        drop(reopened);
+        assert_eq!(scrub_marker(&crashed).as_deref(), Some("0"), "cleared after the checkpoint");
+    }
+
+    /// With no removal since the last finished scrub, an open does not checkpoint (the WAL a
+    /// crash left stays as it is); a file of an older version (no marker) is scrubbed once.
+    #[test]
+    fn an_open_checkpoints_only_when_the_file_marks_a_scrub_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = granted_store(dir.path());
+        let path = dir.path().join("consent.db");
+        let subject = "erase-me-too-0b9e";
+        store.record(&DecisionInput::new(subject, "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+        assert!(!store.erase(subject, Source::Settings).unwrap().scrub_pending, "no reader: scrubbed at once");
+        store.record(&DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+        let plain = dir.path().join("plain.db");
+        crash_image(&path, &plain);
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute("DELETE FROM meta WHERE key = ?1", [crate::db::SCRUB_KEY]).unwrap();
+        let older = dir.path().join("older.db");
+        crash_image(&path, &older);
+        drop((raw, store));
+        assert!(wal_len(&plain) > 0 && wal_len(&older) > 0);
+        let opened = ConsentStore::open(&plain, Policy::builtin()).unwrap();
+        assert!(wal_len(&plain) > 0, "no scrub pending: the open did not checkpoint");
+        assert!(opened.check("bob", "usage_analytics", None).unwrap().allowed, "the WAL's commits are served");
+        drop(opened);
+        let before = wal_len(&older);
+        let opened = ConsentStore::open(&older, Policy::builtin()).unwrap();
+        // Truncated, then the marker's one page written (WAL header, one frame of a 4 KiB page).
+        let one_frame = 32 + 24 + 4096;
+        assert!(before > one_frame && wal_len(&older) <= one_frame, "no marker (an older version's file): scrubbed at the open");
+        let d = opened.check("bob", "usage_analytics", None).unwrap();
+        assert!(d.allowed, "{d:?} {:?}", opened.unavailable());
+        drop(opened);
+        assert_eq!(scrub_marker(&older).as_deref(), Some("0"));
+    }
+
+    /// A removal committed after a scrub read the marker keeps it pending: the clear applies
+    /// only to the marker the checkpoint was started with.
+    #[test]
+    fn the_scrub_marker_is_cleared_only_if_no_removal_came_since_it_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::schema::open(&dir.path().join("m.db"), crate::schema::OpenMode::ReadWrite).unwrap();
+        assert!(crate::db::scrub_marked_pending(&conn).unwrap(), "absent: pending");
+        crate::db::clear_scrub_marker(&conn, None).unwrap();
+        assert!(!crate::db::scrub_marked_pending(&conn).unwrap());
+        crate::db::remove_events(&conn, &[], 7).unwrap();
+        let seen = crate::db::scrub_marker(&conn).unwrap();
+        assert_eq!(seen.as_deref(), Some("7"));
+        crate::db::remove_events(&conn, &[], 9).unwrap(); // another removal commits meanwhile
+        crate::db::clear_scrub_marker(&conn, seen.as_deref()).unwrap();
+        assert!(crate::db::scrub_marked_pending(&conn).unwrap(), "still pending for the later removal");
+        crate::db::clear_scrub_marker(&conn, Some("9")).unwrap();
+        assert!(!crate::db::scrub_marked_pending(&conn).unwrap());
+    }
+
     #[test]
     fn a_check_past_the_bound_refreshes_inline_and_then_allows() {
         let dir = tempfile::tempdir().unwrap();

@@ -162,11 +162,13 @@ impl ConsentStore {
                     let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
                     db::set_meta(&tx, "policy_id", &policy.id)?;
                     db::set_meta(&tx, "erasure_key", &key)?;
+                    db::set_meta(&tx, db::SCRUB_KEY, "0")?;
                 }
             }
             tx.commit()?;
         }
         let erasure_key = db::meta(&conn, "erasure_key")?.unwrap_or_default();
+        let scrub_marked = mode == OpenMode::ReadWrite && db::scrub_marked_pending(&conn)?;
         // The read connection opens on the first read (history, export, verify, the outbox).
         let ledger = LedgerSlot::new(db_path.clone(), mode, erasure_key.clone(), if in_memory { None } else { file_id(&path) });
 
@@ -253,13 +255,15 @@ impl ConsentStore {
             ledger: Mutex::new(Some(ledger)),
             erasure_key,
         };
-        // Joining a file another store of this process opened first: catch up now; and finish
-        // any scrub an earlier run left pending.
-        store.refresh()?;
-        if read_write {
+        // Finish any scrub an earlier run (or a crash between a removal's commit and its
+        // checkpoint) left pending: the file says whether one is, no checkpoint at an open
+        // otherwise. Then, joining a file another store of this process opened first, catch up
+        // (last, so the open returns with the snapshot just proven current).
+        if scrub_marked {
             store.shared.scrub_pending.store(true, Ordering::Relaxed);
             store.finish_scrub();
         }
+        store.refresh()?;
         Ok(store)
     }
 

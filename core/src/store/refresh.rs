@@ -277,10 +277,18 @@ pub(super) fn finish_scrub(shared: &Shared, writer: &Mutex<Option<Writer>>) -> b
     }
     let guard = lock(writer);
     let Some(w) = guard.as_ref() else { return false };
+    // The file's marker as of before the checkpoint: a removal committed after this read is in
+    // the WAL the checkpoint truncates, or it changed the marker (which then stays set).
+    let seen = db::scrub_marker(&w.conn);
     let result: rusqlite::Result<(i64, i64, i64)> =
         w.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
     match result {
         Ok((0, _, _)) => {
+            // Only now, after the truncation, may the file say no scrub is pending (a crash
+            // before this leaves it set: the next open scrubs again).
+            if let Err(e) = seen.and_then(|seen| db::clear_scrub_marker(&w.conn, seen.as_deref())) {
+                log::warn!("consentkit: could not record the finished WAL scrub ({}); the next open checkpoints again", e.log_summary());
+            }
             shared.scrub_pending.store(false, Ordering::Release);
             true
         }
@@ -332,7 +340,7 @@ impl ConsentStore {
 
     /// Finishes an erasure's or purge's pending WAL scrub now (see [`crate::ErasureReport`]).
     /// Returns true when no erased content remains in the WAL. Also runs by itself on the next
-    /// write, probe and open.
+    /// write, probe and open (an open whose file marks a scrub pending).
     pub fn finish_scrub(&self) -> bool {
         finish_scrub(&self.shared, &self.writer)
     }
