@@ -188,18 +188,29 @@ impl ConsentStore {
         if self.shared.is_fresh() {
             return View::Live(self.shared.snapshot.load());
         }
-        self.view_after_refresh()
+        self.view_after_refresh(|| self.refresh_without_waiting())
     }
 
-    /// [`ConsentStore::view`] once the proof is older than the bound.
+    /// [`ConsentStore::view`] for the queries that are not the gate (`status`, `statuses`,
+    /// `should_ask`, `os_state`): past the bound, the refresh waits for a probe or write in
+    /// progress (up to the busy timeout) instead of answering from a closed view, so a settings
+    /// screen is not shown "not asked" for a moment of contention. Only the gate never waits.
+    fn view_waiting(&self) -> View {
+        if self.shared.is_fresh() {
+            return View::Live(self.shared.snapshot.load());
+        }
+        self.view_after_refresh(|| self.refresh())
+    }
+
+    /// The view once the proof is older than the bound: refreshed by `refresh`, else closed.
     #[cold]
-    fn view_after_refresh(&self) -> View {
+    fn view_after_refresh(&self, refresh: impl FnOnce() -> Result<()>) -> View {
         let live = self.shared.snapshot.load();
         if live.unavailable.is_some() {
             return View::Live(live);
         }
         drop(live);
-        match self.refresh_without_waiting() {
+        match refresh() {
             Ok(()) if self.shared.is_fresh() => View::Live(self.shared.snapshot.load()),
             Ok(()) => View::closed(&self.policy, "cannot tell whether another process changed the store"),
             Err(e) => View::closed(&self.policy, &format!("cannot tell whether another process changed the store: {e}")),
@@ -219,22 +230,22 @@ impl ConsentStore {
 
     /// One category's status for a subject.
     pub fn status(&self, subject: &str, category: &str) -> Result<CategoryStatus> {
-        self.view().status(subject, category, self.now())
+        self.view_waiting().status(subject, category, self.now())
     }
 
     /// Every category's status for a subject, in policy order.
     pub fn statuses(&self, subject: &str) -> Result<Vec<CategoryStatus>> {
-        self.view().statuses(subject, self.now())
+        self.view_waiting().statuses(subject, self.now())
     }
 
     /// Should the app show the consent prompt for this category now?
     pub fn should_ask(&self, subject: &str, category: &str) -> Result<bool> {
-        self.view().should_ask(subject, category, self.now())
+        self.view_waiting().should_ask(subject, category, self.now())
     }
 
     /// The device's current state of an OS permission.
     pub fn os_state(&self, permission: OsPermission) -> OsState {
-        self.view().os_state(permission)
+        self.view_waiting().os_state(permission)
     }
 
     // ----- observers -----
@@ -514,6 +525,38 @@ mod tests {
         assert!(crate::db::scrub_marked_pending(&conn).unwrap(), "still pending for the later removal");
         crate::db::clear_scrub_marker(&conn, Some("9")).unwrap();
         assert!(!crate::db::scrub_marked_pending(&conn).unwrap());
+    }
+
+    /// Past the bound, with a probe or write holding the writer connection, the gate answers
+    /// from a closed view at once (it never waits), but a status query waits and tells the truth
+    /// instead of "not asked".
+    #[test]
+    fn a_status_past_the_bound_waits_for_a_probe_in_progress_and_the_check_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(granted_store(dir.path()));
+        let (held, holding) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let prober = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let _writer = lock(&store.writer);
+                held.send(()).unwrap();
+                released.recv().unwrap();
+            })
+        };
+        holding.recv().unwrap();
+        store.shared.age_proof_past_bound();
+        let d = store.check("alice", "usage_analytics", None).unwrap();
+        assert_eq!(d.reasons.iter().map(|r| r.code).collect::<Vec<_>>(), [ReasonCode::StoreUnavailable], "the gate did not wait");
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            release.send(()).unwrap();
+        });
+        let status = store.status("alice", "usage_statistics").unwrap();
+        assert_eq!(status.status, crate::model::Status::Granted, "the status waited for the probe, then read the store");
+        assert!(store.should_ask("alice", "usage_statistics").is_ok_and(|ask| !ask));
+        prober.join().unwrap();
+        releaser.join().unwrap();
     }
 
     #[test]
