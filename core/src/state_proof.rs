@@ -249,53 +249,110 @@ pub(crate) fn read_table<C: FromIterator<(String, Arc<SubjectState>)>>(
 /// binary row is kept as its bytes and decoded when its subject is first read ([`Loaded::Row`]),
 /// so the open builds no per-subject state it is not asked about. A row that does not decode
 /// fails the load, as in [`read_table`] (the first such row in table order is the one named).
-/// The rows are read in one pass; at [`SPLIT_AT`] rows or more, checking and hashing them is
-/// split over this thread and one more (the sum is order-independent), so a big table's open
-/// takes about half that work's time where a second core is free.
+/// The rows are read in chunks of [`CHUNK`]; from the second chunk on, a second thread checks
+/// and hashes chunks while this one reads on (and helps once it has read all), so where a second
+/// core is free the open costs about half of reading + checking + hashing. The sum is
+/// order-independent; a table of one chunk is read on this thread alone.
 pub(crate) fn read_table_lazy<C: FromIterator<(String, Loaded)>>(
     conn: &rusqlite::Connection,
 ) -> Result<(C, HashMap<OsPermission, OsRecord>, StateSum)> {
-    // SQLite's bytes are valid only until the next row: each row is copied into one buffer.
-    let mut subjects = Vec::new();
-    let mut bytes = Vec::new();
-    let mut spans = Vec::new();
-    db::for_each_subject_row(conn, |subject, row| {
-        subjects.push(subject.to_string());
-        spans.push(bytes.len()..bytes.len() + row.len());
-        bytes.extend_from_slice(row);
-        Ok(())
+    let (queue, chunks) = std::sync::mpsc::channel::<Chunk>();
+    let chunks = std::sync::Mutex::new(chunks);
+    let next = || chunks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv().ok();
+    type Rows = Vec<(Vec<String>, Vec<Loaded>)>;
+    let (done, mut sum) = std::thread::scope(|scope| -> Result<(Rows, StateSum)> {
+        let mut helper = None;
+        let mut done = Vec::new();
+        let mut chunk = Chunk::new(0);
+        let read = db::for_each_subject_row(conn, |subject, row| {
+            chunk.push(subject, row);
+            if chunk.spans.len() == CHUNK {
+                let index = chunk.index + 1;
+                let full = std::mem::replace(&mut chunk, Chunk::new(index));
+                if helper.is_none() {
+                    let started = std::thread::Builder::new().name("consentkit-open".into()).spawn_scoped(scope, || {
+                        std::iter::from_fn(next).map(Chunk::check_and_hash).collect::<Vec<_>>()
+                    });
+                    // No second thread to be had: this one does it all.
+                    helper = Some(started.ok());
+                }
+                match &helper {
+                    Some(Some(_)) => queue.send(full).map_err(|_| Error::Internal("the state table's check thread stopped".into()))?,
+                    _ => done.push(full.check_and_hash()),
+                }
+            }
+            Ok(())
+        });
+        let helper = helper.flatten();
+        if helper.is_some() {
+            if !chunk.spans.is_empty() {
+                let _ = queue.send(chunk);
+            }
+            drop(queue);
+            // Read all: help with what the other thread has not taken yet.
+            done.extend(std::iter::from_fn(next).map(Chunk::check_and_hash));
+        } else {
+            done.push(chunk.check_and_hash());
+        }
+        if let Some(helper) = helper {
+            done.extend(helper.join().map_err(|_| Error::Internal("the state table's check thread panicked".into()))?);
+        }
+        read?;
+        // In table order: the first failing chunk's error is the one a single pass gives.
+        done.sort_by_key(|c| c.index);
+        let mut sum = StateSum::default();
+        let mut checked = Vec::with_capacity(done.len());
+        for c in done {
+            let (subjects, loaded, part) = c.result?;
+            sum.add_sum(&part);
+            checked.push((subjects, loaded));
+        }
+        Ok((checked, sum))
     })?;
-    let rows: Vec<(&str, &[u8])> = subjects.iter().map(String::as_str).zip(spans.into_iter().map(|span| &bytes[span])).collect();
-    let (loaded, mut sum) = check_and_hash_split(&rows)?;
-    drop(rows);
     let os = db::load_os(conn)?;
     for (permission, record) in &os {
         sum.add_os(*permission, record);
     }
-    Ok((subjects.into_iter().zip(loaded).collect(), os, sum))
+    Ok((done.into_iter().flat_map(|(subjects, loaded)| subjects.into_iter().zip(loaded)).collect(), os, sum))
 }
 
-/// Rows from which [`read_table_lazy`] checks and hashes on two threads (below, a thread's
-/// start costs more than it saves).
-pub(crate) const SPLIT_AT: usize = 2048;
+/// Rows per chunk of [`read_table_lazy`] (a table of at most one chunk starts no thread: below
+/// about this size a thread's start costs more than it saves).
+pub(crate) const CHUNK: usize = 1024;
 
-/// [`check_and_hash`] over `rows`, split in two halves on two threads from [`SPLIT_AT`] rows
-/// (on this thread alone if another cannot be started). Of two failing halves, the first's
-/// error is returned, as one pass would.
-fn check_and_hash_split(rows: &[(&str, &[u8])]) -> Result<(Vec<Loaded>, StateSum)> {
-    if rows.len() < SPLIT_AT {
-        return check_and_hash(rows);
+/// Rows of the state table as read, copied out of SQLite (its bytes are valid only until the
+/// next row): the subjects, and each row's bytes in one buffer.
+struct Chunk {
+    index: usize,
+    subjects: Vec<String>,
+    bytes: Vec<u8>,
+    spans: Vec<std::ops::Range<usize>>,
+}
+
+/// A chunk checked and hashed: its index, and its subjects, their loaded states and their sum
+/// (or the first error).
+struct Checked {
+    index: usize,
+    result: Result<(Vec<String>, Vec<Loaded>, StateSum)>,
+}
+
+impl Chunk {
+    fn new(index: usize) -> Chunk {
+        Chunk { index, subjects: Vec::with_capacity(CHUNK), bytes: Vec::new(), spans: Vec::with_capacity(CHUNK) }
     }
-    let (first, second) = rows.split_at(rows.len() / 2);
-    std::thread::scope(|scope| {
-        let other = std::thread::Builder::new().name("consentkit-open".into()).spawn_scoped(scope, || check_and_hash(second));
-        let Ok(other) = other else { return check_and_hash(rows) };
-        let (mut loaded, mut sum) = check_and_hash(first)?;
-        let (more, more_sum) = other.join().map_err(|_| Error::Internal("the state table's check thread panicked".into()))??;
-        loaded.extend(more);
-        sum.add_sum(&more_sum);
-        Ok((loaded, sum))
-    })
+
+    fn push(&mut self, subject: &str, row: &[u8]) {
+        self.subjects.push(subject.to_string());
+        self.spans.push(self.bytes.len()..self.bytes.len() + row.len());
+        self.bytes.extend_from_slice(row);
+    }
+
+    fn check_and_hash(self) -> Checked {
+        let rows: Vec<(&str, &[u8])> = self.subjects.iter().map(String::as_str).zip(self.spans.iter().map(|s| &self.bytes[s.clone()])).collect();
+        let result = check_and_hash(&rows);
+        drop(rows);
+        Checked { index: self.index, result: result.map(|(loaded, sum)| (self.subjects, loaded, sum)) }
+    }
 }
 
 /// Checks that each stored row decodes (a binary row is kept as its bytes; JSON text, an older
@@ -578,7 +635,7 @@ mod tests {
     fn a_big_table_checked_on_two_threads_reads_like_one_pass() {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::schema::open(&dir.path().join("big.db"), crate::schema::OpenMode::ReadWrite).unwrap();
-        let n = SPLIT_AT * 2 + 3;
+        let n = CHUNK * 4 + 3;
         let state_of = |i: usize| {
             let row = format!(r#"{{"under_age":{},"categories":{{"c":{{"status":"granted","since":"2026-01-01T00:00:00Z","seq":{i},"purpose_version":1,"valid_until":null,"by_guardian":false,"last_interaction":"2026-01-01T00:00:00Z"}}}}}}"#, i % 3 == 0);
             SubjectState::from_row(row.as_bytes()).unwrap()
