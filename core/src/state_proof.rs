@@ -637,7 +637,7 @@ mod tests {
         let conn = crate::schema::open(&dir.path().join("big.db"), crate::schema::OpenMode::ReadWrite).unwrap();
         let n = CHUNK * 4 + 3;
         let state_of = |i: usize| {
-            let row = format!(r#"{{"under_age":{},"categories":{{"c":{{"status":"granted","since":"2026-01-01T00:00:00Z","seq":{i},"purpose_version":1,"valid_until":null,"by_guardian":false,"last_interaction":"2026-01-01T00:00:00Z"}}}}}}"#, i % 3 == 0);
+            let row = format!(r#"{{"under_age":{},"categories":{{"c":{{"status":"granted","since":"2026-01-01T00:00:00Z","seq":{i},"purpose_version":1,"valid_until":null,"by_guardian":false,"last_interaction":"2026-01-01T00:00:00Z"}}}}}}"#, i.is_multiple_of(3));
             SubjectState::from_row(row.as_bytes()).unwrap()
         };
         conn.execute_batch("BEGIN").unwrap();

@@ -425,7 +425,7 @@ mod tests {
             (0..12_000).map(|i| (format!("user-{}", i % 10_000), SubjectState { under_age: i >= 10_000, ..Default::default() })).collect();
         let at_once: SubjectMap =
             rows.iter().map(|(k, s)| (k.clone(), Loaded::Row(ValidRow::check(&s.to_row()).expect("checks")))).collect();
-        let mut one_by_one = SubjectMap { hasher: at_once.hasher.clone(), ..SubjectMap::default() };
+        let mut one_by_one = SubjectMap { hasher: at_once.hasher, ..SubjectMap::default() };
         for (k, s) in &rows {
             one_by_one.insert(k.clone(), Arc::new(s.clone()));
         }
