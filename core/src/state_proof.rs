@@ -324,9 +324,11 @@ pub(crate) const CHUNK: usize = 1024;
 /// next row): the subjects, and each row's bytes in one buffer.
 struct Chunk {
     index: usize,
-    subjects: Vec<String>,
+    /// The subjects, one after the other.
+    text: String,
     bytes: Vec<u8>,
-    spans: Vec<std::ops::Range<usize>>,
+    /// Each row's subject in `text` and stored bytes in `bytes`.
+    spans: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
 }
 
 /// A chunk checked and hashed: its index, and its subjects, their loaded states and their sum
@@ -338,20 +340,21 @@ struct Checked {
 
 impl Chunk {
     fn new(index: usize) -> Chunk {
-        Chunk { index, subjects: Vec::with_capacity(CHUNK), bytes: Vec::new(), spans: Vec::with_capacity(CHUNK) }
+        Chunk { index, text: String::new(), bytes: Vec::new(), spans: Vec::with_capacity(CHUNK) }
     }
 
     fn push(&mut self, subject: &str, row: &[u8]) {
-        self.subjects.push(subject.to_string());
-        self.spans.push(self.bytes.len()..self.bytes.len() + row.len());
+        self.spans.push((self.text.len()..self.text.len() + subject.len(), self.bytes.len()..self.bytes.len() + row.len()));
+        self.text.push_str(subject);
         self.bytes.extend_from_slice(row);
     }
 
+    /// Checks and hashes the chunk's rows, and makes their subjects' ids (on the thread that
+    /// does this, not the reading one).
     fn check_and_hash(self) -> Checked {
-        let rows: Vec<(&str, &[u8])> = self.subjects.iter().map(String::as_str).zip(self.spans.iter().map(|s| &self.bytes[s.clone()])).collect();
-        let result = check_and_hash(&rows);
-        drop(rows);
-        Checked { index: self.index, result: result.map(|(loaded, sum)| (self.subjects, loaded, sum)) }
+        let rows: Vec<(&str, &[u8])> = self.spans.iter().map(|(s, r)| (&self.text[s.clone()], &self.bytes[r.clone()])).collect();
+        let result = check_and_hash(&rows).map(|(loaded, sum)| (rows.iter().map(|(s, _)| s.to_string()).collect(), loaded, sum));
+        Checked { index: self.index, result }
     }
 }
 
