@@ -225,6 +225,13 @@ impl ConsentKit {
         self.check_text(&subject, &feature, scope.as_deref())
     }
 
+    /// Nanoseconds the answers a check gives now stay proven current (the cross-process bound
+    /// counted from the snapshot's last proof; 0 when past it). A cache of check answers reads this
+    /// before the check and keeps the answer no longer.
+    pub fn proof_remaining_nanos(&self) -> Result<u64> {
+        Ok(u64::try_from(self.store()?.proof_remaining().as_nanos()).unwrap_or(u64::MAX))
+    }
+
     /// One category's status.
     pub fn status(&self, subject: String, category: String) -> Result<CategoryStatus> {
         Ok(self.store()?.status(&subject, &category)?)
@@ -473,6 +480,7 @@ mod tests {
         run!("is_suspended", kit.is_suspended());
         run!("finish_scrub", kit.finish_scrub());
         run!("cross_process_bound_millis", kit.cross_process_bound_millis());
+        run!("proof_remaining_nanos", kit.proof_remaining_nanos());
         run!("is_closed", kit.is_closed());
         run!("shutdown", kit.shutdown());
 

@@ -199,6 +199,11 @@ impl ConsentStore {
         if self.shared.is_fresh() {
             return View::Live(self.shared.snapshot.load());
         }
+        // Inside this thread's commit hooks `refresh` cannot catch up and returns at once; the
+        // non-waiting refresh still proves the snapshot there when nobody else committed.
+        if self.shared.held_by_this_thread() {
+            return self.view_after_refresh(|| self.refresh_without_waiting());
+        }
         self.view_after_refresh(|| self.refresh())
     }
 
@@ -215,6 +220,15 @@ impl ConsentStore {
             Ok(()) => View::closed(&self.policy, "cannot tell whether another process changed the store"),
             Err(e) => View::closed(&self.policy, &format!("cannot tell whether another process changed the store: {e}")),
         }
+    }
+
+    /// How much longer the answers a check gives now stay proven current: the time left before the
+    /// published snapshot's proof is older than [`CROSS_PROCESS_BOUND`] (zero when it already is;
+    /// a check then refreshes first, or denies). A cache of check answers (the Kotlin and Swift
+    /// gates) reads this *before* the check and serves the answer no longer than that, so no cached
+    /// allow outlives the bound counted from the proof, not from the check.
+    pub fn proof_remaining(&self) -> std::time::Duration {
+        self.shared.proof_remaining()
     }
 
     /// May `feature` run for `subject` now? See [`Snapshot::check`].
@@ -557,6 +571,46 @@ mod tests {
         assert!(store.should_ask("alice", "usage_statistics").is_ok_and(|ask| !ask));
         prober.join().unwrap();
         releaser.join().unwrap();
+    }
+
+    #[test]
+    fn the_proof_remaining_counts_down_from_the_last_proof_and_is_zero_past_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = granted_store(dir.path());
+        store.suspend(); // nothing proves the snapshot again meanwhile
+        store.shared.age_proof(std::time::Duration::from_millis(200));
+        let left = store.proof_remaining();
+        assert!(left <= std::time::Duration::from_millis(50), "200 ms of the 250 ms bound are gone: {left:?}");
+        store.shared.age_proof_past_bound();
+        assert_eq!(store.proof_remaining(), std::time::Duration::ZERO);
+        store.resume().unwrap();
+        assert!(store.proof_remaining() > std::time::Duration::from_millis(200), "resumed and proven again");
+    }
+
+    /// Inside a commit hook past the bound, a status query proves the snapshot the way the gate
+    /// does there (no one else committed) instead of answering from a closed view.
+    #[test]
+    fn a_status_in_a_commit_hook_past_the_bound_reads_like_the_check() {
+        struct Hook {
+            store: std::sync::Mutex<Option<Arc<ConsentStore>>>,
+            seen: std::sync::Mutex<Vec<(bool, crate::model::Status)>>,
+        }
+        impl crate::CommitHook for Hook {
+            fn committed(&self, _generation: u64) {
+                let Some(store) = self.store.lock().unwrap().clone() else { return };
+                store.shared.age_proof_past_bound();
+                let status = store.status("alice", "usage_statistics").unwrap().status;
+                let allowed = store.check("alice", "usage_analytics", None).unwrap().allowed;
+                self.seen.lock().unwrap().push((allowed, status));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(granted_store(dir.path()));
+        let hook = Arc::new(Hook { store: std::sync::Mutex::new(Some(store.clone())), seen: Default::default() });
+        let _registration = store.on_commit(hook.clone());
+        store.record(&DecisionInput::new("alice", "photos_media", Action::Grant, Source::Settings)).unwrap();
+        hook.store.lock().unwrap().take();
+        assert_eq!(*hook.seen.lock().unwrap(), [(true, crate::model::Status::Granted)]);
     }
 
     #[test]

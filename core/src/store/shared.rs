@@ -195,6 +195,20 @@ impl Shared {
         }
     }
 
+    /// How much longer the published snapshot stays proven current (within
+    /// [`CROSS_PROCESS_BOUND`]) from now, on the exact monotonic clock; zero when it is not proven
+    /// or the clock cannot be read.
+    pub(crate) fn proof_remaining(&self) -> Duration {
+        let confirmed = self.confirmed_at.load(Ordering::Acquire);
+        if confirmed == 0 {
+            return Duration::ZERO;
+        }
+        match self.mono.precise_nanos() {
+            Some(now) => Duration::from_nanos((CROSS_PROCESS_BOUND.as_nanos() as u64).saturating_sub(now.saturating_sub(confirmed))),
+            None => Duration::ZERO,
+        }
+    }
+
     /// True while the snapshot is proven current within [`CROSS_PROCESS_BOUND`]. Lock-free, no
     /// system call on the usual path: one atomic load and one cheap clock read ([`Monotonic`]).
     /// The cheap reading never runs ahead (and a confirmation's reading only makes the proof look
