@@ -5,7 +5,9 @@
 //!
 //! Kotlin (`com.consentkit.JniGate`) registers its `ConsentKit` once with [`jni_gate_token`] (a
 //! uniffi export) and passes the token to each check. The entry only answers what the uniffi
-//! `check` answers: it calls [`ConsentKit::check`] (guarded) and encodes the result. Anything
+//! `check` answers: it calls [`ConsentKit::check`] (guarded) and encodes the result, with the
+//! [`ConsentKit::proof_remaining_nanos`] read just before the check (how long Kotlin's cache may
+//! keep the answer: the bound counted from the snapshot's proof, not from the check). Anything
 //! else (an unknown token, a closed store, an unknown feature, a bad string, a panic) returns
 //! [`FALL_BACK`], and Kotlin asks the same question through uniffi, which throws the typed error.
 //! So a failure here never allows anything and never crosses the boundary as a panic.
@@ -25,8 +27,9 @@ use crate::types::CheckResult;
 const ANSWERED: jlong = 1;
 /// The entry could not answer: ask through uniffi (which answers or throws the typed error).
 const FALL_BACK: jlong = 2;
-/// `out[0]` status, `[1]` flags, `[2]` valid_until millis, `[3]` reason count, then one code per reason.
-const HEADER: usize = 4;
+/// `out[0]` status, `[1]` flags, `[2]` valid_until millis, `[3]` reason count, `[4]` the nanoseconds
+/// the answer stays proven current (read before the check), then one code per reason.
+const HEADER: usize = 5;
 const ALLOWED: jlong = 1;
 const LIMITED: jlong = 2;
 const HAS_VALID_UNTIL: jlong = 4;
@@ -61,7 +64,17 @@ ffi_export! {
 /// The version of the entry's `long[]` layout, so Kotlin can refuse a library it does not match.
 #[no_mangle]
 pub extern "system" fn Java_com_consentkit_JniGate_layout(_env: *mut JNIEnv, _class: jobject) -> jint {
-    2
+    LAYOUT
+}
+
+/// The `long[]` layout version [`Java_com_consentkit_JniGate_layout`] reports (3: the proof slot `out[4]`).
+const LAYOUT: jint = 3;
+
+/// A check's answer with how long it stays proven current, in nanoseconds, read *before* the
+/// check (so it never overstates the answer's proof). None for anything uniffi must report.
+fn proven_check(kit: &ConsentKit, subject: String, feature: String, scope: Option<String>) -> Option<(u64, CheckResult)> {
+    let proof_nanos = kit.proof_remaining_nanos().ok()?;
+    Some((proof_nanos, kit.check(subject, feature, scope).ok()?))
 }
 
 /// The gate check for Kotlin: `JniGate.nativeCheck(token, subject, feature, scope, out)`. Returns the
@@ -86,10 +99,10 @@ pub unsafe extern "system" fn Java_com_consentkit_JniGate_nativeCheck(
         let subject = string(env, subject)?;
         let feature = string(env, feature)?;
         let scope = if scope.is_null() { None } else { Some(string(env, scope)?) };
-        kit.check(subject, feature, scope).ok()
+        proven_check(&kit, subject, feature, scope)
     }));
     match answer {
-        Ok(Some(decision)) => write(env, out, &decision),
+        Ok(Some((proof_nanos, decision))) => write(env, out, proof_nanos, &decision),
         _ => {
             set(env, out, &[FALL_BACK]);
             std::ptr::null_mut()
@@ -97,28 +110,40 @@ pub unsafe extern "system" fn Java_com_consentkit_JniGate_nativeCheck(
     }
 }
 
-/// Encodes `decision` into `out` and returns its reasons' categories, or falls back if `out` is too short.
-unsafe fn write(env: *mut JNIEnv, out: jlongArray, decision: &CheckResult) -> jstring {
-    let fns = &(**env).v1_2;
-    let room = (fns.GetArrayLength)(env, out) as usize;
-    if room < HEADER + decision.reasons.len() {
-        set(env, out, &[FALL_BACK]);
-        return std::ptr::null_mut();
+/// The most reasons one answer's `long[]` carries (more: fall back to uniffi).
+const MAX_WORDS: usize = 32;
+
+/// The `long[]` words of an answer that stays proven current for `proof_nanos` (saturated to
+/// `jlong`), or None when its reasons do not fit.
+fn encode(proof_nanos: u64, decision: &CheckResult) -> Option<([jlong; MAX_WORDS], usize)> {
+    if HEADER + decision.reasons.len() > MAX_WORDS {
+        return None;
     }
     let flags = if decision.allowed { ALLOWED } else { 0 }
         | if decision.limited { LIMITED } else { 0 }
         | if decision.valid_until.is_some() { HAS_VALID_UNTIL } else { 0 };
-    let mut words = [0 as jlong; 32];
-    let mut n = HEADER;
-    words[..HEADER].copy_from_slice(&[ANSWERED, flags, decision.valid_until.map_or(0, |t| t.millis()), decision.reasons.len() as jlong]);
-    for reason in decision.reasons.iter().take(words.len() - HEADER) {
-        words[n] = reason.code as jlong;
-        n += 1;
+    let mut words = [0 as jlong; MAX_WORDS];
+    words[..HEADER].copy_from_slice(&[
+        ANSWERED,
+        flags,
+        decision.valid_until.map_or(0, |t| t.millis()),
+        decision.reasons.len() as jlong,
+        jlong::try_from(proof_nanos).unwrap_or(jlong::MAX),
+    ]);
+    for (word, reason) in words[HEADER..].iter_mut().zip(&decision.reasons) {
+        *word = reason.code as jlong;
     }
-    if n - HEADER < decision.reasons.len() {
+    Some((words, HEADER + decision.reasons.len()))
+}
+
+/// Encodes the answer into `out` and returns its reasons' categories, or falls back if `out` is too short.
+unsafe fn write(env: *mut JNIEnv, out: jlongArray, proof_nanos: u64, decision: &CheckResult) -> jstring {
+    let fns = &(**env).v1_2;
+    let room = (fns.GetArrayLength)(env, out) as usize;
+    let Some((words, n)) = encode(proof_nanos, decision).filter(|&(_, n)| n <= room) else {
         set(env, out, &[FALL_BACK]);
         return std::ptr::null_mut();
-    }
+    };
     if decision.reasons.is_empty() {
         set(env, out, &words[..n]);
         return std::ptr::null_mut();
@@ -170,6 +195,62 @@ mod tests {
         kit.shutdown().unwrap();
         drop(kit);
         assert!(lookup(token as jlong).is_none(), "the token keeps no store alive");
+    }
+
+    #[test]
+    fn an_answer_carries_the_proof_read_before_its_check_in_slot_four() {
+        let dir = tempfile::tempdir().unwrap();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+        kit.grant("alice".into(), "usage_statistics".into(), None, consentkit_core::Source::Settings).unwrap();
+        let bound_nanos = kit.cross_process_bound_millis().unwrap() * 1_000_000;
+        let (proof_nanos, allowed) = proven_check(&kit, "alice".into(), "usage_analytics".into(), None).unwrap();
+        assert!(allowed.allowed);
+        assert!(proof_nanos > 0 && proof_nanos <= bound_nanos, "a proven snapshot, within the bound: {proof_nanos}");
+        let (words, n) = encode(proof_nanos, &allowed).unwrap();
+        assert_eq!(words[..HEADER], [ANSWERED, ALLOWED | HAS_VALID_UNTIL, allowed.valid_until.unwrap().millis(), 0, proof_nanos as jlong]);
+        assert_eq!(n, HEADER);
+
+        let (_, denied) = proven_check(&kit, "bob".into(), "usage_analytics".into(), None).unwrap();
+        assert!(!denied.allowed && !denied.reasons.is_empty());
+        let (words, n) = encode(u64::MAX, &denied).unwrap();
+        assert_eq!(words[3], denied.reasons.len() as jlong);
+        assert_eq!(words[4], jlong::MAX, "a proof longer than a jlong saturates, never wraps negative");
+        let codes: Vec<jlong> = denied.reasons.iter().map(|r| r.code as jlong).collect();
+        assert_eq!(words[HEADER..n], codes[..], "the reasons' codes follow the proof slot");
+        kit.shutdown().unwrap();
+    }
+
+    /// Suspended, nothing proves the snapshot again: once its proof is older than the bound, the
+    /// slot says 0 (Kotlin caches nothing) and the check itself denies.
+    #[test]
+    fn past_the_proof_the_slot_is_zero_and_the_answer_denies() {
+        let dir = tempfile::tempdir().unwrap();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+        kit.grant("alice".into(), "usage_statistics".into(), None, consentkit_core::Source::Settings).unwrap();
+        kit.suspend().unwrap();
+        let bound = std::time::Duration::from_millis(kit.cross_process_bound_millis().unwrap());
+        // Waits out the proof (no timing is asserted: what holds after it is).
+        while kit.proof_remaining_nanos().unwrap() > 0 {
+            std::thread::sleep(bound / 10);
+        }
+        let (proof_nanos, decision) = proven_check(&kit, "alice".into(), "usage_analytics".into(), None).unwrap();
+        assert_eq!(proof_nanos, 0);
+        assert!(!decision.allowed, "past the bound, suspended: denied");
+        assert_eq!(encode(proof_nanos, &decision).unwrap().0[4], 0);
+        kit.shutdown().unwrap();
+    }
+
+    #[test]
+    fn an_answer_with_more_reasons_than_words_is_not_encoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+        let (_, mut denied) = proven_check(&kit, "bob".into(), "usage_analytics".into(), None).unwrap();
+        let reason = denied.reasons[0].clone();
+        denied.reasons = vec![reason; MAX_WORDS - HEADER];
+        assert!(encode(1, &denied).is_some(), "exactly full");
+        denied.reasons.push(denied.reasons[0].clone());
+        assert!(encode(1, &denied).is_none());
+        kit.shutdown().unwrap();
     }
 
     #[test]

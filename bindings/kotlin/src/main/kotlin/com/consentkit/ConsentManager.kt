@@ -51,7 +51,8 @@ import java.util.concurrent.atomic.AtomicLong
  * returned, no thread sees the feature allowed. A withdrawal made by another process on the same
  * file (an `android:process` service, the support tool) is honoured within the core's
  * cross-process bound (250 ms): the core's probe invalidates this cache, and no entry is served
- * longer than the bound anyway.
+ * past the bound counted from the proof of the snapshot that answered it (a check answered from a
+ * snapshot proven 200 ms ago is cached 50 ms at most).
  *
  * Threads: [check], [isAllowed], [status], [statuses], [shouldAsk], [osPermission],
  * [unavailable], [policyJson] and [changes] read memory only and are safe on the main thread.
@@ -72,8 +73,9 @@ class ConsentManager internal constructor(
 ) : AutoCloseable {
     private val generation = AtomicLong(kit.generation().toLong())
     // Another process's commit reaches this cache through the commit listener (the core's probe
-    // publishes it like a write); an entry older than the core's cross-process bound is re-asked
-    // anyway, so a cache never serves an allow the core could no longer vouch for.
+    // publishes it like a write); an entry is re-asked anyway once the proof of the snapshot that
+    // answered it is older than the core's cross-process bound (never later than the bound from
+    // its making), so a cache never serves an allow the core could no longer vouch for.
     private val freshNanos: Long = kit.crossProcessBoundMillis().toLong() * 1_000_000L
     private val decisions = GateCache(MAX_CACHED_DECISIONS)
     // This store's token for the JNI gate (-1: not loaded, checks go through uniffi).
@@ -180,37 +182,47 @@ class ConsentManager internal constructor(
     fun check(subject: String, feature: String, scope: String? = null): CheckResult {
         if (closed.get()) throw closedError()
         val current = generation.get() // read before asking Rust: a commit in between makes the entry stale
-        val nanos = System.nanoTime()
+        val nanos = System.nanoTime() // read before the proof's remaining time: the deadline errs early
         val hit = decisions.get(subject, feature, scope)
         if (hit != null && hit.generation == current && nanos - hit.deadlineNanos < 0) {
             val until = hit.decision.validUntil
             if (!handSetClock || until == null || now() < until) return hit.decision
         }
-        val decision = checkUncached(subject, feature, scope)
-        decisions.put(subject, feature, scope, GateCache.Entry(current, decision, deadline(nanos, decision)))
-        return decision
+        val answer = checkProven(subject, feature, scope)
+        decisions.put(subject, feature, scope, GateCache.Entry(current, answer.decision, deadline(nanos, answer)))
+        return answer.decision
     }
 
     /**
      * The core's answer, always across the FFI, never from or into the cache (a cache miss):
      * through the JNI gate where it is loaded, else (and for every error) through uniffi.
      */
-    internal fun checkUncached(subject: String, feature: String, scope: String?): CheckResult {
+    internal fun checkUncached(subject: String, feature: String, scope: String?): CheckResult = checkProven(subject, feature, scope).decision
+
+    /**
+     * [checkUncached] with how long its answer stays proven current, read before the check: in
+     * the JNI gate's one call, or through uniffi (`proofRemainingNanos`, then `check`).
+     */
+    internal fun checkProven(subject: String, feature: String, scope: String?): ProvenAnswer {
         text("subject", subject)
         text("feature", feature)
         textOrNull("scope", scope)
-        return JniGate.check(gateToken, subject, feature, scope) ?: kit.check(subject, feature, scope)
+        JniGate.check(gateToken, subject, feature, scope)?.let { return it }
+        val proofNanos = kit.proofRemainingNanos().toLong().let { if (it < 0) Long.MAX_VALUE else it } // a ULong past Long.MAX_VALUE
+        return ProvenAnswer(kit.check(subject, feature, scope), proofNanos)
     }
 
     /**
-     * Until when (monotonic nanoseconds) an answer asked at [madeAtNanos] may be served: the
-     * cross-process bound, and never past the answer's `validUntil` (its remaining time measured
-     * on the wall clock now, after the answer was made, so the deadline errs early).
+     * Until when (monotonic nanoseconds) an answer asked at [madeAtNanos] may be served: while
+     * its proof lasts (never longer than the cross-process bound), and never past the answer's
+     * `validUntil` (its remaining time measured on the wall clock now, after the answer was made,
+     * so the deadline errs early).
      */
-    private fun deadline(madeAtNanos: Long, decision: CheckResult): Long {
-        val until = decision.validUntil ?: return madeAtNanos + freshNanos
+    private fun deadline(madeAtNanos: Long, answer: ProvenAnswer): Long {
+        val provenNanos = minOf(answer.proofNanos, freshNanos)
+        val until = answer.decision.validUntil ?: return madeAtNanos + provenNanos
         val leftMillis = until.toEpochMilli() - now().toEpochMilli()
-        return madeAtNanos + if (leftMillis >= freshNanos / 1_000_000L) freshNanos else maxOf(leftMillis, 0L) * 1_000_000L
+        return madeAtNanos + if (leftMillis >= provenNanos / 1_000_000L) provenNanos else maxOf(leftMillis, 0L) * 1_000_000L
     }
 
     /** Shorthand for `check(...).allowed`. */

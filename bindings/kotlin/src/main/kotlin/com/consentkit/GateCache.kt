@@ -16,8 +16,9 @@ import java.util.concurrent.atomic.AtomicInteger
 internal class GateCache(private val limit: Int) {
     /**
      * One cached answer: made at commit [generation]; servable until the monotonic clock
-     * (`System.nanoTime`) reaches [deadlineNanos], the earlier of the cross-process bound and the
-     * decision's `validUntil` as measured when it was made.
+     * (`System.nanoTime`) reaches [deadlineNanos], the earlier of the end of the answer's proof
+     * ([ProvenAnswer.proofNanos]) and the decision's `validUntil`, both counted from a reading
+     * taken before the answer was asked.
      */
     class Entry(val generation: Long, val decision: CheckResult, val deadlineNanos: Long)
 
@@ -53,3 +54,11 @@ internal class GateCache(private val limit: Int) {
     /** How many entries are held (at most [limit]; approximate while other threads put). */
     val count: Int get() = size.get()
 }
+
+/**
+ * The core's answer to a check, with how long it stays proven current: [proofNanos], the core's
+ * `proofRemainingNanos` read *before* the check (the cross-process bound counted from the proof
+ * of the snapshot that answered, not from the check; 0 when that proof has run out). A cache may
+ * serve [decision] no longer than that.
+ */
+internal class ProvenAnswer(val decision: CheckResult, val proofNanos: Long)

@@ -43,7 +43,7 @@ class JniGateTest {
         var answered = 0
         fun same(subject: String, feature: String, scope: String? = null) {
             val viaUniffi = runCatching { consent.kit.check(subject, feature, scope) }
-            val viaJni = JniGate.check(token, subject, feature, scope)
+            val viaJni = JniGate.check(token, subject, feature, scope)?.decision
             val viaManager = runCatching { consent.check(subject, feature, scope) }
             viaUniffi.exceptionOrNull()?.let { error -> // e.g. a scope on a feature that takes none
                 assertNull(viaJni, "$subject $feature $scope: JNI answered where uniffi threw $error")
@@ -79,10 +79,23 @@ class JniGateTest {
     }
 
     @Test
+    fun `an answer carries how long it stays proven, read in the same call, within the bound`() {
+        consent.grant("alice", "usage_statistics")
+        val boundNanos = consent.kit.crossProcessBoundMillis().toLong() * 1_000_000L
+        val answer = JniGate.check(JniGate.tokenFor(consent.kit), "alice", "usage_analytics", null)!!
+        assertTrue(answer.decision.allowed)
+        assertTrue(answer.proofNanos in 1..boundNanos, "a just-proven snapshot: ${answer.proofNanos} ns of $boundNanos")
+        consent.suspend() // nothing proves the snapshot again
+        val suspended = JniGate.check(JniGate.tokenFor(consent.kit), "alice", "usage_analytics", null)!!
+        assertTrue(suspended.proofNanos <= answer.proofNanos, "the proof only runs down while suspended")
+        consent.resume()
+    }
+
+    @Test
     fun `a store that failed closed denies through JNI as through uniffi`() {
         val damaged = File(dir, "damaged.db").apply { writeBytes(ByteArray(8192) { 7 }) }
         ConsentManager.open(damaged.path).use { closedGate ->
-            val answer = JniGate.check(JniGate.tokenFor(closedGate.kit), "alice", "usage_analytics", null)!!
+            val answer = JniGate.check(JniGate.tokenFor(closedGate.kit), "alice", "usage_analytics", null)!!.decision
             assertEquals(closedGate.kit.check("alice", "usage_analytics", null), answer)
             assertEquals(ReasonCode.STORE_UNAVAILABLE, answer.reasons.single().code)
         }
