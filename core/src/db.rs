@@ -568,15 +568,21 @@ pub const SCRUB_KEY: &str = "scrub_pending";
 pub fn scrub_marked_pending(conn: &Connection) -> Result<bool> {
     match meta(conn, SCRUB_KEY)?.as_deref().and_then(|v| v.strip_prefix("clean:")).map(str::parse::<u64>) {
         Some(Ok(through)) => {
-            let after: bool = conn
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM events WHERE subject IS NULL AND action IN (?2, ?3) AND seq > ?1)",
-                )?
-                .query_row([through as i64, action_code(Action::Erasure), action_code(Action::Purge)], |r| r.get(0))?;
-            Ok(after)
+            let after = conn.prepare_cached(&removal_record_after_sql())?.query_row([through as i64], |_| Ok(())).optional()?;
+            Ok(after.is_some())
         }
         _ => Ok(true),
     }
+}
+
+/// Is there an erasure or purge record after seq `?1`? (Through `events_unattributed`: removal
+/// records name no subject.)
+fn removal_record_after_sql() -> String {
+    format!(
+        "SELECT 1 FROM events WHERE subject IS NULL AND action IN ({}, {}) AND seq > ?1 LIMIT 1",
+        action_code(Action::Erasure),
+        action_code(Action::Purge)
+    )
 }
 
 /// The scrub marker as it is now, to be passed to [`clear_scrub_marker`] after a checkpoint.
@@ -755,6 +761,7 @@ mod tests {
             ("an event by id (import's duplicate check)", receipts_sql("e.id = ?1", -1), vec!["sqlite_autoindex_events_1"]),
             ("the outbox", receipts_sql("e.seq > ?1", 100), vec!["INTEGER PRIMARY KEY"]),
             ("a subject's state row", "SELECT state FROM subjects WHERE subject = ?1".to_string(), vec!["subjects"]),
+            ("a removal record after the last scrub (every read-write open)", removal_record_after_sql(), vec!["events_unattributed"]),
         ];
         for (what, sql, indexes) in queries {
             let plan = plan(conn, &sql);
