@@ -68,6 +68,8 @@ import java.util.concurrent.atomic.AtomicLong
 class ConsentManager internal constructor(
     internal val kit: ConsentKit,
     private val now: () -> Instant,
+    /** False: every cache miss asks through uniffi, as where the JNI gate is not loaded (tests of that path). */
+    jniGate: Boolean = true,
     /** How to open this store again (same path, policy, clock) after a quarantine. */
     private val reopen: () -> ConsentManager,
 ) : AutoCloseable {
@@ -79,7 +81,7 @@ class ConsentManager internal constructor(
     private val freshNanos: Long = kit.crossProcessBoundMillis().toLong() * 1_000_000L
     private val decisions = GateCache(MAX_CACHED_DECISIONS)
     // This store's token for the JNI gate (-1: not loaded, checks go through uniffi).
-    private val gateToken: Long = JniGate.tokenFor(kit)
+    private val gateToken: Long = if (jniGate) JniGate.tokenFor(kit) else -1L
     // On the system clock a cached entry's expiry is a deadline on the monotonic clock, so a hit
     // reads one clock; a hand-set clock (tests) is asked on every hit as well.
     private val handSetClock: Boolean = now !== systemNow
