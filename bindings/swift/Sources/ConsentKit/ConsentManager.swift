@@ -454,6 +454,9 @@ package struct ExactText: Hashable, Sendable {
     /// True when `a` and `b` have the same UTF-8 bytes.
     @inline(__always)
     package static func same(_ a: String, _ b: String) -> Bool {
+        // The same representation (a small string's bytes inline, or the same immutable storage):
+        // the same bytes. The hot path's case (one String kept and passed again), two word compares.
+        if sameRepresentation(a, b) { return true }
         let (x, y) = (a.utf8, b.utf8)
         guard x.count == y.count else { return false }
         // Native strings (small ones too) lend their bytes in place: one memcmp.
@@ -463,6 +466,20 @@ package struct ExactText: Hashable, Sendable {
             return equal
         }
         return x.elementsEqual(y)
+    }
+
+    /// True when `a` and `b` are bit for bit the same `String` value.
+    @inline(__always)
+    private static func sameRepresentation(_ a: String, _ b: String) -> Bool {
+        withUnsafeBytes(of: a) { x in
+            withUnsafeBytes(of: b) { y in
+                if MemoryLayout<String>.size == 16 {
+                    return x.loadUnaligned(as: UInt64.self) == y.loadUnaligned(as: UInt64.self)
+                        && x.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == y.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                }
+                return memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0
+            }
+        }
     }
 
     package static func == (a: ExactText, b: ExactText) -> Bool { same(a.text, b.text) }
