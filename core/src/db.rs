@@ -555,15 +555,34 @@ pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
 }
 
-/// The meta key saying whether removed (erased or purged) content may remain in the WAL: `"0"`
-/// when none may (a checkpoint truncated the WAL after the last removal); else the sequence
-/// number of the last removal record. Set in the removal's own transaction, so a crash before
-/// the scrub leaves it set; absent (a file of an older version) counts as pending.
+/// The meta key saying whether removed (erased or purged) content may remain in the WAL:
+/// `clean:N` when none may (a checkpoint truncated the WAL when the head was at N, and no
+/// removal record follows N); else the sequence number of the last removal record. Set in the
+/// removal's own transaction, so a crash before the scrub leaves it set; absent (a file of an
+/// older version) or anything else counts as pending. A removal appended after N by a writer that
+/// does not keep the marker (an older version) is still found, through the removal records.
 pub const SCRUB_KEY: &str = "scrub_pending";
 
-/// True unless the file says no removed content may remain in its WAL (see [`SCRUB_KEY`]).
+/// True unless the file says no removed content may remain in its WAL (see [`SCRUB_KEY`]): the
+/// marker is `clean:N` and no erasure or purge record comes after N (an indexed search).
 pub fn scrub_marked_pending(conn: &Connection) -> Result<bool> {
-    Ok(meta(conn, SCRUB_KEY)?.as_deref() != Some("0"))
+    match meta(conn, SCRUB_KEY)?.as_deref().and_then(|v| v.strip_prefix("clean:")).map(str::parse::<u64>) {
+        Some(Ok(through)) => {
+            let after = conn.prepare_cached(&removal_record_after_sql())?.query_row([through as i64], |_| Ok(())).optional()?;
+            Ok(after.is_some())
+        }
+        _ => Ok(true),
+    }
+}
+
+/// Is there an erasure or purge record after seq `?1`? (Through `events_unattributed`: removal
+/// records name no subject.)
+fn removal_record_after_sql() -> String {
+    format!(
+        "SELECT 1 FROM events WHERE subject IS NULL AND action IN ({}, {}) AND seq > ?1 LIMIT 1",
+        action_code(Action::Erasure),
+        action_code(Action::Purge)
+    )
 }
 
 /// The scrub marker as it is now, to be passed to [`clear_scrub_marker`] after a checkpoint.
@@ -571,17 +590,18 @@ pub fn scrub_marker(conn: &Connection) -> Result<Option<String>> {
     meta(conn, SCRUB_KEY)
 }
 
-/// After a checkpoint that truncated the WAL: records that no removed content remains, unless
-/// the marker changed since it was read as `seen` (a removal committed meanwhile, by any
-/// connection, keeps it pending).
-pub fn clear_scrub_marker(conn: &Connection, seen: Option<&str>) -> Result<()> {
+/// After a checkpoint that truncated the WAL: records that no removed content remains up to
+/// `through` (the head read before that checkpoint), unless the marker changed since it was read
+/// as `seen` (a removal committed meanwhile, by any connection, keeps it pending).
+pub fn clear_scrub_marker(conn: &Connection, seen: Option<&str>, through: u64) -> Result<()> {
+    let clean = format!("clean:{through}");
     match seen {
-        Some("0") => {}
+        Some(seen) if seen == clean => {}
         Some(seen) => {
-            conn.prepare_cached("UPDATE meta SET value = '0' WHERE key = ?1 AND value = ?2")?.execute([SCRUB_KEY, seen])?;
+            conn.prepare_cached("UPDATE meta SET value = ?3 WHERE key = ?1 AND value = ?2")?.execute([SCRUB_KEY, seen, &clean])?;
         }
         None => {
-            conn.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, '0') ON CONFLICT(key) DO NOTHING")?.execute([SCRUB_KEY])?;
+            conn.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING")?.execute([SCRUB_KEY, &clean])?;
         }
     }
     Ok(())
@@ -741,6 +761,7 @@ mod tests {
             ("an event by id (import's duplicate check)", receipts_sql("e.id = ?1", -1), vec!["sqlite_autoindex_events_1"]),
             ("the outbox", receipts_sql("e.seq > ?1", 100), vec!["INTEGER PRIMARY KEY"]),
             ("a subject's state row", "SELECT state FROM subjects WHERE subject = ?1".to_string(), vec!["subjects"]),
+            ("a removal record after the last scrub (every read-write open)", removal_record_after_sql(), vec!["events_unattributed"]),
         ];
         for (what, sql, indexes) in queries {
             let plan = plan(conn, &sql);

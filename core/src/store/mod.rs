@@ -485,7 +485,34 @@ mod tests {
         assert!(reopened.history(subject).unwrap().is_empty());
         assert!(reopened.check("alice", "usage_analytics", None).unwrap().allowed);
         drop(reopened);
-        assert_eq!(scrub_marker(&crashed).as_deref(), Some("0"), "cleared after the checkpoint");
+        assert!(scrub_marker(&crashed).is_some_and(|m| m.starts_with("clean:")), "cleared after the checkpoint");
+    }
+
+    /// A removal appended by a writer that does not keep the marker (an older version on the same
+    /// file) after the last finished scrub: the marker still says clean, but the removal record
+    /// after its head makes the next open scrub.
+    #[test]
+    fn a_removal_by_a_writer_that_leaves_the_marker_clean_is_still_scrubbed_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = granted_store(dir.path());
+        let subject = "erase-me-old-writer-5d2a";
+        store.record(&DecisionInput::new(subject, "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+        let path = dir.path().join("consent.db");
+        let clean = scrub_marker(&path).expect("a finished scrub left its marker");
+        assert!(clean.starts_with("clean:"), "{clean}");
+        let reader = rusqlite::Connection::open(&path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
+        assert!(store.erase(subject, Source::Settings).unwrap().scrub_pending, "the reader held the WAL");
+        // The older writer's erasure: the same removal, but the marker left as it was.
+        rusqlite::Connection::open(&path).unwrap().execute("UPDATE meta SET value = ?2 WHERE key = ?1", [crate::db::SCRUB_KEY, &clean]).unwrap();
+        let crashed = dir.path().join("crashed.db");
+        crash_image(&path, &crashed);
+        assert!(on_disk_contains(&crashed, subject), "the crash left the erased content in the WAL");
+        drop((reader, store));
+        let reopened = ConsentStore::open(&crashed, Policy::builtin()).unwrap();
+        assert!(!on_disk_contains(&crashed, subject), "the open found the removal record and scrubbed");
+        assert!(reopened.history(subject).unwrap().is_empty());
     }
 
     /// With no removal since the last finished scrub, an open does not checkpoint (the WAL a
@@ -519,7 +546,7 @@ mod tests {
         let d = opened.check("bob", "usage_analytics", None).unwrap();
         assert!(d.allowed, "{d:?} {:?}", opened.unavailable());
         drop(opened);
-        assert_eq!(scrub_marker(&older).as_deref(), Some("0"));
+        assert!(scrub_marker(&older).is_some_and(|m| m.starts_with("clean:")));
     }
 
     /// A removal committed after a scrub read the marker keeps it pending: the clear applies
@@ -529,15 +556,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::schema::open(&dir.path().join("m.db"), crate::schema::OpenMode::ReadWrite).unwrap();
         assert!(crate::db::scrub_marked_pending(&conn).unwrap(), "absent: pending");
-        crate::db::clear_scrub_marker(&conn, None).unwrap();
+        crate::db::clear_scrub_marker(&conn, None, 0).unwrap();
         assert!(!crate::db::scrub_marked_pending(&conn).unwrap());
         crate::db::remove_events(&conn, &[], 7).unwrap();
         let seen = crate::db::scrub_marker(&conn).unwrap();
         assert_eq!(seen.as_deref(), Some("7"));
         crate::db::remove_events(&conn, &[], 9).unwrap(); // another removal commits meanwhile
-        crate::db::clear_scrub_marker(&conn, seen.as_deref()).unwrap();
+        crate::db::clear_scrub_marker(&conn, seen.as_deref(), 0).unwrap();
         assert!(crate::db::scrub_marked_pending(&conn).unwrap(), "still pending for the later removal");
-        crate::db::clear_scrub_marker(&conn, Some("9")).unwrap();
+        crate::db::clear_scrub_marker(&conn, Some("9"), 0).unwrap();
         assert!(!crate::db::scrub_marked_pending(&conn).unwrap());
     }
 

@@ -162,7 +162,7 @@ impl ConsentStore {
                     let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
                     db::set_meta(&tx, "policy_id", &policy.id)?;
                     db::set_meta(&tx, "erasure_key", &key)?;
-                    db::set_meta(&tx, db::SCRUB_KEY, "0")?;
+                    db::set_meta(&tx, db::SCRUB_KEY, "clean:0")?;
                 }
             }
             tx.commit()?;

@@ -279,14 +279,14 @@ pub(super) fn finish_scrub(shared: &Shared, writer: &Mutex<Option<Writer>>) -> b
     let Some(w) = guard.as_ref() else { return false };
     // The file's marker as of before the checkpoint: a removal committed after this read is in
     // the WAL the checkpoint truncates, or it changed the marker (which then stays set).
-    let seen = db::scrub_marker(&w.conn);
+    let seen = db::scrub_marker(&w.conn).and_then(|seen| Ok((seen, db::current_head(&w.conn)?.map_or(0, |(seq, _)| seq))));
     let result: rusqlite::Result<(i64, i64, i64)> =
         w.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
     match result {
         Ok((0, _, _)) => {
             // Only now, after the truncation, may the file say no scrub is pending (a crash
             // before this leaves it set: the next open scrubs again).
-            if let Err(e) = seen.and_then(|seen| db::clear_scrub_marker(&w.conn, seen.as_deref())) {
+            if let Err(e) = seen.and_then(|(seen, through)| db::clear_scrub_marker(&w.conn, seen.as_deref(), through)) {
                 log::warn!("consentkit: could not record the finished WAL scrub ({}); the next open checkpoints again", e.log_summary());
             }
             shared.scrub_pending.store(false, Ordering::Release);
