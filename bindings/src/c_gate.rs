@@ -27,7 +27,7 @@ use crate::guard::ffi_export;
 use crate::types::CheckResult;
 
 /// The version of the answer's layout below; `ConsentKitGate.h` says `CONSENTKIT_GATE_LAYOUT`.
-pub const LAYOUT: i32 = 1;
+pub const LAYOUT: i32 = 2;
 /// Status: answered; `words` and `text` hold the decision.
 pub const ANSWERED: i32 = 0;
 /// Status: the answer does not fit in `words`/`text`: ask through uniffi.
@@ -41,10 +41,12 @@ pub const INVALID_ARGUMENT: i32 = -2;
 /// Status: a panic inside the entry was caught.
 pub const PANICKED: i32 = -3;
 
-/// `words[0]` flags, `[1]` valid_until millis (0 when none), `[2]` reason count n, then n reason
-/// codes (positions in `ReasonCode::ALL`), then n byte lengths of the reasons' categories, whose
-/// text follows one after another in `text`.
-pub const HEADER: usize = 3;
+/// `words[0]` flags, `[1]` valid_until millis (0 when none), `[2]` reason count n, `[3]` the
+/// nanoseconds the answer stays proven current (the core's `proof_remaining`, read before the
+/// check: a cache keeps the answer no longer), then n reason codes (positions in
+/// `ReasonCode::ALL`), then n byte lengths of the reasons' categories, whose text follows one
+/// after another in `text`.
+pub const HEADER: usize = 4;
 /// Flag: the feature may run.
 pub const ALLOWED: i64 = 1;
 /// Flag: allowed with partial OS access.
@@ -146,8 +148,11 @@ pub unsafe extern "C" fn consentkit_gate_check(
             return INVALID_ARGUMENT;
         };
         let Some(kit) = lookup(token) else { return UNKNOWN_TOKEN };
+        // Read before the check: the answer is proven current no longer than the snapshot it is
+        // computed from was (a re-proof during the check only errs early).
+        let Ok(proven) = kit.proof_remaining_nanos() else { return CHECK_FAILED };
         match kit.check_text(subject, feature, scope) {
-            Ok(decision) => encode(&decision, words, text),
+            Ok(decision) => encode(&decision, i64::try_from(proven).unwrap_or(i64::MAX), words, text),
             Err(_) => CHECK_FAILED,
         }
     }));
@@ -158,8 +163,9 @@ pub unsafe extern "C" fn consentkit_gate_check(
     status
 }
 
-/// Writes `decision` into `words` and `text`, or answers [`NO_ROOM`] having set no flag.
-fn encode(decision: &CheckResult, words: &mut [i64], text: &mut [u8]) -> i32 {
+/// Writes `decision`, proven current for `proven` nanoseconds, into `words` and `text`, or answers
+/// [`NO_ROOM`] having set no flag.
+fn encode(decision: &CheckResult, proven: i64, words: &mut [i64], text: &mut [u8]) -> i32 {
     let n = decision.reasons.len();
     if words.len() < HEADER + 2 * n {
         return NO_ROOM;
@@ -176,6 +182,7 @@ fn encode(decision: &CheckResult, words: &mut [i64], text: &mut [u8]) -> i32 {
     }
     words[1] = decision.valid_until.map_or(0, |t| t.millis());
     words[2] = n as i64;
+    words[3] = proven;
     // The flags last: until here words[0] is 0, no allow.
     words[0] = if decision.allowed { ALLOWED } else { 0 }
         | if decision.limited { LIMITED } else { 0 }
@@ -461,6 +468,34 @@ mod tests {
     }
 
     #[test]
+    fn the_answer_carries_the_proof_remaining_read_before_the_check() {
+        let (_dir, kit) = kit();
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        let token = c_gate_token(kit.clone()).unwrap();
+        let bound = u64::try_from(consentkit_core::CROSS_PROCESS_BOUND.as_nanos()).unwrap();
+        let (status, words, _) = call(token, b"alice", b"usage_analytics", None, 64, 64);
+        assert_eq!((status, words[0] & ALLOWED), (ANSWERED, ALLOWED));
+        assert!(words[3] > 0 && words[3] as u64 <= bound, "freshly opened: proven for up to the bound: {}", words[3]);
+        // Suspended, nothing proves the snapshot again: the word counts down with the proof.
+        kit.suspend().unwrap();
+        let before = kit.proof_remaining_nanos().unwrap();
+        let (status, words, _) = call(token, b"alice", b"usage_analytics", None, 64, 64);
+        let after = kit.proof_remaining_nanos().unwrap();
+        assert_eq!(status, ANSWERED);
+        let proven = words[3] as u64;
+        assert!(after <= proven && proven <= before, "{after} <= {proven} <= {before}: read within the call, from the same proof");
+        assert!(proven < bound, "not the whole bound: the proof is older than the call");
+        // A denied answer carries it too.
+        let (status, words, _) = call(token, b"alice", b"photo_sharing", None, 64, 1024);
+        assert_eq!((status, words[0] & ALLOWED), (ANSWERED, 0));
+        assert!(words[3] as u64 <= proven);
+        kit.resume().unwrap();
+        kit.shutdown().unwrap();
+        let (status, words, _) = call(token, b"alice", b"usage_analytics", None, 64, 64);
+        assert_eq!((status, words[0]), (CHECK_FAILED, 0), "closed: no proof, no answer");
+    }
+
+    #[test]
     fn the_layout_and_the_reason_codes_are_what_the_header_says() {
         let header =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/swift/Sources/ConsentKitFFIC/ConsentKitGate.h")).unwrap();
@@ -473,6 +508,7 @@ mod tests {
             ("CONSENTKIT_GATE_INVALID_ARGUMENT", INVALID_ARGUMENT as i64),
             ("CONSENTKIT_GATE_PANICKED", PANICKED as i64),
             ("CONSENTKIT_GATE_HEADER", HEADER as i64),
+            ("CONSENTKIT_GATE_PROOF_WORD", 3),
             ("CONSENTKIT_GATE_ALLOWED", ALLOWED),
             ("CONSENTKIT_GATE_LIMITED", LIMITED),
             ("CONSENTKIT_GATE_HAS_VALID_UNTIL", HAS_VALID_UNTIL),
@@ -486,6 +522,7 @@ mod tests {
             assert_eq!(defined, value, "{name}");
         }
         assert_eq!(consentkit_gate_layout(), LAYOUT);
+        assert_eq!(LAYOUT, 2, "layout 2: the proof word");
         assert_eq!(consentkit_gate_reason_codes(), 12);
         // Swift's table (CGate.swift) lists the codes in this order.
         let names: Vec<&str> = ReasonCode::ALL.iter().map(|c| c.as_str()).collect();

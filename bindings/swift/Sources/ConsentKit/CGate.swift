@@ -38,9 +38,10 @@ package struct CGate: Sendable {
         return CGate(token: token)
     }
 
-    /// The core's answer through the C gate, or nil: then ask through uniffi (it answers or throws
-    /// the typed error).
-    package func check(subject: String, feature: String, scope: String?) -> CheckResult? {
+    /// The core's answer through the C gate, with the nanoseconds it stays proven current (the
+    /// core's proof remaining, read before the check), or nil: then ask through uniffi (it answers
+    /// or throws the typed error).
+    package func check(subject: String, feature: String, scope: String?) -> (decision: CheckResult, provenNanos: UInt64)? {
         // withUTF8 borrows a native string's bytes in place (a small string's from the stack).
         var subjectText = subject
         var featureText = feature
@@ -55,7 +56,7 @@ package struct CGate: Sendable {
     private func ask(
         _ subject: UnsafeBufferPointer<UInt8>, _ feature: UnsafeBufferPointer<UInt8>, _ scope: UnsafeBufferPointer<UInt8>?,
         feature featureID: String
-    ) -> CheckResult? {
+    ) -> (decision: CheckResult, provenNanos: UInt64)? {
         let header = Int(CONSENTKIT_GATE_HEADER)
         return withUnsafeTemporaryAllocation(of: Int64.self, capacity: header + 2 * Self.maxReasons) { words in
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.textBytes) { text in
@@ -63,8 +64,9 @@ package struct CGate: Sendable {
                     token, subject.baseAddress, subject.count, feature.baseAddress, feature.count,
                     scope != nil, scope?.baseAddress, scope?.count ?? 0,
                     words.baseAddress, words.count, text.baseAddress, text.count)
-                guard status == CONSENTKIT_GATE_ANSWERED else { return nil }
-                return Self.decode(words, text, feature: featureID)
+                guard status == CONSENTKIT_GATE_ANSWERED, let decision = Self.decode(words, text, feature: featureID) else { return nil }
+                let proven = words[Int(CONSENTKIT_GATE_PROOF_WORD)]
+                return (decision, proven > 0 ? UInt64(proven) : 0)
             }
         }
     }

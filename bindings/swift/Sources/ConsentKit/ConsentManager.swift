@@ -15,7 +15,10 @@ import Foundation
 /// clock set forward past it is honoured within the cross-process bound). Once `withdraw` has
 /// returned, no thread sees the feature allowed. A withdrawal by another process on the same file
 /// (an app extension, the support tool) is honoured within the core's cross-process bound
-/// (250 ms, `crossProcessBoundMillis()` of the FFI): no cached answer is served longer than that.
+/// (250 ms, `crossProcessBoundMillis()` of the FFI): a cached answer is served no longer than the
+/// snapshot the core answered from stays proven current (`proofRemainingNanos()`, read before the
+/// check), so never past the bound counted from the core's last proof. Subjects, features and
+/// scope items are byte-exact ids, in the cache as in the core (no Unicode normalization).
 ///
 /// Open one manager per database file per process and keep it for the app's lifetime; a second
 /// manager on the same file is refused (or fails closed) while the first is open. `close()`
@@ -189,18 +192,31 @@ public final class ConsentManager: Sendable {
         case .miss(let generation):
             current = generation
         }
-        let decision = try checkUncached(subject, feature: feature, scope: scope)
-        cache.put(key, generation: current, decision: decision, madeAt: madeAt, expiresIn: try nanosLeft(decision), limit: Self.maxCachedDecisions)
-        return decision
+        let answer = try ask(subject, feature: feature, scope: scope)
+        cache.put(
+            key, generation: current, decision: answer.decision, madeAt: madeAt, expiresIn: try nanosLeft(answer.decision),
+            provenFor: answer.provenNanos, limit: Self.maxCachedDecisions)
+        return answer.decision
     }
 
     /// What a cache miss of ``check(_:feature:scope:)`` does: asks the core, through the C gate
     /// (one C call) for the common answer and through uniffi where the gate cannot answer (which
     /// throws the typed error). Caches nothing (benchmarks and tests).
     @_spi(Testing) public func checkUncached(_ subject: String, feature: FeatureID, scope: String? = nil) throws -> CheckResult {
-        try gate?.check(subject: subject, feature: feature.rawValue, scope: scope)
-            ?? kit.check(subject: subject, feature: feature.rawValue, scope: scope)
+        try ask(subject, feature: feature, scope: scope).decision
     }
+
+    /// The core's answer and the nanoseconds it stays proven current (the core's proof remaining,
+    /// read before the check, so it errs early): through the C gate in one crossing, else through
+    /// uniffi (`proofRemainingNanos()`, then `check`).
+    private func ask(_ subject: String, feature: FeatureID, scope: String?) throws -> (decision: CheckResult, provenNanos: UInt64) {
+        if let answer = gate?.check(subject: subject, feature: feature.rawValue, scope: scope) { return answer }
+        let proven = try kit.proofRemainingNanos()
+        return (try kit.check(subject: subject, feature: feature.rawValue, scope: scope), proven)
+    }
+
+    /// Nanoseconds the answers of a check made now stay proven current (tests).
+    package func proofRemainingNanos() throws -> UInt64 { try kit.proofRemainingNanos() }
 
     /// Nanoseconds until `decision`'s `validUntil`, measured on the wall clock after the answer was
     /// made (so the cache's deadline errs early); nil when it has none. Then counted on the
@@ -426,11 +442,67 @@ final class CacheInvalidator: CommitListener, @unchecked Sendable {
     }
 }
 
+/// A string as the core sees an id: compared and hashed on its UTF-8 bytes. Swift's `String ==`
+/// and `Dictionary` treat canonically equivalent strings as equal (`"jos\u{e9}" == "jose\u{301}"`),
+/// but subjects, features and scope items are byte-exact ids in the core: a cache keyed on
+/// `String` would serve one user's answer to another id.
+package struct ExactText: Hashable, Sendable {
+    package let text: String
+
+    package init(_ text: String) { self.text = text }
+
+    /// True when `a` and `b` have the same UTF-8 bytes.
+    @inline(__always)
+    package static func same(_ a: String, _ b: String) -> Bool {
+        // The same representation (a small string's bytes inline, or the same immutable storage):
+        // the same bytes. The hot path's case (one String kept and passed again), two word compares.
+        if sameRepresentation(a, b) { return true }
+        let (x, y) = (a.utf8, b.utf8)
+        guard x.count == y.count else { return false }
+        // Native strings (small ones too) lend their bytes in place: one memcmp.
+        if let equal = x.withContiguousStorageIfAvailable({ p in
+            y.withContiguousStorageIfAvailable { q in p.count == 0 || memcmp(p.baseAddress!, q.baseAddress!, p.count) == 0 }
+        }), let equal {
+            return equal
+        }
+        return x.elementsEqual(y)
+    }
+
+    /// True when `a` and `b` are bit for bit the same `String` value.
+    @inline(__always)
+    private static func sameRepresentation(_ a: String, _ b: String) -> Bool {
+        withUnsafeBytes(of: a) { x in
+            withUnsafeBytes(of: b) { y in
+                if MemoryLayout<String>.size == 16 {
+                    return x.loadUnaligned(as: UInt64.self) == y.loadUnaligned(as: UInt64.self)
+                        && x.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == y.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                }
+                return memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0
+            }
+        }
+    }
+
+    package static func == (a: ExactText, b: ExactText) -> Bool { same(a.text, b.text) }
+
+    package func hash(into hasher: inout Hasher) { Self.hash(text, into: &hasher) }
+
+    /// Hashes `text`'s UTF-8 bytes and their count (so that concatenations differ).
+    @inline(__always)
+    package static func hash(_ text: String, into hasher: inout Hasher) {
+        let bytes = text.utf8
+        hasher.combine(bytes.count)
+        if bytes.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) == nil {
+            for byte in bytes { hasher.combine(byte) }
+        }
+    }
+}
+
 /// Decisions by (subject, feature, scope), each tagged with the store generation it was computed
 /// at; the cache holds only entries of its current generation (``advance(to:)`` empties it).
 /// A hit takes one read lock, compares the feature against a short list of features (small
 /// strings compare without hashing) and hashes only the subject; scoped checks (per-item
-/// features) hash the whole key.
+/// features) hash the whole key. Every comparison and hash is on the UTF-8 bytes
+/// (``ExactText``), as the core compares ids.
 package final class DecisionCache: @unchecked Sendable {
     package struct Key: Hashable {
         package let subject: String
@@ -442,13 +514,31 @@ package final class DecisionCache: @unchecked Sendable {
             self.feature = feature
             self.scope = scope
         }
+
+        /// Byte-exact (``ExactText``): canonically equivalent but different ids are different keys.
+        package static func == (a: Key, b: Key) -> Bool {
+            guard ExactText.same(a.subject, b.subject), ExactText.same(a.feature, b.feature) else { return false }
+            switch (a.scope, b.scope) {
+            case (nil, nil): return true
+            case (let x?, let y?): return ExactText.same(x, y)
+            default: return false
+            }
+        }
+
+        package func hash(into hasher: inout Hasher) {
+            ExactText.hash(subject, into: &hasher)
+            ExactText.hash(feature, into: &hasher)
+            hasher.combine(scope != nil)
+            if let scope { ExactText.hash(scope, into: &hasher) }
+        }
     }
     package struct Entry {
         package let generation: UInt64
         package let decision: CheckResult
         /// When the decision was asked (monotonic nanoseconds).
         package let madeAt: UInt64
-        /// Until when it may be served (monotonic nanoseconds): the bound, and never past its `validUntil`.
+        /// Until when it may be served (monotonic nanoseconds): while the core's answer was proven
+        /// current (never longer than the bound), and never past its `validUntil`.
         package let deadline: UInt64
     }
     /// What a lookup found: a fresh entry of the current generation, or a miss with the generation
@@ -462,7 +552,7 @@ package final class DecisionCache: @unchecked Sendable {
     /// user, the common case) compares the subject instead of hashing it and copies no reference.
     private struct Shelf {
         let feature: String
-        var bySubject: [String: Entry]
+        var bySubject: [ExactText: Entry]
         var hotSubject: String?
         var hotAllowed = false
         var hotGeneration: UInt64 = 0
@@ -480,7 +570,7 @@ package final class DecisionCache: @unchecked Sendable {
             hotGeneration = entry.generation
             hotMadeAt = entry.madeAt
             hotDeadline = entry.deadline
-            return bySubject.updateValue(entry, forKey: subject)
+            return bySubject.updateValue(entry, forKey: ExactText(subject))
         }
 
         mutating func removeAll() {
@@ -521,11 +611,11 @@ package final class DecisionCache: @unchecked Sendable {
     package func allowed(subject: String, feature: String, at now: UInt64) -> Bool? {
         lock.reading {
             guard let shelf = shelfIndex(feature) else { return nil }
-            if shelves[shelf].hotSubject == subject {
+            if let hot = shelves[shelf].hotSubject, ExactText.same(hot, subject) {
                 guard shelves[shelf].hotGeneration == generation, now >= shelves[shelf].hotMadeAt, now < shelves[shelf].hotDeadline else { return nil }
                 return shelves[shelf].hotAllowed
             }
-            guard let found = shelves[shelf].bySubject[subject], found.generation == generation, isFresh(found, at: now) else { return nil }
+            guard let found = shelves[shelf].bySubject[ExactText(subject)], found.generation == generation, isFresh(found, at: now) else { return nil }
             return found.decision.allowed
         }
     }
@@ -536,9 +626,15 @@ package final class DecisionCache: @unchecked Sendable {
     }
 
     /// Keeps `decision` for `key`, unless `generation` is older than the cache's (a commit came
-    /// in between); `expiresIn`: nanoseconds after `madeAt` until its `validUntil`.
-    package func put(_ key: Key, generation: UInt64, decision: CheckResult, madeAt: UInt64, expiresIn: UInt64? = nil, limit: Int) {
-        let deadline = madeAt &+ min(freshNanos, expiresIn ?? freshNanos)
+    /// in between); `expiresIn`: nanoseconds after `madeAt` until its `validUntil`; `provenFor`:
+    /// nanoseconds after `madeAt` the core's answer stays proven current (its proof remaining, read
+    /// after `madeAt` and before the check; nil: the whole bound). Served until the earliest of
+    /// these and the bound.
+    package func put(
+        _ key: Key, generation: UInt64, decision: CheckResult, madeAt: UInt64, expiresIn: UInt64? = nil, provenFor: UInt64? = nil,
+        limit: Int
+    ) {
+        let deadline = madeAt &+ min(freshNanos, expiresIn ?? freshNanos, provenFor ?? freshNanos)
         let entry = Entry(generation: generation, decision: decision, madeAt: madeAt, deadline: deadline)
         lock.writing {
             guard !closed, generation >= self.generation else { return }
@@ -580,12 +676,12 @@ package final class DecisionCache: @unchecked Sendable {
     private func entry(_ key: Key) -> Entry? {
         if key.scope != nil { return scoped[key] }
         guard let shelf = shelfIndex(key.feature) else { return nil }
-        return shelves[shelf].bySubject[key.subject]
+        return shelves[shelf].bySubject[ExactText(key.subject)]
     }
 
-    /// Under the lock. A catalog has a handful of features; equal small strings compare as two words.
+    /// Under the lock. A catalog has a handful of features; compared on their bytes.
     private func shelfIndex(_ feature: String) -> Int? {
-        for i in shelves.indices where shelves[i].feature == feature { return i }
+        for i in shelves.indices where ExactText.same(shelves[i].feature, feature) { return i }
         return nil
     }
 

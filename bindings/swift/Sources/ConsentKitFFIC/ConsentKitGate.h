@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 // The version of the answer layout; the Swift wrapper uses the gate only when the library says the same.
-#define CONSENTKIT_GATE_LAYOUT 1
+#define CONSENTKIT_GATE_LAYOUT 2
 
 // Statuses. Anything but ANSWERED leaves words[0] at 0: no allow.
 #define CONSENTKIT_GATE_ANSWERED 0          // words and text hold the decision
@@ -19,10 +19,12 @@
 #define CONSENTKIT_GATE_PANICKED (-3)       // a panic was caught inside the entry
 
 // The answer: words[0] flags, words[1] valid_until (epoch ms, when HAS_VALID_UNTIL), words[2] the
-// reason count n, then n reason codes (the declaration order of ReasonCode, 0-based, below
+// reason count n, words[3] (PROOF_WORD) the nanoseconds the answer stays proven current (the core's
+// proof_remaining, read before the check: a cache keeps the answer no longer), then n reason codes (the declaration order of ReasonCode, 0-based, below
 // CONSENTKIT_GATE_REASON_CODES), then n byte lengths of the reasons' category ids, whose UTF-8
 // text follows one after another in text. Room: HEADER + 2n words.
-#define CONSENTKIT_GATE_HEADER 3
+#define CONSENTKIT_GATE_HEADER 4
+#define CONSENTKIT_GATE_PROOF_WORD 3
 #define CONSENTKIT_GATE_ALLOWED 1
 #define CONSENTKIT_GATE_LIMITED 2
 #define CONSENTKIT_GATE_HAS_VALID_UNTIL 4

@@ -52,7 +52,7 @@ final class CGateTests: XCTestCase {
     func same(_ subject: String, _ feature: String, scope: String? = nil, on kit: RustConsentKit? = nil, gate: CGate? = nil,
               file: StaticString = #filePath, line: UInt = #line) -> CheckResult? {
         let kit = kit ?? self.kit!
-        let viaGate = (gate ?? self.gate).check(subject: subject, feature: feature, scope: scope)
+        let viaGate = (gate ?? self.gate).check(subject: subject, feature: feature, scope: scope)?.decision
         do {
             let viaUniffi = try kit.check(subject: subject, feature: feature, scope: scope)
             XCTAssertEqual(viaGate, viaUniffi, "\(subject) \(feature) \(scope ?? "-")", file: file, line: line)
@@ -143,7 +143,7 @@ final class CGateTests: XCTestCase {
         XCTAssertNil(same("alice", "usage_analytics", scope: "contact-1"), "a scope on a feature that is not per item")
         XCTAssertTrue(try XCTUnwrap(same("alice", "usage_analytics")).allowed)
         try kit.shutdown()
-        XCTAssertNil(gate.check(subject: "alice", feature: "usage_analytics", scope: nil), "a closed kit: no answer from the gate")
+        XCTAssertNil(gate.check(subject: "alice", feature: "usage_analytics", scope: nil)?.decision, "a closed kit: no answer from the gate")
         XCTAssertThrowsError(try kit.check(subject: "alice", feature: "usage_analytics", scope: nil)) { XCTAssertEqual(Names.errorKind($0), "closed") }
     }
 
@@ -181,9 +181,9 @@ final class CGateTests: XCTestCase {
     func testAfterAWithdrawalReturnsTheGateNeverAllows() throws {
         for round in 0..<50 {
             _ = try kit.grant(subject: "alice", category: "usage_statistics", scope: nil, source: .settings)
-            XCTAssertEqual(gate.check(subject: "alice", feature: "usage_analytics", scope: nil)?.allowed, true, "round \(round)")
+            XCTAssertEqual(gate.check(subject: "alice", feature: "usage_analytics", scope: nil)?.decision.allowed, true, "round \(round)")
             _ = try kit.withdraw(subject: "alice", category: "usage_statistics", scope: nil, source: .settings)
-            let after = try XCTUnwrap(gate.check(subject: "alice", feature: "usage_analytics", scope: nil))
+            let after = try XCTUnwrap(gate.check(subject: "alice", feature: "usage_analytics", scope: nil)?.decision)
             XCTAssertFalse(after.allowed, "round \(round)")
             XCTAssertEqual(codes(after), [.consentWithdrawn])
         }
@@ -231,7 +231,7 @@ final class CGateTests: XCTestCase {
             for i in 0..<2_000 {
                 let subject = subjects[(worker + i) % subjects.count]
                 let feature = features[i % features.count]
-                let answer = gate.check(subject: subject, feature: feature, scope: nil)
+                let answer = gate.check(subject: subject, feature: feature, scope: nil)?.decision
                 if answer != table["\(subject)/\(feature)"]! { mismatches.set(true) }
             }
         }

@@ -75,8 +75,13 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(bound, 250 * 1_000_000, "the manager's cache uses the core's bound (crossProcessBoundMillis)")
         let entry = try XCTUnwrap(consent.cache.get(.init(subject: "alice", feature: "usage_analytics", scope: nil)))
         XCTAssertTrue(entry.decision.allowed)
+        // Served while the core's answer was proven current (what was left of its proof when asked),
+        // so never for more than the bound.
+        XCTAssertGreaterThan(entry.deadline, entry.madeAt, "a fresh proof: the answer is kept")
+        XCTAssertLessThanOrEqual(entry.deadline - entry.madeAt, bound)
         XCTAssertTrue(consent.cache.isFresh(entry, at: entry.madeAt))
-        XCTAssertTrue(consent.cache.isFresh(entry, at: entry.madeAt + bound - 1))
+        XCTAssertTrue(consent.cache.isFresh(entry, at: entry.deadline - 1))
+        XCTAssertFalse(consent.cache.isFresh(entry, at: entry.deadline), "not served at its deadline")
         XCTAssertFalse(consent.cache.isFresh(entry, at: entry.madeAt + bound), "not served at the bound")
         XCTAssertFalse(consent.cache.isFresh(entry, at: entry.madeAt + 10 * bound))
     }
