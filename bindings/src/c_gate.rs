@@ -16,13 +16,13 @@
 //! ([`INVALID_ARGUMENT`]), a caught panic ([`PANICKED`]). Nothing panics across the boundary.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use consentkit_core::ReasonCode;
 
 use crate::consent_kit::ConsentKit;
 use crate::error::ConsentKitError;
+use crate::gate_tokens::{lookup, register};
 use crate::guard::ffi_export;
 use crate::types::CheckResult;
 
@@ -53,27 +53,6 @@ pub const ALLOWED: i64 = 1;
 pub const LIMITED: i64 = 2;
 /// Flag: `words[1]` holds valid_until.
 pub const HAS_VALID_UNTIL: i64 = 4;
-
-/// The kits registered for the C gate, indexed by token. Read lock-free on every check; written
-/// once per registration. Weak: a token never keeps a store alive.
-static GATES: LazyLock<ArcSwap<Vec<Weak<ConsentKit>>>> = LazyLock::new(|| ArcSwap::from_pointee(Vec::new()));
-static REGISTER: Mutex<()> = Mutex::new(());
-
-fn register(kit: &Arc<ConsentKit>) -> u64 {
-    let _one_at_a_time = REGISTER.lock().unwrap_or_else(|p| p.into_inner());
-    // Slots are never reused (a stale token must not find a newer kit): a few bytes per kit
-    // ever registered in this process.
-    let mut gates: Vec<Weak<ConsentKit>> = GATES.load().as_ref().clone();
-    gates.push(Arc::downgrade(kit));
-    let token = gates.len() as u64 - 1;
-    GATES.store(Arc::new(gates));
-    token
-}
-
-fn lookup(token: u64) -> Option<Arc<ConsentKit>> {
-    let index = usize::try_from(token).ok()?;
-    GATES.load().get(index)?.upgrade()
-}
 
 ffi_export! {
     /// Registers `kit` for the C gate entry (`consentkit_gate_check`) and returns its token

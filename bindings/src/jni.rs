@@ -13,13 +13,13 @@
 //! So a failure here never allows anything and never crosses the boundary as a panic.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use jni_sys::{jint, jlong, jlongArray, jobject, jsize, jstring, JNIEnv};
 
 use crate::consent_kit::ConsentKit;
 use crate::error::ConsentKitError;
+use crate::gate_tokens::{lookup, register};
 use crate::guard::ffi_export;
 use crate::types::CheckResult;
 
@@ -33,25 +33,6 @@ const HEADER: usize = 5;
 const ALLOWED: jlong = 1;
 const LIMITED: jlong = 2;
 const HAS_VALID_UNTIL: jlong = 4;
-
-/// The kits registered for the JNI gate, indexed by token. Read lock-free on every check; written
-/// once per registration. Weak: a token never keeps a store alive.
-static GATES: std::sync::LazyLock<ArcSwap<Vec<Weak<ConsentKit>>>> = std::sync::LazyLock::new(|| ArcSwap::from_pointee(Vec::new()));
-static REGISTER: Mutex<()> = Mutex::new(());
-
-fn register(kit: &Arc<ConsentKit>) -> u64 {
-    let _one_at_a_time = REGISTER.lock().unwrap_or_else(|p| p.into_inner());
-    let mut gates: Vec<Weak<ConsentKit>> = GATES.load().as_ref().clone();
-    gates.push(Arc::downgrade(kit));
-    let token = gates.len() as u64 - 1;
-    GATES.store(Arc::new(gates));
-    token
-}
-
-fn lookup(token: jlong) -> Option<Arc<ConsentKit>> {
-    let index = usize::try_from(token).ok()?;
-    GATES.load().get(index)?.upgrade()
-}
 
 ffi_export! {
     /// Registers `kit` for the JNI gate entry and returns its token (Kotlin's `JniGate` only).

@@ -8,6 +8,7 @@ uniffi::setup_scaffolding!();
 mod c_gate;
 mod consent_kit;
 mod error;
+mod gate_tokens;
 pub(crate) mod guard;
 mod jni;
 mod lifecycle;
