@@ -30,6 +30,7 @@ pub mod model;
 pub mod observer;
 pub mod os_permission;
 pub mod policy;
+mod queue;
 pub mod receipt;
 pub mod rights;
 pub mod schema;

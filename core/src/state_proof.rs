@@ -256,9 +256,8 @@ pub(crate) fn read_table<C: FromIterator<(String, Arc<SubjectState>)>>(
 pub(crate) fn read_table_lazy<C: FromIterator<(String, Loaded)>>(
     conn: &rusqlite::Connection,
 ) -> Result<(C, HashMap<OsPermission, OsRecord>, StateSum)> {
-    let (queue, chunks) = std::sync::mpsc::channel::<Chunk>();
-    let chunks = std::sync::Mutex::new(chunks);
-    let next = || chunks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv().ok();
+    let (queue, chunks) = crate::queue::channel::<Chunk>();
+    let next = || chunks.recv();
     type Rows = Vec<(Vec<String>, Vec<Loaded>)>;
     let (done, mut sum) = std::thread::scope(|scope| -> Result<(Rows, StateSum)> {
         let mut helper = None;
