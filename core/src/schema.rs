@@ -265,6 +265,13 @@ pub fn durability_pragmas(apple: bool) -> Vec<(&'static str, String)> {
     pragmas
 }
 
+/// `PRAGMA name = value`, for a pragma and a value of ours (constants, never caller text). Built
+/// here rather than by rusqlite's generic `pragma_update`, whose value quoting formats every SQL
+/// value type (floats included: about 8 KB of library for a handful of integer and keyword values).
+fn set_pragma(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!("PRAGMA {name} = {value}"))
+}
+
 /// Keeps the `-wal` and `-shm` files when this connection closes last (SQLITE_FCNTL_PERSIST_WAL),
 /// so a read-only opener (an app extension) can still open the file afterwards.
 fn persist_wal(conn: &Connection) {
@@ -334,14 +341,14 @@ fn open_flagged(path: &Path, mode: OpenMode, create: bool) -> Result<Connection>
     if app_id != APPLICATION_ID && (app_id != 0 || tables > 0) {
         return Err(unavailable(path, format!("not a ConsentKit database (application_id {app_id:#x}, {tables} objects)")));
     }
-    conn.pragma_update(None, "foreign_keys", true)?;
-    conn.pragma_update(None, "secure_delete", true)?;
+    set_pragma(&conn, "foreign_keys", "1")?;
+    set_pragma(&conn, "secure_delete", "1")?;
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
     if mode == OpenMode::ReadOnly {
         if version < LATEST {
             return Err(unavailable(path, format!("schema version {version} needs a migration; open it read-write once")));
         }
-        conn.pragma_update(None, "query_only", true)?;
+        set_pragma(&conn, "query_only", "1")?;
         if !in_memory {
             persist_wal(&conn);
         }
@@ -353,7 +360,7 @@ fn open_flagged(path: &Path, mode: OpenMode, create: bool) -> Result<Connection>
         return Err(unavailable(path, format!("could not enable WAL (journal mode is {journal})")));
     }
     for (pragma, value) in durability_pragmas(cfg!(target_vendor = "apple")) {
-        conn.pragma_update(None, pragma, value)?;
+        set_pragma(&conn, pragma, &value)?;
     }
     if !in_memory {
         persist_wal(&conn);
@@ -411,8 +418,8 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             }
         }
         if version < LATEST {
-            conn.pragma_update(None, "application_id", APPLICATION_ID)?;
-            conn.pragma_update(None, "user_version", LATEST)?;
+            set_pragma(conn, "application_id", &APPLICATION_ID.to_string())?;
+            set_pragma(conn, "user_version", &LATEST.to_string())?;
         }
         Ok(())
     })();
