@@ -28,6 +28,7 @@ pub mod input;
 mod json_path;
 pub mod model;
 pub mod observer;
+mod order;
 pub mod os_permission;
 pub mod policy;
 mod queue;

@@ -176,7 +176,7 @@ impl HistoryFold {
         head: u64,
     ) -> Result<(), ChainBreak> {
         let mut ids: Vec<&String> = subjects.keys().chain(self.subjects.keys()).collect();
-        ids.sort();
+        crate::order::sort_by_less(&mut ids, |a, b| a < b);
         ids.dedup();
         for id in ids {
             if subjects.get(id).map(|s| s.borrow()) != self.subjects.get(id) {
@@ -298,7 +298,7 @@ pub(crate) fn read_table_lazy<C: FromIterator<(String, Loaded)>>(
         }
         read?;
         // In table order: the first failing chunk's error is the one a single pass gives.
-        done.sort_by_key(|c| c.index);
+        crate::order::sort_by_less(&mut done, |a, b| a.index < b.index);
         let mut sum = StateSum::default();
         let mut checked = Vec::with_capacity(done.len());
         for c in done {
