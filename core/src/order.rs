@@ -1,5 +1,5 @@
 //! One stable sort for the cold paths (expiry order, an observer's initial subjects, the state
-//! check's subject order, the open's chunks): [`sort_by_less`]. std's `sort` is compiled once per
+//! check's subject order, the open's chunks, an erasure record's removed seqs): [`sort_by_less`]. std's `sort` is compiled once per
 //! element type and comparison (about 4-5 KB each); this sorts indices in one non-generic merge
 //! sort, [`stable_order`], and only the final move is generic. Not for a hot path: each comparison
 //! is an indirect call. A leaf module: it imports nothing of the crate.

@@ -1,7 +1,6 @@
 //! The SQLite schema, its migrations (`PRAGMA user_version`), and opening a connection safely:
 //! a file from a newer ConsentKit or another application is refused before anything is written.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -377,7 +376,8 @@ fn open_flagged(path: &Path, mode: OpenMode, create: bool) -> Result<Connection>
 /// is true when the record with link hash `hash` lists `seq` in its `detail`'s `removed_seqs`;
 /// the last record's list is kept parsed, so an erasure of n events costs O(n), not O(n²).
 fn register_functions(conn: &Connection) -> Result<()> {
-    let parsed: Mutex<Option<(Vec<u8>, HashSet<u64>)>> = Mutex::new(None);
+    // The last record's list, sorted (binary search: no hash set compiled in for it).
+    let parsed: Mutex<Option<(Vec<u8>, Vec<u64>)>> = Mutex::new(None);
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("consentkit_claims", 3, flags, move |ctx| {
         // The hash only keys the cache: a BLOB since schema v4, hex text before.
@@ -390,9 +390,11 @@ fn register_functions(conn: &Connection) -> Result<()> {
         };
         let mut parsed = parsed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if parsed.as_ref().is_none_or(|(h, _)| *h != hash) {
-            *parsed = Some((hash, chain::removed_seqs(&detail).into_iter().collect()));
+            let mut seqs = chain::removed_seqs(&detail);
+            crate::order::sort_by_less(&mut seqs, |a, b| a < b);
+            *parsed = Some((hash, seqs));
         }
-        Ok(parsed.as_ref().is_some_and(|(_, seqs)| u64::try_from(seq).is_ok_and(|s| seqs.contains(&s))))
+        Ok(parsed.as_ref().is_some_and(|(_, seqs)| u64::try_from(seq).is_ok_and(|s| seqs.binary_search(&s).is_ok())))
     })?;
     Ok(())
 }
