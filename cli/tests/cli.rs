@@ -308,6 +308,55 @@ fn with_json_a_failure_is_a_json_object_on_stdout_naming_the_exit_code() {
 }
 
 #[test]
+fn with_json_a_usage_error_is_a_json_object_on_stdout_too() {
+    let env = Env::seeded();
+    for (args, needle) in [
+        (vec!["--json", "check", "alice"], "<FEATURE>"),
+        (vec!["--json", "frobnicate"], "frobnicate"),
+        (vec!["check", "alice", "usage_analytics", "--json", "--bogus"], "--bogus"),
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+        assert_eq!(v["schema_version"], serde_json::json!(1), "{v}");
+        assert_eq!(v["error"]["exit_code"], serde_json::json!(2), "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(needle), "{args:?}: {v}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}: the line on stderr stays");
+    }
+    // A `--json` that is a value (after `--`), not the flag, asks for no JSON.
+    let out = env.run(&["check", "alice", "--", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn an_argument_that_is_not_utf8_is_named_and_changes_nothing() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::seeded();
+    let before = std::fs::read(&env.db).unwrap();
+    let bad = OsStr::from_bytes(b"al\xffice");
+    for json in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_consentkit"));
+        cmd.arg("--db").arg(&env.db).args(["--now", NOW]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.args(["withdraw"]).arg(bad).arg("usage_statistics").env_remove("CONSENTKIT_DB").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(r"'al\xffice'"), "names the bad value: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        if json {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!(v["error"]["message"].as_str().unwrap().contains(r"'al\xffice'"), "{v}");
+        }
+    }
+    assert!(std::fs::read(&env.db).unwrap() == before, "the store is unchanged");
+}
+
+#[test]
 fn bad_input_for_each_argument_exits_2() {
     let env = Env::seeded();
     let long = "x".repeat(300);
