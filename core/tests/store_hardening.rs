@@ -36,6 +36,42 @@ fn a_clock_set_back_does_not_revive_an_expired_grant() {
     assert!(r.at >= ts("2027-03-01T00:00:00Z"), "receipt at {}", r.at);
 }
 
+/// The store file's bytes, WAL included.
+fn file_bytes(path: &Path) -> (Vec<u8>, Vec<u8>) {
+    let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();
+    (std::fs::read(path).unwrap(), wal)
+}
+
+#[test]
+fn a_refused_write_neither_changes_the_file_nor_moves_the_store_s_time() {
+    let mut f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    f.reopen(None);
+    let before = file_bytes(&f.path);
+    // The clock runs ahead (a mistyped `--now`, a device clock set to 2099), and every write is refused.
+    let real = f.clock.now();
+    f.clock.set(ts("2099-01-01T00:00:00Z"));
+    let refused = [
+        DecisionInput::new("alice", "nope", Action::Withdraw, Source::Settings),
+        DecisionInput::new("", "usage_statistics", Action::Grant, Source::Settings),
+        DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Support),
+    ];
+    for d in &refused {
+        assert!(f.store.record(d).is_err(), "{d:?}");
+    }
+    assert!(f.store.record_batch(&[DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings), refused[0].clone()]).is_err());
+    assert!(f.store.erase("", Source::Support).is_err());
+    assert!(f.store.import_json("{}").is_err());
+    assert!(f.store.set_under_age("", true, Source::Support).is_err());
+    f.clock.set(real);
+    f.reopen(None);
+    assert!(file_bytes(&f.path) == before, "a refused write changed the file");
+    // The store's time did not jump to 2099: a grant now is in force.
+    assert!(f.store.now() < ts("2030-01-01T00:00:00Z"), "store time {}", f.store.now());
+    f.grant("bob", "usage_statistics");
+    assert!(f.allowed("bob", "usage_analytics"));
+}
+
 // ----- 6. a read-only store in the same process -----
 
 #[test]

@@ -184,7 +184,10 @@ impl ConsentStore {
                 }
                 other => other,
             })?;
-            let now = self.now();
+            // The store's time for this write, never before the high-water mark; the mark itself
+            // moves only when the write commits, so a refused write leaves the store's time (and
+            // the file, which records it on close) as it was.
+            let now = self.shared.at_least_high_water(self.clock.now());
             caught_up = catch_up(&self.shared, &mut published, &tx, now, started)?;
             let base = self.shared.snapshot.load_full();
             let mut w = WriteTx {
@@ -253,6 +256,7 @@ impl ConsentStore {
             // commits do not move this connection's data_version), the snapshot is current now.
             let committed_after =
                 proof_after_commit(committing, self.shared.mono_now(), version_before, || db::data_version(&writer.conn).ok());
+            self.shared.high_water.fetch_max(mark, Ordering::Relaxed);
             self.shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
             published.seq = last_seq;
             published.hash = prev_hash;
