@@ -115,6 +115,46 @@ fn support_cannot_grant() {
     let env = Env::new();
     env.fails(2, &["grant", "alice", "usage_statistics"], "cannot come from source 'support'");
     env.fails(2, &["grant", "alice", "usage_statistics"], "--source settings");
+    // Nor by naming the OS settings: support staff act in no one's OS settings, and an OS setting
+    // is a permission, not consent. Only the subject's own sources (or a guardian's) record a grant.
+    env.fails(2, &["grant", "alice", "usage_statistics", "--source", "os_settings"], "cannot come from source 'os_settings'");
+    let seeded = Env::seeded();
+    let before = bytes(&seeded.db);
+    seeded.fails(2, &["grant", "bob", "usage_statistics", "--source", "os_settings"], "--source settings");
+    assert!(bytes(&seeded.db) == before, "nothing was recorded");
+    for source in ["settings", "onboarding", "guardian"] {
+        seeded.ok(0, &["grant", "bob", "usage_statistics", "--source", source]);
+    }
+}
+
+#[test]
+fn a_refused_write_on_a_missing_store_creates_no_file() {
+    let env = Env::new();
+    let doc = env.dir.path().join("not-an-export.json");
+    std::fs::write(&doc, "{}").unwrap();
+    let doc = doc.to_str().unwrap();
+    for args in [
+        vec!["grant", "alice", "nope", "--source", "settings"],
+        vec!["grant", "alice", "usage_statistics"],
+        vec!["withdraw", "", "usage_statistics"],
+        vec!["object", "alice", "usage_statistics"],
+        vec!["erase", ""],
+        vec!["erase", "alice", "--source", "guardian"],
+        vec!["under-age", ""],
+        vec!["import", doc],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let left: Vec<_> = std::fs::read_dir(env.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("support.db"))
+            .collect();
+        assert!(left.is_empty(), "{args:?} (exit 2: nothing was changed) left {left:?}");
+    }
+    // A write that succeeds creates the store, as before.
+    env.ok(0, &["withdraw", "alice", "usage_statistics"]);
+    assert!(env.db.exists());
 }
 
 #[test]
