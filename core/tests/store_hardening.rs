@@ -72,6 +72,48 @@ fn a_refused_write_neither_changes_the_file_nor_moves_the_store_s_time() {
     assert!(f.allowed("bob", "usage_analytics"));
 }
 
+/// Moves a copy of the store as it is now (a backup) over its path, as `mv backup.db consent.db`
+/// would while the app runs.
+fn replace_with_a_copy(f: &Fixture) {
+    let copy = f.dir.path().join("copy.db");
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    conn.execute("VACUUM INTO ?1", [copy.to_str().unwrap()]).unwrap();
+    drop(conn);
+    std::fs::rename(&copy, &f.path).unwrap();
+    for stale in ["db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(f.path.with_extension(stale));
+    }
+}
+
+#[test]
+fn a_withdrawal_into_a_file_replaced_while_open_is_refused_never_lost() {
+    let mut f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    replace_with_a_copy(&f);
+    // Written to the replaced file, the withdrawal would return and be gone at the next start,
+    // where the copy (granted) is what the path holds.
+    let err = f.store.record(&DecisionInput::new("alice", "usage_statistics", Action::Withdraw, Source::Settings)).unwrap_err();
+    assert!(err.is_store_problem(), "{err}");
+    assert!(err.to_string().contains("replaced"), "{err}");
+    assert!(!f.allowed("alice", "usage_analytics"), "the store closed: checks fail closed");
+    assert!(f.store.unavailable().is_some());
+    // Reopened on what the path holds now, the withdrawal is recorded there.
+    f.reopen(None);
+    withdraw(&f, "alice", "usage_statistics");
+    f.reopen(None);
+    assert!(!f.allowed("alice", "usage_analytics"));
+}
+
+#[test]
+fn a_file_replaced_while_open_stops_the_checks_at_the_next_refresh() {
+    let f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    replace_with_a_copy(&f);
+    assert!(f.store.refresh().is_err(), "the probe sees the file is not the one open");
+    let d = f.store.check("alice", "usage_analytics", None).unwrap();
+    assert!(!d.allowed && d.reasons.iter().any(|r| r.code == ReasonCode::StoreUnavailable), "{d:?}");
+}
+
 // ----- 6. a read-only store in the same process -----
 
 #[test]

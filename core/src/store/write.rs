@@ -168,6 +168,7 @@ impl ConsentStore {
         }
         let mut published = self.shared.lock();
         let mut caught_up = None;
+        let mut moved = false;
         let result = (|| {
             let guard = lock(&self.writer);
             let writer = guard.as_ref().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
@@ -184,6 +185,12 @@ impl ConsentStore {
                 }
                 other => other,
             })?;
+            // Holding the file's write lock: the file open is still the one at the path, or the
+            // write would return and be lost to every later opener.
+            if db::has_moved(&tx) {
+                moved = true;
+                return Err(Error::StoreUnavailable { path: self.path().to_path_buf(), why: db::MOVED.into() });
+            }
             // The store's time for this write, never before the high-water mark; the mark itself
             // moves only when the write commits, so a refused write leaves the store's time (and
             // the file, which records it on close) as it was.
@@ -283,6 +290,10 @@ impl ConsentStore {
             self.shared.confirm(committed_after);
             Ok((receipts, Some((generation, changes))))
         })();
+        if moved {
+            log::error!("consentkit: {}; closing the store", db::MOVED);
+            self.close(db::MOVED.into());
+        }
         // No transaction is open any more: hooks and observers may read (even ack the outbox).
         // What a catch-up published is told even if the write itself then failed.
         if let Some(notice) = caught_up {
