@@ -457,3 +457,22 @@ fn demo_walks_through_a_users_life() {
     }
     assert!(env.dir.path().join("consentkit-demo.db").exists());
 }
+
+#[test]
+fn a_local_write_refused_for_a_server_set_in_the_environment_names_the_variable() {
+    let env = Env::seeded();
+    let before = bytes(&env.db);
+    let out = Command::new(env!("CARGO_BIN_EXE_consentkit"))
+        .arg("--db")
+        .arg(&env.db)
+        .args(["--now", NOW, "withdraw", "alice", "usage_statistics"])
+        .env_remove("CONSENTKIT_DB")
+        .env("CONSENTKIT_SERVER", "http://127.0.0.1:9")
+        .env("CONSENTKIT_TOKEN", "t")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("CONSENTKIT_SERVER"), "says where the server came from: {stderr}");
+    assert!(bytes(&env.db) == before);
+}
