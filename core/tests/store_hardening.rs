@@ -59,7 +59,10 @@ fn a_refused_write_neither_changes_the_file_nor_moves_the_store_s_time() {
     for d in &refused {
         assert!(f.store.record(d).is_err(), "{d:?}");
     }
-    assert!(f.store.record_batch(&[DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings), refused[0].clone()]).is_err());
+    assert!(f
+        .store
+        .record_batch(&[DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings), refused[0].clone()])
+        .is_err());
     assert!(f.store.erase("", Source::Support).is_err());
     assert!(f.store.import_json("{}").is_err());
     assert!(f.store.set_under_age("", true, Source::Support).is_err());

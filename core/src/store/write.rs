@@ -319,7 +319,9 @@ impl ConsentStore {
         match &e {
             Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::ReadOnly => Error::StoreUnavailable {
                 path: self.path().to_path_buf(),
-                why: format!("it is read-only for this process (no permission to write the file, its -wal and -shm files or its folder): {e}"),
+                why: format!(
+                    "it is read-only for this process (no permission to write the file, its -wal and -shm files or its folder): {e}"
+                ),
             },
             _ => e,
         }
