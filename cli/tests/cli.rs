@@ -364,10 +364,12 @@ fn with_json_a_usage_error_is_a_json_object_on_stdout_too() {
         assert!(v["error"]["message"].as_str().unwrap().contains(needle), "{args:?}: {v}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}: the line on stderr stays");
     }
-    // A `--json` that is a value (after `--`), not the flag, asks for no JSON.
-    let out = env.run(&["check", "alice", "--", "--json"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    // A `--json` that is a value (after `--`), not the flag, asks for no JSON; `--quiet` prints nothing.
+    for args in [vec!["check", "alice", "--", "--json"], vec!["-q", "--json", "check", "alice"], vec!["--json", "--quiet", "frobnicate"]] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+    }
 }
 
 #[test]
