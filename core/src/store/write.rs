@@ -242,11 +242,15 @@ impl ConsentStore {
                 take_out(&mut state_sum, subject);
                 db::delete_subject(&tx, subject)?;
             }
-            // Inserted one by one (the last record of a permission wins, as with `collect`), which
-            // shares BTreeMap::insert instead of compiling collect's sort for this type.
-            let mut os_final: BTreeMap<OsPermission, OsRecord> = BTreeMap::new();
+            // The last record of each permission this write set, in a list searched in order (a
+            // device has a few distinct permissions; no ordered map or sort compiled in for it;
+            // the state sum is order-independent).
+            let mut os_final: Vec<(OsPermission, OsRecord)> = Vec::new();
             for &(permission, record) in &os {
-                os_final.insert(permission, record);
+                match os_final.iter_mut().find(|(p, _)| *p == permission) {
+                    Some(last) => last.1 = record,
+                    None => os_final.push((permission, record)),
+                }
             }
             for (permission, record) in &os_final {
                 if let Some(old) = base.os.get(permission) {
