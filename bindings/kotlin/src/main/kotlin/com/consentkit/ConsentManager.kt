@@ -366,10 +366,14 @@ class ConsentManager internal constructor(
     @Throws(ConsentKitException::class)
     fun verify(): VerifyReport = kit.verify()
 
-    /** Events the app's backend has not acknowledged yet, oldest first. */
+    /** Events the app's backend has not acknowledged yet, oldest first, at most [limit]. A negative [limit] throws `InvalidInput`. */
     @Throws(ConsentKitException::class)
     @JvmOverloads
-    fun pendingSync(limit: Int = 100): List<Receipt> = kit.pendingSync(limit.toUInt())
+    fun pendingSync(limit: Int = 100): List<Receipt> {
+        // Int.toUInt() wraps: -1 would ask for 4,294,967,295 events (every one), not fail.
+        if (limit < 0) throw ConsentKitException.InvalidInput("the pendingSync limit $limit is negative")
+        return kit.pendingSync(limit.toUInt())
+    }
 
     /** Acknowledges events up to [upToSeq] after the backend stored them. */
     @Throws(ConsentKitException::class)
