@@ -31,3 +31,40 @@ class HostileUseTest {
         assertEquals(1, consent.pendingSync(1).size)
     }
 }
+
+/** A catalog's ids are any text without white space or control characters, not only ASCII. */
+class NonAsciiCatalogTest {
+    private val dir: File = Files.createTempDirectory("consentkit-unicode").toFile()
+    // An emoji is outside the BMP (four UTF-8 bytes; modified UTF-8, which JNI strings use, writes it as a surrogate pair).
+    private val photos = "fotos_\uD83D\uDCF8"
+    private val stats = "statistiques_donn\u00e9es"
+    private val policy = """
+        {"id": "unicode", "version": "1", "consent_lifetime": "P12M", "reask_after_refusal": "P6M",
+         "age_of_digital_consent": 16, "children": "not_served",
+         "categories": [
+           {"id": "$photos", "title": "Photos", "description": "d", "legal_basis": "consent", "retention": "P1Y"},
+           {"id": "$stats", "title": "Stats", "description": "d", "legal_basis": "consent", "retention": "P1Y"}],
+         "features": [{"id": "partage_\uD83D\uDCF8", "title": "Share", "categories": ["$photos", "$stats"]}]}
+    """.trimIndent()
+    private val consent = ConsentManager.open(File(dir, "consent.db").path, policy)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `a denial names non-ASCII categories exactly, through the JNI gate as through uniffi`() {
+        assertTrue(JniGate.loaded)
+        val feature = "partage_\uD83D\uDCF8"
+        val viaUniffi = consent.kit.check("alice", feature, null)
+        assertEquals(listOf(photos, stats), viaUniffi.reasons.map { it.category })
+        val viaJni = JniGate.check(JniGate.tokenFor(consent.kit), "alice", feature, null)?.decision
+        assertEquals(viaUniffi, viaJni, "the JNI gate's answer")
+        assertEquals(viaUniffi, consent.check("alice", feature), "the manager's (cache miss)")
+        assertEquals(viaUniffi, consent.check("alice", feature), "the manager's (cached)")
+        consent.grant("alice", photos)
+        assertEquals(listOf(stats), consent.check("alice", feature).reasons.map { it.category })
+    }
+}
