@@ -1,5 +1,8 @@
 # ConsentKit. `make help` lists the targets.
 .DEFAULT_GOAL := help
+# bash with pipefail: a benchmark piped into scripts/bench-section.sh fails the target when it fails.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 CARGO ?= cargo
 MVN ?= mvn
 ROOT := $(abspath .)

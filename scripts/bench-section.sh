@@ -8,6 +8,11 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 name="$1"
 file="$root/BENCHMARKS.md"
 body="$(cat)"
+# A benchmark that printed nothing failed: keep the old section rather than write an empty one.
+if [ -z "${body//[[:space:]]/}" ]; then
+  echo "bench-section.sh: section '$name' got no rows (its benchmark failed); BENCHMARKS.md unchanged" >&2
+  exit 1
+fi
 python3 - "$file" "$name" "$body" <<'PY'
 import os, platform, re, subprocess, sys, datetime
 path, name, body = sys.argv[1], sys.argv[2], sys.argv[3]

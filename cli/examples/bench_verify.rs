@@ -46,8 +46,11 @@ fn scan(db: &Path) -> rusqlite::Result<()> {
 /// Builds (once; kept in target/bench-cli) a store of `events` events: [`SUBJECTS`] subjects
 /// granting and withdrawing usage statistics in turn.
 fn build_store(dir: &Path, events: usize) -> PathBuf {
-    let db = dir.join(format!("verify-{events}-{SUBJECTS}.db"));
-    let done = dir.join(format!("verify-{events}-{SUBJECTS}.done"));
+    // The schema version is in the name: a store kept from an older build is not reused (`verify`
+    // opens read-only, so it refuses a file that needs a migration).
+    let version = consentkit_core::schema::LATEST;
+    let db = dir.join(format!("verify-{events}-{SUBJECTS}-v{version}.db"));
+    let done = dir.join(format!("verify-{events}-{SUBJECTS}-v{version}.done"));
     if db.exists() && done.exists() {
         return db;
     }
@@ -130,9 +133,10 @@ fn main() {
         eprintln!("{n} events: verify {ours:.2?} ({ours_rss} KiB), scan {floor:.2?} ({floor_rss} KiB)");
         rows.push((n, ours, ours_rss, floor, floor_rss));
     }
+    let version = consentkit_core::schema::LATEST;
     let mut body = format!(
         "### `consentkit verify` against a bare SQLite scan (`make bench-cli`)\n\n\
-         Command: `consentkit --db target/bench-cli/verify-N-{SUBJECTS}.db verify` (release build; N events of {SUBJECTS} subjects); reference: a process that opens \
+         Command: `consentkit --db target/bench-cli/verify-N-{SUBJECTS}-v{version}.db verify` (release build; N events of {SUBJECTS} subjects, schema version {version}); reference: a process that opens \
          the same file read-only and reads every column of every event row in sequence order (`SELECT * FROM events ORDER \
          BY seq`), the floor for any check of the whole chain. Each figure is the fastest of {RUNS} runs, spawn to exit; \
          memory is the peak resident set (max RSS, which on Linux starts at the spawning process's, about 2 MiB here).\n\n\
