@@ -462,15 +462,22 @@ class ConsentManager internal constructor(
             .stateIn(scope, SharingStarted.Eagerly, initial)
     }
 
-    /** Calls [listener] (on a background thread) for each status change; close the result to stop. */
+    /**
+     * Calls [listener] (on a background thread) for each status change; close the result to stop.
+     * Closing it is idempotent, and works from inside [listener] and after the manager closed.
+     */
     @Throws(ConsentKitException::class)
     fun observe(subject: String?, listener: (StatusChange) -> Unit): AutoCloseable {
         val handle = kit.observe(textOrNull("subject", subject), object : ConsentListener {
             override fun onChange(change: StatusChange) = listener(change)
         })
+        // Once only: a second unregister on the destroyed handle threw IllegalStateException.
+        val open = AtomicBoolean(true)
         return AutoCloseable {
-            handle.unregister()
-            handle.destroy()
+            if (open.compareAndSet(true, false)) {
+                handle.unregister()
+                handle.destroy()
+            }
         }
     }
 

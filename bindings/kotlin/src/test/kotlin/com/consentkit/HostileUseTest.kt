@@ -68,3 +68,48 @@ class NonAsciiCatalogTest {
         assertEquals(listOf(stats), consent.check("alice", feature).reasons.map { it.category })
     }
 }
+
+/** The handle [ConsentManager.observe] returns, closed as AutoCloseable users do: more than once, and from its own callback. */
+class ObserveHandleTest {
+    private val dir: File = Files.createTempDirectory("consentkit-observe").toFile()
+    private val consent = ConsentManager.open(File(dir, "consent.db").path)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `closing an observation twice, or after the manager closed, is a no-op`() {
+        val told = java.util.concurrent.atomic.AtomicInteger()
+        val observation = consent.observe("alice") { told.incrementAndGet() }
+        observation.close()
+        observation.close() // AutoCloseable users (use {}, a finally) may close again
+        val other = consent.observe("alice") {}
+        consent.close()
+        other.close()
+        other.close()
+        assertTrue(told.get() <= 8, "nothing told after close: ${told.get()}")
+    }
+
+    @Test
+    fun `an observation closed from inside its own callback is told nothing more`() {
+        val told = java.util.concurrent.atomic.AtomicInteger()
+        val first = java.util.concurrent.CountDownLatch(1)
+        lateinit var observation: AutoCloseable
+        observation = consent.observe("alice") {
+            told.incrementAndGet()
+            observation.close()
+            observation.close()
+            first.countDown()
+        }
+        assertTrue(first.await(10, java.util.concurrent.TimeUnit.SECONDS))
+        consent.grant("alice", Category.USAGE_STATISTICS)
+        val witness = java.util.concurrent.CountDownLatch(1)
+        consent.observe("alice") { if (it.category == "usage_statistics") witness.countDown() }.use {
+            assertTrue(witness.await(10, java.util.concurrent.TimeUnit.SECONDS))
+        }
+        assertEquals(1, told.get(), "closed in its first call: no later call")
+    }
+}
