@@ -113,3 +113,64 @@ class ObserveHandleTest {
         assertEquals(1, told.get(), "closed in its first call: no later call")
     }
 }
+
+/** Many writers and many checkers at once, each writer on its own subject. */
+class ManyWritersTest {
+    private val dir: File = Files.createTempDirectory("consentkit-writers").toFile()
+    private val consent = ConsentManager.open(File(dir, "consent.db").path)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `while four threads grant and withdraw, no check between a withdrawal's return and the next grant allows`() {
+        val subjects = List(4) { "user-$it" }
+        // Per subject: even = withdrawn (a withdrawal returned, no grant started since), odd = a grant may be in force.
+        val phase = java.util.concurrent.atomic.AtomicLongArray(subjects.size)
+        val stop = java.util.concurrent.atomic.AtomicBoolean(false)
+        val violations = java.util.concurrent.atomic.AtomicInteger()
+        val checks = java.util.concurrent.atomic.AtomicLong()
+        val failures = java.util.concurrent.ConcurrentLinkedQueue<Throwable>()
+        val writers = subjects.mapIndexed { i, subject ->
+            Thread {
+                try {
+                    repeat(50) {
+                        phase.incrementAndGet(i) // odd: granting
+                        consent.grant(subject, Category.USAGE_STATISTICS)
+                        consent.withdraw(subject, Category.USAGE_STATISTICS)
+                        phase.incrementAndGet(i) // even: the withdrawal returned
+                    }
+                } catch (t: Throwable) {
+                    failures += t
+                }
+            }
+        }
+        val checkers = List(4) { k ->
+            Thread {
+                try {
+                    var n = 0
+                    while (!stop.get()) {
+                        val i = (n++ + k) % subjects.size
+                        val before = phase.get(i)
+                        val allowed = consent.isAllowed(subjects[i], Feature.USAGE_ANALYTICS)
+                        if (allowed && before % 2 == 0L && phase.get(i) == before) violations.incrementAndGet()
+                        checks.incrementAndGet()
+                    }
+                } catch (t: Throwable) {
+                    failures += t
+                }
+            }
+        }
+        (writers + checkers).forEach { it.start() }
+        writers.forEach { it.join() }
+        stop.set(true)
+        checkers.forEach { it.join() }
+        assertTrue(failures.isEmpty(), failures.joinToString { it.toString() })
+        assertEquals(0, violations.get(), "allowed after a withdrawal returned (of ${checks.get()} checks)")
+        subjects.forEach { assertEquals(100, consent.history(it).size) }
+        assertTrue(consent.verify().intact)
+    }
+}
