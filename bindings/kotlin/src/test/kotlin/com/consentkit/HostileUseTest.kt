@@ -174,3 +174,26 @@ class ManyWritersTest {
         assertTrue(consent.verify().intact)
     }
 }
+
+/** An unknown id in an error message is escaped like a bad subject: no raw control character reaches a log line. */
+class EscapedIdsTest {
+    private val dir: File = Files.createTempDirectory("consentkit-escaped").toFile()
+    private val consent = ConsentManager.open(File(dir, "consent.db").path)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `unknown feature and category ids with control characters are named escaped`() {
+        val feature = assertThrows<ConsentKitException.UnknownFeature> { consent.check("alice", "usage_analytics\u0000\n\u001b[2J") }
+        assertEquals("unknown feature 'usage_analytics\\0\\n\\u{1b}[2J'", feature.message)
+        val category = assertThrows<ConsentKitException.UnknownCategory> { consent.grant("alice", "usage\nstatistics") }
+        assertEquals("unknown category 'usage\\nstatistics'", category.message)
+        assertThrows<ConsentKitException.UnknownCategory> { consent.status("alice", "x\u0000") }.also {
+            assertTrue(it.message!!.none { c -> c.isISOControl() }, it.message)
+        }
+    }
+}
