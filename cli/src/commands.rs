@@ -37,14 +37,49 @@ fn parse<T: std::str::FromStr<Err = String>>(what: &str, text: &str) -> Result<T
     text.parse().map_err(|e: String| bad(format!("{what}: {e}")))
 }
 
-/// Opens the `--db` store with `--policy` and `--now`.
+/// The `--db` file a read-write open of this run created (it did not exist before), if any.
+static CREATED: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Opens the `--db` store with `--policy` and `--now`. A read-write open creates a missing file;
+/// [`run`] removes it again if the command then fails.
 pub fn open(cli: &Cli, mode: OpenMode) -> Result<ConsentStore, Failure> {
-    Ok(ConsentStore::open_with(&cli.db, Arc::new(load_policy(cli)?), clock(cli)?, mode)?)
+    let (policy, clock) = (Arc::new(load_policy(cli)?), clock(cli)?);
+    if mode == OpenMode::ReadWrite && std::fs::symlink_metadata(&cli.db).is_err() {
+        let _ = CREATED.set(cli.db.clone());
+    }
+    Ok(ConsentStore::open_with(&cli.db, policy, clock, mode)?)
 }
 
 /// Runs a store command (everything but `demo`, `completions` and `man`, which `main` runs);
-/// returns the exit code on success (0, or 1 for a denied check).
+/// returns the exit code on success (0, or 1 for a denied check). A command that fails changes
+/// nothing, so a store file it created (a write refused on a mistyped `--db`) is removed again,
+/// if it still holds no event.
 pub fn run(cli: &Cli) -> Result<u8, Failure> {
+    let result = run_command(cli);
+    if let (Err(_), Some(path)) = (&result, CREATED.get()) {
+        remove_if_empty(cli, path);
+    }
+    result
+}
+
+/// Removes the store at `path` and its `-wal` and `-shm` files if its ledger is empty (every
+/// store of this run is closed by now).
+fn remove_if_empty(cli: &Cli, path: &std::path::Path) {
+    let Ok(policy) = load_policy(cli) else { return };
+    let empty = ConsentStore::open_with(path, Arc::new(policy), Arc::new(SystemClock), OpenMode::ReadOnly)
+        .and_then(|store| store.verify())
+        .is_ok_and(|events| events == 0);
+    if empty {
+        let name = path.as_os_str().to_owned();
+        for suffix in ["-wal", "-shm", ""] {
+            let mut file = name.clone();
+            file.push(suffix);
+            let _ = std::fs::remove_file(&file);
+        }
+    }
+}
+
+fn run_command(cli: &Cli) -> Result<u8, Failure> {
     if let Some(url) = &cli.server {
         if let Some(code) = crate::remote::query(cli, url)? {
             return Ok(code);
@@ -202,6 +237,15 @@ fn policy(cli: &Cli) -> Result<u8, Failure> {
 
 fn decide(cli: &Cli, a: &DecisionArgs, action: Action) -> Result<u8, Failure> {
     let source: Source = parse("source", &a.source)?;
+    if action == Action::Grant && source == Source::OsSettings {
+        // The core takes it (an app may mirror a toggle of its own in the OS settings app); from
+        // support staff it would be a grant by support under another name.
+        return Err(bad(format!(
+            "a grant of '{}' for subject '{}' cannot come from source 'os_settings' here: support staff act in no one's OS settings \
+             (pass --source settings, onboarding or guardian to record the subject's own grant)",
+            a.category, a.subject
+        )));
+    }
     let store = open(cli, OpenMode::ReadWrite)?;
     let mut input = DecisionInput::new(&a.subject, &a.category, action, source);
     input.scope = a.scope.clone();

@@ -48,22 +48,40 @@ fn main() -> ExitCode {
 }
 
 /// Help and version go to stdout as clap writes them; a usage error becomes one bounded, escaped
-/// line on stderr (with clap's tip, if any) and exit 2.
+/// line on stderr (with clap's tip, if any) and exit 2, and with `--json` also the error object on
+/// stdout, as any other failure. An argument that is not UTF-8 is named, its bad bytes as `\xNN`.
 fn usage_error(e: clap::Error) -> ExitCode {
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
         let _ = e.print();
         return ExitCode::from(if e.use_stderr() { failure::BAD_INPUT } else { failure::OK });
     }
-    let rendered = e.render().to_string();
-    // The first paragraph is the error (continued on indented lines); later ones are usage and tips.
-    let first: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
-    let first = first.join(" ");
-    let mut message = first.strip_prefix("error: ").unwrap_or(&first).to_string();
-    if let Some(tip) = rendered.lines().map(str::trim).find(|l| l.starts_with("tip:")) {
-        message.push_str("; ");
-        message.push_str(tip);
-    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let mut message = if e.kind() == ErrorKind::InvalidUtf8 {
+        match args.iter().find(|a| a.to_str().is_none()) {
+            Some(bad) => format!("argument '{}' is not valid UTF-8", text::escape_bytes(bad.as_encoded_bytes())),
+            None => "an argument is not valid UTF-8".to_string(),
+        }
+    } else {
+        let rendered = e.render().to_string();
+        // The first paragraph is the error (continued on indented lines); later ones are usage and tips.
+        let first: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+        let first = first.join(" ");
+        let mut message = first.strip_prefix("error: ").unwrap_or(&first).to_string();
+        if let Some(tip) = rendered.lines().map(str::trim).find(|l| l.starts_with("tip:")) {
+            message.push_str("; ");
+            message.push_str(tip);
+        }
+        message
+    };
     message.push_str(" (see consentkit --help)");
-    output::error_line(&format!("usage: {message}"));
+    let message = format!("usage: {message}");
+    output::error_line(&message);
+    // The flag itself, before any `--` (after it, `--json` is a value).
+    if args.iter().take_while(|a| *a != "--").any(|a| a == "--json") {
+        output::print_json(serde_json::json!({
+            "error": { "exit_code": failure::BAD_INPUT, "message": text::one_line(&message) }
+        }));
+        output::flush();
+    }
     ExitCode::from(failure::BAD_INPUT)
 }

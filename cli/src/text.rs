@@ -45,6 +45,19 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Bytes that should be UTF-8 (a raw argument), shown as [`escape`] shows text, each byte of an
+/// invalid sequence as `\xNN`.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(&escape(chunk.valid()));
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
 /// Columns the text takes on a terminal once escaped: CJK and emoji count two, combining marks none.
 pub fn width(text: &str) -> usize {
     UnicodeWidthStr::width(escape(text).as_ref())

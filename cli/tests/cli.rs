@@ -115,6 +115,46 @@ fn support_cannot_grant() {
     let env = Env::new();
     env.fails(2, &["grant", "alice", "usage_statistics"], "cannot come from source 'support'");
     env.fails(2, &["grant", "alice", "usage_statistics"], "--source settings");
+    // Nor by naming the OS settings: support staff act in no one's OS settings, and an OS setting
+    // is a permission, not consent. Only the subject's own sources (or a guardian's) record a grant.
+    env.fails(2, &["grant", "alice", "usage_statistics", "--source", "os_settings"], "cannot come from source 'os_settings'");
+    let seeded = Env::seeded();
+    let before = bytes(&seeded.db);
+    seeded.fails(2, &["grant", "bob", "usage_statistics", "--source", "os_settings"], "--source settings");
+    assert!(bytes(&seeded.db) == before, "nothing was recorded");
+    for source in ["settings", "onboarding", "guardian"] {
+        seeded.ok(0, &["grant", "bob", "usage_statistics", "--source", source]);
+    }
+}
+
+#[test]
+fn a_refused_write_on_a_missing_store_creates_no_file() {
+    let env = Env::new();
+    let doc = env.dir.path().join("not-an-export.json");
+    std::fs::write(&doc, "{}").unwrap();
+    let doc = doc.to_str().unwrap();
+    for args in [
+        vec!["grant", "alice", "nope", "--source", "settings"],
+        vec!["grant", "alice", "usage_statistics"],
+        vec!["withdraw", "", "usage_statistics"],
+        vec!["object", "alice", "usage_statistics"],
+        vec!["erase", ""],
+        vec!["erase", "alice", "--source", "guardian"],
+        vec!["under-age", ""],
+        vec!["import", doc],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let left: Vec<_> = std::fs::read_dir(env.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("support.db"))
+            .collect();
+        assert!(left.is_empty(), "{args:?} (exit 2: nothing was changed) left {left:?}");
+    }
+    // A write that succeeds creates the store, as before.
+    env.ok(0, &["withdraw", "alice", "usage_statistics"]);
+    assert!(env.db.exists());
 }
 
 #[test]
@@ -308,6 +348,55 @@ fn with_json_a_failure_is_a_json_object_on_stdout_naming_the_exit_code() {
 }
 
 #[test]
+fn with_json_a_usage_error_is_a_json_object_on_stdout_too() {
+    let env = Env::seeded();
+    for (args, needle) in [
+        (vec!["--json", "check", "alice"], "<FEATURE>"),
+        (vec!["--json", "frobnicate"], "frobnicate"),
+        (vec!["check", "alice", "usage_analytics", "--json", "--bogus"], "--bogus"),
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+        assert_eq!(v["schema_version"], serde_json::json!(1), "{v}");
+        assert_eq!(v["error"]["exit_code"], serde_json::json!(2), "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(needle), "{args:?}: {v}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}: the line on stderr stays");
+    }
+    // A `--json` that is a value (after `--`), not the flag, asks for no JSON.
+    let out = env.run(&["check", "alice", "--", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn an_argument_that_is_not_utf8_is_named_and_changes_nothing() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::seeded();
+    let before = std::fs::read(&env.db).unwrap();
+    let bad = OsStr::from_bytes(b"al\xffice");
+    for json in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_consentkit"));
+        cmd.arg("--db").arg(&env.db).args(["--now", NOW]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.args(["withdraw"]).arg(bad).arg("usage_statistics").env_remove("CONSENTKIT_DB").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(r"'al\xffice'"), "names the bad value: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        if json {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!(v["error"]["message"].as_str().unwrap().contains(r"'al\xffice'"), "{v}");
+        }
+    }
+    assert!(std::fs::read(&env.db).unwrap() == before, "the store is unchanged");
+}
+
+#[test]
 fn bad_input_for_each_argument_exits_2() {
     let env = Env::seeded();
     let long = "x".repeat(300);
@@ -367,4 +456,23 @@ fn demo_walks_through_a_users_life() {
         assert!(text.contains(needle), "demo output lacks '{needle}'");
     }
     assert!(env.dir.path().join("consentkit-demo.db").exists());
+}
+
+#[test]
+fn a_local_write_refused_for_a_server_set_in_the_environment_names_the_variable() {
+    let env = Env::seeded();
+    let before = bytes(&env.db);
+    let out = Command::new(env!("CARGO_BIN_EXE_consentkit"))
+        .arg("--db")
+        .arg(&env.db)
+        .args(["--now", NOW, "withdraw", "alice", "usage_statistics"])
+        .env_remove("CONSENTKIT_DB")
+        .env("CONSENTKIT_SERVER", "http://127.0.0.1:9")
+        .env("CONSENTKIT_TOKEN", "t")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("CONSENTKIT_SERVER"), "says where the server came from: {stderr}");
+    assert!(bytes(&env.db) == before);
 }

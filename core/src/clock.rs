@@ -14,6 +14,10 @@ use time::{Month, OffsetDateTime};
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The last instant RFC 3339 can write, `9999-12-31T23:59:59.999Z`: calendar arithmetic
+    /// ([`Timestamp::plus`]) saturates here, so every time it makes prints as itself.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999);
+
     /// Milliseconds since the Unix epoch.
     pub fn millis(self) -> i64 {
         self.0
@@ -97,17 +101,17 @@ impl Timestamp {
         let total_months = dt.year() as i64 * 12 + (dt.month() as i64 - 1) + period.months_total();
         let year = total_months.div_euclid(12);
         let month0 = total_months.rem_euclid(12) as u8;
-        let Ok(year) = i32::try_from(year) else { return Timestamp(i64::MAX) };
-        let Ok(month) = Month::try_from(month0 + 1) else { return Timestamp(i64::MAX) };
+        let Ok(year) = i32::try_from(year) else { return Timestamp::MAX };
+        let Ok(month) = Month::try_from(month0 + 1) else { return Timestamp::MAX };
         let day = dt.day().min(month.length(year));
         let moved =
             dt.replace_day(1).and_then(|d| d.replace_year(year)).and_then(|d| d.replace_month(month)).and_then(|d| d.replace_day(day));
         match moved {
             Ok(d) => {
                 let millis = (d.unix_timestamp_nanos() / 1_000_000) as i64;
-                Timestamp(millis.saturating_add(period.days as i64 * 86_400_000))
+                Timestamp(millis.saturating_add(period.days as i64 * 86_400_000).min(Timestamp::MAX.0))
             }
-            Err(_) => Timestamp(i64::MAX),
+            Err(_) => Timestamp::MAX,
         }
     }
 }

@@ -734,6 +734,26 @@ pub fn data_version(conn: &Connection) -> Result<i64> {
     Ok(conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?)
 }
 
+/// True when the file `conn` has open is no longer the one at its path: renamed over (a copy
+/// moved in its place), moved away or deleted (SQLITE_FCNTL_HAS_MOVED: one `stat`). A write to
+/// it would return and be lost to every later opener. False for an in-memory database.
+pub fn has_moved(conn: &Connection) -> bool {
+    let mut moved: std::os::raw::c_int = 0;
+    // SAFETY: a valid open handle, the "main" schema, and a pointer to an int as the opcode expects.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_HAS_MOVED,
+            (&mut moved as *mut std::os::raw::c_int).cast(),
+        )
+    };
+    rc == rusqlite::ffi::SQLITE_OK && moved != 0
+}
+
+/// Why a store whose file [`has_moved`] cannot go on.
+pub const MOVED: &str = "its file was replaced, moved or deleted while the store was open; reopen the store";
+
 #[cfg(test)]
 mod tests {
     use super::*;

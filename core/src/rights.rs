@@ -2,7 +2,7 @@
 //! erasure (Art. 17) and the retention purge. Erasure and purge leave tombstones so the chain
 //! stays verifiable, and zero the removed bytes on disk (`secure_delete` + WAL truncation).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -236,6 +236,9 @@ impl ConsentStore {
             if w.subject(&doc.subject).is_some() {
                 return Err(Error::Import(format!("subject '{}' already has records in this store", doc.subject)));
             }
+            // An event this store erased is not brought back by a document from before the
+            // erasure (a replay would restore what the subject withdrew and asked to forget).
+            let erased = erased_event_ids(w.conn)?;
             // Every event replays through the same validation as a live write, against the state
             // the replay has built so far; the first bad one rejects the whole document.
             let mut after = Timestamp(i64::MIN);
@@ -247,6 +250,11 @@ impl ConsentStore {
                 let at = format!("receipt seq {} (id {})", r.seq, r.id.escape_debug());
                 if db::event_by_id(w.conn, &r.id)?.is_some() {
                     return Err(Error::Import(format!("event {} is already in this store", r.id.escape_debug())));
+                }
+                if let Some(erasure) = erased.get(r.id.as_str()) {
+                    return Err(Error::Import(format!(
+                        "{at} was erased from this store (erasure record seq {erasure}): a document from before an erasure does not restore it"
+                    )));
                 }
                 let event = validate::imported(w.policy, w.subject(&doc.subject), w.now, &doc.subject, r, after)
                     .map_err(|e| Error::Import(format!("{at}: {e}")))?;
@@ -359,6 +367,18 @@ impl ConsentStore {
         log::info!("consentkit: retention purge removed {removed} events");
         Ok(PurgeReport { removed_events: removed, receipt: receipts.pop(), scrub_pending })
     }
+}
+
+/// The ids of the events this store's erasure records removed, each with the record's seq.
+fn erased_event_ids(conn: &rusqlite::Connection) -> Result<HashMap<String, u64>> {
+    let mut ids = HashMap::new();
+    for record in db::unattributed_events(conn, Action::Erasure)? {
+        let removed = record.detail_field("removed_event_ids");
+        for id in removed.as_ref().and_then(|v| v.as_array()).into_iter().flatten().filter_map(|v| v.as_str()) {
+            ids.insert(id.to_string(), record.seq);
+        }
+    }
+    Ok(ids)
 }
 
 fn subject_ref(key: &str, subject: &str) -> String {

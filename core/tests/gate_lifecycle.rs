@@ -276,3 +276,22 @@ fn receipts_are_strictly_sequenced_and_never_updated() {
     let history = f.store.history("alice").unwrap();
     assert_eq!(history, vec![a, b]);
 }
+
+#[test]
+fn a_grant_whose_lifetime_ends_past_year_9999_states_the_last_instant_and_its_receipt_verifies() {
+    // A clock far ahead (`--now 9999-06-01T00:00:00Z`): 13 months on is past what RFC 3339 can
+    // write. The receipt said "valid until 1970-01-01T00:00:00Z" (in force, yet expired on paper)
+    // and its export did not verify, as the time it printed was not the time it hashed.
+    let f = Fixture::ucanywhere();
+    f.clock.set(ts("9999-06-01T00:00:00Z"));
+    let r = f.grant("alice", "usage_statistics");
+    assert_eq!(r.valid_until, Some(ts("9999-12-31T23:59:59.999Z")), "{:?}", r.valid_until.map(|t| t.to_string()));
+    assert_eq!(r.valid_until.unwrap().to_string(), "9999-12-31T23:59:59.999Z");
+    assert!(f.allowed("alice", "usage_analytics"));
+    let json = f.store.export_json("alice").unwrap();
+    assert!(!json.contains("1970-01-01"), "{json}");
+    let other = Fixture::ucanywhere();
+    other.clock.set(ts("9999-06-02T00:00:00Z"));
+    other.store.import_json(&json).unwrap();
+    assert!(other.allowed("alice", "usage_analytics"));
+}

@@ -196,3 +196,29 @@ fn an_old_purpose_grant_imported_after_a_purpose_bump_asks_again() {
     assert!(f.store.should_ask("alice", "usage_statistics").unwrap());
     assert_eq!(f.store.status("alice", "device_contacts").unwrap().status, Status::Granted);
 }
+
+#[test]
+fn an_export_from_before_an_erasure_is_not_replayed_into_the_store_that_erased_it() {
+    // alice granted and exported; she withdrew, then asked to be forgotten. Her old document,
+    // imported again into the same store, would bring back the grant she withdrew.
+    let f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    let old = f.store.export_json("alice").unwrap();
+    f.clock.advance_millis(60_000);
+    f.record("alice", "usage_statistics", Action::Withdraw, Source::Settings);
+    f.clock.advance_millis(60_000);
+    let erasure = f.store.erase("alice", Source::Support).unwrap();
+    let head = f.store.verify().unwrap();
+    let err = f.store.import_json(&old).unwrap_err();
+    assert!(matches!(err, Error::Import(_)), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("erased") && message.contains(&format!("seq {}", erasure.receipt.seq)), "{message}");
+    assert_eq!(f.store.verify().unwrap(), head, "nothing written");
+    assert!(!f.allowed("alice", "usage_analytics"));
+    assert_eq!(f.store.status("alice", "usage_statistics").unwrap().status, Status::NotAsked);
+    // Another store (a new device) restores it as before.
+    let other = Fixture::ucanywhere();
+    other.clock.set(ts("2026-01-16T09:00:00Z"));
+    other.store.import_json(&old).unwrap();
+    assert!(other.allowed("alice", "usage_analytics"));
+}

@@ -36,6 +36,84 @@ fn a_clock_set_back_does_not_revive_an_expired_grant() {
     assert!(r.at >= ts("2027-03-01T00:00:00Z"), "receipt at {}", r.at);
 }
 
+/// The store file's bytes, WAL included.
+fn file_bytes(path: &Path) -> (Vec<u8>, Vec<u8>) {
+    let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();
+    (std::fs::read(path).unwrap(), wal)
+}
+
+#[test]
+fn a_refused_write_neither_changes_the_file_nor_moves_the_store_s_time() {
+    let mut f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    f.reopen(None);
+    let before = file_bytes(&f.path);
+    // The clock runs ahead (a mistyped `--now`, a device clock set to 2099), and every write is refused.
+    let real = f.clock.now();
+    f.clock.set(ts("2099-01-01T00:00:00Z"));
+    let refused = [
+        DecisionInput::new("alice", "nope", Action::Withdraw, Source::Settings),
+        DecisionInput::new("", "usage_statistics", Action::Grant, Source::Settings),
+        DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Support),
+    ];
+    for d in &refused {
+        assert!(f.store.record(d).is_err(), "{d:?}");
+    }
+    assert!(f.store.record_batch(&[DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings), refused[0].clone()]).is_err());
+    assert!(f.store.erase("", Source::Support).is_err());
+    assert!(f.store.import_json("{}").is_err());
+    assert!(f.store.set_under_age("", true, Source::Support).is_err());
+    f.clock.set(real);
+    f.reopen(None);
+    assert!(file_bytes(&f.path) == before, "a refused write changed the file");
+    // The store's time did not jump to 2099: a grant now is in force.
+    assert!(f.store.now() < ts("2030-01-01T00:00:00Z"), "store time {}", f.store.now());
+    f.grant("bob", "usage_statistics");
+    assert!(f.allowed("bob", "usage_analytics"));
+}
+
+/// Moves a copy of the store as it is now (a backup) over its path, as `mv backup.db consent.db`
+/// would while the app runs.
+fn replace_with_a_copy(f: &Fixture) {
+    let copy = f.dir.path().join("copy.db");
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    conn.execute("VACUUM INTO ?1", [copy.to_str().unwrap()]).unwrap();
+    drop(conn);
+    std::fs::rename(&copy, &f.path).unwrap();
+    for stale in ["db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(f.path.with_extension(stale));
+    }
+}
+
+#[test]
+fn a_withdrawal_into_a_file_replaced_while_open_is_refused_never_lost() {
+    let mut f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    replace_with_a_copy(&f);
+    // Written to the replaced file, the withdrawal would return and be gone at the next start,
+    // where the copy (granted) is what the path holds.
+    let err = f.store.record(&DecisionInput::new("alice", "usage_statistics", Action::Withdraw, Source::Settings)).unwrap_err();
+    assert!(err.is_store_problem(), "{err}");
+    assert!(err.to_string().contains("replaced"), "{err}");
+    assert!(!f.allowed("alice", "usage_analytics"), "the store closed: checks fail closed");
+    assert!(f.store.unavailable().is_some());
+    // Reopened on what the path holds now, the withdrawal is recorded there.
+    f.reopen(None);
+    withdraw(&f, "alice", "usage_statistics");
+    f.reopen(None);
+    assert!(!f.allowed("alice", "usage_analytics"));
+}
+
+#[test]
+fn a_file_replaced_while_open_stops_the_checks_at_the_next_refresh() {
+    let f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    replace_with_a_copy(&f);
+    assert!(f.store.refresh().is_err(), "the probe sees the file is not the one open");
+    let d = f.store.check("alice", "usage_analytics", None).unwrap();
+    assert!(!d.allowed && d.reasons.iter().any(|r| r.code == ReasonCode::StoreUnavailable), "{d:?}");
+}
+
 // ----- 6. a read-only store in the same process -----
 
 #[test]

@@ -120,6 +120,11 @@ fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mod
     let mut guard =
         if wait { lock(writer) } else { try_lock(writer).ok_or_else(|| Error::Busy("the writer connection is in use".into()))? };
     let w = guard.as_mut().ok_or_else(|| Error::Closed("the store is closed".into()))?;
+    if db::has_moved(&w.conn) {
+        // What this store serves is no longer what the path holds: no check may rely on it.
+        shared.unconfirm();
+        return Err(Error::Closed(db::MOVED.into()));
+    }
     let started = shared.mono_now();
     let version = db::data_version(&w.conn)?;
     let mut notice = None;

@@ -195,6 +195,12 @@ impl Shared {
         }
     }
 
+    /// Withdraws the proof: the published snapshot no longer counts as current, so the next
+    /// check refreshes first (and denies if it cannot).
+    pub(crate) fn unconfirm(&self) {
+        self.confirmed_at.store(0, Ordering::Release);
+    }
+
     /// How much longer the published snapshot stays proven current (within
     /// [`CROSS_PROCESS_BOUND`]) from now, on the exact monotonic clock; zero when it is not proven
     /// or the clock cannot be read.

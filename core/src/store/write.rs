@@ -168,6 +168,7 @@ impl ConsentStore {
         }
         let mut published = self.shared.lock();
         let mut caught_up = None;
+        let mut moved = false;
         let result = (|| {
             let guard = lock(&self.writer);
             let writer = guard.as_ref().ok_or_else(|| Error::Closed(self.unavailable().unwrap_or_default()))?;
@@ -184,7 +185,16 @@ impl ConsentStore {
                 }
                 other => other,
             })?;
-            let now = self.now();
+            // Holding the file's write lock: the file open is still the one at the path, or the
+            // write would return and be lost to every later opener.
+            if db::has_moved(&tx) {
+                moved = true;
+                return Err(Error::StoreUnavailable { path: self.path().to_path_buf(), why: db::MOVED.into() });
+            }
+            // The store's time for this write, never before the high-water mark; the mark itself
+            // moves only when the write commits, so a refused write leaves the store's time (and
+            // the file, which records it on close) as it was.
+            let now = self.shared.at_least_high_water(self.clock.now());
             caught_up = catch_up(&self.shared, &mut published, &tx, now, started)?;
             let base = self.shared.snapshot.load_full();
             let mut w = WriteTx {
@@ -253,6 +263,7 @@ impl ConsentStore {
             // commits do not move this connection's data_version), the snapshot is current now.
             let committed_after =
                 proof_after_commit(committing, self.shared.mono_now(), version_before, || db::data_version(&writer.conn).ok());
+            self.shared.high_water.fetch_max(mark, Ordering::Relaxed);
             self.shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
             published.seq = last_seq;
             published.hash = prev_hash;
@@ -279,6 +290,10 @@ impl ConsentStore {
             self.shared.confirm(committed_after);
             Ok((receipts, Some((generation, changes))))
         })();
+        if moved {
+            log::error!("consentkit: {}; closing the store", db::MOVED);
+            self.close(db::MOVED.into());
+        }
         // No transaction is open any more: hooks and observers may read (even ack the outbox).
         // What a catch-up published is told even if the write itself then failed.
         if let Some(notice) = caught_up {
