@@ -463,8 +463,9 @@ class ConsentManager internal constructor(
     }
 
     /**
-     * Calls [listener] (on a background thread) for each status change; close the result to stop.
-     * Closing it is idempotent, and works from inside [listener] and after the manager closed.
+     * Calls [listener] (on a background thread, possibly before this returns) with the current
+     * status of each category, then for each status change; close the result to stop. Closing it
+     * is idempotent, and works from inside [listener] and after the manager closed.
      */
     @Throws(ConsentKitException::class)
     fun observe(subject: String?, listener: (StatusChange) -> Unit): AutoCloseable {

@@ -97,13 +97,16 @@ class ObserveHandleTest {
     fun `an observation closed from inside its own callback is told nothing more`() {
         val told = java.util.concurrent.atomic.AtomicInteger()
         val first = java.util.concurrent.CountDownLatch(1)
+        val assigned = java.util.concurrent.CountDownLatch(1) // the first call may come before observe returns
         lateinit var observation: AutoCloseable
         observation = consent.observe("alice") {
+            assigned.await()
             told.incrementAndGet()
             observation.close()
             observation.close()
             first.countDown()
         }
+        assigned.countDown()
         assertTrue(first.await(10, java.util.concurrent.TimeUnit.SECONDS))
         consent.grant("alice", Category.USAGE_STATISTICS)
         val witness = java.util.concurrent.CountDownLatch(1)
