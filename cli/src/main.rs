@@ -76,8 +76,11 @@ fn usage_error(e: clap::Error) -> ExitCode {
     message.push_str(" (see consentkit --help)");
     let message = format!("usage: {message}");
     output::error_line(&message);
-    // The flag itself, before any `--` (after it, `--json` is a value).
-    if args.iter().take_while(|a| *a != "--").any(|a| a == "--json") {
+    // The flags themselves, before any `--` (after it, `--json` is a value); `--quiet` wins.
+    let flags: Vec<&std::ffi::OsString> = args.iter().take_while(|a| *a != "--").collect();
+    let quiet =
+        flags.iter().any(|a| *a == "--quiet" || a.to_str().is_some_and(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('q')));
+    if flags.iter().any(|a| *a == "--json") && !quiet {
         output::print_json(serde_json::json!({
             "error": { "exit_code": failure::BAD_INPUT, "message": text::one_line(&message) }
         }));

@@ -135,7 +135,8 @@ pub fn query(cli: &Cli, url: &str) -> Result<Option<u8>, Failure> {
         Command::Sync(_) | Command::VerifyReceipt(_) => return Ok(None),
         _ => {
             // The URL may come from the environment rather than the command line.
-            let flag = std::env::args_os().take_while(|a| a != "--").any(|a| a == "--server" || a.to_string_lossy().starts_with("--server="));
+            let flag =
+                std::env::args_os().take_while(|a| a != "--").any(|a| a == "--server" || a.to_string_lossy().starts_with("--server="));
             let drop = if flag { "drop --server" } else { "unset CONSENTKIT_SERVER (it sets --server)" };
             return Err(bad(format!("this command works on a local file only: {drop}")));
         }

@@ -59,7 +59,10 @@ fn a_refused_write_neither_changes_the_file_nor_moves_the_store_s_time() {
     for d in &refused {
         assert!(f.store.record(d).is_err(), "{d:?}");
     }
-    assert!(f.store.record_batch(&[DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings), refused[0].clone()]).is_err());
+    assert!(f
+        .store
+        .record_batch(&[DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings), refused[0].clone()])
+        .is_err());
     assert!(f.store.erase("", Source::Support).is_err());
     assert!(f.store.import_json("{}").is_err());
     assert!(f.store.set_under_age("", true, Source::Support).is_err());
@@ -321,6 +324,56 @@ fn a_busy_file_is_a_retryable_error_not_an_unavailable_store() {
     other.execute_batch("COMMIT").unwrap();
     f.grant("alice", "usage_statistics");
     assert_eq!(f.store.history("alice").unwrap().len(), 1, "the busy attempt wrote nothing; the retry wrote once");
+}
+
+/// Makes a file read-only for this process until dropped: `chmod a-w`, and for root (whom file
+/// modes do not stop) the immutable attribute (`chattr +i`). Panics if the file stays writable.
+struct ReadOnlyFile(std::path::PathBuf);
+
+impl ReadOnlyFile {
+    fn new(path: &Path) -> ReadOnlyFile {
+        let mut mode = std::fs::metadata(path).unwrap().permissions();
+        mode.set_readonly(true);
+        std::fs::set_permissions(path, mode).unwrap();
+        let file = ReadOnlyFile(path.to_path_buf());
+        if std::fs::OpenOptions::new().append(true).open(path).is_ok() {
+            let chattr = std::process::Command::new("chattr").arg("+i").arg(path).status();
+            assert!(chattr.is_ok_and(|s| s.success()), "cannot make {} read-only here (root needs chattr +i)", path.display());
+        }
+        assert!(std::fs::OpenOptions::new().append(true).open(path).is_err(), "{} is still writable", path.display());
+        file
+    }
+}
+
+impl Drop for ReadOnlyFile {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr").arg("-i").arg(&self.0).status();
+        if let Ok(m) = std::fs::metadata(&self.0) {
+            let mut mode = m.permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            mode.set_readonly(false);
+            let _ = std::fs::set_permissions(&self.0, mode);
+        }
+    }
+}
+
+#[test]
+fn a_write_to_a_read_only_file_names_the_store_and_says_it_is_read_only() {
+    let Fixture { dir, path, clock, store } = Fixture::ucanywhere();
+    store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+    drop(store);
+    let before = std::fs::read(&path).unwrap();
+    let guard = ReadOnlyFile::new(&path);
+    let store = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(clock), OpenMode::ReadWrite).unwrap();
+    assert!(store.check("alice", "usage_analytics", None).unwrap().allowed, "it still reads");
+    let err = store.record(&DecisionInput::new("alice", "usage_statistics", Action::Withdraw, Source::Settings)).unwrap_err();
+    let message = err.to_string();
+    assert!(err.is_store_problem() && !err.is_retryable(), "{err:?}");
+    assert!(message.contains("consent.db") && message.contains("read-only"), "{message}");
+    drop(store);
+    drop(guard);
+    assert!(std::fs::read(&path).unwrap() == before);
+    drop(dir);
 }
 
 #[test]

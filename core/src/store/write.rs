@@ -299,7 +299,7 @@ impl ConsentStore {
         if let Some(notice) = caught_up {
             notify(&self.shared, notice);
         }
-        let (receipts, published_changes) = result?;
+        let (receipts, published_changes) = result.map_err(|e| self.named_if_read_only(e))?;
         if let Some((generation, changes)) = published_changes {
             notify(&self.shared, Notice { generation, changes });
         }
@@ -308,6 +308,23 @@ impl ConsentStore {
             self.finish_scrub();
         }
         Ok(receipts)
+    }
+}
+
+impl ConsentStore {
+    /// SQLite's "attempt to write a readonly database" (the file, its `-wal`/`-shm` or its folder
+    /// is not writable for this process; SQLite then opened it read-only) as a store problem that
+    /// names the file; any other error as it is.
+    fn named_if_read_only(&self, e: Error) -> Error {
+        match &e {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::ReadOnly => Error::StoreUnavailable {
+                path: self.path().to_path_buf(),
+                why: format!(
+                    "it is read-only for this process (no permission to write the file, its -wal and -shm files or its folder): {e}"
+                ),
+            },
+            _ => e,
+        }
     }
 }
 
