@@ -301,6 +301,35 @@ fn state_across_devices_is_the_latest_decision_and_a_tie_denies() {
 }
 
 #[test]
+fn a_device_whose_clock_runs_ahead_cannot_outlast_a_later_withdrawal_on_another_device() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    // The tablet's clock is set decades ahead (by mistake, or by whoever holds its token): its
+    // grant says 2099. The core keeps stamping at or after that mark, so every event it sends
+    // claims to be the latest.
+    let tablet = Device::new(dir.path(), "tablet", TABLET, "2099-01-01T00:00:00Z");
+    tablet.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    tablet.store.set_os_permission(consentkit_core::OsPermission::PHOTOS, consentkit_core::OsState::Granted).unwrap();
+    tablet.sync_all(&server);
+    let photos = || status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "alice" })), "photos_media");
+    assert_eq!(photos().0, "granted");
+    // After the server stored that grant, alice withdraws on her phone, whose clock is right.
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-01-01T00:00:00Z");
+    phone.clock.set(consentkit_core::Timestamp(wire::now().millis() + 1000));
+    phone.decide("alice", "photos_media", Action::Withdraw, Source::Settings);
+    phone.sync_all(&server);
+    assert_eq!(photos(), ("withdrawn".into(), Some("phone".into())), "the withdrawal made after the grant reached the server wins");
+    let check = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "device": "tablet" }));
+    assert_eq!((check.status, check.body["allowed"].clone()), (200, json!(false)), "{}", check.text);
+    // The timeline still shows what each device said, in the order the server applies it.
+    let t = lookup(&server, "timeline", SUPPORT, json!({ "subject": "alice" }));
+    let order: Vec<(&str, &str)> =
+        t.body.as_array().unwrap().iter().filter(|e| e["category"] == json!("photos_media")).map(|e| (e["device"].as_str().unwrap(), e["action"].as_str().unwrap())).collect();
+    assert_eq!(order, [("tablet", "grant"), ("phone", "withdraw")], "{}", t.text);
+}
+
+#[test]
 fn one_device_answers_exactly_as_the_local_store_and_check_gives_every_reason_per_device() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
