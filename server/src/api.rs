@@ -163,7 +163,10 @@ fn lookup(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Lookup, A
 }
 
 /// Runs `answer` over the subject's view in one support or DPO transaction that also appends the
-/// access log line; the answer leaves only if both committed.
+/// access log line; the answer leaves only if both committed. An answer refused for the request
+/// (a 4xx, e.g. a device the subject has no events from) read the subject's data too and its
+/// refusal tells something about it: its line is appended and committed as well, with the
+/// error's code in `detail.refused`.
 pub(crate) async fn logged_read<T>(
     app: &App,
     caller: &Caller,
@@ -177,10 +180,21 @@ pub(crate) async fn logged_read<T>(
     let tx = client.transaction().await?;
     let t: &tokio_postgres::Transaction<'_> = &tx;
     let view = query::load(t, &app.keys, subject).await?;
-    let result = answer(t, view).await?;
+    let result = answer(t, view).await;
+    let detail = match &result {
+        Err(e) if e.status.is_server_error() => return result,
+        Err(e) => {
+            let mut d = detail;
+            if let Value::Object(map) = &mut d {
+                map.insert("refused".into(), json!(e.code));
+            }
+            d
+        }
+        Ok(_) => detail,
+    };
     access_log::append(t, &app.keys.subject_key(subject), caller, action, detail).await?;
     tx.commit().await?;
-    Ok(result)
+    result
 }
 
 fn policy_json(p: &Policy) -> Value {
@@ -233,6 +247,8 @@ async fn check(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
     let feature = l.feature.clone().ok_or_else(|| ApiError::invalid("a check needs a 'feature'"))?;
     let now = l.now.unwrap_or_else(wire::now);
     let policy = app.policy.clone();
+    // A feature the catalog does not have is refused before anything of the subject is read.
+    policy.feature(&feature).map_err(|e| ApiError::invalid(e.to_string()))?;
     let detail = json!({ "feature": feature, "device": l.device });
     let value = logged_read(&app, &caller, &l.subject, "check", detail, async |_, view| {
         let (overall, per_device) = view.check(&policy, &feature, l.scope.as_deref(), l.device.as_deref(), now)?;

@@ -520,6 +520,37 @@ fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
 }
 
 #[test]
+fn a_refused_read_that_still_tells_something_about_the_subject_has_its_access_log_line() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    // "Does alice use a tablet?": the refusal answers it (she has no events from one), so the
+    // probe is a read of alice's data like any other and needs its line.
+    let probe = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "device": "tablet" }));
+    assert_eq!(probe.status, 422, "{}", probe.text);
+    assert!(probe.text.contains("no events from device 'tablet'"), "{}", probe.text);
+    let log = get(&format!("{}/v1/access-log", server.url), AUDITOR);
+    assert_eq!(log.body["chain"]["intact"], json!(true), "{}", log.text);
+    let lines: Vec<(&str, &str, &str)> = log.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["actor"].as_str().unwrap(), l["action"].as_str().unwrap(), l["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", log.text);
+    assert_eq!((lines[0].0, lines[0].1), ("sam (support)", "check"), "{}", log.text);
+    assert!(lines[0].2.contains("tablet") && lines[0].2.contains("invalid"), "the line says what was asked and that it was refused: {}", lines[0].2);
+    // A request refused before any data is read (no feature, no such feature) says nothing about alice.
+    for body in [json!({ "subject": "alice" }), json!({ "subject": "alice", "feature": "teleport" })] {
+        assert_eq!(lookup(&server, "check", SUPPORT, body).status, 422);
+    }
+    assert_eq!(get(&format!("{}/v1/access-log", server.url), AUDITOR).body["chain"]["lines"].as_u64(), Some(1));
+}
+
+#[test]
 fn database_roles_refuse_what_the_server_role_must_never_do() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
