@@ -324,8 +324,14 @@ fn a_device_whose_clock_runs_ahead_cannot_outlast_a_later_withdrawal_on_another_
     assert_eq!((check.status, check.body["allowed"].clone()), (200, json!(false)), "{}", check.text);
     // The timeline still shows what each device said, in the order the server applies it.
     let t = lookup(&server, "timeline", SUPPORT, json!({ "subject": "alice" }));
-    let order: Vec<(&str, &str)> =
-        t.body.as_array().unwrap().iter().filter(|e| e["category"] == json!("photos_media")).map(|e| (e["device"].as_str().unwrap(), e["action"].as_str().unwrap())).collect();
+    let order: Vec<(&str, &str)> = t
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["category"] == json!("photos_media"))
+        .map(|e| (e["device"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
     assert_eq!(order, [("tablet", "grant"), ("phone", "withdraw")], "{}", t.text);
 }
 
@@ -471,6 +477,32 @@ fn erasure_deletes_every_row_tells_each_device_and_keeps_only_a_pseudonym() {
 }
 
 #[test]
+fn events_made_before_an_erasure_on_a_device_whose_clock_runs_ahead_are_not_stored_again() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    // The tablet's clock is years ahead; it records alice's grant before the erasure but has not
+    // synced it yet.
+    let tablet = Device::new(dir.path(), "tablet", TABLET, "2099-01-01T00:00:00Z");
+    tablet.decide("alice", "device_contacts", Action::Grant, Source::Onboarding);
+    tablet.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
+    let e = lookup(&server, "erase", DPO, json!({ "subject": "alice" }));
+    assert_eq!(e.status, 200, "{}", e.text);
+    // Its time says "after the erasure", but no event can have been made after the moment the
+    // server received it: alice's grant is not stored again, and the tablet is told.
+    let r = tablet.sync_once(&server, 50);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.body["status"].as_str(), r.body["erased_subjects"].clone()), (Some("subject_erased"), json!(["alice"])), "{}", r.text);
+    assert_eq!((r.body["suppressed"].as_u64(), r.body["stored"].as_u64()), (Some(1), Some(1)), "{}", r.text);
+    let state = lookup(&server, "state", SUPPORT, json!({ "subject": "alice" }));
+    assert!(statuses(&state).iter().all(|(_, s, _)| s == "not_asked" || s == "not_required"), "alice came back: {}", state.text);
+    assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "bob" })), "photos_media").0, "granted");
+}
+
+#[test]
 fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
@@ -542,7 +574,11 @@ fn a_refused_read_that_still_tells_something_about_the_subject_has_its_access_lo
         .collect();
     assert_eq!(lines.len(), 1, "{}", log.text);
     assert_eq!((lines[0].0, lines[0].1), ("sam (support)", "check"), "{}", log.text);
-    assert!(lines[0].2.contains("tablet") && lines[0].2.contains("invalid"), "the line says what was asked and that it was refused: {}", lines[0].2);
+    assert!(
+        lines[0].2.contains("tablet") && lines[0].2.contains("invalid"),
+        "the line says what was asked and that it was refused: {}",
+        lines[0].2
+    );
     // A request refused before any data is read (no feature, no such feature) says nothing about alice.
     for body in [json!({ "subject": "alice" }), json!({ "subject": "alice", "feature": "teleport" })] {
         assert_eq!(lookup(&server, "check", SUPPORT, body).status, 422);
