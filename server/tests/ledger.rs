@@ -503,6 +503,58 @@ fn events_made_before_an_erasure_on_a_device_whose_clock_runs_ahead_are_not_stor
 }
 
 #[test]
+fn at_the_most_verbose_level_the_server_logs_no_subject_scope_or_token() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&pg, dir.path(), json!({}));
+    let server = Server::start_with_env(&config, &[("CONSENTKIT_LOG", "trace")]);
+    let (subject, scope) = ("alice-qz7k@example.com", "contact-qz7k-0042");
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    let grant = consentkit_core::DecisionInput::new(subject, "device_contacts", Action::Grant, Source::Onboarding).with_scope(scope);
+    phone.store.record(&grant).unwrap();
+    phone.decide(subject, "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    for (what, token) in [("state", SUPPORT), ("timeline", SUPPORT), ("export", DPO)] {
+        assert_eq!(lookup(&server, what, token, json!({ "subject": subject })).status, 200);
+    }
+    let check = json!({ "subject": subject, "feature": "contact_sync", "scope": scope });
+    assert_eq!(lookup(&server, "check", SUPPORT, check).status, 200);
+    // The console: sign in (the token in a form), look the subject up (the identifier in a form).
+    let no_redirect = |r: ureq::RequestBuilder<ureq::typestate::WithBody>| r.config().max_redirects(0).build();
+    let login = no_redirect(agent().post(&format!("{}/console/login", server.url)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("token={SUPPORT}"))
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 303);
+    let cookie = login.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = agent()
+        .get(&format!("{}/console/lookup", server.url))
+        .header("cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let found = no_redirect(agent().post(&format!("{}/console/lookup", server.url)))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("csrf={csrf}&subject={}", subject.replace('@', "%40")))
+        .unwrap();
+    assert_eq!(found.status().as_u16(), 303);
+    let handle_page = found.headers().get("location").unwrap().to_str().unwrap().to_string();
+    let subject_page = agent().get(&format!("{}{handle_page}", server.url)).header("cookie", &cookie).call().unwrap();
+    assert_eq!(subject_page.status().as_u16(), 200);
+    std::thread::sleep(std::time::Duration::from_millis(200)); // the log is written by the server
+    let log = server.log();
+    assert!(log.contains("TRACE") || log.contains("DEBUG"), "the level is really the most verbose");
+    for secret in [subject, "alice-qz7k", scope, SUPPORT, DPO, PHONE] {
+        let line = log.lines().find(|l| l.contains(secret));
+        assert!(line.is_none(), "'{secret}' is in the server's log: {}", line.unwrap_or_default());
+    }
+}
+
+#[test]
 fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
