@@ -1,5 +1,5 @@
-//! The HTTP API: routes, the request body limit, JSON errors, and the request log (method, path,
-//! status, time: no body, no subject identifier, since lookups take the identifier in POST bodies).
+//! The HTTP API: routes, the request body limit, JSON errors, and the request log (method, route,
+//! status, time: no body, no path as sent, no subject identifier).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,8 +68,11 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// The request line names the route (`/v1/devices/{device}/batches`), never the path as sent: a
+/// path may hold what a caller typed by mistake (a subject id), a device id or a console handle.
 async fn log_request(request: Request<Body>, next: Next) -> Response {
-    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let route = request.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string());
+    let (method, path) = (request.method().clone(), route.unwrap_or_else(|| "(no route)".into()));
     let started = Instant::now();
     let response = next.run(request).await;
     tracing::info!(%method, path = %path, status = response.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1000.0, "request");

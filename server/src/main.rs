@@ -108,7 +108,13 @@ fn serve(config: &Config) -> Result<(), String> {
     let no_values =
         tracing_subscriber::filter::filter_fn(|m| !(m.target().starts_with("tokio_postgres") && *m.level() > tracing::Level::INFO));
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(level).with_filter(no_values))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())) // no colour codes in a log file
+                .with_filter(level)
+                .with_filter(no_values),
+        )
         .init();
     let keys = Keys::load(config)?;
     let policy = match &config.policy_file {

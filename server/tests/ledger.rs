@@ -545,9 +545,14 @@ fn at_the_most_verbose_level_the_server_logs_no_subject_scope_or_token() {
     let handle_page = found.headers().get("location").unwrap().to_str().unwrap().to_string();
     let subject_page = agent().get(&format!("{}{handle_page}", server.url)).header("cookie", &cookie).call().unwrap();
     assert_eq!(subject_page.status().as_u16(), 200);
+    // Someone puts the identifier into a URL by mistake (the README's "never in a URL"): a 404,
+    // and the request line names the route, not what was typed.
+    assert_eq!(get(&format!("{}/v1/subjects/{subject}", server.url), SUPPORT).status, 404);
+    assert_eq!(get(&format!("{}/v1/devices/{subject}/erasures", server.url), PHONE).status, 403);
     std::thread::sleep(std::time::Duration::from_millis(200)); // the log is written by the server
     let log = server.log();
     assert!(log.contains("TRACE") || log.contains("DEBUG"), "the level is really the most verbose");
+    assert!(log.contains("/v1/devices/{device}/batches") && log.contains("status=404"), "request lines name the route: {log}");
     for secret in [subject, "alice-qz7k", scope, SUPPORT, DPO, PHONE] {
         let line = log.lines().find(|l| l.contains(secret));
         assert!(line.is_none(), "'{secret}' is in the server's log: {}", line.unwrap_or_default());
