@@ -295,6 +295,9 @@ fn check(cli: &Cli, subject: &str, feature: &str, scope: Option<&str>) -> Result
 fn history(cli: &Cli, subject: &str) -> Result<u8, Failure> {
     let store = open(cli, OpenMode::ReadOnly)?;
     let events = store.history(subject)?;
+    // An erasure removes the subject's events and keeps a record that names no one; support
+    // staff asking "what happened?" about an erased user see that record, not an empty list.
+    let erasures = store.erasures_of(subject)?;
     if cli.json {
         let rows: Vec<_> = events
             .iter()
@@ -310,7 +313,9 @@ fn history(cli: &Cli, subject: &str) -> Result<u8, Failure> {
                 v
             })
             .collect();
-        print_json(json!({ "subject": subject, "events": rows }));
+        let erasures: Vec<_> =
+            erasures.iter().map(|e| json!({ "seq": e.seq, "id": e.id, "source": e.source, "at": e.at, "hash": e.hash })).collect();
+        print_json(json!({ "subject": subject, "events": rows, "erasures": erasures }));
     } else {
         let rows: Vec<Vec<String>> = events
             .iter()
@@ -331,6 +336,9 @@ fn history(cli: &Cli, subject: &str) -> Result<u8, Failure> {
             })
             .collect();
         table(&["SEQ", "AT", "ACTION", "CATEGORY", "SCOPE", "SOURCE", "POLICY"], &rows);
+        for e in &erasures {
+            outln!("erased at {} (erasure record seq {}, source {}): the events before it were removed", e.at, e.seq, e.source);
+        }
     }
     Ok(0)
 }

@@ -250,6 +250,14 @@ fn export_import_erase_purge_verify() {
     assert_eq!(erased["erased_events"], 3);
     assert_eq!(erased["receipt"]["action"], "erasure");
     assert!(!erased.to_string().contains("\"alice\""), "the erasure record does not name the subject");
+    // Support asking "what happened to alice?" sees the erasure, not an empty history.
+    let history = env.json(0, &["history", "alice"]);
+    let events = history["events"].as_array().cloned().unwrap_or_default();
+    assert!(events.iter().all(|e| e["action"] == "os_permission"), "only the device's OS events are left: {history}");
+    assert_eq!(history["erasures"][0]["seq"], erased["receipt"]["seq"], "{history}");
+    assert_eq!(history["erasures"][0]["source"], "support", "{history}");
+    assert!(env.ok(0, &["history", "alice"]).contains(&format!("erasure record seq {}", erased["receipt"]["seq"])));
+    assert_eq!(env.json(0, &["history", "bob"])["erasures"], serde_json::json!([]), "no erasure of bob");
     assert_eq!(env.json(0, &["verify"]), serde_json::json!({ "schema_version": 1, "intact": true, "events": 5 }));
     let purge = env.json(0, &["--now", "2040-01-01T00:00:00Z", "purge"]);
     assert_eq!(purge["removed_events"], 0, "nothing acknowledged by a backend yet, nothing purged");

@@ -222,6 +222,10 @@ impl Policy {
         if self.version.is_empty() || self.version.len() > MAX_ID_BYTES {
             return Err(err("$.version".into(), format!("'{}' must be 1 to {MAX_ID_BYTES} bytes", self.version)));
         }
+        if self.consent_lifetime.is_some_and(|p| p.is_zero()) {
+            // A grant that lasts no time would be expired at the instant it is given.
+            return Err(err("$.consent_lifetime".into(), "'P0D': a grant must last some time (omit the field for no limit)".into()));
+        }
         if self.categories.is_empty() {
             return Err(err("$.categories".into(), "a policy needs at least one category".into()));
         }
@@ -402,6 +406,7 @@ mod tests {
                 "duplicate category id 'a'",
             ),
             (MINIMAL.replace("P1Y", "1 year"), "$.categories[0].retention", "1 year"),
+            (MINIMAL.replace(r#""version":"1","#, r#""version":"1","consent_lifetime":"P0D","#), "$.consent_lifetime", "'P0D'"),
             ("{not json".to_string(), "$", "key must be a string"),
         ];
         for (json, path, value) in cases {
