@@ -276,7 +276,7 @@ impl Policy {
     pub(crate) fn feature_plan(&self, id: &str) -> Result<(&Feature, &FeaturePlan)> {
         match self.feature_index.get(id, &self.features) {
             Some(i) => Ok((&self.features[i], &self.plans[i])),
-            None => Err(Error::UnknownFeature(crate::error::shorten(id))),
+            None => Err(Error::UnknownFeature(crate::error::shorten(&id.escape_debug().to_string()))),
         }
     }
 
@@ -288,7 +288,10 @@ impl Policy {
 
     /// The category with this id, or `UnknownCategory`.
     pub fn category(&self, id: &str) -> Result<&Category> {
-        self.category_index.get(id).map(|&i| &self.categories[i]).ok_or_else(|| Error::UnknownCategory(crate::error::shorten(id)))
+        self.category_index
+            .get(id)
+            .map(|&i| &self.categories[i])
+            .ok_or_else(|| Error::UnknownCategory(crate::error::shorten(&id.escape_debug().to_string())))
     }
 
     /// True if a per-item feature uses this category, so its decisions may name one item (a scope).
@@ -301,7 +304,7 @@ impl Policy {
         self.feature_index
             .get(id, &self.features)
             .map(|i| &self.features[i])
-            .ok_or_else(|| Error::UnknownFeature(crate::error::shorten(id)))
+            .ok_or_else(|| Error::UnknownFeature(crate::error::shorten(&id.escape_debug().to_string())))
     }
 }
 

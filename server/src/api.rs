@@ -1,5 +1,5 @@
-//! The HTTP API: routes, the request body limit, JSON errors, and the request log (method, path,
-//! status, time: no body, no subject identifier, since lookups take the identifier in POST bodies).
+//! The HTTP API: routes, the request body limit, JSON errors, and the request log (method, route,
+//! status, time: no body, no path as sent, no subject identifier).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,8 +68,11 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// The request line names the route (`/v1/devices/{device}/batches`), never the path as sent: a
+/// path may hold what a caller typed by mistake (a subject id), a device id or a console handle.
 async fn log_request(request: Request<Body>, next: Next) -> Response {
-    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let route = request.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string());
+    let (method, path) = (request.method().clone(), route.unwrap_or_else(|| "(no route)".into()));
     let started = Instant::now();
     let response = next.run(request).await;
     tracing::info!(%method, path = %path, status = response.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1000.0, "request");
@@ -163,7 +166,10 @@ fn lookup(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Lookup, A
 }
 
 /// Runs `answer` over the subject's view in one support or DPO transaction that also appends the
-/// access log line; the answer leaves only if both committed.
+/// access log line; the answer leaves only if both committed. An answer refused for the request
+/// (a 4xx, e.g. a device the subject has no events from) read the subject's data too and its
+/// refusal tells something about it: its line is appended and committed as well, with the
+/// error's code in `detail.refused`.
 pub(crate) async fn logged_read<T>(
     app: &App,
     caller: &Caller,
@@ -177,10 +183,21 @@ pub(crate) async fn logged_read<T>(
     let tx = client.transaction().await?;
     let t: &tokio_postgres::Transaction<'_> = &tx;
     let view = query::load(t, &app.keys, subject).await?;
-    let result = answer(t, view).await?;
+    let result = answer(t, view).await;
+    let detail = match &result {
+        Err(e) if e.status.is_server_error() => return result,
+        Err(e) => {
+            let mut d = detail;
+            if let Value::Object(map) = &mut d {
+                map.insert("refused".into(), json!(e.code));
+            }
+            d
+        }
+        Ok(_) => detail,
+    };
     access_log::append(t, &app.keys.subject_key(subject), caller, action, detail).await?;
     tx.commit().await?;
-    Ok(result)
+    result
 }
 
 fn policy_json(p: &Policy) -> Value {
@@ -233,6 +250,8 @@ async fn check(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
     let feature = l.feature.clone().ok_or_else(|| ApiError::invalid("a check needs a 'feature'"))?;
     let now = l.now.unwrap_or_else(wire::now);
     let policy = app.policy.clone();
+    // A feature the catalog does not have is refused before anything of the subject is read.
+    policy.feature(&feature).map_err(|e| ApiError::invalid(e.to_string()))?;
     let detail = json!({ "feature": feature, "device": l.device });
     let value = logged_read(&app, &caller, &l.subject, "check", detail, async |_, view| {
         let (overall, per_device) = view.check(&policy, &feature, l.scope.as_deref(), l.device.as_deref(), now)?;

@@ -61,6 +61,10 @@ pub fn check_device(device: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// How far ahead of the server's clock a device's clock may run before the times of its events
+/// are not believed where they decide whether an event came after an erasure of its subject.
+pub const CLOCK_AHEAD_TOLERANCE_MS: i64 = 5 * 60 * 1000;
+
 fn forged(message: String) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "forged_receipt", message)
 }
@@ -289,7 +293,14 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
             erased_at.insert(row.get(0), row.get(1));
         }
     }
-    let erased = |r: &Receipt| r.subject.as_deref().and_then(|s| erased_at.get(&subject_keys[s])).is_some_and(|t| r.at.millis() <= *t);
+    // An event dated after the moment it reached the server (a clock ahead, past the tolerance)
+    // may have been made before the erasure: it is not believed and not stored (fail closed).
+    let erased = |r: &Receipt| {
+        r.subject
+            .as_deref()
+            .and_then(|s| erased_at.get(&subject_keys[s]))
+            .is_some_and(|t| r.at.millis() <= *t || r.at.millis() > now + CLOCK_AHEAD_TOLERANCE_MS)
+    };
     let mut erased_subjects: BTreeSet<String> = BTreeSet::new();
     for r in receipts.iter().filter(|r| erased(r)) {
         erased_subjects.extend(r.subject.clone());

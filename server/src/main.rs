@@ -99,9 +99,22 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
 }
 
 fn serve(config: &Config) -> Result<(), String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CONSENTKIT_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let level = tracing_subscriber::EnvFilter::try_from_env("CONSENTKIT_LOG").unwrap_or_else(|_| "info".into());
+    // The database driver logs every statement's parameter values at debug (scopes, device ids):
+    // whatever CONSENTKIT_LOG asks for, nothing of it below info reaches the log.
+    let no_values =
+        tracing_subscriber::filter::filter_fn(|m| !(m.target().starts_with("tokio_postgres") && *m.level() > tracing::Level::INFO));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())) // no colour codes in a log file
+                .with_filter(level)
+                .with_filter(no_values),
+        )
         .init();
     let keys = Keys::load(config)?;
     let policy = match &config.policy_file {

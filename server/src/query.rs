@@ -7,6 +7,12 @@
 //! a refusal, withdrawal, expiry or objection beats a grant made at the same instant (fail closed).
 //! Each device's own events keep their sequence order (its chain is the truth about its order);
 //! remaining ties are ordered by device id, so the answer is deterministic.
+//!
+//! **A clock ahead.** An event is never placed after the moment the server received it: its
+//! place in the order is the earlier of its `at` and its `received_at` ([`DeviceEvent::order_at`]).
+//! A device whose clock runs ahead (the core keeps stamping at or after the highest time it has
+//! seen) would otherwise outrank every later decision of the subject's other devices: its grant
+//! dated 2099 would outlast a withdrawal made today on the phone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +33,15 @@ pub struct DeviceEvent {
     pub device: String,
     /// The receipt, as the device sealed it (the subject restored from the caller's input).
     pub receipt: Receipt,
+    /// When the server stored it (its own clock).
+    pub received_at: Timestamp,
+}
+
+impl DeviceEvent {
+    /// The event's time in the merge order: its `at`, but never after the server received it.
+    pub fn order_at(&self) -> Timestamp {
+        self.receipt.at.min(self.received_at)
+    }
 }
 
 /// A device of the subject and its OS permission states.
@@ -70,7 +85,7 @@ pub fn merge_order(events: &mut Vec<DeviceEvent>) {
         let next = lanes
             .iter()
             .filter_map(|(device, lane)| {
-                lane.front().map(|e| ((e.receipt.at, restrictiveness(&e.receipt), device.clone()), device.clone()))
+                lane.front().map(|e| ((e.order_at(), restrictiveness(&e.receipt), device.clone()), device.clone()))
             })
             .min()
             .map(|(_, device)| device);
@@ -112,7 +127,7 @@ pub fn receipt_of(row: &tokio_postgres::Row, subject: Option<&str>) -> Result<De
         prev_hash: row.get(16),
         hash: row.get(17),
     };
-    Ok(DeviceEvent { device: row.get(0), receipt })
+    Ok(DeviceEvent { device: row.get(0), receipt, received_at: Timestamp(row.get(18)) })
 }
 
 /// Loads a subject's events and devices (inside the caller's transaction).
@@ -247,7 +262,7 @@ mod tests {
         receipt.seq = seq;
         receipt.subject = Some("alice".into());
         receipt.category = Some("c".into());
-        DeviceEvent { device: device.into(), receipt }
+        DeviceEvent { device: device.into(), receipt, received_at: Timestamp(i64::MAX) }
     }
 
     fn order(events: &[DeviceEvent]) -> Vec<(String, u64)> {

@@ -53,10 +53,10 @@ pub const DEVICE_OS_UPSERT: &str =
 
 /// Every event of a subject, from all devices.
 pub const SUBJECT_EVENTS: &str = "SELECT device, seq, id, category, action, scope, source, policy_id, policy_version, purpose_version, \
-     at, valid_until, permission, os_state, detail, content_hash, prev_hash, hash FROM events WHERE subject_key = $1";
+     at, valid_until, permission, os_state, detail, content_hash, prev_hash, hash, received_at FROM events WHERE subject_key = $1";
 /// A device's OS permission events (for the timeline).
 pub const DEVICE_OS_EVENTS: &str = "SELECT device, seq, id, category, action, scope, source, policy_id, policy_version, purpose_version, \
-     at, valid_until, permission, os_state, detail, content_hash, prev_hash, hash FROM events \
+     at, valid_until, permission, os_state, detail, content_hash, prev_hash, hash, received_at FROM events \
      WHERE subject_key = $1 AND device = $2 AND action = 'os_permission' ORDER BY seq";
 /// The devices that sent events of a subject.
 pub const SUBJECT_DEVICES: &str = "SELECT device FROM subject_devices WHERE subject_key = $1 ORDER BY device";

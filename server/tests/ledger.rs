@@ -301,6 +301,41 @@ fn state_across_devices_is_the_latest_decision_and_a_tie_denies() {
 }
 
 #[test]
+fn a_device_whose_clock_runs_ahead_cannot_outlast_a_later_withdrawal_on_another_device() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    // The tablet's clock is set decades ahead (by mistake, or by whoever holds its token): its
+    // grant says 2099. The core keeps stamping at or after that mark, so every event it sends
+    // claims to be the latest.
+    let tablet = Device::new(dir.path(), "tablet", TABLET, "2099-01-01T00:00:00Z");
+    tablet.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    tablet.store.set_os_permission(consentkit_core::OsPermission::PHOTOS, consentkit_core::OsState::Granted).unwrap();
+    tablet.sync_all(&server);
+    let photos = || status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "alice" })), "photos_media");
+    assert_eq!(photos().0, "granted");
+    // After the server stored that grant, alice withdraws on her phone, whose clock is right.
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-01-01T00:00:00Z");
+    phone.clock.set(consentkit_core::Timestamp(wire::now().millis() + 1000));
+    phone.decide("alice", "photos_media", Action::Withdraw, Source::Settings);
+    phone.sync_all(&server);
+    assert_eq!(photos(), ("withdrawn".into(), Some("phone".into())), "the withdrawal made after the grant reached the server wins");
+    let check = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "device": "tablet" }));
+    assert_eq!((check.status, check.body["allowed"].clone()), (200, json!(false)), "{}", check.text);
+    // The timeline still shows what each device said, in the order the server applies it.
+    let t = lookup(&server, "timeline", SUPPORT, json!({ "subject": "alice" }));
+    let order: Vec<(&str, &str)> = t
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["category"] == json!("photos_media"))
+        .map(|e| (e["device"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(order, [("tablet", "grant"), ("phone", "withdraw")], "{}", t.text);
+}
+
+#[test]
 fn one_device_answers_exactly_as_the_local_store_and_check_gives_every_reason_per_device() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
@@ -442,6 +477,89 @@ fn erasure_deletes_every_row_tells_each_device_and_keeps_only_a_pseudonym() {
 }
 
 #[test]
+fn events_made_before_an_erasure_on_a_device_whose_clock_runs_ahead_are_not_stored_again() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    // The tablet's clock is years ahead; it records alice's grant before the erasure but has not
+    // synced it yet.
+    let tablet = Device::new(dir.path(), "tablet", TABLET, "2099-01-01T00:00:00Z");
+    tablet.decide("alice", "device_contacts", Action::Grant, Source::Onboarding);
+    tablet.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
+    let e = lookup(&server, "erase", DPO, json!({ "subject": "alice" }));
+    assert_eq!(e.status, 200, "{}", e.text);
+    // Its time says "after the erasure", but no event can have been made after the moment the
+    // server received it: alice's grant is not stored again, and the tablet is told.
+    let r = tablet.sync_once(&server, 50);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.body["status"].as_str(), r.body["erased_subjects"].clone()), (Some("subject_erased"), json!(["alice"])), "{}", r.text);
+    assert_eq!((r.body["suppressed"].as_u64(), r.body["stored"].as_u64()), (Some(1), Some(1)), "{}", r.text);
+    let state = lookup(&server, "state", SUPPORT, json!({ "subject": "alice" }));
+    assert!(statuses(&state).iter().all(|(_, s, _)| s == "not_asked" || s == "not_required"), "alice came back: {}", state.text);
+    assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "bob" })), "photos_media").0, "granted");
+}
+
+#[test]
+fn at_the_most_verbose_level_the_server_logs_no_subject_scope_or_token() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&pg, dir.path(), json!({}));
+    let server = Server::start_with_env(&config, &[("CONSENTKIT_LOG", "trace")]);
+    let (subject, scope) = ("alice-qz7k@example.com", "contact-qz7k-0042");
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    let grant = consentkit_core::DecisionInput::new(subject, "device_contacts", Action::Grant, Source::Onboarding).with_scope(scope);
+    phone.store.record(&grant).unwrap();
+    phone.decide(subject, "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    for (what, token) in [("state", SUPPORT), ("timeline", SUPPORT), ("export", DPO)] {
+        assert_eq!(lookup(&server, what, token, json!({ "subject": subject })).status, 200);
+    }
+    let check = json!({ "subject": subject, "feature": "contact_sync", "scope": scope });
+    assert_eq!(lookup(&server, "check", SUPPORT, check).status, 200);
+    // The console: sign in (the token in a form), look the subject up (the identifier in a form).
+    let no_redirect = |r: ureq::RequestBuilder<ureq::typestate::WithBody>| r.config().max_redirects(0).build();
+    let login = no_redirect(agent().post(&format!("{}/console/login", server.url)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("token={SUPPORT}"))
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 303);
+    let cookie = login.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = agent()
+        .get(&format!("{}/console/lookup", server.url))
+        .header("cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let found = no_redirect(agent().post(&format!("{}/console/lookup", server.url)))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("csrf={csrf}&subject={}", subject.replace('@', "%40")))
+        .unwrap();
+    assert_eq!(found.status().as_u16(), 303);
+    let handle_page = found.headers().get("location").unwrap().to_str().unwrap().to_string();
+    let subject_page = agent().get(&format!("{}{handle_page}", server.url)).header("cookie", &cookie).call().unwrap();
+    assert_eq!(subject_page.status().as_u16(), 200);
+    // Someone puts the identifier into a URL by mistake (the README's "never in a URL"): a 404,
+    // and the request line names the route, not what was typed.
+    assert_eq!(get(&format!("{}/v1/subjects/{subject}", server.url), SUPPORT).status, 404);
+    assert_eq!(get(&format!("{}/v1/devices/{subject}/erasures", server.url), PHONE).status, 403);
+    std::thread::sleep(std::time::Duration::from_millis(200)); // the log is written by the server
+    let log = server.log();
+    assert!(log.contains("TRACE") || log.contains("DEBUG"), "the level is really the most verbose");
+    assert!(log.contains("/v1/devices/{device}/batches") && log.contains("status=404"), "request lines name the route: {log}");
+    for secret in [subject, "alice-qz7k", scope, SUPPORT, DPO, PHONE] {
+        let line = log.lines().find(|l| l.contains(secret));
+        assert!(line.is_none(), "'{secret}' is in the server's log: {}", line.unwrap_or_default());
+    }
+}
+
+#[test]
 fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
@@ -488,6 +606,41 @@ fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
     pg.psql("postgres", "DELETE FROM access_log WHERE action = 'check'");
     let log = get(&format!("{}/v1/access-log", server.url), AUDITOR);
     assert!(log.body["chain"]["problem"].as_str().unwrap().contains("deleted"), "{}", log.text);
+}
+
+#[test]
+fn a_refused_read_that_still_tells_something_about_the_subject_has_its_access_log_line() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    // "Does alice use a tablet?": the refusal answers it (she has no events from one), so the
+    // probe is a read of alice's data like any other and needs its line.
+    let probe = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "device": "tablet" }));
+    assert_eq!(probe.status, 422, "{}", probe.text);
+    assert!(probe.text.contains("no events from device 'tablet'"), "{}", probe.text);
+    let log = get(&format!("{}/v1/access-log", server.url), AUDITOR);
+    assert_eq!(log.body["chain"]["intact"], json!(true), "{}", log.text);
+    let lines: Vec<(&str, &str, &str)> = log.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["actor"].as_str().unwrap(), l["action"].as_str().unwrap(), l["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", log.text);
+    assert_eq!((lines[0].0, lines[0].1), ("sam (support)", "check"), "{}", log.text);
+    assert!(
+        lines[0].2.contains("tablet") && lines[0].2.contains("invalid"),
+        "the line says what was asked and that it was refused: {}",
+        lines[0].2
+    );
+    // A request refused before any data is read (no feature, no such feature) says nothing about alice.
+    for body in [json!({ "subject": "alice" }), json!({ "subject": "alice", "feature": "teleport" })] {
+        assert_eq!(lookup(&server, "check", SUPPORT, body).status, 422);
+    }
+    assert_eq!(get(&format!("{}/v1/access-log", server.url), AUDITOR).body["chain"]["lines"].as_u64(), Some(1));
 }
 
 #[test]

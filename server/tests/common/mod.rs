@@ -216,9 +216,15 @@ impl Server {
 
     /// Starts the server binary with this config; waits for its address.
     pub fn start_with(config: &Path) -> Server {
+        Server::start_with_env(config, &[])
+    }
+
+    /// [`Server::start_with`], with these environment variables set for the server.
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Server {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(config.with_file_name("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_consentkit-server"))
             .args(["serve", "--config", config.to_str().unwrap()])
+            .envs(env.iter().copied())
             .env_remove("CONSENTKIT_SUBJECT_KEY")
             .env_remove("CONSENTKIT_SIGNING_KEY")
             .stdout(Stdio::piped())
