@@ -239,11 +239,10 @@ impl Policy {
                 return Err(err(format!("$.categories[{i}].purpose_version"), "0: purpose versions start at 1".into()));
             }
         }
-        // (&str, u32): the map type os_permission's name index already compiles in.
-        let mut features: HashMap<&str, u32> = HashMap::default();
+        let mut features: HashMap<&str, usize> = HashMap::default();
         for (i, f) in self.features.iter().enumerate() {
             check_id(&format!("$.features[{i}].id"), &f.id)?;
-            if features.insert(f.id.as_str(), 0).is_some() {
+            if features.insert(f.id.as_str(), i).is_some() {
                 return Err(err(format!("$.features[{i}].id"), format!("duplicate feature id '{}'", f.id)));
             }
             if f.categories.is_empty() {
@@ -255,7 +254,7 @@ impl Policy {
                 if !categories.contains_key(c) {
                     return Err(err(path, format!("feature '{}' requires unknown category '{}'", f.id, crate::error::shorten(c))));
                 }
-                if !seen.insert(c.clone()) {
+                if !seen.insert(c) {
                     return Err(err(path, format!("category '{c}' listed twice")));
                 }
             }
