@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 pub(crate) use crate::text::shorten;
 
-/// Everything that can go wrong in the core. A call that returns an `Err` changed nothing.
+/// Everything that can go wrong in the core. A call that returns an `Err` wrote no event and no
+/// state. Two also close this store (checks fail closed, writes refused) before they return: a
+/// write that finds the file replaced while open, and a [`ConsentStore::verify`](crate::ConsentStore::verify) that finds the
+/// state disagreeing with the history (`Tampered`, after invalidating the stored state digest).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A category id that the loaded policy does not define.
