@@ -50,7 +50,8 @@ pub enum Error {
     /// The database is missing (read-only open), unreadable or not a ConsentKit database.
     #[error("the store at {path:?} is unavailable: {why}")]
     StoreUnavailable { path: PathBuf, why: String },
-    /// The store opened in fail-closed mode after an error; writes are refused.
+    /// The store is closed: opened in fail-closed mode after an error, or closed since (a state
+    /// `verify` disproved, the file replaced while open); writes and ledger reads are refused.
     #[error("the store is closed after an earlier failure: {0}")]
     Closed(String),
     /// An export document that is malformed, from another policy, or whose receipts do not verify.
