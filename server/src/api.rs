@@ -312,7 +312,7 @@ pub(crate) async fn export_document(app: &App, caller: &Caller, subject: &str) -
     let now = wire::now();
     let policy = app.policy.clone();
     logged_read(app, caller, subject, "export", json!({}), async |_, view| {
-        let state = view.state();
+        let state = view.state(&policy);
         let statuses = view.statuses(&policy, now)?;
         let mut devices = Vec::new();
         for d in &view.devices {
