@@ -738,6 +738,34 @@ mod timer_tests {
         assert!(alice.try_iter().all(|c| c.category != "usage_statistics"), "nothing after the last commit");
     }
 
+    /// Blocks in its first call until released (an app's listener stuck on a lock or a dialog).
+    struct Stuck(Mutex<Receiver<()>>);
+    impl ConsentListener for Stuck {
+        fn on_change(&self, _: StatusChange) -> Result<()> {
+            let _ = self.0.lock().unwrap().recv();
+            Ok(())
+        }
+    }
+
+    /// A listener that blocks holds up only itself: another observer is still told that a grant
+    /// expired, at its time (the timer never waits on a listener that is being called).
+    #[test]
+    fn a_blocked_listener_does_not_hold_up_the_expiry_told_to_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();
+        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone()).unwrap();
+        let until = kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap().valid_until.unwrap();
+        let (release, stuck) = channel();
+        let _stuck = kit.clone().observe(Some("alice".into()), Arc::new(Stuck(Mutex::new(stuck)))).unwrap();
+        let (_other, alice) = listen(&kit, Some("alice"));
+        assert_eq!(next_of(&alice, "usage_statistics").status, Status::Granted);
+        clock.set(until).unwrap();
+        let expired = next_of(&alice, "usage_statistics");
+        assert_eq!(expired.status, Status::Expired, "told while the other listener is still blocked");
+        drop(release);
+        kit.shutdown().unwrap();
+    }
+
     #[test]
     fn an_unregistered_observer_is_told_nothing_more() {
         let dir = tempfile::tempdir().unwrap();

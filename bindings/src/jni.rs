@@ -130,13 +130,11 @@ unsafe fn write(env: *mut JNIEnv, out: jlongArray, proof_nanos: u64, decision: &
         return std::ptr::null_mut();
     }
     let categories: Vec<&str> = decision.reasons.iter().map(|r| r.category.as_str()).collect();
-    let mut text = categories.join("\n").into_bytes();
-    if text.contains(&0) {
-        set(env, out, &[FALL_BACK]);
-        return std::ptr::null_mut();
-    }
-    text.push(0); // catalog ids are ASCII: modified UTF-8 is UTF-8
-    let joined = (fns.NewStringUTF)(env, text.as_ptr().cast());
+    // As UTF-16, the JVM's own encoding: a catalog's ids may be any text but white space and
+    // control characters, and `NewStringUTF` reads modified UTF-8, which differs from UTF-8 for
+    // every character outside the BMP (an emoji) and aborts on Android's CheckJNI.
+    let text: Vec<u16> = categories.join("\n").encode_utf16().collect();
+    let joined = (fns.NewString)(env, text.as_ptr(), text.len() as jsize);
     if !joined.is_null() {
         set(env, out, &words[..n]);
     } // else out of memory: an OutOfMemoryError is pending, no JNI call may follow; Kotlin sees it thrown

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::Duration;
 
 use consentkit_core::{CommitHook, ConsentObserver, Registration, Snapshot, Status, StatusChange, Timestamp, Watch};
@@ -17,6 +17,8 @@ use crate::listener::ConsentListener;
 
 /// The longest the timer sleeps without re-planning.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// How soon the timer looks again at a watcher whose listener was being called at its tick.
+const BUSY_RETRY_MILLIS: i64 = 100;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -61,8 +63,14 @@ impl Watcher {
             Watch::Subject(s) => snap.subjects.get_key_value(s).map(|(k, _)| k).into_iter().collect(),
             Watch::All => snap.subjects.keys().collect(),
         };
+        // The worker holds `told` while it calls the listener: a listener that blocks must hold up
+        // only itself, never this thread's ticks of the other watchers. Busy: look again shortly.
+        let mut told = match self.told.try_lock() {
+            Ok(told) => told,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Some(Timestamp(now.millis().saturating_add(BUSY_RETRY_MILLIS))),
+        };
         let mut next: Option<Timestamp> = None;
-        let mut told = lock(&self.told);
         for subject in subjects {
             let Some(state) = snap.subjects.get(subject) else { continue };
             for cs in state.categories.values() {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
@@ -33,6 +33,13 @@ macro_rules! named_enum {
             }
         }
 
+        impl<'de> Deserialize<'de> for $name {
+            /// From its name, through [`FromStr`] (see [`named_value`]).
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                named_value(deserializer)
+            }
+        }
+
         impl FromStr for $name {
             type Err = String;
             fn from_str(text: &str) -> Result<Self, String> {
@@ -48,6 +55,14 @@ macro_rules! named_enum {
             }
         }
     };
+}
+
+/// A [`named_enum!`] value read from its name: a string parsed by the enum's `FromStr`, whose
+/// error names the bad value and the accepted ones. One small body for every such enum, instead
+/// of serde's derived visitor per enum (which also reads variant indices, bytes and the
+/// `{"name": null}` form, none of which ConsentKit writes).
+fn named_value<'de, T: FromStr<Err = String>, D: serde::Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+    String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
 }
 
 named_enum!(
@@ -207,5 +222,19 @@ mod tests {
         let err = "grnat".parse::<Action>().unwrap_err();
         assert!(err.contains("'grnat'") && err.contains("grant"), "{err}");
         assert!(Action::Grant.is_decision() && !Action::Expire.is_decision());
+    }
+
+    #[test]
+    fn json_reads_every_name_and_refuses_anything_else_naming_it() {
+        for s in Source::ALL {
+            assert_eq!(serde_json::from_str::<Source>(&serde_json::to_string(s).unwrap()).unwrap(), *s);
+        }
+        // An escaped name is the same name.
+        assert_eq!(serde_json::from_str::<Action>(r#""gr\u0061nt""#).unwrap(), Action::Grant);
+        let err = serde_json::from_str::<LegalBasis>(r#""concent""#).unwrap_err().to_string();
+        assert!(err.contains("'concent'") && err.contains("consent, contract"), "{err}");
+        // Only the name: no variant index, no `{"name": null}` form (ConsentKit writes neither).
+        assert!(serde_json::from_str::<Status>("0").is_err());
+        assert!(serde_json::from_str::<Status>(r#"{"granted":null}"#).is_err());
     }
 }

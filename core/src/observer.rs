@@ -4,13 +4,13 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex, Weak};
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::model::Status;
+use crate::queue::{channel, Sender};
 
 /// A category's status changed for a subject (or, at registration, its current status).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

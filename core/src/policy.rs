@@ -239,10 +239,11 @@ impl Policy {
                 return Err(err(format!("$.categories[{i}].purpose_version"), "0: purpose versions start at 1".into()));
             }
         }
-        let mut features: HashMap<&str, usize> = HashMap::default();
+        // (&str, u32): the map type os_permission's name index already compiles in.
+        let mut features: HashMap<&str, u32> = HashMap::default();
         for (i, f) in self.features.iter().enumerate() {
             check_id(&format!("$.features[{i}].id"), &f.id)?;
-            if features.insert(f.id.as_str(), i).is_some() {
+            if features.insert(f.id.as_str(), 0).is_some() {
                 return Err(err(format!("$.features[{i}].id"), format!("duplicate feature id '{}'", f.id)));
             }
             if f.categories.is_empty() {
@@ -254,7 +255,7 @@ impl Policy {
                 if !categories.contains_key(c) {
                     return Err(err(path, format!("feature '{}' requires unknown category '{}'", f.id, crate::error::shorten(c))));
                 }
-                if !seen.insert(c) {
+                if !seen.insert(c.clone()) {
                     return Err(err(path, format!("category '{c}' listed twice")));
                 }
             }
@@ -275,7 +276,7 @@ impl Policy {
     pub(crate) fn feature_plan(&self, id: &str) -> Result<(&Feature, &FeaturePlan)> {
         match self.feature_index.get(id, &self.features) {
             Some(i) => Ok((&self.features[i], &self.plans[i])),
-            None => Err(Error::UnknownFeature(crate::error::shorten(id))),
+            None => Err(Error::UnknownFeature(crate::error::shorten(&id.escape_debug().to_string()))),
         }
     }
 
@@ -287,7 +288,10 @@ impl Policy {
 
     /// The category with this id, or `UnknownCategory`.
     pub fn category(&self, id: &str) -> Result<&Category> {
-        self.category_index.get(id).map(|&i| &self.categories[i]).ok_or_else(|| Error::UnknownCategory(crate::error::shorten(id)))
+        self.category_index
+            .get(id)
+            .map(|&i| &self.categories[i])
+            .ok_or_else(|| Error::UnknownCategory(crate::error::shorten(&id.escape_debug().to_string())))
     }
 
     /// True if a per-item feature uses this category, so its decisions may name one item (a scope).
@@ -300,7 +304,7 @@ impl Policy {
         self.feature_index
             .get(id, &self.features)
             .map(|i| &self.features[i])
-            .ok_or_else(|| Error::UnknownFeature(crate::error::shorten(id)))
+            .ok_or_else(|| Error::UnknownFeature(crate::error::shorten(&id.escape_debug().to_string())))
     }
 }
 
@@ -394,6 +398,7 @@ mod tests {
             ),
             (MINIMAL.replace(r#"["a"]"#, r#"["b"]"#), "$.features[0].categories[0]", "unknown category 'b'"),
             (MINIMAL.replace(r#"["a"]"#, "[]"), "$.features[0].categories", "at least one category"),
+            (MINIMAL.replace(r#"["a"]"#, r#"["a","a"]"#), "$.features[0].categories[1]", "category 'a' listed twice"),
             (MINIMAL.replace(r#"{"id":"f""#, r#"{"id":"""#), "$.features[0].id", "may not be empty"),
             (MINIMAL.replace(r#""id":"p""#, &format!(r#""id":"{}""#, "x".repeat(129))), "$.id", "longer than 128 bytes"),
             (MINIMAL.replace(r#"}]}"#, r#"},{"id":"f","categories":["a"]}]}"#), "$.features[1].id", "duplicate feature id 'f'"),

@@ -1,7 +1,6 @@
 //! The SQLite schema, its migrations (`PRAGMA user_version`), and opening a connection safely:
 //! a file from a newer ConsentKit or another application is refused before anything is written.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -265,6 +264,13 @@ pub fn durability_pragmas(apple: bool) -> Vec<(&'static str, String)> {
     pragmas
 }
 
+/// `PRAGMA name = value`, for a pragma and a value of ours (constants, never caller text). Built
+/// here rather than by rusqlite's generic `pragma_update`, whose value quoting formats every SQL
+/// value type (floats included: about 8 KB of library for a handful of integer and keyword values).
+fn set_pragma(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!("PRAGMA {name} = {value}"))
+}
+
 /// Keeps the `-wal` and `-shm` files when this connection closes last (SQLITE_FCNTL_PERSIST_WAL),
 /// so a read-only opener (an app extension) can still open the file afterwards.
 fn persist_wal(conn: &Connection) {
@@ -334,14 +340,14 @@ fn open_flagged(path: &Path, mode: OpenMode, create: bool) -> Result<Connection>
     if app_id != APPLICATION_ID && (app_id != 0 || tables > 0) {
         return Err(unavailable(path, format!("not a ConsentKit database (application_id {app_id:#x}, {tables} objects)")));
     }
-    conn.pragma_update(None, "foreign_keys", true)?;
-    conn.pragma_update(None, "secure_delete", true)?;
+    set_pragma(&conn, "foreign_keys", "1")?;
+    set_pragma(&conn, "secure_delete", "1")?;
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
     if mode == OpenMode::ReadOnly {
         if version < LATEST {
             return Err(unavailable(path, format!("schema version {version} needs a migration; open it read-write once")));
         }
-        conn.pragma_update(None, "query_only", true)?;
+        set_pragma(&conn, "query_only", "1")?;
         if !in_memory {
             persist_wal(&conn);
         }
@@ -353,7 +359,7 @@ fn open_flagged(path: &Path, mode: OpenMode, create: bool) -> Result<Connection>
         return Err(unavailable(path, format!("could not enable WAL (journal mode is {journal})")));
     }
     for (pragma, value) in durability_pragmas(cfg!(target_vendor = "apple")) {
-        conn.pragma_update(None, pragma, value)?;
+        set_pragma(&conn, pragma, &value)?;
     }
     if !in_memory {
         persist_wal(&conn);
@@ -370,7 +376,8 @@ fn open_flagged(path: &Path, mode: OpenMode, create: bool) -> Result<Connection>
 /// is true when the record with link hash `hash` lists `seq` in its `detail`'s `removed_seqs`;
 /// the last record's list is kept parsed, so an erasure of n events costs O(n), not O(n²).
 fn register_functions(conn: &Connection) -> Result<()> {
-    let parsed: Mutex<Option<(Vec<u8>, HashSet<u64>)>> = Mutex::new(None);
+    // The last record's list, sorted (binary search: no hash set compiled in for it).
+    let parsed: Mutex<Option<(Vec<u8>, Vec<u64>)>> = Mutex::new(None);
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("consentkit_claims", 3, flags, move |ctx| {
         // The hash only keys the cache: a BLOB since schema v4, hex text before.
@@ -383,9 +390,11 @@ fn register_functions(conn: &Connection) -> Result<()> {
         };
         let mut parsed = parsed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if parsed.as_ref().is_none_or(|(h, _)| *h != hash) {
-            *parsed = Some((hash, chain::removed_seqs(&detail).into_iter().collect()));
+            let mut seqs = chain::removed_seqs(&detail);
+            crate::order::sort_by_less(&mut seqs, |a, b| a < b);
+            *parsed = Some((hash, seqs));
         }
-        Ok(parsed.as_ref().is_some_and(|(_, seqs)| u64::try_from(seq).is_ok_and(|s| seqs.contains(&s))))
+        Ok(parsed.as_ref().is_some_and(|(_, seqs)| u64::try_from(seq).is_ok_and(|s| seqs.binary_search(&s).is_ok())))
     })?;
     Ok(())
 }
@@ -411,8 +420,8 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             }
         }
         if version < LATEST {
-            conn.pragma_update(None, "application_id", APPLICATION_ID)?;
-            conn.pragma_update(None, "user_version", LATEST)?;
+            set_pragma(conn, "application_id", &APPLICATION_ID.to_string())?;
+            set_pragma(conn, "user_version", &LATEST.to_string())?;
         }
         Ok(())
     })();

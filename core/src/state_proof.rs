@@ -176,7 +176,7 @@ impl HistoryFold {
         head: u64,
     ) -> Result<(), ChainBreak> {
         let mut ids: Vec<&String> = subjects.keys().chain(self.subjects.keys()).collect();
-        ids.sort();
+        crate::order::sort_by_less(&mut ids, |a, b| a < b);
         ids.dedup();
         for id in ids {
             if subjects.get(id).map(|s| s.borrow()) != self.subjects.get(id) {
@@ -256,9 +256,8 @@ pub(crate) fn read_table<C: FromIterator<(String, Arc<SubjectState>)>>(
 pub(crate) fn read_table_lazy<C: FromIterator<(String, Loaded)>>(
     conn: &rusqlite::Connection,
 ) -> Result<(C, HashMap<OsPermission, OsRecord>, StateSum)> {
-    let (queue, chunks) = std::sync::mpsc::channel::<Chunk>();
-    let chunks = std::sync::Mutex::new(chunks);
-    let next = || chunks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv().ok();
+    let (queue, chunks) = crate::queue::channel::<Chunk>();
+    let next = || chunks.recv();
     type Rows = Vec<(Vec<String>, Vec<Loaded>)>;
     let (done, mut sum) = std::thread::scope(|scope| -> Result<(Rows, StateSum)> {
         let mut helper = None;
@@ -299,7 +298,7 @@ pub(crate) fn read_table_lazy<C: FromIterator<(String, Loaded)>>(
         }
         read?;
         // In table order: the first failing chunk's error is the one a single pass gives.
-        done.sort_by_key(|c| c.index);
+        crate::order::sort_by_less(&mut done, |a, b| a.index < b.index);
         let mut sum = StateSum::default();
         let mut checked = Vec::with_capacity(done.len());
         for c in done {

@@ -308,6 +308,14 @@ fn apple_platforms_get_fullfsync_and_every_connection_gets_its_durability_pragma
     let on_this_platform = i64::from(cfg!(target_vendor = "apple"));
     assert_eq!(read("PRAGMA fullfsync"), on_this_platform);
     assert_eq!(read("PRAGMA checkpoint_fullfsync"), on_this_platform);
+    // The connection's other pragmas (set by schema.rs's own `PRAGMA name = value` statements).
+    assert_eq!(read("PRAGMA foreign_keys"), 1);
+    assert_eq!(read("PRAGMA secure_delete"), 1);
+    assert_eq!(read("PRAGMA query_only"), 0);
+    assert_eq!(read("PRAGMA application_id"), schema::APPLICATION_ID);
+    assert_eq!(read("PRAGMA user_version"), schema::LATEST);
+    let reader = schema::open(&dir.path().join("s.db"), OpenMode::ReadOnly).unwrap();
+    assert_eq!(reader.query_row("PRAGMA query_only", [], |r| r.get::<_, i64>(0)).unwrap(), 1, "a read-only open cannot write");
 }
 
 // ----- 10. errors that mean what they say -----

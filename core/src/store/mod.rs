@@ -280,7 +280,7 @@ impl ConsentStore {
                 Watch::Subject(s) => vec![s.clone()],
                 Watch::All => {
                     let mut all: Vec<String> = snap.subjects.keys().cloned().collect();
-                    all.sort();
+                    crate::order::sort_by_less(&mut all, |a, b| a < b);
                     all
                 }
             };

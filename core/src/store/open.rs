@@ -2,7 +2,7 @@
 //! quarantining a damaged file, and the registry of files open in this process (one read-write
 //! store per file; every store of one file shares one snapshot).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
@@ -35,7 +35,37 @@ struct OpenEntry {
 /// Files open in this process. One read-write `ConsentStore` per file (a second would only
 /// duplicate it); read-only stores of the same file join the same [`Shared`] state, so they read
 /// the very snapshot the read-write store publishes.
-static OPEN_FILES: Mutex<BTreeMap<PathBuf, OpenEntry>> = Mutex::new(BTreeMap::new());
+static OPEN_FILES: Mutex<OpenFiles> = Mutex::new(OpenFiles(Vec::new()));
+
+/// [`OPEN_FILES`]'s table, by canonical path: a list searched in order (a process holds a handful
+/// of files at most), so the library carries no ordered map of paths for it.
+struct OpenFiles(Vec<(PathBuf, OpenEntry)>);
+
+impl OpenFiles {
+    fn get(&self, key: &Path) -> Option<&OpenEntry> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, e)| e)
+    }
+
+    fn get_mut(&mut self, key: &Path) -> Option<&mut OpenEntry> {
+        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, e)| e)
+    }
+
+    fn remove(&mut self, key: &Path) {
+        self.0.retain(|(k, _)| k != key);
+    }
+
+    /// The entry of `key`, added as `new` if there is none.
+    fn entry(&mut self, key: &Path, new: OpenEntry) -> &mut OpenEntry {
+        let at = match self.0.iter().position(|(k, _)| k == key) {
+            Some(at) => at,
+            None => {
+                self.0.push((key.to_path_buf(), new));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[at].1
+    }
+}
 
 /// This store's claim on its file; released when the store is dropped.
 pub(super) struct OpenFile {
@@ -234,7 +264,7 @@ impl ConsentStore {
             }
         };
         if let Some(k) = &key {
-            let entry = files.entry(k.clone()).or_insert(OpenEntry { shared: Arc::downgrade(&shared), read_write: false, owners: 0 });
+            let entry = files.entry(k, OpenEntry { shared: Arc::downgrade(&shared), read_write: false, owners: 0 });
             entry.shared = Arc::downgrade(&shared);
             entry.read_write |= read_write;
             entry.owners += 1;

@@ -63,7 +63,7 @@ impl ConsentStore {
                     }
                 }
             }
-            due.sort();
+            crate::order::sort_by_less(&mut due, |a, b| a < b);
             for (subject, category, purpose_version) in due {
                 let mut r = w.draft(Action::Expire, Source::System);
                 r.subject = Some(subject);

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, Weak};
 
 use rusqlite::Connection;
@@ -18,6 +17,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::db;
 use crate::error::{Error, Result};
 use crate::observer::StatusChange;
+use crate::queue::{channel, RecvTimeoutError, Sender};
 use crate::schema::OpenMode;
 use crate::state_proof;
 

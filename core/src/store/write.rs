@@ -242,7 +242,12 @@ impl ConsentStore {
                 take_out(&mut state_sum, subject);
                 db::delete_subject(&tx, subject)?;
             }
-            let os_final: BTreeMap<OsPermission, OsRecord> = os.iter().copied().collect();
+            // Inserted one by one (the last record of a permission wins, as with `collect`), which
+            // shares BTreeMap::insert instead of compiling collect's sort for this type.
+            let mut os_final: BTreeMap<OsPermission, OsRecord> = BTreeMap::new();
+            for &(permission, record) in &os {
+                os_final.insert(permission, record);
+            }
             for (permission, record) in &os_final {
                 if let Some(old) = base.os.get(permission) {
                     state_sum.remove_os(*permission, old);

@@ -387,7 +387,9 @@ public final class ConsentManager: Sendable {
     /// Status changes of `subject` (or of everyone, with nil): first the current status of each
     /// category, then every change after commit. Finishes when the consuming task is cancelled or
     /// the manager is closed or released (after the changes already committed); a stream asked of
-    /// a closed manager is finished at once.
+    /// a closed manager is finished at once, and so is one of an invalid subject (empty, over-long,
+    /// control characters: an `AsyncStream` cannot throw; ``observe(_:onChange:)`` throws
+    /// `.InvalidInput` naming it).
     public func changes(of subject: String? = nil) -> AsyncStream<StatusChange> {
         AsyncStream(bufferingPolicy: .unbounded) { continuation in
             let relay = StreamRelay(continuation)

@@ -366,10 +366,14 @@ class ConsentManager internal constructor(
     @Throws(ConsentKitException::class)
     fun verify(): VerifyReport = kit.verify()
 
-    /** Events the app's backend has not acknowledged yet, oldest first. */
+    /** Events the app's backend has not acknowledged yet, oldest first, at most [limit]. A negative [limit] throws `InvalidInput`. */
     @Throws(ConsentKitException::class)
     @JvmOverloads
-    fun pendingSync(limit: Int = 100): List<Receipt> = kit.pendingSync(limit.toUInt())
+    fun pendingSync(limit: Int = 100): List<Receipt> {
+        // Int.toUInt() wraps: -1 would ask for 4,294,967,295 events (every one), not fail.
+        if (limit < 0) throw ConsentKitException.InvalidInput("the pendingSync limit $limit is negative")
+        return kit.pendingSync(limit.toUInt())
+    }
 
     /** Acknowledges events up to [upToSeq] after the backend stored them. */
     @Throws(ConsentKitException::class)
@@ -458,15 +462,23 @@ class ConsentManager internal constructor(
             .stateIn(scope, SharingStarted.Eagerly, initial)
     }
 
-    /** Calls [listener] (on a background thread) for each status change; close the result to stop. */
+    /**
+     * Calls [listener] (on a background thread, possibly before this returns) with the current
+     * status of each category, then for each status change; close the result to stop. Closing it
+     * is idempotent, and works from inside [listener] and after the manager closed.
+     */
     @Throws(ConsentKitException::class)
     fun observe(subject: String?, listener: (StatusChange) -> Unit): AutoCloseable {
         val handle = kit.observe(textOrNull("subject", subject), object : ConsentListener {
             override fun onChange(change: StatusChange) = listener(change)
         })
+        // Once only: a second unregister on the destroyed handle threw IllegalStateException.
+        val open = AtomicBoolean(true)
         return AutoCloseable {
-            handle.unregister()
-            handle.destroy()
+            if (open.compareAndSet(true, false)) {
+                handle.unregister()
+                handle.destroy()
+            }
         }
     }
 

@@ -1,0 +1,202 @@
+package com.consentkit
+
+import com.consentkit.ffi.ConsentKitException
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+import java.io.File
+import java.nio.file.Files
+
+/** What a hostile caller tries against the Kotlin API, each a defect found by review (rev-platform). */
+class HostileUseTest {
+    private val dir: File = Files.createTempDirectory("consentkit-hostile").toFile()
+    private val consent = ConsentManager.open(File(dir, "consent.db").path)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `a negative pendingSync limit is InvalidInput naming it, not every pending event`() {
+        consent.grant("alice", Category.USAGE_STATISTICS)
+        consent.grant("bob", Category.USAGE_STATISTICS)
+        val e = assertThrows<ConsentKitException.InvalidInput> { consent.pendingSync(-1) }
+        assertTrue(e.message!!.contains("-1"), e.message)
+        assertThrows<ConsentKitException.InvalidInput> { consent.pendingSync(Int.MIN_VALUE) }
+        assertEquals(0, consent.pendingSync(0).size)
+        assertEquals(1, consent.pendingSync(1).size)
+    }
+}
+
+/** A catalog's ids are any text without white space or control characters, not only ASCII. */
+class NonAsciiCatalogTest {
+    private val dir: File = Files.createTempDirectory("consentkit-unicode").toFile()
+    // An emoji is outside the BMP (four UTF-8 bytes; modified UTF-8, which JNI strings use, writes it as a surrogate pair).
+    private val photos = "fotos_\uD83D\uDCF8"
+    private val stats = "statistiques_donn\u00e9es"
+    private val policy = """
+        {"id": "unicode", "version": "1", "consent_lifetime": "P12M", "reask_after_refusal": "P6M",
+         "age_of_digital_consent": 16, "children": "not_served",
+         "categories": [
+           {"id": "$photos", "title": "Photos", "description": "d", "legal_basis": "consent", "retention": "P1Y"},
+           {"id": "$stats", "title": "Stats", "description": "d", "legal_basis": "consent", "retention": "P1Y"}],
+         "features": [{"id": "partage_\uD83D\uDCF8", "title": "Share", "categories": ["$photos", "$stats"]}]}
+    """.trimIndent()
+    private val consent = ConsentManager.open(File(dir, "consent.db").path, policy)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `a denial names non-ASCII categories exactly, through the JNI gate as through uniffi`() {
+        assertTrue(JniGate.loaded)
+        val feature = "partage_\uD83D\uDCF8"
+        val viaUniffi = consent.kit.check("alice", feature, null)
+        assertEquals(listOf(photos, stats), viaUniffi.reasons.map { it.category })
+        val viaJni = JniGate.check(JniGate.tokenFor(consent.kit), "alice", feature, null)?.decision
+        assertEquals(viaUniffi, viaJni, "the JNI gate's answer")
+        assertEquals(viaUniffi, consent.check("alice", feature), "the manager's (cache miss)")
+        assertEquals(viaUniffi, consent.check("alice", feature), "the manager's (cached)")
+        consent.grant("alice", photos)
+        assertEquals(listOf(stats), consent.check("alice", feature).reasons.map { it.category })
+    }
+}
+
+/** The handle [ConsentManager.observe] returns, closed as AutoCloseable users do: more than once, and from its own callback. */
+class ObserveHandleTest {
+    private val dir: File = Files.createTempDirectory("consentkit-observe").toFile()
+    private val consent = ConsentManager.open(File(dir, "consent.db").path)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `closing an observation twice, or after the manager closed, is a no-op`() {
+        val told = java.util.concurrent.atomic.AtomicInteger()
+        val observation = consent.observe("alice") { told.incrementAndGet() }
+        observation.close()
+        observation.close() // AutoCloseable users (use {}, a finally) may close again
+        val other = consent.observe("alice") {}
+        consent.close()
+        other.close()
+        other.close()
+        assertTrue(told.get() <= 8, "nothing told after close: ${told.get()}")
+    }
+
+    @Test
+    fun `an observation closed from inside its own callback is told nothing more`() {
+        val told = java.util.concurrent.atomic.AtomicInteger()
+        val first = java.util.concurrent.CountDownLatch(1)
+        val assigned = java.util.concurrent.CountDownLatch(1) // the first call may come before observe returns
+        lateinit var observation: AutoCloseable
+        observation = consent.observe("alice") {
+            assigned.await()
+            told.incrementAndGet()
+            observation.close()
+            observation.close()
+            first.countDown()
+        }
+        assigned.countDown()
+        assertTrue(first.await(10, java.util.concurrent.TimeUnit.SECONDS))
+        consent.grant("alice", Category.USAGE_STATISTICS)
+        val witness = java.util.concurrent.CountDownLatch(1)
+        consent.observe("alice") { if (it.category == "usage_statistics") witness.countDown() }.use {
+            assertTrue(witness.await(10, java.util.concurrent.TimeUnit.SECONDS))
+        }
+        assertEquals(1, told.get(), "closed in its first call: no later call")
+    }
+}
+
+/** Many writers and many checkers at once, each writer on its own subject. */
+class ManyWritersTest {
+    private val dir: File = Files.createTempDirectory("consentkit-writers").toFile()
+    private val consent = ConsentManager.open(File(dir, "consent.db").path)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `while four threads grant and withdraw, no check between a withdrawal's return and the next grant allows`() {
+        val subjects = List(4) { "user-$it" }
+        // Per subject: even = withdrawn (a withdrawal returned, no grant started since), odd = a grant may be in force.
+        val phase = java.util.concurrent.atomic.AtomicLongArray(subjects.size)
+        val stop = java.util.concurrent.atomic.AtomicBoolean(false)
+        val violations = java.util.concurrent.atomic.AtomicInteger()
+        val checks = java.util.concurrent.atomic.AtomicLong()
+        val failures = java.util.concurrent.ConcurrentLinkedQueue<Throwable>()
+        val writers = subjects.mapIndexed { i, subject ->
+            Thread {
+                try {
+                    repeat(50) {
+                        phase.incrementAndGet(i) // odd: granting
+                        consent.grant(subject, Category.USAGE_STATISTICS)
+                        consent.withdraw(subject, Category.USAGE_STATISTICS)
+                        phase.incrementAndGet(i) // even: the withdrawal returned
+                    }
+                } catch (t: Throwable) {
+                    failures += t
+                }
+            }
+        }
+        val checkers = List(4) { k ->
+            Thread {
+                try {
+                    var n = 0
+                    while (!stop.get()) {
+                        val i = (n++ + k) % subjects.size
+                        val before = phase.get(i)
+                        val allowed = consent.isAllowed(subjects[i], Feature.USAGE_ANALYTICS)
+                        if (allowed && before % 2 == 0L && phase.get(i) == before) violations.incrementAndGet()
+                        checks.incrementAndGet()
+                    }
+                } catch (t: Throwable) {
+                    failures += t
+                }
+            }
+        }
+        (writers + checkers).forEach { it.start() }
+        writers.forEach { it.join() }
+        stop.set(true)
+        checkers.forEach { it.join() }
+        assertTrue(failures.isEmpty(), failures.joinToString { it.toString() })
+        assertEquals(0, violations.get(), "allowed after a withdrawal returned (of ${checks.get()} checks)")
+        subjects.forEach { assertEquals(100, consent.history(it).size) }
+        assertTrue(consent.verify().intact)
+    }
+}
+
+/** An unknown id in an error message is escaped like a bad subject: no raw control character reaches a log line. */
+class EscapedIdsTest {
+    private val dir: File = Files.createTempDirectory("consentkit-escaped").toFile()
+    private val consent = ConsentManager.open(File(dir, "consent.db").path)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `unknown feature and category ids with control characters are named escaped`() {
+        val feature = assertThrows<ConsentKitException.UnknownFeature> { consent.check("alice", "usage_analytics\u0000\n\u001b[2J") }
+        assertEquals("unknown feature 'usage_analytics\\0\\n\\u{1b}[2J'", feature.message)
+        val category = assertThrows<ConsentKitException.UnknownCategory> { consent.grant("alice", "usage\nstatistics") }
+        assertEquals("unknown category 'usage\\nstatistics'", category.message)
+        assertThrows<ConsentKitException.UnknownCategory> { consent.status("alice", "x\u0000") }.also {
+            assertTrue(it.message!!.none { c -> c.isISOControl() }, it.message)
+        }
+    }
+}
