@@ -80,12 +80,13 @@ fn keygen(dir: &Path) -> Result<(), String> {
     let seed = random_bytes::<32>()?;
     let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
     let hex = consentkit_core::chain::hex;
-    for (name, text) in [("subject.key", hex(&subject)), ("signing.key", hex(&seed)), ("signing.pub", hex(public.as_bytes()))] {
-        let path = dir.join(name);
-        if path.exists() {
-            return Err(format!("{} exists; keygen never overwrites a key", path.display()));
-        }
-        write_private(&path, &text)?;
+    let files = [("subject.key", hex(&subject)), ("signing.key", hex(&seed)), ("signing.pub", hex(public.as_bytes()))];
+    // All or nothing: a new subject key beside an old signing key would pseudonymise anew.
+    if let Some(path) = files.iter().map(|(name, _)| dir.join(name)).find(|p| p.exists()) {
+        return Err(format!("{} exists; keygen never overwrites a key and wrote nothing", path.display()));
+    }
+    for (name, text) in files {
+        write_private(&dir.join(name), &text)?;
     }
     println!("wrote subject.key, signing.key and signing.pub in {}", dir.display());
     Ok(())

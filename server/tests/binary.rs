@@ -59,3 +59,15 @@ fn a_config_naming_two_tokens_alike_is_refused_before_serving() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("the same token is listed twice"), "{err}");
 }
+
+#[test]
+fn keygen_over_a_folder_holding_one_of_its_keys_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("signing.key"), "an operator's existing key").unwrap();
+    let (code, _, err) = run(&["keygen", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("signing.key exists"), "{err}");
+    // A new subject key beside the old signing key would pseudonymise every subject anew.
+    assert!(!dir.path().join("subject.key").exists(), "keygen wrote subject.key before it refused");
+    assert_eq!(std::fs::read_to_string(dir.path().join("signing.key")).unwrap(), "an operator's existing key");
+}
