@@ -40,7 +40,15 @@ fn flag<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
 fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("serve") => serve(&Config::load(Path::new(flag(args, "--config")?))?),
-        Some("migrate") => runtime()?.block_on(migrate(flag(args, "--owner")?)),
+        Some("migrate") => {
+            runtime()?.block_on(migrate(flag(args, "--owner")?))?;
+            // Said on success (a silent exit left a new operator guessing); never the conninfo (a password).
+            println!(
+                "migrated: tables, consentkit_device_erase and the roles consentkit_ingest, consentkit_support, \
+                 consentkit_dpo and consentkit_auditor are in place (the roles have no password: see the README)"
+            );
+            Ok(())
+        }
         Some("keygen") => keygen(&PathBuf::from(flag(args, "--dir")?)),
         Some("new-token") => {
             let token = consentkit_core::chain::hex(&random_bytes::<32>()?);
