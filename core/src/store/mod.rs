@@ -640,6 +640,40 @@ mod tests {
         assert_eq!(*hook.seen.lock().unwrap(), [(true, crate::model::Status::Granted)]);
     }
 
+    /// A refresh that read the suspended flag before `suspend` took the locks (iOS: the probe
+    /// thread racing `suspend`) must not start its transaction once `suspend` has returned: the
+    /// flag is read again under the locks. Before the fix this refresh returned Ok.
+    #[test]
+    fn a_refresh_waiting_for_the_locks_while_the_store_suspends_starts_no_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(granted_store(dir.path()));
+        let (held, holding) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        // Stands in for `suspend`: holds both locks while the flag is set.
+        let suspender = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let _published = store.shared.lock();
+                let _writer = lock(&store.writer);
+                held.send(()).unwrap();
+                released.recv().unwrap();
+                store.shared.suspended.store(true, std::sync::atomic::Ordering::Release);
+            })
+        };
+        holding.recv().unwrap();
+        let refresher = {
+            let store = store.clone();
+            std::thread::spawn(move || store.refresh())
+        };
+        // Let the refresh pass its first look at the flag and wait for the locks (if it is slower,
+        // it sees the flag set at its first look: the assertion below holds either way).
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        release.send(()).unwrap();
+        suspender.join().unwrap();
+        let result = refresher.join().unwrap();
+        assert!(matches!(result, Err(crate::Error::Suspended(_))), "a refresh ran after suspend returned: {result:?}");
+    }
+
     #[test]
     fn a_check_past_the_bound_refreshes_inline_and_then_allows() {
         let dir = tempfile::tempdir().unwrap();

@@ -119,6 +119,11 @@ fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mod
     // A check never waits: not for a write, nor for a WAL scrub holding the writer connection.
     let mut guard =
         if wait { lock(writer) } else { try_lock(writer).ok_or_else(|| Error::Busy("the writer connection is in use".into()))? };
+    // Checked again under the locks: `suspend` holds both while it sets the flag, so a probe that
+    // read the flag before `suspend` took them starts no transaction after `suspend` returned.
+    if shared.suspended.load(Ordering::Acquire) {
+        return Err(Error::Suspended("refreshing"));
+    }
     let w = guard.as_mut().ok_or_else(|| Error::Closed("the store is closed".into()))?;
     if db::has_moved(&w.conn) {
         // What this store serves is no longer what the path holds: no check may rely on it.
@@ -281,6 +286,10 @@ pub(super) fn finish_scrub(shared: &Shared, writer: &Mutex<Option<Writer>>) -> b
         return false;
     }
     let guard = lock(writer);
+    // Checked again under the writer lock, which `suspend` holds while it sets the flag.
+    if shared.suspended.load(Ordering::Acquire) {
+        return false;
+    }
     let Some(w) = guard.as_ref() else { return false };
     // The file's marker as of before the checkpoint: a removal committed after this read is in
     // the WAL the checkpoint truncates, or it changed the marker (which then stays set).

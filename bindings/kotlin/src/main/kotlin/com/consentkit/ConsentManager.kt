@@ -515,12 +515,15 @@ class ConsentManager internal constructor(
      */
     @Throws(ConsentKitException::class)
     override fun close() {
-        if (!closed.compareAndSet(false, true)) return
-        decisions.clear()
-        flows.forEach { it.close() }
-        flows.clear()
+        if (closed.compareAndSet(false, true)) {
+            decisions.clear()
+            flows.forEach { it.close() }
+            flows.clear()
+        }
         // The native object is freed by its cleaner once unreachable; closing it releases the file
-        // now, and a racing call gets a typed Closed error, never "already destroyed".
+        // now, and a racing call gets a typed Closed error, never "already destroyed". Every close
+        // (a second one too, on another thread) waits there until the file is free: returning early
+        // would let an immediate reopen find it still open and fail closed.
         kit.shutdown()
     }
 }

@@ -200,3 +200,52 @@ class EscapedIdsTest {
         }
     }
 }
+
+/** close() called on two threads at once: each returns only once the file is free. */
+class ConcurrentCloseTest {
+    private val dir: File = Files.createTempDirectory("consentkit-close").toFile()
+    private val path = File(dir, "consent.db").path
+
+    @AfterEach
+    fun cleanUp() {
+        ConsentKitLog.uninstall()
+        ConsentKitLog.level = LogLevel.WARN
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `a second close while the first waits for a call in flight also waits, so a reopen after it is healthy`() {
+        val consent = ConsentManager.open(path)
+        consent.grant("alice", Category.USAGE_STATISTICS)
+        // A call held in flight: an erase whose log record the sink holds until released.
+        val inFlight = java.util.concurrent.CountDownLatch(1)
+        val release = java.util.concurrent.CountDownLatch(1)
+        ConsentKitLog.level = LogLevel.INFO
+        ConsentKitLog.install { record ->
+            if (record.message.contains("erased")) {
+                inFlight.countDown()
+                release.await()
+            }
+        }
+        val eraser = Thread { consent.erase("alice") }.apply { start() }
+        assertTrue(inFlight.await(30, java.util.concurrent.TimeUnit.SECONDS), "the erase is in flight")
+        val first = Thread { consent.close() }.apply { start() }
+        while (!consent.kit.isClosed()) Thread.yield() // the first close has begun and waits for the erase
+        var reopened: ConsentManager? = null
+        val second = Thread {
+            consent.close()
+            reopened = ConsentManager.open(path)
+        }.apply { start() }
+        // Wait for the second close to return or to wait as the first does (how long is no assertion).
+        second.join(2_000)
+        release.countDown()
+        listOf(eraser, first, second).forEach { it.join() }
+        val again = reopened!!
+        try {
+            assertEquals(null, again.unavailableReason, "the file was free when the second close returned")
+            assertEquals(0, again.history("alice").count { it.action == Action.GRANT }, "the erase in flight finished first")
+        } finally {
+            again.close()
+        }
+    }
+}
