@@ -390,6 +390,32 @@ fn a_grant_sealed_as_the_core_never_records_it_gives_no_allow_on_the_server() {
 }
 
 #[test]
+fn a_now_set_back_in_a_query_does_not_revive_an_expired_grant() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    // A grant of 2020: under the catalog's 13-month lifetime it ended in 2021.
+    let phone = Device::new(dir.path(), "phone", PHONE, "2020-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.store.set_os_permission(consentkit_core::OsPermission::PHOTOS, consentkit_core::OsState::Granted).unwrap();
+    phone.sync_all(&server);
+    assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "alice" })), "photos_media").0, "expired");
+    // `now` (consentkit --now) set back to when the grant was in force: as on a device, whose
+    // expiry is never evaluated before the highest clock reading it has seen, the answer is
+    // the one of the server's time, not an allow.
+    let back = json!({ "subject": "alice", "feature": "photo_sharing", "now": "2020-06-01T00:00:00Z" });
+    let check = lookup(&server, "check", SUPPORT, back);
+    assert_eq!(check.status, 200, "{}", check.text);
+    assert_eq!(check.body["allowed"], json!(false), "{}", check.text);
+    assert!(check.text.contains("consent_expired"), "{}", check.text);
+    let state = lookup(&server, "state", SUPPORT, json!({ "subject": "alice", "now": "2020-06-01T00:00:00Z" }));
+    assert_eq!(status_of(&state, "photos_media").0, "expired", "{}", state.text);
+    // A time ahead still asks "and then?".
+    let ahead = json!({ "subject": "alice", "feature": "photo_sharing", "now": "2099-01-01T00:00:00Z" });
+    assert_eq!(lookup(&server, "check", SUPPORT, ahead).body["allowed"], json!(false));
+}
+
+#[test]
 fn one_device_answers_exactly_as_the_local_store_and_check_gives_every_reason_per_device() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
