@@ -407,11 +407,7 @@ async fn login(
     if app.console.sign_in_locked() {
         return locked_out(form.next);
     }
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", form.token.trim())) {
-        headers.insert(header::AUTHORIZATION, v);
-    }
-    let refused = match app.tokens.caller(&headers) {
+    let refused = match app.tokens.by_token(form.token.trim()) {
         Ok(c) if c.role != Role::Device => Ok(c),
         Ok(_) => Err((StatusCode::FORBIDDEN, "Device tokens cannot sign in to the console.".to_string())),
         Err(e) => Err((StatusCode::UNAUTHORIZED, format!("Sign-in refused: {}.", e.message))),

@@ -624,3 +624,24 @@ fn a_form_posted_without_its_csrf_token_is_refused_and_the_attempt_is_in_the_acc
     assert!(refused.iter().any(|(_, d)| d.contains("Erasure")) && refused.iter().any(|(_, d)| d.contains("lookup")), "{refused:?}");
     assert!(!log.to_string().contains("alice") && !log.to_string().contains("bob"), "no identifier in the log");
 }
+
+#[test]
+fn a_sign_in_refusal_speaks_of_the_token_typed_not_of_http_headers() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    for typed in ["", "   ", "tok-with-a-newline%0Ainside", "caf%C3%A9"] {
+        let mut r = agent()
+            .post(&format!("{}/console/login", server.url))
+            .config()
+            .max_redirects(0)
+            .build()
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(format!("token={typed}"))
+            .unwrap();
+        let page = r.body_mut().read_to_string().unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{typed}: {page}");
+        assert!(page.contains("unknown token"), "{typed}: {page}");
+        assert!(!page.contains("Authorization") && !page.contains("Bearer"), "{typed}: the console user typed no header: {page}");
+    }
+}
