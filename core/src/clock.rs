@@ -257,7 +257,7 @@ pub struct SystemClock;
 
 impl SystemClock {
     /// How far the coarse wall clock is trusted to lag the exact one (as for the monotonic one,
-    /// see [`Monotonic`]).
+    /// see `clock::Monotonic`).
     pub const COARSE_SLACK: std::time::Duration = Monotonic::COARSE_SLACK;
 }
 

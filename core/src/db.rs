@@ -613,6 +613,17 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Moves the sync cursor (`meta.sync_acked_seq`) up to `seq`, never down: one statement, so two
+/// connections (the app and the support tool) acking at once cannot move it backwards.
+pub fn raise_sync_acked(conn: &Connection, seq: u64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('sync_acked_seq', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value \
+         WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+    )?
+    .execute([seq.to_string()])?;
+    Ok(())
+}
+
 /// Records what a write leaves behind, in one statement (all four on the one `meta` page): the
 /// chain head, the state digest sealed with it, and the clock's high-water mark.
 pub fn set_head(conn: &Connection, seq: u64, hash: &str, digest: &str, time_high_water: i64) -> Result<()> {
@@ -835,6 +846,21 @@ mod tests {
         assert_eq!(history.len() as i64, all);
         assert!(history.windows(2).all(|w| w[0].seq < w[1].seq), "oldest first");
         assert!(history.iter().all(crate::chain::receipt_is_sealed), "each receipt carries its derived prev_hash");
+    }
+
+    /// Two connections ack at once: the one that read the cursor before the other raised it must
+    /// not lower it (a read-then-write did: the outbox resent what was sent).
+    #[test]
+    fn the_sync_cursor_only_rises_whoever_writes_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = schema::open(&dir.path().join("ack.db"), OpenMode::ReadWrite).unwrap();
+        let cursor = |conn: &Connection| meta(conn, "sync_acked_seq").unwrap();
+        raise_sync_acked(&conn, 7).unwrap();
+        assert_eq!(cursor(&conn).as_deref(), Some("7"));
+        raise_sync_acked(&conn, 5).unwrap(); // the slower of two acks, which had read 0
+        assert_eq!(cursor(&conn).as_deref(), Some("7"), "an ack of 5 after 7 moved the cursor back");
+        raise_sync_acked(&conn, 12).unwrap();
+        assert_eq!(cursor(&conn).as_deref(), Some("12"), "a higher ack moves it up (numbers, not text: '12' < '7')");
     }
 
     #[test]

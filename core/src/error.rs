@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 pub(crate) use crate::text::shorten;
 
-/// Everything that can go wrong in the core. A call that returns an `Err` changed nothing.
+/// Everything that can go wrong in the core. A call that returns an `Err` wrote no event and no
+/// state. Two also close this store (checks fail closed, writes refused) before they return: a
+/// write that finds the file replaced while open, and a [`ConsentStore::verify`](crate::ConsentStore::verify) that finds the
+/// state disagreeing with the history (`Tampered`, after invalidating the stored state digest).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A category id that the loaded policy does not define.
@@ -47,7 +50,8 @@ pub enum Error {
     /// The database is missing (read-only open), unreadable or not a ConsentKit database.
     #[error("the store at {path:?} is unavailable: {why}")]
     StoreUnavailable { path: PathBuf, why: String },
-    /// The store opened in fail-closed mode after an error; writes are refused.
+    /// The store is closed: opened in fail-closed mode after an error, or closed since (a state
+    /// `verify` disproved, the file replaced while open); writes and ledger reads are refused.
     #[error("the store is closed after an earlier failure: {0}")]
     Closed(String),
     /// An export document that is malformed, from another policy, or whose receipts do not verify.

@@ -89,7 +89,8 @@ pub struct Decision {
     pub feature: CatalogId,
     /// True only if there is no reason to deny.
     pub allowed: bool,
-    /// Allowed with partial OS access (iOS limited library, Android selected photos).
+    /// Allowed with partial OS access (iOS limited library, Android selected photos) or iOS
+    /// provisional notifications.
     pub limited: bool,
     /// Every reason it is denied (empty when allowed).
     pub reasons: Vec<Reason>,
@@ -286,7 +287,8 @@ impl Snapshot {
 
     /// Should the app show the consent prompt for this category now? True when never asked,
     /// renewal is required, the grant expired, or a refusal is older than the re-ask interval.
-    /// False for categories that do not rest on consent, and while the store is unavailable.
+    /// False for categories that do not rest on consent, while the store is unavailable, and for
+    /// a subject under age where the policy does not serve children.
     pub fn should_ask(&self, subject: &str, category: &str, now: Timestamp) -> Result<bool> {
         check_subject(subject)?;
         let category = self.policy.category(category)?;

@@ -34,7 +34,7 @@ macro_rules! named_enum {
         }
 
         impl<'de> Deserialize<'de> for $name {
-            /// From its name, through [`FromStr`] (see [`named_value`]).
+            /// From its name, through [`FromStr`] (see `named_value`).
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 named_value(deserializer)
             }

@@ -33,8 +33,10 @@ pub trait ConsentObserver: Send + Sync {
     fn on_change(&self, change: &StatusChange);
 }
 
-/// Called synchronously on the writing thread after each commit, before the write returns.
-/// Must be quick (bump a counter); a panic is caught and logged.
+/// Called synchronously after each new snapshot is published: on the writing thread after a
+/// commit, before the write returns; on the thread that caught up (the probe thread, a check,
+/// `refresh`) after another process's commit; and when the store closes itself (a state that
+/// fails `verify`). Must be quick (bump a counter); a panic is caught and logged.
 pub trait CommitHook: Send + Sync {
     /// The store is at `generation` now.
     fn committed(&self, generation: u64);

@@ -274,7 +274,8 @@ impl ConsentStore {
     }
 
     /// Erases a subject for good: events become tombstones (content zeroed on disk), the state is
-    /// deleted, the WAL is checkpointed and truncated. Leaves an erasure record holding a keyed
+    /// deleted, the WAL is checkpointed and truncated (a reader in the way: the report says
+    /// `scrub_pending` and the store finishes the scrub later). Leaves an erasure record holding a keyed
     /// hash of the subject and the erased events' ids (so the app's backend can erase its copies).
     /// Afterwards the subject reads as never asked.
     pub fn erase(&self, subject: &str, source: Source) -> Result<ErasureReport> {

@@ -434,7 +434,8 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     }
     if compacted > 0 {
         if let Err(e) = conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);") {
-            log::warn!("consentkit: migrated {path:?} to the compact row; the file shrinks at a later VACUUM ({e})");
+            // No path in a log line: it may hold a user's name or id.
+            log::warn!("consentkit: migrated the store to the compact row; the file shrinks at a later VACUUM ({})", Error::from(e).log_summary());
         }
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! [`SubjectMap`]: every subject's state in a snapshot, by subject id, as a persistent map. A
 //! commit publishes a new snapshot that differs from the last in the few subjects it wrote;
 //! cloning the map and changing one subject copies one path of a two-level tree (two arrays of
-//! [`FANOUT`] pointers) and one leaf of about `subjects / 4096` entries, never the whole map, so
+//! `FANOUT` pointers) and one leaf of about `subjects / 4096` entries, never the whole map, so
 //! publishing costs the same at 10 and at 100,000 subjects. A read hashes the subject id once:
 //! the hash's top bits choose the leaf, a binary search of the leaf (sorted by hash) finds it.
 

@@ -30,7 +30,8 @@ impl ConsentStore {
 
     /// Marks every event up to `up_to_seq` as sent. Never moves backwards; durable on return.
     pub fn ack_sync(&self, up_to_seq: u64) -> Result<()> {
-        // Read and write the cursor under one lock, so concurrent acks never move it backwards.
+        // The cursor only rises, in one statement (`raise_sync_acked`), so acks from this and other
+        // processes never move it backwards.
         self.with_ledger(|l| {
             let acked = read_acked(&l.conn)?;
             let head = db::last_event(&l.conn)?.map_or(0, |(s, _)| s);
@@ -38,7 +39,7 @@ impl ConsentStore {
                 return Err(crate::error::invalid("sequence number", &up_to_seq.to_string(), format!("is beyond the last event {head}")));
             }
             if up_to_seq > acked {
-                db::set_meta(&l.conn, "sync_acked_seq", &up_to_seq.to_string())?;
+                db::raise_sync_acked(&l.conn, up_to_seq)?;
             }
             Ok(())
         })

@@ -1,6 +1,6 @@
 //! One validation for every decision that enters the ledger, whether a live write
-//! ([`check_decision`], from `record` and `record_batch`) or an event replayed from an export
-//! document ([`imported`], which calls the same check): the action must fit the category's legal basis, support may not grant, the
+//! (`check_decision`, from `record` and `record_batch`) or an event replayed from an export
+//! document (`imported`, which calls the same check): the action must fit the category's legal basis, support may not grant, the
 //! under-age rules hold, a scope is well-formed and only where a per-item feature uses it. The
 //! fields the policy decides (purpose version, `valid_until`) are derived here, never taken from
 //! the caller or the file; an imported event never carries an OS permission.

@@ -159,6 +159,14 @@ struct Lookup {
     now: Option<Timestamp>,
 }
 
+/// The time a state or check is answered at: the request's `now` (`consentkit --now`), but never
+/// before the server's clock, as a device never evaluates expiry before the highest clock reading
+/// it has seen: a time set back does not revive an expired grant. A time ahead is taken.
+fn query_time(asked: Option<Timestamp>) -> Timestamp {
+    let now = wire::now();
+    asked.map_or(now, |t| t.max(now))
+}
+
 fn lookup(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Lookup, ApiError> {
     let l: Lookup = json_of(&body_of(body, limit)?)?;
     consentkit_core::input::check_subject(&l.subject).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -208,7 +216,7 @@ async fn state(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Support, Role::Dpo], "reading a subject's state")?;
     let l = lookup(body, app.max_body)?;
-    let now = l.now.unwrap_or_else(wire::now);
+    let now = query_time(l.now);
     let policy = app.policy.clone();
     let value = logged_read(&app, &caller, &l.subject, "state", json!({}), async |_, view| {
         let statuses = view.statuses(&policy, now)?;
@@ -248,7 +256,7 @@ async fn check(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
     caller.require(&[Role::Support, Role::Dpo], "checking a feature")?;
     let l = lookup(body, app.max_body)?;
     let feature = l.feature.clone().ok_or_else(|| ApiError::invalid("a check needs a 'feature'"))?;
-    let now = l.now.unwrap_or_else(wire::now);
+    let now = query_time(l.now);
     let policy = app.policy.clone();
     // A feature the catalog does not have is refused before anything of the subject is read.
     policy.feature(&feature).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -312,7 +320,7 @@ pub(crate) async fn export_document(app: &App, caller: &Caller, subject: &str) -
     let now = wire::now();
     let policy = app.policy.clone();
     logged_read(app, caller, subject, "export", json!({}), async |_, view| {
-        let state = view.state();
+        let state = view.state(&policy);
         let statuses = view.statuses(&policy, now)?;
         let mut devices = Vec::new();
         for d in &view.devices {

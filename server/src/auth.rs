@@ -41,6 +41,11 @@ impl Tokens {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the Authorization header is not 'Bearer <token>'"))?;
+        self.by_token(token)
+    }
+
+    /// The caller holding `token` (as typed into the console's sign-in), or 401: unknown, expired.
+    pub fn by_token(&self, token: &str) -> Result<Caller, ApiError> {
         let entry = self.0.get(&hash_token(token)).ok_or_else(|| ApiError::unauthorized("unknown token"))?;
         if let Some(expires) = entry.expires {
             if expires <= crate::wire::now() {

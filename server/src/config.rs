@@ -139,7 +139,12 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         let mut seen = HashMap::new();
+        let mut names = std::collections::HashSet::new();
         for t in &self.tokens {
+            // The access log and the console's lookups name the token: a name means one token.
+            if !names.insert(t.name.as_str()) {
+                return Err(format!("token '{}': another token has the same name (the access log names tokens by it)", t.name));
+            }
             if t.sha256.len() != 64 || crate::wire::unhex(&t.sha256).is_none() {
                 return Err(format!("token '{}': sha256 must be 64 hex characters", t.name));
             }

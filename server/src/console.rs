@@ -186,8 +186,13 @@ fn failure(e: ApiError) -> Response {
     html(status, ErrorPage { title: "Something went wrong".into(), message: e.message, signed_in: true })
 }
 
-fn check_csrf(expected: &str, given: &str) -> Result<(), Response> {
+/// The form's CSRF token against the session's (in constant time); a refusal is an access event
+/// too, appended under the signed-in actor with the page it was aimed at (`what`).
+async fn check_csrf(app: &App, caller: &Caller, expected: &str, given: &str, what: &str) -> Result<(), Response> {
     if expected.is_empty() || expected.len() != given.len() || expected.bytes().zip(given.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) != 0 {
+        if let Err(e) = log_action(app, &app.keys.actor_key(&caller.name), caller, "console_csrf_refused", json!({ "page": what })).await {
+            return Err(failure(e));
+        }
         return Err(html(
             StatusCode::FORBIDDEN,
             ErrorPage {
@@ -402,11 +407,7 @@ async fn login(
     if app.console.sign_in_locked() {
         return locked_out(form.next);
     }
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", form.token.trim())) {
-        headers.insert(header::AUTHORIZATION, v);
-    }
-    let refused = match app.tokens.caller(&headers) {
+    let refused = match app.tokens.by_token(form.token.trim()) {
         Ok(c) if c.role != Role::Device => Ok(c),
         Ok(_) => Err((StatusCode::FORBIDDEN, "Device tokens cannot sign in to the console.".to_string())),
         Err(e) => Err((StatusCode::UNAUTHORIZED, format!("Sign-in refused: {}.", e.message))),
@@ -471,7 +472,7 @@ async fn logout(
         Err(r) => return r,
     };
     let given = form.map(|f| f.0.csrf).unwrap_or_default();
-    if let Err(r) = check_csrf(&csrf, &given) {
+    if let Err(r) = check_csrf(&app, &caller, &csrf, &given, "Sign-out").await {
         return r;
     }
     if let Some(id) = cookie_of(&headers) {
@@ -528,7 +529,7 @@ async fn lookup(
         Err(r) => return r,
     };
     let Ok(Form(form)) = form else { return lookup_error(&caller, csrf, "Type the subject's identifier.") };
-    if let Err(r) = check_csrf(&csrf, &form.csrf) {
+    if let Err(r) = check_csrf(&app, &caller, &csrf, &form.csrf, "The lookup").await {
         return r;
     }
     if !matches!(caller.role, Role::Support | Role::Dpo) {
@@ -792,7 +793,7 @@ async fn dpo_subject(
 ) -> Result<(Caller, String, String), Response> {
     let (caller, csrf) = session(app, headers, here)?;
     if let Some(given) = token {
-        check_csrf(&csrf, &given)?;
+        check_csrf(app, &caller, &csrf, &given, what).await?;
     }
     if caller.role != Role::Dpo {
         return Err(forbidden(app, &caller, what).await);

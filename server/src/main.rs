@@ -40,7 +40,15 @@ fn flag<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
 fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("serve") => serve(&Config::load(Path::new(flag(args, "--config")?))?),
-        Some("migrate") => runtime()?.block_on(migrate(flag(args, "--owner")?)),
+        Some("migrate") => {
+            runtime()?.block_on(migrate(flag(args, "--owner")?))?;
+            // Said on success (a silent exit left a new operator guessing); never the conninfo (a password).
+            println!(
+                "migrated: tables, consentkit_device_erase and the roles consentkit_ingest, consentkit_support, \
+                 consentkit_dpo and consentkit_auditor are in place (the roles have no password: see the README)"
+            );
+            Ok(())
+        }
         Some("keygen") => keygen(&PathBuf::from(flag(args, "--dir")?)),
         Some("new-token") => {
             let token = consentkit_core::chain::hex(&random_bytes::<32>()?);
@@ -80,12 +88,13 @@ fn keygen(dir: &Path) -> Result<(), String> {
     let seed = random_bytes::<32>()?;
     let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
     let hex = consentkit_core::chain::hex;
-    for (name, text) in [("subject.key", hex(&subject)), ("signing.key", hex(&seed)), ("signing.pub", hex(public.as_bytes()))] {
-        let path = dir.join(name);
-        if path.exists() {
-            return Err(format!("{} exists; keygen never overwrites a key", path.display()));
-        }
-        write_private(&path, &text)?;
+    let files = [("subject.key", hex(&subject)), ("signing.key", hex(&seed)), ("signing.pub", hex(public.as_bytes()))];
+    // All or nothing: a new subject key beside an old signing key would pseudonymise anew.
+    if let Some(path) = files.iter().map(|(name, _)| dir.join(name)).find(|p| p.exists()) {
+        return Err(format!("{} exists; keygen never overwrites a key and wrote nothing", path.display()));
+    }
+    for (name, text) in files {
+        write_private(&dir.join(name), &text)?;
     }
     println!("wrote subject.key, signing.key and signing.pub in {}", dir.display());
     Ok(())

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use consentkit_core::gate::{CategoryStatus, Decision, OsRecord, Reason, Snapshot};
 use consentkit_core::state::SubjectState;
-use consentkit_core::{Action, OsPermission, Policy, Receipt, Timestamp};
+use consentkit_core::{Action, OsPermission, Policy, Receipt, Source, Timestamp};
 use serde::Serialize;
 use tokio_postgres::GenericClient;
 
@@ -166,10 +166,41 @@ pub async fn timeline(db: &impl GenericClient, keys: &crate::keys::Keys, view: &
     Ok(events)
 }
 
+/// The sources a live write of the core accepts for a grant (support never grants; import and
+/// system are the SDK's own).
+fn may_grant(source: Source) -> bool {
+    matches!(source, Source::Onboarding | Source::Settings | Source::OsSettings | Source::Guardian)
+}
+
+/// The event as the fold reads it under the server's policy, or `None` when it counts for nothing.
+/// A device's token holder seals whatever it likes, so what the core's policy derives is derived
+/// again: a grant from a source that never grants counts for nothing, and a grant's `valid_until`
+/// is never later than its lifetime under this policy from [`DeviceEvent::order_at`] (a lifetime
+/// sealed longer, or none, and a clock ahead, do not stretch it). The stored receipt is unchanged
+/// (exports still verify); only the answer is read this way.
+pub fn as_policy_reads<'e>(policy: &Policy, e: &'e DeviceEvent) -> Option<std::borrow::Cow<'e, Receipt>> {
+    let r = &e.receipt;
+    if r.action != Action::Grant {
+        return Some(std::borrow::Cow::Borrowed(r));
+    }
+    if !may_grant(r.effective_source()) {
+        return None;
+    }
+    let Some(lifetime) = policy.consent_lifetime else { return Some(std::borrow::Cow::Borrowed(r)) };
+    let end = e.order_at().plus(lifetime);
+    if r.valid_until.is_some_and(|t| t <= end) {
+        return Some(std::borrow::Cow::Borrowed(r));
+    }
+    let mut capped = r.clone();
+    capped.valid_until = Some(end);
+    Some(std::borrow::Cow::Owned(capped))
+}
+
 impl SubjectView {
-    /// The folded state across devices.
-    pub fn state(&self) -> SubjectState {
-        SubjectState::fold(self.events.iter().map(|e| &e.receipt))
+    /// The folded state across devices, each event read under `policy` ([`as_policy_reads`]).
+    pub fn state(&self, policy: &Policy) -> SubjectState {
+        let read: Vec<_> = self.events.iter().filter_map(|e| as_policy_reads(policy, e)).collect();
+        SubjectState::fold(read.iter().map(|r| r.as_ref()))
     }
 
     /// The core's snapshot for this subject with one device's OS permissions (none: never reported).
@@ -184,7 +215,7 @@ impl SubjectView {
 
     /// Every category's status across devices, and the device whose event decided it.
     pub fn statuses(&self, policy: &Arc<Policy>, now: Timestamp) -> Result<Vec<(CategoryStatus, Option<String>)>, ApiError> {
-        let state = Arc::new(self.state());
+        let state = Arc::new(self.state(policy));
         let statuses = self.snapshot(policy, &state, None).statuses(&self.subject, now).map_err(|e| ApiError::invalid(e.to_string()))?;
         let mut decided_on: HashMap<&str, &str> = HashMap::new();
         for e in &self.events {
@@ -213,7 +244,7 @@ impl SubjectView {
         only: Option<&str>,
         now: Timestamp,
     ) -> Result<(Decision, Vec<(String, Decision)>), ApiError> {
-        let state = Arc::new(self.state());
+        let state = Arc::new(self.state(policy));
         let devices: Vec<&DeviceView> = match only {
             Some(d) => {
                 let found = self.devices.iter().find(|v| v.device == d);
@@ -255,7 +286,6 @@ impl SubjectView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use consentkit_core::Source;
 
     fn event(device: &str, seq: u64, at: i64, action: Action) -> DeviceEvent {
         let mut receipt = Receipt::blank(action, Source::Settings, "p", "1", Timestamp(at));

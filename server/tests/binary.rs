@@ -25,3 +25,49 @@ fn help_and_version_succeed_and_mistakes_are_named() {
     assert_eq!(code, Some(2));
     assert!(err.contains("usage:"), "{err}");
 }
+
+fn config_with(tokens: serde_json::Value) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "host=/nonexistent user=x dbname=x";
+    let config = serde_json::json!({
+        "listen": "127.0.0.1:0",
+        "database": { "ingest": db, "support": db, "dpo": db, "auditor": db },
+        "tokens": tokens,
+    });
+    let path = dir.path().join("server.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    (dir, path.to_str().unwrap().to_string())
+}
+
+#[test]
+fn a_config_naming_two_tokens_alike_is_refused_before_serving() {
+    let h = consentkit_server::config::hash_token;
+    // The access log names the token: two tokens of one name (a support and a DPO "sam") would
+    // make its lines ambiguous, and the console's lookups are bound to that name.
+    let (_dir, path) = config_with(serde_json::json!([
+        { "name": "sam", "role": "support", "sha256": h("one") },
+        { "name": "sam", "role": "dpo", "sha256": h("two") },
+    ]));
+    let (code, _, err) = run(&["serve", "--config", &path]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("token 'sam'") && err.contains("name"), "{err}");
+    let (_dir, path) = config_with(serde_json::json!([
+        { "name": "sam", "role": "support", "sha256": h("one") },
+        { "name": "dora", "role": "dpo", "sha256": h("one") },
+    ]));
+    let (code, _, err) = run(&["serve", "--config", &path]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("the same token is listed twice"), "{err}");
+}
+
+#[test]
+fn keygen_over_a_folder_holding_one_of_its_keys_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("signing.key"), "an operator's existing key").unwrap();
+    let (code, _, err) = run(&["keygen", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("signing.key exists"), "{err}");
+    // A new subject key beside the old signing key would pseudonymise every subject anew.
+    assert!(!dir.path().join("subject.key").exists(), "keygen wrote subject.key before it refused");
+    assert_eq!(std::fs::read_to_string(dir.path().join("signing.key")).unwrap(), "an operator's existing key");
+}

@@ -572,3 +572,76 @@ fn repeated_failed_sign_ins_lock_sign_in_and_a_session_ends_when_its_token_expir
 fn get_auth(url: &str, token: &str) -> String {
     agent().get(url).header("authorization", &format!("Bearer {token}")).call().unwrap().body_mut().read_to_string().unwrap()
 }
+
+fn http_form(server: &Server, cookie: &str, path: &str, body: &str) -> (u16, String) {
+    let mut r = agent()
+        .post(&format!("{}{path}", server.url))
+        .config()
+        .max_redirects(0)
+        .build()
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(body.to_string())
+        .unwrap();
+    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (r.status().as_u16(), if location.is_empty() { text } else { location })
+}
+
+#[test]
+fn a_form_posted_without_its_csrf_token_is_refused_and_the_attempt_is_in_the_access_log() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    let cookie = http_sign_in(&server, DPO).expect("the DPO signs in");
+    let mut page = agent().get(&format!("{}/console/lookup", server.url)).header("cookie", &cookie).call().unwrap();
+    let page = page.body_mut().read_to_string().unwrap();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let (status, subject_page) = http_form(&server, &cookie, "/console/lookup", &format!("csrf={csrf}&subject=alice"));
+    assert_eq!(status, 303);
+    // A page elsewhere makes the DPO's browser post the erasure (its session cookie goes along
+    // where SameSite is not honoured); it cannot know the form's token.
+    let (status, body) = http_form(&server, &cookie, &format!("{subject_page}/erase"), "csrf=guessed");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("CSRF"), "{body}");
+    assert_eq!(pg.count("SELECT count(*) FROM events"), 1, "nothing was erased");
+    let (status, _) = http_form(&server, &cookie, "/console/lookup", "subject=bob");
+    assert_eq!(status, 403);
+    // Refused attempts on a bank's console are access events: the auditor sees each, by whom.
+    let log: Value = serde_json::from_str(&get_auth(&format!("{}/v1/access-log", server.url), AUDITOR)).unwrap();
+    let refused: Vec<(&str, &str)> = log["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["action"] == json!("console_csrf_refused"))
+        .map(|l| (l["actor"].as_str().unwrap(), l["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(refused.len(), 2, "{log}");
+    assert!(refused.iter().all(|(actor, _)| *actor == "dora (dpo)"), "{refused:?}");
+    assert!(refused.iter().any(|(_, d)| d.contains("Erasure")) && refused.iter().any(|(_, d)| d.contains("lookup")), "{refused:?}");
+    assert!(!log.to_string().contains("alice") && !log.to_string().contains("bob"), "no identifier in the log");
+}
+
+#[test]
+fn a_sign_in_refusal_speaks_of_the_token_typed_not_of_http_headers() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    for typed in ["", "   ", "tok-with-a-newline%0Ainside", "caf%C3%A9"] {
+        let mut r = agent()
+            .post(&format!("{}/console/login", server.url))
+            .config()
+            .max_redirects(0)
+            .build()
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(format!("token={typed}"))
+            .unwrap();
+        let page = r.body_mut().read_to_string().unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{typed}: {page}");
+        assert!(page.contains("unknown token"), "{typed}: {page}");
+        assert!(!page.contains("Authorization") && !page.contains("Bearer"), "{typed}: the console user typed no header: {page}");
+    }
+}

@@ -336,6 +336,86 @@ fn a_device_whose_clock_runs_ahead_cannot_outlast_a_later_withdrawal_on_another_
 }
 
 #[test]
+fn a_grant_sealed_as_the_core_never_records_it_gives_no_allow_on_the_server() {
+    use consentkit_core::chain::{content_hash, link_hash, GENESIS};
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    // Grants made in 2020: under the catalog's 13-month lifetime they ended in 2021.
+    let phone = Device::new(dir.path(), "phone", PHONE, "2020-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "usage_statistics", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "device_contacts", Action::Grant, Source::Onboarding);
+    phone.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
+    // Whoever holds the phone's token reseals them: a lifetime to 9999, a grant "by support"
+    // (the core refuses both), a grant with no end at all. The hashes are right again.
+    let mut receipts = phone.store.pending_sync(10).unwrap();
+    receipts[0].valid_until = Some(consentkit_core::Timestamp::parse("9999-01-01T00:00:00Z").unwrap());
+    receipts[1].source = Source::Support;
+    receipts[1].valid_until = None;
+    receipts[2].valid_until = None;
+    let mut prev = GENESIS.to_string();
+    for r in receipts.iter_mut() {
+        r.prev_hash = prev.clone();
+        r.content_hash = content_hash(r);
+        r.hash = link_hash(&r.prev_hash, &r.content_hash);
+        prev = r.hash.clone();
+    }
+    let sent = send(&server, "phone", PHONE, &Batch::new("phone", receipts));
+    assert_eq!(sent.status, 200, "{}", sent.text);
+    let state = lookup(&server, "state", SUPPORT, json!({ "subject": "alice" }));
+    assert_eq!(status_of(&state, "photos_media").0, "expired", "a sealed lifetime past the catalog's: {}", state.text);
+    assert_eq!(status_of(&state, "usage_statistics").0, "not_asked", "a grant by support counts for nothing: {}", state.text);
+    assert_eq!(status_of(&state, "device_contacts").0, "expired", "a grant sealed without an end: {}", state.text);
+    assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "bob" })), "photos_media").0, "expired", "honest");
+    let check = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing" }));
+    assert_eq!(check.body["allowed"], json!(false), "{}", check.text);
+    // The export still carries the receipts as sealed (they verify), beside the state as read.
+    let export = lookup(&server, "export", DPO, json!({ "subject": "alice" }));
+    let history = export.body["devices"][0]["history"].as_array().unwrap();
+    assert_eq!(history[0]["valid_until"], json!("9999-01-01T00:00:00Z"));
+    let statuses: Vec<&str> = export.body["state"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    assert!(!statuses.contains(&"granted"), "{}", export.text);
+
+    // A clock ahead does not stretch a lifetime either: a grant dated 2099 and received today
+    // ends 13 months after today.
+    let tablet = Device::new(dir.path(), "tablet", TABLET, "2099-01-01T00:00:00Z");
+    tablet.decide("carol", "photos_media", Action::Grant, Source::Onboarding);
+    tablet.sync_all(&server);
+    assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "carol" })), "photos_media").0, "granted");
+    let later = wire::now().millis() + 400 * 24 * 3600 * 1000;
+    let at = consentkit_core::Timestamp(later).to_string();
+    let r = lookup(&server, "state", SUPPORT, json!({ "subject": "carol", "now": at }));
+    assert_eq!(status_of(&r, "photos_media").0, "expired", "{}", r.text);
+}
+
+#[test]
+fn a_now_set_back_in_a_query_does_not_revive_an_expired_grant() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    // A grant of 2020: under the catalog's 13-month lifetime it ended in 2021.
+    let phone = Device::new(dir.path(), "phone", PHONE, "2020-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.store.set_os_permission(consentkit_core::OsPermission::PHOTOS, consentkit_core::OsState::Granted).unwrap();
+    phone.sync_all(&server);
+    assert_eq!(status_of(&lookup(&server, "state", SUPPORT, json!({ "subject": "alice" })), "photos_media").0, "expired");
+    // `now` (consentkit --now) set back to when the grant was in force: as on a device, whose
+    // expiry is never evaluated before the highest clock reading it has seen, the answer is
+    // the one of the server's time, not an allow.
+    let back = json!({ "subject": "alice", "feature": "photo_sharing", "now": "2020-06-01T00:00:00Z" });
+    let check = lookup(&server, "check", SUPPORT, back);
+    assert_eq!(check.status, 200, "{}", check.text);
+    assert_eq!(check.body["allowed"], json!(false), "{}", check.text);
+    assert!(check.text.contains("consent_expired"), "{}", check.text);
+    let state = lookup(&server, "state", SUPPORT, json!({ "subject": "alice", "now": "2020-06-01T00:00:00Z" }));
+    assert_eq!(status_of(&state, "photos_media").0, "expired", "{}", state.text);
+    // A time ahead still asks "and then?".
+    let ahead = json!({ "subject": "alice", "feature": "photo_sharing", "now": "2099-01-01T00:00:00Z" });
+    assert_eq!(lookup(&server, "check", SUPPORT, ahead).body["allowed"], json!(false));
+}
+
+#[test]
 fn one_device_answers_exactly_as_the_local_store_and_check_gives_every_reason_per_device() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();

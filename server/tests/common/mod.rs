@@ -67,6 +67,8 @@ impl Pg {
         let out =
             Command::new(env!("CARGO_BIN_EXE_consentkit-server")).args(["migrate", "--owner", &pg.conninfo("postgres")]).output().unwrap();
         assert!(out.status.success(), "migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.starts_with("migrated: ") && !said.contains("host="), "migrate says what it did, never the conninfo: {said}");
         pg
     }
 
