@@ -601,7 +601,8 @@ pub fn clear_scrub_marker(conn: &Connection, seen: Option<&str>, through: u64) -
             conn.prepare_cached("UPDATE meta SET value = ?3 WHERE key = ?1 AND value = ?2")?.execute([SCRUB_KEY, seen, &clean])?;
         }
         None => {
-            conn.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING")?.execute([SCRUB_KEY, &clean])?;
+            conn.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING")?
+                .execute([SCRUB_KEY, &clean])?;
         }
     }
     Ok(())

@@ -435,7 +435,10 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if compacted > 0 {
         if let Err(e) = conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);") {
             // No path in a log line: it may hold a user's name or id.
-            log::warn!("consentkit: migrated the store to the compact row; the file shrinks at a later VACUUM ({})", Error::from(e).log_summary());
+            log::warn!(
+                "consentkit: migrated the store to the compact row; the file shrinks at a later VACUUM ({})",
+                Error::from(e).log_summary()
+            );
         }
     }
     Ok(())

@@ -269,9 +269,9 @@ pub(crate) fn read_table_lazy<C: FromIterator<(String, Loaded)>>(
                 let index = chunk.index + 1;
                 let full = std::mem::replace(&mut chunk, Chunk::new(index));
                 if helper.is_none() {
-                    let started = std::thread::Builder::new().name("consentkit-open".into()).spawn_scoped(scope, || {
-                        std::iter::from_fn(next).map(Chunk::check_and_hash).collect::<Vec<_>>()
-                    });
+                    let started = std::thread::Builder::new()
+                        .name("consentkit-open".into())
+                        .spawn_scoped(scope, || std::iter::from_fn(next).map(Chunk::check_and_hash).collect::<Vec<_>>());
                     // No second thread to be had: this one does it all.
                     helper = Some(started.ok());
                 }
@@ -639,7 +639,10 @@ mod tests {
         let conn = crate::schema::open(&dir.path().join("big.db"), crate::schema::OpenMode::ReadWrite).unwrap();
         let n = CHUNK * 4 + 3;
         let state_of = |i: usize| {
-            let row = format!(r#"{{"under_age":{},"categories":{{"c":{{"status":"granted","since":"2026-01-01T00:00:00Z","seq":{i},"purpose_version":1,"valid_until":null,"by_guardian":false,"last_interaction":"2026-01-01T00:00:00Z"}}}}}}"#, i.is_multiple_of(3));
+            let row = format!(
+                r#"{{"under_age":{},"categories":{{"c":{{"status":"granted","since":"2026-01-01T00:00:00Z","seq":{i},"purpose_version":1,"valid_until":null,"by_guardian":false,"last_interaction":"2026-01-01T00:00:00Z"}}}}}}"#,
+                i.is_multiple_of(3)
+            );
             SubjectState::from_row(row.as_bytes()).unwrap()
         };
         conn.execute_batch("BEGIN").unwrap();

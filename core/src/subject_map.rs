@@ -257,8 +257,7 @@ impl FromIterator<(String, Loaded)> for SubjectMap {
         let root = Arc::make_mut(&mut map.root);
         let mut leaves = leaves.into_iter();
         for slot in root.iter_mut() {
-            let mids: [Option<Arc<Leaf>>; FANOUT] =
-                std::array::from_fn(|_| leaves.next().filter(|leaf| !leaf.is_empty()).map(Arc::new));
+            let mids: [Option<Arc<Leaf>>; FANOUT] = std::array::from_fn(|_| leaves.next().filter(|leaf| !leaf.is_empty()).map(Arc::new));
             if mids.iter().any(Option::is_some) {
                 *slot = Some(Arc::new(mids));
             }

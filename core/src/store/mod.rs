@@ -505,7 +505,10 @@ mod tests {
         let _: i64 = reader.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
         assert!(store.erase(subject, Source::Settings).unwrap().scrub_pending, "the reader held the WAL");
         // The older writer's erasure: the same removal, but the marker left as it was.
-        rusqlite::Connection::open(&path).unwrap().execute("UPDATE meta SET value = ?2 WHERE key = ?1", [crate::db::SCRUB_KEY, &clean]).unwrap();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE meta SET value = ?2 WHERE key = ?1", [crate::db::SCRUB_KEY, &clean])
+            .unwrap();
         let crashed = dir.path().join("crashed.db");
         crash_image(&path, &crashed);
         assert!(on_disk_contains(&crashed, subject), "the crash left the erased content in the WAL");
