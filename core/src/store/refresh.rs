@@ -42,16 +42,23 @@ pub(super) fn notify(shared: &Shared, notice: Notice) {
 /// Brings the published snapshot up to the file's head, reading through `conn` (the caller holds
 /// the publish lock `head` and has a transaction open on `conn`, begun at monotonic `started`).
 /// Publishes what changed and confirms the snapshot current as of `started`; returns what the
-/// listeners must be told, if anything changed.
+/// listeners must be told, if anything changed. `in_write`: the transaction is a write's (which
+/// holds the file's write lock), so a reloaded state table that was not proven is rewritten.
 pub(super) fn catch_up(
     shared: &Shared,
     head: &mut Head,
     conn: &Connection,
     now: Timestamp,
     started: Option<u64>,
+    in_write: bool,
 ) -> Result<Option<Notice>> {
     let (seq, hash) = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
-    if seq == head.seq && hash == head.hash {
+    let unchanged = seq == head.seq && hash == head.hash;
+    // Same head: current, unless the digest sealed beside it is no longer the sum of what this
+    // store serves (another process's `verify` found the state table forged and invalidated it,
+    // or the table was resealed meanwhile). Then the served state is unproven: reload it as an
+    // open does, and never seal it again (this write would otherwise reseal a forgery).
+    if unchanged && sealed_digest_matches(conn, &head.state_sum)? {
         shared.confirm(started);
         return Ok(None);
     }
@@ -59,7 +66,7 @@ pub(super) fn catch_up(
     let mut next = (*base).clone();
     let mut touched: BTreeSet<String> = BTreeSet::new();
     let mut state_sum = head.state_sum;
-    let mut full = seq < head.seq || db::removals_after(conn, head.seq)?;
+    let mut full = unchanged || seq < head.seq || db::removals_after(conn, head.seq)?;
     if !full {
         // Only what was written after the published head, checked against the digest the other
         // process sealed beside its head; any disagreement falls back to the full, proven load.
@@ -79,13 +86,18 @@ pub(super) fn catch_up(
             state_sum.add_os(*permission, record);
         }
         next.os = os.into_iter().collect();
-        let (recorded_seq, recorded_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
-        full = db::meta(conn, state_proof::DIGEST_KEY)? != Some(state_sum.seal(recorded_seq, &recorded_hash));
+        full = !sealed_digest_matches(conn, &state_sum)?;
     }
     if full {
         // Subjects may have been removed (erasure, purge), the file replaced, or the digest not
         // match: reload everything as an open does (never serving an unproven state table).
         let (subjects, os, sum) = state_proof::load_checked(conn, false)?;
+        if in_write && !sealed_digest_matches(conn, &sum)? {
+            // The table was not what the history gives (or not sealed so): this write's
+            // transaction rewrites it, so the digest it seals is the sum of the table.
+            let (recorded_seq, _) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
+            db::replace_state(conn, &subjects, &os, recorded_seq)?;
+        }
         touched.extend(base.subjects.keys().cloned());
         touched.extend(subjects.keys().cloned());
         next.subjects = subjects.into_iter().collect();
@@ -105,6 +117,18 @@ pub(super) fn catch_up(
     head.state_sum = state_sum;
     log::info!("consentkit: caught up with another connection's commits to seq {seq}");
     Ok(Some(Notice { generation, changes }))
+}
+
+/// True when the file's sealed state digest is `sum` sealed with the file's recorded head, or
+/// the file is new (no head, no digest) and `sum` that of an empty state.
+fn sealed_digest_matches(conn: &Connection, sum: &state_proof::StateSum) -> Result<bool> {
+    let recorded = db::head(conn)?;
+    Ok(match (db::meta(conn, state_proof::DIGEST_KEY)?, recorded) {
+        (Some(digest), Some((seq, hash))) => digest == sum.seal(seq, &hash),
+        (Some(digest), None) => digest == sum.seal(0, GENESIS),
+        (None, None) => *sum == state_proof::StateSum::default(),
+        (None, Some(_)) => false,
+    })
 }
 
 /// One probe: if the file changed since the last one, catch up; then confirm the snapshot is
@@ -136,7 +160,7 @@ fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mod
     if w.data_version != Some(version) {
         let now = shared.at_least_high_water(clock.now());
         w.conn.execute_batch("BEGIN DEFERRED")?;
-        let result = catch_up(shared, &mut published, &w.conn, now, started);
+        let result = catch_up(shared, &mut published, &w.conn, now, started, false);
         let _ = w.conn.execute_batch("COMMIT");
         notice = result?;
         w.data_version = Some(version);

@@ -195,7 +195,7 @@ impl ConsentStore {
             // moves only when the write commits, so a refused write leaves the store's time (and
             // the file, which records it on close) as it was.
             let now = self.shared.at_least_high_water(self.clock.now());
-            caught_up = catch_up(&self.shared, &mut published, &tx, now, started)?;
+            caught_up = catch_up(&self.shared, &mut published, &tx, now, started, true)?;
             let base = self.shared.snapshot.load_full();
             let mut w = WriteTx {
                 conn: &tx,
