@@ -110,21 +110,29 @@ pub fn decided_under(status: Status, basis: LegalBasis) -> bool {
 
 /// The record that counts for `category` under its *current* legal basis: `state` if it was
 /// decided under that basis, else `None` (history under another basis never counts: a
-/// withdrawn objection is no consent, a consent is no objection).
+/// withdrawn objection is no consent, a granted consent is no objection). One exception, fail
+/// closed: under legitimate interest a consent *refused or withdrawn* (under another policy
+/// version, e.g. by a process still on it) counts, as an objection. The state keeps one status
+/// per category, so that "no" may hide an objection never withdrawn; `withdraw_objection` (or a
+/// grant) lifts it.
 #[inline]
 pub fn in_force<'a>(category: &Category, state: Option<&'a CategoryState>) -> Option<&'a CategoryState> {
-    state.filter(|s| decided_under(s.status, category.legal_basis))
+    state.filter(|s| {
+        decided_under(s.status, category.legal_basis)
+            || (category.legal_basis == LegalBasis::LegitimateInterest && matches!(s.status, Status::Refused | Status::Withdrawn))
+    })
 }
 
 /// The status of a category for a subject with no (or this) record, at `now`, read under the
-/// category's current legal basis (see [`in_force`]).
+/// category's current legal basis (see [`in_force`]); under legitimate interest a consent
+/// refused or withdrawn reads as an objection.
 #[inline]
 pub fn status_of(category: &Category, state: Option<&CategoryState>, now: Timestamp) -> Status {
     let state = in_force(category, state);
     match category.legal_basis {
         LegalBasis::Contract | LegalBasis::LegalObligation => Status::NotRequired,
         LegalBasis::LegitimateInterest => match state.map(|s| s.status) {
-            Some(Status::Objected) => Status::Objected,
+            Some(Status::Objected | Status::Refused | Status::Withdrawn) => Status::Objected,
             _ => Status::NotRequired,
         },
         LegalBasis::Consent => state.map_or(Status::NotAsked, |s| s.effective_status(category, now)),
@@ -655,6 +663,10 @@ mod tests {
         assert_eq!(status_of(&li, Some(objected), Timestamp(0)), Status::Objected);
         assert_eq!(status_of(&li, Some(cleared), Timestamp(0)), Status::NotRequired);
         assert_eq!(status_of(&li, Some(granted), Timestamp(0)), Status::NotRequired, "a consent is no objection");
+        // A consent refused or withdrawn may hide an objection never withdrawn: fail closed.
+        let refused =
+            SubjectState::fold(&[event(1, Action::Object, None, Source::Support), event(2, Action::Refuse, None, Source::Settings)]);
+        assert_eq!(status_of(&li, Some(&refused.categories["c"]), Timestamp(0)), Status::Objected, "a refusal does not lift an objection");
         // The same records once the category rests on consent: only the grant counts.
         let consent = category(1);
         assert_eq!(status_of(&consent, Some(cleared), Timestamp(0)), Status::NotAsked, "a withdrawn objection is no consent");

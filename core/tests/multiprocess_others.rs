@@ -46,6 +46,12 @@ fn result_of(lines: &Receiver<String>) -> String {
     }
 }
 
+/// A policy of the repository's test data.
+fn policy(file: &str) -> Policy {
+    let path = format!("{}/../tests/{file}", env!("CARGO_MANIFEST_DIR"));
+    Policy::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// Not a test: the body of the other process (see [`spawn_worker`]).
 #[test]
 #[ignore = "runs only as a child process of the multi-process tests"]
@@ -61,10 +67,18 @@ fn worker() {
         std::thread::sleep(Duration::from_secs(600));
         return;
     }
-    let store = ConsentStore::open(&path, Policy::builtin()).unwrap();
+    let store =
+        ConsentStore::open(&path, if op.starts_with("refuse-v2") { policy("fixtures/milo_and_pi.json") } else { Policy::builtin() })
+            .unwrap();
     let result = match op.split_once(':') {
         Some(("withdraw", s)) => store.record(&DecisionInput::new(s, "usage_statistics", Action::Withdraw, Source::Settings)).map(drop),
         Some(("erase", s)) => store.erase(s, Source::Support).map(drop),
+        Some(("refuse-v2", s)) => {
+            drop(store);
+            let v2 = policy("conformance/policies/milo_and_pi_v2_basis_changes.json");
+            let store = ConsentStore::open(&path, v2).unwrap();
+            store.record(&DecisionInput::new(s, "marketing_post", Action::Refuse, Source::Settings)).map(drop)
+        }
         _ if op == "os-deny-contacts" => store.set_os_permission(OsPermission::CONTACTS, OsState::Denied).map(drop),
         _ => panic!("unknown worker op {op}"),
     };
@@ -186,4 +200,28 @@ fn a_blocking_commit_hook_does_not_keep_a_withdrawal_by_another_process_allowed(
     a.refresh().unwrap();
     assert!(!a.check("alice", "usage_analytics", None).unwrap().allowed);
     assert_eq!(a.verify().unwrap(), 3);
+}
+
+/// Process A runs policy v1, where `marketing_post` rests on legitimate interest, and alice
+/// objected. Process B already runs v2 (the category became consent) and records her refusal.
+/// The state keeps one status per category: A must not read the refusal as "no objection" and
+/// allow the postal catalogue she objected to (and refused).
+#[test]
+fn a_refusal_by_a_process_on_another_policy_version_does_not_lift_an_objection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consent.db");
+    let a = ConsentStore::open(&path, policy("fixtures/milo_and_pi.json")).unwrap();
+    assert!(a.check("alice", "postal_catalogue", None).unwrap().allowed, "precondition: legitimate interest, no objection");
+    a.record(&DecisionInput::new("alice", "marketing_post", Action::Object, Source::Settings)).unwrap();
+    assert!(!a.check("alice", "postal_catalogue", None).unwrap().allowed);
+    let (mut b, lines) = spawn_worker(&path, "refuse-v2:alice");
+    assert_eq!(result_of(&lines), "done");
+    b.wait().unwrap();
+    a.refresh().unwrap();
+    assert_eq!(a.history("alice").unwrap().last().map(|r| r.action), Some(Action::Refuse), "A sees B's refusal");
+    assert!(!a.check("alice", "postal_catalogue", None).unwrap().allowed, "an objection hidden behind a refusal still denies");
+    assert_eq!(a.status("alice", "marketing_post").unwrap().status, Status::Objected);
+    // Withdrawing the objection is what lifts it.
+    a.record(&DecisionInput::new("alice", "marketing_post", Action::WithdrawObjection, Source::Settings)).unwrap();
+    assert!(a.check("alice", "postal_catalogue", None).unwrap().allowed);
 }
