@@ -381,11 +381,22 @@ pub(crate) type LoadedState = (HashMap<String, Arc<SubjectState>>, HashMap<OsPer
 /// `writable`). A broken chain fails the open (the caller fails closed); an edited state table is
 /// never served.
 pub(crate) fn load_checked(conn: &rusqlite::Connection, writable: bool) -> Result<LoadedState> {
+    load(conn, writable, true)
+}
+
+/// The fold of the verified history, whatever the digest says (a broken chain is an error): for
+/// a store that sees the table or its digest change with no new chain event, which no honest
+/// writer does (a reseal over an edit, or another process's `verify` invalidating the digest).
+pub(crate) fn load_from_history(conn: &rusqlite::Connection) -> Result<LoadedState> {
+    load(conn, false, false)
+}
+
+fn load(conn: &rusqlite::Connection, writable: bool, trust_digest: bool) -> Result<LoadedState> {
     let (subjects, os, sum): (HashMap<String, Arc<SubjectState>>, _, _) = read_table(conn)?;
     let (head_seq, head_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
     let stored = db::meta(conn, DIGEST_KEY)?;
     let empty = head_seq == 0 && subjects.is_empty() && os.is_empty();
-    if empty || stored.as_deref() == Some(sum.seal(head_seq, &head_hash).as_str()) {
+    if trust_digest && (empty || stored.as_deref() == Some(sum.seal(head_seq, &head_hash).as_str())) {
         return Ok((subjects, os, sum));
     }
     let (_, fold) = walk(conn)?;

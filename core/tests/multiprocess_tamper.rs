@@ -89,3 +89,29 @@ fn another_process_s_verify_finding_a_forged_state_stops_this_one_s_allows_and_i
     drop(fresh);
     assert_eq!(verify_in_another_process(&path), "verify ok 3");
 }
+
+/// A forger edits and reseals the state table while process A has the file open (no chain event:
+/// the head does not move). A's catch-up must not adopt the resealed table: it serves the
+/// verified history's fold, and its next write leaves a table that verifies.
+#[test]
+fn a_state_table_resealed_while_open_is_not_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consent.db");
+    let a = ConsentStore::open(&path, Policy::builtin()).unwrap();
+    a.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+    let granted_row: Vec<u8> =
+        Connection::open(&path).unwrap().query_row("SELECT state FROM subjects WHERE subject='alice'", [], |r| r.get(0)).unwrap();
+    a.record(&DecisionInput::new("alice", "usage_statistics", Action::Withdraw, Source::Settings)).unwrap();
+    assert!(!a.check("alice", "usage_analytics", None).unwrap().allowed);
+
+    forge_alice_granted(&path, &granted_row);
+    std::thread::sleep(CROSS_PROCESS_BOUND + Duration::from_secs(1));
+    a.refresh().unwrap();
+    assert!(!a.check("alice", "usage_analytics", None).unwrap().allowed, "a resealed edit made while open was adopted");
+
+    a.record(&DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+    assert!(!a.check("alice", "usage_analytics", None).unwrap().allowed);
+    assert_eq!(a.verify().unwrap(), 3, "the write rewrote the forged table from the history");
+    drop(a);
+    assert_eq!(verify_in_another_process(&path), "verify ok 3");
+}

@@ -56,8 +56,8 @@ pub(super) fn catch_up(
     let unchanged = seq == head.seq && hash == head.hash;
     // Same head: current, unless the digest sealed beside it is no longer the sum of what this
     // store serves (another process's `verify` found the state table forged and invalidated it,
-    // or the table was resealed meanwhile). Then the served state is unproven: reload it as an
-    // open does, and never seal it again (this write would otherwise reseal a forgery).
+    // or someone edited and resealed the table). Then the served state is unproven: it is
+    // replaced by the verified history's fold, never the table, and never sealed as it was.
     if unchanged && sealed_digest_matches(conn, &head.state_sum)? {
         shared.confirm(started);
         return Ok(None);
@@ -91,7 +91,8 @@ pub(super) fn catch_up(
     if full {
         // Subjects may have been removed (erasure, purge), the file replaced, or the digest not
         // match: reload everything as an open does (never serving an unproven state table).
-        let (subjects, os, sum) = state_proof::load_checked(conn, false)?;
+        // Same head, other digest: the table changed with no chain event; only the history counts.
+        let (subjects, os, sum) = if unchanged { state_proof::load_from_history(conn)? } else { state_proof::load_checked(conn, false)? };
         if in_write && !sealed_digest_matches(conn, &sum)? {
             // The table was not what the history gives (or not sealed so): this write's
             // transaction rewrites it, so the digest it seals is the sum of the table.
