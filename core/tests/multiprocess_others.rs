@@ -225,3 +225,27 @@ fn a_refusal_by_a_process_on_another_policy_version_does_not_lift_an_objection()
     a.record(&DecisionInput::new("alice", "marketing_post", Action::WithdrawObjection, Source::Settings)).unwrap();
     assert!(a.check("alice", "postal_catalogue", None).unwrap().allowed);
 }
+
+/// A read-only opener (an app extension) in this process; the other process withdraws, then
+/// erases: the read-only store honours both within the bound.
+#[test]
+fn a_read_only_store_honours_another_process_s_withdrawal_and_erasure_within_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consent.db");
+    let setup = ConsentStore::open(&path, Policy::builtin()).unwrap();
+    for s in ["alice", "bob"] {
+        setup.record(&DecisionInput::new(s, "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+    }
+    drop(setup);
+    let ro = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(SystemClock), OpenMode::ReadOnly).unwrap();
+    assert!(ro.check("alice", "usage_analytics", None).unwrap().allowed && ro.check("bob", "usage_analytics", None).unwrap().allowed);
+    let (mut b, lines) = spawn_worker(&path, "withdraw:alice");
+    assert_eq!(result_of(&lines), "done");
+    no_allow_past_the_bound(&ro, "alice", "usage_analytics", Instant::now());
+    b.wait().unwrap();
+    let (mut b, lines) = spawn_worker(&path, "erase:bob");
+    assert_eq!(result_of(&lines), "done");
+    no_allow_past_the_bound(&ro, "bob", "usage_analytics", Instant::now());
+    b.wait().unwrap();
+    assert_eq!(ro.verify().unwrap(), ro.chain_rows().unwrap().len() as u64);
+}
