@@ -46,7 +46,11 @@ case "$base" in
 esac
 
 if [ -z "$zip" ]; then
-  "$here/build-xcframework.sh" # on a Mac only; says so elsewhere
+  command -v xcodebuild > /dev/null || {
+    echo "release: building ConsentKitFFI.xcframework.zip needs macOS with Xcode (xcodebuild), which this machine lacks; build the zip on a Mac (make xcframework), then pass it here: $0 $version $base --zip PATH" >&2
+    exit 1
+  }
+  "$here/build-xcframework.sh"
   zip="$here/ConsentKitFFI.xcframework.zip"
 fi
 [ -f "$zip" ] || { echo "release: no zip at '$zip'" >&2; exit 1; }

@@ -82,4 +82,13 @@ expect_refusal "a plain-http URL" "http://downloads.example.com/x" "$version" "h
 (cd "$work/zip/ConsentKitFFI.xcframework" && zip -q ../../nested.zip Info.plist)
 expect_refusal "a zip without the XCFramework at its root" "$work/nested.zip" "$version" "$base" --zip "$work/nested.zip"
 expect_refusal "a missing zip" "$work/missing.zip" "$version" "$base" --zip "$work/missing.zip"
+# Without Xcode (this Linux CI), release.sh without --zip says it cannot build the zip here and
+# names the way that works here (--zip), and writes nothing.
+if ! command -v xcodebuild > /dev/null; then
+  rm -f "$work/refused.swift"
+  if "$here/release.sh" "$version" "$base" --out "$work/refused.swift" > /dev/null 2> "$work/refusal.err"; then fail "release.sh without --zip succeeded without Xcode"; fi
+  [ ! -e "$work/refused.swift" ] || fail "release.sh without --zip wrote a manifest without Xcode"
+  grep -q -- "--zip PATH" "$work/refusal.err" || fail "release.sh without Xcode does not say to pass --zip PATH: $(cat "$work/refusal.err")"
+  refused=$((refused + 1))
+fi
 echo "Swift release manifest: parses, url $base/v$version/ConsentKitFFI.xcframework.zip, checksum = the zip's SHA-256, same platforms/product/targets as bindings/swift, no unsafeFlags; $refused bad inputs refused"

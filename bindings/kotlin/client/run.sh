@@ -13,6 +13,15 @@ sources="$here/../target/consentkit-kotlin-$version-sources.jar"
 for entry in com/consentkit/ConsentManager.kt com/consentkit/ffi/consentkit_ffi.kt; do
   jar tf "$sources" | grep -qx "$entry" || { echo "the sources jar $sources lacks $entry" >&2; exit 1; }
 done
+# The POM says MPL-2.0: its text ships at the repository root and in both jars (MPL-2.0 3.1/3.2).
+grep -q '^Mozilla Public License Version 2.0' "$repo/LICENSE" || { echo "no MPL-2.0 text in $repo/LICENSE" >&2; exit 1; }
+# Maven Central refuses an artifact without a -javadoc jar (Dokka is not in the offline set: it holds
+# a README naming the sources jar, as Central allows).
+javadoc="$here/../target/consentkit-kotlin-$version-javadoc.jar"
+[ -f "$javadoc" ] && jar tf "$javadoc" | grep -qx README.md || { echo "no javadoc jar with a README.md at $javadoc" >&2; exit 1; }
+for j in "$here/../target/consentkit-kotlin-$version.jar" "$sources" "$javadoc"; do
+  jar tf "$j" | grep -qx META-INF/LICENSE || { echo "$j lacks META-INF/LICENSE (the licence text)" >&2; exit 1; }
+done
 mkdir -p "$here/target/quickstart"
 out="$here/target/quickstart/QuickStart.kt"
 awk '/<!-- quick-start-kotlin:begin -->/{on=1; next} /<!-- quick-start-kotlin:end -->/{on=0} on && !/^```/' "$repo/README.md" > "$here/target/quickstart/block.txt"
