@@ -391,12 +391,25 @@ pub(crate) fn load_from_history(conn: &rusqlite::Connection) -> Result<LoadedSta
     load(conn, false, false)
 }
 
+/// True when `stored` (the file's state digest) is `sum` sealed with the file's recorded `head`
+/// (none: the genesis), or the file has neither a digest nor a head and `sum` is that of an
+/// empty state. The one test of a digest, for the open and for a catch-up.
+pub(crate) fn digest_seals(stored: Option<&str>, head: Option<&(u64, String)>, sum: &StateSum) -> bool {
+    match (stored, head) {
+        (Some(digest), Some((seq, hash))) => digest == sum.seal(*seq, hash),
+        (Some(digest), None) => digest == sum.seal(0, GENESIS),
+        (None, None) => *sum == StateSum::default(),
+        (None, Some(_)) => false,
+    }
+}
+
 fn load(conn: &rusqlite::Connection, writable: bool, trust_digest: bool) -> Result<LoadedState> {
     let (subjects, os, sum): (HashMap<String, Arc<SubjectState>>, _, _) = read_table(conn)?;
-    let (head_seq, head_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
+    let head = db::head(conn)?;
+    let (head_seq, head_hash) = head.clone().unwrap_or((0, GENESIS.to_string()));
     let stored = db::meta(conn, DIGEST_KEY)?;
     let empty = head_seq == 0 && subjects.is_empty() && os.is_empty();
-    if trust_digest && (empty || stored.as_deref() == Some(sum.seal(head_seq, &head_hash).as_str())) {
+    if trust_digest && (empty || digest_seals(stored.as_deref(), head.as_ref(), &sum)) {
         return Ok((subjects, os, sum));
     }
     let (_, fold) = walk(conn)?;

@@ -123,13 +123,7 @@ pub(super) fn catch_up(
 /// True when the file's sealed state digest is `sum` sealed with the file's recorded head, or
 /// the file is new (no head, no digest) and `sum` that of an empty state.
 fn sealed_digest_matches(conn: &Connection, sum: &state_proof::StateSum) -> Result<bool> {
-    let recorded = db::head(conn)?;
-    Ok(match (db::meta(conn, state_proof::DIGEST_KEY)?, recorded) {
-        (Some(digest), Some((seq, hash))) => digest == sum.seal(seq, &hash),
-        (Some(digest), None) => digest == sum.seal(0, GENESIS),
-        (None, None) => *sum == state_proof::StateSum::default(),
-        (None, Some(_)) => false,
-    })
+    Ok(state_proof::digest_seals(db::meta(conn, state_proof::DIGEST_KEY)?.as_deref(), db::head(conn)?.as_ref(), sum))
 }
 
 /// One probe: if the file changed since the last one, catch up; then confirm the snapshot is
