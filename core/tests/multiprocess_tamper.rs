@@ -7,6 +7,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use consentkit_core::*;
 use rusqlite::Connection;
 
@@ -40,16 +42,8 @@ fn verify_in_another_process(path: &std::path::Path) -> String {
 fn forge_alice_granted(path: &std::path::Path, granted_row: &[u8]) {
     let conn = Connection::open(path).unwrap();
     conn.execute("UPDATE subjects SET state=?1 WHERE subject='alice'", [granted_row]).unwrap();
-    let mut stmt = conn.prepare("SELECT subject, state FROM subjects").unwrap();
-    let subjects: std::collections::HashMap<String, state::SubjectState> = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
-        .unwrap()
-        .map(|row| row.unwrap())
-        .map(|(s, row)| (s, state::SubjectState::from_row(&row).unwrap()))
-        .collect();
-    let meta = |k: &str| conn.query_row("SELECT value FROM meta WHERE key=?1", [k], |r| r.get::<_, String>(0)).unwrap();
-    let digest = state_proof::StateSum::of(&subjects, &Default::default()).seal(meta("head_seq").parse().unwrap(), &meta("head_hash"));
-    conn.execute("UPDATE meta SET value=?1 WHERE key='state_digest'", [digest]).unwrap();
+    drop(conn);
+    common::reseal_state_digest(path);
 }
 
 /// Process A serves a resealed forgery (the documented limit of the unkeyed digest, found only

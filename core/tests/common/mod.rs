@@ -73,3 +73,25 @@ pub fn fixture_policy(name: &str) -> Policy {
 pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
+
+/// Recomputes the state digest over the (edited) table, as a forger who read the source would.
+pub fn reseal_state_digest(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT subject, state FROM subjects").unwrap();
+    let subjects: std::collections::HashMap<String, consentkit_core::state::SubjectState> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .unwrap()
+        .map(|row| row.unwrap())
+        .map(|(s, row)| (s, consentkit_core::state::SubjectState::from_row(&row).unwrap()))
+        .collect();
+    let mut stmt = conn.prepare("SELECT permission, state, since FROM os_permissions").unwrap();
+    let os: std::collections::HashMap<OsPermission, OsRecord> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+        .unwrap()
+        .map(|row| row.unwrap())
+        .map(|(p, s, since)| (p.parse().unwrap(), OsRecord { state: s.parse().unwrap(), since: Timestamp(since) }))
+        .collect();
+    let meta = |k: &str| conn.query_row("SELECT value FROM meta WHERE key=?1", [k], |r| r.get::<_, String>(0)).unwrap();
+    let digest = consentkit_core::state_proof::StateSum::of(&subjects, &os).seal(meta("head_seq").parse().unwrap(), &meta("head_hash"));
+    conn.execute("UPDATE meta SET value=?1 WHERE key='state_digest'", [digest]).unwrap();
+}
