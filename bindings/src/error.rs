@@ -62,7 +62,7 @@ impl From<Error> for ConsentKitError {
         match e {
             Error::UnknownCategory(_) => ConsentKitError::UnknownCategory(message),
             Error::UnknownFeature(_) => ConsentKitError::UnknownFeature(message),
-            Error::InvalidInput { .. } | Error::ReservedAction(_) => ConsentKitError::InvalidInput(message),
+            Error::InvalidInput { .. } | Error::ReservedAction(_) | Error::ClockBehind { .. } => ConsentKitError::InvalidInput(message),
             Error::NotApplicable { .. } | Error::Scope { .. } => ConsentKitError::NotApplicable(message),
             Error::GrantBySupport { .. } => ConsentKitError::GrantBySupport(message),
             Error::UnderAge { .. } | Error::ChildrenNotServed { .. } => ConsentKitError::UnderAge(message),

@@ -38,6 +38,12 @@ pub enum Error {
     /// A scope was given for a feature that is not granted per item, or omitted for one that is.
     #[error("feature '{feature}' {why}")]
     Scope { feature: String, why: &'static str },
+    /// A grant while the device's clock reads behind the store's time (the highest clock reading
+    /// the store has seen): its lifetime would be counted from a time that has not come yet.
+    /// Nothing was written; refusals, withdrawals and objections are still recorded. Fix the clock
+    /// (or, if the store's time came from a clock that was ahead, grants wait until it is reached).
+    #[error("cannot record a grant: the clock reads {clock}, behind the store's time {store_time} (the clock was set back, or an earlier reading was ahead); a grant's lifetime counts from the real time of the grant")]
+    ClockBehind { clock: crate::clock::Timestamp, store_time: crate::clock::Timestamp },
     /// The policy JSON does not parse or does not validate; `path` is a JSON path.
     #[error("invalid policy at {path}: {why}")]
     Policy { path: String, why: String },
@@ -132,6 +138,7 @@ impl Error {
             Error::Io { source, .. } => format!("i/o error: {:?}", source.kind()),
             Error::Policy { path, .. } => format!("invalid policy at {path}"),
             Error::Import(_) => "rejected import".into(),
+            Error::ClockBehind { .. } => "grant refused: the clock reads behind the store's time".into(),
             _ => "invalid input".into(),
         }
     }

@@ -256,7 +256,7 @@ impl ConsentStore {
                         "{at} was erased from this store (erasure record seq {erasure}): a document from before an erasure does not restore it"
                     )));
                 }
-                let event = validate::imported(w.policy, w.subject(&doc.subject), w.now, &doc.subject, r, after)
+                let event = validate::imported(w.policy, w.subject(&doc.subject), w.now, w.clock_reading, &doc.subject, r, after)
                     .map_err(|e| Error::Import(format!("{at}: {e}")))?;
                 after = event.at;
                 w.append(event)?;

@@ -54,6 +54,19 @@ pub(crate) fn check_caller_source(source: Source) -> Result<()> {
     }
 }
 
+/// Refuses a grant made while the clock reads behind the store's time (`clock_reading` <
+/// `store_time`): the clock was set back, or the store's high-water mark came from a reading that
+/// was ahead. Stamped at the store's time, the grant would last its lifetime from that time, not
+/// from the real one (a mark at 2099 would make a 13-month consent last until 2100); counted from
+/// the clock's reading, it would be expired when made. Every other action is recorded (withdrawing
+/// is never harder than granting).
+pub(crate) fn check_grant_time(action: Action, clock_reading: Timestamp, store_time: Timestamp) -> Result<()> {
+    if action == Action::Grant && clock_reading < store_time {
+        return Err(Error::ClockBehind { clock: clock_reading, store_time });
+    }
+    Ok(())
+}
+
 /// Checks one decision against the policy and the subject's state so far (`state`: `None` when
 /// the subject has no record). Returns the category. The same rules for live writes and imports.
 pub(crate) fn check_decision<'p>(policy: &'p Policy, state: Option<&SubjectState>, d: &DecisionInput) -> Result<&'p Category> {
@@ -139,12 +152,14 @@ fn decided_under_some_basis(d: &DecisionInput) -> bool {
 /// replay has built so far, `valid_until` re-derived from the policy and the event's time, the
 /// purpose version never above the policy's (the file can only lower it: renewal then required),
 /// no OS permission fields, no `detail` but the SDK's own. `state` is the subject's state so far,
-/// `now` this device's time, `after` the previous event's time. Returns the (unsealed) event to
+/// `now` this device's time (the store's), `clock_reading` its clock's own reading (a grant dated
+/// after it is refused, see [`check_grant_time`]), `after` the previous event's time. Returns the (unsealed) event to
 /// append: source `import`, the original source kept in `detail`.
 pub(crate) fn imported(
     policy: &Policy,
     state: Option<&SubjectState>,
     now: Timestamp,
+    clock_reading: Timestamp,
     subject: &str,
     r: &Receipt,
     after: Timestamp,
@@ -158,6 +173,10 @@ pub(crate) fn imported(
     }
     if r.at > now {
         return Err(invalid("event time", &r.at.to_string(), format!("is after this device's time {now}")));
+    }
+    if r.action == Action::Grant && r.at > clock_reading {
+        // Its lifetime, re-derived from its time, would run past the lifetime counted from now.
+        return Err(Error::ClockBehind { clock: clock_reading, store_time: r.at });
     }
     if r.at < after {
         return Err(invalid("event time", &r.at.to_string(), format!("is before the previous event's {after}")));

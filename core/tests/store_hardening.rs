@@ -31,9 +31,12 @@ fn a_clock_set_back_does_not_revive_an_expired_grant() {
     // Persisted: a restart with the clock still set back keeps the grant expired.
     f.reopen(None);
     assert!(!f.allowed("alice", "usage_analytics"), "after a restart too");
-    // A receipt written now is not stamped before the high-water mark either.
-    let r = f.grant("bob", "usage_statistics");
+    // A receipt written now is not stamped before the high-water mark either; a grant, whose
+    // lifetime would count from that mark, is refused until the clock reaches it.
+    let r = f.record("bob", "usage_statistics", Action::Refuse, Source::Settings);
     assert!(r.at >= ts("2027-03-01T00:00:00Z"), "receipt at {}", r.at);
+    let grant = f.store.record(&DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings));
+    assert!(matches!(grant, Err(Error::ClockBehind { .. })), "{grant:?}");
 }
 
 /// The store file's bytes, WAL included.

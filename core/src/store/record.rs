@@ -10,7 +10,10 @@ use crate::receipt::Receipt;
 use crate::validate::{self, check_caller_source, DecisionInput};
 
 impl ConsentStore {
-    /// Records one decision. Validated first; an invalid one writes nothing.
+    /// Records one decision. Validated first; an invalid one writes nothing. The receipt's time is
+    /// the store's time ([`ConsentStore::now`]): the clock's reading, or the store's high-water
+    /// mark when the clock reads behind it. A grant while the clock reads behind the mark is
+    /// refused ([`Error::ClockBehind`]); refusals, withdrawals and objections are always recorded.
     pub fn record(&self, decision: &DecisionInput) -> Result<Receipt> {
         let (_, mut receipts) = self.write(|w| decide(w, decision))?;
         receipts.pop().ok_or_else(|| Error::Corrupt("a decision produced no event".into()))
@@ -81,6 +84,7 @@ impl ConsentStore {
 /// ([`validate::check_decision`], the same check an import replays), then appends it.
 fn decide(w: &mut WriteTx, d: &DecisionInput) -> Result<()> {
     let category = validate::check_decision(w.policy, w.subject(&d.subject), d)?;
+    validate::check_grant_time(d.action, w.clock_reading, w.now)?;
     w.append(validate::decision_event(w.policy, category, d, w.now))?;
     Ok(())
 }

@@ -28,7 +28,11 @@ use crate::state_proof::StateSum;
 pub(crate) struct WriteTx<'a> {
     pub(crate) conn: &'a Connection,
     pub(crate) policy: &'a Policy,
+    /// The store's time for this write: the clock's reading, never before the high-water mark.
     pub(crate) now: Timestamp,
+    /// The clock's own reading for this write; before `now` when the clock reads behind the
+    /// store's time (set back, or the mark came from a reading that was ahead).
+    pub(crate) clock_reading: Timestamp,
     pub(crate) base: &'a Snapshot,
     pub(crate) erasure_key: &'a str,
     next_seq: u64,
@@ -194,13 +198,15 @@ impl ConsentStore {
             // The store's time for this write, never before the high-water mark; the mark itself
             // moves only when the write commits, so a refused write leaves the store's time (and
             // the file, which records it on close) as it was.
-            let now = self.shared.at_least_high_water(self.clock.now());
+            let clock_reading = self.clock.now();
+            let now = self.shared.at_least_high_water(clock_reading);
             caught_up = catch_up(&self.shared, &mut published, &tx, now, started, true)?;
             let base = self.shared.snapshot.load_full();
             let mut w = WriteTx {
                 conn: &tx,
                 policy: &self.policy,
                 now,
+                clock_reading,
                 base: &base,
                 erasure_key: &self.erasure_key,
                 next_seq: published.seq + 1,
