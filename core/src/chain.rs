@@ -133,8 +133,12 @@ pub enum ChainBreak {
     BrokenLink { seq: u64 },
     /// A sequence number is missing (a row was deleted from the middle).
     Missing { seq: u64 },
-    /// The chain ends before the recorded head (rows deleted from the end).
+    /// The chain ends before the recorded head (rows deleted from the end), or before the
+    /// newest event the state table was derived from (`head`: rows deleted from the end and the
+    /// recorded head moved back to the last row left).
     Truncated { seq: u64, head: u64 },
+    /// Events after the recorded head (rows appended outside ConsentKit, or the head moved back).
+    BeyondHead { seq: u64, head: u64 },
     /// A tombstone that no erasure or purge record claims (content removed by hand).
     UnclaimedTombstone { seq: u64 },
     /// An event that an erasure or purge record claims to have removed is still (or again) there.
@@ -152,6 +156,7 @@ impl ChainBreak {
             | ChainBreak::BrokenLink { seq }
             | ChainBreak::Missing { seq }
             | ChainBreak::Truncated { seq, .. }
+            | ChainBreak::BeyondHead { seq, .. }
             | ChainBreak::UnclaimedTombstone { seq }
             | ChainBreak::RemovedEventPresent { seq }
             | ChainBreak::StateMismatch { seq } => seq,
@@ -171,6 +176,12 @@ impl fmt::Display for ChainBreak {
             ChainBreak::Missing { seq } => write!(f, "chain broken at seq {seq}: the event is missing (deleted)"),
             ChainBreak::Truncated { seq, head } => {
                 write!(f, "chain broken at seq {seq}: the chain ends before its recorded head {head} (truncated)")
+            }
+            ChainBreak::BeyondHead { seq, head } => {
+                write!(
+                    f,
+                    "chain broken at seq {seq}: the event is after the recorded head {head} (appended by hand, or the head moved back)"
+                )
             }
             ChainBreak::UnclaimedTombstone { seq } => {
                 write!(f, "chain broken at seq {seq}: content removed without an erasure or purge record")

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::chain::{self, ChainRow, RowContent, GENESIS};
+use crate::chain::{self, ChainBreak, ChainRow, RowContent, GENESIS};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::gate::OsRecord;
@@ -691,9 +691,10 @@ pub fn retention_candidates(conn: &Connection, up_to_seq: u64) -> Result<Vec<(u6
     Ok(out)
 }
 
-/// The head to append after: the recorded head, or the last stored row if rows lie beyond it
-/// (rows cut off after the recorded head stay visible as a break instead of being overwritten).
-/// One cached statement, no scan (`max(seq)` reads the last row; `hash` is that row's): every
+/// The head to append after: the recorded head, which must be the newest stored row; if it is
+/// not (the newest rows deleted, rows appended by hand), `Tampered`: an open fails closed and a
+/// write is refused, never appended after a gap. No recorded head (an empty or pre-head file):
+/// the last stored row. One cached statement, no scan (`max(seq)` reads the last row; `hash` is that row's): every
 /// write reads this first.
 pub fn current_head(conn: &Connection) -> Result<Option<(u64, String)>> {
     let (seq, hash, last): (Option<String>, Option<String>, Option<(u64, String)>) = conn
@@ -713,10 +714,29 @@ pub fn current_head(conn: &Connection) -> Result<Option<(u64, String)>> {
         _ => None,
     };
     Ok(match (recorded, last) {
-        (Some(head), Some(last)) if last.0 > head.0 => Some(last),
+        // The newest row is the recorded head, or the file was edited: the newest rows deleted
+        // (a write would append after the gap) or rows appended without moving the head.
+        (Some(head), Some(last)) if last.0 > head.0 => {
+            return Err(Error::Tampered(ChainBreak::BeyondHead { seq: head.0 + 1, head: head.0 }))
+        }
+        (Some(head), last) if head.0 > last.as_ref().map_or(0, |l| l.0) => {
+            let seq = last.map_or(0, |l| l.0) + 1;
+            return Err(Error::Tampered(ChainBreak::Truncated { seq, head: head.0 }));
+        }
         (Some(head), _) => Some(head),
         (None, last) => last,
     })
+}
+
+/// The newest event the state table says it was derived from (`subjects.last_seq`,
+/// `os_permissions.seq`); 0 for an empty table.
+pub fn newest_state_seq(conn: &Connection) -> Result<u64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT max(coalesce((SELECT max(last_seq) FROM subjects), 0), coalesce((SELECT max(seq) FROM os_permissions), 0))",
+        )?
+        .query_row([], |r| r.get::<_, i64>(0))?
+        .max(0) as u64)
 }
 
 /// The subjects whose state was written after `seq` (another connection's commits).
@@ -865,7 +885,7 @@ mod tests {
     }
 
     #[test]
-    fn the_head_is_the_recorded_one_or_the_rows_beyond_it_in_one_statement() {
+    fn the_head_is_the_recorded_one_and_the_newest_row_or_the_file_was_edited() {
         let dir = tempfile::tempdir().unwrap();
         let conn = schema::open(&dir.path().join("head.db"), OpenMode::ReadWrite).unwrap();
         assert_eq!(current_head(&conn).unwrap(), None, "an empty ledger has no head");
@@ -875,7 +895,15 @@ mod tests {
         assert_eq!(head(&conn).unwrap(), Some((2, hash(2))));
         assert_eq!(meta(&conn, crate::state_proof::DIGEST_KEY).unwrap().as_deref(), Some("digest-2"));
         assert_eq!(meta(&conn, "time_high_water").unwrap().as_deref(), Some("1234"));
-        assert_eq!(current_head(&conn).unwrap(), Some((2, hash(2))), "rows cut off after the recorded head: the recorded head");
+        let tampered = |r: Result<Option<(u64, String)>>| match r {
+            Err(Error::Tampered(b)) => b,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            tampered(current_head(&conn)),
+            ChainBreak::Truncated { seq: 1, head: 2 },
+            "every row cut off after the recorded head: refused, never the recorded head"
+        );
         let row = |seq: i64, h: u8| {
             conn.execute(
                 "INSERT INTO events (seq, content_hash, hash, removed_by) VALUES (?1, ?2, ?3, 0)",
@@ -884,10 +912,12 @@ mod tests {
             .unwrap()
         };
         row(1, 1);
-        assert_eq!(current_head(&conn).unwrap(), Some((2, hash(2))), "the last row is before the recorded head");
+        assert_eq!(tampered(current_head(&conn)), ChainBreak::Truncated { seq: 2, head: 2 }, "the last row is before the recorded head");
         row(2, 2);
+        assert_eq!(current_head(&conn).unwrap(), Some((2, hash(2))));
         row(3, 3);
-        assert_eq!(current_head(&conn).unwrap(), Some((3, hash(3))), "a row beyond the recorded head is appended after");
+        assert_eq!(tampered(current_head(&conn)), ChainBreak::BeyondHead { seq: 3, head: 2 }, "a row beyond the recorded head");
+        set_head(&conn, 3, &hash(3), "digest-3", 1_235).unwrap();
         conn.execute("DELETE FROM meta WHERE key = 'head_hash'", []).unwrap();
         assert_eq!(current_head(&conn).unwrap(), Some((3, hash(3))), "no recorded head: the last row");
         set_head(&conn, 3, &hash(3), "digest-3", 1_235).unwrap();

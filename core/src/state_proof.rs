@@ -377,14 +377,16 @@ fn check_and_hash(rows: &[(&str, &[u8])]) -> Result<(Vec<Loaded>, StateSum)> {
 pub(crate) type LoadedState = (HashMap<String, Arc<SubjectState>>, HashMap<OsPermission, OsRecord>, StateSum);
 
 /// The state a store opens with: the state table if its digest matches the chain head; else,
-/// after a full walk, the fold of a verified history (rewritten into the table and re-sealed when
-/// `writable`). A broken chain fails the open (the caller fails closed); an edited state table is
-/// never served.
+/// after a full walk, the table if it equals the fold of the verified history (re-sealed, rows in
+/// an older writer's text rewritten, when `writable`). A broken chain, a table that records
+/// events after the head, or a table that disagrees with the history is `Tampered` (the caller
+/// fails closed): an edited table is never served, and never silently rebuilt.
 pub(crate) fn load_checked(conn: &rusqlite::Connection, writable: bool) -> Result<LoadedState> {
     load(conn, writable, true)
 }
 
-/// The fold of the verified history, whatever the digest says (a broken chain is an error): for
+/// The fold of the verified history, whatever the digest says (a broken chain, or a table that
+/// records events after the head, is an error): for
 /// a store that sees the table or its digest change with no new chain event, which no honest
 /// writer does (a reseal over an edit, or another process's `verify` invalidating the digest).
 pub(crate) fn load_from_history(conn: &rusqlite::Connection) -> Result<LoadedState> {
@@ -412,12 +414,26 @@ fn load(conn: &rusqlite::Connection, writable: bool, trust_digest: bool) -> Resu
     if trust_digest && (empty || digest_seals(stored.as_deref(), head.as_ref(), &sum)) {
         return Ok((subjects, os, sum));
     }
+    // The table was derived from events the chain no longer has: its newest rows were cut off
+    // (and the recorded head moved back). Their fold would lose what they recorded (a withdrawal).
+    let newest = db::newest_state_seq(conn)?;
+    if newest > head_seq {
+        log::error!("consentkit: the state table records events after the chain's head; the chain was truncated");
+        return Err(Error::Tampered(ChainBreak::Truncated { seq: head_seq + 1, head: newest }));
+    }
     let (_, fold) = walk(conn)?;
-    let agrees = fold.check(&subjects, &os, head_seq).is_ok();
+    let agrees = fold.check(&subjects, &os, head_seq);
     // Rows whose text is not what this version writes for their state (an older writer's, or an
     // edit that parses the same) are rewritten, so the next open's digest matches.
     let canonical = StateSum::of(&subjects, &os) == sum;
-    if !agrees {
+    if let Err(mismatch) = &agrees {
+        // Unproven and disagreeing: the table or the history was edited, and which one cannot be
+        // told (a history cut short and its rows' seqs edited looks like an edited table). Never
+        // rebuilt from the history (that could serve a lost withdrawal): fails closed.
+        if trust_digest {
+            log::error!("consentkit: the state table disagrees with the verified history and its digest does not match; refused");
+            return Err(Error::Tampered(mismatch.clone()));
+        }
         log::error!("consentkit: the state table disagrees with the verified history; serving the history's fold instead");
     } else if stored.is_some() {
         log::warn!("consentkit: the state digest did not match; the state table agrees with the verified history, re-sealed");
@@ -427,7 +443,7 @@ fn load(conn: &rusqlite::Connection, writable: bool, trust_digest: bool) -> Resu
     let sum = StateSum::of(&subjects, &os);
     if writable {
         let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-        if !agrees || !canonical {
+        if agrees.is_err() || !canonical {
             db::replace_state(&tx, &subjects, &os, head_seq)?;
         }
         db::set_meta(&tx, DIGEST_KEY, &sum.seal(head_seq, &head_hash))?;
@@ -596,8 +612,13 @@ mod tests {
         let (seq, hash) = db::head(&conn).unwrap().unwrap();
         assert_ne!(db::meta(&conn, DIGEST_KEY).unwrap(), Some(sum.seal(seq, &hash)), "the edited table is not sealed");
         drop(conn);
-        assert_eq!(answers(&path), [true, false, true, false], "the history's fold is served, not the edit");
-        assert_binary_and_sealed(&path);
+        // Unproven and disagreeing with the history: refused as tampered, never served, never rebuilt.
+        for _ in 0..2 {
+            let Err(err) = crate::ConsentStore::open(&path, crate::Policy::builtin()) else { panic!("opened") };
+            assert!(matches!(err, Error::Tampered(ChainBreak::StateMismatch { .. })), "{err}");
+        }
+        let closed = crate::ConsentStore::open_fail_closed(&path, Arc::new(crate::Policy::builtin()), Arc::new(crate::SystemClock));
+        assert!(!closed.check("bob", "contact_lookup", None).unwrap().allowed);
     }
 
     #[test]

@@ -199,15 +199,22 @@ fn a_schema_version_3_file_that_does_not_verify_is_not_migrated_and_fails_closed
 
 #[test]
 fn a_schema_version_3_state_table_edit_is_not_carried_into_the_migrated_store() {
-    // The chain verifies, the state table does not match its digest: the migrated store serves
-    // the history's fold, never the edit.
+    // The chain verifies, the state table does not match its digest and disagrees with the
+    // history: refused as tampered (fail closed), never served, never rebuilt.
     let dir = tempfile::tempdir().unwrap();
     let path = tampered_v3(&dir, "UPDATE subjects SET state = replace(state, '\"refused\"', '\"granted\"') WHERE subject = 'erin'");
     let clock = ManualClock::new(ts(expected()["now"].as_str().unwrap()));
-    let store = open(&path, &clock, OpenMode::ReadWrite);
-    assert_eq!(user_version(&path), schema::LATEST);
-    assert_answers_as_recorded(&store);
-    assert_eq!(store.status("erin", "photos_media").unwrap().status, Status::Refused);
+    let Err(err) = open_result(&path, &clock) else { panic!("opened") };
+    assert!(matches!(err, Error::Tampered(chain::ChainBreak::StateMismatch { .. })), "{err}");
+    let closed = ConsentStore::open_fail_closed(&path, Arc::new(Policy::builtin()), Arc::new(clock.clone()));
+    assert!(!closed.check("erin", "photo_sharing", None).unwrap().allowed, "never the edit");
+    drop(closed);
+    // Never rebuilt: a second open refuses it again.
+    assert!(matches!(open_result(&path, &clock), Err(Error::Tampered(_))));
+}
+
+fn open_result(path: &Path, clock: &ManualClock) -> Result<ConsentStore> {
+    ConsentStore::open_with(path, Arc::new(Policy::builtin()), Arc::new(clock.clone()), OpenMode::ReadWrite)
 }
 
 /// Appends `n` sealed events to a v3 file in the v3 row format (text hashes, stored prev_hash),
@@ -218,6 +225,7 @@ fn grow_v3(path: &Path, n: u64) {
         .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
         .unwrap();
     conn.execute_batch("BEGIN").unwrap();
+    let mut appended = Vec::new();
     for i in 0..n {
         seq += 1;
         let action = if i % 2 == 0 { Action::Grant } else { Action::Withdraw };
@@ -250,8 +258,16 @@ fn grow_v3(path: &Path, n: u64) {
             ],
         )
         .unwrap();
-        prev = r.hash;
+        prev = r.hash.clone();
+        appended.push(r);
     }
+    // And zed's state row, as the v3 code wrote it in the same transaction (JSON text).
+    let state = state::SubjectState::fold(&appended);
+    conn.execute(
+        "INSERT OR REPLACE INTO subjects (subject, state, last_seq) VALUES ('zed', ?1, ?2)",
+        rusqlite::params![serde_json::to_string(&state).unwrap(), seq as i64],
+    )
+    .unwrap();
     conn.execute("UPDATE meta SET value = ?1 WHERE key = 'head_seq'", [seq.to_string()]).unwrap();
     conn.execute("UPDATE meta SET value = ?1 WHERE key = 'head_hash'", [&prev]).unwrap();
     conn.execute_batch("COMMIT; VACUUM;").unwrap();

@@ -194,6 +194,25 @@ fn grant_alice_in_the_state_table(path: &std::path::Path) {
     conn.execute("UPDATE subjects SET state=?1 WHERE subject='alice'", [state.to_row()]).unwrap();
 }
 
+/// Closes the store and opens the file again: refused as tampered (the state table disagrees with
+/// the history, unproven); the fixture keeps the fail-closed store. Twice: never rebuilt.
+fn reopen_refused_as_tampered(f: &mut Fixture) {
+    let policy = f.store.policy().clone();
+    let clock = std::sync::Arc::new(f.clock.clone());
+    let placeholder = ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), policy.clone(), clock.clone());
+    drop(std::mem::replace(&mut f.store, placeholder));
+    for mode in [OpenMode::ReadOnly, OpenMode::ReadWrite, OpenMode::ReadWrite] {
+        let before = std::fs::read(&f.path).unwrap();
+        match ConsentStore::open_with(&f.path, policy.clone(), clock.clone(), mode) {
+            Err(err) => assert!(matches!(err, Error::Tampered(ChainBreak::StateMismatch { .. })), "{mode:?}: {err}"),
+            Ok(_) => panic!("{mode:?}: opened"),
+        }
+        assert_eq!(std::fs::read(&f.path).unwrap(), before, "{mode:?}: the file is left as it is");
+    }
+    f.store = ConsentStore::open_fail_closed(&f.path, policy, clock);
+    assert!(f.store.unavailable().is_some());
+}
+
 fn state_mismatch(result: Result<u64>) -> bool {
     matches!(result, Err(Error::Tampered(ChainBreak::StateMismatch { .. })))
 }
@@ -207,31 +226,22 @@ fn verify_checks_the_state_table_against_the_history() {
     assert!(err.to_string().contains("state table"), "{err}");
     // This store never served the edit: it stays open and keeps denying.
     assert!(!f.allowed("alice", "photo_sharing"));
-    f.reopen(None);
-    assert!(!f.allowed("alice", "photo_sharing"), "reopened from the history, not the edited row");
-    assert_eq!(f.store.status("alice", "photos_media").unwrap().status, Status::Refused);
-    assert_eq!(f.store.verify().unwrap(), 3, "the state table was rebuilt from the verified chain");
+    // The file is tampered: never reopened from a rebuilt table.
+    reopen_refused_as_tampered(&mut f);
+    assert!(!f.allowed("alice", "photo_sharing"));
 }
 
 #[test]
-fn opening_an_edited_state_table_serves_the_history_never_the_edit() {
+fn opening_an_edited_state_table_fails_closed_and_never_rebuilds_it() {
     let mut f = refused_photos();
     let placeholder =
         ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), f.store.policy().clone(), std::sync::Arc::new(f.clock.clone()));
     drop(std::mem::replace(&mut f.store, placeholder));
     grant_alice_in_the_state_table(&f.path);
-    // Read-only (the support tool): served from the fold, the file left as it is.
-    let before = std::fs::read(&f.path).unwrap();
-    let ro = ConsentStore::open_with(&f.path, f.store.policy().clone(), std::sync::Arc::new(f.clock.clone()), OpenMode::ReadOnly).unwrap();
-    assert!(!ro.check("alice", "photo_sharing", None).unwrap().allowed);
-    assert!(state_mismatch(ro.verify()), "the table itself still disagrees");
-    drop(ro);
-    assert_eq!(std::fs::read(&f.path).unwrap(), before);
-    // Read-write: rebuilt from the verified chain and re-sealed.
-    f.reopen(None);
-    assert!(!f.allowed("alice", "photo_sharing"));
-    assert!(f.allowed("bob", "usage_analytics"), "the rest of the state is intact");
-    assert_eq!(f.store.verify().unwrap(), 3);
+    // Read-only (the support tool) and read-write: refused, the file left as it is.
+    reopen_refused_as_tampered(&mut f);
+    let d = f.store.check("alice", "photo_sharing", None).unwrap();
+    assert!(!d.allowed && d.reasons.iter().any(|r| r.code == ReasonCode::StoreUnavailable), "{d:?}");
 }
 
 #[test]
@@ -242,8 +252,7 @@ fn an_edited_os_permission_row_is_not_served() {
     assert!(!f.allowed("alice", "contact_lookup"));
     Connection::open(&f.path).unwrap().execute("UPDATE os_permissions SET state='granted' WHERE permission='contacts'", []).unwrap();
     assert!(state_mismatch(f.store.verify()));
-    f.reopen(None);
-    assert_eq!(f.store.os_state(OsPermission::CONTACTS), OsState::Denied);
+    reopen_refused_as_tampered(&mut f);
     assert!(!f.allowed("alice", "contact_lookup"));
 }
 
@@ -266,10 +275,9 @@ fn a_resealed_state_edit_is_served_only_until_verify_which_closes_the_store() {
     assert!(!d.allowed && d.reasons.iter().any(|r| r.code == ReasonCode::StoreUnavailable), "{d:?}");
     assert!(f.store.unavailable().is_some());
     assert!(f.store.record(&DecisionInput::new("bob", "usage_statistics", Action::Withdraw, Source::Settings)).is_err());
-    // The next open rebuilds from the history (verify invalidated the digest).
-    f.reopen(None);
+    // Verify invalidated the digest: the next open refuses the file (never rebuilt, never served).
+    reopen_refused_as_tampered(&mut f);
     assert!(!f.allowed("alice", "photo_sharing"));
-    assert_eq!(f.store.verify().unwrap(), 3);
 }
 
 #[test]
@@ -327,4 +335,83 @@ fn a_purge_leaves_the_state_the_fold_of_what_remains() {
     f.grant("bob", "device_contacts");
     assert!(!f.store.check("bob", "contact_sync", Some("c-9")).unwrap().allowed);
     assert_eq!(f.store.verify().unwrap(), 7);
+}
+
+// ----- the chain's tail cut off (review item 2) -----
+
+/// bob granted (seq 1) and withdrew (seq 2); the store closed.
+fn withdrawn_bob() -> (Fixture, std::sync::Arc<Policy>, std::sync::Arc<ManualClock>) {
+    let mut f = Fixture::ucanywhere();
+    f.grant("bob", "usage_statistics");
+    f.record("bob", "usage_statistics", Action::Withdraw, Source::Settings);
+    let policy = f.store.policy().clone();
+    let clock = std::sync::Arc::new(f.clock.clone());
+    let placeholder = ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), policy.clone(), clock.clone());
+    drop(std::mem::replace(&mut f.store, placeholder));
+    (f, policy, clock)
+}
+
+/// Deletes the withdrawal (seq 2) as the sqlite3 shell would, optionally moving the recorded head
+/// back to seq 1 (its hash, as the store records it: lower-case hex).
+fn cut_off_the_withdrawal(path: &std::path::Path, move_head_back: bool) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("DROP TRIGGER events_append_only_delete; DELETE FROM events WHERE seq = 2;").unwrap();
+    if move_head_back {
+        conn.execute_batch(
+            "UPDATE meta SET value = (SELECT lower(hex(hash)) FROM events WHERE seq = 1) WHERE key = 'head_hash';
+             UPDATE meta SET value = '1' WHERE key = 'head_seq';",
+        )
+        .unwrap();
+    }
+}
+
+/// Every open of `path` (read-only, read-write, again) is refused with `want`, the file unchanged,
+/// and the fail-closed gate denies bob's analytics.
+fn refused_every_time(path: &std::path::Path, policy: &std::sync::Arc<Policy>, clock: &std::sync::Arc<ManualClock>, want: ChainBreak) {
+    for mode in [OpenMode::ReadOnly, OpenMode::ReadWrite, OpenMode::ReadWrite, OpenMode::ReadOnly] {
+        let before = std::fs::read(path).unwrap();
+        match ConsentStore::open_with(path, policy.clone(), clock.clone(), mode) {
+            Err(Error::Tampered(b)) => assert_eq!(b, want, "{mode:?}"),
+            Err(e) => panic!("{mode:?}: {e}"),
+            Ok(store) => panic!("{mode:?}: opened; bob allowed: {}", store.check("bob", "usage_analytics", None).unwrap().allowed),
+        }
+        assert_eq!(std::fs::read(path).unwrap(), before, "{mode:?}: never healed");
+    }
+    let closed = ConsentStore::open_fail_closed(path, policy.clone(), clock.clone());
+    assert!(!closed.check("bob", "usage_analytics", None).unwrap().allowed);
+    assert!(closed.record(&DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings)).is_err());
+}
+
+#[test]
+fn a_tail_cut_off_with_the_head_moved_back_is_refused_at_open_never_served_or_healed() {
+    let (f, policy, clock) = withdrawn_bob();
+    cut_off_the_withdrawal(&f.path, true);
+    // bob's state row still records seq 2, after the head: the chain lost what the table knows.
+    refused_every_time(&f.path, &policy, &clock, ChainBreak::Truncated { seq: 2, head: 2 });
+}
+
+#[test]
+fn a_tail_cut_off_with_the_head_and_the_rows_seq_moved_back_is_refused_at_open() {
+    let (f, policy, clock) = withdrawn_bob();
+    cut_off_the_withdrawal(&f.path, true);
+    Connection::open(&f.path).unwrap().execute("UPDATE subjects SET last_seq = 1", []).unwrap();
+    // The digest no longer matches and the table (withdrawn) disagrees with the short history's
+    // fold (granted): which one was edited cannot be told, so neither is served.
+    refused_every_time(&f.path, &policy, &clock, ChainBreak::StateMismatch { seq: 1 });
+}
+
+#[test]
+fn the_newest_event_deleted_with_the_head_left_is_refused_at_open_and_by_a_running_store_s_write() {
+    let (mut f, policy, clock) = withdrawn_bob();
+    f.store = ConsentStore::open_with(&f.path, policy.clone(), clock.clone(), OpenMode::ReadWrite).unwrap();
+    cut_off_the_withdrawal(&f.path, false);
+    // The running store: its next write would append after the gap; refused instead.
+    let err = f.store.record(&DecisionInput::new("carol", "usage_statistics", Action::Refuse, Source::Settings)).unwrap_err();
+    assert!(matches!(err, Error::Tampered(ChainBreak::Truncated { seq: 2, head: 2 })), "{err}");
+    assert!(!f.allowed("bob", "usage_analytics"));
+    let placeholder = ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), policy.clone(), clock.clone());
+    drop(std::mem::replace(&mut f.store, placeholder));
+    let max: i64 = Connection::open(&f.path).unwrap().query_row("SELECT max(seq) FROM events", [], |r| r.get(0)).unwrap();
+    assert_eq!(max, 1, "nothing was appended after the gap");
+    refused_every_time(&f.path, &policy, &clock, ChainBreak::Truncated { seq: 2, head: 2 });
 }

@@ -105,10 +105,11 @@ fn is_memory(path: &Path) -> bool {
 }
 
 /// Reads what a new [`Shared`] starts from, in one read transaction: the head, every subject's
-/// state, the OS states and the clock's high-water mark. The state table is served only if its
-/// digest matches the head; otherwise a read-write opener rebuilds or re-seals it from the
-/// verified history ([`state_proof::load_checked`]) and reads again, and a read-only opener
-/// serves the fold of the verified history, leaving the file as it is.
+/// state, the OS states and the clock's high-water mark. The recorded head must be the newest
+/// event row (else `Tampered`). The state table is served only if its digest matches the head, or
+/// if it equals the fold of the verified history ([`state_proof::load_checked`]: re-sealed by a
+/// read-write opener, which then reads again); a table that disagrees is `Tampered`, never
+/// rebuilt.
 fn load(conn: &Connection, policy: &Arc<Policy>, writable: bool) -> Result<(Snapshot, Head, i64)> {
     let in_read_transaction = |f: &dyn Fn() -> Result<(Snapshot, Head, i64, bool)>| {
         conn.execute_batch("BEGIN DEFERRED")?;
