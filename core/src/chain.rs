@@ -199,7 +199,11 @@ impl fmt::Display for ChainBreak {
 /// True for the records that may claim tombstones: erasure and purge records the store wrote
 /// itself (never an imported event, never any other action, whatever its `detail` says).
 pub fn may_claim_tombstones(r: &Receipt) -> bool {
-    matches!((r.action, r.source), (Action::Erasure, Source::Settings | Source::Support) | (Action::Purge, Source::System))
+    match r.action {
+        Action::Erasure => Source::ERASURE.contains(&r.source),
+        Action::Purge => Source::PURGE.contains(&r.source),
+        _ => false,
+    }
 }
 
 /// Seqs an erasure or purge record claims to have removed: its `removed_seqs`, each before the

@@ -132,6 +132,23 @@ named_enum!(
     }
 );
 
+impl Source {
+    /// The sources an erasure may come from: the subject (the app's settings) or support staff
+    /// acting on the subject's request. The one definition for [`crate::ConsentStore::erase`]'s
+    /// check, [`crate::chain::may_claim_tombstones`] and the schema's update trigger.
+    pub const ERASURE: [Source; 2] = [Source::Settings, Source::Support];
+
+    /// The sources a purge record comes from (the SDK itself). As [`Source::ERASURE`].
+    pub const PURGE: [Source; 1] = [Source::System];
+
+    /// True when a grant may come from this source: the subject's own act in the app (onboarding,
+    /// settings) or a guardian's. Never support staff (consent is the subject's own act), the OS
+    /// settings (an OS permission is not a consent to a purpose), an import or the SDK itself.
+    pub fn may_grant(self) -> bool {
+        matches!(self, Source::Onboarding | Source::Settings | Source::Guardian)
+    }
+}
+
 named_enum!(
     /// A subject's standing for one category. The W3C Data Privacy Vocabulary term each maps to
     /// is in its doc comment.

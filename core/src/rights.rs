@@ -280,8 +280,10 @@ impl ConsentStore {
     /// Afterwards the subject reads as never asked.
     pub fn erase(&self, subject: &str, source: Source) -> Result<ErasureReport> {
         check_subject(subject)?;
-        if matches!(source, Source::Import | Source::System | Source::Guardian | Source::OsSettings) {
-            return Err(crate::error::invalid("source", source.as_str(), "an erasure comes from the subject (settings) or support"));
+        if !Source::ERASURE.contains(&source) {
+            let allowed: Vec<&str> = Source::ERASURE.iter().map(|s| s.as_str()).collect();
+            let why = format!("an erasure comes from the subject or support: source must be one of {}", allowed.join(", "));
+            return Err(crate::error::invalid("source", source.as_str(), why));
         }
         let (count, mut receipts) = self.write(|w| {
             let events = db::subject_seqs(w.conn, subject)?;

@@ -155,8 +155,9 @@ const V4_TABLES: &str = r#"
 /// replaces without firing the delete trigger, so the insert trigger refuses it first.
 fn v4_indexes_and_triggers() -> String {
     let (erasure, purge) = (db::action_code(Action::Erasure), db::action_code(Action::Purge));
-    let (settings, support, system) =
-        (db::source_code(Source::Settings), db::source_code(Source::Support), db::source_code(Source::System));
+    // The claiming sources: the one definition the Rust checks use too (`Source::ERASURE`, `PURGE`).
+    let codes = |sources: &[Source]| sources.iter().map(|s| db::source_code(*s).to_string()).collect::<Vec<_>>().join(", ");
+    let (erasure_sources, purge_sources) = (codes(&Source::ERASURE), codes(&Source::PURGE));
     format!(
         r#"
     CREATE INDEX events_by_subject ON events(subject) WHERE subject IS NOT NULL;
@@ -172,8 +173,8 @@ fn v4_indexes_and_triggers() -> String {
           OR NOT EXISTS (
               SELECT 1 FROM events AS claim
               WHERE claim.seq = NEW.removed_by AND claim.seq > OLD.seq AND claim.removed_by IS NULL
-                AND ((claim.action = {erasure} AND claim.source IN ({settings}, {support}))
-                     OR (claim.action = {purge} AND claim.source = {system}))
+                AND ((claim.action = {erasure} AND claim.source IN ({erasure_sources}))
+                     OR (claim.action = {purge} AND claim.source IN ({purge_sources})))
                 AND consentkit_claims(claim.hash, claim.detail, OLD.seq))
         BEGIN SELECT RAISE(ABORT, 'consentkit events are append-only: only an erasure or purge record removes an event'); END;
     CREATE TRIGGER events_append_only_insert BEFORE INSERT ON events

@@ -107,6 +107,13 @@ pub(crate) fn check_decision<'p>(policy: &'p Policy, state: Option<&SubjectState
         if d.source == Source::Support {
             return Err(Error::GrantBySupport { subject: d.subject.clone(), category: category.id.clone() });
         }
+        if !d.source.may_grant() {
+            return Err(invalid(
+                "source",
+                d.source.as_str(),
+                "never grants: a consent is given in the app (onboarding, settings) or by a guardian; an OS permission is not a consent",
+            ));
+        }
         if state.is_some_and(|s| s.under_age) {
             let age = policy.age_of_digital_consent;
             match policy.children {

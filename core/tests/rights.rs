@@ -307,3 +307,44 @@ fn export_lists_os_permissions_by_id() {
     let listed: Vec<String> = f.store.export("alice").unwrap().os_permissions.iter().map(|o| o.permission.to_string()).collect();
     assert_eq!(listed, ["app_tracking_transparency", "camera", "contacts", "photos"]);
 }
+
+#[test]
+fn an_erasure_from_a_source_that_may_not_erase_is_invalid_input_naming_it_and_changes_nothing() {
+    let f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    let head = f.store.verify().unwrap();
+    for &source in Source::ALL.iter().filter(|s| !Source::ERASURE.contains(s)) {
+        let err = f.store.erase("alice", source).unwrap_err();
+        match &err {
+            Error::InvalidInput { what: "source", value, why } => {
+                assert_eq!(value, source.as_str());
+                assert!(why.contains("settings") && why.contains("support"), "{why}");
+            }
+            other => panic!("{source}: {other:?}"),
+        }
+        assert!(err.to_string().contains(source.as_str()), "{err}");
+        assert_eq!(f.store.verify().unwrap(), head, "{source}: nothing written");
+        assert!(f.allowed("alice", "usage_analytics"));
+    }
+    // The sources the definition allows erase, and the trigger lets their records claim.
+    for (subject, source) in [("alice", Source::Settings), ("bob", Source::Support)] {
+        f.grant(subject, "usage_statistics");
+        assert!(f.store.erase(subject, source).unwrap().erased_events >= 1, "{source}");
+    }
+    f.store.verify().unwrap();
+}
+
+#[test]
+fn a_grant_from_a_source_that_never_grants_is_refused_naming_it() {
+    let f = Fixture::ucanywhere();
+    for &source in Source::ALL.iter().filter(|s| !s.may_grant()) {
+        let err = f.store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, source)).unwrap_err();
+        assert!(err.to_string().contains(source.as_str()), "{source}: {err}");
+        assert!(matches!(err, Error::InvalidInput { .. } | Error::GrantBySupport { .. }), "{source}: {err:?}");
+    }
+    assert!(f.store.history("alice").unwrap().is_empty());
+    // A withdrawal from the OS settings is still recorded (withdrawing is never harder).
+    f.grant("alice", "usage_statistics");
+    f.record("alice", "usage_statistics", Action::Withdraw, Source::OsSettings);
+    assert!(!f.allowed("alice", "usage_analytics"));
+}
