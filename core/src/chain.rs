@@ -146,6 +146,9 @@ pub enum ChainBreak {
     /// The state table (derived data) disagrees with the fold of the history; `seq` is the last
     /// event of the first subject or OS permission that differs.
     StateMismatch { seq: u64 },
+    /// SQLite's own check (`PRAGMA quick_check`) finds the file damaged (a page, an index):
+    /// `detail` is SQLite's first message. Not tied to an event: its `seq` is 0.
+    FileDamaged { detail: String },
 }
 
 impl ChainBreak {
@@ -160,6 +163,7 @@ impl ChainBreak {
             | ChainBreak::UnclaimedTombstone { seq }
             | ChainBreak::RemovedEventPresent { seq }
             | ChainBreak::StateMismatch { seq } => seq,
+            ChainBreak::FileDamaged { .. } => 0,
         }
     }
 }
@@ -192,6 +196,7 @@ impl fmt::Display for ChainBreak {
             ChainBreak::StateMismatch { seq } => {
                 write!(f, "state table edited: it disagrees with the history (first difference at the subject of seq {seq})")
             }
+            ChainBreak::FileDamaged { detail } => write!(f, "the database file is damaged: SQLite's check says '{detail}'"),
         }
     }
 }

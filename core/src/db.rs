@@ -728,6 +728,29 @@ pub fn current_head(conn: &Connection) -> Result<Option<(u64, String)>> {
     })
 }
 
+/// SQLite's structural check of the whole file (`PRAGMA quick_check`: every page and index
+/// b-tree well-formed). A damaged file, or one too damaged to be checked, is
+/// `Tampered(FileDamaged)` with SQLite's first message (shortened).
+pub fn quick_check(conn: &Connection) -> Result<()> {
+    // One line, at most 200 characters: SQLite's report may span lines and list many pages.
+    let damaged = |detail: String| {
+        let line = detail.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+        let detail = if line.chars().count() > 200 { format!("{}…", line.chars().take(200).collect::<String>()) } else { line };
+        Error::Tampered(ChainBreak::FileDamaged { detail })
+    };
+    let first: std::result::Result<String, rusqlite::Error> = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0));
+    match first {
+        Ok(message) if message == "ok" => Ok(()),
+        Ok(message) => Err(damaged(message)),
+        Err(rusqlite::Error::SqliteFailure(f, message))
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) =>
+        {
+            Err(damaged(message.unwrap_or_else(|| f.to_string())))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The newest event the state table says it was derived from (`subjects.last_seq`,
 /// `os_permissions.seq`); 0 for an empty table.
 pub fn newest_state_seq(conn: &Connection) -> Result<u64> {

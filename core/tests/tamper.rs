@@ -415,3 +415,38 @@ fn the_newest_event_deleted_with_the_head_left_is_refused_at_open_and_by_a_runni
     assert_eq!(max, 1, "nothing was appended after the gap");
     refused_every_time(&f.path, &policy, &clock, ChainBreak::Truncated { seq: 2, head: 2 });
 }
+
+// ----- SQLite's own check (review item 4) -----
+
+#[test]
+fn verify_reports_a_damaged_index_page_as_broken_naming_sqlite_s_message() {
+    let mut f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    f.record("alice", "usage_statistics", Action::Withdraw, Source::Settings);
+    f.grant("bob", "usage_statistics");
+    let placeholder =
+        ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), f.store.policy().clone(), std::sync::Arc::new(f.clock.clone()));
+    drop(std::mem::replace(&mut f.store, placeholder));
+    // Everything in the main file, then 200 bytes of the subject index's root page flipped.
+    let conn = Connection::open(&f.path).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    let root: u64 = conn.query_row("SELECT rootpage FROM sqlite_master WHERE name = 'events_by_subject'", [], |r| r.get(0)).unwrap();
+    drop(conn);
+    let mut bytes = std::fs::read(&f.path).unwrap();
+    let at = ((root - 1) * page_size) as usize;
+    for b in &mut bytes[at..at + 200] {
+        *b ^= 0xA5;
+    }
+    std::fs::write(&f.path, &bytes).unwrap();
+    let store = ConsentStore::open_with(&f.path, f.store.policy().clone(), std::sync::Arc::new(f.clock.clone()), OpenMode::ReadOnly);
+    let err = match store {
+        Ok(store) => store.verify().unwrap_err(),
+        Err(e) => panic!("the damaged index does not stop the open; verify must find it: {e}"),
+    };
+    match &err {
+        Error::Tampered(ChainBreak::FileDamaged { detail }) => assert!(!detail.is_empty() && detail != "ok", "{detail}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("damaged"), "{err}");
+}

@@ -56,10 +56,12 @@ impl ConsentStore {
     }
 
     /// Walks the whole hash chain and folds it: the state table, and the state this store serves,
-    /// must equal the fold. `Ok(n)`: n events checked and intact; `Err(Error::Tampered)` names the
-    /// first broken sequence number. When the state disagrees with an intact history, the stored
-    /// digest is invalidated (the next open rebuilds the state from the history) and, if this
-    /// store was serving the disagreeing state, it closes: checks fail closed from then on.
+    /// must equal the fold. SQLite's `PRAGMA quick_check` runs first: a damaged file is
+    /// `Err(Error::Tampered(ChainBreak::FileDamaged))` naming SQLite's message. `Ok(n)`: n events
+    /// checked and intact; `Err(Error::Tampered)` names the first broken sequence number. When the
+    /// state disagrees with an intact history, the stored digest is invalidated (the next open
+    /// fails closed) and, if this store was serving the disagreeing state, it closes: checks fail
+    /// closed from then on.
     pub fn verify(&self) -> Result<u64> {
         self.verify_with_progress(&mut |_, _| {})
     }
@@ -71,6 +73,9 @@ impl ConsentStore {
             // One read transaction: the walk, the head and the table are of one moment.
             l.conn.execute_batch("BEGIN DEFERRED")?;
             let read = (|| -> Result<_> {
+                // SQLite's own check first: a damaged page or index is a broken store even where
+                // the rows the chain walk reads still hash right.
+                db::quick_check(&l.conn)?;
                 let head = db::head(&l.conn)?.map_or(0, |(seq, _)| seq);
                 let (events, fold) = state_proof::walk_with_progress(&l.conn, &mut |rows| progress(rows, head))?;
                 let table = fold.check(&db::load_subjects(&l.conn)?, &db::load_os(&l.conn)?, head);
