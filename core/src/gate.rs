@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::CatalogId;
-use crate::input::{check_scope, check_subject};
+use crate::input::{check_scope, check_stored_subject, check_subject};
 use crate::model::{ChildrenRule, LegalBasis, OsState, ReasonCode, Status};
 use crate::os_permission::OsPermission;
 use crate::policy::{Category, Policy};
@@ -125,12 +125,17 @@ pub struct Snapshot {
     pub generation: u64,
     /// Set when the store could not be opened or read: consent-gated features are denied.
     pub unavailable: Option<String>,
+    /// Some stored subject id is one new input refuses (written by an older version: `" alice"`,
+    /// `"alice\u{200b}"`): every check then validates its subject, so such an id is an error,
+    /// never an allow. False for every store this version wrote (the check then trusts a found
+    /// subject, which was validated when written).
+    pub(crate) unchecked_ids: bool,
 }
 
 impl Snapshot {
     /// An empty snapshot for `policy`.
     pub fn empty(policy: Arc<Policy>) -> Snapshot {
-        Snapshot { policy, subjects: SubjectMap::default(), os: OsMap::default(), generation: 0, unavailable: None }
+        Snapshot { policy, subjects: SubjectMap::default(), os: OsMap::default(), generation: 0, unavailable: None, unchecked_ids: false }
     }
 
     /// The OS state of `permission` (`not_determined` if never reported).
@@ -161,9 +166,10 @@ impl Snapshot {
         let (feature, plan) = policy.feature_plan(feature)?;
         // One lookup of the subject serves the age rule and every category. A subject found here
         // was validated when it was written (every write and import checks it the same way), so
-        // only a subject without a record is checked.
+        // only a subject without a record is checked (every one, if an older version stored ids
+        // that new input refuses).
         let record = self.subjects.get(subject);
-        if record.is_none() {
+        if record.is_none() || self.unchecked_ids {
             check_subject(subject)?;
         }
         match (feature.per_item, scope) {
@@ -266,8 +272,10 @@ impl Snapshot {
     }
 
     /// The status of one category for a subject at `now`, and since when.
+    /// A subject id an older version stored and new input refuses is still read
+    /// ([`check_stored_subject`]); only [`Snapshot::check`] refuses it.
     pub fn status(&self, subject: &str, category: &str, now: Timestamp) -> Result<CategoryStatus> {
-        check_subject(subject)?;
+        check_stored_subject(subject)?;
         let category = self.policy.category(category)?;
         Ok(self.status_in(subject, category, now))
     }
@@ -280,8 +288,9 @@ impl Snapshot {
     }
 
     /// Every category's status for a subject, in policy order.
+    /// Read like [`Snapshot::status`].
     pub fn statuses(&self, subject: &str, now: Timestamp) -> Result<Vec<CategoryStatus>> {
-        check_subject(subject)?;
+        check_stored_subject(subject)?;
         Ok(self.policy.categories.iter().map(|c| self.status_in(subject, c, now)).collect())
     }
 

@@ -13,7 +13,7 @@ use crate::clock::Timestamp;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::gate::{CategoryStatus, OsRecord};
-use crate::input::check_subject;
+use crate::input::{check_stored_subject, check_subject};
 use crate::model::{Action, LegalBasis, OsState, Source};
 use crate::os_permission::OsPermission;
 use crate::receipt::Receipt;
@@ -108,7 +108,8 @@ impl ConsentStore {
     /// [`ConsentStore::export`], calling `progress(events read, events)` as the history is read
     /// (one indexed query: once it is in).
     pub fn export_with_progress(&self, subject: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<ExportDocument> {
-        check_subject(subject)?;
+        // A subject an older version stored under an id new input refuses is still exported.
+        check_stored_subject(subject)?;
         let history = self.with_ledger(|l| db::subject_events(&l.conn, subject))?;
         progress(history.len() as u64, history.len() as u64);
         let snap = self.snapshot();
@@ -279,7 +280,8 @@ impl ConsentStore {
     /// hash of the subject and the erased events' ids (so the app's backend can erase its copies).
     /// Afterwards the subject reads as never asked.
     pub fn erase(&self, subject: &str, source: Source) -> Result<ErasureReport> {
-        check_subject(subject)?;
+        // A subject an older version stored under an id new input refuses can still be erased.
+        check_stored_subject(subject)?;
         if !Source::ERASURE.contains(&source) {
             let allowed: Vec<&str> = Source::ERASURE.iter().map(|s| s.as_str()).collect();
             let why = format!("an erasure comes from the subject or support: source must be one of {}", allowed.join(", "));

@@ -177,7 +177,12 @@ impl SubjectMap {
         self.len == 0
     }
 
-    /// Every subject and its state, in no particular order.
+    /// Every subject id, in no particular order, decoding no state.
+    pub fn ids(&self) -> impl Iterator<Item = &String> {
+        self.root.iter().flatten().flat_map(|mid| mid.iter().flatten()).flat_map(|leaf| leaf.iter()).map(|e| &e.1)
+    }
+
+    /// Every subject and its state, in no particular order (decoding each not yet read).
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<SubjectState>)> {
         self.root.iter().flatten().flat_map(|mid| mid.iter().flatten()).flat_map(|leaf| leaf.iter()).map(|e| (&e.1, e.2.state()))
     }

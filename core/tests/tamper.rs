@@ -450,3 +450,52 @@ fn verify_reports_a_damaged_index_page_as_broken_naming_sqlite_s_message() {
     }
     assert!(err.to_string().contains("damaged"), "{err}");
 }
+
+// ----- subject ids an older version accepted (review item 5) -----
+
+#[test]
+fn a_stored_subject_id_that_new_input_refuses_stays_readable_and_erasable_and_is_never_allowed() {
+    let mut f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    let policy = f.store.policy().clone();
+    let clock = std::sync::Arc::new(f.clock.clone());
+    let placeholder = ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), policy.clone(), clock.clone());
+    drop(std::mem::replace(&mut f.store, placeholder));
+    // Grants of ids that print like "alice", written as an older version wrote them (sealed into
+    // the chain, with their state rows), so the file is intact.
+    let legacy = [" alice", "alice\u{200b}"];
+    let conn = Connection::open(&f.path).unwrap();
+    drop_triggers(&conn);
+    for id in legacy {
+        let at = f.clock.now();
+        let mut r = Receipt::blank(Action::Grant, Source::Settings, &policy.id, &policy.version, at);
+        // (Not a canonical UUID: stored as text, as the forger's row writes it.)
+        r.id = format!("legacy-{}", id.len());
+        r.subject = Some(id.into());
+        r.category = Some("usage_statistics".into());
+        r.purpose_version = Some(1);
+        r.valid_until = Some(at.plus(policy.consent_lifetime.unwrap()));
+        r.seq = forge_append(&conn, r.clone());
+        let row = state::SubjectState::fold([&r]).to_row();
+        conn.execute("INSERT INTO subjects (subject, state, last_seq) VALUES (?1, ?2, ?3)", params![id, row, r.seq as i64]).unwrap();
+    }
+    drop(conn);
+    f.store = ConsentStore::open_with(&f.path, policy.clone(), clock.clone(), OpenMode::ReadWrite).unwrap();
+    assert_eq!(f.store.verify().unwrap(), 3, "the file opens and verifies");
+    assert!(f.allowed("alice", "usage_analytics"));
+    for id in legacy {
+        // A check errs (never allows); new records are refused naming the value visibly.
+        let err = f.store.check(id, "usage_analytics", None).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { what: "subject", .. }), "{id:?}: {err:?}");
+        let err = f.store.record(&DecisionInput::new(id, "usage_statistics", Action::Withdraw, Source::Settings)).unwrap_err();
+        assert!(err.to_string().contains(&id.escape_debug().to_string()), "{err}");
+        // The records stay readable and exportable.
+        assert_eq!(f.store.history(id).unwrap().len(), 1, "{id:?}");
+        assert_eq!(f.store.export(id).unwrap().history.len(), 1, "{id:?}");
+    }
+    // And erasable (the right to erasure holds for every stored subject).
+    assert_eq!(f.store.erase(" alice", Source::Settings).unwrap().erased_events, 1);
+    assert!(f.store.history(" alice").unwrap().is_empty());
+    assert!(f.allowed("alice", "usage_analytics"), "the real alice is untouched");
+    f.store.verify().unwrap();
+}

@@ -8,7 +8,7 @@ use crate::chain::ChainRow;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::gate::Snapshot;
-use crate::input::check_subject;
+use crate::input::check_stored_subject;
 use crate::receipt::Receipt;
 use crate::state_proof;
 
@@ -37,8 +37,10 @@ impl ConsentStore {
     }
 
     /// A subject's history, oldest first, with the device's OS permission changes interleaved.
+    /// A subject id an older version stored and new input refuses (`" alice"`) stays readable
+    /// ([`check_stored_subject`]).
     pub fn history(&self, subject: &str) -> Result<Vec<Receipt>> {
-        check_subject(subject)?;
+        check_stored_subject(subject)?;
         self.with_ledger(|l| db::subject_history(&l.conn, subject))
     }
 
