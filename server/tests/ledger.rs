@@ -657,7 +657,8 @@ fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
     let log = get(&format!("{}/v1/access-log", server.url), AUDITOR);
     assert_eq!(log.status, 200, "{}", log.text);
     assert_eq!(log.body["chain"]["intact"], json!(true), "{}", log.text);
-    assert_eq!((log.body["chain"]["lines"].as_u64(), log.body["chain"]["chains"].as_u64()), (Some(6), Some(2)));
+    // Six reads and erasures on two subjects' chains, and this read of the log on the auditor's.
+    assert_eq!((log.body["chain"]["lines"].as_u64(), log.body["chain"]["chains"].as_u64()), (Some(7), Some(3)));
     let mut actions: Vec<(String, String)> = log.body["lines"]
         .as_array()
         .unwrap()
@@ -666,6 +667,7 @@ fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
         .collect();
     actions.sort();
     let expected = [
+        ("aude (auditor)", "access_log"),
         ("dora (dpo)", "erase"),
         ("dora (dpo)", "export"),
         ("sam (support)", "check"),
@@ -707,6 +709,7 @@ fn a_refused_read_that_still_tells_something_about_the_subject_has_its_access_lo
         .as_array()
         .unwrap()
         .iter()
+        .filter(|l| l["action"] != "access_log")
         .map(|l| (l["actor"].as_str().unwrap(), l["action"].as_str().unwrap(), l["detail"].as_str().unwrap()))
         .collect();
     assert_eq!(lines.len(), 1, "{}", log.text);
@@ -720,7 +723,48 @@ fn a_refused_read_that_still_tells_something_about_the_subject_has_its_access_lo
     for body in [json!({ "subject": "alice" }), json!({ "subject": "alice", "feature": "teleport" })] {
         assert_eq!(lookup(&server, "check", SUPPORT, body).status, 422);
     }
-    assert_eq!(get(&format!("{}/v1/access-log", server.url), AUDITOR).body["chain"]["lines"].as_u64(), Some(1));
+    let log = get(&format!("{}/v1/access-log", server.url), AUDITOR);
+    let reads = log.body["lines"].as_array().unwrap().iter().filter(|l| l["action"] != "access_log").count();
+    assert_eq!(reads, 1, "{}", log.text);
+}
+
+#[test]
+fn reading_the_access_log_is_itself_an_audited_access_with_its_own_line() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let url = format!("{}/v1/access-log", server.url);
+    let before = consentkit_server::wire::now();
+    let first = get(&url, AUDITOR);
+    assert_eq!(first.status, 200, "{}", first.text);
+    // The answer already holds the line of the read that produced it (committed first).
+    let lines = first.body["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{}", first.text);
+    let line = &lines[0];
+    assert_eq!(
+        (line["actor"].as_str(), line["role"].as_str(), line["action"].as_str()),
+        (Some("aude (auditor)"), Some("auditor"), Some("access_log")),
+        "{line}"
+    );
+    assert!(line["detail"].as_str().unwrap().contains("all_lines"), "what was asked: {line}");
+    let at = consentkit_core::Timestamp::parse(line["at"].as_str().unwrap()).unwrap();
+    assert!(at >= before && at <= consentkit_server::wire::now(), "when: {at}");
+    assert_eq!(first.body["chain"]["intact"], json!(true));
+    // Each read adds its line to the reader's chain, which verifies like every other.
+    let second = get(&url, AUDITOR);
+    let reads: Vec<i64> = second.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["action"] == "access_log")
+        .map(|l| l["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(reads, [1, 2], "{}", second.text);
+    assert_eq!((second.body["chain"]["intact"].as_bool(), second.body["chain"]["chains"].as_u64()), (Some(true), Some(1)));
+    assert_eq!(pg.count("SELECT count(*) FROM access_log WHERE action = 'access_log'"), 2);
+    // A refused read of the log (not an auditor) reads nothing and so logs nothing.
+    assert_eq!(get(&url, SUPPORT).status, 403);
+    assert_eq!(pg.count("SELECT count(*) FROM access_log"), 2);
 }
 
 #[test]
