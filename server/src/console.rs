@@ -53,40 +53,35 @@ struct Handle {
     expires: Instant,
 }
 
-/// Failed sign-ins allowed per [`LOCKOUT_WINDOW`] before sign-in is locked for the rest of it.
-pub const LOCKOUT_FAILURES: usize = 10;
-/// The window over which failed sign-ins are counted.
-pub const LOCKOUT_WINDOW: Duration = Duration::from_secs(60);
+pub use crate::lockout::{LOCKOUT_FAILURES, LOCKOUT_WINDOW};
 
-/// Sessions, lookup handles and recent failed sign-ins, in memory (a restart signs everyone out).
+/// Sessions, lookup handles and recent failed sign-ins per client address, in memory (a restart
+/// signs everyone out).
 pub struct Console {
     sessions: Mutex<HashMap<String, Session>>,
     handles: Mutex<HashMap<String, Handle>>,
-    failed_sign_ins: Mutex<std::collections::VecDeque<Instant>>,
+    lockout: crate::lockout::SignInLockout,
+    trusted_proxies: Vec<std::net::IpAddr>,
     session_ttl: Duration,
 }
 
 impl Console {
-    /// A console whose sessions last `session_ttl`.
+    /// A console whose sessions last `session_ttl`, taking no proxy's `X-Forwarded-For`.
     pub fn new(session_ttl: Duration) -> Console {
-        Console { sessions: Mutex::default(), handles: Mutex::default(), failed_sign_ins: Mutex::default(), session_ttl }
+        Console {
+            sessions: Mutex::default(),
+            handles: Mutex::default(),
+            lockout: Default::default(),
+            trusted_proxies: Vec::new(),
+            session_ttl,
+        }
     }
 
-    /// Counts a failed sign-in; true when sign-in is now locked (too many in the window).
-    fn sign_in_failed(&self) -> bool {
-        let mut failures = self.failed_sign_ins.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        failures.retain(|t| now.duration_since(*t) < LOCKOUT_WINDOW);
-        failures.push_back(now);
-        failures.len() >= LOCKOUT_FAILURES
-    }
-
-    /// True while sign-in is locked: [`LOCKOUT_FAILURES`] failures within the last window.
-    fn sign_in_locked(&self) -> bool {
-        let mut failures = self.failed_sign_ins.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        failures.retain(|t| now.duration_since(*t) < LOCKOUT_WINDOW);
-        failures.len() >= LOCKOUT_FAILURES
+    /// The same console, taking the client's address from `X-Forwarded-For` when the request
+    /// comes from one of `proxies` (the config's `console_trusted_proxies`), for the lockout.
+    pub fn trusting_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Console {
+        self.trusted_proxies = proxies;
+        self
     }
 }
 
@@ -382,7 +377,7 @@ fn failed_sign_in() -> Caller {
 /// The page while sign-in is locked after too many failures.
 fn locked_out(next: String) -> Response {
     let message = format!(
-        "Sign-in is locked: {LOCKOUT_FAILURES} failed sign-ins within {} s. Wait a minute, then try again.",
+        "Sign-in from this address is locked: {LOCKOUT_FAILURES} failed sign-ins within {} s. Wait a minute, then try again.",
         LOCKOUT_WINDOW.as_secs()
     );
     let mut response = html(StatusCode::TOO_MANY_REQUESTS, LoginPage { next, message });
@@ -393,6 +388,7 @@ fn locked_out(next: String) -> Response {
 async fn login(
     State(app): State<Arc<App>>,
     request_headers: HeaderMap,
+    extensions: axum::http::Extensions,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     if cross_site(&request_headers) {
@@ -404,7 +400,10 @@ async fn login(
     let Ok(Form(form)) = form else {
         return html(StatusCode::BAD_REQUEST, LoginPage { next: String::new(), message: "The sign-in form was incomplete.".into() });
     };
-    if app.console.sign_in_locked() {
+    // Failed sign-ins lock the address they come from, never everyone (see `lockout`).
+    let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let source = crate::lockout::source_of(peer, &request_headers, &app.console.trusted_proxies);
+    if app.console.lockout.locked(source, Instant::now()) {
         return locked_out(form.next);
     }
     let refused = match app.tokens.by_token(form.token.trim()) {
@@ -416,7 +415,7 @@ async fn login(
         Ok(c) => c,
         Err((status, message)) => {
             // A failed sign-in is an access event too; too many in a row lock sign-in for a while.
-            let locked = app.console.sign_in_failed();
+            let locked = app.console.lockout.failed(source, Instant::now());
             let detail = json!({ "reason": message, "locked": locked });
             if let Err(e) =
                 log_action(&app, &app.keys.actor_key(FAILED_SIGN_IN_ACTOR), &failed_sign_in(), "console_sign_in_failed", detail).await
