@@ -229,6 +229,7 @@ async fn state(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
             "policy": policy_json(&policy),
             "categories": categories,
             "devices": devices_json(&view),
+            "unknown_categories": view.unknown_categories(&policy),
         }))
     })
     .await?;
@@ -283,6 +284,7 @@ async fn timeline(State(app): Shared, headers: HeaderMap, body: Result<Bytes, By
     caller.require(&[Role::Support, Role::Dpo], "reading a subject's timeline")?;
     let l = lookup(body, app.max_body)?;
     let keys = &app.keys;
+    let policy = app.policy.clone();
     let rows = logged_read(&app, &caller, &l.subject, "timeline", json!({}), async |tx, view| {
         let events = query::timeline(tx, keys, &view).await?;
         Ok(events
@@ -296,6 +298,10 @@ async fn timeline(State(app): Shared, headers: HeaderMap, body: Result<Bytes, By
                 if let (Some(p), Some(s)) = (r.permission, r.os_state) {
                     v["permission"] = json!(p);
                     v["state"] = json!(s);
+                }
+                // A category the server's policy does not know: shown, marked, counted for nothing.
+                if r.category.as_deref().is_some_and(|c| policy.category(c).is_err()) {
+                    v["unknown_category"] = json!(true);
                 }
                 v
             })
@@ -337,6 +343,7 @@ pub(crate) async fn export_document(app: &App, caller: &Caller, subject: &str) -
             "policy": policy_json(&policy),
             "under_age": state.under_age,
             "state": statuses.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            "unknown_categories": view.unknown_categories(&policy),
             "devices": devices,
         }))
     })

@@ -286,6 +286,9 @@ struct SubjectPage {
     lanes: Vec<Lane>,
     marks: Vec<Mark>,
     events: Vec<EventRow>,
+    /// Categories of the subject's events the server's policy does not know: (id, events, last
+    /// event, devices), all escaped.
+    unknown: Vec<(String, u64, String, String)>,
     width: u32,
     height: u32,
     first: String,
@@ -738,11 +741,20 @@ async fn subject_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(hand
             device: visible(&e.device),
             category: match (e.receipt.permission, e.receipt.os_state) {
                 (Some(p), Some(s)) => format!("OS {p} -> {s}"),
-                _ => e.receipt.category.clone().map(|c| visible(&c)).unwrap_or_else(|| "-".into()),
+                _ => match e.receipt.category.as_deref() {
+                    Some(c) if policy.category(c).is_err() => format!("{} (not in the server's policy)", visible(c)),
+                    Some(c) => visible(c),
+                    None => "-".into(),
+                },
             },
             action: e.receipt.action.as_str().into(),
             source: e.receipt.source.as_str().into(),
         })
+        .collect();
+    let unknown = view
+        .unknown_categories(policy)
+        .into_iter()
+        .map(|u| (visible(&u.id), u.events, u.last_at.to_string(), visible(&u.devices.join(", "))))
         .collect();
     let first = timeline.first().map(|e| day(e.receipt.at)).unwrap_or_default();
     let last = timeline.last().map(|e| day(e.receipt.at)).unwrap_or_default();
@@ -760,6 +772,7 @@ async fn subject_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(hand
             lanes,
             marks,
             events,
+            unknown,
             width,
             height,
             first,

@@ -709,3 +709,34 @@ fn a_sign_in_refusal_speaks_of_the_token_typed_not_of_http_headers() {
         assert!(!page.contains("Authorization") && !page.contains("Bearer"), "{typed}: the console user typed no header: {page}");
     }
 }
+
+#[test]
+fn the_subject_page_lists_categories_the_servers_policy_does_not_know_apart() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::with_policy(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z", newer_policy());
+    phone.decide("alice", "health_data", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    let cookie = http_sign_in(&server, SUPPORT).expect("support signs in");
+    let mut page = agent().get(&format!("{}/console/lookup", server.url)).header("cookie", &cookie).call().unwrap();
+    let page = page.body_mut().read_to_string().unwrap();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let (status, subject_page) = http_form(&server, &cookie, "/console/lookup", &format!("csrf={csrf}&subject=alice"));
+    assert_eq!(status, 303);
+    let mut r = agent().get(&format!("{}{subject_page}", server.url)).header("cookie", &cookie).call().unwrap();
+    let html = r.body_mut().read_to_string().unwrap();
+    let notice = html.split("id=\"unknown-categories\"").nth(1).expect("a notice of the unknown category");
+    let notice = notice.split("</div>").next().unwrap();
+    assert!(notice.contains("health_data") && notice.contains("1 event(s)") && notice.contains("count for nothing"), "{notice}");
+    assert!(html.contains("health_data (not in the server&#39;s policy)"), "the event row is marked: {html}");
+    let statuses = html.split("id=\"statuses\"").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(!statuses.contains("health_data"), "not among the policy's categories");
+    // A subject with known categories only shows no such notice.
+    let (status, bob_page) = http_form(&server, &cookie, "/console/lookup", &format!("csrf={csrf}&subject=bob"));
+    assert_eq!(status, 303, "{bob_page}");
+    let mut r = agent().get(&format!("{}{bob_page}", server.url)).header("cookie", &cookie).call().unwrap();
+    assert!(!r.body_mut().read_to_string().unwrap().contains("unknown-categories"));
+}
