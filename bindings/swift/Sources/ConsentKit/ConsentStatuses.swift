@@ -25,7 +25,7 @@ public final class ConsentStatuses {
     public init(_ consent: ConsentManager, subject: String) throws {
         self.subject = subject
         categories = try consent.statuses(subject)
-        let changes = consent.changes(of: subject)
+        let changes = try consent.changes(of: subject)
         feed.start(Task { [weak self] in
             for await change in changes {
                 guard let self else { return }
