@@ -373,7 +373,9 @@ impl ConsentKit {
     }
 
     /// Closes the store: new calls throw `Closed`, calls in flight finish first, and when this
-    /// returns the file is released (it can be opened again at once). Idempotent.
+    /// returns the file is released (it can be opened again at once). Idempotent. Called from
+    /// inside a call on the same thread (a commit listener), it returns at once and the file is
+    /// released when that call returns.
     /// (Named `shutdown`: the generated Kotlin object already has `close()`, which frees the handle.)
     pub fn shutdown(&self) -> Result<()> {
         self.timer.stop();
@@ -564,15 +566,25 @@ mod tests {
         }
     }
 
+    /// A close from inside a call on the same thread cannot wait for that call: it closes to new
+    /// calls at once and the store is released when the call returns (no deadlock, no file left
+    /// claimed: it used to be refused with `InvalidInput`, leaving the store open).
     #[test]
-    fn close_from_inside_a_hook_is_refused_not_a_deadlock() {
+    fn close_from_inside_a_hook_completes_when_the_call_returns() {
         let dir = tempfile::tempdir().unwrap();
-        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+        let path = dir.path().join("a.db").to_string_lossy().into_owned();
+        let kit = ConsentKit::open(path.clone(), None).unwrap();
         let hook = Arc::new(ClosesItself(Mutex::new(Some(kit.clone())), Mutex::new(None)));
-        let _h = kit.on_commit(hook.clone()).unwrap();
+        let h = kit.on_commit(hook.clone()).unwrap();
         kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        assert!(matches!(hook.1.lock().unwrap().take(), Some(Err(ConsentKitError::InvalidInput(_)))));
-        assert!(!kit.is_closed().unwrap());
+        assert!(matches!(hook.1.lock().unwrap().take(), Some(Ok(()))));
+        assert!(kit.is_closed().unwrap());
+        assert!(matches!(kit.grant("bob".into(), "usage_statistics".into(), None, Source::Settings), Err(ConsentKitError::Closed(_))));
+        drop(h);
+        let again = ConsentKit::open(path, None).unwrap();
+        assert!(again.unavailable().unwrap().is_none(), "the file was released");
+        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed, "the write in flight was kept");
+        drop(kit);
     }
 }
 

@@ -129,15 +129,17 @@ public final class ConsentManager: Sendable {
     /// Releases the store: when `close()` returns, calls in flight have finished, the database
     /// file is free to reopen, and every `changes` stream finishes after delivering what was
     /// already committed. Idempotent; every later call throws `.Closed`. Also run when the last
-    /// reference to the manager goes away.
+    /// reference to the manager goes away. From a listener it works the same; from inside a call
+    /// on the same thread (a commit listener, which runs inside the write) later calls throw
+    /// `.Closed` at once and the file is released when that call returns.
     public func close() {
         cache.close()  // no cached answer after this point: checks go to Rust, which says `.Closed`
         commits.stop()
         do {
             try kit.shutdown()
         } catch {
-            // Rust refuses only a close from inside one of its own calls on this thread (a commit
-            // hook, which is internal to this wrapper): a bug here, not a state of the app.
+            // Rust's shutdown has no failure (a close from inside a call on this thread completes
+            // when that call returns): a bug here, not a state of the app.
             assertionFailure("ConsentManager.close(): \(error)")
         }
         // The store is gone: each observer's worker delivers what was already committed, then

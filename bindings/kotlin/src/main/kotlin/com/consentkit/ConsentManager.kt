@@ -515,6 +515,9 @@ class ConsentManager internal constructor(
      * Closes the store. Idempotent. Calls in flight on other threads finish first; when this
      * returns the database file is released (an immediate [open] of the same path works), every
      * [changes] Flow has completed, and every later call throws [ConsentKitException.Closed].
+     * From a listener it works the same. From inside a call on the same thread (a commit listener
+     * of the generated `ConsentKit.onCommit`, which runs inside the write) it cannot wait for that
+     * call: later calls throw `Closed` at once and the file is released when the call returns.
      */
     @Throws(ConsentKitException::class)
     override fun close() {
