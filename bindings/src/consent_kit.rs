@@ -18,8 +18,11 @@ use crate::types::{count, CheckResult, ConsentChoice, ErasureReport, PurgeReport
 
 type Result<T> = std::result::Result<T, ConsentKitError>;
 
-/// A clock that tests and conformance scenarios set by hand. Test-only: the Kotlin and Swift
-/// wrappers keep it out of their public API (Kotlin: the test-fixtures artifact).
+/// FOR TESTS ONLY, never a production clock: a clock that tests and conformance scenarios set by
+/// hand, so a store opened on it takes whatever time the test sets for expiry, renewal and
+/// retention. Apps open stores with `open` or `open_fail_closed`, which use the system clock.
+/// The Kotlin and Swift wrappers keep it out of their public API (Kotlin: `ManualClock` in the
+/// `test-fixtures` artifact; Swift: `@_spi(Testing) import ConsentKit`).
 #[derive(uniffi::Object)]
 pub struct TestClock {
     clock: ManualClock,
@@ -122,7 +125,8 @@ impl ConsentKit {
         Ok(ConsentKit::serving(store, reason, path))
     }
 
-    /// Opens the store on a hand-set clock (tests, conformance scenarios).
+    /// FOR TESTS ONLY: opens the store on a hand-set `TestClock` (tests, conformance scenarios).
+    /// Apps use `open` or `open_fail_closed` (the system clock).
     #[uniffi::constructor]
     pub fn open_with_clock(path: String, policy_json: Option<String>, clock: Arc<TestClock>) -> Result<Arc<Self>> {
         crate::log::install();

@@ -25,6 +25,11 @@ grep -q '^Mozilla Public License Version 2.0' "$repo/LICENSE" || { echo "no MPL-
 # a README naming the sources jar, as Central allows).
 javadoc="$here/../target/consentkit-kotlin-$version-javadoc.jar"
 [ -f "$javadoc" ] && jar tf "$javadoc" | grep -qx README.md || { echo "no javadoc jar with a README.md at $javadoc" >&2; exit 1; }
+# The hand-set clock's wrapper ships only in the test-fixtures jar, never in the main jar.
+main="$here/../target/consentkit-kotlin-$version.jar"
+fixtures="$here/../target/consentkit-kotlin-$version-test-fixtures.jar"
+! jar tf "$main" | grep -q '^com/consentkit/testing/' || { echo "$main carries the test fixtures (com/consentkit/testing)" >&2; exit 1; }
+jar tf "$fixtures" | grep -qx com/consentkit/testing/ManualClock.class || { echo "$fixtures lacks ManualClock" >&2; exit 1; }
 for j in "$here/../target/consentkit-kotlin-$version.jar" "$sources" "$javadoc"; do
   jar tf "$j" | grep -qx META-INF/LICENSE || { echo "$j lacks META-INF/LICENSE (the licence text)" >&2; exit 1; }
 done
