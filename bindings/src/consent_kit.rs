@@ -590,6 +590,25 @@ mod tests {
         assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed, "the write in flight was kept");
         drop(kit);
     }
+
+    /// Closing another kit from inside this kit's call: that kit has no call in flight on this
+    /// thread, so its store is released before `shutdown` returns.
+    #[test]
+    fn close_of_another_kit_from_inside_a_hook_releases_it_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let other_path = dir.path().join("b.db").to_string_lossy().into_owned();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+        let other = ConsentKit::open(other_path.clone(), None).unwrap();
+        other.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        let hook = Arc::new(ClosesItself(Mutex::new(Some(other.clone())), Mutex::new(None)));
+        let _h = kit.on_commit(hook.clone()).unwrap();
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        assert!(matches!(hook.1.lock().unwrap().take(), Some(Ok(()))));
+        assert!(other.is_closed().unwrap() && !kit.is_closed().unwrap());
+        let again = ConsentKit::open(other_path, None).unwrap();
+        assert!(again.unavailable().unwrap().is_none(), "the other file was released");
+        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed);
+    }
 }
 
 #[cfg(test)]

@@ -100,12 +100,18 @@ impl Lifecycle {
     }
 
     /// Refuses new calls, waits for those in flight, and releases the store. Idempotent. From
-    /// inside a call on this thread (a commit listener runs inside the write) it cannot wait for
-    /// that call: it refuses new calls at once and returns, and the store is released when the
-    /// last call in flight returns (see `leave`), so the file is never left claimed.
+    /// inside a call on this thread (a commit listener runs inside the write; the call may be this
+    /// kit's or another's) it must not wait, since it may be waiting for itself: it refuses new
+    /// calls at once and returns, and the store is released now if no call is in flight, else
+    /// when the last one returns (see `leave`), so the file is never left claimed.
     pub(crate) fn close(&self) -> Result<(), ConsentKitError> {
         self.closed.store(true, SeqCst);
         if DEPTH.with(|d| d.get()) > 0 {
+            // SeqCst with `leave`: either the last call's `leave` sees `closed` and releases, or
+            // this load sees no call in flight.
+            if self.calls.load(SeqCst) == 0 {
+                self.store.store(None);
+            }
             return Ok(());
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
