@@ -172,4 +172,5 @@ lint: deps ## clippy and rustfmt check
 .PHONY: clean
 clean: ## Remove build outputs
 	$(CARGO) clean
-	rm -rf $(KOTLIN)/target $(SWIFT_DIR)/.build ios-sample/.build
+	rm -rf $(KOTLIN)/target $(KOTLIN)/client/target $(SWIFT_DIR)/.build ios-sample/.build
+	rm -f $(SWIFT_DIR)/Sources/ConsentKitFFI/ConsentKitFFI.swift $(SWIFT_DIR)/Sources/ConsentKitFFIC/ConsentKitFFIC.h

@@ -18,8 +18,11 @@ use crate::types::{count, CheckResult, ConsentChoice, ErasureReport, PurgeReport
 
 type Result<T> = std::result::Result<T, ConsentKitError>;
 
-/// A clock that tests and conformance scenarios set by hand. Test-only: the Kotlin and Swift
-/// wrappers keep it out of their public API (Kotlin: the test-fixtures artifact).
+/// FOR TESTS ONLY, never a production clock: a clock that tests and conformance scenarios set by
+/// hand, so a store opened on it takes whatever time the test sets for expiry, renewal and
+/// retention. Apps open stores with `open` or `open_fail_closed`, which use the system clock.
+/// The Kotlin and Swift wrappers keep it out of their public API (Kotlin: `ManualClock` in the
+/// `test-fixtures` artifact; Swift: `@_spi(Testing) import ConsentKit`).
 #[derive(uniffi::Object)]
 pub struct TestClock {
     clock: ManualClock,
@@ -122,7 +125,8 @@ impl ConsentKit {
         Ok(ConsentKit::serving(store, reason, path))
     }
 
-    /// Opens the store on a hand-set clock (tests, conformance scenarios).
+    /// FOR TESTS ONLY: opens the store on a hand-set `TestClock` (tests, conformance scenarios).
+    /// Apps use `open` or `open_fail_closed` (the system clock).
     #[uniffi::constructor]
     pub fn open_with_clock(path: String, policy_json: Option<String>, clock: Arc<TestClock>) -> Result<Arc<Self>> {
         crate::log::install();
@@ -373,7 +377,9 @@ impl ConsentKit {
     }
 
     /// Closes the store: new calls throw `Closed`, calls in flight finish first, and when this
-    /// returns the file is released (it can be opened again at once). Idempotent.
+    /// returns the file is released (it can be opened again at once). Idempotent. Called from
+    /// inside a call on the same thread (a commit listener), it returns at once and the file is
+    /// released when that call returns.
     /// (Named `shutdown`: the generated Kotlin object already has `close()`, which frees the handle.)
     pub fn shutdown(&self) -> Result<()> {
         self.timer.stop();
@@ -564,15 +570,44 @@ mod tests {
         }
     }
 
+    /// A close from inside a call on the same thread cannot wait for that call: it closes to new
+    /// calls at once and the store is released when the call returns (no deadlock, no file left
+    /// claimed: it used to be refused with `InvalidInput`, leaving the store open).
     #[test]
-    fn close_from_inside_a_hook_is_refused_not_a_deadlock() {
+    fn close_from_inside_a_hook_completes_when_the_call_returns() {
         let dir = tempfile::tempdir().unwrap();
-        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+        let path = dir.path().join("a.db").to_string_lossy().into_owned();
+        let kit = ConsentKit::open(path.clone(), None).unwrap();
         let hook = Arc::new(ClosesItself(Mutex::new(Some(kit.clone())), Mutex::new(None)));
+        let h = kit.on_commit(hook.clone()).unwrap();
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        assert!(matches!(hook.1.lock().unwrap().take(), Some(Ok(()))));
+        assert!(kit.is_closed().unwrap());
+        assert!(matches!(kit.grant("bob".into(), "usage_statistics".into(), None, Source::Settings), Err(ConsentKitError::Closed(_))));
+        drop(h);
+        let again = ConsentKit::open(path, None).unwrap();
+        assert!(again.unavailable().unwrap().is_none(), "the file was released");
+        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed, "the write in flight was kept");
+        drop(kit);
+    }
+
+    /// Closing another kit from inside this kit's call: that kit has no call in flight on this
+    /// thread, so its store is released before `shutdown` returns.
+    #[test]
+    fn close_of_another_kit_from_inside_a_hook_releases_it_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let other_path = dir.path().join("b.db").to_string_lossy().into_owned();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+        let other = ConsentKit::open(other_path.clone(), None).unwrap();
+        other.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        let hook = Arc::new(ClosesItself(Mutex::new(Some(other.clone())), Mutex::new(None)));
         let _h = kit.on_commit(hook.clone()).unwrap();
         kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        assert!(matches!(hook.1.lock().unwrap().take(), Some(Err(ConsentKitError::InvalidInput(_)))));
-        assert!(!kit.is_closed().unwrap());
+        assert!(matches!(hook.1.lock().unwrap().take(), Some(Ok(()))));
+        assert!(other.is_closed().unwrap() && !kit.is_closed().unwrap());
+        let again = ConsentKit::open(other_path, None).unwrap();
+        assert!(again.unavailable().unwrap().is_none(), "the other file was released");
+        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed);
     }
 }
 

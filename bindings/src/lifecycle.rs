@@ -84,8 +84,11 @@ impl Lifecycle {
         }
     }
 
+    /// Ends a call. The last call to end after `close` began releases the store: that completes a
+    /// close made from inside a call (which could not wait for it), and wakes a waiting close.
     fn leave(&self) {
         if self.calls.fetch_sub(1, SeqCst) == 1 && self.closed.load(SeqCst) {
+            self.store.store(None);
             let _idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             self.finished.notify_all();
         }
@@ -97,14 +100,20 @@ impl Lifecycle {
     }
 
     /// Refuses new calls, waits for those in flight, and releases the store. Idempotent. From
-    /// inside a call on this thread (a listener) it cannot wait for itself: `InvalidInput`.
+    /// inside a call on this thread (a commit listener runs inside the write; the call may be this
+    /// kit's or another's) it must not wait, since it may be waiting for itself: it refuses new
+    /// calls at once and returns, and the store is released now if no call is in flight, else
+    /// when the last one returns (see `leave`), so the file is never left claimed.
     pub(crate) fn close(&self) -> Result<(), ConsentKitError> {
-        if DEPTH.with(|d| d.get()) > 0 {
-            return Err(ConsentKitError::InvalidInput(
-                "close() was called from inside a ConsentKit call (a listener or commit hook); close from outside it".into(),
-            ));
-        }
         self.closed.store(true, SeqCst);
+        if DEPTH.with(|d| d.get()) > 0 {
+            // SeqCst with `leave`: either the last call's `leave` sees `closed` and releases, or
+            // this load sees no call in flight.
+            if self.calls.load(SeqCst) == 0 {
+                self.store.store(None);
+            }
+            return Ok(());
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while self.calls.load(SeqCst) > 0 {
             // A timeout too, so a wake-up between the check and the wait is never lost for long.

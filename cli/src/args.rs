@@ -11,7 +11,7 @@ use crate::failure::EXIT_CODES_HELP;
 #[derive(Debug, Parser)]
 #[command(name = "consentkit", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
-    /// The store file.
+    /// The store file. It must exist (only `init` creates one), so a mistyped path records nothing.
     #[arg(long, global = true, env = "CONSENTKIT_DB", default_value = "consentkit.db")]
     pub db: PathBuf,
     /// A policy catalog JSON file (default: the built-in UCAnywhere catalog).
@@ -55,6 +55,9 @@ pub struct DecisionArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a new, empty store at --db for --policy (no other command creates one); refused if
+    /// a file is already there.
+    Init,
     /// List the categories (legal basis, OS permission, retention) and features.
     Policy,
     /// Record a grant (needs --source onboarding|settings|guardian: support may not grant).

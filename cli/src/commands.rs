@@ -2,6 +2,7 @@
 //! Human output is escaped and aligned by `output`; JSON output is one object in the versioned
 //! envelope (`schema_version`, see README "JSON output").
 
+use std::path::Path;
 use std::sync::Arc;
 
 use consentkit_core::*;
@@ -37,55 +38,92 @@ fn parse<T: std::str::FromStr<Err = String>>(what: &str, text: &str) -> Result<T
     text.parse().map_err(|e: String| bad(format!("{what}: {e}")))
 }
 
-/// The `--db` file a read-write open of this run created (it did not exist before), if any.
-static CREATED: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-
-/// Opens the `--db` store with `--policy` and `--now`. A read-write open creates a missing file;
-/// [`run`] removes it again if the command then fails.
+/// Opens the `--db` store with `--policy` and `--now`, read-only or read-write. Neither mode
+/// creates a store: a missing file is a [`missing_store`] failure (exit 3), so a write on a
+/// mistyped path records nothing anywhere; [`init`] is the one command that creates a store.
 pub fn open(cli: &Cli, mode: OpenMode) -> Result<ConsentStore, Failure> {
     let (policy, clock) = (Arc::new(load_policy(cli)?), clock(cli)?);
-    if mode == OpenMode::ReadWrite && std::fs::symlink_metadata(&cli.db).is_err() {
-        let _ = CREATED.set(cli.db.clone());
+    // `try_exists` follows symlinks: a dangling link is missing too (SQLite would create its target).
+    if !cli.db.try_exists().unwrap_or(true) {
+        return Err(missing_store(&cli.db, mode));
     }
     Ok(ConsentStore::open_with(&cli.db, policy, clock, mode)?)
 }
 
-/// Runs a store command (everything but `demo`, `completions` and `man`, which `main` runs);
-/// returns the exit code on success (0, or 1 for a denied check). A command that fails changes
-/// nothing, so a store file it created (a write refused on a mistyped `--db`) is removed again,
-/// if it still holds no event.
-pub fn run(cli: &Cli) -> Result<u8, Failure> {
-    let result = run_command(cli);
-    if let (Err(_), Some(path)) = (&result, CREATED.get()) {
-        remove_if_empty(cli, path);
+/// The failure of a command run on a path where no store exists (exit 3, "missing"), naming the
+/// path as given and, if relative, where it resolved; for a write, how to create a store.
+fn missing_store(path: &Path, mode: OpenMode) -> Failure {
+    let resolved = match std::path::absolute(path) {
+        Ok(abs) if abs != path => format!("{}: ", abs.display()),
+        _ => String::new(),
+    };
+    let mut message = format!("no store at {path:?} ({resolved}no such file)");
+    if mode == OpenMode::ReadWrite {
+        message.push_str(&format!(
+            "; nothing was recorded: a write never creates a store. Check --db (or CONSENTKIT_DB), \
+             or create a new, empty store with `consentkit --db {path:?} init`"
+        ));
+    } else {
+        message.push_str("; check --db (or CONSENTKIT_DB)");
     }
-    result
+    Failure { code: STORE, message }
 }
 
-/// Removes the store at `path` and its `-wal` and `-shm` files if its ledger is empty (every
-/// store of this run is closed by now).
-fn remove_if_empty(cli: &Cli, path: &std::path::Path) {
-    let Ok(policy) = load_policy(cli) else { return };
-    let empty = ConsentStore::open_with(path, Arc::new(policy), Arc::new(SystemClock), OpenMode::ReadOnly)
-        .and_then(|store| store.verify())
-        .is_ok_and(|events| events == 0);
-    if empty {
-        let name = path.as_os_str().to_owned();
-        for suffix in ["-wal", "-shm", ""] {
-            let mut file = name.clone();
-            file.push(suffix);
-            let _ = std::fs::remove_file(&file);
+/// `consentkit init`: creates a new, empty store at `--db`, bound to `--policy`. A file already
+/// there (a store or anything else) is refused with exit 2 and left as it was. The file is
+/// created exclusively (`create_new`), so two `init`s or an app creating the same file at once
+/// cannot both win; if the store then cannot be set up, the file is removed again.
+fn init(cli: &Cli) -> Result<u8, Failure> {
+    let (policy, clock) = (Arc::new(load_policy(cli)?), clock(cli)?);
+    let path = &cli.db;
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(file) => drop(file),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(bad(format!("a file already exists at {path:?}: init creates a new store only (nothing was changed)")));
+        }
+        Err(e) => return Err(Failure { code: STORE, message: format!("cannot create a store at {path:?}: {e}") }),
+    }
+    // SQLite takes the empty file as a new database; the core gives it the schema and the policy id.
+    match ConsentStore::open_with(path, policy.clone(), clock, OpenMode::ReadWrite) {
+        Ok(store) => drop(store),
+        Err(e) => {
+            remove_store_files(path);
+            return Err(e.into());
         }
     }
+    if cli.json {
+        print_json(json!({ "created": path.to_string_lossy(), "policy": { "id": policy.id, "version": policy.version } }));
+    } else {
+        outln!(
+            "created an empty store at {} for policy {} {}",
+            escape(&path.display().to_string()),
+            escape(&policy.id),
+            escape(&policy.version)
+        );
+    }
+    Ok(OK)
 }
 
-fn run_command(cli: &Cli) -> Result<u8, Failure> {
+/// Removes a store file this run created, with its `-wal` and `-shm` files.
+fn remove_store_files(path: &Path) {
+    let name = path.as_os_str().to_owned();
+    for suffix in ["-wal", "-shm", ""] {
+        let mut file = name.clone();
+        file.push(suffix);
+        let _ = std::fs::remove_file(&file);
+    }
+}
+
+/// Runs a store command (everything but `demo`, `completions` and `man`, which `main` runs);
+/// returns the exit code on success (0, or 1 for a denied check).
+pub fn run(cli: &Cli) -> Result<u8, Failure> {
     if let Some(url) = &cli.server {
         if let Some(code) = crate::remote::query(cli, url)? {
             return Ok(code);
         }
     }
     match &cli.command {
+        Command::Init => init(cli),
         Command::Policy => policy(cli),
         Command::Grant(a) => decide(cli, a, Action::Grant),
         Command::Refuse(a) => decide(cli, a, Action::Refuse),

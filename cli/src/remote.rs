@@ -168,6 +168,14 @@ fn print_status(cli: &Cli, v: &Value) -> Result<(), Failure> {
         escape(v["policy"]["version"].as_str().unwrap_or_default())
     );
     status_table(&statuses);
+    for u in v["unknown_categories"].as_array().into_iter().flatten() {
+        outln!(
+            "\n{}: {} events (the last at {}) of a category the server's policy does not know; they count for nothing",
+            escape(u["id"].as_str().unwrap_or_default()),
+            u["events"],
+            escape(u["last_at"].as_str().unwrap_or_default())
+        );
+    }
     Ok(())
 }
 
@@ -260,6 +268,7 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
     let mut erased_on_server = 0u64;
     let mut last: Option<SignedHead> = None;
     let mut asked_for_notices = false;
+    let mut unknown_categories: Vec<String> = Vec::new();
     loop {
         // The batch and what a reply does come from the core, as for the Kotlin and Swift apps.
         let Some(batch) = store.sync_batch(&a.device, a.batch)? else {
@@ -289,6 +298,11 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
                 erased.push(subject);
             }
         }
+        for id in &signed.unknown_categories {
+            if !unknown_categories.contains(id) {
+                unknown_categories.push(id.clone());
+            }
+        }
         sent += batch.receipts.len() as u64;
         stored += outcome.stored;
         erased_on_server += outcome.erased_on_server;
@@ -307,6 +321,7 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
             "head": last,
             "erased_locally": erased,
             "erased_on_server": erased_on_server,
+            "unknown_categories": unknown_categories,
         }));
     } else {
         match &last {
@@ -319,6 +334,13 @@ pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
         if erased_on_server > 0 {
             let plural = if erased_on_server == 1 { "" } else { "s" };
             outln!("the server deleted its copies of {erased_on_server} event{plural} this device had erased");
+        }
+        if !unknown_categories.is_empty() {
+            let ids: Vec<String> = unknown_categories.iter().map(|c| escape(c).into_owned()).collect();
+            outln!(
+                "warning: the server's policy does not know the categories {}: their events are stored there but count for nothing",
+                ids.join(", ")
+            );
         }
     }
     Ok(0)

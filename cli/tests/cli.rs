@@ -14,10 +14,29 @@ struct Env {
 }
 
 impl Env {
-    fn new() -> Env {
+    /// A folder with no store in it (`--db` names a file that does not exist).
+    fn without_store() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("support.db");
         Env { dir, db }
+    }
+
+    /// A new, empty store, created the one way there is: `consentkit init`.
+    fn new() -> Env {
+        let env = Env::without_store();
+        env.ok(0, &["init"]);
+        env
+    }
+
+    /// The names of the folder's files that start with `prefix`.
+    fn files(&self, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with(prefix))
+            .collect();
+        names.sort();
+        names
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -69,13 +88,20 @@ impl Env {
     }
 }
 
+/// The status of `category` in a `status --json` reply.
+fn status_of(v: &Value, category: &str) -> String {
+    let categories = v["categories"].as_array().unwrap();
+    let c = categories.iter().find(|c| c["id"] == category).unwrap_or_else(|| panic!("no {category} in {v}"));
+    c["status"].as_str().unwrap().to_string()
+}
+
 fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
 #[test]
 fn policy_lists_categories_and_features() {
-    let env = Env::new();
+    let env = Env::without_store();
     let out = env.ok(0, &["policy"]);
     for needle in ["device_contacts", "consent", "contacts", "P6Y", "contact_sync", "legitimate_interest"] {
         assert!(out.contains(needle), "{needle}");
@@ -127,34 +153,108 @@ fn support_cannot_grant() {
     }
 }
 
-#[test]
-fn a_refused_write_on_a_missing_store_creates_no_file() {
-    let env = Env::new();
-    let doc = env.dir.path().join("not-an-export.json");
-    std::fs::write(&doc, "{}").unwrap();
-    let doc = doc.to_str().unwrap();
-    for args in [
-        vec!["grant", "alice", "nope", "--source", "settings"],
-        vec!["grant", "alice", "usage_statistics"],
-        vec!["withdraw", "", "usage_statistics"],
-        vec!["object", "alice", "usage_statistics"],
-        vec!["erase", ""],
-        vec!["erase", "alice", "--source", "guardian"],
-        vec!["under-age", ""],
+/// Every command that writes, with arguments it would accept on an existing store.
+fn writes(doc: &str) -> Vec<Vec<&str>> {
+    vec![
+        vec!["grant", "alice", "usage_statistics", "--source", "settings"],
+        vec!["refuse", "alice", "photos_media", "--source", "onboarding"],
+        vec!["withdraw", "alice", "usage_statistics"],
+        vec!["object", "alice", "contact_information"],
+        vec!["withdraw-objection", "alice", "contact_information"],
+        vec!["os", "contacts", "granted"],
+        vec!["under-age", "kid"],
+        vec!["erase", "alice"],
+        vec!["purge"],
         vec!["import", doc],
-    ] {
-        let out = env.run(&args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        let left: Vec<_> = std::fs::read_dir(env.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .filter(|n| n.starts_with("support.db"))
-            .collect();
-        assert!(left.is_empty(), "{args:?} (exit 2: nothing was changed) left {left:?}");
+        // sync acknowledges into the store: it opens it before it asks the server anything.
+        vec!["--server", "http://127.0.0.1:9", "--token", "t", "sync", "--device", "phone"],
+    ]
+}
+
+#[test]
+fn a_write_on_a_path_with_no_store_fails_with_3_naming_it_and_creates_nothing() {
+    let seeded = Env::seeded();
+    let doc = seeded.dir.path().join("alice.json");
+    std::fs::write(&doc, seeded.ok(0, &["export", "alice"])).unwrap();
+    let env = Env::without_store();
+    let path = env.db.display().to_string();
+    for args in writes(doc.to_str().unwrap()) {
+        env.fails(3, &args, &format!("no store at \"{path}\" (no such file)"));
+        env.fails(3, &args, &format!("create a new, empty store with `consentkit --db \"{path}\" init`"));
+        let v = env.json(3, &args);
+        assert_eq!(v["error"]["exit_code"], 3, "{args:?}: {v}");
+        assert!(env.files("").is_empty(), "{args:?} left {:?}", env.files(""));
     }
-    // A write that succeeds creates the store, as before.
-    env.ok(0, &["withdraw", "alice", "usage_statistics"]);
-    assert!(env.db.exists());
+    // Input the tool refuses before it looks at the store is still bad input, and creates nothing.
+    env.fails(2, &["grant", "alice", "usage_statistics", "--source", "nowhere"], "nowhere");
+    env.fails(2, &["import", "/no/such/export.json"], "cannot read");
+    assert!(env.files("").is_empty());
+}
+
+#[test]
+fn a_withdrawal_on_a_mistyped_db_is_refused_and_the_users_store_is_named_unchanged() {
+    let env = Env::seeded();
+    let before = bytes(&env.db);
+    // A relative, mistyped --db: the message names it as typed and where it resolved.
+    let out = Command::new(env!("CARGO_BIN_EXE_consentkit"))
+        .args(["--db", "suport.db", "--now", NOW, "withdraw", "alice", "usage_statistics"])
+        .current_dir(env.dir.path())
+        .env_remove("CONSENTKIT_DB")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let resolved = env.dir.path().join("suport.db");
+    assert!(stderr.contains("no store at \"suport.db\"") && stderr.contains(&resolved.display().to_string()), "{stderr}");
+    assert!(stderr.contains("nothing was recorded"), "{stderr}");
+    assert_eq!(env.files("suport"), Vec::<String>::new(), "no new store swallowed the withdrawal");
+    assert!(bytes(&env.db) == before, "the user's store is untouched");
+    assert_eq!(status_of(&env.json(0, &["status", "alice"]), "usage_statistics"), "granted", "nothing was withdrawn");
+    // Through the environment too, and through a symlink whose target is missing (SQLite would
+    // create the target).
+    let link = env.dir.path().join("link.db");
+    std::os::unix::fs::symlink(env.dir.path().join("gone.db"), &link).unwrap();
+    for (db, via_env) in [(env.dir.path().join("typo.db"), true), (link.clone(), false)] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_consentkit"));
+        if via_env {
+            cmd.env("CONSENTKIT_DB", &db);
+        } else {
+            cmd.arg("--db").arg(&db).env_remove("CONSENTKIT_DB");
+        }
+        let out = cmd.args(["withdraw", "alice", "usage_statistics"]).current_dir(env.dir.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{db:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("CONSENTKIT_DB"), "names where --db may come from");
+    }
+    assert_eq!(env.files("typo").len() + env.files("gone").len(), 0);
+}
+
+#[test]
+fn init_creates_an_empty_store_once_for_its_policy() {
+    let env = Env::without_store();
+    let v = env.json(0, &["init"]);
+    assert_eq!((v["created"].as_str(), v["policy"]["id"].as_str()), (env.db.to_str(), Some("ucanywhere")), "{v}");
+    assert_eq!(env.json(0, &["verify"])["events"], 0, "a valid, empty store");
+    assert_eq!(status_of(&env.json(0, &["status", "alice"]), "usage_statistics"), "not_asked");
+    // A file already there, a store or not, is refused and left as it was.
+    let before = bytes(&env.db);
+    env.fails(2, &["init"], "a file already exists at");
+    assert!(bytes(&env.db) == before);
+    let notes = env.dir.path().join("notes.txt");
+    std::fs::write(&notes, "not a store").unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_consentkit")).arg("--db").arg(&notes).arg("init").env_remove("CONSENTKIT_DB").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "not a store");
+    // The human line, and the store bound to the policy it was made for.
+    let wk = Env::without_store();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/wk360.json");
+    let line = wk.ok(0, &["--policy", fixture.to_str().unwrap(), "init"]);
+    assert!(line.contains("created an empty store at") && line.contains("wk360"), "{line}");
+    wk.fails(3, &["withdraw", "alice", "usage_statistics"], "belongs to policy 'wk360'");
+    // A folder that does not exist: a store problem, and nothing is made.
+    let nowhere = Env { db: wk.dir.path().join("no-such-dir/support.db"), dir: tempfile::tempdir().unwrap() };
+    nowhere.fails(3, &["init"], "cannot create a store at");
+    assert!(!wk.dir.path().join("no-such-dir").exists());
 }
 
 #[test]
@@ -281,7 +381,7 @@ fn query_commands_are_read_only() {
         assert!(matches!(out.status.code(), Some(0) | Some(1)), "{args:?}");
         assert_eq!(bytes(&env.db), db_before, "{args:?} changed the database file");
     }
-    let missing = Env::new();
+    let missing = Env::without_store();
     for args in [&["status", "alice"][..], &["check", "alice", "calling"], &["history", "alice"], &["export", "alice"], &["verify"]] {
         missing.fails(3, args, "no such file");
         assert!(!missing.db.exists(), "{args:?} created the database");
@@ -303,7 +403,7 @@ fn tampered_database_fails_verify_with_3() {
 
 #[test]
 fn store_problems_exit_3() {
-    let env = Env::new();
+    let env = Env::without_store();
     std::fs::write(&env.db, vec![7u8; 4096]).unwrap();
     env.fails(3, &["status", "alice"], "unavailable");
     env.fails(3, &["grant", "alice", "usage_statistics", "--source", "settings"], "unavailable");
@@ -433,24 +533,27 @@ fn bad_input_for_each_argument_exits_2() {
 #[test]
 fn db_defaults_to_env_then_cwd() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |env_db: Option<&Path>| {
+    let run = |env_db: Option<&Path>, args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_consentkit"));
-        cmd.args(["grant", "a", "usage_statistics", "--source", "settings"]).current_dir(dir.path()).env_remove("CONSENTKIT_DB");
+        cmd.args(args).current_dir(dir.path()).env_remove("CONSENTKIT_DB");
         if let Some(p) = env_db {
             cmd.env("CONSENTKIT_DB", p);
         }
-        assert!(cmd.output().unwrap().status.success());
+        assert!(cmd.output().unwrap().status.success(), "{env_db:?} {args:?}");
     };
-    run(None);
+    let grant = ["grant", "a", "usage_statistics", "--source", "settings"];
+    run(None, &["init"]);
     assert!(dir.path().join("consentkit.db").exists());
+    run(None, &grant);
     let custom = dir.path().join("custom.db");
-    run(Some(&custom));
+    run(Some(&custom), &["init"]);
     assert!(custom.exists());
+    run(Some(&custom), &grant);
 }
 
 #[test]
 fn demo_walks_through_a_users_life() {
-    let env = Env::new();
+    let env = Env::without_store();
     let out = Command::new(env!("CARGO_BIN_EXE_consentkit")).arg("demo").current_dir(env.dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);

@@ -21,15 +21,23 @@ struct Env {
 }
 
 impl Env {
-    fn new() -> Env {
+    /// A folder with no store in it yet.
+    fn without_store() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("support.db");
         Env { dir, db }
     }
 
+    /// A new, empty store (`consentkit init`).
+    fn new() -> Env {
+        let env = Env::without_store();
+        env.cmd().arg("init").assert().success();
+        env
+    }
+
     /// A store holding `pairs` grant/withdraw pairs of alice's usage statistics, written by the core.
     fn with_history(pairs: usize) -> Env {
-        let env = Env::new();
+        let env = Env::without_store();
         let clock = Arc::new(ManualClock::new(Timestamp::parse(NOW).unwrap()));
         let store = ConsentStore::open_with(&env.db, Arc::new(Policy::builtin()), clock, OpenMode::ReadWrite).unwrap();
         let batch: Vec<DecisionInput> = (0..pairs)
@@ -260,7 +268,7 @@ fn colour_on_a_terminal_unless_no_color() {
 
 #[test]
 fn every_command_has_a_versioned_json_shape() {
-    let env = Env::new();
+    let env = Env::without_store();
     let export_file = env.dir.path().join("alice.json");
     let other = Env::new();
     let run = |env: &Env, args: &[&str], code: i32| -> Value {
@@ -271,6 +279,7 @@ fn every_command_has_a_versioned_json_shape() {
         v
     };
     run(&env, &["policy"], 0);
+    run(&env, &["init"], 0);
     run(&env, &["grant", "alice", "usage_statistics", "--source", "settings"], 0);
     run(&env, &["refuse", "alice", "photos_media", "--source", "settings"], 0);
     run(&env, &["withdraw", "alice", "usage_statistics"], 0);

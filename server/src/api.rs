@@ -229,6 +229,7 @@ async fn state(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
             "policy": policy_json(&policy),
             "categories": categories,
             "devices": devices_json(&view),
+            "unknown_categories": view.unknown_categories(&policy),
         }))
     })
     .await?;
@@ -283,6 +284,7 @@ async fn timeline(State(app): Shared, headers: HeaderMap, body: Result<Bytes, By
     caller.require(&[Role::Support, Role::Dpo], "reading a subject's timeline")?;
     let l = lookup(body, app.max_body)?;
     let keys = &app.keys;
+    let policy = app.policy.clone();
     let rows = logged_read(&app, &caller, &l.subject, "timeline", json!({}), async |tx, view| {
         let events = query::timeline(tx, keys, &view).await?;
         Ok(events
@@ -296,6 +298,10 @@ async fn timeline(State(app): Shared, headers: HeaderMap, body: Result<Bytes, By
                 if let (Some(p), Some(s)) = (r.permission, r.os_state) {
                     v["permission"] = json!(p);
                     v["state"] = json!(s);
+                }
+                // A category the server's policy does not know: shown, marked, counted for nothing.
+                if r.category.as_deref().is_some_and(|c| policy.category(c).is_err()) {
+                    v["unknown_category"] = json!(true);
                 }
                 v
             })
@@ -337,6 +343,7 @@ pub(crate) async fn export_document(app: &App, caller: &Caller, subject: &str) -
             "policy": policy_json(&policy),
             "under_age": state.under_age,
             "state": statuses.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            "unknown_categories": view.unknown_categories(&policy),
             "devices": devices,
         }))
     })
@@ -416,8 +423,29 @@ pub(crate) async fn erase_subject(app: &App, caller: &Caller, subject: &str) -> 
     Ok((erased_events, receipt))
 }
 
-/// Every access-log line and the verification of every chain.
-pub(crate) async fn access_log_and_status(app: &App) -> Result<(Vec<AccessLine>, access_log::ChainStatus), ApiError> {
+/// Appends one access-log line in a transaction of its own and commits it, for an access that
+/// reads no subject's data (a console page, the access log itself) on `key`'s chain (an actor's
+/// pseudonym, [`Keys::actor_key`]). The auditor's database role may only read the log, so an
+/// auditor's line is written through the support role, which may append to it (never edit it).
+pub(crate) async fn log_alone(app: &App, key: &str, caller: &Caller, action: &str, detail: Value) -> Result<(), ApiError> {
+    let pool = if caller.role == Role::Dpo { &app.pools.dpo } else { &app.pools.support };
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    access_log::append(&tx, key, caller, action, detail).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every access-log line and the verification of every chain, for `caller` (an auditor) doing
+/// `action` (`access_log` through the API, `console_audit` in the console). Reading the log is
+/// itself an audited access: its line (who, when, what was asked) is committed first, on the
+/// caller's own chain, so no answer leaves without it and the answer holds that line too.
+pub(crate) async fn access_log_and_status(
+    app: &App,
+    caller: &Caller,
+    action: &str,
+) -> Result<(Vec<AccessLine>, access_log::ChainStatus), ApiError> {
+    log_alone(app, &app.keys.actor_key(&caller.name), caller, action, json!({ "read": "all_lines" })).await?;
     let client = app.pools.auditor.get().await?;
     let lines: Vec<AccessLine> = client.query(sql::ACCESS_LOG_ALL, &[]).await?.iter().map(access_log::line_of).collect();
     let heads: HashMap<String, (i64, String)> =
@@ -429,7 +457,7 @@ pub(crate) async fn access_log_and_status(app: &App) -> Result<(Vec<AccessLine>,
 async fn access_log_all(State(app): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Auditor], "reading the access log")?;
-    let (lines, status) = access_log_and_status(&app).await?;
+    let (lines, status) = access_log_and_status(&app, &caller, "access_log").await?;
     Ok(Json(json!({ "chain": status, "lines": lines })).into_response())
 }
 

@@ -102,6 +102,10 @@ pub struct Config {
     /// How long a console session lasts.
     #[serde(default = "default_session_seconds")]
     pub console_session_seconds: u64,
+    /// Reverse proxies (IP addresses) whose `X-Forwarded-For` names the console's client, for the
+    /// per-address sign-in lockout; empty (the default): the TCP peer is the client.
+    #[serde(default)]
+    pub console_trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 fn default_session_seconds() -> u64 {

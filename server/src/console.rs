@@ -53,40 +53,35 @@ struct Handle {
     expires: Instant,
 }
 
-/// Failed sign-ins allowed per [`LOCKOUT_WINDOW`] before sign-in is locked for the rest of it.
-pub const LOCKOUT_FAILURES: usize = 10;
-/// The window over which failed sign-ins are counted.
-pub const LOCKOUT_WINDOW: Duration = Duration::from_secs(60);
+pub use crate::lockout::{LOCKOUT_FAILURES, LOCKOUT_WINDOW};
 
-/// Sessions, lookup handles and recent failed sign-ins, in memory (a restart signs everyone out).
+/// Sessions, lookup handles and recent failed sign-ins per client address, in memory (a restart
+/// signs everyone out).
 pub struct Console {
     sessions: Mutex<HashMap<String, Session>>,
     handles: Mutex<HashMap<String, Handle>>,
-    failed_sign_ins: Mutex<std::collections::VecDeque<Instant>>,
+    lockout: crate::lockout::SignInLockout,
+    trusted_proxies: Vec<std::net::IpAddr>,
     session_ttl: Duration,
 }
 
 impl Console {
-    /// A console whose sessions last `session_ttl`.
+    /// A console whose sessions last `session_ttl`, taking no proxy's `X-Forwarded-For`.
     pub fn new(session_ttl: Duration) -> Console {
-        Console { sessions: Mutex::default(), handles: Mutex::default(), failed_sign_ins: Mutex::default(), session_ttl }
+        Console {
+            sessions: Mutex::default(),
+            handles: Mutex::default(),
+            lockout: Default::default(),
+            trusted_proxies: Vec::new(),
+            session_ttl,
+        }
     }
 
-    /// Counts a failed sign-in; true when sign-in is now locked (too many in the window).
-    fn sign_in_failed(&self) -> bool {
-        let mut failures = self.failed_sign_ins.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        failures.retain(|t| now.duration_since(*t) < LOCKOUT_WINDOW);
-        failures.push_back(now);
-        failures.len() >= LOCKOUT_FAILURES
-    }
-
-    /// True while sign-in is locked: [`LOCKOUT_FAILURES`] failures within the last window.
-    fn sign_in_locked(&self) -> bool {
-        let mut failures = self.failed_sign_ins.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        failures.retain(|t| now.duration_since(*t) < LOCKOUT_WINDOW);
-        failures.len() >= LOCKOUT_FAILURES
+    /// The same console, taking the client's address from `X-Forwarded-For` when the request
+    /// comes from one of `proxies` (the config's `console_trusted_proxies`), for the lockout.
+    pub fn trusting_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Console {
+        self.trusted_proxies = proxies;
+        self
     }
 }
 
@@ -291,6 +286,9 @@ struct SubjectPage {
     lanes: Vec<Lane>,
     marks: Vec<Mark>,
     events: Vec<EventRow>,
+    /// Categories of the subject's events the server's policy does not know: (id, events, last
+    /// event, devices), all escaped.
+    unknown: Vec<(String, u64, String, String)>,
     width: u32,
     height: u32,
     first: String,
@@ -382,7 +380,7 @@ fn failed_sign_in() -> Caller {
 /// The page while sign-in is locked after too many failures.
 fn locked_out(next: String) -> Response {
     let message = format!(
-        "Sign-in is locked: {LOCKOUT_FAILURES} failed sign-ins within {} s. Wait a minute, then try again.",
+        "Sign-in from this address is locked: {LOCKOUT_FAILURES} failed sign-ins within {} s. Wait a minute, then try again.",
         LOCKOUT_WINDOW.as_secs()
     );
     let mut response = html(StatusCode::TOO_MANY_REQUESTS, LoginPage { next, message });
@@ -393,6 +391,7 @@ fn locked_out(next: String) -> Response {
 async fn login(
     State(app): State<Arc<App>>,
     request_headers: HeaderMap,
+    extensions: axum::http::Extensions,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     if cross_site(&request_headers) {
@@ -404,7 +403,10 @@ async fn login(
     let Ok(Form(form)) = form else {
         return html(StatusCode::BAD_REQUEST, LoginPage { next: String::new(), message: "The sign-in form was incomplete.".into() });
     };
-    if app.console.sign_in_locked() {
+    // Failed sign-ins lock the address they come from, never everyone (see `lockout`).
+    let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let source = crate::lockout::source_of(peer, &request_headers, &app.console.trusted_proxies);
+    if app.console.lockout.locked(source, Instant::now()) {
         return locked_out(form.next);
     }
     let refused = match app.tokens.by_token(form.token.trim()) {
@@ -416,7 +418,7 @@ async fn login(
         Ok(c) => c,
         Err((status, message)) => {
             // A failed sign-in is an access event too; too many in a row lock sign-in for a while.
-            let locked = app.console.sign_in_failed();
+            let locked = app.console.lockout.failed(source, Instant::now());
             let detail = json!({ "reason": message, "locked": locked });
             if let Err(e) =
                 log_action(&app, &app.keys.actor_key(FAILED_SIGN_IN_ACTOR), &failed_sign_in(), "console_sign_in_failed", detail).await
@@ -488,15 +490,7 @@ async fn logout(
 
 /// Appends an access-log line on its own (pages that read no subject data).
 async fn log_action(app: &App, key: &str, caller: &Caller, action: &str, detail: serde_json::Value) -> Result<(), ApiError> {
-    let pool = match caller.role {
-        Role::Dpo => &app.pools.dpo,
-        _ => &app.pools.support,
-    };
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    access_log::append(&tx, key, caller, action, detail).await?;
-    tx.commit().await?;
-    Ok(())
+    crate::api::log_alone(app, key, caller, action, detail).await
 }
 
 // ----- lookup -----
@@ -747,11 +741,20 @@ async fn subject_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(hand
             device: visible(&e.device),
             category: match (e.receipt.permission, e.receipt.os_state) {
                 (Some(p), Some(s)) => format!("OS {p} -> {s}"),
-                _ => e.receipt.category.clone().map(|c| visible(&c)).unwrap_or_else(|| "-".into()),
+                _ => match e.receipt.category.as_deref() {
+                    Some(c) if policy.category(c).is_err() => format!("{} (not in the server's policy)", visible(c)),
+                    Some(c) => visible(c),
+                    None => "-".into(),
+                },
             },
             action: e.receipt.action.as_str().into(),
             source: e.receipt.source.as_str().into(),
         })
+        .collect();
+    let unknown = view
+        .unknown_categories(policy)
+        .into_iter()
+        .map(|u| (visible(&u.id), u.events, u.last_at.to_string(), visible(&u.devices.join(", "))))
         .collect();
     let first = timeline.first().map(|e| day(e.receipt.at)).unwrap_or_default();
     let last = timeline.last().map(|e| day(e.receipt.at)).unwrap_or_default();
@@ -769,6 +772,7 @@ async fn subject_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(hand
             lanes,
             marks,
             events,
+            unknown,
             width,
             height,
             first,
@@ -903,10 +907,8 @@ async fn audit_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response
     if caller.role != Role::Auditor {
         return forbidden(&app, &caller, "The access log").await;
     }
-    if let Err(e) = log_action(&app, &app.keys.actor_key(&caller.name), &caller, "console_audit", json!({})).await {
-        return failure(e);
-    }
-    match crate::api::access_log_and_status(&app).await {
+    // Its line ("console_audit") is committed before the log is read, by the shared reader.
+    match crate::api::access_log_and_status(&app, &caller, "console_audit").await {
         Ok((mut rows, status)) => {
             rows.sort_by_key(|r| std::cmp::Reverse(r.at));
             for r in &mut rows {

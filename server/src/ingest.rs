@@ -400,6 +400,14 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
     }
     let erase_events = erasures_in(&tx, &devkey, device).await?;
     tx.commit().await?;
+    let unknown_categories = unknown_categories(&app.policy, receipts.iter().filter(|r| !erased(r)));
+    if !unknown_categories.is_empty() {
+        // The count only: a category id comes from the device and could hold anything.
+        tracing::warn!(
+            categories = unknown_categories.len(),
+            "a batch holds events of categories the server's policy does not know; stored, they count for nothing"
+        );
+    }
     Ok(IngestReply {
         status: if erased_subjects.is_empty() { IngestStatus::Stored } else { IngestStatus::SubjectErased },
         head: SignedHead::sign(app.keys.signing(), device, last.seq, &last.hash),
@@ -409,7 +417,14 @@ pub async fn store(app: &App, device: &str, batch: &Batch) -> Result<IngestReply
         erased_subjects: erased_subjects.into_iter().collect(),
         erased_on_server,
         erase_events,
+        unknown_categories,
     })
+}
+
+/// The category ids of `receipts` that `policy` does not have, sorted and once each.
+pub fn unknown_categories<'r>(policy: &consentkit_core::Policy, receipts: impl Iterator<Item = &'r Receipt>) -> Vec<String> {
+    let ids: BTreeSet<&str> = receipts.filter_map(|r| r.category.as_deref()).filter(|c| policy.category(c).is_err()).collect();
+    ids.into_iter().map(String::from).collect()
 }
 
 /// The device's pending erasure notices, as one sorted list of its sequence numbers.

@@ -139,14 +139,17 @@ fn serve(config: &Config) -> Result<(), String> {
             policy: Arc::new(policy),
             tokens: Tokens::new(&config.tokens),
             max_body: config.max_body_bytes,
-            console: consentkit_server::console::Console::new(std::time::Duration::from_secs(config.console_session_seconds)),
+            console: consentkit_server::console::Console::new(std::time::Duration::from_secs(config.console_session_seconds))
+                .trusting_proxies(config.console_trusted_proxies.clone()),
         });
         let listener =
             tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         println!("consentkit-server listening on http://{addr}");
         let _ = std::io::stdout().flush();
-        axum::serve(listener, router(app)).with_graceful_shutdown(shutdown()).await.map_err(|e| format!("server: {e}"))
+        // With the peer's address: the console's sign-in lockout counts failures per client address.
+        let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(shutdown()).await.map_err(|e| format!("server: {e}"))
     })
 }
 

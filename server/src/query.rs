@@ -196,7 +196,38 @@ pub fn as_policy_reads<'e>(policy: &Policy, e: &'e DeviceEvent) -> Option<std::b
     Some(std::borrow::Cow::Owned(capped))
 }
 
+/// A category of the subject's events that the server's policy does not know (a device on a
+/// newer or another policy): its events are kept (the chain and the proof stay whole) but count
+/// for nothing, so support sees them apart from the policy's categories instead of not at all.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnknownCategory {
+    /// The category id as the device recorded it.
+    pub id: String,
+    /// How many of the subject's events name it.
+    pub events: u64,
+    /// The latest of those events' times.
+    pub last_at: Timestamp,
+    /// The devices they came from, sorted.
+    pub devices: Vec<String>,
+}
+
 impl SubjectView {
+    /// The categories of the subject's events that `policy` does not know, by id.
+    pub fn unknown_categories(&self, policy: &Policy) -> Vec<UnknownCategory> {
+        let mut found: std::collections::BTreeMap<&str, UnknownCategory> = Default::default();
+        for e in &self.events {
+            let Some(id) = e.receipt.category.as_deref().filter(|c| policy.category(c).is_err()) else { continue };
+            let u = found.entry(id).or_insert_with(|| UnknownCategory { id: id.into(), events: 0, last_at: e.receipt.at, devices: vec![] });
+            u.events += 1;
+            u.last_at = u.last_at.max(e.receipt.at);
+            if !u.devices.contains(&e.device) {
+                u.devices.push(e.device.clone());
+                u.devices.sort();
+            }
+        }
+        found.into_values().collect()
+    }
+
     /// The folded state across devices, each event read under `policy` ([`as_policy_reads`]).
     pub fn state(&self, policy: &Policy) -> SubjectState {
         let read: Vec<_> = self.events.iter().filter_map(|e| as_policy_reads(policy, e)).collect();

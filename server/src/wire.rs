@@ -140,6 +140,12 @@ pub struct IngestReply {
     /// have not claimed yet: erase their subjects locally (`ConsentStore::apply_sync_reply`).
     #[serde(default)]
     pub erase_events: Vec<u64>,
+    /// A warning, not an error: the category ids of this batch's events that the server's policy
+    /// does not know (the device runs a newer or another policy), sorted. Those events are stored
+    /// and keep the chain whole, but they count for nothing in the server's answers (they allow
+    /// nothing) until the server's policy has the category; support views list them apart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_categories: Vec<String>,
 }
 
 /// The body of every error reply (4xx and 5xx).

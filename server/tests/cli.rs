@@ -50,6 +50,7 @@ fn sync_verify_receipt_and_server_queries_print_what_the_local_file_prints() {
     let db = dir.path().join("phone.db");
     let db = db.to_str().unwrap();
     let at = "--now=2026-03-01T10:00:00Z";
+    ok(&run(&bin, &["--db", db, "init"]));
     ok(&run(&bin, &["--db", db, at, "grant", "alice", "photos_media", "--source", "onboarding"]));
     ok(&run(&bin, &["--db", db, at, "refuse", "alice", "usage_statistics", "--source", "onboarding"]));
     ok(&run(&bin, &["--db", db, at, "os", "photos", "granted"]));
@@ -81,6 +82,7 @@ fn sync_verify_receipt_and_server_queries_print_what_the_local_file_prints() {
     let out = ok(&run(&bin, &["--db", db, "verify-receipt", head.to_str().unwrap(), "--public-key", public.trim()]));
     assert!(out.contains("receipt verified") && out.contains("up to seq 3"), "{out}");
     let other = dir.path().join("other.db");
+    ok(&run(&bin, &["--db", other.to_str().unwrap(), "init"]));
     ok(&run(&bin, &["--db", other.to_str().unwrap(), at, "grant", "bob", "photos_media", "--source", "onboarding"]));
     ok(&run(&bin, &["--db", other.to_str().unwrap(), at, "grant", "bob", "usage_statistics", "--source", "onboarding"]));
     ok(&run(&bin, &["--db", other.to_str().unwrap(), at, "grant", "bob", "device_contacts", "--source", "onboarding"]));
@@ -171,4 +173,26 @@ fn sync_verify_receipt_and_server_queries_print_what_the_local_file_prints() {
     assert!(String::from_utf8_lossy(&down.stderr).contains("cannot reach the server"));
     let local_only = run(&bin, &["--server", server.url.as_str(), "--token", SUPPORT, "purge"]);
     assert_eq!(local_only.status.code(), Some(2));
+}
+
+#[test]
+fn sync_and_server_status_name_a_category_the_servers_policy_does_not_know() {
+    let bin = consentkit();
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let policy = dir.path().join("newer.json");
+    std::fs::write(&policy, newer_policy().to_json()).unwrap();
+    let db = dir.path().join("phone.db");
+    let local = ["--db", db.to_str().unwrap(), "--policy", policy.to_str().unwrap(), "--now=2026-03-01T10:00:00Z"];
+    ok(&run(&bin, &[&local[..], &["init"]].concat()));
+    ok(&run(&bin, &[&local[..], &["grant", "alice", "health_data", "--source", "onboarding"]].concat()));
+    let sync = ["--server", server.url.as_str(), "--token", PHONE, "sync", "--device", "phone"];
+    let out = ok(&run(&bin, &[&local[..], &sync[..]].concat()));
+    assert!(out.contains("warning: the server's policy does not know the categories health_data"), "{out}");
+    let status = ok(&run(&bin, &["--server", server.url.as_str(), "--token", SUPPORT, "status", "alice"]));
+    assert!(
+        status.contains("health_data: 1 events (the last at 2026-03-01T10:00:00Z)") && status.contains("count for nothing"),
+        "{status}"
+    );
 }

@@ -510,6 +510,69 @@ fn http_sign_in(server: &Server, token: &str) -> Result<String, u16> {
     }
 }
 
+/// Posts the sign-in form with `token` over a connection from the local address `from` (another
+/// loopback address is another client), with `headers` added; the reply's status.
+fn sign_in_from(server: &Server, from: &str, token: &str, headers: &[(&str, &str)]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let addr: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
+        let body = format!("token={token}");
+        let mut request = format!(
+            "POST /console/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(&body);
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.unwrap();
+        let text = String::from_utf8_lossy(&reply).to_string();
+        text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not an HTTP reply: {text}"))
+    })
+}
+
+#[test]
+fn failed_sign_ins_lock_out_their_own_address_only() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let limit = consentkit_server::console::LOCKOUT_FAILURES;
+    for attempt in 1..limit {
+        assert_eq!(sign_in_from(&server, "127.0.0.1", "not-a-token", &[]), 401, "attempt {attempt}");
+    }
+    assert_eq!(sign_in_from(&server, "127.0.0.1", "not-a-token", &[]), 429, "the address is locked at the limit");
+    assert_eq!(sign_in_from(&server, "127.0.0.1", SUPPORT, &[]), 429, "even for a good token: the guesser gains nothing");
+    assert_eq!(sign_in_from(&server, "127.0.0.2", SUPPORT, &[]), 303, "another support engineer still signs in");
+    assert_eq!(sign_in_from(&server, "127.0.0.2", "typo", &[]), 401, "and a typo there is that address's first failure");
+    // An X-Forwarded-For from a peer that is not a trusted proxy changes nothing.
+    assert_eq!(sign_in_from(&server, "127.0.0.3", SUPPORT, &[("x-forwarded-for", "127.0.0.1")]), 303);
+
+    // Behind a trusted reverse proxy (every client arrives from 127.0.0.1), the client it names.
+    let behind = tempfile::tempdir().unwrap();
+    let config = write_config(&pg, behind.path(), json!({ "console_trusted_proxies": ["127.0.0.1"] }));
+    let proxied = Server::start_with(&config);
+    let client = |ip: &'static str| [("x-forwarded-for", ip)];
+    for attempt in 1..limit {
+        assert_eq!(sign_in_from(&proxied, "127.0.0.1", "not-a-token", &client("203.0.113.5")), 401, "attempt {attempt}");
+    }
+    assert_eq!(sign_in_from(&proxied, "127.0.0.1", "not-a-token", &client("203.0.113.5")), 429);
+    assert_eq!(sign_in_from(&proxied, "127.0.0.1", SUPPORT, &client("203.0.113.5")), 429);
+    assert_eq!(sign_in_from(&proxied, "127.0.0.1", SUPPORT, &client("203.0.113.6")), 303, "another client behind the proxy");
+    // A client reaching the server directly cannot pick its bucket with the header.
+    for _ in 0..limit {
+        sign_in_from(&proxied, "127.0.0.2", "not-a-token", &client("203.0.113.6"));
+    }
+    assert_eq!(sign_in_from(&proxied, "127.0.0.2", SUPPORT, &[]), 429, "the direct peer was locked");
+    assert_eq!(sign_in_from(&proxied, "127.0.0.1", SUPPORT, &client("203.0.113.6")), 303, "the client it named was not");
+}
+
 fn http_page(server: &Server, cookie: &str, path: &str) -> (u16, String) {
     let r = agent().get(&format!("{}{path}", server.url)).config().max_redirects(0).build().header("cookie", cookie).call().unwrap();
     let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
@@ -557,12 +620,13 @@ fn repeated_failed_sign_ins_lock_sign_in_and_a_session_ends_when_its_token_expir
     assert!(behind_tls.contains("; Secure") && behind_tls.contains("HttpOnly") && behind_tls.contains("SameSite=Strict"), "{behind_tls}");
     assert!(!set_cookie("http").contains("Secure"), "plain HTTP (development on loopback) cannot carry a Secure cookie");
 
-    // Failed sign-ins: each is logged; after the limit, sign-in is locked, even for a good token.
+    // Failed sign-ins: each is logged; after the limit, sign-in from this address is locked, even
+    // for a good token (other addresses: `failed_sign_ins_lock_out_their_own_address_only`).
     for attempt in 1..consentkit_server::console::LOCKOUT_FAILURES {
         assert_eq!(http_sign_in(&server, "not-a-token"), Err(401), "attempt {attempt}");
     }
     assert_eq!(http_sign_in(&server, "not-a-token"), Err(429), "the last failure within the window locks");
-    assert_eq!(http_sign_in(&server, SUPPORT), Err(429), "locked for every token until the window passes");
+    assert_eq!(http_sign_in(&server, SUPPORT), Err(429), "locked for every token from here until the window passes");
     let log = get_auth(&format!("{}/v1/access-log", server.url), AUDITOR);
     let failed = log.matches("console_sign_in_failed").count();
     assert_eq!(failed, consentkit_server::console::LOCKOUT_FAILURES, "one access-log line per failed sign-in");
@@ -644,4 +708,35 @@ fn a_sign_in_refusal_speaks_of_the_token_typed_not_of_http_headers() {
         assert!(page.contains("unknown token"), "{typed}: {page}");
         assert!(!page.contains("Authorization") && !page.contains("Bearer"), "{typed}: the console user typed no header: {page}");
     }
+}
+
+#[test]
+fn the_subject_page_lists_categories_the_servers_policy_does_not_know_apart() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::with_policy(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z", newer_policy());
+    phone.decide("alice", "health_data", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    let cookie = http_sign_in(&server, SUPPORT).expect("support signs in");
+    let mut page = agent().get(&format!("{}/console/lookup", server.url)).header("cookie", &cookie).call().unwrap();
+    let page = page.body_mut().read_to_string().unwrap();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let (status, subject_page) = http_form(&server, &cookie, "/console/lookup", &format!("csrf={csrf}&subject=alice"));
+    assert_eq!(status, 303);
+    let mut r = agent().get(&format!("{}{subject_page}", server.url)).header("cookie", &cookie).call().unwrap();
+    let html = r.body_mut().read_to_string().unwrap();
+    let notice = html.split("id=\"unknown-categories\"").nth(1).expect("a notice of the unknown category");
+    let notice = notice.split("</div>").next().unwrap();
+    assert!(notice.contains("health_data") && notice.contains("1 event(s)") && notice.contains("count for nothing"), "{notice}");
+    assert!(html.contains("health_data (not in the server&#39;s policy)"), "the event row is marked: {html}");
+    let statuses = html.split("id=\"statuses\"").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(!statuses.contains("health_data"), "not among the policy's categories");
+    // A subject with known categories only shows no such notice.
+    let (status, bob_page) = http_form(&server, &cookie, "/console/lookup", &format!("csrf={csrf}&subject=bob"));
+    assert_eq!(status, 303, "{bob_page}");
+    let mut r = agent().get(&format!("{}{bob_page}", server.url)).header("cookie", &cookie).call().unwrap();
+    assert!(!r.body_mut().read_to_string().unwrap().contains("unknown-categories"));
 }

@@ -657,7 +657,8 @@ fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
     let log = get(&format!("{}/v1/access-log", server.url), AUDITOR);
     assert_eq!(log.status, 200, "{}", log.text);
     assert_eq!(log.body["chain"]["intact"], json!(true), "{}", log.text);
-    assert_eq!((log.body["chain"]["lines"].as_u64(), log.body["chain"]["chains"].as_u64()), (Some(6), Some(2)));
+    // Six reads and erasures on two subjects' chains, and this read of the log on the auditor's.
+    assert_eq!((log.body["chain"]["lines"].as_u64(), log.body["chain"]["chains"].as_u64()), (Some(7), Some(3)));
     let mut actions: Vec<(String, String)> = log.body["lines"]
         .as_array()
         .unwrap()
@@ -666,6 +667,7 @@ fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
         .collect();
     actions.sort();
     let expected = [
+        ("aude (auditor)", "access_log"),
         ("dora (dpo)", "erase"),
         ("dora (dpo)", "export"),
         ("sam (support)", "check"),
@@ -707,6 +709,7 @@ fn a_refused_read_that_still_tells_something_about_the_subject_has_its_access_lo
         .as_array()
         .unwrap()
         .iter()
+        .filter(|l| l["action"] != "access_log")
         .map(|l| (l["actor"].as_str().unwrap(), l["action"].as_str().unwrap(), l["detail"].as_str().unwrap()))
         .collect();
     assert_eq!(lines.len(), 1, "{}", log.text);
@@ -720,7 +723,48 @@ fn a_refused_read_that_still_tells_something_about_the_subject_has_its_access_lo
     for body in [json!({ "subject": "alice" }), json!({ "subject": "alice", "feature": "teleport" })] {
         assert_eq!(lookup(&server, "check", SUPPORT, body).status, 422);
     }
-    assert_eq!(get(&format!("{}/v1/access-log", server.url), AUDITOR).body["chain"]["lines"].as_u64(), Some(1));
+    let log = get(&format!("{}/v1/access-log", server.url), AUDITOR);
+    let reads = log.body["lines"].as_array().unwrap().iter().filter(|l| l["action"] != "access_log").count();
+    assert_eq!(reads, 1, "{}", log.text);
+}
+
+#[test]
+fn reading_the_access_log_is_itself_an_audited_access_with_its_own_line() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let url = format!("{}/v1/access-log", server.url);
+    let before = consentkit_server::wire::now();
+    let first = get(&url, AUDITOR);
+    assert_eq!(first.status, 200, "{}", first.text);
+    // The answer already holds the line of the read that produced it (committed first).
+    let lines = first.body["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{}", first.text);
+    let line = &lines[0];
+    assert_eq!(
+        (line["actor"].as_str(), line["role"].as_str(), line["action"].as_str()),
+        (Some("aude (auditor)"), Some("auditor"), Some("access_log")),
+        "{line}"
+    );
+    assert!(line["detail"].as_str().unwrap().contains("all_lines"), "what was asked: {line}");
+    let at = consentkit_core::Timestamp::parse(line["at"].as_str().unwrap()).unwrap();
+    assert!(at >= before && at <= consentkit_server::wire::now(), "when: {at}");
+    assert_eq!(first.body["chain"]["intact"], json!(true));
+    // Each read adds its line to the reader's chain, which verifies like every other.
+    let second = get(&url, AUDITOR);
+    let reads: Vec<i64> = second.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["action"] == "access_log")
+        .map(|l| l["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(reads, [1, 2], "{}", second.text);
+    assert_eq!((second.body["chain"]["intact"].as_bool(), second.body["chain"]["chains"].as_u64()), (Some(true), Some(1)));
+    assert_eq!(pg.count("SELECT count(*) FROM access_log WHERE action = 'access_log'"), 2);
+    // A refused read of the log (not an auditor) reads nothing and so logs nothing.
+    assert_eq!(get(&url, SUPPORT).status, 403);
+    assert_eq!(pg.count("SELECT count(*) FROM access_log"), 2);
 }
 
 #[test]
@@ -921,4 +965,70 @@ fn an_erasure_on_one_device_never_lets_another_devices_older_grant_count_on_the_
     assert_eq!(photos(), "withdrawn", "the withdrawal still counts on the server");
     let check = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing" }));
     assert_eq!(check.body["allowed"], json!(false), "{}", check.text);
+}
+
+#[test]
+fn events_of_a_category_the_servers_policy_does_not_know_are_kept_named_and_allow_nothing() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::with_policy(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z", newer_policy());
+    phone.decide("alice", "health_data", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "photos_media", Action::Refuse, Source::Onboarding);
+    // Ingest stores the whole chain (a refusal would block every later event of the device, its
+    // withdrawals too) and answers with a typed warning naming the id.
+    let batch = phone.batch(50);
+    let reply = send(&server, "phone", PHONE, &batch);
+    assert_eq!((reply.status, reply.body["stored"].as_u64()), (200, Some(2)), "{}", reply.text);
+    assert_eq!(reply.body["unknown_categories"], json!(["health_data"]), "{}", reply.text);
+    let typed: wire::IngestReply = serde_json::from_value(reply.body.clone()).unwrap();
+    assert_eq!(typed.unknown_categories, ["health_data"]);
+    let replay = send(&server, "phone", PHONE, &batch);
+    assert_eq!(replay.body["unknown_categories"], json!(["health_data"]), "a replay says the same: {}", replay.text);
+    phone.store.ack_sync(batch.receipts.last().unwrap().seq).unwrap();
+    // A batch of known categories only carries no warning.
+    phone.decide("alice", "usage_statistics", Action::Refuse, Source::Settings);
+    let plain = send(&server, "phone", PHONE, &phone.batch(50));
+    assert_eq!((plain.status, plain.body.get("unknown_categories")), (200, None), "{}", plain.text);
+
+    // Support sees it, apart from the policy's categories, in the state, the timeline and the export.
+    let alice = json!({ "subject": "alice" });
+    let state = lookup(&server, "state", SUPPORT, alice.clone());
+    assert!(statuses(&state).iter().all(|(c, _, _)| c != "health_data"), "not one of the policy's categories: {}", state.text);
+    let unknown = &state.body["unknown_categories"];
+    assert_eq!(unknown.as_array().map(Vec::len), Some(1), "{}", state.text);
+    assert_eq!((unknown[0]["id"].as_str(), unknown[0]["events"].as_u64()), (Some("health_data"), Some(1)));
+    assert_eq!((unknown[0]["last_at"].as_str(), unknown[0]["devices"].clone()), (Some("2026-03-01T10:00:00Z"), json!(["phone"])));
+    let timeline = lookup(&server, "timeline", SUPPORT, alice.clone());
+    let marked: Vec<(&str, bool)> = timeline
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["category"].as_str().unwrap_or("-"), e["unknown_category"] == json!(true)))
+        .collect();
+    assert_eq!(marked, [("health_data", true), ("photos_media", false), ("usage_statistics", false)], "{}", timeline.text);
+    let export = lookup(&server, "export", DPO, alice.clone());
+    assert_eq!(export.body["unknown_categories"][0]["id"], "health_data", "{}", export.text);
+
+    // It allows nothing: every feature of the server's policy answers as for a subject with no
+    // events of it, and the newer policy's feature is not one the server answers for.
+    phone.decide("bob", "photos_media", Action::Refuse, Source::Onboarding);
+    phone.decide("bob", "usage_statistics", Action::Refuse, Source::Settings);
+    phone.sync_all(&server);
+    for f in &consentkit_core::Policy::builtin().features {
+        let scope = if f.per_item { json!("c-1") } else { Value::Null };
+        let ask = |subject: &str| lookup(&server, "check", SUPPORT, json!({ "subject": subject, "feature": f.id, "scope": scope }));
+        let (a, b) = (ask("alice"), ask("bob"));
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(
+            (a.body["allowed"].clone(), a.body["reasons"].clone()),
+            (b.body["allowed"].clone(), b.body["reasons"].clone()),
+            "{}",
+            f.id
+        );
+    }
+    let health = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "health_sync" }));
+    assert_eq!((health.status, health.body["error"].as_str()), (422, Some("invalid")), "{}", health.text);
+    assert!(!server.log().contains("health_data"), "the log names no id a device sent (only a count)");
 }

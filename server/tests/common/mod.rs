@@ -318,9 +318,14 @@ pub struct Device {
 
 impl Device {
     pub fn new(dir: &Path, name: &str, token: &str, at: &str) -> Device {
+        Device::with_policy(dir, name, token, at, Policy::builtin())
+    }
+
+    /// A device whose app runs `policy` (e.g. a newer one than the server's).
+    pub fn with_policy(dir: &Path, name: &str, token: &str, at: &str, policy: Policy) -> Device {
         let clock = Arc::new(ManualClock::new(Timestamp::parse(at).unwrap()));
         let path = dir.join(format!("{name}.db"));
-        let store = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), clock.clone(), OpenMode::ReadWrite).unwrap();
+        let store = ConsentStore::open_with(&path, Arc::new(policy), clock.clone(), OpenMode::ReadWrite).unwrap();
         Device { name: name.into(), token: token.into(), store, clock, path }
     }
 
@@ -385,4 +390,19 @@ impl Device {
             assert_eq!(r.status, 200, "{}", r.text);
         }
     }
+}
+
+/// The built-in catalog with one more consent category (`health_data`) and a feature needing it:
+/// what an app a release ahead of the server runs.
+pub fn newer_policy() -> consentkit_core::Policy {
+    let mut catalog: Value = serde_json::from_str(&consentkit_core::Policy::builtin().to_json()).unwrap();
+    catalog["version"] = json!("2027-01-01");
+    catalog["categories"].as_array_mut().unwrap().push(json!({
+        "id": "health_data", "title": "Health data", "description": "Steps and heart rate.", "legal_basis": "consent", "retention": "P6Y",
+    }));
+    catalog["features"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "id": "health_sync", "title": "Sync health data", "categories": ["health_data"] }));
+    consentkit_core::Policy::from_json(&catalog.to_string()).unwrap()
 }

@@ -129,15 +129,17 @@ public final class ConsentManager: Sendable {
     /// Releases the store: when `close()` returns, calls in flight have finished, the database
     /// file is free to reopen, and every `changes` stream finishes after delivering what was
     /// already committed. Idempotent; every later call throws `.Closed`. Also run when the last
-    /// reference to the manager goes away.
+    /// reference to the manager goes away. From a listener it works the same; from inside a call
+    /// on the same thread (a commit listener, which runs inside the write) later calls throw
+    /// `.Closed` at once and the file is released when that call returns.
     public func close() {
         cache.close()  // no cached answer after this point: checks go to Rust, which says `.Closed`
         commits.stop()
         do {
             try kit.shutdown()
         } catch {
-            // Rust refuses only a close from inside one of its own calls on this thread (a commit
-            // hook, which is internal to this wrapper): a bug here, not a state of the app.
+            // Rust's shutdown has no failure (a close from inside a call on this thread completes
+            // when that call returns): a bug here, not a state of the app.
             assertionFailure("ConsentManager.close(): \(error)")
         }
         // The store is gone: each observer's worker delivers what was already committed, then
@@ -385,24 +387,27 @@ public final class ConsentManager: Sendable {
     // MARK: - Observing
 
     /// Status changes of `subject` (or of everyone, with nil): first the current status of each
-    /// category, then every change after commit. Finishes when the consuming task is cancelled or
-    /// the manager is closed or released (after the changes already committed); a stream asked of
-    /// a closed manager is finished at once, and so is one of an invalid subject (empty, over-long,
-    /// control characters: an `AsyncStream` cannot throw; ``observe(_:onChange:)`` throws
-    /// `.InvalidInput` naming it).
-    public func changes(of subject: String? = nil) -> AsyncStream<StatusChange> {
-        AsyncStream(bufferingPolicy: .unbounded) { continuation in
-            let relay = StreamRelay(continuation)
-            do {
-                guard let id = registrations.add(try kit.observe(subject: subject, listener: relay)) else {
-                    continuation.finish()
-                    return
-                }
-                continuation.onTermination = { [registrations] _ in registrations.remove(id)?.stop() }
-            } catch {
-                continuation.finish()  // closed: a finished stream, as documented
-            }
+    /// category, then every change after commit. The subject is checked now: an invalid one
+    /// (empty, over-long, control characters) throws `ConsentKitError.InvalidInput` naming it,
+    /// as ``observe(_:onChange:)`` does; any other id is valid (a subject with no record yet gets
+    /// its current statuses, then its changes). The stream finishes when the consuming task is
+    /// cancelled or the manager is closed or released (after the changes already committed); a
+    /// stream asked of a closed manager is finished at once.
+    public func changes(of subject: String? = nil) throws -> AsyncStream<StatusChange> {
+        let (stream, continuation) = AsyncStream.makeStream(of: StatusChange.self, bufferingPolicy: .unbounded)
+        let handle: ListenerHandle
+        do {
+            handle = try kit.observe(subject: subject, listener: StreamRelay(continuation))
+        } catch ConsentKitError.Closed {
+            continuation.finish()  // closed: a finished stream, as documented
+            return stream
         }
+        guard let id = registrations.add(handle) else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [registrations] _ in registrations.remove(id)?.stop() }
+        return stream
     }
 
     /// Calls `onChange` (on a background thread) with the current status of each category, then

@@ -25,7 +25,7 @@ public final class ConsentStatuses {
     public init(_ consent: ConsentManager, subject: String) throws {
         self.subject = subject
         categories = try consent.statuses(subject)
-        let changes = consent.changes(of: subject)
+        let changes = try consent.changes(of: subject)
         feed.start(Task { [weak self] in
             for await change in changes {
                 guard let self else { return }
@@ -41,11 +41,11 @@ public final class ConsentStatuses {
 
     /// The status of `category`, or nil if the policy has no such category.
     public func status(of category: CategoryID) -> Status? {
-        categories.first { $0.category == category.rawValue }?.status
+        categories.first { ExactText.same($0.category, category.rawValue) }?.status
     }
 
     private func apply(_ change: StatusChange) {
-        guard let index = categories.firstIndex(where: { $0.category == change.category }) else { return }
+        guard let index = categories.firstIndex(where: { ExactText.same($0.category, change.category) }) else { return }
         let old = categories[index]
         let new = CategoryStatus(category: old.category, legalBasis: old.legalBasis, status: change.status, since: change.since)
         if new != old { categories[index] = new }

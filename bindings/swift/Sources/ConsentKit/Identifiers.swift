@@ -12,6 +12,13 @@ public struct CategoryID: RawRepresentable, Hashable, Sendable, ExpressibleByStr
     public init(stringLiteral id: String) { rawValue = id }
     public var description: String { rawValue }
 
+    /// Byte-exact, as the core compares ids: two spellings that Swift's `String ==` takes as
+    /// canonically equivalent (`"caf\u{e9}"`, `"cafe\u{301}"`) are two different ids here, so a
+    /// `Set` or `Dictionary` keyed by `CategoryID` never merges what the policy keeps apart.
+    public static func == (a: CategoryID, b: CategoryID) -> Bool { ExactText.same(a.rawValue, b.rawValue) }
+    /// Hashes the id's UTF-8 bytes, consistent with `==`.
+    public func hash(into hasher: inout Hasher) { ExactText.hash(rawValue, into: &hasher) }
+
     /// UCAnywhere: account data (contract).
     public static let userInformation: CategoryID = "user_information"
     /// UCAnywhere: e-mail and phone for service messages (legitimate interest).
@@ -46,6 +53,13 @@ public struct FeatureID: RawRepresentable, Hashable, Sendable, ExpressibleByStri
     public init(_ id: String) { rawValue = id }
     public init(stringLiteral id: String) { rawValue = id }
     public var description: String { rawValue }
+
+    /// Byte-exact, as the core compares ids: two spellings that Swift's `String ==` takes as
+    /// canonically equivalent (`"caf\u{e9}"`, `"cafe\u{301}"`) are two different ids here, so a
+    /// `Set` or `Dictionary` keyed by `FeatureID` never merges what the policy keeps apart.
+    public static func == (a: FeatureID, b: FeatureID) -> Bool { ExactText.same(a.rawValue, b.rawValue) }
+    /// Hashes the id's UTF-8 bytes, consistent with `==`.
+    public func hash(into hasher: inout Hasher) { ExactText.hash(rawValue, into: &hasher) }
 
     /// UCAnywhere: look up device contacts in the app.
     public static let contactLookup: FeatureID = "contact_lookup"

@@ -15,6 +15,11 @@ public struct OSPermission: RawRepresentable, Hashable, Sendable, ExpressibleByS
     public init(stringLiteral id: String) { rawValue = id }
     public var description: String { rawValue }
 
+    /// Byte-exact, as the core compares ids (see ``CategoryID``'s `==`).
+    public static func == (a: OSPermission, b: OSPermission) -> Bool { ExactText.same(a.rawValue, b.rawValue) }
+    /// Hashes the id's UTF-8 bytes, consistent with `==`.
+    public func hash(into hasher: inout Hasher) { ExactText.hash(rawValue, into: &hasher) }
+
     /// The permission `id`, validated now: throws `ConsentKitError.InvalidInput` naming a bad id.
     public static func validated(_ id: String) throws -> OSPermission { OSPermission(try osPermissionNamed(id: id)) }
 

@@ -36,6 +36,45 @@ final class CacheSoundnessTests: XCTestCase {
         XCTAssertTrue(try consent.isAllowed(nfc, feature: "usage_analytics"))
     }
 
+    /// The typed ids compare as the core does (on the bytes), so a `Set` or `Dictionary` keyed by
+    /// them never merges two categories, features or permissions the core keeps apart (Swift's
+    /// synthesized `==` on the `String` took `"jos\u{e9}"` and `"jose\u{301}"` as one).
+    func testCanonicallyEquivalentTypedIdsAreDifferentIds() async throws {
+        let (nfc, nfd) = (self.nfc, self.nfd)
+        XCTAssertNotEqual(CategoryID(nfc), CategoryID(nfd))
+        XCTAssertNotEqual(FeatureID(nfc), FeatureID(nfd))
+        XCTAssertNotEqual(OSPermission(nfc), OSPermission(nfd))
+        XCTAssertEqual(Set([CategoryID(nfc), CategoryID(nfd), CategoryID(rawValue: nfc)]).count, 2)
+        XCTAssertEqual(Set([FeatureID(nfc), FeatureID(nfd)]).count, 2)
+        XCTAssertEqual(Set([OSPermission(nfc), OSPermission(nfd)]).count, 2)
+        XCTAssertEqual(CategoryID(nfc), CategoryID(String(decoding: Array(nfc.utf8), as: UTF8.self)), "the same bytes: the same id")
+        XCTAssertEqual(CategoryID.usageStatistics, "usage_statistics")
+
+        // A policy with both spellings as categories: the core keeps them apart, and so does a
+        // dictionary of the statuses keyed by CategoryID.
+        var policy = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try consent.policyJSON.utf8)) as? [String: Any])
+        var categories = try XCTUnwrap(policy["categories"] as? [[String: Any]])
+        let template = try XCTUnwrap(categories.first { $0["id"] as? String == "usage_statistics" })
+        for id in [nfc, nfd] { categories.append(template.merging(["id": id, "title": id]) { $1 }) }
+        policy["categories"] = categories
+        let path = dir.appendingPathComponent("two-spellings.db").path
+        let other = try await ConsentManager.openStrict(
+            path: path, policyJSON: String(decoding: try JSONSerialization.data(withJSONObject: policy), as: UTF8.self))
+        try await other.grant("alice", category: CategoryID(nfc))
+        let statuses = try other.statuses("alice")
+        XCTAssertEqual(statuses.filter { $0.category.unicodeScalars.elementsEqual(nfc.unicodeScalars) }.map(\.status), [.granted])
+        XCTAssertEqual(statuses.filter { $0.category.unicodeScalars.elementsEqual(nfd.unicodeScalars) }.map(\.status), [.notAsked])
+        let byID = Dictionary(statuses.map { ($0.categoryID, $0.status) }) { first, _ in first }
+        XCTAssertEqual(byID.count, statuses.count, "one entry per category of the policy")
+        XCTAssertEqual(byID[CategoryID(nfc)], .granted)
+        XCTAssertEqual(byID[CategoryID(nfd)], .notAsked)
+        let model = try await MainActor.run { try other.statusesModel(of: "alice") }
+        let (granted, notAsked) = await MainActor.run { (model.status(of: CategoryID(nfc)), model.status(of: CategoryID(nfd))) }
+        XCTAssertEqual(granted, .granted, "the settings model finds each spelling's own status")
+        XCTAssertEqual(notAsked, .notAsked)
+        await other.close()
+    }
+
     func testCanonicallyEquivalentScopesAreDifferentItems() throws {
         let item = "caf\u{e9}-contact", equivalent = "cafe\u{301}-contact"
         try consent.grant("alice", category: "device_contacts")

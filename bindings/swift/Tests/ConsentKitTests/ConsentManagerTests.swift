@@ -332,7 +332,7 @@ final class ConsentManagerTests: XCTestCase {
 
     func testTheStreamFinishesWhenTheManagerClosesAfterWhatWasCommitted() async throws {
         let consent = self.consent!
-        let stream = consent.changes(of: "alice")
+        let stream = try consent.changes(of: "alice")
         try await consent.grant("alice", category: "usage_statistics")
         await consent.close()
         let seen = try await consume(stream, waitingFor: "the stream to finish after close()")
@@ -342,7 +342,7 @@ final class ConsentManagerTests: XCTestCase {
     }
 
     func testTheStreamFinishesWhenTheManagerIsReleased() async throws {
-        let stream = consent.changes(of: nil)
+        let stream = try consent.changes(of: nil)
         consent = nil
         let seen = try await consume(stream, waitingFor: "the stream to finish once the manager is gone")
         XCTAssertTrue(seen.finished)
@@ -353,6 +353,27 @@ final class ConsentManagerTests: XCTestCase {
         let seen = try await consume(consent.changes(of: "alice"), waitingFor: "an already finished stream")
         XCTAssertTrue(seen.finished)
         XCTAssertTrue(seen.changes.isEmpty)
+    }
+
+    /// A stream cannot carry an error, so a malformed subject is refused when the stream is asked
+    /// for, with the same typed error `observe` throws, naming the value (it used to end silently).
+    func testAStreamOfAMalformedSubjectThrowsInvalidInputNamingIt() async throws {
+        for (bad, shown) in [("", "''"), ("   ", "'   '"), ("a\u{1}b", "a\\u{1}b"), (String(repeating: "s", count: 300), "300 bytes")] {
+            XCTAssertThrowsError(try consent.changes(of: bad), "changes(of: \(bad.debugDescription))") { error in
+                guard case ConsentKitError.InvalidInput(let message) = error else { return XCTFail("expected .InvalidInput, got \(error)") }
+                XCTAssertTrue(message.contains("subject") && message.contains(shown), "the message names the subject: \(message)")
+            }
+            XCTAssertThrowsError(try consent.observe(bad) { _ in }) { error in
+                guard case ConsentKitError.InvalidInput = error else { return XCTFail("observe: expected .InvalidInput, got \(error)") }
+            }
+        }
+        // A subject with no record yet is valid: its current (unset) statuses, then its changes.
+        let consent = self.consent!
+        let seen = try await consume(consent.changes(of: "nobody-yet"), waitingFor: "8 statuses of a new subject, then its grant") { seen in
+            if seen.count == 8 { try consent.grant("nobody-yet", category: "usage_statistics") }
+            return seen.count == 9
+        }
+        XCTAssertEqual(seen.changes.last?.status, .granted)
     }
 
     func testAnObservationTokenStopsItsListener() async throws {

@@ -1,4 +1,5 @@
 @_spi(Testing) import ConsentKit
+import ConsentKitFFI
 import Foundation
 import XCTest
 
@@ -18,6 +19,47 @@ final class LifecycleTests: XCTestCase {
     override func tearDownWithError() throws {
         consent = nil
         try FileManager.default.removeItem(at: dir)
+    }
+
+    /// An app closing from its listener: close() returns, and the file opens again.
+    func testCloseFromInsideAListenerReleasesTheFile() throws {
+        let path = dir.appendingPathComponent("listener-close.db").path
+        let manager = try ConsentManager.openStrict(path: path)
+        let closed = expectation(description: "close() returned inside the listener")
+        let token = try manager.observe("alice") { change in
+            if change.category == "usage_statistics", change.status == .granted {
+                manager.close()
+                closed.fulfill()
+            }
+        }
+        try manager.grant("alice", category: .usageStatistics)
+        wait(for: [closed], timeout: 20)
+        token.cancel()
+        XCTAssertThrowsError(try manager.isAllowed("alice", feature: .usageAnalytics))
+        let again = try ConsentManager.openStrict(path: path)
+        XCTAssertTrue(try again.isAllowed("alice", feature: .usageAnalytics))
+        again.close()
+    }
+
+    /// A close from inside a call on the same thread (a commit listener runs inside the write)
+    /// cannot wait for that call: it refuses new calls at once and the file is released when the
+    /// call returns. It used to throw `.InvalidInput` and leave the file claimed.
+    func testCloseFromInsideACallOnTheSameThreadCompletesWhenTheCallReturns() throws {
+        let path = dir.appendingPathComponent("hook-close.db").path
+        let kit = try RustConsentKit.open(path: path, policyJson: nil)
+        let closer = CloseInsideTheWrite(kit)
+        let hook = try kit.onCommit(listener: closer)
+        _ = try kit.grant(subject: "alice", category: "usage_statistics", scope: nil, source: .settings)
+        try hook.unregister()
+        XCTAssertNil(closer.closeError, "shutdown() inside the write's commit listener")
+        guard case ConsentKitError.Closed? = closer.callAfterClose else {
+            return XCTFail("a new call after shutdown() is refused at once: \(String(describing: closer.callAfterClose))")
+        }
+        XCTAssertTrue(try kit.isClosed())
+        XCTAssertThrowsError(try kit.grant(subject: "bob", category: "usage_statistics", scope: nil, source: .settings))
+        let again = try ConsentManager.openStrict(path: path)
+        XCTAssertTrue(try again.isAllowed("alice", feature: .usageAnalytics), "the write that was running is kept")
+        again.close()
     }
 
     func testSuspendStartsNoTransactionUntilResumeAndTheErrorSaysSo() throws {
@@ -109,5 +151,17 @@ final class LifecycleTests: XCTestCase {
         XCTAssertFalse(cache.isFresh(try XCTUnwrap(cache.get(key)), at: 6_000), "the bound still applies to a later expiry")
         cache.put(key, generation: 1, decision: decision, madeAt: 5_000, expiresIn: 0, limit: 10)
         XCTAssertFalse(cache.isFresh(try XCTUnwrap(cache.get(key)), at: 5_000), "an answer already expired is never served")
+    }
+}
+
+/// Closes its kit from inside the write that commits (the commit listener runs on the writing thread).
+private final class CloseInsideTheWrite: CommitListener, @unchecked Sendable {
+    private weak var kit: RustConsentKit?
+    var closeError: Error?
+    var callAfterClose: Error?
+    init(_ kit: RustConsentKit) { self.kit = kit }
+    func onCommit(generation: UInt64) {
+        do { try kit?.shutdown() } catch { closeError = error }
+        do { _ = try kit?.statuses(subject: "bob") } catch { callAfterClose = error }
     }
 }

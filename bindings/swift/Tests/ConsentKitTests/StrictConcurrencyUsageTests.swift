@@ -21,7 +21,7 @@ final class StrictConcurrencyUsageTests: XCTestCase {
         private(set) var seen: [StatusChange] = []
         private(set) var allowed = false
         func follow(_ consent: ConsentManager, _ user: String) async throws {
-            for await change in consent.changes(of: user) where change.categoryID == .usageStatistics {
+            for await change in try consent.changes(of: user) where change.categoryID == .usageStatistics {
                 seen.append(change)
                 if change.status == .withdrawn { break }
             }

@@ -418,7 +418,10 @@ class ConsentManager internal constructor(
      * Status changes of [subject] (or of everyone, with null): first the current status of each
      * category, then every change after commit. Collect on any dispatcher; unbuffered emissions
      * are never dropped. A grant that runs out is emitted as `EXPIRED` at its time, with no write.
-     * Completes when the manager closes (at once if it already is).
+     * Completes when the manager closes (at once if it already is). The Flow is cold: a malformed
+     * [subject] (empty, over-long, control characters) makes its collection throw
+     * [ConsentKitException.InvalidInput] naming it, as [observe] does at once; any other id is
+     * valid (a subject with no record yet gets its current statuses, then its changes).
      */
     @Throws(ConsentKitException::class)
     @JvmOverloads
@@ -512,6 +515,9 @@ class ConsentManager internal constructor(
      * Closes the store. Idempotent. Calls in flight on other threads finish first; when this
      * returns the database file is released (an immediate [open] of the same path works), every
      * [changes] Flow has completed, and every later call throws [ConsentKitException.Closed].
+     * From a listener it works the same. From inside a call on the same thread (a commit listener
+     * of the generated `ConsentKit.onCommit`, which runs inside the write) it cannot wait for that
+     * call: later calls throw `Closed` at once and the file is released when the call returns.
      */
     @Throws(ConsentKitException::class)
     override fun close() {

@@ -9,9 +9,11 @@ import com.consentkit.ffi.Source
 import com.consentkit.ffi.Status
 import com.consentkit.testing.ManualClock
 import com.consentkit.testing.openWithClock
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.delay
 import com.consentkit.ffi.StatusChange
+import kotlinx.coroutines.flow.onEach
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
@@ -193,6 +195,26 @@ class ConsentManagerTest {
             job.await()
         }
         assertEquals(8, collected.take(8).map { it.category }.toSet().size, "one initial state per category")
+        assertEquals("photos_media" to Status.GRANTED, collected.last().category to collected.last().status)
+    }
+
+    @Test
+    fun `a changes Flow of a malformed subject fails with InvalidInput naming it, like observe`(): Unit = runBlocking {
+        // A Flow is cold: it registers when collected, so collecting it throws the typed error (it
+        // never completes silently as if there were no changes); Swift's changes(of:) throws at the call.
+        for ((bad, shown) in listOf("" to "''", "   " to "'   '", "a\u0001b" to "a\\u{1}b", "s".repeat(300) to "300 bytes")) {
+            val failure = assertThrows<ConsentKitException.InvalidInput>("changes('$bad')") {
+                runBlocking { withTimeout(10_000) { consent.changes(bad).toList() } }
+            }
+            assertTrue(failure.message!!.contains("subject") && failure.message!!.contains(shown), "names the subject: ${failure.message}")
+            assertThrows<ConsentKitException.InvalidInput>("observe('$bad')") { consent.observe(bad) { } }
+        }
+        // A subject with no record yet is valid: its current statuses, then its changes.
+        val initial = CountDownLatch(8)
+        val job = async(Dispatchers.Default) { consent.changes("nobody-yet").onEach { initial.countDown() }.take(9).toList() }
+        assertTrue(initial.await(10, TimeUnit.SECONDS), "the 8 current statuses of a new subject")
+        consent.grant("nobody-yet", "photos_media")
+        val collected = withTimeout(10_000) { job.await() }
         assertEquals("photos_media" to Status.GRANTED, collected.last().category to collected.last().status)
     }
 

@@ -83,6 +83,51 @@ class LifecycleTest {
         }
     }
 
+    /** An app closing from its listener (a "delete my account" flow reacting to a change). */
+    @Test
+    fun `close from inside a listener releases the file, and the store opens again`() {
+        val consent = ConsentManager.openStrict(path)
+        val closedInside = CountDownLatch(1)
+        val failure = AtomicReference<Throwable?>(null)
+        consent.observe("alice") { change ->
+            if (change.category == "usage_statistics" && change.status == com.consentkit.ffi.Status.GRANTED) {
+                try { consent.close() } catch (e: Throwable) { failure.set(e) }
+                closedInside.countDown()
+            }
+        }
+        consent.grant("alice", "usage_statistics")
+        assertTrue(closedInside.await(10, java.util.concurrent.TimeUnit.SECONDS), "the listener ran and close() returned")
+        assertNull(failure.get(), "close() inside a listener: ${failure.get()}")
+        assertThrows<ConsentKitException.Closed> { consent.isAllowed("alice", "usage_analytics") }
+        ConsentManager.openStrict(path).use { again -> assertTrue(again.isAllowed("alice", "usage_analytics")) }
+    }
+
+    /**
+     * A close from inside a call on the same thread (a commit listener runs inside the write) cannot
+     * wait for that call: it refuses new calls at once and releases the file when the call returns,
+     * with no error, no deadlock and no claim left on the file.
+     */
+    @Test
+    fun `close from inside a call on the same thread completes when the call returns`() {
+        val consent = ConsentManager.openStrict(path)
+        val failure = AtomicReference<Throwable?>(null)
+        val insideRefused = AtomicReference<Throwable?>(null)
+        val hook = consent.kit.onCommit(object : com.consentkit.ffi.CommitListener {
+            override fun onCommit(generation: ULong) {
+                try { consent.close() } catch (e: Throwable) { failure.set(e) }
+                insideRefused.set(runCatching { consent.statuses("bob") }.exceptionOrNull())
+            }
+        })
+        consent.grant("alice", "usage_statistics") // the write that was running completes and is kept
+        assertNull(failure.get(), "close() inside the write's commit listener: ${failure.get()}")
+        assertTrue(insideRefused.get() is ConsentKitException.Closed, "a new call after close() is refused at once: ${insideRefused.get()}")
+        assertThrows<ConsentKitException.Closed> { consent.grant("bob", "usage_statistics") }
+        assertTrue(consent.kit.isClosed())
+        ConsentManager.openStrict(path).use { again -> assertTrue(again.isAllowed("alice", "usage_analytics")) }
+        hook.destroy()
+        consent.close() // idempotent from outside too
+    }
+
     @Test
     fun `changes Flow completes when the manager closes`(): Unit = runBlocking {
         val consent = ConsentManager.openStrict(path)

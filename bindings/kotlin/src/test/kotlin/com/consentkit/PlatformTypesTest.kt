@@ -86,4 +86,25 @@ class PlatformTypesTest {
         assertEquals(emptyList<String>(), mentionsClock)
         assertEquals("com.consentkit.testing", ManualClock::class.java.packageName, "test fixtures live in their own package and jar")
     }
+
+    /**
+     * The generated `com.consentkit.ffi.TestClock` and `ConsentKit.openWithClock` stay in the main
+     * jar (one generated file, and the tests of the shipped library use them): their KDoc, which an
+     * IDE shows at every use, says they are for tests only and names the production way.
+     */
+    @Test
+    fun `the generated test clock is marked for tests only where an IDE shows it`() {
+        val repo = File(System.getProperty("consentkit.repo") ?: "../..")
+        val generated = File(repo, "bindings/kotlin/target/generated-sources/uniffi/com/consentkit/ffi/consentkit_ffi.kt").readText()
+        fun kdocBefore(declaration: String): String {
+            val at = generated.indexOf(declaration)
+            assertTrue(at >= 0, "no '$declaration' in the generated bindings")
+            val start = generated.lastIndexOf("/**", at)
+            return generated.substring(start, at)
+        }
+        for (declaration in listOf("open class TestClock", "fun `openWithClock`(")) {
+            val kdoc = kdocBefore(declaration)
+            assertTrue("FOR TESTS ONLY" in kdoc && "open_fail_closed" in kdoc, "$declaration: $kdoc")
+        }
+    }
 }

@@ -30,6 +30,17 @@ class TypedIdsTest {
     private inline fun <reified T : Any> constants(): Set<String> =
         T::class.companionObject!!.memberProperties.map { it.getter.call(T::class.companionObject!!.objectInstance).toString() }.toSet()
 
+    /** The ids compare as the core does (code unit for code unit): no Unicode normalization. */
+    @Test
+    fun `canonically equivalent ids are different ids, as in the core`() {
+        val nfc = "jos\u00e9"
+        val nfd = "jose\u0301"
+        assertFalse(Category(nfc) == Category(nfd))
+        assertFalse(Feature(nfc) == Feature(nfd))
+        assertEquals(2, setOf(Category(nfc), Category(nfd), Category(String(nfc.toByteArray(Charsets.UTF_8), Charsets.UTF_8))).size)
+        assertEquals(2, setOf(Feature(nfc), Feature(nfd)).size)
+    }
+
     @Test
     fun `the constants are exactly the built-in catalog's ids`() {
         val policy = JSONObject(consent.policyJson)
