@@ -85,19 +85,44 @@ impl Timestamp {
         Some(Timestamp(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000) + millis))
     }
 
-    fn datetime(self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    /// The earliest time a receipt carries: the Unix epoch, `1970-01-01T00:00:00Z`.
+    pub const MIN: Timestamp = Timestamp(0);
+
+    /// True for the times a receipt can carry and RFC 3339 writes as themselves: years 1970 to
+    /// 9999 ([`Timestamp::MIN`] to [`Timestamp::MAX`]).
+    pub fn is_recordable(self) -> bool {
+        (Self::MIN..=Self::MAX).contains(&self)
     }
 
-    /// RFC 3339 in UTC with millisecond precision when needed, e.g. `2026-11-23T10:00:00Z`.
+    /// Refuses a clock reading outside [`Timestamp::is_recordable`] (a hand-set clock in the year
+    /// 20000 or before 1970) with `InvalidInput` naming it: a write never stamps a time it cannot
+    /// print as itself.
+    pub fn check_recordable(self) -> crate::error::Result<()> {
+        if self.is_recordable() {
+            return Ok(());
+        }
+        Err(crate::error::Error::InvalidInput {
+            what: "clock reading",
+            value: format!("{} ms since 1970", self.0),
+            why: "is outside the years 1970 to 9999 that a receipt can carry; set the clock to a real time".into(),
+        })
+    }
+
+    fn datetime(self) -> Option<OffsetDateTime> {
+        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000).ok()
+    }
+
+    /// RFC 3339 in UTC with millisecond precision when needed, e.g. `2026-11-23T10:00:00Z`. A time
+    /// RFC 3339 cannot write (a year before 0 or after 9999) is shown as `@<millis>ms`, never as
+    /// another time.
     pub fn to_rfc3339(self) -> String {
-        self.datetime().format(&Rfc3339).unwrap_or_else(|_| format!("@{}ms", self.0))
+        self.datetime().and_then(|d| d.format(&Rfc3339).ok()).unwrap_or_else(|| format!("@{}ms", self.0))
     }
 
     /// This time plus a calendar period. Month arithmetic clamps to the month's last day
     /// (31 January + 1 month = 28 or 29 February). Saturates instead of overflowing.
     pub fn plus(self, period: Period) -> Timestamp {
-        let dt = self.datetime();
+        let Some(dt) = self.datetime() else { return Timestamp::MAX };
         let total_months = dt.year() as i64 * 12 + (dt.month() as i64 - 1) + period.months_total();
         let year = total_months.div_euclid(12);
         let month0 = total_months.rem_euclid(12) as u8;

@@ -50,6 +50,28 @@ pub fn check_text(what: &'static str, value: &str) -> Result<()> {
     check(what, value, MAX_TEXT_BYTES)
 }
 
+/// Longest device id in bytes (the server takes at most 128).
+pub const MAX_DEVICE_BYTES: usize = 128;
+
+/// Accepts a device id for the sync protocol: it is a segment of the server's URL path
+/// (`/v1/devices/{device}/batches`), so 1 to [`MAX_DEVICE_BYTES`] of the URL's unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`), and not `.` or `..`. Anything else (`a/b?c`, a space, a
+/// percent sign) is `InvalidInput` naming the value escaped.
+pub fn check_device(device: &str) -> Result<()> {
+    let unreserved = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~');
+    if let Some(why) = problem(device, MAX_DEVICE_BYTES) {
+        return Err(invalid("device", &escape(device), why));
+    }
+    if let Some(c) = device.chars().find(|&c| !unreserved(c)) {
+        let why = format!("holds '{}': a device id is a URL path segment, of A-Z a-z 0-9 - . _ ~ only", c.escape_debug());
+        return Err(invalid("device", &escape(device), why));
+    }
+    if device == "." || device == ".." {
+        return Err(invalid("device", device, "is a relative path segment, not an id"));
+    }
+    Ok(())
+}
+
 /// True for the invisible format characters (Unicode general category Cf: zero-width spaces and
 /// joiners, the word joiner, the byte-order mark, bidirectional controls, soft hyphen, tags): two
 /// ids that differ only by one print the same, so one would be taken for the other.
@@ -174,5 +196,18 @@ mod tests {
         assert!(check_stored_subject(" alice").is_ok());
         assert!(check_stored_subject("a\nb").is_err());
         assert!(accepts_subject("alice"));
+    }
+
+    #[test]
+    fn a_device_id_is_one_url_path_segment() {
+        for good in ["phone", "dev-a_1.2~x", &"d".repeat(128)] {
+            assert!(check_device(good).is_ok(), "{good}");
+        }
+        for bad in ["a/b?c", "a b", "a%2Fb", "..", ".", "", " phone", "ph\u{200b}one", "téléphone", &"d".repeat(129)] {
+            let err = check_device(bad).unwrap_err();
+            assert!(matches!(&err, crate::Error::InvalidInput { what: "device", .. }), "{bad:?}: {err:?}");
+        }
+        let msg = check_device("a/b?c").unwrap_err().to_string();
+        assert!(msg.contains("'a/b?c'") && msg.contains("'/'"), "{msg}");
     }
 }

@@ -82,8 +82,20 @@ struct Notices {
     erase_events: Vec<u64>,
 }
 
-fn bad_reply(why: impl std::fmt::Display) -> Error {
-    invalid("sync reply", "", format!("is not the server's reply to this batch: {why}"))
+/// The first 64 characters of a document, escaped (a control or format character shows as
+/// `\u{..}`): enough to see what was handed over, never the whole document.
+fn excerpt(document: &str) -> String {
+    let head: String = document.chars().take(64).collect();
+    let shown = crate::input::escape(&head);
+    if document.chars().count() > 64 {
+        format!("{shown}… ({} bytes)", document.len())
+    } else {
+        shown
+    }
+}
+
+fn bad_reply(reply_json: &str, why: impl std::fmt::Display) -> Error {
+    Error::InvalidInput { what: "sync reply", value: excerpt(reply_json), why: format!("is not the server's reply to this batch: {why}") }
 }
 
 impl ConsentStore {
@@ -91,9 +103,14 @@ impl ConsentStore {
     /// [`MAX_BATCH_RECEIPTS`]), or `None` when everything is acknowledged. Erased events are never
     /// sent (their erasure record is): where the outbox skips sequence numbers, the batch extends
     /// to the record that claims them, so the server can tell an erasure from a lost event.
+    /// `device` is a URL path segment ([`crate::input::check_device`]); a `limit` of 0 is
+    /// `InvalidInput` (a batch holds at least one receipt).
     pub fn sync_batch(&self, device: &str, limit: u32) -> Result<Option<SyncBatch>> {
-        crate::input::check_text("device", device)?;
-        let limit = limit.clamp(1, MAX_BATCH_RECEIPTS as u32);
+        crate::input::check_device(device)?;
+        if limit == 0 {
+            return Err(invalid("batch limit", "0", format!("must be 1 to {MAX_BATCH_RECEIPTS} receipts")));
+        }
+        let limit = limit.min(MAX_BATCH_RECEIPTS as u32);
         let receipts = self.next_batch(limit)?;
         if receipts.is_empty() {
             return Ok(None);
@@ -133,22 +150,25 @@ impl ConsentStore {
     /// last receipt (another device, another seq or hash, not JSON) is refused with
     /// `InvalidInput` and changes nothing.
     pub fn apply_sync_reply(&self, batch: &SyncBatch, reply_json: &str) -> Result<SyncOutcome> {
-        let last = batch.receipts.last().ok_or_else(|| bad_reply("the batch is empty"))?;
+        let last = batch.receipts.last().ok_or_else(|| bad_reply(reply_json, "the batch it answers is empty"))?;
         self.apply_sync_reply_to(&batch.device, last.seq, &last.hash, reply_json)
     }
 
     /// [`ConsentStore::apply_sync_reply`] for a batch known by its device and its last receipt's
     /// sequence number and hash (what the platform bindings keep of a [`SyncBatch`]).
     pub fn apply_sync_reply_to(&self, device: &str, last_seq: u64, last_hash: &str, reply_json: &str) -> Result<SyncOutcome> {
-        let reply: Reply = serde_json::from_str(reply_json).map_err(bad_reply)?;
+        let reply: Reply = serde_json::from_str(reply_json).map_err(|e| bad_reply(reply_json, e))?;
         if reply.head.device != device || reply.head.seq != last_seq || reply.head.hash != last_hash {
-            return Err(bad_reply(format!(
-                "it acknowledges seq {} of device '{}', the batch ends at seq {last_seq} of device '{device}'",
-                reply.head.seq, reply.head.device
-            )));
+            return Err(bad_reply(
+                reply_json,
+                format!(
+                    "it acknowledges seq {} of device '{}', the batch ends at seq {last_seq} of device '{device}'",
+                    reply.head.seq, reply.head.device
+                ),
+            ));
         }
         if reply.status != "stored" && reply.status != "subject_erased" {
-            return Err(bad_reply(format!("unknown status '{}'", reply.status)));
+            return Err(bad_reply(reply_json, format!("unknown status '{}'", crate::input::escape(&reply.status))));
         }
         let mut erased: BTreeSet<String> = reply.erased_subjects.iter().cloned().collect();
         erased.extend(self.subjects_of_events(&reply.erase_events)?);
@@ -169,8 +189,11 @@ impl ConsentStore {
     /// Their erasure records then wait in the outbox like any event: sending them tells the
     /// server the erasure reached this device.
     pub fn apply_erasure_notices(&self, notices_json: &str) -> Result<Vec<String>> {
-        let notices: Notices =
-            serde_json::from_str(notices_json).map_err(|e| invalid("erasure notices", "", format!("are not the server's notices: {e}")))?;
+        let notices: Notices = serde_json::from_str(notices_json).map_err(|e| Error::InvalidInput {
+            what: "erasure notices",
+            value: excerpt(notices_json),
+            why: format!("are not the server's notices: {e}"),
+        })?;
         let subjects = self.subjects_of_events(&notices.erase_events)?;
         for subject in &subjects {
             self.erase_if_present(subject)?;

@@ -199,6 +199,7 @@ impl ConsentStore {
             // moves only when the write commits, so a refused write leaves the store's time (and
             // the file, which records it on close) as it was.
             let clock_reading = self.clock.now();
+            clock_reading.check_recordable()?;
             let now = self.shared.at_least_high_water(clock_reading);
             caught_up = catch_up(&self.shared, &mut published, &tx, now, started, true)?;
             let base = self.shared.snapshot.load_full();
