@@ -133,10 +133,12 @@ pub enum ChainBreak {
     BrokenLink { seq: u64 },
     /// A sequence number is missing (a row was deleted from the middle).
     Missing { seq: u64 },
-    /// The chain ends before the recorded head (rows deleted from the end), or before the
-    /// newest event the state table was derived from (`head`: rows deleted from the end and the
-    /// recorded head moved back to the last row left).
+    /// The chain ends before the recorded head (rows deleted from the end).
     Truncated { seq: u64, head: u64 },
+    /// The state table was derived from events up to `state_seq`, after the chain's end (rows
+    /// deleted from the end and the recorded head moved back to the last row left); `seq` is the
+    /// first missing one.
+    StateAfterHead { seq: u64, state_seq: u64 },
     /// Events after the recorded head (rows appended outside ConsentKit, or the head moved back).
     BeyondHead { seq: u64, head: u64 },
     /// A tombstone that no erasure or purge record claims (content removed by hand).
@@ -160,6 +162,7 @@ impl ChainBreak {
             | ChainBreak::Missing { seq }
             | ChainBreak::Truncated { seq, .. }
             | ChainBreak::BeyondHead { seq, .. }
+            | ChainBreak::StateAfterHead { seq, .. }
             | ChainBreak::UnclaimedTombstone { seq }
             | ChainBreak::RemovedEventPresent { seq }
             | ChainBreak::StateMismatch { seq } => seq,
@@ -181,6 +184,10 @@ impl fmt::Display for ChainBreak {
             ChainBreak::Truncated { seq, head } => {
                 write!(f, "chain broken at seq {seq}: the chain ends before its recorded head {head} (truncated)")
             }
+            ChainBreak::StateAfterHead { seq, state_seq } => write!(
+                f,
+                "chain broken at seq {seq}: the state table records events up to seq {state_seq}, the chain ends before them (truncated)"
+            ),
             ChainBreak::BeyondHead { seq, head } => {
                 write!(
                     f,

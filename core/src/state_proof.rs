@@ -419,7 +419,7 @@ fn load(conn: &rusqlite::Connection, writable: bool, trust_digest: bool) -> Resu
     let newest = db::newest_state_seq(conn)?;
     if newest > head_seq {
         log::error!("consentkit: the state table records events after the chain's head; the chain was truncated");
-        return Err(Error::Tampered(ChainBreak::Truncated { seq: head_seq + 1, head: newest }));
+        return Err(Error::Tampered(ChainBreak::StateAfterHead { seq: head_seq + 1, state_seq: newest }));
     }
     let (_, fold) = walk(conn)?;
     let agrees = fold.check(&subjects, &os, head_seq);

@@ -387,7 +387,7 @@ fn a_tail_cut_off_with_the_head_moved_back_is_refused_at_open_never_served_or_he
     let (f, policy, clock) = withdrawn_bob();
     cut_off_the_withdrawal(&f.path, true);
     // bob's state row still records seq 2, after the head: the chain lost what the table knows.
-    refused_every_time(&f.path, &policy, &clock, ChainBreak::Truncated { seq: 2, head: 2 });
+    refused_every_time(&f.path, &policy, &clock, ChainBreak::StateAfterHead { seq: 2, state_seq: 2 });
 }
 
 #[test]
@@ -498,4 +498,17 @@ fn a_stored_subject_id_that_new_input_refuses_stays_readable_and_erasable_and_is
     assert!(f.store.history(" alice").unwrap().is_empty());
     assert!(f.allowed("alice", "usage_analytics"), "the real alice is untouched");
     f.store.verify().unwrap();
+}
+
+#[test]
+fn a_tail_cut_off_under_a_running_store_is_refused_by_its_next_write_never_healed() {
+    let (mut f, policy, clock) = withdrawn_bob();
+    f.store = ConsentStore::open_with(&f.path, policy.clone(), clock.clone(), OpenMode::ReadWrite).unwrap();
+    cut_off_the_withdrawal(&f.path, true);
+    let err = f.store.record(&DecisionInput::new("carol", "usage_statistics", Action::Refuse, Source::Settings)).unwrap_err();
+    assert!(matches!(err, Error::Tampered(ChainBreak::StateAfterHead { seq: 2, state_seq: 2 })), "{err}");
+    assert!(!f.allowed("bob", "usage_analytics"), "the withdrawal is never lost");
+    let placeholder = ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), policy.clone(), clock.clone());
+    drop(std::mem::replace(&mut f.store, placeholder));
+    refused_every_time(&f.path, &policy, &clock, ChainBreak::StateAfterHead { seq: 2, state_seq: 2 });
 }
