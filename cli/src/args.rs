@@ -134,7 +134,9 @@ pub enum Command {
     Sync(crate::remote::SyncArgs),
     /// Check a server's signed head against this device's chain (--db or --chain), offline.
     VerifyReceipt(crate::remote::VerifyArgs),
-    /// A guided walk through a UCAnywhere user's life on a fresh demo database.
+    /// A guided walk through a UCAnywhere user's life on a fresh demo database: always
+    /// ./consentkit-demo.db, reset on each run (--db and CONSENTKIT_DB are not used, so a real
+    /// store is never touched).
     Demo,
     /// Print a shell completion script (e.g. `consentkit completions bash > /etc/bash_completion.d/consentkit`).
     Completions {

@@ -15,34 +15,70 @@ pub const MAX_ECHO_CHARS: usize = 64;
 /// Longest error line, in characters.
 pub const MAX_ERROR_CHARS: usize = 400;
 
-/// True for characters a terminal may act on instead of showing: C0 and C1 controls, DEL, and the
-/// bidirectional overrides and isolates that reorder what is displayed ("Trojan Source").
+/// True for characters a terminal may act on instead of showing, or shows as nothing: C0 and C1
+/// controls, DEL, the bidirectional overrides and isolates that reorder what is displayed
+/// ("Trojan Source"), and the invisible format characters (Unicode category Cf: zero-width space
+/// and joiners, word joiner, BOM, soft hyphen, tags...), so `alice\u{200b}` never prints as `alice`.
 pub fn is_unsafe(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{0600}'..='\u{0605}' | '\u{06DD}' | '\u{070F}' | '\u{0890}' | '\u{0891}'
+            | '\u{08E2}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}')
+}
+
+/// True where a format character is part of what a terminal draws as one picture: a zero-width
+/// joiner between two visible non-ASCII characters (emoji sequences such as 👩‍👩‍👧, Indic
+/// conjuncts), or a tag character after the black flag or another tag (subdivision flags).
+/// Next to ASCII (`alice\u{200d}`) or at either end it joins nothing and stays escaped.
+fn joins(prev: Option<char>, c: char, next: Option<char>) -> bool {
+    let visible = |x: Option<char>| x.is_some_and(|x| !x.is_ascii() && !is_unsafe(x));
+    match c {
+        '\u{200D}' => visible(prev) && visible(next),
+        '\u{E0020}'..='\u{E007F}' => matches!(prev, Some('\u{1F3F4}' | '\u{E0020}'..='\u{E007E}')),
+        _ => false,
+    }
+}
+
+/// [`is_unsafe`] for the character at a place in a text (see [`joins`]).
+fn is_unsafe_at(prev: Option<char>, c: char, next: Option<char>) -> bool {
+    is_unsafe(c) && !joins(prev, c, next)
 }
 
 /// The text with every unsafe character written as a visible escape (`\x1b`, `\n`, `\u{202e}`);
 /// borrowed unchanged when there is none.
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    let unsafe_flags = unsafe_flags(text);
+    if !unsafe_flags.iter().any(|&u| u) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
+    for (c, &unsafe_here) in text.chars().zip(&unsafe_flags) {
+        if !unsafe_here {
+            out.push(c);
+            continue;
+        }
         match c {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if is_unsafe(c) && (c as u32) < 0x100 => {
+            c if (c as u32) < 0x100 => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            c if is_unsafe(c) => {
+            c => {
                 let _ = write!(out, "\\u{{{:04x}}}", c as u32);
             }
-            c => out.push(c),
         }
     }
     Cow::Owned(out)
+}
+
+/// For each character of `text`, whether [`escape`] must escape it there.
+fn unsafe_flags(text: &str) -> Vec<bool> {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len()).map(|i| is_unsafe_at(i.checked_sub(1).map(|p| chars[p]), chars[i], chars.get(i + 1).copied())).collect()
 }
 
 /// Bytes that should be UTF-8 (a raw argument), shown as [`escape`] shows text, each byte of an
@@ -134,7 +170,10 @@ pub fn json_safe(json: String) -> String {
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
         if needs(c) {
-            let _ = write!(out, "\\u{:04x}", c as u32);
+            // JSON's `\\uXXXX` is one UTF-16 unit: a character past U+FFFF is its surrogate pair.
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                let _ = write!(out, "\\u{:04x}", unit);
+            }
         } else {
             out.push(c);
         }
@@ -153,6 +192,14 @@ mod tests {
         assert_eq!(escape("x\ny\r\t"), "x\\ny\\r\\t");
         assert_eq!(escape("\u{9b}31m"), "\\x9b31m", "C1 CSI");
         assert_eq!(escape("\u{7f}"), "\\x7f");
+        // Invisible format characters: an id that differs from "alice" never prints as "alice".
+        assert_eq!(escape("alice\u{200b}"), "alice\\u{200b}");
+        assert_eq!(escape("\u{feff}alice\u{2060}"), "\\u{feff}alice\\u{2060}");
+        assert_eq!(escape("al\u{ad}ice\u{200d}"), "al\\xadice\\u{200d}");
+        assert_eq!(escape("tag\u{e0041}"), "tag\\u{e0041}");
+        assert_eq!(escape("\u{200d}\u{1f469}"), "\\u{200d}\u{1f469}", "a joiner at the start joins nothing");
+        let scotland = "\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}";
+        assert_eq!(escape(scotland), Cow::Borrowed(scotland), "a subdivision flag stays one picture");
         assert_eq!(escape("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert_eq!(escape("👩‍👩‍👧 café 日本"), "👩‍👩‍👧 café 日本", "ZWJ emoji and accents stay");
     }
@@ -187,6 +234,10 @@ mod tests {
         let safe = json_safe(json);
         assert_eq!(safe, "\"a\\u009bb\\u202ec\\u001b\"");
         assert_eq!(serde_json::from_str::<String>(&safe).unwrap(), "a\u{9b}b\u{202e}c\u{1b}");
+        // A character past U+FFFF (a tag) is escaped as its UTF-16 surrogate pair, valid JSON.
+        let tagged = json_safe(serde_json::to_string(&"x\u{e0041}\u{200b}").unwrap());
+        assert_eq!(tagged, "\"x\\udb40\\udc41\\u200b\"");
+        assert_eq!(serde_json::from_str::<String>(&tagged).unwrap(), "x\u{e0041}\u{200b}");
         let pretty = serde_json::to_string_pretty(&serde_json::json!({ "k": "\u{85}" })).unwrap();
         assert_eq!(json_safe(pretty), "{\n  \"k\": \"\\u0085\"\n}", "layout kept, NEL escaped");
     }
