@@ -23,7 +23,8 @@ pub struct Cli {
     /// Nothing on stdout and no progress; errors still go to stderr and the exit code answers.
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// The clock, as RFC 3339 (for scripts and tests).
+    /// The clock, as RFC 3339 (for scripts and tests). A write saves its time as the store's, which
+    /// never goes back: a future --now on a store an app uses makes its grants fail until then.
     #[arg(long, global = true)]
     pub now: Option<String>,
     /// A consentkit-server URL: `status`, `check`, `history`, `export` and `erase` ask it (across the

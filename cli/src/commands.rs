@@ -47,7 +47,24 @@ pub fn open(cli: &Cli, mode: OpenMode) -> Result<ConsentStore, Failure> {
     if !cli.db.try_exists().unwrap_or(true) {
         return Err(missing_store(&cli.db, mode));
     }
+    if mode == OpenMode::ReadWrite {
+        warn_if_ahead(cli, clock.now());
+    }
     Ok(ConsentStore::open_with(&cli.db, policy, clock, mode)?)
+}
+
+/// A write saves its time as the store's time, which never goes back (so a clock set back cannot
+/// revive an expired grant): a `--now` ahead of this machine's clock moves it forward for every
+/// app on the file, and their grants are refused until the real clock gets there. Said on
+/// stderr (unless `--quiet`), once, before the write.
+fn warn_if_ahead(cli: &Cli, now: Timestamp) {
+    let real = SystemClock.now();
+    if cli.now.is_some() && now.0 > real.0.saturating_add(60_000) && !cli.quiet {
+        eprintln!(
+            "consentkit: warning: --now {now} is ahead of this machine's clock ({real}): this write moves the \
+             store's time there for good, and grants at the real time will be refused (clock behind) until then"
+        );
+    }
 }
 
 /// The failure of a command run on a path where no store exists (exit 3, "missing"), naming the

@@ -153,6 +153,31 @@ fn support_cannot_grant() {
     }
 }
 
+#[test]
+fn a_future_now_on_a_write_warns_and_later_grants_at_an_earlier_clock_are_refused_naming_both_times() {
+    let env = Env::new();
+    // A query with a future --now changes nothing and says nothing.
+    let query = env.run(&["--now", "2099-01-01T00:00:00Z", "status", "alice"]);
+    assert_eq!(query.status.code(), Some(0));
+    assert!(query.stderr.is_empty(), "{}", String::from_utf8_lossy(&query.stderr));
+    // A write with one warns, before writing, that the store's time moves there for good.
+    let out = env.run(&["--now", "2099-01-01T00:00:00Z", "withdraw", "bob", "usage_statistics"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning: --now 2099-01-01T00:00:00Z is ahead of this machine's clock"), "{stderr}");
+    // Quiet is quiet.
+    let quiet = env.run(&["--now", "2099-01-02T00:00:00Z", "-q", "withdraw", "bob", "usage_statistics"]);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    // A grant at an earlier clock would outlive its lifetime: refused, both times named, nothing written.
+    let before = bytes(&env.db);
+    env.fails(2, &["grant", "alice", "usage_statistics", "--source", "settings"], "2099-01-02");
+    env.fails(2, &["grant", "alice", "usage_statistics", "--source", "settings"], NOW);
+    assert!(bytes(&env.db) == before, "nothing was recorded");
+    // A withdrawal is never refused for the clock.
+    env.ok(0, &["withdraw", "alice", "usage_statistics"]);
+}
+
 /// Every command that writes, with arguments it would accept on an existing store.
 fn writes(doc: &str) -> Vec<Vec<&str>> {
     vec![
