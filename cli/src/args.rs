@@ -56,8 +56,8 @@ pub struct DecisionArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a new, empty store at --db for --policy (no other command creates one); refused if
-    /// a file is already there.
+    /// Create a new, empty store at --db for --policy; refused if a file is already there. (A
+    /// write on a missing file creates the store too, and says so on stderr.)
     Init,
     /// List the categories (legal basis, OS permission, retention) and features.
     Policy,

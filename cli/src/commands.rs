@@ -38,14 +38,23 @@ fn parse<T: std::str::FromStr<Err = String>>(what: &str, text: &str) -> Result<T
     text.parse().map_err(|e: String| bad(format!("{what}: {e}")))
 }
 
-/// Opens the `--db` store with `--policy` and `--now`, read-only or read-write. Neither mode
-/// creates a store: a missing file is a [`missing_store`] failure (exit 3), so a write on a
-/// mistyped path records nothing anywhere; [`init`] is the one command that creates a store.
+/// The `--db` file a write of this run created (no file was there), if any: [`run`] says so on
+/// stderr when the command succeeds, and removes it again when the command fails.
+static CREATED: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Opens the `--db` store with `--policy` and `--now`, read-only or read-write. A query never
+/// creates a store: a missing file is a [`missing_store`] failure (exit 3). A write on a path with
+/// no file creates a new, empty store there (as `init` does), and [`run`] tells the user so on
+/// stderr, naming the path, so a write typed against a mistyped `--db` does not pass unnoticed; a
+/// dangling symlink is refused (SQLite would create a file at its target).
 pub fn open(cli: &Cli, mode: OpenMode) -> Result<ConsentStore, Failure> {
     let (policy, clock) = (Arc::new(load_policy(cli)?), clock(cli)?);
-    // `try_exists` follows symlinks: a dangling link is missing too (SQLite would create its target).
+    // `try_exists` follows symlinks: a dangling link reads as missing, but its own entry exists.
     if !cli.db.try_exists().unwrap_or(true) {
-        return Err(missing_store(&cli.db, mode));
+        if mode == OpenMode::ReadOnly || std::fs::symlink_metadata(&cli.db).is_ok() {
+            return Err(missing_store(&cli.db, mode));
+        }
+        let _ = CREATED.set(cli.db.clone());
     }
     if mode == OpenMode::ReadWrite {
         warn_if_ahead(cli, clock.now());
@@ -77,7 +86,7 @@ fn missing_store(path: &Path, mode: OpenMode) -> Failure {
     let mut message = format!("no store at {path:?} ({resolved}no such file)");
     if mode == OpenMode::ReadWrite {
         message.push_str(&format!(
-            "; nothing was recorded: a write never creates a store. Check --db (or CONSENTKIT_DB), \
+            "; it is a symlink to nothing: nothing was recorded. Check --db (or CONSENTKIT_DB), \
              or create a new, empty store with `consentkit --db {path:?} init`"
         ));
     } else {
@@ -132,8 +141,43 @@ fn remove_store_files(path: &Path) {
 }
 
 /// Runs a store command (everything but `demo`, `completions` and `man`, which `main` runs);
-/// returns the exit code on success (0, or 1 for a denied check).
+/// returns the exit code on success (0, or 1 for a denied check). A command that fails changes
+/// nothing, so a store file it created is removed again if it still holds no event; one that
+/// succeeded after creating the store says so on stderr (unless `--quiet`).
 pub fn run(cli: &Cli) -> Result<u8, Failure> {
+    let result = run_command(cli);
+    match (&result, CREATED.get()) {
+        (Err(_), Some(path)) => remove_if_empty(cli, path),
+        (Ok(_), Some(path)) if !cli.quiet => eprintln!(
+            "consentkit: created a new store at {} (no file was there); if you meant an existing store, check --db (or CONSENTKIT_DB)",
+            escape(&describe_path(path))
+        ),
+        _ => {}
+    }
+    result
+}
+
+/// The path as given and, if relative, where it resolved.
+fn describe_path(path: &Path) -> String {
+    match std::path::absolute(path) {
+        Ok(abs) if abs != path => format!("{} ({})", path.display(), abs.display()),
+        _ => path.display().to_string(),
+    }
+}
+
+/// Removes the store at `path` and its `-wal` and `-shm` files if its ledger is empty (every
+/// store of this run is closed by now).
+fn remove_if_empty(cli: &Cli, path: &Path) {
+    let Ok(policy) = load_policy(cli) else { return };
+    let empty = ConsentStore::open_with(path, Arc::new(policy), Arc::new(SystemClock), OpenMode::ReadOnly)
+        .and_then(|store| store.verify())
+        .is_ok_and(|events| events == 0);
+    if empty {
+        remove_store_files(path);
+    }
+}
+
+fn run_command(cli: &Cli) -> Result<u8, Failure> {
     if let Some(url) = &cli.server {
         if let Some(code) = crate::remote::query(cli, url)? {
             return Ok(code);

@@ -50,7 +50,6 @@ fn sync_verify_receipt_and_server_queries_print_what_the_local_file_prints() {
     let db = dir.path().join("phone.db");
     let db = db.to_str().unwrap();
     let at = "--now=2026-03-01T10:00:00Z";
-    ok(&run(&bin, &["--db", db, "init"]));
     ok(&run(&bin, &["--db", db, at, "grant", "alice", "photos_media", "--source", "onboarding"]));
     ok(&run(&bin, &["--db", db, at, "refuse", "alice", "usage_statistics", "--source", "onboarding"]));
     ok(&run(&bin, &["--db", db, at, "os", "photos", "granted"]));
@@ -82,7 +81,6 @@ fn sync_verify_receipt_and_server_queries_print_what_the_local_file_prints() {
     let out = ok(&run(&bin, &["--db", db, "verify-receipt", head.to_str().unwrap(), "--public-key", public.trim()]));
     assert!(out.contains("receipt verified") && out.contains("up to seq 3"), "{out}");
     let other = dir.path().join("other.db");
-    ok(&run(&bin, &["--db", other.to_str().unwrap(), "init"]));
     ok(&run(&bin, &["--db", other.to_str().unwrap(), at, "grant", "bob", "photos_media", "--source", "onboarding"]));
     ok(&run(&bin, &["--db", other.to_str().unwrap(), at, "grant", "bob", "usage_statistics", "--source", "onboarding"]));
     ok(&run(&bin, &["--db", other.to_str().unwrap(), at, "grant", "bob", "device_contacts", "--source", "onboarding"]));
