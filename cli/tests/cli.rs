@@ -627,3 +627,56 @@ fn a_local_write_refused_for_a_server_set_in_the_environment_names_the_variable(
     assert!(stderr.contains("CONSENTKIT_SERVER"), "says where the server came from: {stderr}");
     assert!(bytes(&env.db) == before);
 }
+
+/// An open that finds the state digest unsealed (after a migration, a lost digest, a reseal)
+/// walks the chain and re-seals it. It read the table, the head and the chain in separate
+/// statements, so another process's commit landing between them made a healthy file read as
+/// truncated, and that run failed closed (exit 3). Two tool runs at a time, each writing, one of
+/// them unsealing the digest first: every run succeeds and the chain stays intact.
+#[test]
+fn runs_that_walk_the_chain_while_another_process_writes_never_read_a_healthy_file_as_tampered() {
+    let env = Env::new();
+    for i in 0..150 {
+        env.ok(0, &["-q", "grant", &format!("u{i}"), "usage_statistics", "--source", "settings"]);
+    }
+    let db = env.db.clone();
+    let dir = env.dir.path().to_path_buf();
+    let run = move |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_consentkit"))
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("CONSENTKIT_DB")
+            .output()
+            .unwrap()
+    };
+    let other = {
+        let run = run.clone();
+        std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            for _ in 0..40 {
+                for action in ["grant", "withdraw"] {
+                    let out = run(&["-q", action, "w1", "usage_statistics", "--source", "settings"]);
+                    if out.status.code() != Some(0) {
+                        failures.push(String::from_utf8_lossy(&out.stderr).to_string());
+                    }
+                }
+            }
+            failures
+        })
+    };
+    let raw = rusqlite::Connection::open(&env.db).unwrap();
+    raw.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let mut failures = Vec::new();
+    for _ in 0..40 {
+        raw.execute("UPDATE meta SET value = 'x' WHERE key = 'state_digest'", []).unwrap();
+        let out = run(&["-q", "grant", "u1", "usage_statistics", "--source", "settings"]);
+        if out.status.code() != Some(0) {
+            failures.push(String::from_utf8_lossy(&out.stderr).to_string());
+        }
+    }
+    failures.extend(other.join().unwrap());
+    assert!(failures.is_empty(), "runs on a healthy file failed: {failures:?}");
+    env.ok(0, &["verify"]);
+}

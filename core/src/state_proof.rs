@@ -405,7 +405,21 @@ pub(crate) fn digest_seals(stored: Option<&str>, head: Option<&(u64, String)>, s
     }
 }
 
+/// [`load_in`], consistent against other processes' commits: when `writable`, everything it reads
+/// and the re-seal it writes are one IMMEDIATE transaction (no commit can land between reading
+/// the table, the head and the chain, which would make a healthy file look truncated or edited);
+/// otherwise the caller holds a read transaction (or accepts what it reads, for a catch-up).
 fn load(conn: &rusqlite::Connection, writable: bool, trust_digest: bool) -> Result<LoadedState> {
+    if !writable {
+        return load_in(conn, false, trust_digest);
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let loaded = load_in(&tx, true, trust_digest)?;
+    tx.commit()?;
+    Ok(loaded)
+}
+
+fn load_in(conn: &rusqlite::Connection, writable: bool, trust_digest: bool) -> Result<LoadedState> {
     let (subjects, os, sum): (HashMap<String, Arc<SubjectState>>, _, _) = read_table(conn)?;
     let head = db::head(conn)?;
     let (head_seq, head_hash) = head.clone().unwrap_or((0, GENESIS.to_string()));
@@ -442,12 +456,11 @@ fn load(conn: &rusqlite::Connection, writable: bool, trust_digest: bool) -> Resu
     let os = fold.os;
     let sum = StateSum::of(&subjects, &os);
     if writable {
-        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        // Inside `load`'s transaction.
         if agrees.is_err() || !canonical {
-            db::replace_state(&tx, &subjects, &os, head_seq)?;
+            db::replace_state(conn, &subjects, &os, head_seq)?;
         }
-        db::set_meta(&tx, DIGEST_KEY, &sum.seal(head_seq, &head_hash))?;
-        tx.commit()?;
+        db::set_meta(conn, DIGEST_KEY, &sum.seal(head_seq, &head_hash))?;
     }
     Ok((subjects, os, sum))
 }
