@@ -98,7 +98,8 @@ fn missing_store(path: &Path, mode: OpenMode) -> Failure {
 /// `consentkit init`: creates a new, empty store at `--db`, bound to `--policy`. A file already
 /// there (a store or anything else) is refused with exit 2 and left as it was. The file is
 /// created exclusively (`create_new`), so two `init`s or an app creating the same file at once
-/// cannot both win; if the store then cannot be set up, the file is removed again.
+/// cannot both win; if the store then cannot be set up, the file is removed again unless it
+/// holds a store someone else set up meanwhile.
 fn init(cli: &Cli) -> Result<u8, Failure> {
     let (policy, clock) = (Arc::new(load_policy(cli)?), clock(cli)?);
     let path = &cli.db;
@@ -113,7 +114,8 @@ fn init(cli: &Cli) -> Result<u8, Failure> {
     match ConsentStore::open_with(path, policy.clone(), clock, OpenMode::ReadWrite) {
         Ok(store) => drop(store),
         Err(e) => {
-            remove_store_files(path);
+            // Only if still empty: an app may have set the file up (for another policy) meanwhile.
+            remove_if_empty(cli, path);
             return Err(e.into());
         }
     }
@@ -169,9 +171,17 @@ fn describe_path(path: &Path) -> String {
 /// store of this run is closed by now).
 fn remove_if_empty(cli: &Cli, path: &Path) {
     let Ok(policy) = load_policy(cli) else { return };
-    let empty = ConsentStore::open_with(path, Arc::new(policy), Arc::new(SystemClock), OpenMode::ReadOnly)
-        .and_then(|store| store.verify())
-        .is_ok_and(|events| events == 0);
+    // Nothing at all in it yet (the main file and its WAL, where a first commit lands, both empty).
+    let bytes = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::fs::metadata(&name).map_or(0, |m| m.len())
+    };
+    let blank = bytes("") == 0 && bytes("-wal") == 0;
+    let empty = blank
+        || ConsentStore::open_with(path, Arc::new(policy), Arc::new(SystemClock), OpenMode::ReadOnly)
+            .and_then(|store| store.verify())
+            .is_ok_and(|events| events == 0);
     if empty {
         remove_store_files(path);
     }
