@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::id::CatalogId;
-use crate::input::{check_scope, check_stored_subject, check_subject};
+use crate::input::{check_scope_in, check_stored_subject, check_subject, check_subject_in};
 use crate::model::{ChildrenRule, LegalBasis, OsState, ReasonCode, Status};
 use crate::os_permission::OsPermission;
 use crate::policy::{Category, Policy};
@@ -125,17 +125,12 @@ pub struct Snapshot {
     pub generation: u64,
     /// Set when the store could not be opened or read: consent-gated features are denied.
     pub unavailable: Option<String>,
-    /// Some stored subject id is one new input refuses (written by an older version: `" alice"`,
-    /// `"alice\u{200b}"`): every check then validates its subject, so such an id is an error,
-    /// never an allow. False for every store this version wrote (the check then trusts a found
-    /// subject, which was validated when written).
-    pub(crate) unchecked_ids: bool,
 }
 
 impl Snapshot {
     /// An empty snapshot for `policy`.
     pub fn empty(policy: Arc<Policy>) -> Snapshot {
-        Snapshot { policy, subjects: SubjectMap::default(), os: OsMap::default(), generation: 0, unavailable: None, unchecked_ids: false }
+        Snapshot { policy, subjects: SubjectMap::default(), os: OsMap::default(), generation: 0, unavailable: None }
     }
 
     /// The OS state of `permission` (`not_determined` if never reported).
@@ -165,11 +160,11 @@ impl Snapshot {
         let policy = &*self.policy;
         let (feature, plan) = policy.feature_plan(feature)?;
         // One lookup of the subject serves the age rule and every category. A subject found here
-        // was validated when it was written (every write and import checks it the same way), so
-        // only a subject without a record is checked (every one, if an older version stored ids
-        // that new input refuses).
+        // was validated when it was written (by this version strictly; by an older one with the
+        // stored-id rule, e.g. `" alice"`: its check answers from its own records, as every other
+        // operation on it does), so only a subject without a record is checked.
         let record = self.subjects.get(subject);
-        if record.is_none() || self.unchecked_ids {
+        if record.is_none() {
             check_subject(subject)?;
         }
         match (feature.per_item, scope) {
@@ -177,7 +172,9 @@ impl Snapshot {
             (false, Some(_)) => {
                 return Err(Error::Scope { feature: feature.id.clone(), why: "is not granted per item: check it without a scope" })
             }
-            (_, Some(s)) => check_scope(s)?,
+            // For a subject the store holds, a scope of the stored-id rule is answered from its
+            // records (granted only if an item grant holds that very id).
+            (_, Some(s)) => check_scope_in(s, || record.is_some())?,
             _ => {}
         }
         let mut clock = LazyTime::new(now);
@@ -273,7 +270,7 @@ impl Snapshot {
 
     /// The status of one category for a subject at `now`, and since when.
     /// A subject id an older version stored and new input refuses is still read
-    /// ([`check_stored_subject`]); only [`Snapshot::check`] refuses it.
+    /// ([`check_stored_subject`]).
     pub fn status(&self, subject: &str, category: &str, now: Timestamp) -> Result<CategoryStatus> {
         check_stored_subject(subject)?;
         let category = self.policy.category(category)?;
@@ -299,7 +296,7 @@ impl Snapshot {
     /// False for categories that do not rest on consent, while the store is unavailable, and for
     /// a subject under age where the policy does not serve children.
     pub fn should_ask(&self, subject: &str, category: &str, now: Timestamp) -> Result<bool> {
-        check_subject(subject)?;
+        check_subject_in(subject, || self.subjects.get(subject).is_some())?;
         let category = self.policy.category(category)?;
         if category.legal_basis != LegalBasis::Consent || self.unavailable.is_some() {
             return Ok(false);

@@ -19,20 +19,42 @@ pub fn accepts_subject(subject: &str) -> bool {
     problem(subject, MAX_SUBJECT_BYTES).is_none()
 }
 
-/// The looser check for naming a subject already stored (history, export, erasure): non-empty,
-/// at most [`MAX_SUBJECT_BYTES`], no control characters, as an older version accepted when it
-/// wrote it. A store holding an id that [`check_subject`] refuses (e.g. `" alice"`) keeps its
-/// records readable and erasable; checks and new records for such an id are refused.
+/// The looser check for naming a subject already stored: non-empty, at most
+/// [`MAX_SUBJECT_BYTES`], no control characters, as an older version accepted when it wrote it.
+/// A store holding an id that [`check_subject`] refuses (e.g. `" alice"`) keeps it fully usable:
+/// every operation on a subject the store already holds (withdraw, refuse, object, grant,
+/// set_under_age, should_ask, observe, check, status, history, export, erase) takes this rule
+/// ([`check_subject_in`]); only an id new to the store gets the strict one.
 pub fn check_stored_subject(subject: &str) -> Result<()> {
-    let shown = || subject.escape_debug().to_string();
-    if subject.is_empty() {
-        return Err(invalid("subject", "", "may not be empty"));
+    check_stored("subject", subject, MAX_SUBJECT_BYTES)
+}
+
+/// [`check_stored_subject`] when `stored` (the store already holds `subject`), else
+/// [`check_subject`]. The strict check runs first, so a well-formed id costs no lookup.
+pub fn check_subject_in(subject: &str, stored: impl FnOnce() -> bool) -> Result<()> {
+    check_subject(subject).or_else(|e| if stored() { check_stored_subject(subject) } else { Err(e) })
+}
+
+/// [`check_stored_subject`]'s rule for a scope the subject's records already hold.
+pub fn check_stored_scope(scope: &str) -> Result<()> {
+    check_stored("scope", scope, MAX_SCOPE_BYTES)
+}
+
+/// [`check_stored_scope`] when `stored` (the subject's records already hold `scope`), else
+/// [`check_scope`]; the strict check first.
+pub fn check_scope_in(scope: &str, stored: impl FnOnce() -> bool) -> Result<()> {
+    check_scope(scope).or_else(|e| if stored() { check_stored_scope(scope) } else { Err(e) })
+}
+
+fn check_stored(what: &'static str, value: &str, max: usize) -> Result<()> {
+    if value.is_empty() {
+        return Err(invalid(what, "", "may not be empty"));
     }
-    if subject.len() > MAX_SUBJECT_BYTES {
-        return Err(invalid("subject", &shown(), format!("is {} bytes, longer than {MAX_SUBJECT_BYTES}", subject.len())));
+    if value.len() > max {
+        return Err(invalid(what, &escape(value), format!("is {} bytes, longer than {max}", value.len())));
     }
-    if subject.chars().any(char::is_control) {
-        return Err(invalid("subject", &shown(), "contains control characters"));
+    if value.chars().any(char::is_control) {
+        return Err(invalid(what, &escape(value), "contains control characters"));
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::clock::Timestamp;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::gate::{CategoryStatus, OsRecord};
-use crate::input::{check_stored_subject, check_subject};
+use crate::input::{check_stored_subject, check_subject_in};
 use crate::model::{Action, LegalBasis, OsState, Source};
 use crate::os_permission::OsPermission;
 use crate::receipt::Receipt;
@@ -189,7 +189,9 @@ impl ConsentStore {
         if doc.policy.id != policy.id {
             return bad(format!("document is for policy '{}', this store is for '{}'", doc.policy.id, policy.id));
         }
-        check_subject(&doc.subject).map_err(|e| Error::Import(e.to_string()))?;
+        // The strict rule for a subject new to this store; a subject it already holds (an older
+        // version's `" alice"`) takes the stored-id rule, as every operation on it does.
+        check_subject_in(&doc.subject, || self.snapshot().subjects.get(&doc.subject).is_some()).map_err(|e| Error::Import(e.to_string()))?;
         let mut seen = HashSet::new();
         let mut last_seq = 0;
         for r in &doc.history {

@@ -140,6 +140,12 @@ pub fn status_of(category: &Category, state: Option<&CategoryState>, now: Timest
 }
 
 impl SubjectState {
+    /// True when some category of this subject holds an item grant for `scope` (the store
+    /// already knows the scope id: [`crate::input::check_scope_in`]).
+    pub fn holds_scope(&self, scope: &str) -> bool {
+        self.categories.values().any(|c| c.scopes.contains_key(scope))
+    }
+
     /// Applies one event of this subject. Events are applied in sequence order; the result is
     /// the same whether built up write by write or folded from the whole history.
     pub fn apply(&mut self, r: &Receipt) {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::{invalid, Error, Result};
-use crate::input::{check_scope, check_subject, check_text};
+use crate::input::{check_scope_in, check_subject_in, check_text};
 use crate::model::{Action, ChildrenRule, LegalBasis, Source, Status};
 use crate::policy::{Category, Policy};
 use crate::receipt::Receipt;
@@ -70,9 +70,12 @@ pub(crate) fn check_grant_time(action: Action, clock_reading: Timestamp, store_t
 /// Checks one decision against the policy and the subject's state so far (`state`: `None` when
 /// the subject has no record). Returns the category. The same rules for live writes and imports.
 pub(crate) fn check_decision<'p>(policy: &'p Policy, state: Option<&SubjectState>, d: &DecisionInput) -> Result<&'p Category> {
-    check_subject(&d.subject)?;
+    // An id the store already holds (written by an older version that accepted `" alice"`) takes
+    // the stored-id rule, so its user can still withdraw, refuse, object or grant again; only an
+    // id new to the store must pass the strict check.
+    check_subject_in(&d.subject, || state.is_some())?;
     if let Some(scope) = &d.scope {
-        check_scope(scope)?;
+        check_scope_in(scope, || state.is_some_and(|s| s.holds_scope(scope)))?;
     }
     let category = policy.category(&d.category)?;
     if !d.action.is_decision() {
@@ -215,7 +218,7 @@ pub(crate) fn imported(
                 // under), so it allows nothing. Under the same version it is a forgery.
                 Err(Error::NotApplicable { .. }) if r.policy_version != policy.version && decided_under_some_basis(&d) => {
                     if let Some(scope) = &d.scope {
-                        check_scope(scope)?;
+                        check_scope_in(scope, || state.is_some_and(|s| s.holds_scope(scope)))?;
                     }
                     policy.category(&d.category)?
                 }

@@ -6,6 +6,7 @@ use common::*;
 use consentkit_core::chain::{self, ChainBreak};
 use consentkit_core::*;
 use rusqlite::{params, Connection};
+use std::sync::Arc;
 
 /// alice and bob with history; bob erased (seq 8 is the erasure record).
 fn populated() -> Fixture {
@@ -453,50 +454,115 @@ fn verify_reports_a_damaged_index_page_as_broken_naming_sqlite_s_message() {
 
 // ----- subject ids an older version accepted (review item 5) -----
 
-#[test]
-fn a_stored_subject_id_that_new_input_refuses_stays_readable_and_erasable_and_is_never_allowed() {
+struct Counter(std::sync::atomic::AtomicUsize);
+impl ConsentObserver for Counter {
+    fn on_change(&self, _: &StatusChange) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A store holding, as an older version wrote them (sealed into the chain, with their state rows,
+/// so the file is intact), grants of usage_statistics for `" alice"` and `"carol\u{200b}"` (ids
+/// that print like others and new input refuses) and, for dave, device_contacts with the item
+/// `" c1"`; plus a real alice granted usage_statistics.
+fn legacy_ids_store() -> (Fixture, Vec<&'static str>) {
     let mut f = Fixture::ucanywhere();
+    f.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
     f.grant("alice", "usage_statistics");
     let policy = f.store.policy().clone();
     let clock = std::sync::Arc::new(f.clock.clone());
     let placeholder = ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), policy.clone(), clock.clone());
     drop(std::mem::replace(&mut f.store, placeholder));
-    // Grants of ids that print like "alice", written as an older version wrote them (sealed into
-    // the chain, with their state rows), so the file is intact.
-    let legacy = [" alice", "alice\u{200b}"];
     let conn = Connection::open(&f.path).unwrap();
     drop_triggers(&conn);
-    for id in legacy {
+    let legacy = vec![" alice", "carol\u{200b}"];
+    let grant = |n: usize, id: &str, category: &str, scope: Option<&str>| {
         let at = f.clock.now();
         let mut r = Receipt::blank(Action::Grant, Source::Settings, &policy.id, &policy.version, at);
         // (Not a canonical UUID: stored as text, as the forger's row writes it.)
-        r.id = format!("legacy-{}", id.len());
+        r.id = format!("legacy-{n}");
         r.subject = Some(id.into());
-        r.category = Some("usage_statistics".into());
+        r.category = Some(category.into());
+        r.scope = scope.map(Into::into);
         r.purpose_version = Some(1);
         r.valid_until = Some(at.plus(policy.consent_lifetime.unwrap()));
         r.seq = forge_append(&conn, r.clone());
-        let row = state::SubjectState::fold([&r]).to_row();
-        conn.execute("INSERT INTO subjects (subject, state, last_seq) VALUES (?1, ?2, ?3)", params![id, row, r.seq as i64]).unwrap();
+        r
+    };
+    let mut n = 0;
+    let row = |id: &str, receipts: Vec<Receipt>| {
+        let state = state::SubjectState::fold(receipts.iter()).to_row();
+        let last = receipts.last().unwrap().seq as i64;
+        conn.execute("INSERT INTO subjects (subject, state, last_seq) VALUES (?1, ?2, ?3)", params![id, state, last]).unwrap();
+    };
+    for id in &legacy {
+        n += 1;
+        let r = grant(n, id, "usage_statistics", None);
+        row(id, vec![r]);
     }
+    let d1 = grant(10, "dave", "device_contacts", None);
+    let d2 = grant(11, "dave", "device_contacts", Some(" c1"));
+    row("dave", vec![d1, d2]);
     drop(conn);
-    f.store = ConsentStore::open_with(&f.path, policy.clone(), clock.clone(), OpenMode::ReadWrite).unwrap();
-    assert_eq!(f.store.verify().unwrap(), 3, "the file opens and verifies");
+    f.store = ConsentStore::open_with(&f.path, policy, clock, OpenMode::ReadWrite).unwrap();
+    assert_eq!(f.store.verify().unwrap(), 6, "the file opens and verifies");
+    (f, legacy)
+}
+
+#[test]
+fn a_stored_subject_id_that_new_input_refuses_stays_usable_for_every_operation_and_only_its_own_records_count() {
+    let (f, legacy) = legacy_ids_store();
     assert!(f.allowed("alice", "usage_analytics"));
-    for id in legacy {
-        // A check errs (never allows); new records are refused naming the value visibly.
-        let err = f.store.check(id, "usage_analytics", None).unwrap_err();
-        assert!(matches!(err, Error::InvalidInput { what: "subject", .. }), "{id:?}: {err:?}");
-        let err = f.store.record(&DecisionInput::new(id, "usage_statistics", Action::Withdraw, Source::Settings)).unwrap_err();
-        assert!(err.to_string().contains(&id.escape_debug().to_string()), "{err}");
-        // The records stay readable and exportable.
-        assert_eq!(f.store.history(id).unwrap().len(), 1, "{id:?}");
-        assert_eq!(f.store.export(id).unwrap().history.len(), 1, "{id:?}");
+    for id in legacy.iter().copied() {
+        // Its check answers from its own records (a grant of that very id), neither an error nor
+        // an allow from anyone else's.
+        assert!(f.allowed(id, "usage_analytics"), "{id:?}");
+        assert_eq!(f.store.status(id, "usage_statistics").unwrap().status, Status::Granted);
+        assert!(!f.store.should_ask(id, "usage_statistics").unwrap(), "{id:?}");
+        let seen = Arc::new(Counter(Default::default()));
+        let _reg = f.store.observe(Watch::Subject(id.into()), seen.clone()).unwrap();
+        // The user can withdraw (GDPR Art. 7(3)), and every other decision is recorded too.
+        f.record(id, "usage_statistics", Action::Withdraw, Source::Settings);
+        assert!(!f.allowed(id, "usage_analytics"), "{id:?}: withdrawn");
+        assert_eq!(f.store.status(id, "usage_statistics").unwrap().status, Status::Withdrawn);
+        f.record(id, "usage_statistics", Action::Refuse, Source::Settings);
+        f.record(id, "contact_information", Action::Object, Source::Settings);
+        f.store.set_under_age(id, false, Source::Settings).unwrap();
+        // A grant for a subject the store holds is the same user's: accepted.
+        f.grant(id, "usage_statistics");
+        assert!(f.allowed(id, "usage_analytics"));
+        f.store
+            .record_batch(&[DecisionInput::new(id, "usage_statistics", Action::Withdraw, Source::Settings)])
+            .unwrap();
+        assert!(!f.allowed(id, "usage_analytics"));
+        let actions: Vec<Action> = f.store.history(id).unwrap().iter().map(|r| r.action).collect();
+        assert_eq!(actions.iter().filter(|&&a| a != Action::OsPermission).count(), 7, "{id:?}: {actions:?}");
+        assert_eq!(f.store.export(id).unwrap().history.len(), 7, "{id:?}");
     }
-    // And erasable (the right to erasure holds for every stored subject).
-    assert_eq!(f.store.erase(" alice", Source::Settings).unwrap().erased_events, 1);
-    assert!(f.store.history(" alice").unwrap().is_empty());
     assert!(f.allowed("alice", "usage_analytics"), "the real alice is untouched");
+    // An id new to the store keeps the strict rule, for a check as for a write.
+    for new in [" bob", "bob\u{200b}"] {
+        let err = f.store.check(new, "usage_analytics", None).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { what: "subject", .. }), "{new:?}: {err:?}");
+        let err = f.store.record(&DecisionInput::new(new, "usage_statistics", Action::Grant, Source::Settings)).unwrap_err();
+        assert!(err.to_string().contains(&consentkit_core::input::check_subject(new).unwrap_err().to_string()), "{err}");
+        assert!(f.store.set_under_age(new, true, Source::Settings).is_err());
+        assert!(f.store.should_ask(new, "usage_statistics").is_err());
+        assert!(f.store.observe(Watch::Subject(new.into()), Arc::new(Counter(Default::default()))).is_err());
+    }
+    // A stored scope likewise: checked, withdrawn; a new one refused.
+    assert!(f.store.check("dave", "contact_sync", Some(" c1")).unwrap().allowed);
+    let scoped = |scope: &str, action| DecisionInput::new("dave", "device_contacts", action, Source::Settings).with_scope(scope);
+    assert!(matches!(f.store.record(&scoped(" c2", Action::Grant)), Err(Error::InvalidInput { what: "scope", .. })));
+    assert!(!f.store.check("dave", "contact_sync", Some(" c2")).unwrap().allowed, "answered from dave's records");
+    assert!(matches!(f.store.check("erin", "contact_sync", Some(" c2")), Err(Error::InvalidInput { what: "scope", .. })));
+    f.store.record(&scoped(" c1", Action::Withdraw)).unwrap();
+    assert!(!f.store.check("dave", "contact_sync", Some(" c1")).unwrap().allowed);
+    assert!(f.allowed("dave", "contact_lookup"), "withdrawing one item keeps the category");
+    // And erasable (the right to erasure holds for every stored subject).
+    assert_eq!(f.store.erase(" alice", Source::Settings).unwrap().erased_events, 7);
+    assert!(f.store.history(" alice").unwrap().iter().all(|r| r.subject.is_none()), "only device-wide events remain");
+    assert!(f.store.check(" alice", "usage_analytics", None).is_err(), "erased: new to the store again");
     f.store.verify().unwrap();
 }
 

@@ -25,7 +25,7 @@ use rusqlite::Connection;
 use crate::clock::{Clock, Timestamp};
 use crate::error::Result;
 use crate::gate::{CategoryStatus, Decision, Snapshot};
-use crate::input::check_subject;
+use crate::input::check_subject_in;
 use crate::model::OsState;
 use crate::observer::{CommitHook, ConsentObserver, Registration, StatusChange, Watch};
 use crate::os_permission::OsPermission;
@@ -266,11 +266,12 @@ impl ConsentStore {
 
     /// Registers a listener for status changes of one subject or all. It is called once per
     /// category at registration with the current state, then after each commit that changes a status.
-    /// A subject that no write would accept (empty, too long, control characters) is refused with
+    /// A subject that no write would accept (empty, too long, control characters; for a subject
+    /// the store does not hold, also the strict rule of `input::check_subject`) is refused with
     /// `InvalidInput`, registering nothing.
     pub fn observe(&self, watch: Watch, observer: Arc<dyn ConsentObserver>) -> Result<Registration> {
         if let Watch::Subject(subject) = &watch {
-            check_subject(subject)?;
+            check_subject_in(subject, || self.shared.snapshot.load().subjects.get(subject).is_some())?;
         }
         let now = self.now();
         let snapshot = &self.shared.snapshot;

@@ -125,7 +125,6 @@ fn load(conn: &Connection, policy: &Arc<Policy>, writable: bool) -> Result<(Snap
     // The gate's maps are built once here from the checked state (see `crate::gate::SubjectMap`).
     let snapshot_of = |subjects: SubjectMap, os: HashMap<OsPermission, OsRecord>| {
         let mut snapshot = Snapshot::empty(policy.clone());
-        snapshot.unchecked_ids = subjects.ids().any(|id| !crate::input::accepts_subject(id));
         snapshot.subjects = subjects;
         snapshot.os = os.into_iter().collect();
         snapshot

@@ -3,7 +3,7 @@
 
 use super::{ConsentStore, WriteTx};
 use crate::error::{Error, Result};
-use crate::input::check_subject;
+use crate::input::check_subject_in;
 use crate::model::{Action, LegalBasis, OsState, Source, Status};
 use crate::os_permission::OsPermission;
 use crate::receipt::Receipt;
@@ -42,9 +42,10 @@ impl ConsentStore {
 
     /// Marks (or unmarks) a subject as under the policy's age of digital consent.
     pub fn set_under_age(&self, subject: &str, under_age: bool, source: Source) -> Result<Receipt> {
-        check_subject(subject)?;
         check_caller_source(source)?;
         let (_, mut receipts) = self.write(|w| {
+            // A subject the store already holds takes the stored-id rule (see `check_subject_in`).
+            check_subject_in(subject, || w.subject(subject).is_some())?;
             let mut r = w.draft(Action::AgeStatus, source);
             r.subject = Some(subject.to_string());
             r.detail = Some(serde_json::json!({ "under_age": under_age }).to_string());

@@ -76,7 +76,6 @@ pub(super) fn catch_up(
             }
             state_sum.add_subject(&subject, &state);
             touched.insert(subject.clone());
-            next.unchecked_ids |= !crate::input::accepts_subject(&subject);
             next.subjects.insert(subject, state);
         }
         let os = db::load_os(conn)?;
@@ -102,7 +101,6 @@ pub(super) fn catch_up(
         }
         touched.extend(base.subjects.keys().cloned());
         touched.extend(subjects.keys().cloned());
-        next.unchecked_ids = subjects.keys().any(|id| !crate::input::accepts_subject(id));
         next.subjects = subjects.into_iter().collect();
         next.os = os.into_iter().collect();
         state_sum = sum;
