@@ -169,7 +169,9 @@ fn query_time(asked: Option<Timestamp>) -> Timestamp {
 
 fn lookup(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Lookup, ApiError> {
     let l: Lookup = json_of(&body_of(body, limit)?)?;
-    consentkit_core::input::check_subject(&l.subject).map_err(|e| ApiError::invalid(e.to_string()))?;
+    // A lookup names a subject the ledger may hold from an older device (`" alice"`): the
+    // stored-id rule, so support and the DPO can check, export and erase it.
+    consentkit_core::input::check_stored_subject(&l.subject).map_err(|e| ApiError::invalid(e.to_string()))?;
     Ok(l)
 }
 

@@ -529,7 +529,8 @@ async fn lookup(
     if !matches!(caller.role, Role::Support | Role::Dpo) {
         return forbidden(&app, &caller, "Looking up a subject").await;
     }
-    if let Err(e) = consentkit_core::input::check_subject(&form.subject) {
+    // The stored-id rule, as the API's lookups (a subject an older device synced as `" alice"`).
+    if let Err(e) = consentkit_core::input::check_stored_subject(&form.subject) {
         return lookup_error(&caller, csrf, &visible(&e.to_string()));
     }
     let handle = random_id();

@@ -116,8 +116,11 @@ pub fn validate(batch: &Batch, device: &str, caller: &Caller) -> Result<(), ApiE
         if r.seq == 1 && r.prev_hash != GENESIS {
             return Err(forged(format!("{at} is the first event but does not start from the genesis hash")));
         }
+        // A receipt's subject is one the device's store already holds: the stored-id rule, so a
+        // store an older version wrote with `" alice"` still syncs (and so does everything after
+        // it in its chain, other users' withdrawals included).
         if let Some(s) = r.subject.as_deref() {
-            consentkit_core::input::check_subject(s).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
+            consentkit_core::input::check_stored_subject(s).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
         }
         if let Some(p) = prev {
             if r.seq <= p.seq {

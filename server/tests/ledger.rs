@@ -390,6 +390,55 @@ fn a_grant_sealed_as_the_core_never_records_it_gives_no_allow_on_the_server() {
 }
 
 #[test]
+fn a_device_store_holding_ids_an_older_version_accepted_syncs_and_they_can_be_looked_up_and_erased() {
+    use consentkit_core::chain::{content_hash, link_hash, GENESIS};
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("old1", "usage_statistics", Action::Grant, Source::Onboarding);
+    phone.decide("old2", "usage_statistics", Action::Grant, Source::Onboarding);
+    phone.decide("bob", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("bob", "photos_media", Action::Withdraw, Source::Settings);
+    // As an older version's store holds them: ids the new input rule refuses, sealed in its chain.
+    let legacy = [" alice", "carol\u{200b}"];
+    let mut receipts = phone.store.pending_sync(10).unwrap();
+    receipts[1].subject = Some(legacy[0].into());
+    receipts[2].subject = Some(legacy[1].into());
+    let mut prev = GENESIS.to_string();
+    for r in receipts.iter_mut() {
+        r.prev_hash = prev.clone();
+        r.content_hash = content_hash(r);
+        r.hash = link_hash(&r.prev_hash, &r.content_hash);
+        prev = r.hash.clone();
+    }
+    let sent = send(&server, "phone", PHONE, &Batch::new("phone", receipts));
+    assert_eq!((sent.status, sent.body["stored"].as_u64()), (200, Some(5)), "{}", sent.text);
+    let bob = lookup(&server, "state", SUPPORT, json!({ "subject": "bob" }));
+    assert_eq!(status_of(&bob, "photos_media").0, "withdrawn", "the withdrawal after them arrived: {}", bob.text);
+    for id in legacy {
+        let state = lookup(&server, "state", SUPPORT, json!({ "subject": id }));
+        assert_eq!(state.status, 200, "{}", state.text);
+        assert_eq!(status_of(&state, "usage_statistics").0, "granted", "{id:?}: {}", state.text);
+        let check = lookup(&server, "check", SUPPORT, json!({ "subject": id, "feature": "usage_analytics" }));
+        assert_eq!((check.status, check.body["allowed"].clone()), (200, json!(true)), "{id:?}: {}", check.text);
+        let export = lookup(&server, "export", DPO, json!({ "subject": id }));
+        assert_eq!(export.status, 200, "{}", export.text);
+        assert_eq!(export.body["devices"][0]["history"].as_array().unwrap().len(), 1, "{id:?}: {}", export.text);
+    }
+    let alice = lookup(&server, "state", SUPPORT, json!({ "subject": "alice" }));
+    assert_eq!(status_of(&alice, "usage_statistics").0, "not_asked", "the real alice is someone else: {}", alice.text);
+    let e = lookup(&server, "erase", DPO, json!({ "subject": legacy[0] }));
+    assert_eq!((e.status, e.body["erased_events"].clone()), (200, json!(1)), "{}", e.text);
+    let state = lookup(&server, "state", SUPPORT, json!({ "subject": legacy[0] }));
+    assert_eq!(status_of(&state, "usage_statistics").0, "not_asked", "erased: {}", state.text);
+    // A control character is still refused.
+    let bad = lookup(&server, "state", SUPPORT, json!({ "subject": "a\u{1b}b" }));
+    assert_eq!(bad.status, 422, "{}", bad.text);
+}
+
+#[test]
 fn a_now_set_back_in_a_query_does_not_revive_an_expired_grant() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
