@@ -54,14 +54,21 @@ pub(crate) fn check_caller_source(source: Source) -> Result<()> {
     }
 }
 
-/// Refuses a grant made while the clock reads behind the store's time (`clock_reading` <
-/// `store_time`): the clock was set back, or the store's high-water mark came from a reading that
-/// was ahead. Stamped at the store's time, the grant would last its lifetime from that time, not
-/// from the real one (a mark at 2099 would make a 13-month consent last until 2100); counted from
-/// the clock's reading, it would be expired when made. Every other action is recorded (withdrawing
-/// is never harder than granting).
+/// How far the clock may read behind the store's time for a grant still to be recorded: 10
+/// minutes, the size of an NTP step back after a check at a clock a few minutes fast (every
+/// check advances the store's time mark). Such a grant is stamped at the store's time and its
+/// lifetime counts from there, so it lasts at most this much longer than from the real time.
+pub const CLOCK_BEHIND_TOLERANCE_MS: i64 = 10 * 60 * 1000;
+
+/// Refuses a grant made while the clock reads behind the store's time by more than
+/// [`CLOCK_BEHIND_TOLERANCE_MS`] (`clock_reading` + tolerance < `store_time`): the clock was set
+/// back, or the store's high-water mark came from a reading that was ahead. Stamped at the
+/// store's time, the grant would last its lifetime from that time, not from the real one (a mark
+/// at 2099 would make a 13-month consent last until 2100); counted from the clock's reading, it
+/// would be expired when made. Every other action is recorded (withdrawing is never harder than
+/// granting).
 pub(crate) fn check_grant_time(action: Action, clock_reading: Timestamp, store_time: Timestamp) -> Result<()> {
-    if action == Action::Grant && clock_reading < store_time {
+    if action == Action::Grant && clock_reading.0.saturating_add(CLOCK_BEHIND_TOLERANCE_MS) < store_time.0 {
         return Err(Error::ClockBehind { clock: clock_reading, store_time });
     }
     Ok(())
@@ -184,8 +191,9 @@ pub(crate) fn imported(
     if r.at > now {
         return Err(invalid("event time", &r.at.to_string(), format!("is after this device's time {now}")));
     }
-    if r.action == Action::Grant && r.at > clock_reading {
-        // Its lifetime, re-derived from its time, would run past the lifetime counted from now.
+    if r.action == Action::Grant && r.at.0 > clock_reading.0.saturating_add(CLOCK_BEHIND_TOLERANCE_MS) {
+        // Its lifetime, re-derived from its time, would run past the lifetime counted from now
+        // (by more than the tolerance a live grant has).
         return Err(Error::ClockBehind { clock: clock_reading, store_time: r.at });
     }
     if r.at < after {

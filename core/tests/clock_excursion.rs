@@ -94,3 +94,34 @@ fn an_imported_grant_dated_after_the_clock_s_reading_is_refused_while_the_mark_i
     assert!(!f.allowed("zed", "usage_analytics"));
     assert!(f.store.history("zed").unwrap().is_empty());
 }
+
+/// The review's repro: a check at a clock 10 minutes fast moves the mark; NTP steps back to a
+/// minute after the grant. A settings screen saving every toggle at once loses nothing.
+#[test]
+fn a_grant_within_the_tolerance_behind_the_mark_is_recorded_at_the_mark_and_a_batch_with_a_withdrawal_records_both() {
+    let f = Fixture::ucanywhere();
+    f.clock.set(ts("2026-01-15T12:00:00Z"));
+    f.grant("alice", "usage_statistics");
+    f.clock.set(ts("2026-01-15T12:10:00Z"));
+    assert!(f.allowed("alice", "usage_analytics"));
+    f.clock.set(ts("2026-01-15T12:01:00Z"));
+    let batch = [
+        DecisionInput::new("alice", "usage_statistics", Action::Withdraw, Source::Settings),
+        DecisionInput::new("alice", "photos_media", Action::Grant, Source::Settings),
+    ];
+    let receipts = f.store.record_batch(&batch).unwrap();
+    assert_eq!(receipts.len(), 2);
+    assert!(receipts.iter().all(|r| r.at == ts("2026-01-15T12:10:00Z")), "stamped at the mark: {receipts:?}");
+    // Its lifetime counts from the mark: at most the tolerance longer than from the clock.
+    let lifetime = f.store.policy().consent_lifetime.unwrap();
+    assert_eq!(receipts[1].valid_until, Some(ts("2026-01-15T12:10:00Z").plus(lifetime)));
+    assert!(!f.allowed("alice", "usage_analytics"), "the withdrawal is recorded");
+    assert_eq!(f.store.status("alice", "photos_media").unwrap().status, Status::Granted);
+    // Beyond the tolerance the grant is refused (and a batch holding it, whole).
+    let mark = f.store.now();
+    f.clock.set(Timestamp(mark.0 - validate::CLOCK_BEHIND_TOLERANCE_MS - 1));
+    let err = f.store.record(&DecisionInput::new("bob", "photos_media", Action::Grant, Source::Settings)).unwrap_err();
+    assert!(matches!(err, Error::ClockBehind { .. }), "{err:?}");
+    f.clock.set(Timestamp(mark.0 - validate::CLOCK_BEHIND_TOLERANCE_MS));
+    f.record("bob", "photos_media", Action::Grant, Source::Settings);
+}

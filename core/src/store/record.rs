@@ -12,14 +12,19 @@ use crate::validate::{self, check_caller_source, DecisionInput};
 impl ConsentStore {
     /// Records one decision. Validated first; an invalid one writes nothing. The receipt's time is
     /// the store's time ([`ConsentStore::now`]): the clock's reading, or the store's high-water
-    /// mark when the clock reads behind it. A grant while the clock reads behind the mark is
-    /// refused ([`Error::ClockBehind`]); refusals, withdrawals and objections are always recorded.
+    /// mark when the clock reads behind it. A grant while the clock reads behind the mark by more
+    /// than [`validate::CLOCK_BEHIND_TOLERANCE_MS`] is refused ([`Error::ClockBehind`]; within
+    /// it, it is stamped at the mark); refusals, withdrawals and objections are always recorded.
     pub fn record(&self, decision: &DecisionInput) -> Result<Receipt> {
         let (_, mut receipts) = self.write(|w| decide(w, decision))?;
         receipts.pop().ok_or_else(|| Error::Corrupt("a decision produced no event".into()))
     }
 
-    /// Records several decisions in one transaction: all of them, or (on any error) none.
+    /// Records several decisions in one transaction: all of them, or (on any error) none. A grant
+    /// refused because the clock reads behind the store's time by more than
+    /// [`validate::CLOCK_BEHIND_TOLERANCE_MS`] ([`Error::ClockBehind`]) refuses the whole batch
+    /// like any bad item, withdrawals in it included: record withdrawals on their own (they are
+    /// always recorded), or retry the batch without the grant.
     pub fn record_batch(&self, decisions: &[DecisionInput]) -> Result<Vec<Receipt>> {
         let (_, receipts) = self.write(|w| decisions.iter().try_for_each(|d| decide(w, d)))?;
         Ok(receipts)
