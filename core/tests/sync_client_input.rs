@@ -51,7 +51,8 @@ fn a_clock_outside_the_years_a_receipt_can_carry_is_refused_not_printed_as_1970(
     let f = Fixture::ucanywhere();
     f.grant("alice", "usage_statistics");
     let head = f.store.verify().unwrap();
-    for millis in [Timestamp::MAX.0 + 1, 600_000_000_000_000, -1, i64::MIN] {
+    // Ahead of 9999: the store's time itself, refused.
+    for millis in [Timestamp::MAX.0 + 1, 600_000_000_000_000] {
         f.clock.set(Timestamp(millis));
         let err = f.store.record(&DecisionInput::new("bob", "usage_statistics", Action::Refuse, Source::Settings)).unwrap_err();
         assert!(matches!(&err, Error::InvalidInput { what: "clock reading", .. }), "{millis}: {err:?}");
@@ -61,4 +62,21 @@ fn a_clock_outside_the_years_a_receipt_can_carry_is_refused_not_printed_as_1970(
     assert_eq!(f.store.verify().unwrap(), head, "nothing written");
     f.clock.set(Timestamp::MAX);
     f.record("bob", "usage_statistics", Action::Refuse, Source::Settings);
+}
+
+#[test]
+fn a_clock_reading_before_1970_still_records_a_withdrawal_at_the_store_s_time_and_refuses_a_grant() {
+    let f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    let mark = f.store.now();
+    for millis in [-1, i64::MIN] {
+        f.clock.set(Timestamp(millis));
+        let r = f.store.record(&DecisionInput::new("alice", "usage_statistics", Action::Withdraw, Source::Settings)).unwrap();
+        assert_eq!(r.at, mark, "{millis}: stamped at the store's time");
+        assert!(!f.allowed("alice", "usage_analytics"));
+        let err = f.store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap_err();
+        assert!(matches!(err, Error::ClockBehind { .. }), "{millis}: {err:?}");
+        assert!(err.to_string().contains(&millis.to_string()), "names the reading: {err}");
+    }
+    f.store.verify().unwrap();
 }

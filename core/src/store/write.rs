@@ -198,9 +198,12 @@ impl ConsentStore {
             // The store's time for this write, never before the high-water mark; the mark itself
             // moves only when the write commits, so a refused write leaves the store's time (and
             // the file, which records it on close) as it was.
+            // The range check is on the time the write is stamped with: a clock reading before
+            // 1970 (a hand-set clock) is behind the mark, so a withdrawal records at the mark
+            // (a grant is `ClockBehind`); a reading past 9999 is the store's time, refused.
             let clock_reading = self.clock.now();
-            clock_reading.check_recordable()?;
             let now = self.shared.at_least_high_water(clock_reading);
+            now.check_recordable()?;
             caught_up = catch_up(&self.shared, &mut published, &tx, now, started, true)?;
             let base = self.shared.snapshot.load_full();
             let mut w = WriteTx {
