@@ -191,7 +191,8 @@ impl ConsentStore {
         }
         // The strict rule for a subject new to this store; a subject it already holds (an older
         // version's `" alice"`) takes the stored-id rule, as every operation on it does.
-        check_subject_in(&doc.subject, || self.snapshot().subjects.get(&doc.subject).is_some()).map_err(|e| Error::Import(e.to_string()))?;
+        check_subject_in(&doc.subject, || self.snapshot().subjects.get(&doc.subject).is_some())
+            .map_err(|e| Error::Import(e.to_string()))?;
         let mut seen = HashSet::new();
         let mut last_seq = 0;
         for r in &doc.history {

@@ -531,9 +531,7 @@ fn a_stored_subject_id_that_new_input_refuses_stays_usable_for_every_operation_a
         // A grant for a subject the store holds is the same user's: accepted.
         f.grant(id, "usage_statistics");
         assert!(f.allowed(id, "usage_analytics"));
-        f.store
-            .record_batch(&[DecisionInput::new(id, "usage_statistics", Action::Withdraw, Source::Settings)])
-            .unwrap();
+        f.store.record_batch(&[DecisionInput::new(id, "usage_statistics", Action::Withdraw, Source::Settings)]).unwrap();
         assert!(!f.allowed(id, "usage_analytics"));
         let actions: Vec<Action> = f.store.history(id).unwrap().iter().map(|r| r.action).collect();
         assert_eq!(actions.iter().filter(|&&a| a != Action::OsPermission).count(), 7, "{id:?}: {actions:?}");
