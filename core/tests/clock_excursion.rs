@@ -125,3 +125,34 @@ fn a_grant_within_the_tolerance_behind_the_mark_is_recorded_at_the_mark_and_a_ba
     f.clock.set(Timestamp(mark.0 - validate::CLOCK_BEHIND_TOLERANCE_MS));
     f.record("bob", "photos_media", Action::Grant, Source::Settings);
 }
+
+/// The recovery today from a mark far ahead (nothing lowers the mark): export each subject,
+/// move the file aside, start a fresh store, import. A subject whose history holds no event
+/// stamped after the real time comes back whole; one with an event stamped at the mark is refused
+/// by the import (an event after this device's time) and stays without a record: denied, asked
+/// again, never allowed. Grants are recorded again at once.
+#[test]
+fn a_store_stuck_behind_a_far_future_mark_recovers_by_export_quarantine_fresh_store_and_import() {
+    let mut f = after_a_future_excursion();
+    assert!(matches!(
+        f.store.record(&DecisionInput::new("zed", "usage_statistics", Action::Grant, Source::Settings)),
+        Err(Error::ClockBehind { .. })
+    ));
+    let alice = f.store.export("alice").unwrap();
+    let bob = f.store.export("bob").unwrap();
+    let policy = f.store.policy().clone();
+    let clock = std::sync::Arc::new(f.clock.clone());
+    let placeholder = ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), policy.clone(), clock.clone());
+    drop(std::mem::replace(&mut f.store, placeholder));
+    let kept = ConsentStore::quarantine(&f.path, ts(REAL)).unwrap();
+    assert!(kept.exists(), "the old file is kept for support");
+    f.store = ConsentStore::open_with(&f.path, policy, clock, OpenMode::ReadWrite).unwrap();
+    f.store.import(&alice).unwrap();
+    assert!(f.allowed("alice", "usage_analytics"), "alice's grant of the real time is back");
+    let err = f.store.import(&bob).unwrap_err();
+    assert!(err.to_string().contains("2099"), "bob's withdrawal was stamped at the mark: {err}");
+    assert!(!f.allowed("bob", "usage_analytics"));
+    assert!(f.store.should_ask("bob", "usage_statistics").unwrap());
+    f.grant("zed", "usage_statistics");
+    assert!(f.allowed("zed", "usage_analytics"), "grants are recorded again");
+}
