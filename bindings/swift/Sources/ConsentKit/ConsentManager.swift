@@ -388,7 +388,9 @@ public final class ConsentManager: Sendable {
 
     /// Status changes of `subject` (or of everyone, with nil): first the current status of each
     /// category, then every change after commit. The subject is checked now: an invalid one
-    /// (empty, over-long, control characters) throws `ConsentKitError.InvalidInput` naming it,
+    /// (empty, over-long, control characters; and, for a subject the store does not hold yet,
+    /// only whitespace, leading or trailing whitespace, or invisible format characters such as a
+    /// zero-width space) throws `ConsentKitError.InvalidInput` naming it,
     /// as ``observe(_:onChange:)`` does; any other id is valid (a subject with no record yet gets
     /// its current statuses, then its changes). The stream finishes when the consuming task is
     /// cancelled or the manager is closed or released (after the changes already committed); a
