@@ -419,7 +419,8 @@ class ConsentManager internal constructor(
      * category, then every change after commit. Collect on any dispatcher; unbuffered emissions
      * are never dropped. A grant that runs out is emitted as `EXPIRED` at its time, with no write.
      * Completes when the manager closes (at once if it already is). The Flow is cold: a malformed
-     * [subject] (empty, over-long, control characters) makes its collection throw
+     * [subject] (empty, over-long, control characters; for a subject the store does not hold yet, also
+     * whitespace at either end or invisible format characters) makes its collection throw
      * [ConsentKitException.InvalidInput] naming it, as [observe] does at once; any other id is
      * valid (a subject with no record yet gets its current statuses, then its changes).
      */
