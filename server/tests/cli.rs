@@ -156,10 +156,14 @@ fn sync_verify_receipt_and_server_queries_print_what_the_local_file_prints() {
     assert!(!local_after.contains("\"withdrawn\"") && !local_after.contains("\"granted\""), "{local_after}");
     let out = ok(&run(&bin, &["--db", db, "--server", &server.url, "--token", PHONE, "sync", "--device", "phone"]));
     assert!(out.contains("nothing to send"), "{out}");
-    // An erasure made on the device reaches the server at the next sync.
-    ok(&run(&bin, &["--db", db, at, "grant", "carol", "photos_media", "--source", "onboarding"]));
+    // An erasure made on the device reaches the server at the next sync. On the real clock: the
+    // syncs above wrote at it, and a grant more than 10 minutes behind the store's time is refused.
+    let refused = run(&bin, &["--db", db, at, "grant", "carol", "photos_media", "--source", "onboarding"]);
+    assert_eq!(refused.status.code(), Some(2), "a grant at a clock behind the store's time");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("behind the store's time"));
+    ok(&run(&bin, &["--db", db, "grant", "carol", "photos_media", "--source", "onboarding"]));
     ok(&run(&bin, &["--db", db, "--server", &server.url, "--token", PHONE, "sync", "--device", "phone"]));
-    ok(&run(&bin, &["--db", db, at, "erase", "carol"]));
+    ok(&run(&bin, &["--db", db, "erase", "carol"]));
     let out = ok(&run(&bin, &["--db", db, "--server", &server.url, "--token", PHONE, "--json", "sync", "--device", "phone"]));
     assert!(out.contains("\"erased_on_server\": 1"), "{out}");
     let carol = ok(&run(&bin, &[&dpo[..], &["--json", "status", "carol"]].concat()));
