@@ -79,10 +79,7 @@ fn warn_if_ahead(cli: &Cli, now: Timestamp) {
 /// The failure of a command run on a path where no store exists (exit 3, "missing"), naming the
 /// path as given and, if relative, where it resolved; for a write, how to create a store.
 fn missing_store(path: &Path, mode: OpenMode) -> Failure {
-    let resolved = match std::path::absolute(path) {
-        Ok(abs) if abs != path => format!("{}: ", abs.display()),
-        _ => String::new(),
-    };
+    let resolved = resolved_elsewhere(path).map_or(String::new(), |abs| format!("{}: ", abs.display()));
     let mut message = format!("no store at {path:?} ({resolved}no such file)");
     if mode == OpenMode::ReadWrite {
         message.push_str(&format!(
@@ -134,11 +131,8 @@ fn init(cli: &Cli) -> Result<u8, Failure> {
 
 /// Removes a store file this run created, with its `-wal` and `-shm` files.
 fn remove_store_files(path: &Path) {
-    let name = path.as_os_str().to_owned();
     for suffix in ["-wal", "-shm", ""] {
-        let mut file = name.clone();
-        file.push(suffix);
-        let _ = std::fs::remove_file(&file);
+        let _ = std::fs::remove_file(with_suffix(path, suffix));
     }
 }
 
@@ -161,10 +155,22 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
 
 /// The path as given and, if relative, where it resolved.
 fn describe_path(path: &Path) -> String {
-    match std::path::absolute(path) {
-        Ok(abs) if abs != path => format!("{} ({})", path.display(), abs.display()),
-        _ => path.display().to_string(),
+    match resolved_elsewhere(path) {
+        Some(abs) => format!("{} ({})", path.display(), abs.display()),
+        None => path.display().to_string(),
     }
+}
+
+/// Where a relative `path` resolves, when that differs from how it was given.
+fn resolved_elsewhere(path: &Path) -> Option<std::path::PathBuf> {
+    std::path::absolute(path).ok().filter(|abs| abs != path)
+}
+
+/// The store file's name with `suffix` (`-wal`, `-shm`, or "" for the file itself).
+fn with_suffix(path: &Path, suffix: &str) -> std::ffi::OsString {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name
 }
 
 /// Removes the store at `path` and its `-wal` and `-shm` files if its ledger is empty (every
@@ -172,11 +178,7 @@ fn describe_path(path: &Path) -> String {
 fn remove_if_empty(cli: &Cli, path: &Path) {
     let Ok(policy) = load_policy(cli) else { return };
     // Nothing at all in it yet (the main file and its WAL, where a first commit lands, both empty).
-    let bytes = |suffix: &str| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        std::fs::metadata(&name).map_or(0, |m| m.len())
-    };
+    let bytes = |suffix: &str| std::fs::metadata(with_suffix(path, suffix)).map_or(0, |m| m.len());
     let blank = bytes("") == 0 && bytes("-wal") == 0;
     let empty = blank
         || ConsentStore::open_with(path, Arc::new(policy), Arc::new(SystemClock), OpenMode::ReadOnly)

@@ -50,6 +50,10 @@ fn is_unsafe_at(prev: Option<char>, c: char, next: Option<char>) -> bool {
 /// The text with every unsafe character written as a visible escape (`\x1b`, `\n`, `\u{202e}`);
 /// borrowed unchanged when there is none.
 pub fn escape(text: &str) -> Cow<'_, str> {
+    // Most text has nothing to escape: borrowed, with no allocation.
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
     let unsafe_flags = unsafe_flags(text);
     if !unsafe_flags.iter().any(|&u| u) {
         return Cow::Borrowed(text);
