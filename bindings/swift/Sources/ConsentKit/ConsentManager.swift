@@ -362,11 +362,14 @@ public final class ConsentManager: Sendable {
         try kit.ackSync(upToSeq: upToSeq)
     }
 
-    /// The next batch of the outbox for the ConsentKit server (`consentkit-server`), or nil when
-    /// everything is acknowledged. POST `json` to `/v1/devices/{device}/batches` with the
+    /// The next batch of the outbox for the ConsentKit server (`consentkit-server`), at most
+    /// `limit` receipts (1 to 1000; 0 or below throws `InvalidInput`, above 1000 gives 1000), or
+    /// nil when everything is acknowledged. POST `json` to `/v1/devices/{device}/batches` with the
     /// device's token, then pass the 200 reply's body to `applySyncReply(_:reply:)`.
     public func syncBatch(device: String, limit: Int = 100) throws -> SyncBatch? {
-        try kit.syncBatch(device: device, limit: UInt32(clamping: min(max(limit, 1), 1000)))
+        // Not clamped up: 0 or below is bad input (as the core refuses 0), never a batch of one.
+        guard limit >= 1 else { throw ConsentKitError.InvalidInput(message: "invalid batch limit '\(limit)': must be 1 to 1000 receipts") }
+        return try kit.syncBatch(device: device, limit: UInt32(clamping: limit))  // above 1000: the core sends 1000
     }
 
     /// Applies the server's reply to `batch`: erases on this device whatever the server erased,

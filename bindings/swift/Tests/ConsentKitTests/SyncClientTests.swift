@@ -60,4 +60,16 @@ final class SyncClientTests: XCTestCase {
         XCTAssertEqual(try consent.applyErasureNotices("{\"erase_events\":[\(bobGrant.seq)]}"), ["bob"])
         XCTAssertFalse(try consent.check("bob", feature: "usage_analytics").allowed)
     }
+
+    func testABatchLimitOfZeroOrBelowIsInvalidInputNamingItNotABatchOfOne() throws {
+        try consent.grant("alice", category: "usage_statistics")
+        for limit in [0, -1, Int.min] {
+            XCTAssertThrowsError(try consent.syncBatch(device: "phone", limit: limit), "limit \(limit)") { error in
+                guard case ConsentKitError.InvalidInput(let message) = error else { return XCTFail("expected .InvalidInput, got \(error)") }
+                XCTAssertTrue(message.contains("'\(limit)'"), message)
+            }
+        }
+        XCTAssertEqual(try consent.syncBatch(device: "phone", limit: 5000)?.count, 1, "above 1000 is at most 1000, as the core takes it")
+        XCTAssertEqual(try consent.pendingSync().count, 1, "nothing acknowledged")
+    }
 }
