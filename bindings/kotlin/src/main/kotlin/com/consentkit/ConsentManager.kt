@@ -281,11 +281,13 @@ class ConsentManager internal constructor(
 
     /** Reports the OS permission state (from the permission callback or on resume); null if unchanged. */
     @Throws(ConsentKitException::class)
-    fun reportOsPermission(permission: OsPermission, state: OsState): Receipt? = kit.setOsPermission(permission.id, state)
+    @JvmName("reportOsPermission") // Java: not the mangled name a value-class parameter gets
+    fun reportOsPermission(permission: OsPermission, state: OsState): Receipt? = kit.setOsPermission(text("OS permission", permission.id), state)
 
     /** The device's current OS permission state as last reported. */
     @Throws(ConsentKitException::class)
-    fun osPermission(permission: OsPermission): OsState = kit.osPermission(permission.id)
+    @JvmName("osPermission")
+    fun osPermission(permission: OsPermission): OsState = kit.osPermission(text("OS permission", permission.id))
 
     /** Marks (or unmarks) [subject] as under the age of digital consent. */
     @Throws(ConsentKitException::class)
@@ -390,27 +392,37 @@ class ConsentManager internal constructor(
     }
 
     /**
-     * The next batch of the outbox for the ConsentKit server (`consentkit-server`), or null when
+     * The next batch of the outbox for the ConsentKit server (`consentkit-server`), at most [limit]
+     * receipts (1 to 1000; 0 or below throws `InvalidInput`, above 1000 gives 1000), or null when
      * everything is acknowledged. POST [SyncBatch.json] to `/v1/devices/{device}/batches` with the
      * device's token, then pass the 200 reply's body to [applySyncReply].
      */
     @Throws(ConsentKitException::class)
     @JvmOverloads
-    fun syncBatch(device: String, limit: Int = 100): SyncBatch? = kit.syncBatch(device, limit.coerceIn(1, 1000).toUInt())
+    fun syncBatch(device: String, limit: Int = 100): SyncBatch? {
+        // Not coerced: 0 or below is bad input (as the core refuses 0), never a batch of one.
+        if (limit < 1) throw ConsentKitException.InvalidInput("invalid batch limit '$limit': must be 1 to 1000 receipts")
+        return kit.syncBatch(text("device", device), limit.toUInt()) // above 1000: the core sends 1000
+    }
 
     /**
      * Applies the server's reply to [batch]: erases on this device whatever the server erased, then
      * acknowledges the batch. A reply for another batch throws `InvalidInput` and acknowledges nothing.
      */
     @Throws(ConsentKitException::class)
-    fun applySyncReply(batch: SyncBatch, replyJson: String): SyncOutcome = kit.applySyncReply(batch, replyJson)
+    fun applySyncReply(batch: SyncBatch, replyJson: String): SyncOutcome {
+        text("batch device", batch.device)
+        text("batch hash", batch.lastHash)
+        text("batch JSON", batch.json)
+        return kit.applySyncReply(batch, text("sync reply", replyJson))
+    }
 
     /**
      * With nothing to send: applies the body of `GET /v1/devices/{device}/erasures`, erasing the
      * subjects the server erased; returns them. Their erasure records are then in [syncBatch].
      */
     @Throws(ConsentKitException::class)
-    fun applyErasureNotices(noticesJson: String): List<String> = kit.applyErasureNotices(noticesJson)
+    fun applyErasureNotices(noticesJson: String): List<String> = kit.applyErasureNotices(text("erasure notices", noticesJson))
 
     // ----- observing -----
 

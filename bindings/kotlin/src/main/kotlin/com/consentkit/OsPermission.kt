@@ -1,5 +1,6 @@
 package com.consentkit
 
+import com.consentkit.ffi.ConsentKitException
 import com.consentkit.ffi.osPermissionNamed
 import com.consentkit.ffi.osStateNamed
 
@@ -38,7 +39,10 @@ value class OsPermission(val id: String) {
             listOf(CONTACTS, PHOTOS, CAMERA, MICROPHONE, LOCATION, NOTIFICATIONS, CALENDAR, APP_TRACKING_TRANSPARENCY)
 
         /** The permission `id`, validated now: throws `ConsentKitException.InvalidInput` naming a bad id. */
-        fun parse(id: String): OsPermission = OsPermission(osPermissionNamed(id))
+        @JvmStatic
+        @Throws(ConsentKitException::class)
+        @JvmName("parse") // Java: not the mangled name a value-class result gets
+        fun parse(id: String): OsPermission = OsPermission(osPermissionNamed(text("OS permission", id)))
     }
 }
 
@@ -49,5 +53,7 @@ object OsStates {
      * `not_determined`, `restricted`); any other name throws `ConsentKitException.InvalidInput`
      * naming it, never an allow.
      */
-    fun named(name: String): OsState = osStateNamed(name)
+    @JvmStatic
+    @Throws(ConsentKitException::class)
+    fun named(name: String): OsState = osStateNamed(text("OS permission state", name))
 }

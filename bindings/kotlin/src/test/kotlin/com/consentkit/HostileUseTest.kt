@@ -249,3 +249,43 @@ class ConcurrentCloseTest {
         }
     }
 }
+
+/** Bad sync limits and the Java view of the OS permission calls (rev-platform 2). */
+class SyncLimitAndJavaTest {
+    private val dir: File = Files.createTempDirectory("consentkit-hostile2").toFile()
+    private val consent = ConsentManager.open(File(dir, "consent.db").path)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `a syncBatch limit of 0 or below is InvalidInput naming it, not a batch of one`() {
+        consent.grant("alice", Category.USAGE_STATISTICS)
+        for (limit in listOf(0, -1, Int.MIN_VALUE)) {
+            val e = assertThrows<ConsentKitException.InvalidInput>("limit $limit") { consent.syncBatch("dev", limit) }
+            assertTrue(e.message!!.contains("'$limit'"), e.message)
+        }
+        assertEquals(1L, consent.syncBatch("dev", 5000)!!.count, "above 1000 is at most 1000, as the core takes it")
+        assertEquals(1, consent.pendingSync().size, "nothing acknowledged")
+    }
+
+    @Test
+    fun `Java callers find reportOsPermission, osPermission and the state names by name, declaring ConsentKitException`() {
+        val manager = ConsentManager::class.java
+        val report = manager.getMethod("reportOsPermission", String::class.java, OsState::class.java)
+        val read = manager.getMethod("osPermission", String::class.java)
+        assertTrue(report.exceptionTypes.contains(ConsentKitException::class.java))
+        report.invoke(consent, "camera", OsState.DENIED)
+        assertEquals(OsState.DENIED, read.invoke(consent, "camera"))
+        val named = OsStates::class.java.getMethod("named", String::class.java)
+        assertTrue(java.lang.reflect.Modifier.isStatic(named.modifiers), "OsStates.named is static for Java")
+        assertTrue(named.exceptionTypes.contains(ConsentKitException::class.java))
+        assertEquals(OsState.LIMITED, named.invoke(null, "limited"))
+        val parse = OsPermission::class.java.getMethod("parse", String::class.java)
+        assertTrue(java.lang.reflect.Modifier.isStatic(parse.modifiers), "OsPermission.parse is static for Java")
+        assertTrue(parse.exceptionTypes.contains(ConsentKitException::class.java))
+    }
+}

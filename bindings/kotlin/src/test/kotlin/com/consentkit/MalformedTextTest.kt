@@ -54,3 +54,36 @@ class MalformedTextTest {
         assertTrue(consent.isAllowed("alice\uD83D\uDE00", "usage_analytics"))
     }
 }
+
+/** The calls MalformedTextTest missed: the sync client and the OS permission ids and state names (rev-platform 2). */
+class MalformedTextEverywhereTest {
+    private val dir: File = Files.createTempDirectory("consentkit-text2").toFile()
+    private val consent = ConsentManager.open(File(dir, "consent.db").path)
+
+    @AfterEach
+    fun cleanUp() {
+        consent.close()
+        dir.deleteRecursively()
+    }
+
+    @Test
+    fun `a lone surrogate in a device id, a server reply, a permission id or a state name is InvalidInput naming it`() {
+        consent.grant("alice", "usage_statistics", Source.ONBOARDING)
+        val batch = consent.syncBatch("dev", 10)!!
+        val calls: List<Pair<String, () -> Any?>> = listOf(
+            "device" to { consent.syncBatch("dev\uD800") },
+            "sync reply" to { consent.applySyncReply(batch, "{\"status\": \"\uD800\"}") },
+            "erasure notices" to { consent.applyErasureNotices("{\"erase_events\": \"\uDC00\"}") },
+            "OS permission" to { consent.reportOsPermission(OsPermission("camera\uD800"), OsState.GRANTED) },
+            "OS permission" to { consent.osPermission(OsPermission("camera\uD800")) },
+            "OS permission" to { OsPermission.parse("camera\uD800") },
+            "OS permission state" to { OsStates.named("granted\uD800") },
+        )
+        for ((what, call) in calls) {
+            val e = assertThrows<ConsentKitException.InvalidInput>(what) { call() }
+            assertTrue(e.message!!.contains("$what '") && (e.message!!.contains("\\uD800") || e.message!!.contains("\\uDC00")), e.message)
+        }
+        assertEquals(1, consent.pendingSync().size, "nothing acknowledged, nothing erased")
+        assertEquals(OsState.NOT_DETERMINED, consent.osPermission(OsPermission.CAMERA), "nothing reported")
+    }
+}
