@@ -22,6 +22,14 @@ typealias ReasonCode = com.consentkit.ffi.ReasonCode
 typealias CheckResult = com.consentkit.ffi.CheckResult
 /** One choice of a user, for [ConsentManager.record]. */
 typealias ConsentChoice = com.consentkit.ffi.ConsentChoice
+
+/**
+ * A [ConsentChoice] with a typed [Category] of the built-in catalog, as every other call takes one
+ * (Swift: `ConsentChoice(_:category:action:source:scope:)`): `ConsentChoice(userId,
+ * Category.USAGE_STATISTICS, Action.GRANT, Source.ONBOARDING)`.
+ */
+fun ConsentChoice(subject: String, category: Category, action: Action, source: Source, scope: String? = null): ConsentChoice =
+    com.consentkit.ffi.ConsentChoice(subject, category.id, action, scope, source)
 /** A category's status and since when. */
 typealias CategoryStatus = com.consentkit.ffi.CategoryStatus
 /** One event of the ledger, as stored and exported. */

@@ -67,6 +67,19 @@ class TypedIdsTest {
     }
 
     @Test
+    fun `a dialog's choices take typed categories too, as Swift's ConsentChoice does`() {
+        val receipts = consent.record(
+            listOf(
+                ConsentChoice("alice", Category.USAGE_STATISTICS, Action.GRANT, Source.ONBOARDING),
+                ConsentChoice("alice", Category.DEVICE_CONTACTS, Action.GRANT, Source.ONBOARDING, scope = "c1"),
+            ),
+        )
+        assertEquals(listOf("usage_statistics", "device_contacts"), receipts.map { it.category })
+        assertEquals("c1", receipts[1].scope)
+        assertTrue(consent.isAllowed("alice", Feature.USAGE_ANALYTICS))
+    }
+
+    @Test
     fun `another catalog works with plain strings`() {
         val policy = File(repo, "tests/fixtures").listFiles()!!.first { it.name.endsWith(".json") }.readText()
         ConsentManager.openStrict(File(dir, "other.db").path, policy).use { other ->
