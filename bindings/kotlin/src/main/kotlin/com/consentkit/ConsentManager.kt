@@ -136,7 +136,7 @@ class ConsentManager internal constructor(
 
     /**
      * The disk-touching calls as `suspend` functions on [Dispatchers.IO] (or [dispatcher]):
-     * `consent.suspending.withdraw(user, Category.USAGE_STATISTICS)` from a coroutine on the main thread.
+     * `consent.suspending().withdraw(user, Category.USAGE_STATISTICS)` from a coroutine on the main thread.
      */
     @JvmOverloads
     @Throws(ConsentKitException::class)
