@@ -3,6 +3,7 @@ package com.example.ucanywhere
 import android.Manifest
 import android.app.Application
 import android.content.pm.PackageManager
+import android.os.Build
 import androidx.core.content.ContextCompat
 import com.consentkit.*
 
@@ -22,20 +23,33 @@ class UCAnywhereApp : Application() {
         }
     }
 
-    /** Call from every Activity.onResume: the user may have changed permissions in the OS settings. */
-    fun reportOsPermissions() {
-        val contacts = ContextCompat.checkSelfPermission(this, Manifest.permission.READ_CONTACTS)
-        consent.reportOsPermission(
-            OsPermission.CONTACTS,
-            if (contacts == PackageManager.PERMISSION_GRANTED) OsState.GRANTED else OsState.DENIED,
-        )
+    /**
+     * Call from every Activity.onResume, in a coroutine (e.g. `lifecycleScope.launch`): the user may
+     * have changed permissions in the OS settings. A change is a write (fsync), so it runs on
+     * Dispatchers.IO. Both permissions the built-in catalog names are reported: photos_media needs
+     * `photos`, which never reported stays not_determined and keeps photo sharing off.
+     */
+    suspend fun reportOsPermissions() {
+        fun granted(permission: String) = ContextCompat.checkSelfPermission(this, permission) == PackageManager.PERMISSION_GRANTED
+        val io = consent.suspending()
+        io.reportOsPermission(OsPermission.CONTACTS, if (granted(Manifest.permission.READ_CONTACTS)) OsState.GRANTED else OsState.DENIED)
+        val photos = when {
+            Build.VERSION.SDK_INT >= 33 && granted(Manifest.permission.READ_MEDIA_IMAGES) -> OsState.GRANTED
+            // Android 14's partial access: only the photos the user selected.
+            Build.VERSION.SDK_INT >= 34 && granted(Manifest.permission.READ_MEDIA_VISUAL_USER_SELECTED) -> OsState.LIMITED
+            Build.VERSION.SDK_INT < 33 && granted(Manifest.permission.READ_EXTERNAL_STORAGE) -> OsState.GRANTED
+            else -> OsState.DENIED
+        }
+        io.reportOsPermission(OsPermission.PHOTOS, photos)
     }
 
-    /** The onboarding dialog's answers, saved together: a force-quit mid-dialog records nothing. */
-    /** Call from a coroutine (e.g. lifecycleScope): the write runs on Dispatchers.IO. */
+    /**
+     * The onboarding dialog's answers, saved together: a force-quit mid-dialog records nothing.
+     * Call from a coroutine (e.g. lifecycleScope): the write runs on Dispatchers.IO.
+     */
     suspend fun saveOnboarding(userId: String, contacts: Boolean, photos: Boolean, statistics: Boolean) {
         fun choice(category: Category, yes: Boolean) =
-            ConsentChoice(userId, category.id, if (yes) Action.GRANT else Action.REFUSE, null, Source.ONBOARDING)
+            ConsentChoice(userId, category, if (yes) Action.GRANT else Action.REFUSE, Source.ONBOARDING)
         consent.suspending().record(
             listOf(choice(Category.DEVICE_CONTACTS, contacts), choice(Category.PHOTOS_MEDIA, photos), choice(Category.USAGE_STATISTICS, statistics)),
         )
