@@ -28,6 +28,10 @@ value class Category(val id: String) {
         val USAGE_STATISTICS = Category("usage_statistics")
         /** Chat content (contract). */
         val CHAT_INFORMATION = Category("chat_information")
+
+        /** Every built-in category, in the catalog's order (Swift: `CategoryID.builtIn`). */
+        val BUILT_IN: List<Category> =
+            listOf(USER_INFORMATION, CONTACT_INFORMATION, TRAFFIC_DATA, BUSINESS_CONTACTS, DEVICE_CONTACTS, PHOTOS_MEDIA, USAGE_STATISTICS, CHAT_INFORMATION)
     }
 }
 
@@ -55,5 +59,17 @@ value class Feature(val id: String) {
         val MESSAGING = Feature("messaging")
         /** Browse the business directory (contract). */
         val BUSINESS_DIRECTORY = Feature("business_directory")
+
+        /** Every built-in feature, in the catalog's order (Swift: `FeatureID.builtIn`). */
+        val BUILT_IN: List<Feature> = listOf(CONTACT_LOOKUP, CONTACT_SYNC, PHOTO_SHARING, USAGE_ANALYTICS, CALLING, MESSAGING, BUSINESS_DIRECTORY)
     }
 }
+
+/** This status's category as a typed [Category] (Swift: `CategoryStatus.categoryID`). */
+val CategoryStatus.categoryId: Category get() = Category(category)
+
+/** This change's category as a typed [Category] (Swift: `StatusChange.categoryID`). */
+val StatusChange.categoryId: Category get() = Category(category)
+
+/** The OS permission of an OS permission event, typed; null for a consent event (Swift: `Receipt.osPermission`). */
+val Receipt.osPermission: OsPermission? get() = permission?.let(::OsPermission)

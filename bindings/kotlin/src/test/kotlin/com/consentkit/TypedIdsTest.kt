@@ -28,7 +28,8 @@ class TypedIdsTest {
     }
 
     private inline fun <reified T : Any> constants(): Set<String> =
-        T::class.companionObject!!.memberProperties.map { it.getter.call(T::class.companionObject!!.objectInstance).toString() }.toSet()
+        T::class.companionObject!!.memberProperties.filter { it.returnType.classifier == T::class }
+            .map { it.getter.call(T::class.companionObject!!.objectInstance).toString() }.toSet()
 
     /** The ids compare as the core does (code unit for code unit): no Unicode normalization. */
     @Test
@@ -48,6 +49,13 @@ class TypedIdsTest {
         val features = policy.getJSONArray("features").map { (it as JSONObject).getString("id") }.toSet()
         assertEquals(categories, constants<Category>())
         assertEquals(features, constants<Feature>())
+        val inOrder = { key: String -> policy.getJSONArray(key).map { (it as JSONObject).getString("id") } }
+        assertEquals(inOrder("categories"), Category.BUILT_IN.map { it.id }, "BUILT_IN in the catalog's order, as Swift's builtIn")
+        assertEquals(inOrder("features"), Feature.BUILT_IN.map { it.id })
+        assertEquals(Category.BUILT_IN, consent.statuses("alice").map { it.categoryId })
+        consent.grant("alice", Category.USAGE_STATISTICS, Source.ONBOARDING)
+        assertEquals(null, consent.history("alice").single().osPermission)
+        assertEquals(OsPermission.CONTACTS, consent.reportOsPermission(OsPermission.CONTACTS, OsState.GRANTED)!!.osPermission)
     }
 
     @Test
