@@ -25,16 +25,6 @@ fn erasing_an_id_no_write_accepts_and_the_store_never_held_records_nothing() {
 }
 
 #[test]
-fn a_policy_that_lowers_a_purpose_version_does_not_revive_a_grant() {
-    let mut f = Fixture::ucanywhere();
-    f.grant("alice", "usage_statistics");
-    f.record("alice", "usage_statistics", Action::Withdraw, Source::Settings);
-    assert!(!f.allowed("alice", "usage_analytics"));
-    f.reopen(None);
-    assert!(!f.allowed("alice", "usage_analytics"));
-}
-
-#[test]
 fn huge_and_odd_inputs_are_typed_errors_that_change_nothing() {
     let f = Fixture::ucanywhere();
     f.grant("alice", "usage_statistics");
@@ -78,4 +68,73 @@ fn import_edge_documents_never_panic() {
     assert!(f.store.apply_erasure_notices("{\"erase_events\":[18446744073709551615, 0, 9223372036854775807]}").is_ok());
     assert!(f.store.ack_sync(u64::MAX).is_err());
     assert!(f.store.pending_sync(u32::MAX).is_ok());
+}
+
+/// The clock's high-water mark lives in the file beside the chain; an edit of that one meta row
+/// (deleted, or set to 0, as anyone with the sqlite3 shell can) must not let a clock set back
+/// revive an expired grant after the next open. An edited sealed copy fails closed.
+#[test]
+fn an_edited_time_mark_does_not_revive_an_expired_grant() {
+    for edit in [
+        "DELETE FROM meta WHERE key = 'time_high_water'",
+        "UPDATE meta SET value = '0' WHERE key = 'time_high_water'",
+        "UPDATE meta SET value = 'soon' WHERE key = 'time_high_water'",
+    ] {
+        let (f, policy, clock) = expired_then_closed();
+        rusqlite::Connection::open(&f.path).unwrap().execute_batch(edit).unwrap();
+        let store = ConsentStore::open_with(&f.path, policy, clock, OpenMode::ReadWrite).unwrap();
+        let d = store.check("alice", "usage_analytics", None).unwrap();
+        assert!(!d.allowed, "{edit}: an expired grant allowed again after the clock was set back: {d:?}");
+        assert_eq!(d.reasons[0].code, ReasonCode::ConsentExpired, "{edit}");
+        store.verify().unwrap();
+    }
+    let (f, policy, clock) = expired_then_closed();
+    rusqlite::Connection::open(&f.path)
+        .unwrap()
+        .execute_batch("UPDATE meta SET value = '0:00' WHERE key = 'time_high_water_seal'")
+        .unwrap();
+    let opened = ConsentStore::open_with(&f.path, policy.clone(), clock.clone(), OpenMode::ReadWrite);
+    assert!(
+        matches!(&opened, Err(Error::Tampered(chain::ChainBreak::TimeMarkEdited { value })) if value == "0:00"),
+        "{:?}",
+        opened.as_ref().err()
+    );
+    drop(opened);
+    let closed = ConsentStore::open_fail_closed(&f.path, policy, clock);
+    assert!(!closed.check("alice", "usage_analytics", None).unwrap().allowed);
+}
+
+/// A grant that ran out, a check that saw it expired, the store closed (the mark persisted), and
+/// the clock set back to a day after the grant.
+fn expired_then_closed() -> (Fixture, std::sync::Arc<Policy>, std::sync::Arc<dyn Clock>) {
+    let mut f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    let granted_at = f.clock.now();
+    f.clock.set(ts("2027-06-01T00:00:00Z")); // past the 13-month lifetime
+    assert!(!f.allowed("alice", "usage_analytics"));
+    let policy = f.store.policy().clone();
+    let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(f.clock.clone());
+    let placeholder = ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), policy.clone(), clock.clone());
+    drop(std::mem::replace(&mut f.store, placeholder));
+    f.clock.set(Timestamp(granted_at.millis() + 86_400_000));
+    (f, policy, clock)
+}
+
+/// Under a running store the edit fools nothing: its checks keep the mark it holds, and `verify`
+/// names an edited sealed copy.
+#[test]
+fn a_time_mark_edited_under_a_running_store_fools_nothing() {
+    let f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    let granted_at = f.clock.now();
+    f.clock.set(ts("2027-06-01T00:00:00Z"));
+    assert!(!f.allowed("alice", "usage_analytics"));
+    f.store.refresh().unwrap();
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    conn.execute_batch("UPDATE meta SET value = '0' WHERE key = 'time_high_water'").unwrap();
+    f.clock.set(Timestamp(granted_at.millis() + 86_400_000));
+    f.store.refresh().unwrap();
+    assert!(!f.allowed("alice", "usage_analytics"), "the store keeps the mark it holds");
+    conn.execute_batch("UPDATE meta SET value = '1:' || substr(value, instr(value, ':') + 1) WHERE key = 'time_high_water_seal'").unwrap();
+    assert!(matches!(f.store.verify(), Err(Error::Tampered(chain::ChainBreak::TimeMarkEdited { .. }))));
 }

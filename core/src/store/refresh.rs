@@ -105,7 +105,7 @@ pub(super) fn catch_up(
         next.os = os.into_iter().collect();
         state_sum = sum;
     }
-    if let Some(mark) = db::meta(conn, "time_high_water")?.and_then(|v| v.parse::<i64>().ok()) {
+    if let Some(mark) = db::time_mark(conn)? {
         shared.high_water.fetch_max(mark, Ordering::Relaxed);
     }
     next.generation += 1;
@@ -179,7 +179,7 @@ fn persist_high_water(shared: &Shared, conn: &Connection, force: bool) -> Result
     let mark = shared.high_water.load(Ordering::Relaxed);
     let written = shared.persisted_high_water.load(Ordering::Relaxed);
     if mark > written && (force || mark.saturating_sub(written) >= HIGH_WATER_PERSIST_STEP) {
-        db::set_meta(conn, "time_high_water", &mark.to_string())?;
+        db::set_time_mark(conn, mark)?;
         shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
     }
     Ok(())

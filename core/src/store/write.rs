@@ -270,7 +270,7 @@ impl ConsentStore {
                 db::put_os(&tx, *permission, *record, last_seq)?;
             }
             let mark = self.shared.high_water.load(Ordering::Relaxed).max(now.millis());
-            db::set_head(&tx, last_seq, &prev_hash, &state_sum.seal(last_seq, &prev_hash), mark)?;
+            db::set_head(&tx, last_seq, &prev_hash, &state_sum.seal(last_seq, &prev_hash), mark, &self.erasure_key)?;
             // Still holding the file's write lock: no other connection can have committed since
             // the catch-up, so the snapshot is current as of now (not only as of the transaction's
             // start). Confirmed once published; the commit's fsync then does not count against
