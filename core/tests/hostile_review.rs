@@ -138,3 +138,26 @@ fn a_time_mark_edited_under_a_running_store_fools_nothing() {
     conn.execute_batch("UPDATE meta SET value = '1:' || substr(value, instr(value, ':') + 1) WHERE key = 'time_high_water_seal'").unwrap();
     assert!(matches!(f.store.verify(), Err(Error::Tampered(chain::ChainBreak::TimeMarkEdited { .. }))));
 }
+
+/// A per-item feature is checked with a scope that must be granted, but only a consent category
+/// takes item grants: a per-item feature whose categories are all contract or legitimate interest
+/// would allow every item without any item granted. The catalog is refused, naming the feature.
+#[test]
+fn a_per_item_feature_without_a_consent_category_is_refused() {
+    let json = |basis: &str| {
+        format!(
+            r#"{{"id": "p", "version": "1", "categories": [{{"id": "c", "title": "C", "legal_basis": "{basis}", "retention": "P1Y"}}],
+            "features": [{{"id": "sync_one", "categories": ["c"], "per_item": true}}]}}"#
+        )
+    };
+    for basis in ["contract", "legitimate_interest", "legal_obligation"] {
+        match Policy::from_json(&json(basis)) {
+            Err(Error::Policy { path, why }) => {
+                assert_eq!(path, "$.features[0].per_item", "{basis}");
+                assert!(why.contains("sync_one"), "{why}");
+            }
+            other => panic!("{basis}: {other:?}"),
+        }
+    }
+    Policy::from_json(&json("consent")).unwrap();
+}
