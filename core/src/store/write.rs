@@ -205,6 +205,11 @@ impl ConsentStore {
             let now = self.shared.at_least_high_water(clock_reading);
             now.check_recordable()?;
             caught_up = catch_up(&self.shared, &mut published, &tx, now, started, true)?;
+            // The catch-up takes the file's mark (a time another process saw): this write is
+            // stamped at the store's time as it stands now, so a subject's history stays in time
+            // order and a grant behind that time is `ClockBehind` here as in the other process.
+            let now = self.shared.at_least_high_water(clock_reading);
+            now.check_recordable()?;
             let base = self.shared.snapshot.load_full();
             let mut w = WriteTx {
                 conn: &tx,
