@@ -675,13 +675,14 @@ pub fn set_time_mark(conn: &Connection, mark: i64) -> Result<()> {
 /// copy (ARCHITECTURE, known limits).
 pub fn time_mark(conn: &Connection) -> Result<Option<i64>> {
     let plain = meta(conn, "time_high_water")?.and_then(|v| v.parse::<i64>().ok());
-    let Some(sealed) = meta(conn, TIME_SEAL_KEY)? else { return Ok(plain) };
+    let Some(sealed) = meta(conn, TIME_SEAL_KEY)? else { return Ok(plain.map(|p| p.min(Timestamp::MAX.millis()))) };
     let key = meta(conn, "erasure_key")?.unwrap_or_default();
     let verified = sealed
         .split_once(':')
         .and_then(|(mark, seal)| mark.parse::<i64>().ok().filter(|&m| m.to_string() == mark && time_seal(&key, m) == seal));
     match verified {
-        Some(mark) => Ok(Some(plain.map_or(mark, |p| p.max(mark)))),
+        // Never past the last time a receipt can carry (an earlier build kept any reading).
+        Some(mark) => Ok(Some(plain.map_or(mark, |p| p.max(mark)).min(Timestamp::MAX.millis()))),
         None => Err(Error::Tampered(ChainBreak::TimeMarkEdited { value: crate::input::escape(&crate::text::shorten(&sealed)) })),
     }
 }

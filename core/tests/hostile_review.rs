@@ -161,3 +161,25 @@ fn a_per_item_feature_without_a_consent_category_is_refused() {
     }
     Policy::from_json(&json("consent")).unwrap();
 }
+
+/// A clock that reads past the year 9999 for a moment (hand-set, or a glitch) while the app
+/// checks must not leave the store unable to record a withdrawal once the clock is right again:
+/// the check's reading is not a time a receipt can carry, so it does not become the store's time.
+/// (The grant meanwhile reads expired at that reading: fail closed.)
+#[test]
+fn a_check_at_a_clock_past_9999_does_not_block_later_withdrawals() {
+    let mut f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    let normal = f.clock.now();
+    f.clock.set(Timestamp(300_000_000_000_000)); // about the year 11476
+    assert!(!f.allowed("alice", "usage_analytics"), "far past the lifetime");
+    let _ = f.store.status("alice", "usage_statistics");
+    let _ = f.store.should_ask("alice", "usage_statistics");
+    f.store.refresh().unwrap();
+    f.clock.set(Timestamp(normal.millis() + 60_000));
+    let withdrawn = f.store.record(&DecisionInput::new("alice", "usage_statistics", Action::Withdraw, Source::Settings));
+    assert!(withdrawn.is_ok(), "{withdrawn:?}");
+    f.reopen(None);
+    f.record("alice", "usage_statistics", Action::Refuse, Source::Settings);
+    assert!(!f.allowed("alice", "usage_analytics"));
+}
