@@ -656,12 +656,19 @@ fn time_seal(key: &str, mark: i64) -> String {
     chain::hex(&h.finalize())
 }
 
-/// Writes the clock's high-water mark and its sealed copy, in one statement (a reader never
-/// sees one without the other).
+/// Raises the clock's high-water mark in the file to `mark` (with its sealed copy, in one
+/// statement: a reader never sees one without the other), never lowering it: in one immediate
+/// transaction, so a later mark another process wrote since this one last read the file stays.
+/// For a mark-only write (no event); a write records its mark with its head ([`set_head`]).
 pub fn set_time_mark(conn: &Connection, mark: i64) -> Result<()> {
-    let key = meta(conn, "erasure_key")?.unwrap_or_default();
-    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('time_high_water', ?1), ('time_high_water_seal', ?2)")?
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    if time_mark(&tx)?.is_some_and(|m| m >= mark) {
+        return Ok(());
+    }
+    let key = meta(&tx, "erasure_key")?.unwrap_or_default();
+    tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('time_high_water', ?1), ('time_high_water_seal', ?2)")?
         .execute(params![mark.to_string(), sealed_time(&key, mark)])?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -864,6 +871,27 @@ pub const MOVED: &str = "its file was replaced, moved or deleted while the store
 mod tests {
     use super::*;
     use crate::schema::{self, OpenMode};
+
+    /// A mark-only write never lowers the file's mark (another process may have written a later
+    /// one since this one last read it); an edited sealed copy is `Tampered`, the plain row alone
+    /// cannot lower the mark.
+    #[test]
+    fn the_time_mark_only_rises_and_its_copy_is_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = schema::open(&dir.path().join("mark.db"), OpenMode::ReadWrite).unwrap();
+        set_meta(&conn, "erasure_key", "k").unwrap();
+        assert_eq!(time_mark(&conn).unwrap(), None);
+        set_time_mark(&conn, 100).unwrap();
+        set_time_mark(&conn, 90).unwrap(); // a process that had not seen 100
+        assert_eq!(time_mark(&conn).unwrap(), Some(100));
+        set_head(&conn, 1, "h", "d", 200, "k").unwrap();
+        set_time_mark(&conn, 150).unwrap();
+        assert_eq!(time_mark(&conn).unwrap(), Some(200));
+        conn.execute("UPDATE meta SET value = '0' WHERE key = 'time_high_water'", []).unwrap();
+        assert_eq!(time_mark(&conn).unwrap(), Some(200), "the sealed copy holds");
+        conn.execute("UPDATE meta SET value = '5' || substr(value, 4) WHERE key = 'time_high_water_seal'", []).unwrap();
+        assert!(matches!(time_mark(&conn), Err(Error::Tampered(ChainBreak::TimeMarkEdited { .. }))));
+    }
 
     /// The plan's detail lines for `sql`.
     fn plan(conn: &Connection, sql: &str) -> Vec<String> {
