@@ -106,6 +106,12 @@ extension ConsentManager {
         try await offCaller { try self.purge() }
     }
 
+    /// Finishes a pending WAL scrub off the caller's thread.
+    @discardableResult
+    public func finishScrub() async throws -> Bool {
+        try await offCaller { try self.finishScrub() }
+    }
+
     /// Records expiry events off the caller's thread.
     @discardableResult
     public func recordExpiries() async throws -> [Receipt] {

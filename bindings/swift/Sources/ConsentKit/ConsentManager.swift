@@ -340,6 +340,15 @@ public final class ConsentManager: Sendable {
         try kit.purge()
     }
 
+    /// Finishes the WAL scrub an erasure or purge left pending (`ErasureReport.scrubPending`,
+    /// `PurgeReport.scrubPending`: a reader held an old snapshot) now, instead of at the next
+    /// write, probe or open. True when no erased content remains in the WAL. Blocking (a
+    /// checkpoint that may wait for readers): use the `async` variant on the main actor.
+    @discardableResult
+    public func finishScrub() throws -> Bool {
+        try kit.finishScrub()
+    }
+
     /// Records expiry events for grants past their lifetime (checks deny them regardless).
     @discardableResult
     public func recordExpiries() throws -> [Receipt] {

@@ -189,7 +189,12 @@ final class ConsentManagerTests: XCTestCase {
         try consent.ackSync(upToSeq: 1)
         XCTAssertEqual(try consent.pendingSync().map { $0.seq }, [2])
         XCTAssertThrowsError(try consent.pendingSync(limit: -1)) { XCTAssertEqual("\($0)", "The pendingSync limit -1 is negative.") }
-        XCTAssertEqual(try consent.erase("alice", source: .support).erasedEvents, 2)
+        let erased = try consent.erase("alice", source: .support)
+        XCTAssertEqual(erased.erasedEvents, 2)
+        // No reader held an old snapshot: the erasure scrubbed the WAL itself, and finishScrub
+        // finds nothing left.
+        XCTAssertFalse(erased.scrubPending)
+        XCTAssertTrue(try consent.finishScrub())
         XCTAssertEqual(try consent.status("alice", category: "usage_statistics").status, .notAsked)
         XCTAssertEqual(try consent.purge().removedEvents, 0)
         let report = try consent.verify()

@@ -360,6 +360,15 @@ class ConsentManager internal constructor(
     @Throws(ConsentKitException::class)
     fun purge(): PurgeReport = kit.purge()
 
+    /**
+     * Finishes the WAL scrub an erasure or purge left pending ([ErasureReport.scrubPending],
+     * [PurgeReport.scrubPending]: a reader held an old snapshot) now, instead of at the next write,
+     * probe or open. True when no erased content remains in the WAL. Blocking (a checkpoint that
+     * may wait for readers): call it off the main thread, or through [suspending].
+     */
+    @Throws(ConsentKitException::class)
+    fun finishScrub(): Boolean = kit.finishScrub()
+
     /** Records expiry events for grants past their lifetime (checks deny them regardless). */
     @Throws(ConsentKitException::class)
     fun recordExpiries(): List<Receipt> = kit.recordExpiries()

@@ -108,6 +108,10 @@ class SuspendingConsent internal constructor(
     @Throws(ConsentKitException::class)
     suspend fun purge(): PurgeReport = io { purge() }
 
+    /** [ConsentManager.finishScrub] on the I/O dispatcher. */
+    @Throws(ConsentKitException::class)
+    suspend fun finishScrub(): Boolean = io { finishScrub() }
+
     /** [ConsentManager.recordExpiries] on the I/O dispatcher. */
     @Throws(ConsentKitException::class)
     suspend fun recordExpiries(): List<Receipt> = io { recordExpiries() }

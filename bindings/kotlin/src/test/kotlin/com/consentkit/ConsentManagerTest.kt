@@ -165,6 +165,11 @@ class ConsentManagerTest {
         assertEquals(listOf(2UL), consent.pendingSync().map { it.seq })
         val erased = consent.erase("alice", Source.SUPPORT)
         assertEquals(2L, erased.erasedEvents)
+        // No reader held an old snapshot: the erasure scrubbed the WAL itself, and a later
+        // finishScrub finds nothing left (the erased id is in neither file).
+        assertEquals(false, erased.scrubPending)
+        assertTrue(consent.finishScrub())
+        assertTrue(runBlocking { consent.suspending().finishScrub() })
         assertEquals(Status.NOT_ASKED, consent.status("alice", "usage_statistics").status)
         assertEquals(0L, consent.purge().removedEvents)
         val report = consent.verify()
