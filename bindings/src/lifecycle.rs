@@ -53,7 +53,7 @@ impl Drop for CallToken<'_> {
 }
 
 fn closed_error() -> ConsentKitError {
-    ConsentKitError::Closed("this ConsentKit was closed; open the store again to use it".into())
+    ConsentKitError::Closed("this ConsentManager (its ConsentKit) was closed; open the store again to use it".into())
 }
 
 impl Lifecycle {
