@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::middleware::{self, Next};
@@ -110,14 +110,21 @@ fn json_of<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// The `{device}` segment of a path, or a JSON 400 naming it (axum's own rejection is plain text,
+/// e.g. for `%FF`, which is not UTF-8 once percent-decoded).
+fn device_of(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(d)| d).map_err(|_| ApiError::malformed("the device id in the path is not valid percent-encoded UTF-8"))
+}
+
 async fn ingest_batch(
     State(app): Shared,
-    Path(device): Path<String>,
+    device: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Device], "sending batches")?;
+    let device = device_of(device)?;
     ingest::check_device(&device)?;
     let bytes = body_of(body, app.max_body)?;
     let batch = ingest::parse_batch(&bytes)?;
@@ -129,9 +136,14 @@ async fn ingest_batch(
 /// `GET /v1/devices/{device}/erasures`: this device's sequence numbers of events erased on the
 /// server that its own erasure records have not claimed yet (`{"erase_events": [...]}`), for a
 /// device with nothing to send. Every batch reply carries the same list.
-async fn device_erasures(State(app): Shared, Path(device): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn device_erasures(
+    State(app): Shared,
+    device: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Device], "reading a device's erasure notices")?;
+    let device = device_of(device)?;
     ingest::check_device(&device)?;
     if caller.device.as_deref() != Some(device.as_str()) {
         return Err(ApiError::forbidden(format!(

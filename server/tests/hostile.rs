@@ -1,0 +1,104 @@
+//! Hostile callers of the API, as a review's suite would be: a device token holder sealing receipts
+//! no core writes (text PostgreSQL cannot hold, over-long or control-character values), requests
+//! whose path or query the router cannot even decode, and ordinary clients spelling the bearer
+//! scheme as RFC 9110 allows. Each gets a typed JSON 4xx naming the bad value, and nothing is stored.
+
+mod common;
+
+use common::*;
+use consentkit_core::chain::{content_hash, link_hash, GENESIS};
+use consentkit_core::{Action, Receipt, Source};
+use consentkit_server::wire::Batch;
+use serde_json::{json, Value};
+
+fn stored(pg: &Pg) -> (i64, i64, i64) {
+    (
+        pg.count("SELECT count(*) FROM events"),
+        pg.count("SELECT count(*) FROM device_chain"),
+        pg.count("SELECT coalesce(sum(seq), 0) FROM device_heads"),
+    )
+}
+
+/// Re-seals `receipts` as a forger holding the device's token would: every hash recomputed.
+fn reseal(receipts: &mut [Receipt]) {
+    let mut prev = GENESIS.to_string();
+    for r in receipts.iter_mut() {
+        r.prev_hash = prev.clone();
+        r.content_hash = content_hash(r);
+        r.hash = link_hash(&r.prev_hash, &r.content_hash);
+        prev = r.hash.clone();
+    }
+}
+
+fn assert_typed(what: &str, reply: &Reply, status: u16, names: &str) {
+    assert_eq!(reply.status, status, "{what}: {}", reply.text);
+    assert!(reply.body["error"].is_string(), "{what}: a JSON error body: {}", reply.text);
+    let message = reply.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(names), "{what}: the message should name '{names}': {message}");
+    for leak in ["SELECT", "INSERT", "postgres", "panicked", "tokio", "src/", "axum"] {
+        assert!(!reply.text.contains(leak), "{what}: leaks '{leak}': {}", reply.text);
+    }
+}
+
+#[test]
+fn sealed_receipt_text_that_no_core_writes_or_postgresql_cannot_hold_is_refused_naming_it_and_nothing_is_stored() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "device_contacts", Action::Grant, Source::Onboarding);
+    let good = phone.store.pending_sync(10).unwrap();
+    let url = format!("{}/v1/devices/phone/batches", server.url);
+
+    type Edit = fn(&mut Receipt);
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        ("NUL in a scope", |r| r.scope = Some("c1\u{0}x".into()), "scope"),
+        ("NUL in a category", |r| r.category = Some("photos\u{0}media".into()), "category"),
+        ("NUL in an id", |r| r.id = format!("{}\u{0}", r.id), "id"),
+        ("NUL in a policy version", |r| r.policy_version = "1\u{0}".into(), "policy_version"),
+        ("NUL in a policy id", |r| r.policy_id = "ucanywhere\u{0}".into(), "policy_id"),
+        ("NUL in a detail", |r| r.detail = Some("{\"a\":\"\u{0}\"}".into()), "detail"),
+        ("a terminal escape in a scope", |r| r.scope = Some("c1\u{1b}[2J".into()), "scope"),
+        ("a scope of 100,000 bytes", |r| r.scope = Some("s".repeat(100_000)), "scope"),
+        ("a category of 100,000 bytes", |r| r.category = Some("c".repeat(100_000)), "category"),
+        ("an empty id", |r| r.id = String::new(), "id"),
+    ];
+    for (what, edit, names) in cases {
+        let mut receipts = good.clone();
+        edit(&mut receipts[1]);
+        reseal(&mut receipts);
+        let reply = post(&url, PHONE, &serde_json::to_value(Batch::new("phone", receipts)).unwrap());
+        assert_typed(what, &reply, 422, names);
+        assert!(reply.body["message"].as_str().unwrap().contains("seq 2"), "{what}: names the receipt: {}", reply.text);
+        assert_eq!(stored(&pg), (0, 0, 0), "{what}: nothing was written");
+    }
+    // The device's own, unforged batch still goes through afterwards.
+    let ok = post(&url, PHONE, &serde_json::to_value(Batch::new("phone", good)).unwrap());
+    assert_eq!((ok.status, ok.body["stored"].as_u64()), (200, Some(2)), "{}", ok.text);
+}
+
+#[test]
+fn a_path_or_query_the_router_cannot_decode_gets_a_json_4xx_and_the_bearer_scheme_is_case_insensitive() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    // A device id that is not UTF-8 once percent-decoded.
+    let reply = get(&format!("{}/v1/devices/%FF%FE/erasures", server.url), PHONE);
+    assert_typed("a path segment that is not UTF-8", &reply, 400, "path");
+    let reply = post_raw(&format!("{}/v1/devices/%C0/batches", server.url), Some(PHONE), b"{}");
+    assert_typed("a batch to a device id that is not UTF-8", &reply, 400, "path");
+    // RFC 9110 section 11.1: the authentication scheme is case-insensitive.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let mut r = agent()
+            .post(&format!("{}/v1/subjects/state", server.url))
+            .header("authorization", &format!("{scheme} {SUPPORT}"))
+            .header("content-type", "application/json")
+            .send(json!({ "subject": "alice" }).to_string().as_bytes())
+            .unwrap();
+        let text = r.body_mut().read_to_string().unwrap();
+        assert_eq!(r.status().as_u16(), 200, "scheme '{scheme}': {text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["subject"], json!("alice"));
+    }
+}
