@@ -79,8 +79,12 @@ async fn log_request(request: Request<Body>, next: Next) -> Response {
     response
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+async fn not_found(uri: axum::http::Uri) -> Response {
+    // Under /console a person with a browser asked: the console's page, with its headers.
+    if uri.path() == "/console" || uri.path().starts_with("/console/") {
+        return crate::console::not_found_page();
+    }
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -99,7 +103,7 @@ fn body_of(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, A
 
 fn json_of<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -107,7 +111,10 @@ fn json_of<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             ApiError::malformed(format!("malformed request at $.{path}: {inner}"))
         }
-    })
+    })?;
+    // One JSON value and nothing after it: `{"subject":"a"}{"subject":"b"}` is not a request.
+    de.end().map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
 }
 
 /// The `{device}` segment of a path, or a JSON 400 naming it (axum's own rejection is plain text,

@@ -112,6 +112,33 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/console/subjects/{handle}/erase", get(erase_confirm).post(erase))
         .route("/console/audit", get(audit_page))
         .route("/console/static/console.css", get(css))
+        .layer(axum::middleware::map_response(console_response))
+}
+
+/// Every console response has the security headers, and a request axum refused before any handler
+/// ran (a path or query that does not decode, e.g. `/console/subjects/%FF`, `?next=a&next=b`) is
+/// shown as the console's own error page, not as axum's plain text.
+async fn console_response(response: Response) -> Response {
+    let plain = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/plain"));
+    if plain && response.status().is_client_error() {
+        return html(
+            response.status(),
+            ErrorPage {
+                title: "Bad request".into(),
+                message: "This address or form could not be read: go back to the lookup and try again.".into(),
+                signed_in: false,
+            },
+        );
+    }
+    secure(response)
+}
+
+/// The page for a console address that does not exist (the API's fallback answers JSON elsewhere).
+pub fn not_found_page() -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        ErrorPage { title: "Page not found".into(), message: "The console has no such page.".into(), signed_in: false },
+    )
 }
 
 fn secure(mut response: Response) -> Response {

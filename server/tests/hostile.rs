@@ -102,3 +102,47 @@ fn a_path_or_query_the_router_cannot_decode_gets_a_json_4xx_and_the_bearer_schem
         assert_eq!(body["subject"], json!("alice"));
     }
 }
+
+#[test]
+fn a_lookup_body_with_anything_after_its_json_value_is_malformed_and_reads_nothing() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    for (what, body) in [
+        ("a second value", &b"{\"subject\":\"alice\"}{\"subject\":\"bob\"}"[..]),
+        ("trailing text", b"{\"subject\":\"alice\"} trailing"),
+        ("a trailing comma", b"{\"subject\":\"alice\"},"),
+    ] {
+        let reply = post_raw(&format!("{}/v1/subjects/state", server.url), Some(SUPPORT), body);
+        assert_typed(what, &reply, 400, "not valid JSON");
+    }
+    assert_eq!(pg.count("SELECT count(*) FROM access_log"), 0, "a refused body read no subject");
+    let ok = post_raw(&format!("{}/v1/subjects/state", server.url), Some(SUPPORT), b"{\"subject\":\"alice\"}\n");
+    assert_eq!(ok.status, 200, "trailing white space is still one value: {}", ok.text);
+}
+
+#[test]
+fn every_console_address_even_one_that_does_not_exist_or_decode_answers_a_page_with_the_security_headers() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    for (path, status) in [
+        ("/console/no-such-page", 404),
+        ("/console/subjects/%FF/erase", 400),
+        ("/console/login?next=a&next=b", 400),
+        ("/console/login", 200),
+    ] {
+        let mut r = agent().get(&format!("{}{path}", server.url)).call().unwrap();
+        let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let (csp, frame, kind) = (header("content-security-policy"), header("x-frame-options"), header("content-type"));
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert_eq!(csp, consentkit_server::console::CSP, "{path}: CSP");
+        assert_eq!(frame, "DENY", "{path}: clickjacking");
+        assert!(kind.starts_with("text/html"), "{path}: a page for the browser, not {kind}");
+        let text = r.body_mut().read_to_string().unwrap();
+        assert!(!text.contains("Invalid URL") && !text.contains("Failed to deserialize"), "{path}: axum's text: {text}");
+    }
+    // The API's own addresses still answer JSON.
+    let reply = get(&format!("{}/v1/no-such-endpoint", server.url), SUPPORT);
+    assert_eq!((reply.status, reply.body["error"].as_str()), (404, Some("not_found")), "{}", reply.text);
+}
