@@ -95,9 +95,14 @@ fn random_id() -> String {
     crate::keys::random_bytes::<16>().map(|b| consentkit_core::chain::hex(&b)).unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string())
 }
 
-/// Shows control characters (terminal escapes) as visible escapes; HTML escaping is the templates'.
+/// Shows control characters (terminal escapes) and invisible format characters (bidirectional
+/// overrides that reorder the rest of a line, zero-width spaces that make two ids look alike: the
+/// core's `input::is_format_char`, as the support tool escapes them) as visible escapes; HTML
+/// escaping is the templates'.
 pub fn visible(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_default().collect() } else { c.to_string() }).collect()
+    text.chars()
+        .map(|c| if c.is_control() || consentkit_core::input::is_format_char(c) { c.escape_default().collect() } else { c.to_string() })
+        .collect()
 }
 
 /// The console's routes (mounted under `/console`).
@@ -617,7 +622,8 @@ fn explanation(
             consentkit_core::ReasonCode::OsPermissionDenied
             | consentkit_core::ReasonCode::OsPermissionNotDetermined
             | consentkit_core::ReasonCode::OsPermissionRestricted => {
-                let devices: Vec<&str> = per_device.iter().filter(|(_, d)| d.reasons.contains(r)).map(|(name, _)| name.as_str()).collect();
+                let devices: Vec<String> =
+                    per_device.iter().filter(|(_, d)| d.reasons.contains(r)).map(|(name, _)| visible(name)).collect();
                 let on =
                     if devices.is_empty() { "no device has reported it".to_string() } else { format!("on the {}", devices.join(", the ")) };
                 format!(
@@ -630,7 +636,8 @@ fn explanation(
                 let found = statuses.iter().find(|(s, _)| s.category == r.category);
                 match found {
                     Some((s, Some(device))) if s.since.is_some() => {
-                        format!("{} on {} on the {}", status_words(s.status, &r.category), s.since.map(day).unwrap_or_default(), device)
+                        let on = visible(device);
+                        format!("{} on {} on the {on}", status_words(s.status, &r.category), s.since.map(day).unwrap_or_default())
                     }
                     _ => format!("{} ({})", status_words(Status::NotAsked, &r.category), humane(r.code.as_str())),
                 }
@@ -976,5 +983,8 @@ mod tests {
     fn control_characters_are_shown_as_escapes() {
         assert_eq!(visible("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\\n");
         assert_eq!(visible("<b>ok</b>"), "<b>ok</b>", "HTML escaping is the templates' job");
+        assert_eq!(visible("tab\u{202e}let"), "tab\\u{202e}let", "a bidirectional override cannot reorder the page");
+        assert_eq!(visible("phone\u{200b}"), "phone\\u{200b}", "nor a zero-width space pass for another id");
+        assert_eq!(visible("Téléphone 📱"), "Téléphone 📱");
     }
 }

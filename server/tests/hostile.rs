@@ -146,3 +146,65 @@ fn every_console_address_even_one_that_does_not_exist_or_decode_answers_a_page_w
     let reply = get(&format!("{}/v1/no-such-endpoint", server.url), SUPPORT);
     assert_eq!((reply.status, reply.body["error"].as_str()), (404, Some("not_found")), "{}", reply.text);
 }
+
+/// A console session over plain HTTP (no browser): sign in, return the cookie.
+fn console_sign_in(server: &Server, token: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+    let r = agent
+        .post(&format!("{}/console/login", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("token={token}&next="))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+fn console_get(server: &Server, cookie: &str, path: &str) -> (u16, String, Option<String>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+    let mut r = agent.get(&format!("{}{path}", server.url)).header("cookie", cookie).call().unwrap();
+    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap(), location)
+}
+
+fn console_lookup(server: &Server, cookie: &str, subject: &str) -> String {
+    let (_, page, _) = console_get(server, cookie, "/console/lookup");
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+    let form = format!("csrf={csrf}&subject={}", subject.bytes().map(|b| format!("%{b:02X}")).collect::<String>());
+    let r = agent
+        .post(&format!("{}/console/lookup", server.url))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(form)
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    r.headers().get("location").unwrap().to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_bidirectional_override_or_zero_width_space_from_a_device_is_shown_as_an_escape_in_the_console() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.decide("alice", "photos_media", Action::Refuse, Source::Settings);
+    // A category id a device's catalog may carry (no control character) that reorders text:
+    // "\u{202e}atad_htlaeh" displays as "health_data" mirrored if the override is kept.
+    let mut receipts = phone.store.pending_sync(10).unwrap();
+    receipts[1].category = Some("\u{202e}atad_htlaeh".into());
+    receipts.push(Receipt { seq: 3, category: Some("zero\u{200b}width".into()), ..receipts[0].clone() });
+    reseal(&mut receipts);
+    let reply =
+        post(&format!("{}/v1/devices/phone/batches", server.url), PHONE, &serde_json::to_value(Batch::new("phone", receipts)).unwrap());
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let cookie = console_sign_in(&server, SUPPORT);
+    let subject = console_lookup(&server, &cookie, "alice");
+    let (status, page, _) = console_get(&server, &cookie, &subject);
+    assert_eq!(status, 200, "{page}");
+    for (raw, shown) in [('\u{202e}', "\\u{202e}atad_htlaeh"), ('\u{200b}', "zero\\u{200b}width")] {
+        assert!(!page.contains(raw), "U+{:04X} reaches the page as itself", raw as u32);
+        assert!(page.contains(shown), "shown as an escape ({shown}): {page}");
+    }
+}
