@@ -178,7 +178,13 @@ fn cookie_of(headers: &HeaderMap) -> Option<String> {
 
 /// The signed-in user of a request, or the sign-in page that brings them back to `here`.
 fn session(app: &App, headers: &HeaderMap, here: &str) -> Result<(Caller, String), Response> {
-    let back = || redirect(&format!("/console/login?next={}", here.trim_start_matches('/').replace('/', "~")));
+    // Back here after the sign-in, when `here` is a path `safe_next` takes back; any other text (a
+    // handle typed with `?`, `"`, a CR LF) returns to the lookup, never into the Location header.
+    let back = || {
+        let next = here.trim_start_matches('/').replace('/', "~");
+        let next = if safe_next(Some(&next)) == here { next } else { "console~lookup".into() };
+        redirect(&format!("/console/login?next={next}"))
+    };
     let Some(id) = cookie_of(headers) else { return Err(back()) };
     let mut sessions = app.console.sessions.lock().unwrap_or_else(|e| e.into_inner());
     match sessions.get(&id) {

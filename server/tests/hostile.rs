@@ -208,3 +208,23 @@ fn a_bidirectional_override_or_zero_width_space_from_a_device_is_shown_as_an_esc
         assert!(page.contains(shown), "shown as an escape ({shown}): {page}");
     }
 }
+
+#[test]
+fn a_signed_out_request_for_a_console_path_holding_any_other_text_returns_to_sign_in_then_the_lookup() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    for (path, next) in [
+        ("/console/subjects/0a1b2c/erase", "console~subjects~0a1b2c~erase"),
+        ("/console/subjects/%0d%0aSet-Cookie:%20x=1", "console~lookup"),
+        ("/console/subjects/%22%3E%3Cscript%3E/erase", "console~lookup"),
+        ("/console/subjects/x%3Fnext%3D%2F%2Fevil.example", "console~lookup"),
+        ("/console/subjects/a%20b", "console~lookup"),
+    ] {
+        let (status, _, location) = console_get(&server, "ck_console=none", path);
+        assert_eq!(status, 303, "{path}");
+        assert_eq!(location.as_deref(), Some(format!("/console/login?next={next}").as_str()), "{path}");
+        let (status, page, _) = console_get(&server, "", &format!("/console/login?next={next}"));
+        assert_eq!(status, 200, "{path}: the sign-in page opens: {page}");
+    }
+}
