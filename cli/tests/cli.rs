@@ -704,3 +704,18 @@ fn a_server_url_that_is_not_http_is_bad_input_naming_it_and_changes_nothing() {
     empty.fails(2, &["--server", "localhost:1", "--token", "t", "sync", "--device", "phone"], "--server 'localhost:1'");
     assert!(empty.files("support.db").is_empty(), "no store created: {:?}", empty.files(""));
 }
+
+/// `--help` says what the tool does: a write on a missing --db creates the store (it said "it must
+/// exist (only `init` creates one)"), `os` takes any catalog's permission id (it said "contacts
+/// or photos", yet `os camera granted` is recorded) and the state `provisional`.
+#[test]
+fn help_describes_what_db_and_os_accept() {
+    let env = Env::without_store();
+    let help = env.ok(0, &["os", "--help"]);
+    assert!(!help.contains("only `init` creates one"), "{help}");
+    assert!(help.contains("a write on a path with no") && help.contains("creates a new store"), "{help}");
+    assert!(help.contains("provisional") && help.contains("camera") && help.contains("any other id"), "{help}");
+    for state in ["granted", "limited", "provisional", "denied", "not_determined", "restricted"] {
+        assert!(help.contains(state), "{state}: {help}");
+    }
+}
