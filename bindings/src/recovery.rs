@@ -33,24 +33,39 @@ pub struct Unavailable {
 }
 
 /// Classifies an open error. The core reports most open failures as text; this is the one place
-/// that reads it.
+/// that reads it. Only the cause is read, never the file's path (a folder named `hashes`,
+/// `corrupt-files` or `busybox` says nothing about the file, and `Damaged` lets the app move it
+/// aside).
 pub(crate) fn classify(e: &Error) -> Unavailable {
     let message = e.to_string();
-    let text = message.to_lowercase();
     let kind = match e {
         Error::SchemaTooNew { .. } => UnavailableKind::SchemaTooNew,
         Error::PolicyMismatch { .. } => UnavailableKind::PolicyMismatch,
         Error::Corrupt(_) | Error::Tampered(_) => UnavailableKind::Damaged,
         Error::Io { .. } => UnavailableKind::Unreadable,
-        _ if text.contains("already open in this process") => UnavailableKind::AlreadyOpen,
-        _ if text.contains("locked") || text.contains("busy") => UnavailableKind::Busy,
-        _ if ["not a database", "not a consentkit database", "malformed", "corrupt", "disagrees", "tamper", "hash"]
-            .iter()
-            .any(|w| text.contains(w)) =>
-        {
-            UnavailableKind::Damaged
+        Error::Busy(_) => UnavailableKind::Busy,
+        _ => {
+            let mut cause = match e {
+                Error::StoreUnavailable { path, why } => {
+                    // SQLite's own message may name the path again.
+                    why.replace(&path.display().to_string(), "<path>")
+                }
+                other => other.to_string(),
+            };
+            cause.make_ascii_lowercase();
+            if cause.contains("already open in this process") {
+                UnavailableKind::AlreadyOpen
+            } else if cause.contains("locked") || cause.contains("busy") {
+                UnavailableKind::Busy
+            } else if ["not a database", "not a consentkit database", "malformed", "corrupt", "disagrees", "tamper", "hash"]
+                .iter()
+                .any(|w| cause.contains(w))
+            {
+                UnavailableKind::Damaged
+            } else {
+                UnavailableKind::Unreadable
+            }
         }
-        _ => UnavailableKind::Unreadable,
     };
     Unavailable { kind, message, can_quarantine: kind == UnavailableKind::Damaged }
 }

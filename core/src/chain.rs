@@ -151,6 +151,10 @@ pub enum ChainBreak {
     /// SQLite's own check (`PRAGMA quick_check`) finds the file damaged (a page, an index):
     /// `detail` is SQLite's first message. Not tied to an event: its `seq` is 0.
     FileDamaged { detail: String },
+    /// The sealed copy of the clock's high-water mark (a `meta` row beside the chain) does not
+    /// verify: it was edited by hand (a lowered mark would let a clock set back revive an expired
+    /// grant). `value` is the copy as found (escaped). Not tied to an event: its `seq` is 0.
+    TimeMarkEdited { value: String },
 }
 
 impl ChainBreak {
@@ -166,7 +170,7 @@ impl ChainBreak {
             | ChainBreak::UnclaimedTombstone { seq }
             | ChainBreak::RemovedEventPresent { seq }
             | ChainBreak::StateMismatch { seq } => seq,
-            ChainBreak::FileDamaged { .. } => 0,
+            ChainBreak::FileDamaged { .. } | ChainBreak::TimeMarkEdited { .. } => 0,
         }
     }
 }
@@ -204,6 +208,9 @@ impl fmt::Display for ChainBreak {
                 write!(f, "state table edited: it disagrees with the history (first difference at the subject of seq {seq})")
             }
             ChainBreak::FileDamaged { detail } => write!(f, "the database file is damaged: SQLite's check says '{detail}'"),
+            ChainBreak::TimeMarkEdited { value } => {
+                write!(f, "the sealed copy '{value}' of the clock's high-water mark does not verify (edited)")
+            }
         }
     }
 }

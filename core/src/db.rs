@@ -625,15 +625,73 @@ pub fn raise_sync_acked(conn: &Connection, seq: u64) -> Result<()> {
     Ok(())
 }
 
-/// Records what a write leaves behind, in one statement (all four on the one `meta` page): the
-/// chain head, the state digest sealed with it, and the clock's high-water mark.
-pub fn set_head(conn: &Connection, seq: u64, hash: &str, digest: &str, time_high_water: i64) -> Result<()> {
+/// Records what a write leaves behind, in one statement (all on the one `meta` page): the
+/// chain head, the state digest sealed with it, and the clock's high-water mark with its sealed
+/// copy ([`time_mark`]); `erasure_key` is the file's.
+pub fn set_head(conn: &Connection, seq: u64, hash: &str, digest: &str, time_high_water: i64, erasure_key: &str) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('head_seq', ?1), ('head_hash', ?2), ('state_digest', ?3), \
-         ('time_high_water', ?4)",
+         ('time_high_water', ?4), ('time_high_water_seal', ?5)",
     )?
-    .execute(params![seq.to_string(), hash, digest, time_high_water.to_string()])?;
+    .execute(params![seq.to_string(), hash, digest, time_high_water.to_string(), sealed_time(erasure_key, time_high_water)])?;
     Ok(())
+}
+
+/// The meta key of the time mark's sealed copy.
+pub const TIME_SEAL_KEY: &str = "time_high_water_seal";
+
+/// The sealed copy of the clock's high-water mark `mark` in the file whose erasure key is `key`:
+/// `<millis>:<sha256 of the tag, the key and the millis>`.
+fn sealed_time(key: &str, mark: i64) -> String {
+    format!("{mark}:{}", time_seal(key, mark))
+}
+
+fn time_seal(key: &str, mark: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"consentkit-time-mark-v1\0");
+    h.update(key.as_bytes());
+    h.update(b"\0");
+    h.update(mark.to_be_bytes());
+    chain::hex(&h.finalize())
+}
+
+/// Raises the clock's high-water mark in the file to `mark` (with its sealed copy, in one
+/// statement: a reader never sees one without the other), never lowering it: in one immediate
+/// transaction, so a later mark another process wrote since this one last read the file stays.
+/// For a mark-only write (no event); a write records its mark with its head ([`set_head`]).
+pub fn set_time_mark(conn: &Connection, mark: i64) -> Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    if time_mark(&tx)?.is_some_and(|m| m >= mark) {
+        return Ok(());
+    }
+    let key = meta(&tx, "erasure_key")?.unwrap_or_default();
+    tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('time_high_water', ?1), ('time_high_water_seal', ?2)")?
+        .execute(params![mark.to_string(), sealed_time(&key, mark)])?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The clock's high-water mark the file records: the later of the plain mark
+/// (`time_high_water`, which earlier builds read and write) and its sealed copy
+/// ([`TIME_SEAL_KEY`]), so a plain mark lowered or deleted by hand does not let a clock set back
+/// revive an expired grant, and an earlier build that moved the plain mark on is still read. A
+/// sealed copy that does not verify is `Tampered(TimeMarkEdited)` (fail closed). A file without
+/// the copy (an earlier build's) gives its plain mark. Like the state digest the seal is unkeyed
+/// (the erasure key is in the file): it stops edits, not a forger who recomputes it or deletes the
+/// copy (ARCHITECTURE, known limits).
+pub fn time_mark(conn: &Connection) -> Result<Option<i64>> {
+    let plain = meta(conn, "time_high_water")?.and_then(|v| v.parse::<i64>().ok());
+    let Some(sealed) = meta(conn, TIME_SEAL_KEY)? else { return Ok(plain.map(|p| p.min(Timestamp::MAX.millis()))) };
+    let key = meta(conn, "erasure_key")?.unwrap_or_default();
+    let verified = sealed
+        .split_once(':')
+        .and_then(|(mark, seal)| mark.parse::<i64>().ok().filter(|&m| m.to_string() == mark && time_seal(&key, m) == seal));
+    match verified {
+        // Never past the last time a receipt can carry (an earlier build kept any reading).
+        Some(mark) => Ok(Some(plain.map_or(mark, |p| p.max(mark)).min(Timestamp::MAX.millis()))),
+        None => Err(Error::Tampered(ChainBreak::TimeMarkEdited { value: crate::input::escape(&crate::text::shorten(&sealed)) })),
+    }
 }
 
 /// The chain's head as recorded in metadata: (seq, hash).
@@ -814,6 +872,27 @@ mod tests {
     use super::*;
     use crate::schema::{self, OpenMode};
 
+    /// A mark-only write never lowers the file's mark (another process may have written a later
+    /// one since this one last read it); an edited sealed copy is `Tampered`, the plain row alone
+    /// cannot lower the mark.
+    #[test]
+    fn the_time_mark_only_rises_and_its_copy_is_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = schema::open(&dir.path().join("mark.db"), OpenMode::ReadWrite).unwrap();
+        set_meta(&conn, "erasure_key", "k").unwrap();
+        assert_eq!(time_mark(&conn).unwrap(), None);
+        set_time_mark(&conn, 100).unwrap();
+        set_time_mark(&conn, 90).unwrap(); // a process that had not seen 100
+        assert_eq!(time_mark(&conn).unwrap(), Some(100));
+        set_head(&conn, 1, "h", "d", 200, "k").unwrap();
+        set_time_mark(&conn, 150).unwrap();
+        assert_eq!(time_mark(&conn).unwrap(), Some(200));
+        conn.execute("UPDATE meta SET value = '0' WHERE key = 'time_high_water'", []).unwrap();
+        assert_eq!(time_mark(&conn).unwrap(), Some(200), "the sealed copy holds");
+        conn.execute("UPDATE meta SET value = '5' || substr(value, 4) WHERE key = 'time_high_water_seal'", []).unwrap();
+        assert!(matches!(time_mark(&conn), Err(Error::Tampered(ChainBreak::TimeMarkEdited { .. }))));
+    }
+
     /// The plan's detail lines for `sql`.
     fn plan(conn: &Connection, sql: &str) -> Vec<String> {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -914,7 +993,7 @@ mod tests {
         assert_eq!(current_head(&conn).unwrap(), None, "an empty ledger has no head");
         let hash = |b: u8| chain::hex(&[b; 32]);
         // What a write records is what the readers of the head, the digest and the mark find.
-        set_head(&conn, 2, &hash(2), "digest-2", 1_234).unwrap();
+        set_head(&conn, 2, &hash(2), "digest-2", 1_234, "").unwrap();
         assert_eq!(head(&conn).unwrap(), Some((2, hash(2))));
         assert_eq!(meta(&conn, crate::state_proof::DIGEST_KEY).unwrap().as_deref(), Some("digest-2"));
         assert_eq!(meta(&conn, "time_high_water").unwrap().as_deref(), Some("1234"));
@@ -940,10 +1019,10 @@ mod tests {
         assert_eq!(current_head(&conn).unwrap(), Some((2, hash(2))));
         row(3, 3);
         assert_eq!(tampered(current_head(&conn)), ChainBreak::BeyondHead { seq: 3, head: 2 }, "a row beyond the recorded head");
-        set_head(&conn, 3, &hash(3), "digest-3", 1_235).unwrap();
+        set_head(&conn, 3, &hash(3), "digest-3", 1_235, "").unwrap();
         conn.execute("DELETE FROM meta WHERE key = 'head_hash'", []).unwrap();
         assert_eq!(current_head(&conn).unwrap(), Some((3, hash(3))), "no recorded head: the last row");
-        set_head(&conn, 3, &hash(3), "digest-3", 1_235).unwrap();
+        set_head(&conn, 3, &hash(3), "digest-3", 1_235, "").unwrap();
         conn.execute("UPDATE meta SET value = 'x' WHERE key = 'head_seq'", []).unwrap();
         assert!(matches!(current_head(&conn), Err(Error::Corrupt(_))), "an unreadable recorded head is an error, never ignored");
     }

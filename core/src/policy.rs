@@ -258,6 +258,12 @@ impl Policy {
                     return Err(err(path, format!("category '{c}' listed twice")));
                 }
             }
+            // Only a consent category takes item grants; without one, a check with any item would
+            // allow it with no item granted.
+            if f.per_item && !f.categories.iter().any(|c| self.categories[categories[c]].legal_basis == LegalBasis::Consent) {
+                let why = format!("per-item feature '{}' needs a consent category (only consent is granted per item)", f.id);
+                return Err(err(format!("$.features[{i}].per_item"), why));
+            }
         }
         self.category_names = self.categories.iter().map(|c| CatalogId::new(&c.id)).collect();
         self.plans = self

@@ -292,6 +292,9 @@ impl ConsentStore {
         }
         let (count, mut receipts) = self.write(|w| {
             let events = db::subject_seqs(w.conn, subject)?;
+            // The stored-id rule is for a subject the store holds; an id it does not hold (nothing
+            // to erase) takes the strict rule, so a bad id records no erasure.
+            crate::input::check_subject_in(subject, || !events.is_empty() || w.subject(subject).is_some())?;
             let seqs: Vec<u64> = events.iter().map(|(s, _)| *s).collect();
             let ids: Vec<&str> = events.iter().map(|(_, id)| id.as_str()).collect();
             let mut r = w.draft(Action::Erasure, source);

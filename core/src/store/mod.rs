@@ -759,4 +759,50 @@ mod tests {
         let (seq, hash) = crate::db::head(&conn).unwrap().unwrap();
         assert_eq!(crate::db::meta(&conn, crate::state_proof::DIGEST_KEY).unwrap(), Some(sum.seal(seq, &hash)), "sealed again");
     }
+
+    /// Another process saw the time move past an expiry and persisted its mark (a mark-only
+    /// commit: no event, same head); then the device clock was set back. This store, idle all the
+    /// while, never read the later time itself: its catch-up takes the file's mark, so the
+    /// expired grant stays expired here too.
+    #[test]
+    fn a_later_mark_another_process_persisted_is_taken_without_a_new_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = Timestamp::parse("2026-01-15T09:00:00Z").unwrap();
+        let clock = crate::ManualClock::new(t0);
+        let path = dir.path().join("consent.db");
+        let store = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(clock.clone()), OpenMode::ReadWrite).unwrap();
+        store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+        assert!(store.check("alice", "usage_analytics", None).unwrap().allowed);
+        // The other process, at a time past the 13-month lifetime.
+        let later = Timestamp::parse("2027-06-01T00:00:00Z").unwrap();
+        let other = Connection::open(&path).unwrap();
+        crate::db::set_time_mark(&other, later.millis()).unwrap();
+        // The clock set back (to a day after the grant), then this store catches up.
+        clock.set(Timestamp(t0.millis() + 86_400_000));
+        store.refresh().unwrap();
+        assert!(store.now() >= later, "the file's mark is this store's too: {}", store.now());
+        let d = store.check("alice", "usage_analytics", None).unwrap();
+        assert_eq!(d.reasons.first().map(|r| r.code), Some(ReasonCode::ConsentExpired), "{d:?}");
+    }
+
+    /// A write right after another process moved the file's mark (before any probe of this
+    /// store saw it) is stamped at that mark, not at this store's older time: the subject's
+    /// history stays in time order (an export of it imports again), and a grant far behind it is
+    /// `ClockBehind` here as it would be in the other process.
+    #[test]
+    fn a_write_is_stamped_at_the_mark_its_catch_up_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = Timestamp::parse("2026-01-15T09:00:00Z").unwrap();
+        let clock = crate::ManualClock::new(t0);
+        let path = dir.path().join("consent.db");
+        let store = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(clock.clone()), OpenMode::ReadWrite).unwrap();
+        store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+        let later = Timestamp::parse("2026-03-01T00:00:00Z").unwrap();
+        crate::db::set_time_mark(&Connection::open(&path).unwrap(), later.millis()).unwrap();
+        clock.set(Timestamp(t0.millis() + 60_000));
+        let withdrawal = store.record(&DecisionInput::new("alice", "usage_statistics", Action::Withdraw, Source::Settings)).unwrap();
+        assert!(withdrawal.at >= later, "stamped at {}, the file's mark is {later}", withdrawal.at);
+        let grant = store.record(&DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings));
+        assert!(matches!(grant, Err(crate::Error::ClockBehind { .. })), "{grant:?}");
+    }
 }

@@ -119,7 +119,7 @@ fn load(conn: &Connection, policy: &Arc<Policy>, writable: bool) -> Result<(Snap
     };
     let head_and_mark = || -> Result<((u64, String), i64)> {
         let head = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
-        let mark = db::meta(conn, "time_high_water")?.and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
+        let mark = db::time_mark(conn)?.unwrap_or(i64::MIN);
         Ok((head, mark))
     };
     // The gate's maps are built once here from the checked state (see `crate::gate::SubjectMap`).

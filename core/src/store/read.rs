@@ -78,6 +78,7 @@ impl ConsentStore {
                 // SQLite's own check first: a damaged page or index is a broken store even where
                 // the rows the chain walk reads still hash right.
                 db::quick_check(&l.conn)?;
+                db::time_mark(&l.conn)?;
                 let head = db::head(&l.conn)?.map_or(0, |(seq, _)| seq);
                 let (events, fold) = state_proof::walk_with_progress(&l.conn, &mut |rows| progress(rows, head))?;
                 let table = fold.check(&db::load_subjects(&l.conn)?, &db::load_os(&l.conn)?, head);

@@ -54,6 +54,14 @@ pub(super) fn catch_up(
 ) -> Result<Option<Notice>> {
     let (seq, hash) = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
     let unchanged = seq == head.seq && hash == head.hash;
+    // The time another connection has seen, also when it committed nothing but its mark (a
+    // process that checked past an expiry): a clock set back since must not make this store,
+    // which never read that time itself, serve the expired grant again.
+    if let Some(mark) = db::time_mark(conn)? {
+        shared.high_water.fetch_max(mark, Ordering::Relaxed);
+        // The file holds it already: nothing to persist for it.
+        shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
+    }
     // Same head: current, unless the digest sealed beside it is no longer the sum of what this
     // store serves (another process's `verify` found the state table forged and invalidated it,
     // or someone edited and resealed the table). Then the served state is unproven: it is
@@ -104,9 +112,6 @@ pub(super) fn catch_up(
         next.subjects = subjects.into_iter().collect();
         next.os = os.into_iter().collect();
         state_sum = sum;
-    }
-    if let Some(mark) = db::meta(conn, "time_high_water")?.and_then(|v| v.parse::<i64>().ok()) {
-        shared.high_water.fetch_max(mark, Ordering::Relaxed);
     }
     next.generation += 1;
     let changes = status_changes(&base, &next, &touched, now);
@@ -179,7 +184,7 @@ fn persist_high_water(shared: &Shared, conn: &Connection, force: bool) -> Result
     let mark = shared.high_water.load(Ordering::Relaxed);
     let written = shared.persisted_high_water.load(Ordering::Relaxed);
     if mark > written && (force || mark.saturating_sub(written) >= HIGH_WATER_PERSIST_STEP) {
-        db::set_meta(conn, "time_high_water", &mark.to_string())?;
+        db::set_time_mark(conn, mark)?;
         shared.persisted_high_water.fetch_max(mark, Ordering::Relaxed);
     }
     Ok(())

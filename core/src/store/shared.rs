@@ -259,11 +259,14 @@ impl Shared {
         Timestamp(t.millis().max(self.high_water.load(Ordering::Relaxed)))
     }
 
-    /// The clock reading `t`, but never before the high-water mark; advances the mark.
+    /// The clock reading `t`, but never before the high-water mark; advances the mark, though
+    /// never past [`Timestamp::MAX`] (the year 9999): a reading no receipt can carry (a clock
+    /// hand-set to the year 20000 for a moment) must not become the store's time, or no
+    /// withdrawal could be recorded again. The answer at `t` itself is still evaluated at `t`.
     pub(crate) fn not_before_high_water(&self, t: Timestamp) -> Timestamp {
         let mark = self.high_water.load(Ordering::Relaxed);
         if t.millis() > mark {
-            self.high_water.fetch_max(t.millis(), Ordering::Relaxed);
+            self.high_water.fetch_max(t.millis().min(Timestamp::MAX.millis()), Ordering::Relaxed);
             t
         } else {
             Timestamp(mark)

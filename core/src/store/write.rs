@@ -205,6 +205,11 @@ impl ConsentStore {
             let now = self.shared.at_least_high_water(clock_reading);
             now.check_recordable()?;
             caught_up = catch_up(&self.shared, &mut published, &tx, now, started, true)?;
+            // The catch-up takes the file's mark (a time another process saw): this write is
+            // stamped at the store's time as it stands now, so a subject's history stays in time
+            // order and a grant behind that time is `ClockBehind` here as in the other process.
+            let now = self.shared.at_least_high_water(clock_reading);
+            now.check_recordable()?;
             let base = self.shared.snapshot.load_full();
             let mut w = WriteTx {
                 conn: &tx,
@@ -270,7 +275,7 @@ impl ConsentStore {
                 db::put_os(&tx, *permission, *record, last_seq)?;
             }
             let mark = self.shared.high_water.load(Ordering::Relaxed).max(now.millis());
-            db::set_head(&tx, last_seq, &prev_hash, &state_sum.seal(last_seq, &prev_hash), mark)?;
+            db::set_head(&tx, last_seq, &prev_hash, &state_sum.seal(last_seq, &prev_hash), mark, &self.erasure_key)?;
             // Still holding the file's write lock: no other connection can have committed since
             // the catch-up, so the snapshot is current as of now (not only as of the transaction's
             // start). Confirmed once published; the commit's fsync then does not count against
