@@ -11,7 +11,8 @@ use crate::failure::EXIT_CODES_HELP;
 #[derive(Debug, Parser)]
 #[command(name = "consentkit", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
-    /// The store file. It must exist (only `init` creates one), so a mistyped path records nothing.
+    /// The store file. Queries need it to exist (a missing one is exit 3); a write on a path with no
+    /// file creates a new store there and says so on stderr, naming the path; `init` creates one on purpose.
     #[arg(long, global = true, env = "CONSENTKIT_DB", default_value = "consentkit.db")]
     pub db: PathBuf,
     /// A policy catalog JSON file (default: the built-in UCAnywhere catalog).
@@ -73,9 +74,10 @@ pub enum Command {
     WithdrawObjection(DecisionArgs),
     /// Record the device's OS permission state.
     Os {
-        /// contacts or photos.
+        /// The permission's snake_case id: contacts, photos, camera, microphone, location, notifications,
+        /// calendar, app_tracking_transparency, or any other id a catalog names.
         permission: String,
-        /// granted, limited, denied, not_determined or restricted.
+        /// granted, limited, provisional, denied, not_determined or restricted.
         state: String,
     },
     /// Mark a subject under the age of digital consent.

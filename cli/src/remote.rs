@@ -86,8 +86,22 @@ fn server_failure(status: u16, text: &str) -> Failure {
     }
 }
 
+/// `--server` as typed: an `http://` or `https://` URL with a host, else bad input naming it (a
+/// mistyped argument, not a server to wait for: exit 2 at once, before the store is opened).
+fn check_url(url: &str) -> Result<(), Failure> {
+    let uri = ureq::http::Uri::try_from(url).ok();
+    let scheme_ok =
+        uri.as_ref().and_then(|u| u.scheme_str()).is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
+    let host_ok = uri.as_ref().and_then(|u| u.host()).is_some_and(|h| !h.is_empty());
+    if scheme_ok && host_ok {
+        return Ok(());
+    }
+    Err(bad(format!("--server '{}' is not an http:// or https:// URL with a host (e.g. http://127.0.0.1:8080)", escape(url))))
+}
+
 /// Runs a query command against `url`; `None` for commands that have no server form.
 pub fn query(cli: &Cli, url: &str) -> Result<Option<u8>, Failure> {
+    check_url(url)?;
     let now = cli.now.as_ref().map(|n| json!(n));
     let code = match &cli.command {
         Command::Status { subject } => {
@@ -263,6 +277,7 @@ fn call_retrying(cli: &Cli, url: &str, path: &str, body: Option<&Value>) -> Resu
 /// `consentkit sync --server URL --device ID`.
 pub fn sync(cli: &Cli, a: &SyncArgs) -> Result<u8, Failure> {
     let url = cli.server.as_deref().ok_or_else(|| bad("sync needs --server URL"))?;
+    check_url(url)?;
     let store = open(cli, OpenMode::ReadWrite)?;
     let (mut sent, mut batches, mut stored, mut erased) = (0u64, 0u64, 0u64, Vec::<String>::new());
     let mut erased_on_server = 0u64;

@@ -680,3 +680,42 @@ fn runs_that_walk_the_chain_while_another_process_writes_never_read_a_healthy_fi
     assert!(failures.is_empty(), "runs on a healthy file failed: {failures:?}");
     env.ok(0, &["verify"]);
 }
+
+/// A `--server` that is not an http(s) URL is a mistyped argument, not a server to wait for:
+/// exit 2 naming it, at once (no retries), nothing sent and the store unchanged. It was exit 5
+/// ("temporary: run the command again") after `sync` had retried it for seconds.
+#[test]
+fn a_server_url_that_is_not_http_is_bad_input_naming_it_and_changes_nothing() {
+    let env = Env::seeded();
+    let before = bytes(&env.db);
+    for url in ["127.0.0.1:8080", "ftp://127.0.0.1:8080", "not a url", "http://", "localhost"] {
+        let started = std::time::Instant::now();
+        env.fails(2, &["--server", url, "--token", "t", "status", "alice"], &format!("--server '{url}'"));
+        env.fails(2, &["--server", url, "--token", "t", "sync", "--device", "phone"], &format!("--server '{url}'"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{url}: refused at once, not retried");
+        assert!(bytes(&env.db) == before, "{url}: the store is untouched");
+    }
+    let out = env.run(&["--json", "--server", "localhost", "--token", "t", "check", "alice", "calling"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["exit_code"], 2, "{v}");
+    // A sync to a missing store with a bad URL leaves no file behind either.
+    let empty = Env::without_store();
+    empty.fails(2, &["--server", "localhost:1", "--token", "t", "sync", "--device", "phone"], "--server 'localhost:1'");
+    assert!(empty.files("support.db").is_empty(), "no store created: {:?}", empty.files(""));
+}
+
+/// `--help` says what the tool does: a write on a missing --db creates the store (it said "it must
+/// exist (only `init` creates one)"), `os` takes any catalog's permission id (it said "contacts
+/// or photos", yet `os camera granted` is recorded) and the state `provisional`.
+#[test]
+fn help_describes_what_db_and_os_accept() {
+    let env = Env::without_store();
+    let help = env.ok(0, &["os", "--help"]);
+    assert!(!help.contains("only `init` creates one"), "{help}");
+    assert!(help.contains("a write on a path with no") && help.contains("creates a new store"), "{help}");
+    assert!(help.contains("provisional") && help.contains("camera") && help.contains("any other id"), "{help}");
+    for state in ["granted", "limited", "provisional", "denied", "not_determined", "restricted"] {
+        assert!(help.contains(state), "{state}: {help}");
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::middleware::{self, Next};
@@ -79,8 +79,12 @@ async fn log_request(request: Request<Body>, next: Next) -> Response {
     response
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+async fn not_found(uri: axum::http::Uri) -> Response {
+    // Under /console a person with a browser asked: the console's page, with its headers.
+    if uri.path() == "/console" || uri.path().starts_with("/console/") {
+        return crate::console::not_found_page();
+    }
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -99,7 +103,7 @@ fn body_of(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, A
 
 fn json_of<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -107,17 +111,27 @@ fn json_of<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             ApiError::malformed(format!("malformed request at $.{path}: {inner}"))
         }
-    })
+    })?;
+    // One JSON value and nothing after it: `{"subject":"a"}{"subject":"b"}` is not a request.
+    de.end().map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// The `{device}` segment of a path, or a JSON 400 naming it (axum's own rejection is plain text,
+/// e.g. for `%FF`, which is not UTF-8 once percent-decoded).
+fn device_of(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(d)| d).map_err(|_| ApiError::malformed("the device id in the path is not valid percent-encoded UTF-8"))
 }
 
 async fn ingest_batch(
     State(app): Shared,
-    Path(device): Path<String>,
+    device: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Device], "sending batches")?;
+    let device = device_of(device)?;
     ingest::check_device(&device)?;
     let bytes = body_of(body, app.max_body)?;
     let batch = ingest::parse_batch(&bytes)?;
@@ -129,9 +143,14 @@ async fn ingest_batch(
 /// `GET /v1/devices/{device}/erasures`: this device's sequence numbers of events erased on the
 /// server that its own erasure records have not claimed yet (`{"erase_events": [...]}`), for a
 /// device with nothing to send. Every batch reply carries the same list.
-async fn device_erasures(State(app): Shared, Path(device): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn device_erasures(
+    State(app): Shared,
+    device: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Device], "reading a device's erasure notices")?;
+    let device = device_of(device)?;
     ingest::check_device(&device)?;
     if caller.device.as_deref() != Some(device.as_str()) {
         return Err(ApiError::forbidden(format!(

@@ -36,9 +36,12 @@ impl Tokens {
             .get(axum::http::header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("missing Authorization header (expected: Bearer <token>)"))?;
         let text = value.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?;
+        // The scheme is case-insensitive (RFC 9110, section 11.1): `bearer <token>` is a bearer token too.
         let token = text
-            .strip_prefix("Bearer ")
-            .map(str::trim)
+            .trim_start()
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the Authorization header is not 'Bearer <token>'"))?;
         self.by_token(token)

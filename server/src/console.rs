@@ -95,9 +95,14 @@ fn random_id() -> String {
     crate::keys::random_bytes::<16>().map(|b| consentkit_core::chain::hex(&b)).unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string())
 }
 
-/// Shows control characters (terminal escapes) as visible escapes; HTML escaping is the templates'.
+/// Shows control characters (terminal escapes) and invisible format characters (bidirectional
+/// overrides that reorder the rest of a line, zero-width spaces that make two ids look alike: the
+/// core's `input::is_format_char`, as the support tool escapes them) as visible escapes; HTML
+/// escaping is the templates'.
 pub fn visible(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_default().collect() } else { c.to_string() }).collect()
+    text.chars()
+        .map(|c| if c.is_control() || consentkit_core::input::is_format_char(c) { c.escape_default().collect() } else { c.to_string() })
+        .collect()
 }
 
 /// The console's routes (mounted under `/console`).
@@ -112,6 +117,33 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/console/subjects/{handle}/erase", get(erase_confirm).post(erase))
         .route("/console/audit", get(audit_page))
         .route("/console/static/console.css", get(css))
+        .layer(axum::middleware::map_response(console_response))
+}
+
+/// Every console response has the security headers, and a request axum refused before any handler
+/// ran (a path or query that does not decode, e.g. `/console/subjects/%FF`, `?next=a&next=b`) is
+/// shown as the console's own error page, not as axum's plain text.
+async fn console_response(response: Response) -> Response {
+    let plain = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/plain"));
+    if plain && response.status().is_client_error() {
+        return html(
+            response.status(),
+            ErrorPage {
+                title: "Bad request".into(),
+                message: "This address or form could not be read: go back to the lookup and try again.".into(),
+                signed_in: false,
+            },
+        );
+    }
+    secure(response)
+}
+
+/// The page for a console address that does not exist (the API's fallback answers JSON elsewhere).
+pub fn not_found_page() -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        ErrorPage { title: "Page not found".into(), message: "The console has no such page.".into(), signed_in: false },
+    )
 }
 
 fn secure(mut response: Response) -> Response {
@@ -146,7 +178,13 @@ fn cookie_of(headers: &HeaderMap) -> Option<String> {
 
 /// The signed-in user of a request, or the sign-in page that brings them back to `here`.
 fn session(app: &App, headers: &HeaderMap, here: &str) -> Result<(Caller, String), Response> {
-    let back = || redirect(&format!("/console/login?next={}", here.trim_start_matches('/').replace('/', "~")));
+    // Back here after the sign-in, when `here` is a path `safe_next` takes back; any other text (a
+    // handle typed with `?`, `"`, a CR LF) returns to the lookup, never into the Location header.
+    let back = || {
+        let next = here.trim_start_matches('/').replace('/', "~");
+        let next = if safe_next(Some(&next)) == here { next } else { "console~lookup".into() };
+        redirect(&format!("/console/login?next={next}"))
+    };
     let Some(id) = cookie_of(headers) else { return Err(back()) };
     let mut sessions = app.console.sessions.lock().unwrap_or_else(|e| e.into_inner());
     match sessions.get(&id) {
@@ -590,7 +628,8 @@ fn explanation(
             consentkit_core::ReasonCode::OsPermissionDenied
             | consentkit_core::ReasonCode::OsPermissionNotDetermined
             | consentkit_core::ReasonCode::OsPermissionRestricted => {
-                let devices: Vec<&str> = per_device.iter().filter(|(_, d)| d.reasons.contains(r)).map(|(name, _)| name.as_str()).collect();
+                let devices: Vec<String> =
+                    per_device.iter().filter(|(_, d)| d.reasons.contains(r)).map(|(name, _)| visible(name)).collect();
                 let on =
                     if devices.is_empty() { "no device has reported it".to_string() } else { format!("on the {}", devices.join(", the ")) };
                 format!(
@@ -603,7 +642,8 @@ fn explanation(
                 let found = statuses.iter().find(|(s, _)| s.category == r.category);
                 match found {
                     Some((s, Some(device))) if s.since.is_some() => {
-                        format!("{} on {} on the {}", status_words(s.status, &r.category), s.since.map(day).unwrap_or_default(), device)
+                        let on = visible(device);
+                        format!("{} on {} on the {on}", status_words(s.status, &r.category), s.since.map(day).unwrap_or_default())
                     }
                     _ => format!("{} ({})", status_words(Status::NotAsked, &r.category), humane(r.code.as_str())),
                 }
@@ -949,5 +989,8 @@ mod tests {
     fn control_characters_are_shown_as_escapes() {
         assert_eq!(visible("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\\n");
         assert_eq!(visible("<b>ok</b>"), "<b>ok</b>", "HTML escaping is the templates' job");
+        assert_eq!(visible("tab\u{202e}let"), "tab\\u{202e}let", "a bidirectional override cannot reorder the page");
+        assert_eq!(visible("phone\u{200b}"), "phone\\u{200b}", "nor a zero-width space pass for another id");
+        assert_eq!(visible("Téléphone 📱"), "Téléphone 📱");
     }
 }

@@ -116,6 +116,7 @@ pub fn validate(batch: &Batch, device: &str, caller: &Caller) -> Result<(), ApiE
         if r.seq == 1 && r.prev_hash != GENESIS {
             return Err(forged(format!("{at} is the first event but does not start from the genesis hash")));
         }
+        check_texts(r, &at)?;
         // A receipt's subject is one the device's store already holds: the stored-id rule, so a
         // store an older version wrote with `" alice"` still syncs (and so does everything after
         // it in its chain, other users' withdrawals included).
@@ -138,6 +139,48 @@ pub fn validate(batch: &Batch, device: &str, caller: &Caller) -> Result<(), ApiE
             }
         }
         prev = Some(r);
+    }
+    Ok(())
+}
+
+/// Longest id, category id, policy id or policy version a receipt may carry (the core's
+/// `policy::MAX_ID_BYTES`: a catalog's ids and version are at most that long, and a receipt id is
+/// a UUID).
+pub const MAX_RECEIPT_ID_BYTES: usize = consentkit_core::policy::MAX_ID_BYTES;
+
+/// What a device's store can hold in a receipt's text fields, and PostgreSQL's `text` can store:
+/// a sealed receipt whose hashes verify may still carry what no core writes (a NUL, which
+/// PostgreSQL refuses, a terminal escape, a scope of 100 kB). Refused naming the field and its
+/// value (escaped, shortened), before anything is written. The detail (the core's own JSON) may
+/// be long, but never holds a NUL.
+fn check_texts(r: &Receipt, at: &str) -> Result<(), ApiError> {
+    let bad = |field: &str, value: &str, why: String| ApiError::invalid(format!("{at}: its {field} '{}' {why}", short(value)));
+    // `free_text`: a catalog's version is free text (the core checks only its length), so only a NUL
+    // is refused in it: refusing a device's batch holds back its later withdrawals too.
+    let field = |field: &str, value: &str, may_be_empty: bool, free_text: bool| -> Result<(), ApiError> {
+        if value.is_empty() && !may_be_empty {
+            return Err(bad(field, value, "may not be empty".into()));
+        }
+        if value.len() > MAX_RECEIPT_ID_BYTES {
+            return Err(bad(field, value, format!("is longer than {MAX_RECEIPT_ID_BYTES} bytes")));
+        }
+        if value.contains('\0') || (!free_text && value.chars().any(char::is_control)) {
+            return Err(bad(field, value, "contains control characters".into()));
+        }
+        Ok(())
+    };
+    field("id", &r.id, false, false)?;
+    if let Some(c) = r.category.as_deref() {
+        field("category", c, false, false)?;
+    }
+    field("policy_id", &r.policy_id, true, false)?;
+    field("policy_version", &r.policy_version, true, true)?;
+    if let Some(scope) = r.scope.as_deref() {
+        // The stored-id rule, as for subjects: a scope an older version's store holds syncs.
+        consentkit_core::input::check_stored_scope(scope).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
+    }
+    if let Some(detail) = r.detail.as_deref().filter(|d| d.contains('\0')) {
+        return Err(bad("detail", detail, "contains a NUL character".into()));
     }
     Ok(())
 }

@@ -403,7 +403,8 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
     let server = Server::start_with(&config);
     let evil = "<script>alert('x')</script>";
     two_devices(&server, dir.path(), evil);
-    // A sealed event whose category holds markup and a terminal escape (the server stores it as sent).
+    // A sealed event whose category holds markup and a bidirectional override (the server stores it
+    // as sent; a control character such as a terminal escape is refused at ingest, tests/hostile.rs).
     let phone = Device::new(dir.path(), "phone", PHONE, "2026-02-02T08:00:00Z");
     let last = phone.store.chain_rows().unwrap().pop().unwrap();
     let mut r = consentkit_core::Receipt::blank(
@@ -416,7 +417,7 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
     r.id = "evil-1".into();
     r.seq = last.seq + 1;
     r.subject = Some(evil.into());
-    r.category = Some("\u{1b}[31mred<b>bold</b>".into());
+    r.category = Some("\u{202e}red<b>bold</b>".into());
     consentkit_core::chain::seal(&mut r, &last.hash);
     let sent = post(
         &format!("{}/v1/devices/phone/batches", server.url),
@@ -430,7 +431,7 @@ fn stored_markup_is_text_forms_need_their_csrf_token_and_an_expired_session_retu
     let source = b.source();
     assert!(!source.contains("<script>") && !source.contains("<b>bold"), "markup is escaped");
     assert_eq!(b.script("return document.querySelectorAll('script, b').length"), json!(0), "no stored markup became an element");
-    assert!(b.text("#events").contains("\\u{1b}[31mred<b>bold</b>"), "the escape is shown as text: {}", b.text("#events"));
+    assert!(b.text("#events").contains("\\u{202e}red<b>bold</b>"), "the escape is shown as text: {}", b.text("#events"));
     assert_eq!(b.text("tr[data-category=photos_media] .status"), "refused", "the evil subject's page works");
 
     // CSRF: a form post without the page's token (or with another) is refused and does nothing.
