@@ -2,6 +2,7 @@ package com.consentkit
 
 import com.consentkit.ffi.Action
 import com.consentkit.ffi.ConsentChoice
+import com.consentkit.ffi.ConsentKitException
 import com.consentkit.ffi.OsState
 import com.consentkit.ffi.Source
 import com.consentkit.testing.ManualClock
@@ -32,6 +33,22 @@ class LogPrivacyTest {
     private inline fun <reified E : Enum<E>> enumOf(text: String): E = enumValueOf(text.uppercase())
     private fun JSONObject.str(key: String): String? = if (has(key) && !isNull(key)) getString(key) else null
     private fun usable(v: String) = v.isNotBlank() && v.length <= 40 && v.none { it.isISOControl() }
+
+    /** Printable ASCII without a space at either end, at most 256 bytes: ids the core's rule always accepts. */
+    private fun plainId(v: String) = v.isNotEmpty() && v.length <= 256 && v.all { it in ' '..'~' } && v.first() != ' ' && v.last() != ' '
+
+    /**
+     * Observes [subject] with a throwing listener, or returns null when the core refuses the id
+     * (a scenario's malformed id, e.g. one with a zero-width space): the core decides, and only its
+     * `InvalidInput` naming the subject is taken as a refusal; a refused well-formed id fails.
+     */
+    private fun observeUnlessRefused(m: ConsentManager, subject: String): AutoCloseable? = try {
+        m.observe(subject) { c -> throw IllegalStateException("listener failed for ${c.subject}") }
+    } catch (e: ConsentKitException.InvalidInput) {
+        assertFalse(plainId(subject), "observe refused the well-formed id '$subject': ${e.message}")
+        assertTrue(e.message.orEmpty().startsWith("invalid subject "), "observe('$subject') refused something else: ${e.message}")
+        null
+    }
 
     @AfterEach
     fun restore() {
@@ -145,7 +162,7 @@ class LogPrivacyTest {
             val pol = policy(scenario.getString("policy"))
             var m = ConsentManager.openWithClock(db, pol, clock)
             val subjects = mine.filter { it.startsWith(subjectMark) }.distinct()
-            val listeners = subjects.map { s -> m.observe(s) { c -> throw IllegalStateException("listener failed for ${c.subject}") } }.toMutableList()
+            val listeners = subjects.mapNotNull { s -> observeUnlessRefused(m, s) }.toMutableList()
             try {
                 val steps = scenario.getJSONArray("steps")
                 for (i in 0 until steps.length()) {
