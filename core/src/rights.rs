@@ -183,11 +183,11 @@ impl ConsentStore {
     pub fn import_with_progress(&self, doc: &ExportDocument, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<Receipt>> {
         let bad = |why: String| Err(Error::Import(why));
         if doc.format != EXPORT_FORMAT {
-            return bad(format!("unknown format '{}' (expected '{EXPORT_FORMAT}')", doc.format));
+            return bad(format!("unknown format '{}' (expected '{EXPORT_FORMAT}')", doc.format.escape_debug()));
         }
         let policy = self.policy().clone();
         if doc.policy.id != policy.id {
-            return bad(format!("document is for policy '{}', this store is for '{}'", doc.policy.id, policy.id));
+            return bad(format!("document is for policy '{}', this store is for '{}'", doc.policy.id.escape_debug(), policy.id));
         }
         // The strict rule for a subject new to this store; a subject it already holds (an older
         // version's `" alice"`) takes the stored-id rule, as every operation on it does.
@@ -196,7 +196,9 @@ impl ConsentStore {
         let mut seen = HashSet::new();
         let mut last_seq = 0;
         for r in &doc.history {
-            let at = format!("receipt seq {} (id {})", r.seq, r.id);
+            // The document's text is escaped in every message (a forged one may carry control
+            // characters to the terminal or log that shows the error).
+            let at = format!("receipt seq {} (id {})", r.seq, r.id.escape_debug());
             if !receipt_is_sealed(r) {
                 return bad(format!("{at} does not verify: its hash does not match its content"));
             }
@@ -204,7 +206,7 @@ impl ConsentStore {
                 return bad(format!("{at} belongs to another subject"));
             }
             if r.policy_id != policy.id {
-                return bad(format!("{at} is for policy '{}'", r.policy_id));
+                return bad(format!("{at} is for policy '{}'", r.policy_id.escape_debug()));
             }
             if let Some(c) = &r.category {
                 policy.category(c).map_err(|e| Error::Import(format!("{at}: {e}")))?;

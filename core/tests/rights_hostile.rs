@@ -349,3 +349,43 @@ fn another_store_of_the_file_denies_as_soon_as_the_erasure_returns() {
     assert!(other.history(who).unwrap().iter().all(|e| e.subject.is_none()));
     assert!(other.export(who).unwrap().history.is_empty());
 }
+
+/// Regression: the checks before the replay put the document's own text (format tag, policy
+/// id, receipt id) into the error unescaped, so a forged document could carry terminal escapes
+/// into the message the CLI or a log prints; the replay's own messages escaped it.
+#[test]
+fn import_errors_never_carry_the_documents_control_characters() {
+    let (_f, doc) = export();
+    let evil = "x\u{1b}[2J\u{7}y";
+    let reseal = |mut d: ExportDocument| {
+        let mut prev = chain::GENESIS.to_string();
+        for r in &mut d.history {
+            chain::seal(r, &prev);
+            prev = r.hash.clone();
+        }
+        d
+    };
+    let mut other_subject = doc.clone();
+    other_subject.history[0].subject = Some("mallory".into());
+    other_subject.history[0].id = evil.into();
+    let mut other_policy = doc.clone();
+    other_policy.history[0].policy_id = evil.into();
+    let mut format = doc.clone();
+    format.format = evil.into();
+    let mut policy = doc.clone();
+    policy.policy.id = evil.into();
+    let mut unsealed = doc.clone();
+    unsealed.history[0].id = evil.into();
+    let mut category = doc.clone();
+    category.history[0].category = Some(evil.into());
+    let mut state = doc.clone();
+    state.state[0].category = evil.into();
+    let t = fresh_at(ts("2027-03-15T09:00:00Z"));
+    for d in [reseal(other_subject), reseal(other_policy), format, policy, unsealed, reseal(category), state] {
+        let err = t.store.import(&d).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::Import(_)), "{msg}");
+        assert!(!msg.chars().any(|c| c.is_control()), "control characters in: {msg:?}");
+        assert!(msg.contains("\\u{1b}"), "the bad value is named, escaped: {msg}");
+    }
+}
