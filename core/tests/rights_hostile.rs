@@ -36,6 +36,7 @@ fn answers(s: &ConsentStore, subject: &str) -> Vec<String> {
 fn rich(f: &Fixture, who: &str) {
     f.clock.set(ts("2026-02-01T09:00:00Z"));
     f.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
+    f.record(who, "photos_media", Action::Refuse, Source::Onboarding);
     f.grant(who, "photos_media"); // expires after 13 months
     f.clock.set(ts("2027-01-01T09:00:00Z"));
     f.grant(who, "device_contacts");
@@ -44,7 +45,6 @@ fn rich(f: &Fixture, who: &str) {
     f.store.record(&DecisionInput::new(who, "device_contacts", Action::Withdraw, Source::Settings).with_scope("contact-43")).unwrap();
     f.record(who, "usage_statistics", Action::Grant, Source::Onboarding);
     f.record(who, "usage_statistics", Action::Withdraw, Source::Settings);
-    f.record(who, "photos_media", Action::Refuse, Source::Onboarding);
     f.record(who, "contact_information", Action::Object, Source::Support);
     f.clock.set(ts("2027-03-15T09:00:00Z"));
 }
@@ -65,6 +65,8 @@ fn an_imported_record_answers_exactly_like_the_original() {
             f.store.set_under_age("alice", true, Source::Settings).unwrap();
             f.record("alice", "usage_statistics", Action::Grant, Source::Guardian);
         }
+        // The photos grant of 2026-02 ran out: its expiry event is in the history too.
+        assert!(!f.store.record_expiries().unwrap().is_empty());
         let json = f.store.export_json("alice").unwrap();
         let t = fresh_at(f.store.now());
         t.store.import_json(&json).unwrap();
@@ -388,4 +390,46 @@ fn import_errors_never_carry_the_documents_control_characters() {
         assert!(!msg.chars().any(|c| c.is_control()), "control characters in: {msg:?}");
         assert!(msg.contains("\\u{1b}"), "the bad value is named, escaped: {msg}");
     }
+}
+
+#[test]
+fn an_erasure_blocked_by_another_writer_is_a_typed_error_that_changes_nothing() {
+    let f = Fixture::ucanywhere();
+    let who = "sol-3";
+    f.grant(who, "usage_statistics");
+    let blocker = rusqlite::Connection::open(&f.path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = f.store.erase(who, Source::Settings).unwrap_err();
+    assert!(matches!(err, Error::Busy(_)), "{err:?}");
+    blocker.execute_batch("ROLLBACK").unwrap();
+    assert!(f.store.check(who, "usage_analytics", None).unwrap().allowed, "nothing changed");
+    let r = f.store.erase(who, Source::Settings).unwrap();
+    assert_eq!(r.erased_events, 1);
+    assert!(!f.store.check(who, "usage_analytics", None).unwrap().allowed);
+    assert!(f.store.pending_sync(100).unwrap().iter().any(|e| e.action == Action::Erasure), "the backend learns of the erasure");
+    f.store.verify().unwrap();
+}
+
+/// Regression: export read the history, then the state, in two steps; a withdrawal committed
+/// between them (here from the progress callback, which runs exactly there; in an app, any other
+/// thread or process) gave a document whose stated state its own history does not give, which
+/// every import then refused.
+#[test]
+fn an_export_is_consistent_even_when_a_withdrawal_lands_while_it_is_made() {
+    let f = Fixture::ucanywhere();
+    f.grant("alice", "usage_statistics");
+    let mut once = true;
+    let doc = f
+        .store
+        .export_with_progress("alice", &mut |_, _| {
+            if std::mem::take(&mut once) {
+                f.record("alice", "usage_statistics", Action::Withdraw, Source::Settings);
+            }
+        })
+        .unwrap();
+    let t = Fixture::ucanywhere();
+    t.clock.set(f.store.now());
+    t.store.import(&doc).unwrap();
+    assert!(!t.store.check("alice", "usage_analytics", None).unwrap().allowed);
+    assert_eq!(answers(&t.store, "alice"), answers(&f.store, "alice"));
 }
