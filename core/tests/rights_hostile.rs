@@ -433,3 +433,46 @@ fn an_export_is_consistent_even_when_a_withdrawal_lands_while_it_is_made() {
     assert!(!t.store.check("alice", "usage_analytics", None).unwrap().allowed);
     assert_eq!(answers(&t.store, "alice"), answers(&f.store, "alice"));
 }
+
+#[test]
+fn an_export_made_after_a_purge_imports_and_answers_the_same() {
+    let f = Fixture::ucanywhere();
+    f.clock.set(ts("2015-01-01T00:00:00Z"));
+    f.record("old", "usage_statistics", Action::Refuse, Source::Onboarding);
+    f.grant("old", "usage_statistics");
+    f.record("old", "usage_statistics", Action::Withdraw, Source::Settings);
+    f.grant("old", "photos_media");
+    f.store.record(&DecisionInput::new("old", "device_contacts", Action::Grant, Source::Settings).with_scope("contact-42")).unwrap();
+    f.store.ack_sync(f.store.verify().unwrap()).unwrap();
+    f.clock.set(ts("2025-01-01T00:00:00Z"));
+    assert!(f.store.purge().unwrap().removed_events > 0);
+    let doc = f.store.export("old").unwrap();
+    let t = Fixture::ucanywhere();
+    t.clock.set(f.store.now());
+    t.store.import(&doc).unwrap();
+    assert_eq!(answers(&t.store, "old"), answers(&f.store, "old"));
+    t.store.verify().unwrap();
+}
+
+#[test]
+fn an_imported_subject_is_erased_without_a_trace_and_its_export_is_not_replayed() {
+    let (_f, mut doc) = export();
+    let who = "uma.imported-then-erased-2b9e@example.org";
+    doc.subject = who.into();
+    let mut prev = chain::GENESIS.to_string();
+    for r in &mut doc.history {
+        r.subject = Some(who.into());
+        chain::seal(r, &prev);
+        prev = r.hash.clone();
+    }
+    let t = fresh_at(ts("2027-03-15T09:00:00Z"));
+    t.store.import(&doc).unwrap();
+    assert!(contains(&raw(&t), who.as_bytes()));
+    t.store.erase(who, Source::Support).unwrap();
+    assert!(!contains(&raw(&t), who.as_bytes()));
+    assert!(!contains(&raw(&t), b"contact-42"));
+    let again = t.store.import(&doc).unwrap_err();
+    assert!(matches!(again, Error::Import(_)) && again.to_string().contains("was erased"), "{again}");
+    assert!(!contains(&raw(&t), who.as_bytes()), "the refused import wrote nothing");
+    t.store.verify().unwrap();
+}
