@@ -24,6 +24,10 @@ use crate::validate;
 /// The format tag of an export document.
 pub const EXPORT_FORMAT: &str = "consentkit-export/1";
 
+/// How many times an export reads a record that keeps changing under it before it gives up
+/// with [`Error::Busy`].
+const EXPORT_ATTEMPTS: u32 = 8;
+
 /// A category as described in an export.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportedCategory {
@@ -110,10 +114,31 @@ impl ConsentStore {
     pub fn export_with_progress(&self, subject: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<ExportDocument> {
         // A subject an older version stored under an id new input refuses is still exported.
         check_stored_subject(subject)?;
-        let history = self.with_ledger(|l| db::subject_events(&l.conn, subject))?;
-        progress(history.len() as u64, history.len() as u64);
-        let snap = self.snapshot();
         let policy = self.policy();
+        let now = self.now();
+        // The history is read from the ledger and the state from the snapshot: a write landing
+        // between the two (another thread or process) would give a document whose stated state
+        // its own history does not give, which every import refuses. So the state must be the
+        // fold of the history read, or the export reads again.
+        let mut attempts = 0;
+        let (history, state, snap) = loop {
+            let history = self.with_ledger(|l| db::subject_events(&l.conn, subject))?;
+            progress(history.len() as u64, history.len() as u64);
+            let state = self.view_waiting().statuses(subject, now)?;
+            let snap = self.snapshot();
+            let folded = SubjectState::fold(&history);
+            let consistent = folded.under_age == snap.subjects.get(subject).is_some_and(|s| s.under_age)
+                && state
+                    .iter()
+                    .all(|s| policy.category(&s.category).is_ok_and(|c| status_of(c, folded.categories.get(&c.id), now) == s.status));
+            if consistent {
+                break (history, state, snap);
+            }
+            attempts += 1;
+            if attempts >= EXPORT_ATTEMPTS {
+                return Err(Error::Busy(format!("exporting: the record kept changing during {EXPORT_ATTEMPTS} reads")));
+            }
+        };
         // Ordered by permission id. Each permission comes once and there are a few of them:
         // inserting in place costs a few bytes of library, where a sort costs about 5 KB.
         let mut os_permissions: Vec<ExportedOs> = Vec::new();
@@ -123,7 +148,7 @@ impl ConsentStore {
         }
         Ok(ExportDocument {
             format: EXPORT_FORMAT.into(),
-            exported_at: self.now(),
+            exported_at: now,
             subject: subject.into(),
             policy: ExportedPolicy {
                 id: policy.id.clone(),
@@ -142,7 +167,7 @@ impl ConsentStore {
                     .collect(),
             },
             under_age: snap.subjects.get(subject).is_some_and(|s| s.under_age),
-            state: self.statuses(subject)?,
+            state,
             history,
             os_permissions,
         })
@@ -183,11 +208,11 @@ impl ConsentStore {
     pub fn import_with_progress(&self, doc: &ExportDocument, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<Receipt>> {
         let bad = |why: String| Err(Error::Import(why));
         if doc.format != EXPORT_FORMAT {
-            return bad(format!("unknown format '{}' (expected '{EXPORT_FORMAT}')", doc.format));
+            return bad(format!("unknown format '{}' (expected '{EXPORT_FORMAT}')", doc.format.escape_debug()));
         }
         let policy = self.policy().clone();
         if doc.policy.id != policy.id {
-            return bad(format!("document is for policy '{}', this store is for '{}'", doc.policy.id, policy.id));
+            return bad(format!("document is for policy '{}', this store is for '{}'", doc.policy.id.escape_debug(), policy.id));
         }
         // The strict rule for a subject new to this store; a subject it already holds (an older
         // version's `" alice"`) takes the stored-id rule, as every operation on it does.
@@ -196,7 +221,9 @@ impl ConsentStore {
         let mut seen = HashSet::new();
         let mut last_seq = 0;
         for r in &doc.history {
-            let at = format!("receipt seq {} (id {})", r.seq, r.id);
+            // The document's text is escaped in every message (a forged one may carry control
+            // characters to the terminal or log that shows the error).
+            let at = format!("receipt seq {} (id {})", r.seq, r.id.escape_debug());
             if !receipt_is_sealed(r) {
                 return bad(format!("{at} does not verify: its hash does not match its content"));
             }
@@ -204,7 +231,7 @@ impl ConsentStore {
                 return bad(format!("{at} belongs to another subject"));
             }
             if r.policy_id != policy.id {
-                return bad(format!("{at} is for policy '{}'", r.policy_id));
+                return bad(format!("{at} is for policy '{}'", r.policy_id.escape_debug()));
             }
             if let Some(c) = &r.category {
                 policy.category(c).map_err(|e| Error::Import(format!("{at}: {e}")))?;

@@ -195,7 +195,7 @@ impl ConsentStore {
     /// `should_ask`, `os_state`): past the bound, the refresh waits for a probe or write in
     /// progress (up to the busy timeout) instead of answering from a closed view, so a settings
     /// screen is not shown "not asked" for a moment of contention. Only the gate never waits.
-    fn view_waiting(&self) -> View {
+    pub(crate) fn view_waiting(&self) -> View {
         if self.shared.is_fresh() {
             return View::Live(self.shared.snapshot.load());
         }
@@ -311,7 +311,7 @@ impl ConsentStore {
 }
 
 /// A snapshot to answer from: the live one, or a closed stand-in (denies consent-gated features).
-enum View {
+pub(crate) enum View {
     Live(arc_swap::Guard<Arc<Snapshot>>),
     Closed(Box<Snapshot>),
 }

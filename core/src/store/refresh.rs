@@ -434,8 +434,15 @@ impl ConsentStore {
 impl Drop for ConsentStore {
     /// Writes the clock's high-water mark, so a clock set back while the app is closed does not
     /// revive what expired while it ran.
+    /// Also finishes an erasure's or purge's pending WAL scrub: closing is the last chance this
+    /// store has, and another process's open store keeps the WAL (and the erased bytes in it) on
+    /// disk after this one closes, until the next read-write open.
     fn drop(&mut self) {
         if self.mode == OpenMode::ReadWrite && !self.shared.suspended.load(Ordering::Acquire) {
+            // A short wait for readers: a close is not held up for long.
+            if self.shared.scrub_pending.load(Ordering::Acquire) && !finish_scrub_waiting(&self.shared, &self.writer, SCRUB_RETRY_WAIT) {
+                log::warn!("consentkit: a reader kept the WAL at close: the erased content is scrubbed at the next open");
+            }
             if let Some(w) = lock(&self.writer).as_ref() {
                 if let Err(e) = persist_high_water(&self.shared, &w.conn, true) {
                     log::warn!("consentkit: could not write the clock's high-water mark on close: {e}");
