@@ -199,10 +199,13 @@ mod tests {
 
     use super::*;
 
-    fn kit() -> (tempfile::TempDir, Arc<ConsentKit>) {
-        let dir = tempfile::tempdir().unwrap();
-        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
-        (dir, kit)
+    /// A test's outcome: a failed call is an `Err` (the test fails), never a panic in a helper.
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+    fn kit() -> TestResult<(tempfile::TempDir, Arc<ConsentKit>)> {
+        let dir = tempfile::tempdir()?;
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None)?;
+        Ok((dir, kit))
     }
 
     /// The entry called as Swift calls it, with room for `words_len` words and `text_cap` bytes.
@@ -241,112 +244,117 @@ mod tests {
     }
 
     /// Decodes an answer as Swift does.
-    fn decode(feature: &str, words: &[i64], text: &[u8]) -> CheckResult {
+    fn decode(feature: &str, words: &[i64], text: &[u8]) -> Result<CheckResult, std::str::Utf8Error> {
         let n = words[2] as usize;
         let mut at = 0;
         let reasons = (0..n)
             .map(|i| {
                 let len = words[HEADER + n + i] as usize;
-                let category = std::str::from_utf8(&text[at..at + len]).unwrap();
+                let category = std::str::from_utf8(&text[at..at + len])?;
                 at += len;
-                Reason { code: ReasonCode::ALL[words[HEADER + i] as usize], category: category.into() }
+                Ok(Reason { code: ReasonCode::ALL[words[HEADER + i] as usize], category: category.into() })
             })
-            .collect();
-        CheckResult {
+            .collect::<Result<_, _>>()?;
+        Ok(CheckResult {
             feature: feature.into(),
             allowed: words[0] & ALLOWED != 0,
             limited: words[0] & LIMITED != 0,
             reasons,
             valid_until: (words[0] & HAS_VALID_UNTIL != 0).then_some(Timestamp(words[1])),
-        }
+        })
     }
 
     /// Asserts that the gate answers what uniffi answers: the same decision, or CHECK_FAILED (and
     /// no allow) where uniffi throws.
-    fn same(kit: &ConsentKit, token: u64, subject: &str, feature: &str, scope: Option<&str>, when: &str) {
+    fn same(kit: &ConsentKit, token: u64, subject: &str, feature: &str, scope: Option<&str>, when: &str) -> TestResult {
         let (status, words, text) = call(token, subject.as_bytes(), feature.as_bytes(), scope.map(str::as_bytes), 64, 1024);
         match kit.check(subject.into(), feature.into(), scope.map(String::from)) {
-            Ok(decision) => assert_eq!((status, decode(feature, &words, &text)), (ANSWERED, decision), "{when}: {feature} {scope:?}"),
+            Ok(decision) => assert_eq!((status, decode(feature, &words, &text)?), (ANSWERED, decision), "{when}: {feature} {scope:?}"),
             Err(e) => assert_eq!((status, words[0]), (CHECK_FAILED, 0), "{when}: {feature} {scope:?}: uniffi threw {e:?}"),
         }
+        Ok(())
     }
 
-    fn answer(token: u64, subject: &str, feature: &str, scope: Option<&str>) -> CheckResult {
+    fn answer(token: u64, subject: &str, feature: &str, scope: Option<&str>) -> TestResult<CheckResult> {
         let (status, words, text) = call(token, subject.as_bytes(), feature.as_bytes(), scope.map(str::as_bytes), 64, 1024);
         assert_eq!(status, ANSWERED, "{subject} {feature} {scope:?}");
-        decode(feature, &words, &text)
+        Ok(decode(feature, &words, &text)?)
     }
 
     #[test]
-    fn answers_what_the_uniffi_check_answers_allowed_and_denied() {
-        let (_dir, kit) = kit();
-        let token = c_gate_token(kit.clone()).unwrap();
+    fn answers_what_the_uniffi_check_answers_allowed_and_denied() -> TestResult {
+        let (_dir, kit) = kit()?;
+        let token = c_gate_token(kit.clone())?;
         let features = ["contact_lookup", "usage_analytics", "photo_sharing", "contact_sync", "calling"];
-        let compare = |when: &str| {
+        let compare = |when: &str| -> TestResult {
             for f in features {
                 for scope in [None, Some("contact-1")] {
-                    same(&kit, token, "alice", f, scope, when);
+                    same(&kit, token, "alice", f, scope, when)?;
                 }
             }
+            Ok(())
         };
-        compare("nothing recorded (not asked, OS not determined)");
-        kit.grant("alice".into(), "device_contacts".into(), None, Source::Settings).unwrap();
-        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        kit.refuse("alice".into(), "photos_media".into(), None, Source::Settings).unwrap();
-        kit.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
-        compare("granted and refused");
-        let allowed = answer(token, "alice", "contact_lookup", None);
+        compare("nothing recorded (not asked, OS not determined)")?;
+        kit.grant("alice".into(), "device_contacts".into(), None, Source::Settings)?;
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        kit.refuse("alice".into(), "photos_media".into(), None, Source::Settings)?;
+        kit.set_os_permission(OsPermission::CONTACTS, OsState::Granted)?;
+        compare("granted and refused")?;
+        let allowed = answer(token, "alice", "contact_lookup", None)?;
         assert!(allowed.allowed && allowed.reasons.is_empty() && allowed.valid_until.is_some(), "{allowed:?}");
-        let refused = answer(token, "alice", "photo_sharing", None);
+        let refused = answer(token, "alice", "photo_sharing", None)?;
         assert!(!refused.allowed && refused.reasons.iter().any(|r| r.code == ReasonCode::ConsentRefused), "{refused:?}");
-        kit.withdraw("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        assert!(!answer(token, "alice", "usage_analytics", None).allowed, "a returned withdrawal is seen at once");
+        kit.withdraw("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        assert!(!answer(token, "alice", "usage_analytics", None)?.allowed, "a returned withdrawal is seen at once");
         kit.object("alice".into(), "usage_statistics".into(), Source::Settings).ok();
-        kit.set_os_permission(OsPermission::CONTACTS, OsState::Denied).unwrap();
-        kit.set_under_age("bob".into(), true, Source::Settings).unwrap();
-        compare("withdrawn, OS denied");
-        same(&kit, token, "bob", "usage_analytics", None, "under age");
+        kit.set_os_permission(OsPermission::CONTACTS, OsState::Denied)?;
+        kit.set_under_age("bob".into(), true, Source::Settings)?;
+        compare("withdrawn, OS denied")?;
+        same(&kit, token, "bob", "usage_analytics", None, "under age")?;
+        Ok(())
     }
 
     #[test]
-    fn a_failed_check_is_check_failed_and_no_allow() {
-        let (_dir, kit) = kit();
-        let token = c_gate_token(kit.clone()).unwrap();
-        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        assert!(answer(token, "alice", "usage_analytics", None).allowed);
+    fn a_failed_check_is_check_failed_and_no_allow() -> TestResult {
+        let (_dir, kit) = kit()?;
+        let token = c_gate_token(kit.clone())?;
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        assert!(answer(token, "alice", "usage_analytics", None)?.allowed);
         let (status, words, _) = call(token, b"alice", b"teleport", None, 64, 64);
         assert_eq!((status, words[0]), (CHECK_FAILED, 0), "an unknown feature");
         assert!(
             matches!(kit.check("alice".into(), "teleport".into(), None), Err(ConsentKitError::UnknownFeature(_))),
             "uniffi throws the typed error"
         );
-        kit.shutdown().unwrap();
+        kit.shutdown()?;
         let (status, words, _) = call(token, b"alice", b"usage_analytics", None, 64, 64);
         assert_eq!((status, words[0]), (CHECK_FAILED, 0), "a closed kit");
         assert!(matches!(kit.check("alice".into(), "usage_analytics".into(), None), Err(ConsentKitError::Closed(_))));
+        Ok(())
     }
 
     #[test]
-    fn unknown_tokens_and_dropped_kits_answer_unknown_token() {
-        let (_dir, kit) = kit();
-        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        let token = c_gate_token(kit.clone()).unwrap();
-        assert_ne!(token, c_gate_token(kit.clone()).unwrap(), "each registration has its own token");
+    fn unknown_tokens_and_dropped_kits_answer_unknown_token() -> TestResult {
+        let (_dir, kit) = kit()?;
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        let token = c_gate_token(kit.clone())?;
+        assert_ne!(token, c_gate_token(kit.clone())?, "each registration has its own token");
         for bad in [u64::MAX, token + 1_000_000] {
             let (status, words, _) = call(bad, b"alice", b"usage_analytics", None, 64, 64);
             assert_eq!((status, words[0]), (UNKNOWN_TOKEN, 0));
         }
-        kit.shutdown().unwrap();
+        kit.shutdown()?;
         drop(kit);
         let (status, words, _) = call(token, b"alice", b"usage_analytics", None, 64, 64);
         assert_eq!((status, words[0]), (UNKNOWN_TOKEN, 0), "the token keeps no store alive");
+        Ok(())
     }
 
     #[test]
-    fn bad_arguments_and_invalid_utf8_are_invalid_argument_and_no_allow() {
-        let (_dir, kit) = kit();
-        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        let token = c_gate_token(kit.clone()).unwrap();
+    fn bad_arguments_and_invalid_utf8_are_invalid_argument_and_no_allow() -> TestResult {
+        let (_dir, kit) = kit()?;
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        let token = c_gate_token(kit.clone())?;
         for (subject, feature, scope) in [
             (&b"al\xffice"[..], &b"usage_analytics"[..], None),
             (b"alice", b"usage_\xc3", None),
@@ -413,16 +421,17 @@ mod tests {
         // An empty subject (length 0) is text like any other: the gate answers what uniffi answers.
         let (status, words, text) = call(token, b"", b"usage_analytics", None, 64, 64);
         match kit.check("".into(), "usage_analytics".into(), None) {
-            Ok(decision) => assert_eq!((status, decode("usage_analytics", &words, &text)), (ANSWERED, decision)),
+            Ok(decision) => assert_eq!((status, decode("usage_analytics", &words, &text)?), (ANSWERED, decision)),
             Err(_) => assert_eq!((status, words[0]), (CHECK_FAILED, 0)),
         }
+        Ok(())
     }
 
     #[test]
-    fn an_answer_that_does_not_fit_is_no_room_and_no_allow() {
-        let (_dir, kit) = kit();
-        let token = c_gate_token(kit.clone()).unwrap();
-        let denied = kit.check("alice".into(), "photo_sharing".into(), None).unwrap();
+    fn an_answer_that_does_not_fit_is_no_room_and_no_allow() -> TestResult {
+        let (_dir, kit) = kit()?;
+        let token = c_gate_token(kit.clone())?;
+        let denied = kit.check("alice".into(), "photo_sharing".into(), None)?;
         let n = denied.reasons.len();
         assert!(n >= 2, "photo sharing is denied for two reasons: {denied:?}");
         let text: usize = denied.reasons.iter().map(|r| r.category.as_str().len()).sum();
@@ -432,34 +441,36 @@ mod tests {
         assert_eq!((status, words[0]), (NO_ROOM, 0), "text too short");
         let (status, words, bytes) = call(token, b"alice", b"photo_sharing", None, HEADER + 2 * n, text);
         assert_eq!(status, ANSWERED, "exactly enough room");
-        assert_eq!(decode("photo_sharing", &words, &bytes), denied);
+        assert_eq!(decode("photo_sharing", &words, &bytes)?, denied);
+        Ok(())
     }
 
     #[test]
-    fn a_panic_inside_the_entry_is_caught() {
-        let (_dir, kit) = kit();
-        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        let token = c_gate_token(kit.clone()).unwrap();
+    fn a_panic_inside_the_entry_is_caught() -> TestResult {
+        let (_dir, kit) = kit()?;
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        let token = c_gate_token(kit.clone())?;
         crate::guard::tests::arm_panic();
         let (status, words, _) = call(token, b"alice", b"usage_analytics", None, 64, 64);
         assert_eq!((status, words[0]), (PANICKED, 0));
-        assert!(answer(token, "alice", "usage_analytics", None).allowed, "the next call answers");
+        assert!(answer(token, "alice", "usage_analytics", None)?.allowed, "the next call answers");
+        Ok(())
     }
 
     #[test]
-    fn the_answer_carries_the_proof_remaining_read_before_the_check() {
-        let (_dir, kit) = kit();
-        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        let token = c_gate_token(kit.clone()).unwrap();
-        let bound = u64::try_from(consentkit_core::CROSS_PROCESS_BOUND.as_nanos()).unwrap();
+    fn the_answer_carries_the_proof_remaining_read_before_the_check() -> TestResult {
+        let (_dir, kit) = kit()?;
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        let token = c_gate_token(kit.clone())?;
+        let bound = u64::try_from(consentkit_core::CROSS_PROCESS_BOUND.as_nanos())?;
         let (status, words, _) = call(token, b"alice", b"usage_analytics", None, 64, 64);
         assert_eq!((status, words[0] & ALLOWED), (ANSWERED, ALLOWED));
         assert!(words[3] > 0 && words[3] as u64 <= bound, "freshly opened: proven for up to the bound: {}", words[3]);
         // Suspended, nothing proves the snapshot again: the word counts down with the proof.
-        kit.suspend().unwrap();
-        let before = kit.proof_remaining_nanos().unwrap();
+        kit.suspend()?;
+        let before = kit.proof_remaining_nanos()?;
         let (status, words, _) = call(token, b"alice", b"usage_analytics", None, 64, 64);
-        let after = kit.proof_remaining_nanos().unwrap();
+        let after = kit.proof_remaining_nanos()?;
         assert_eq!(status, ANSWERED);
         let proven = words[3] as u64;
         assert!(after <= proven && proven <= before, "{after} <= {proven} <= {before}: read within the call, from the same proof");
@@ -468,16 +479,16 @@ mod tests {
         let (status, words, _) = call(token, b"alice", b"photo_sharing", None, 64, 1024);
         assert_eq!((status, words[0] & ALLOWED), (ANSWERED, 0));
         assert!(words[3] as u64 <= proven);
-        kit.resume().unwrap();
-        kit.shutdown().unwrap();
+        kit.resume()?;
+        kit.shutdown()?;
         let (status, words, _) = call(token, b"alice", b"usage_analytics", None, 64, 64);
         assert_eq!((status, words[0]), (CHECK_FAILED, 0), "closed: no proof, no answer");
+        Ok(())
     }
 
     #[test]
-    fn the_layout_and_the_reason_codes_are_what_the_header_says() {
-        let header =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/swift/Sources/ConsentKitFFIC/ConsentKitGate.h")).unwrap();
+    fn the_layout_and_the_reason_codes_are_what_the_header_says() -> TestResult {
+        let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/swift/Sources/ConsentKitFFIC/ConsentKitGate.h"))?;
         for (name, value) in [
             ("CONSENTKIT_GATE_LAYOUT", LAYOUT as i64),
             ("CONSENTKIT_GATE_ANSWERED", ANSWERED as i64),
@@ -496,8 +507,9 @@ mod tests {
             let line = header
                 .lines()
                 .find(|l| l.starts_with(&format!("#define {name} ")))
-                .unwrap_or_else(|| panic!("{name} is not defined in the header"));
-            let defined: i64 = line.split_whitespace().nth(2).unwrap().trim_matches(|c| c == '(' || c == ')').parse().unwrap();
+                .ok_or_else(|| format!("{name} is not defined in the header"))?;
+            let value_text = line.split_whitespace().nth(2).ok_or_else(|| format!("{name} has no value in the header"))?;
+            let defined: i64 = value_text.trim_matches(|c| c == '(' || c == ')').parse()?;
             assert_eq!(defined, value, "{name}");
         }
         assert_eq!(consentkit_gate_layout(), LAYOUT);
@@ -507,12 +519,14 @@ mod tests {
         let names: Vec<&str> = ReasonCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(names[0], "consent_not_asked");
         assert_eq!(names[11], "store_unavailable");
+        Ok(())
     }
 
     #[test]
-    fn the_token_export_is_guarded() {
-        let (_dir, kit) = kit();
+    fn the_token_export_is_guarded() -> TestResult {
+        let (_dir, kit) = kit()?;
         crate::guard::tests::arm_panic();
         assert!(matches!(c_gate_token(kit), Err(ConsentKitError::Internal(m)) if m.contains("injected panic")));
+        Ok(())
     }
 }
