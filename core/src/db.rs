@@ -637,9 +637,6 @@ pub fn set_head(conn: &Connection, seq: u64, hash: &str, digest: &str, time_high
     Ok(())
 }
 
-/// The meta key of the time mark's sealed copy.
-pub const TIME_SEAL_KEY: &str = "time_high_water_seal";
-
 /// The sealed copy of the clock's high-water mark `mark` in the file whose erasure key is `key`:
 /// `<millis>:<sha256 of the tag, the key and the millis>`.
 fn sealed_time(key: &str, mark: i64) -> String {
@@ -662,10 +659,11 @@ fn time_seal(key: &str, mark: i64) -> String {
 /// For a mark-only write (no event); a write records its mark with its head ([`set_head`]).
 pub fn set_time_mark(conn: &Connection, mark: i64) -> Result<()> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    if time_mark(&tx)?.is_some_and(|m| m >= mark) {
+    let rows = time_mark_rows(&tx)?;
+    if rows.mark()?.is_some_and(|m| m >= mark) {
         return Ok(());
     }
-    let key = meta(&tx, "erasure_key")?.unwrap_or_default();
+    let key = rows.key;
     tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('time_high_water', ?1), ('time_high_water_seal', ?2)")?
         .execute(params![mark.to_string(), sealed_time(&key, mark)])?;
     tx.commit()?;
@@ -674,23 +672,47 @@ pub fn set_time_mark(conn: &Connection, mark: i64) -> Result<()> {
 
 /// The clock's high-water mark the file records: the later of the plain mark
 /// (`time_high_water`, which earlier builds read and write) and its sealed copy
-/// ([`TIME_SEAL_KEY`]), so a plain mark lowered or deleted by hand does not let a clock set back
+/// (`time_high_water_seal`), so a plain mark lowered or deleted by hand does not let a clock set back
 /// revive an expired grant, and an earlier build that moved the plain mark on is still read. A
 /// sealed copy that does not verify is `Tampered(TimeMarkEdited)` (fail closed). A file without
 /// the copy (an earlier build's) gives its plain mark. Like the state digest the seal is unkeyed
 /// (the erasure key is in the file): it stops edits, not a forger who recomputes it or deletes the
 /// copy (ARCHITECTURE, known limits).
 pub fn time_mark(conn: &Connection) -> Result<Option<i64>> {
-    let plain = meta(conn, "time_high_water")?.and_then(|v| v.parse::<i64>().ok());
-    let Some(sealed) = meta(conn, TIME_SEAL_KEY)? else { return Ok(plain.map(|p| p.min(Timestamp::MAX.millis()))) };
-    let key = meta(conn, "erasure_key")?.unwrap_or_default();
-    let verified = sealed
-        .split_once(':')
-        .and_then(|(mark, seal)| mark.parse::<i64>().ok().filter(|&m| m.to_string() == mark && time_seal(&key, m) == seal));
-    match verified {
-        // Never past the last time a receipt can carry (an earlier build kept any reading).
-        Some(mark) => Ok(Some(plain.map_or(mark, |p| p.max(mark)).min(Timestamp::MAX.millis()))),
-        None => Err(Error::Tampered(ChainBreak::TimeMarkEdited { value: crate::input::escape(&crate::text::shorten(&sealed)) })),
+    time_mark_rows(conn)?.mark()
+}
+
+/// The three `meta` rows the time mark is made of, read in one statement (every catch-up and
+/// every mark-only save reads them).
+struct TimeMarkRows {
+    plain: Option<String>,
+    sealed: Option<String>,
+    key: String,
+}
+
+fn time_mark_rows(conn: &Connection) -> Result<TimeMarkRows> {
+    let (plain, sealed, key) = conn
+        .prepare_cached(
+            "SELECT (SELECT value FROM meta WHERE key = 'time_high_water'), \
+             (SELECT value FROM meta WHERE key = 'time_high_water_seal'), (SELECT value FROM meta WHERE key = 'erasure_key')",
+        )?
+        .query_row([], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?)))?;
+    Ok(TimeMarkRows { plain, sealed, key: key.unwrap_or_default() })
+}
+
+impl TimeMarkRows {
+    /// The mark these rows give ([`time_mark`]).
+    fn mark(&self) -> Result<Option<i64>> {
+        let plain = self.plain.as_deref().and_then(|v| v.parse::<i64>().ok());
+        let Some(sealed) = &self.sealed else { return Ok(plain.map(|p| p.min(Timestamp::MAX.millis()))) };
+        let verified = sealed
+            .split_once(':')
+            .and_then(|(mark, seal)| mark.parse::<i64>().ok().filter(|&m| m.to_string() == mark && time_seal(&self.key, m) == seal));
+        match verified {
+            // Never past the last time a receipt can carry (an earlier build kept any reading).
+            Some(mark) => Ok(Some(plain.map_or(mark, |p| p.max(mark)).min(Timestamp::MAX.millis()))),
+            None => Err(Error::Tampered(ChainBreak::TimeMarkEdited { value: crate::input::escape(&crate::text::shorten(sealed)) })),
+        }
     }
 }
 
