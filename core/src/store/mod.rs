@@ -760,18 +760,26 @@ mod tests {
         assert_eq!(crate::db::meta(&conn, crate::state_proof::DIGEST_KEY).unwrap(), Some(sum.seal(seq, &hash)), "sealed again");
     }
 
-    /// Another process saw the time move past an expiry and persisted its mark (a mark-only
-    /// commit: no event, same head); then the device clock was set back. This store, idle all the
-    /// while, never read the later time itself: its catch-up takes the file's mark, so the
-    /// expired grant stays expired here too.
-    #[test]
-    fn a_later_mark_another_process_persisted_is_taken_without_a_new_event() {
+    /// A store at `consent.db` on a manual clock at t0 (2026-01-15 09:00), where alice granted
+    /// usage statistics.
+    fn alice_granted_at_t0() -> (tempfile::TempDir, Timestamp, crate::ManualClock, ConsentStore) {
         let dir = tempfile::tempdir().unwrap();
         let t0 = Timestamp::parse("2026-01-15T09:00:00Z").unwrap();
         let clock = crate::ManualClock::new(t0);
         let path = dir.path().join("consent.db");
         let store = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(clock.clone()), OpenMode::ReadWrite).unwrap();
         store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+        (dir, t0, clock, store)
+    }
+
+    /// Another process saw the time move past an expiry and persisted its mark (a mark-only
+    /// commit: no event, same head); then the device clock was set back. This store, idle all the
+    /// while, never read the later time itself: its catch-up takes the file's mark, so the
+    /// expired grant stays expired here too.
+    #[test]
+    fn a_later_mark_another_process_persisted_is_taken_without_a_new_event() {
+        let (dir, t0, clock, store) = alice_granted_at_t0();
+        let path = dir.path().join("consent.db");
         assert!(store.check("alice", "usage_analytics", None).unwrap().allowed);
         // The other process, at a time past the 13-month lifetime.
         let later = Timestamp::parse("2027-06-01T00:00:00Z").unwrap();
@@ -791,12 +799,8 @@ mod tests {
     /// `ClockBehind` here as it would be in the other process.
     #[test]
     fn a_write_is_stamped_at_the_mark_its_catch_up_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let t0 = Timestamp::parse("2026-01-15T09:00:00Z").unwrap();
-        let clock = crate::ManualClock::new(t0);
+        let (dir, t0, clock, store) = alice_granted_at_t0();
         let path = dir.path().join("consent.db");
-        let store = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(clock.clone()), OpenMode::ReadWrite).unwrap();
-        store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
         let later = Timestamp::parse("2026-03-01T00:00:00Z").unwrap();
         crate::db::set_time_mark(&Connection::open(&path).unwrap(), later.millis()).unwrap();
         clock.set(Timestamp(t0.millis() + 60_000));
