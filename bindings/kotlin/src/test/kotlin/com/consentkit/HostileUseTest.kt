@@ -10,15 +10,7 @@ import java.io.File
 import java.nio.file.Files
 
 /** What a hostile caller tries against the Kotlin API, each a defect found by review (rev-platform). */
-class HostileUseTest {
-    private val dir: File = Files.createTempDirectory("consentkit-hostile").toFile()
-    private val consent = ConsentManager.open(File(dir, "consent.db").path)
-
-    @AfterEach
-    fun cleanUp() {
-        consent.close()
-        dir.deleteRecursively()
-    }
+class HostileUseTest : TempStoreTest("consentkit-hostile") {
 
     @Test
     fun `a negative pendingSync limit is InvalidInput naming it, not every pending event`() {
@@ -251,15 +243,7 @@ class ConcurrentCloseTest {
 }
 
 /** Bad sync limits and the Java view of the OS permission calls (rev-platform 2). */
-class SyncLimitAndJavaTest {
-    private val dir: File = Files.createTempDirectory("consentkit-hostile2").toFile()
-    private val consent = ConsentManager.open(File(dir, "consent.db").path)
-
-    @AfterEach
-    fun cleanUp() {
-        consent.close()
-        dir.deleteRecursively()
-    }
+class SyncLimitAndJavaTest : TempStoreTest("consentkit-hostile2") {
 
     @Test
     fun `a syncBatch limit of 0 or below is InvalidInput naming it, not a batch of one`() {

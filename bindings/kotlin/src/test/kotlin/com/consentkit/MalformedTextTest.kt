@@ -56,15 +56,7 @@ class MalformedTextTest {
 }
 
 /** The calls MalformedTextTest missed: the sync client and the OS permission ids and state names (rev-platform 2). */
-class MalformedTextEverywhereTest {
-    private val dir: File = Files.createTempDirectory("consentkit-text2").toFile()
-    private val consent = ConsentManager.open(File(dir, "consent.db").path)
-
-    @AfterEach
-    fun cleanUp() {
-        consent.close()
-        dir.deleteRecursively()
-    }
+class MalformedTextEverywhereTest : TempStoreTest("consentkit-text2") {
 
     @Test
     fun `a lone surrogate in a device id, a server reply, a permission id or a state name is InvalidInput naming it`() {
