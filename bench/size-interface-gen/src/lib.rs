@@ -13,9 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use anyhow::{bail, Result};
-use uniffi_meta::{
-    EnumMetadata, EnumShape, FieldMetadata, FnParamMetadata, Metadata, ObjectImpl, RecordMetadata, TraitKind, Type,
-};
+use uniffi_meta::{EnumMetadata, EnumShape, FieldMetadata, FnParamMetadata, Metadata, ObjectImpl, RecordMetadata, TraitKind, Type};
 
 /// The generated crate: its Cargo package name and `lib.rs`.
 pub struct Generated {
@@ -292,11 +290,9 @@ impl Gen {
             Type::Object { module_path, name, imp: ObjectImpl::Struct } => {
                 bb(&format!("std::sync::Arc::new({})", self.path(module_path, name)))
             }
-            Type::Object { module_path, name, imp: ObjectImpl::Trait(_) } => bb(&format!(
-                "std::sync::Arc::new({}Floor) as {}",
-                self.path(module_path, name),
-                self.rust_type(ty)?
-            )),
+            Type::Object { module_path, name, imp: ObjectImpl::Trait(_) } => {
+                bb(&format!("std::sync::Arc::new({}Floor) as {}", self.path(module_path, name), self.rust_type(ty)?))
+            }
             Type::CallbackInterface { module_path, name } => {
                 bb(&format!("Box::new({}Floor) as {}", self.path(module_path, name), self.rust_type(ty)?))
             }
@@ -309,11 +305,9 @@ impl Gen {
             }
             Type::Sequence { inner_type } => bb(&format!("vec![{}]", self.floor(inner_type)?)),
             Type::Set { inner_type } => bb(&format!("std::collections::HashSet::from([{}])", self.floor(inner_type)?)),
-            Type::Map { key_type, value_type } => bb(&format!(
-                "std::collections::HashMap::from([({}, {})])",
-                self.floor(key_type)?,
-                self.floor(value_type)?
-            )),
+            Type::Map { key_type, value_type } => {
+                bb(&format!("std::collections::HashMap::from([({}, {})])", self.floor(key_type)?, self.floor(value_type)?))
+            }
         })
     }
 
@@ -341,7 +335,14 @@ impl Gen {
     }
 
     /// `fn name(receiver, a: A, ...) -> R`
-    fn signature(&self, name: &str, receiver: Option<&str>, inputs: &[FnParamMetadata], ret: &Option<Type>, throws: &Option<Type>) -> Result<String> {
+    fn signature(
+        &self,
+        name: &str,
+        receiver: Option<&str>,
+        inputs: &[FnParamMetadata],
+        ret: &Option<Type>,
+        throws: &Option<Type>,
+    ) -> Result<String> {
         let mut params: Vec<String> = receiver.into_iter().map(String::from).collect();
         for p in inputs {
             params.push(format!("{}: {}", p.name, self.param_type(p)?));
@@ -387,8 +388,7 @@ impl Gen {
         let mut s = String::new();
         doc(&mut s, &r.docstring);
         writeln!(s, "#[derive(uniffi::Record)]\npub struct {} {{\n{}}}", r.name, self.fields(&r.fields, "    ")?)?;
-        let inits: Vec<String> =
-            r.fields.iter().map(|f| Ok(format!("{}: {}", f.name, self.floor(&f.ty)?))).collect::<Result<_>>()?;
+        let inits: Vec<String> = r.fields.iter().map(|f| Ok(format!("{}: {}", f.name, self.floor(&f.ty)?))).collect::<Result<_>>()?;
         writeln!(s, "impl {} {{\n    pub fn floor() -> Self {{\n        Self {{ {} }}\n    }}\n}}\n", r.name, inits.join(", "))?;
         Ok(s)
     }
@@ -488,7 +488,9 @@ impl Gen {
             writeln!(decls, "    {sig};")?;
             writeln!(defs, "    {sig} {{\n        {}\n    }}", self.body(Some("self"), &m.inputs, &m.return_type, &m.throws)?)?;
         }
-        Ok(format!("{attr}\npub trait {name}: Send + Sync {{\n{decls}}}\npub struct {name}Floor;\nimpl {name} for {name}Floor {{\n{defs}}}\n\n"))
+        Ok(format!(
+            "{attr}\npub trait {name}: Send + Sync {{\n{decls}}}\npub struct {name}Floor;\nimpl {name} for {name}Floor {{\n{defs}}}\n\n"
+        ))
     }
 }
 
@@ -570,7 +572,12 @@ mod tests {
         assert!(lib.contains("uniffi::setup_scaffolding!();"), "{lib}");
         assert!(lib.contains("#[doc = \"The version.\\nSecond line \\\"quoted\\\".\"]\n#[uniffi::export]\npub fn version_of(path: String, n: u8) -> Result<String, crate::error::KitError> {"), "{lib}");
         assert!(lib.contains("std::hint::black_box((path, n,)); if std::hint::black_box(false) { Err(crate::error::KitError::floor()) } else { Ok(std::hint::black_box(String::new())) }"), "{lib}");
-        assert!(lib.contains("pub mod error {\n#[derive(Debug, uniffi::Error)]\n#[uniffi(flat_error)]\npub enum KitError {\n    Bad,\n    Worse,\n}"), "{lib}");
+        assert!(
+            lib.contains(
+                "pub mod error {\n#[derive(Debug, uniffi::Error)]\n#[uniffi(flat_error)]\npub enum KitError {\n    Bad,\n    Worse,\n}"
+            ),
+            "{lib}"
+        );
         assert!(lib.contains("0 => Self::Bad,\n            _ => Self::Worse,"), "{lib}");
     }
 
