@@ -25,7 +25,8 @@
 # stripped: 2,423,320 B from `cargo build` (no LTO), 2,321,016 B as a cdylib with thin LTO,
 # 2,085,848 B with fat LTO (the profile since then).
 # The baseline crate is its own workspace: its [profile.*] tables must equal the workspace's, or
-# this script stops (the comparison would not be fair).
+# this script stops (the comparison would not be fair). The interface floor's Cargo.toml is the
+# baseline's (dependencies, features, profile) under the library's crate name.
 # Prints a Markdown section on stdout; progress on stderr. Then (on Linux) where the share goes:
 # by section, and by module of ours or crate of the code, read from the unstripped builds with
 # `nm` and `size`.
@@ -117,9 +118,12 @@ done
 counts=$(python3 - "target/release/libconsentkit_ffi.$ext" "$ilib" "$clib" <<'PY'
 import ctypes, re, subprocess, sys
 ours, *floors = sys.argv[1:]
-def exports(path):
-    out = subprocess.run(["nm", "-D", "--defined-only", path], capture_output=True, text=True, check=True).stdout
-    return {f[-1] for f in (l.split() for l in out.splitlines()) if len(f) >= 3}
+def exports(path):  # the defined dynamic symbols (Mach-O: the defined external ones, without the leading _)
+    darwin = sys.platform == "darwin"
+    cmd = ["nm", "-gU", path] if darwin else ["nm", "-D", "--defined-only", path]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    names = {f[-1] for f in (l.split() for l in out.splitlines()) if len(f) >= 3}
+    return {n[1:] if darwin and n.startswith("_") else n for n in names}
 mine = {n for n in exports(ours) if not n.startswith(("Java_", "consentkit_gate"))}
 ours_lib = ctypes.CDLL(ours)
 for floor in floors:
