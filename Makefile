@@ -73,6 +73,8 @@ test: test-rust test-cli-install test-server test-kotlin test-swift ## Run every
 .PHONY: test-rust
 test-rust: deps ## Rust: core unit/integration/property tests, FFI conformance runner, CLI end-to-end tests
 	$(CARGO) test --workspace --exclude consentkit-server
+	@# The size benchmark's interface-floor generator (its own workspace, as bench/size-baseline).
+	CARGO_TARGET_DIR=$(ROOT)/target/bench-size/interface-gen-target $(CARGO) test --quiet --manifest-path bench/size-interface-gen/Cargo.toml
 
 .PHONY: tools-postgres
 tools-postgres: ## Server: make sure PostgreSQL 15 is there (installs Debian's postgresql-15 if missing and root)

@@ -76,8 +76,8 @@ full=$(strip_copy "$out/baseline-full-target/release/libsize_baseline.$ext" "$ou
 # baseline) with the baseline's Cargo.lock.
 echo "building and testing the interface-floor generator (debug)..." >&2
 gen_target="$out/interface-gen-target"
-CARGO_TARGET_DIR="$gen_target" cargo test --quiet --offline --manifest-path bench/size-interface-gen/Cargo.toml >&2
-CARGO_TARGET_DIR="$gen_target" cargo build --quiet --offline --manifest-path bench/size-interface-gen/Cargo.toml
+CARGO_TARGET_DIR="$gen_target" cargo test --quiet --manifest-path bench/size-interface-gen/Cargo.toml >&2
+CARGO_TARGET_DIR="$gen_target" cargo build --quiet --manifest-path bench/size-interface-gen/Cargo.toml
 ifsrc="$out/interface-floor"
 rm -rf "$ifsrc/src"
 mkdir -p "$ifsrc/src"
@@ -101,7 +101,7 @@ cp bench/size-baseline/Cargo.lock "$ifsrc/Cargo.lock"
 ifloor_build() { # NAME [cargo args...]
     local name=$1; shift
     echo "building the $name (release)..." >&2
-    (cd "$ifsrc" && CARGO_TARGET_DIR="$out/$name-target" cargo build --quiet --offline --release "$@")
+    (cd "$ifsrc" && CARGO_TARGET_DIR="$out/$name-target" cargo build --quiet --release "$@")
 }
 ifloor_build interface-floor
 ifloor_build combined-floor --features deps
