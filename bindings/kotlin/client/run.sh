@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds and installs com.consentkit:consentkit-kotlin into the local Maven repository, then
-# compiles the README's Kotlin quick start as a separate client project and runs it (issue #16).
+# compiles the README's Kotlin quick start as a separate client project and runs it (issue #16),
+# after the client's own JUnit test of the test-fixtures clock (the README's "Tests of your app").
 # Usage: bindings/kotlin/client/run.sh [mvn command, default: mvn]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,4 +46,6 @@ awk '/<!-- quick-start-kotlin:begin -->/{on=1; next} /<!-- quick-start-kotlin:en
   grep -v '^import ' "$here/target/quickstart/block.txt" | sed 's/^/    /'
   echo "}"
 } > "$out"
-cd "$here" && $MVN -B -q --no-transfer-progress compile exec:java
+rm -rf "$here/target/surefire-reports"
+cd "$here" && $MVN -B -q --no-transfer-progress test exec:java
+[ -f "$here/target/surefire-reports/TEST-quickstart.ManualClockClientTest.xml" ] || { echo "the client test of the test-fixtures clock did not run" >&2; exit 1; }

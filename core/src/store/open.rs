@@ -169,6 +169,11 @@ impl ConsentStore {
     /// another version of the policy. Stores of one file in one process share one snapshot.
     pub fn open_with(path: impl AsRef<Path>, policy: Arc<Policy>, clock: Arc<dyn Clock>, mode: OpenMode) -> Result<ConsentStore> {
         let path = path.as_ref().to_path_buf();
+        if path.as_os_str().is_empty() {
+            // SQLite would open a private temporary database and fail later, saying "could not
+            // enable WAL": name the actual mistake (an unset setting, a blank variable).
+            return Err(Error::StoreUnavailable { path, why: "the path is empty: give the database file's path".into() });
+        }
         let in_memory = is_memory(&path);
         // An in-memory store gets a named in-memory database (SQLite's memdb VFS, shared by name
         // within this process) so its read connection sees what the writer wrote.

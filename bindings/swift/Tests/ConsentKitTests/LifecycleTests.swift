@@ -110,6 +110,22 @@ final class LifecycleTests: XCTestCase {
         }
     }
 
+    /// What the README says of a closed manager: every call throws `.Closed`, but `changes(of:)`,
+    /// which returns a stream that is already finished (no throw, no element), and `close()`.
+    func testAfterCloseChangesIsAFinishedStreamAndObserveThrowsClosed() async throws {
+        await consent.close()
+        await consent.close()  // idempotent
+        var received = 0
+        for await _ in try consent.changes(of: "alice") { received += 1 }
+        XCTAssertEqual(received, 0, "a stream asked of a closed manager is finished at once")
+        XCTAssertThrowsError(try consent.observe("alice") { _ in }) { error in
+            guard case ConsentKitError.Closed = error else { return XCTFail("observe after close: \(error)") }
+        }
+        XCTAssertThrowsError(try consent.statuses("alice")) { error in
+            guard case ConsentKitError.Closed = error else { return XCTFail("statuses after close: \(error)") }
+        }
+    }
+
     func testTheCacheIsBoundedByTheCrossProcessBound() throws {
         try consent.grant("alice", category: "usage_statistics")
         XCTAssertTrue(try consent.isAllowed("alice", feature: "usage_analytics"))

@@ -6,6 +6,10 @@ import android.content.pm.PackageManager
 import android.os.Build
 import androidx.core.content.ContextCompat
 import com.consentkit.*
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.launch
 
 /** One ConsentManager for the process, opened fail-closed at start-up. */
 class UCAnywhereApp : Application() {
@@ -21,10 +25,16 @@ class UCAnywhereApp : Application() {
             // A damaged file: move it aside (kept for support) and start afresh; ask the user again.
             if (why.canQuarantine) consent = consent.quarantineAndReopen().manager
         }
+        // The stored OS states are the last ones reported, possibly before the process was ended
+        // by a revocation in the OS settings: report them at every process start too (a process
+        // started for background work never resumes an Activity).
+        appScope.launch { reportOsPermissions() }
     }
 
+    private val appScope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+
     /**
-     * Call from every Activity.onResume, in a coroutine (e.g. `lifecycleScope.launch`): the user may
+     * Called at start-up (onCreate) and from every Activity.onResume, in a coroutine (e.g. `lifecycleScope.launch`): the user may
      * have changed permissions in the OS settings. A change is a write (fsync), so it runs on
      * Dispatchers.IO. Both permissions the built-in catalog names are reported: photos_media needs
      * `photos`, which never reported stays not_determined and keeps photo sharing off.

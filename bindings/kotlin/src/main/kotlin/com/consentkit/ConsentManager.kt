@@ -490,12 +490,24 @@ class ConsentManager internal constructor(
     /**
      * Calls [listener] (on a background thread, possibly before this returns) with the current
      * status of each category, then for each status change; close the result to stop. Closing it
-     * is idempotent, and works from inside [listener] and after the manager closed.
+     * is idempotent, and works from inside [listener] and after the manager closed. A [listener]
+     * that throws (an exception or an `Error`) stays registered; ConsentKit logs that it threw, at
+     * error, without its message.
      */
     @Throws(ConsentKitException::class)
     fun observe(subject: String?, listener: (StatusChange) -> Unit): AutoCloseable {
         val handle = kit.observe(textOrNull("subject", subject), object : ConsentListener {
-            override fun onChange(change: StatusChange) = listener(change)
+            override fun onChange(change: StatusChange) {
+                try {
+                    listener(change)
+                } catch (e: Exception) {
+                    throw e // uniffi's callback code catches it: logged at error, without its text
+                } catch (e: Throwable) {
+                    // An Error (`TODO()`, `assert`) would pass uniffi's catch to JNA, which prints its
+                    // text and tells Rust the call succeeded: hand it over as an exception instead.
+                    throw RuntimeException("the listener threw ${e.javaClass.name}")
+                }
+            }
         })
         // Once only: a second unregister on the destroyed handle threw IllegalStateException.
         val open = AtomicBoolean(true)

@@ -32,15 +32,17 @@ object ConsentKitLog {
 
     /**
      * Sends every record to [sink] instead of the platform's log. Called on whichever thread
-     * logged: keep it thread-safe and quick. An exception from [sink] loses that record only.
+     * logged: keep it thread-safe and quick. An exception (or `Error`) from [sink] loses that
+     * record only.
      */
     fun install(sink: (LogRecord) -> Unit) {
         setLogSink(object : LogSink {
             override fun log(record: LogRecord) {
                 try {
                     sink(record)
-                } catch (e: Exception) {
-                    // A failing sink must not fail the ConsentKit call that logged.
+                } catch (e: Throwable) {
+                    // A failing sink must not fail the ConsentKit call that logged. Not only
+                    // Exception: an Error would reach JNA, which prints its text (app data).
                 }
             }
         })

@@ -26,6 +26,26 @@ class OsPermissionTest {
         dir.deleteRecursively()
     }
 
+    /**
+     * What the README tells apps to plan for: the last reported state survives a restart, so a
+     * permission revoked while the app was not running reads as granted until the app reports it
+     * again at launch; the report then denies at once.
+     */
+    @Test
+    fun `the last reported state survives a reopen until the app reports again`() {
+        val path = File(dir, "restart.db").path
+        ConsentManager.openStrict(path).use {
+            it.grant("alice", Category.DEVICE_CONTACTS, Source.ONBOARDING)
+            it.reportOsPermission(OsPermission.CONTACTS, OsState.GRANTED)
+        }
+        ConsentManager.openStrict(path).use {
+            assertEquals(OsState.GRANTED, it.osPermission(OsPermission.CONTACTS), "stored, not reset at open")
+            assertTrue(it.isAllowed("alice", Feature.CONTACT_LOOKUP), "the stored state counts until a new report")
+            it.reportOsPermission(OsPermission.CONTACTS, OsState.DENIED) // the launch-time report
+            assertFalse(it.isAllowed("alice", Feature.CONTACT_LOOKUP))
+        }
+    }
+
     @Test
     fun `predefined constants are the catalog ids`() {
         assertEquals(

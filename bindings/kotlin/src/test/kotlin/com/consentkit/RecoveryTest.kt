@@ -23,6 +23,24 @@ class RecoveryTest {
         dir.deleteRecursively()
     }
 
+    /**
+     * An empty path (an unset setting, a blank variable) fails closed saying so: it was reported as
+     * "could not enable WAL (journal mode is delete)", SQLite's temporary database, which named
+     * nothing the app could fix. Strictly opened, the same message in a typed error.
+     */
+    @Test
+    fun `an empty path fails closed, saying the path is empty`() {
+        val gate = ConsentManager.open("")
+        val reason = gate.unavailableReason!!
+        assertEquals(UnavailableKind.UNREADABLE, reason.kind)
+        assertFalse(reason.canQuarantine, "nothing to move aside")
+        assertTrue(reason.message.contains("the path is empty"), reason.message)
+        assertFalse(gate.isAllowed("alice", Feature.USAGE_ANALYTICS))
+        gate.close()
+        val strict = assertThrows<ConsentKitException.StoreUnavailable> { ConsentManager.openStrict("") }
+        assertTrue(strict.message.orEmpty().contains("the path is empty"), strict.message)
+    }
+
     @Test
     fun `a damaged store says why, typed, and the app recovers with quarantine and reopen`() {
         val damaged = File(dir, "consent.db").apply { writeBytes(ByteArray(8192) { 7 }) }
