@@ -104,7 +104,7 @@ tools-kotlin: ## Kotlin: make sure a JDK and Maven are there (installs Debian's 
 		else echo "the Kotlin suite needs a JDK 17+ and Maven on PATH"; exit 1; fi; }
 
 .PHONY: test-kotlin
-test-kotlin: deps tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner; then the README quick start as a client of the installed package
+test-kotlin: deps tools-kotlin ## Kotlin: JUnit on the desktop JVM through JNA, incl. the conformance runner; then the README quick start and its test-fixtures clock test as a client of the installed package
 	@# The bindings are generated anew each build: classes of types since removed must not linger.
 	rm -rf $(KOTLIN)/target/classes/com/consentkit/ffi
 	cd $(KOTLIN) && $(MVN) -B --no-transfer-progress test
