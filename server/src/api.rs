@@ -282,6 +282,11 @@ async fn check(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
     let policy = app.policy.clone();
     // A feature the catalog does not have is refused before anything of the subject is read.
     policy.feature(&feature).map_err(|e| ApiError::invalid(e.to_string()))?;
+    // So is a device id no device can have (empty, over 128 characters, a control character):
+    // nothing is read, and no access-log line keeps the text as typed.
+    if let Some(device) = l.device.as_deref() {
+        ingest::check_device(device)?;
+    }
     let detail = json!({ "feature": feature, "device": l.device });
     let value = logged_read(&app, &caller, &l.subject, "check", detail, async |_, view| {
         let (overall, per_device) = view.check(&policy, &feature, l.scope.as_deref(), l.device.as_deref(), now)?;

@@ -228,3 +228,25 @@ fn a_signed_out_request_for_a_console_path_holding_any_other_text_returns_to_sig
         assert_eq!(status, 200, "{path}: the sign-in page opens: {page}");
     }
 }
+
+#[test]
+fn a_check_naming_a_device_id_no_device_can_have_is_refused_before_the_subject_is_read_and_logs_nothing() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    let url = format!("{}/v1/subjects/check", server.url);
+    // As an unknown feature is: the request is refused for what it is, nothing of the subject is
+    // read, and no access-log line keeps the typed text (here up to the body limit, or text that
+    // could reorder a line where the log is shown).
+    for (what, device) in [("an empty device", String::new()), ("a 100,000-byte device", "d".repeat(100_000)), ("a control character", "ph\u{1b}one".into())]
+    {
+        let reply = post(&url, SUPPORT, &json!({ "subject": "alice", "feature": "photo_sharing", "device": device }));
+        assert_typed(what, &reply, 422, "device id");
+        assert_eq!(pg.count("SELECT count(*) FROM access_log"), 0, "{what}: nothing of the subject was read: {}", reply.text);
+    }
+    let ok = post(&url, SUPPORT, &json!({ "subject": "alice", "feature": "photo_sharing", "device": "phone" }));
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
