@@ -241,7 +241,8 @@ fn a_check_naming_a_device_id_no_device_can_have_is_refused_before_the_subject_i
     // As an unknown feature is: the request is refused for what it is, nothing of the subject is
     // read, and no access-log line keeps the typed text (here up to the body limit, or text that
     // could reorder a line where the log is shown).
-    for (what, device) in [("an empty device", String::new()), ("a 100,000-byte device", "d".repeat(100_000)), ("a control character", "ph\u{1b}one".into())]
+    for (what, device) in
+        [("an empty device", String::new()), ("a 100,000-byte device", "d".repeat(100_000)), ("a control character", "ph\u{1b}one".into())]
     {
         let reply = post(&url, SUPPORT, &json!({ "subject": "alice", "feature": "photo_sharing", "device": device }));
         assert_typed(what, &reply, 422, "device id");
