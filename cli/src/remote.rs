@@ -190,6 +190,16 @@ fn print_status(cli: &Cli, v: &Value) -> Result<(), Failure> {
             escape(u["last_at"].as_str().unwrap_or_default())
         );
     }
+    // An erased subject reads as one never asked: the server's signed erasure receipts say which.
+    for e in v["erasures"].as_array().into_iter().flatten() {
+        let events = e["erased_events"].as_u64().unwrap_or_default();
+        outln!(
+            "\nerased on the server at {} (receipt {}, {events} event{} deleted): the statuses above are those after it",
+            escape(e["erased_at"].as_str().unwrap_or_default()),
+            escape(e["id"].as_str().unwrap_or_default()),
+            if events == 1 { "" } else { "s" }
+        );
+    }
     Ok(())
 }
 

@@ -251,3 +251,33 @@ fn a_check_naming_a_device_id_no_device_can_have_is_refused_before_the_subject_i
     let ok = post(&url, SUPPORT, &json!({ "subject": "alice", "feature": "photo_sharing", "device": "phone" }));
     assert_eq!(ok.status, 200, "{}", ok.text);
 }
+
+#[test]
+fn after_a_server_erasure_the_state_support_reads_names_the_signed_erasure_receipt() {
+    // An erased subject's state is that of one never asked: without the erasure named, support
+    // cannot tell "erased on request" from "never had data" (the local `history` names its
+    // erasure records; the server kept its receipts but showed none).
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    let state = |token: &str| post(&format!("{}/v1/subjects/state", server.url), token, &json!({ "subject": "alice" }));
+    let before = state(SUPPORT);
+    assert_eq!(before.body["erasures"], json!([]), "none yet: {}", before.text);
+    let erased = post(&format!("{}/v1/subjects/erase", server.url), DPO, &json!({ "subject": "alice" }));
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    for token in [SUPPORT, DPO] {
+        let after = state(token);
+        assert_eq!(after.status, 200, "{}", after.text);
+        let erasures = after.body["erasures"].as_array().unwrap_or_else(|| panic!("erasures listed: {}", after.text));
+        assert_eq!(erasures.len(), 1, "{}", after.text);
+        assert_eq!(erasures[0]["id"], erased.body["receipt"]["id"]);
+        assert_eq!(erasures[0]["erased_events"], json!(1));
+        assert_eq!(erasures[0]["signature"], erased.body["receipt"]["signature"], "the signed receipt itself");
+    }
+    // Another subject's state names none of alice's erasures.
+    let bob = post(&format!("{}/v1/subjects/state", server.url), SUPPORT, &json!({ "subject": "bob" }));
+    assert_eq!(bob.body["erasures"], json!([]), "{}", bob.text);
+}
