@@ -697,7 +697,8 @@ pub fn picture(events: &[DeviceEvent], categories: &[String]) -> (Vec<Lane>, Vec
     }
     let lanes: Vec<Lane> = labels.into_iter().enumerate().map(|(i, label)| Lane { y: 20.0 + i as f64 * lane_h, label }).collect();
     let (min, max) = events.iter().fold((i64::MAX, i64::MIN), |(a, b), e| (a.min(e.receipt.at.millis()), b.max(e.receipt.at.millis())));
-    let span = (max - min).max(1) as f64;
+    // No events (a subject the server holds nothing of): min > max, and no mark uses the span.
+    let span = max.saturating_sub(min).max(1) as f64;
     let marks = events
         .iter()
         .map(|e| {
@@ -1035,5 +1036,17 @@ mod tests {
         assert_eq!(marks[2].y, lanes[2].y);
         assert_eq!(marks[1].class, "other", "and not coloured as a grant: it counts for nothing");
         assert!(f64::from(height) > lanes[2].y, "the picture is tall enough for every lane");
+    }
+
+    #[test]
+    fn a_subject_with_no_events_gets_an_empty_picture_not_a_panic() {
+        // A lookup of a subject the server holds nothing of (a typo, a new user, an erased one):
+        // the time span of no events overflowed, and the debug build README's setup runs panicked.
+        let (lanes, marks, _, _) = picture(&[], &[]);
+        assert!(lanes.is_empty() && marks.is_empty());
+        let one = [event(Some("device_contacts"), 1000, Action::Grant)];
+        let (_, marks, _, _) = picture(&one, &["device_contacts".to_string()]);
+        assert_eq!(marks.len(), 1);
+        assert!(marks[0].x.is_finite());
     }
 }
