@@ -327,6 +327,8 @@ struct SubjectPage {
     /// Categories of the subject's events the server's policy does not know: (id, events, last
     /// event, devices), all escaped.
     unknown: Vec<(String, u64, String, String)>,
+    /// The subject's erasures on the server: (when, receipt id, events deleted), escaped.
+    erasures: Vec<(String, String, u64)>,
     width: u32,
     height: u32,
     first: String,
@@ -737,12 +739,14 @@ async fn subject_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(hand
     let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
     let now = crate::wire::now();
     let app2 = app.clone();
+    let key = app.keys.subject_key(&subject);
     let result = crate::api::logged_read(&app, &caller, &subject, "console_subject", json!({}), async |tx, view| {
         let timeline = query::timeline(tx, &app2.keys, &view).await?;
-        Ok((view, timeline))
+        let erasures = crate::api::erasure_receipts(tx, &key).await?;
+        Ok((view, timeline, erasures))
     })
     .await;
-    let (view, timeline) = match result {
+    let (view, timeline, erasures) = match result {
         Ok(v) => v,
         Err(e) => return failure(e),
     };
@@ -828,6 +832,13 @@ async fn subject_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(hand
             marks,
             events,
             unknown,
+            erasures: erasures
+                .iter()
+                .map(|e| {
+                    let text = |k: &str| visible(e[k].as_str().unwrap_or_default());
+                    (text("erased_at"), text("id"), e["erased_events"].as_u64().unwrap_or_default())
+                })
+                .collect(),
             width,
             height,
             first,

@@ -281,3 +281,23 @@ fn after_a_server_erasure_the_state_support_reads_names_the_signed_erasure_recei
     let bob = post(&format!("{}/v1/subjects/state", server.url), SUPPORT, &json!({ "subject": "bob" }));
     assert_eq!(bob.body["erasures"], json!([]), "{}", bob.text);
 }
+
+#[test]
+fn the_console_subject_page_of_an_erased_subject_names_the_erasure() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    let cookie = console_sign_in(&server, SUPPORT);
+    let (status, page, _) = console_get(&server, &cookie, &console_lookup(&server, &cookie, "alice"));
+    assert_eq!(status, 200, "{page}");
+    assert!(!page.contains("id=\"erasures\""), "not erased yet: {page}");
+    let erased = post(&format!("{}/v1/subjects/erase", server.url), DPO, &json!({ "subject": "alice" }));
+    let id = erased.body["receipt"]["id"].as_str().unwrap_or_else(|| panic!("{}", erased.text)).to_string();
+    let (status, page, _) = console_get(&server, &cookie, &console_lookup(&server, &cookie, "alice"));
+    assert_eq!(status, 200, "{page}");
+    let notice = page.split("id=\"erasures\"").nth(1).unwrap_or_else(|| panic!("the erasure is named: {page}"));
+    assert!(notice.contains(&id) && notice.contains("1 event(s) deleted"), "{notice}");
+}
