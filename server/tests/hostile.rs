@@ -301,3 +301,32 @@ fn the_console_subject_page_of_an_erased_subject_names_the_erasure() {
     let notice = page.split("id=\"erasures\"").nth(1).unwrap_or_else(|| panic!("the erasure is named: {page}"));
     assert!(notice.contains(&id) && notice.contains("1 event(s) deleted"), "{notice}");
 }
+
+#[test]
+fn a_resealed_withdraw_objection_or_support_grant_on_a_consent_category_allows_nothing() {
+    // A device token holder re-seals receipts no core writes for a consent category: a
+    // `withdraw_objection` (never consent) and a grant "by support" (support never grants).
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "usage_statistics", Action::Refuse, Source::Onboarding);
+    phone.decide("alice", "usage_statistics", Action::Refuse, Source::Onboarding);
+    let mut receipts = phone.store.pending_sync(10).unwrap();
+    receipts[0].action = Action::WithdrawObjection;
+    receipts[1].action = Action::Grant;
+    receipts[1].source = Source::Support;
+    receipts[1].valid_until = Some(consentkit_core::Timestamp::parse("2030-01-01T00:00:00Z").unwrap());
+    reseal(&mut receipts);
+    let reply =
+        post(&format!("{}/v1/devices/phone/batches", server.url), PHONE, &serde_json::to_value(Batch::new("phone", receipts)).unwrap());
+    if reply.status == 200 {
+        let check =
+            post(&format!("{}/v1/subjects/check", server.url), SUPPORT, &json!({ "subject": "alice", "feature": "usage_analytics" }));
+        assert_eq!(check.status, 200, "{}", check.text);
+        assert_eq!(check.body["allowed"], json!(false), "nothing the core would refuse opens the feature: {}", check.text);
+    } else {
+        assert_typed("a resealed receipt no core writes", &reply, 422, "seq");
+        assert_eq!(stored(&pg), (0, 0, 0));
+    }
+}
