@@ -78,7 +78,15 @@ fn call(cli: &Cli, url: &str, path: &str, body: Option<&Value>) -> Result<Value,
 fn server_failure(status: u16, text: &str) -> Failure {
     match serde_json::from_str::<ErrorBody>(text) {
         Ok(e) => {
-            let code = if e.retryable || status >= 500 { UNAVAILABLE } else { BAD_INPUT };
+            // Retryable (503: nothing was confirmed) is temporary; a server error that says it is
+            // not (a stored row it cannot read) would fail again: a store problem, the server's.
+            let code = if e.retryable {
+                UNAVAILABLE
+            } else if status >= 500 {
+                STORE
+            } else {
+                BAD_INPUT
+            };
             let retry = if e.retryable { " (retryable)" } else { "" };
             Failure { code, message: format!("server: {} ({}){retry}", e.message, e.error) }
         }

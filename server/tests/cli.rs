@@ -222,3 +222,21 @@ fn status_from_the_server_names_a_server_side_erasure_so_support_can_tell_it_fro
     let json: Value = serde_json::from_str(&ok(&run(&bin, &["--server", url, "--token", SUPPORT, "--json", "status", "alice"]))).unwrap();
     assert_eq!(json["erasures"][0]["id"], Value::from(id));
 }
+
+#[test]
+fn a_server_error_that_is_not_retryable_is_exit_3_not_run_it_again() {
+    // A stored event the server cannot read (here: its action column damaged) is 500 `internal`,
+    // retryable false: running the command again cannot help, so it is not exit 5 ("temporary").
+    let bin = consentkit();
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    pg.psql("postgres", "UPDATE events SET action = 'bogus'");
+    let out = run(&bin, &["--server", &server.url, "--token", SUPPORT, "status", "alice"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("could not be read") && !stderr.contains("retryable"), "{stderr}");
+}
