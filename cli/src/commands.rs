@@ -56,6 +56,20 @@ pub fn open(cli: &Cli, mode: OpenMode) -> Result<ConsentStore, Failure> {
         }
         let _ = CREATED.set(cli.db.clone());
     }
+    // An empty file (an app's store truncated, a `touch`) is no store: SQLite would take it as a
+    // new database, so a write would set up a new store in it with no notice. Refused, untouched.
+    if std::fs::metadata(&cli.db).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        let resolved = resolved_elsewhere(&cli.db).map_or(String::new(), |abs| format!(" ({})", abs.display()));
+        let what = if mode == OpenMode::ReadWrite { "nothing was recorded" } else { "nothing was read" };
+        return Err(Failure {
+            code: STORE,
+            message: format!(
+                "the file at {:?}{resolved} is empty, not a store: {what}; check --db (or CONSENTKIT_DB), \
+                 or remove the file and run the command again to create a new store there",
+                cli.db
+            ),
+        });
+    }
     if mode == OpenMode::ReadWrite {
         warn_if_ahead(cli, clock.now());
     }

@@ -9,7 +9,8 @@ pub const OK: u8 = 0;
 pub const DENIED: u8 = 1;
 /// Bad input or usage: an unknown value, an invalid argument, a refused decision. Nothing changed.
 pub const BAD_INPUT: u8 = 2;
-/// A store problem: missing, unreadable, corrupt, tampered (`verify`), newer schema, other policy.
+/// A store problem: missing, unreadable, corrupt, tampered (`verify`), newer schema, other policy;
+/// with `--server`, a server error that is not retryable (it would fail again).
 pub const STORE: u8 = 3;
 /// Output could not be written (other than a closed pipe, which ends the tool quietly with 0).
 pub const OUTPUT: u8 = 4;
@@ -24,7 +25,8 @@ Exit codes:
   0  success; check: the feature is allowed; also when stdout is closed early (| head)
   1  check: the feature is denied
   2  bad input or usage (nothing was changed)
-  3  store problem: missing, unreadable, corrupt, tampered (verify), newer schema, other policy
+  3  store problem: missing, unreadable, corrupt, tampered (verify), newer schema, other policy;
+     with --server, a server error that is not retryable
   4  output could not be written
   5  temporary: the store stayed busy (another process held it past the wait), or the server was
      unreachable or answered retryable; nothing changed, run it again";

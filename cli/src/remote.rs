@@ -78,7 +78,15 @@ fn call(cli: &Cli, url: &str, path: &str, body: Option<&Value>) -> Result<Value,
 fn server_failure(status: u16, text: &str) -> Failure {
     match serde_json::from_str::<ErrorBody>(text) {
         Ok(e) => {
-            let code = if e.retryable || status >= 500 { UNAVAILABLE } else { BAD_INPUT };
+            // Retryable (503: nothing was confirmed) is temporary; a server error that says it is
+            // not (a stored row it cannot read) would fail again: a store problem, the server's.
+            let code = if e.retryable {
+                UNAVAILABLE
+            } else if status >= 500 {
+                STORE
+            } else {
+                BAD_INPUT
+            };
             let retry = if e.retryable { " (retryable)" } else { "" };
             Failure { code, message: format!("server: {} ({}){retry}", e.message, e.error) }
         }
@@ -188,6 +196,16 @@ fn print_status(cli: &Cli, v: &Value) -> Result<(), Failure> {
             escape(u["id"].as_str().unwrap_or_default()),
             u["events"],
             escape(u["last_at"].as_str().unwrap_or_default())
+        );
+    }
+    // An erased subject reads as one never asked: the server's signed erasure receipts say which.
+    for e in v["erasures"].as_array().into_iter().flatten() {
+        let events = e["erased_events"].as_u64().unwrap_or_default();
+        outln!(
+            "\nerased on the server at {} (receipt {}, {events} event{} deleted): the statuses above are those after it",
+            escape(e["erased_at"].as_str().unwrap_or_default()),
+            escape(e["id"].as_str().unwrap_or_default()),
+            if events == 1 { "" } else { "s" }
         );
     }
     Ok(())

@@ -455,6 +455,20 @@ fn store_problems_exit_3() {
 }
 
 #[test]
+fn an_empty_file_at_db_is_no_store_a_query_says_so_and_a_write_records_nothing_in_it() {
+    // A 0-byte file (an app's store truncated, a `touch`) is not the user's store: a withdrawal
+    // typed against it must not silently set up a new store there with no notice, and a query
+    // must not advise opening it read-write.
+    let env = Env::without_store();
+    std::fs::write(&env.db, b"").unwrap();
+    env.fails(3, &["status", "alice"], "is empty");
+    env.fails(3, &["withdraw", "alice", "usage_statistics"], "is empty");
+    env.fails(3, &["grant", "alice", "usage_statistics", "--source", "settings"], "nothing was recorded");
+    assert_eq!(bytes(&env.db), b"", "the file was left as it was");
+    assert_eq!(env.files("support.db"), ["support.db"], "no -wal or -shm beside it");
+}
+
+#[test]
 fn a_store_held_by_another_process_past_the_wait_exits_5_and_changes_nothing() {
     let env = Env::seeded();
     let before = env.json(0, &["history", "alice"]);

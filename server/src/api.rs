@@ -239,8 +239,10 @@ async fn state(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
     let l = lookup(body, app.max_body)?;
     let now = query_time(l.now);
     let policy = app.policy.clone();
-    let value = logged_read(&app, &caller, &l.subject, "state", json!({}), async |_, view| {
+    let key = app.keys.subject_key(&l.subject);
+    let value = logged_read(&app, &caller, &l.subject, "state", json!({}), async |tx, view| {
         let statuses = view.statuses(&policy, now)?;
+        let erasures = erasure_receipts(tx, &key).await?;
         let categories: Vec<Value> = statuses
             .iter()
             .map(|(s, device)| json!({ "id": s.category, "legal_basis": s.legal_basis, "status": s.status, "since": s.since, "decided_on": device }))
@@ -251,10 +253,26 @@ async fn state(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
             "categories": categories,
             "devices": devices_json(&view),
             "unknown_categories": view.unknown_categories(&policy),
+            "erasures": erasures,
         }))
     })
     .await?;
     Ok(Json(value).into_response())
+}
+
+/// The signed receipts of the server-side erasures of the subject whose pseudonym is `key`,
+/// oldest first: an erased subject reads as one never asked, and these tell the two apart.
+pub(crate) async fn erasure_receipts(tx: &tokio_postgres::Transaction<'_>, key: &str) -> Result<Vec<Value>, ApiError> {
+    let mut receipts = Vec::new();
+    for row in tx.query(sql::ERASURES_OF, &[&key]).await? {
+        let text: String = row.get(0);
+        let receipt: Value = serde_json::from_str(&text).map_err(|_| {
+            tracing::error!("a stored erasure receipt does not decode");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a stored erasure receipt could not be read")
+        })?;
+        receipts.push(receipt);
+    }
+    Ok(receipts)
 }
 
 fn devices_json(view: &SubjectView) -> Vec<Value> {
@@ -282,6 +300,11 @@ async fn check(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
     let policy = app.policy.clone();
     // A feature the catalog does not have is refused before anything of the subject is read.
     policy.feature(&feature).map_err(|e| ApiError::invalid(e.to_string()))?;
+    // So is a device id no device can have (empty, over 128 characters, a control character):
+    // nothing is read, and no access-log line keeps the text as typed.
+    if let Some(device) = l.device.as_deref() {
+        ingest::check_device(device)?;
+    }
     let detail = json!({ "feature": feature, "device": l.device });
     let value = logged_read(&app, &caller, &l.subject, "check", detail, async |_, view| {
         let (overall, per_device) = view.check(&policy, &feature, l.scope.as_deref(), l.device.as_deref(), now)?;

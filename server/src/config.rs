@@ -155,6 +155,11 @@ impl Config {
             if (t.role == Role::Device) != t.device.is_some() {
                 return Err(format!("token '{}': a device token names its device, other roles do not", t.name));
             }
+            // A device sends as its id only what the core takes as one (a URL path segment): a
+            // token for any other text could never send a batch.
+            if let Some(device) = t.device.as_deref() {
+                consentkit_core::input::check_device(device).map_err(|e| format!("token '{}': {e}", t.name))?;
+            }
             if seen.insert(t.sha256.to_lowercase(), &t.name).is_some() {
                 return Err(format!("token '{}': the same token is listed twice", t.name));
             }

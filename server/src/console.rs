@@ -327,6 +327,8 @@ struct SubjectPage {
     /// Categories of the subject's events the server's policy does not know: (id, events, last
     /// event, devices), all escaped.
     unknown: Vec<(String, u64, String, String)>,
+    /// The subject's erasures on the server: (when, receipt id, events deleted), escaped.
+    erasures: Vec<(String, String, u64)>,
     width: u32,
     height: u32,
     first: String,
@@ -677,24 +679,38 @@ fn mark_class(action: Action) -> &'static str {
     }
 }
 
-/// Lays the timeline out: one lane per category (and one for OS permissions), one mark per event.
+/// Lays the timeline out: one lane per category of the policy's (`categories`), then one per
+/// category of the events that the policy does not have (named as stored, marked as unknown, its
+/// marks uncoloured: they count for nothing), and one for OS permissions; one mark per event.
 pub fn picture(events: &[DeviceEvent], categories: &[String]) -> (Vec<Lane>, Vec<Mark>, u32, u32) {
     let (left, width, lane_h) = (170.0, 640.0, 28.0);
     let mut lanes_ids: Vec<String> = categories.to_vec();
+    let mut labels: Vec<String> = categories.iter().map(|c| humane(c)).collect();
+    for c in events.iter().filter_map(|e| e.receipt.category.as_deref()) {
+        if !lanes_ids.iter().any(|l| l == c) {
+            lanes_ids.push(c.to_string());
+            labels.push(format!("{} (not in the server's policy)", visible(c)));
+        }
+    }
+    let known = categories.len();
     if events.iter().any(|e| e.receipt.category.is_none()) {
         lanes_ids.push("OS permissions".into());
+        labels.push("OS permissions".into());
     }
-    let lanes: Vec<Lane> = lanes_ids.iter().enumerate().map(|(i, l)| Lane { y: 20.0 + i as f64 * lane_h, label: humane(l) }).collect();
+    let lanes: Vec<Lane> = labels.into_iter().enumerate().map(|(i, label)| Lane { y: 20.0 + i as f64 * lane_h, label }).collect();
     let (min, max) = events.iter().fold((i64::MAX, i64::MIN), |(a, b), e| (a.min(e.receipt.at.millis()), b.max(e.receipt.at.millis())));
-    let span = (max - min).max(1) as f64;
+    // No events (a subject the server holds nothing of): min > max, and no mark uses the span.
+    let span = max.saturating_sub(min).max(1) as f64;
     let marks = events
         .iter()
         .map(|e| {
             let r = &e.receipt;
+            // Every category has its lane (added above); OS permission events take the last one.
             let lane = match &r.category {
-                Some(c) => lanes_ids.iter().position(|l| l == c).unwrap_or(0),
+                Some(c) => lanes_ids.iter().position(|l| l == c).unwrap_or(lanes_ids.len() - 1),
                 None => lanes_ids.len() - 1,
             };
+            let unknown = lane >= known && r.category.is_some();
             let x = if min == max { left + width / 2.0 } else { left + (r.at.millis() - min) as f64 / span * width };
             let what = match (r.permission, r.os_state) {
                 (Some(p), Some(s)) => format!("{p} {s}"),
@@ -703,7 +719,7 @@ pub fn picture(events: &[DeviceEvent], categories: &[String]) -> (Vec<Lane>, Vec
             Mark {
                 x,
                 y: 20.0 + lane as f64 * lane_h,
-                class: mark_class(r.action).into(),
+                class: if unknown { "other".into() } else { mark_class(r.action).into() },
                 label: visible(&format!("{} on the {}: {what}", r.at, e.device)),
             }
         })
@@ -723,12 +739,14 @@ async fn subject_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(hand
     let Some(subject) = subject_of(&app, &handle, &caller) else { return unknown_handle() };
     let now = crate::wire::now();
     let app2 = app.clone();
+    let key = app.keys.subject_key(&subject);
     let result = crate::api::logged_read(&app, &caller, &subject, "console_subject", json!({}), async |tx, view| {
         let timeline = query::timeline(tx, &app2.keys, &view).await?;
-        Ok((view, timeline))
+        let erasures = crate::api::erasure_receipts(tx, &key).await?;
+        Ok((view, timeline, erasures))
     })
     .await;
-    let (view, timeline) = match result {
+    let (view, timeline, erasures) = match result {
         Ok(v) => v,
         Err(e) => return failure(e),
     };
@@ -814,6 +832,13 @@ async fn subject_page(State(app): State<Arc<App>>, headers: HeaderMap, Path(hand
             marks,
             events,
             unknown,
+            erasures: erasures
+                .iter()
+                .map(|e| {
+                    let text = |k: &str| visible(e[k].as_str().unwrap_or_default());
+                    (text("erased_at"), text("id"), e["erased_events"].as_u64().unwrap_or_default())
+                })
+                .collect(),
             width,
             height,
             first,
@@ -992,5 +1017,47 @@ mod tests {
         assert_eq!(visible("tab\u{202e}let"), "tab\\u{202e}let", "a bidirectional override cannot reorder the page");
         assert_eq!(visible("phone\u{200b}"), "phone\\u{200b}", "nor a zero-width space pass for another id");
         assert_eq!(visible("Téléphone 📱"), "Téléphone 📱");
+    }
+
+    fn event(category: Option<&str>, at: i64, action: Action) -> DeviceEvent {
+        let mut receipt = consentkit_core::Receipt::blank(action, consentkit_core::Source::Onboarding, "p", "1", Timestamp(at));
+        receipt.subject = Some("alice".into());
+        receipt.category = category.map(String::from);
+        DeviceEvent { device: "phone".into(), receipt, received_at: Timestamp(at) }
+    }
+
+    #[test]
+    fn an_unknown_category_gets_its_own_lane_never_a_policy_category_s() {
+        // A grant of a category the server's policy does not know (the app runs a newer policy)
+        // must not be drawn as a grant mark on the lane of a category the policy has.
+        let events = [
+            event(Some("device_contacts"), 1000, Action::Refuse),
+            event(Some("health_data"), 2000, Action::Grant),
+            event(Some("x\u{202e}y"), 2500, Action::Grant),
+        ];
+        let (lanes, marks, _, height) = picture(&events, &["device_contacts".to_string()]);
+        let labels: Vec<&str> = lanes.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["device contacts", "health_data (not in the server's policy)", "x\\u{202e}y (not in the server's policy)"],
+            "one lane each, named as stored (escaped), marked as unknown"
+        );
+        assert_eq!(marks[0].y, lanes[0].y);
+        assert_eq!(marks[1].y, lanes[1].y, "the unknown category's mark is on its own lane");
+        assert_eq!(marks[2].y, lanes[2].y);
+        assert_eq!(marks[1].class, "other", "and not coloured as a grant: it counts for nothing");
+        assert!(f64::from(height) > lanes[2].y, "the picture is tall enough for every lane");
+    }
+
+    #[test]
+    fn a_subject_with_no_events_gets_an_empty_picture_not_a_panic() {
+        // A lookup of a subject the server holds nothing of (a typo, a new user, an erased one):
+        // the time span of no events overflowed, and the debug build README's setup runs panicked.
+        let (lanes, marks, _, _) = picture(&[], &[]);
+        assert!(lanes.is_empty() && marks.is_empty());
+        let one = [event(Some("device_contacts"), 1000, Action::Grant)];
+        let (_, marks, _, _) = picture(&one, &["device_contacts".to_string()]);
+        assert_eq!(marks.len(), 1);
+        assert!(marks[0].x.is_finite());
     }
 }

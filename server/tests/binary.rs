@@ -71,3 +71,18 @@ fn keygen_over_a_folder_holding_one_of_its_keys_writes_nothing() {
     assert!(!dir.path().join("subject.key").exists(), "keygen wrote subject.key before it refused");
     assert_eq!(std::fs::read_to_string(dir.path().join("signing.key")).unwrap(), "an operator's existing key");
 }
+
+#[test]
+fn a_device_token_naming_an_id_no_device_can_sync_as_is_refused_before_serving() {
+    let h = consentkit_server::config::hash_token;
+    // The core takes a device id only as a URL path segment (A-Z a-z 0-9 - . _ ~): a token for
+    // "alice phone" could never send a batch, which showed only at the device's first sync.
+    for device in ["alice phone", "a/b", "a?b", "..", ""] {
+        let (_dir, path) = config_with(serde_json::json!([
+            { "name": "alice-phone", "role": "device", "device": device, "sha256": h("one") },
+        ]));
+        let (code, _, err) = run(&["serve", "--config", &path]);
+        assert_eq!(code, Some(2), "{device}: {err}");
+        assert!(err.contains("token 'alice-phone'") && err.contains("device"), "{device}: {err}");
+    }
+}

@@ -228,3 +228,105 @@ fn a_signed_out_request_for_a_console_path_holding_any_other_text_returns_to_sig
         assert_eq!(status, 200, "{path}: the sign-in page opens: {page}");
     }
 }
+
+#[test]
+fn a_check_naming_a_device_id_no_device_can_have_is_refused_before_the_subject_is_read_and_logs_nothing() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    let url = format!("{}/v1/subjects/check", server.url);
+    // As an unknown feature is: the request is refused for what it is, nothing of the subject is
+    // read, and no access-log line keeps the typed text (here up to the body limit, or text that
+    // could reorder a line where the log is shown).
+    for (what, device) in
+        [("an empty device", String::new()), ("a 100,000-byte device", "d".repeat(100_000)), ("a control character", "ph\u{1b}one".into())]
+    {
+        let reply = post(&url, SUPPORT, &json!({ "subject": "alice", "feature": "photo_sharing", "device": device }));
+        assert_typed(what, &reply, 422, "device id");
+        assert_eq!(pg.count("SELECT count(*) FROM access_log"), 0, "{what}: nothing of the subject was read: {}", reply.text);
+    }
+    let ok = post(&url, SUPPORT, &json!({ "subject": "alice", "feature": "photo_sharing", "device": "phone" }));
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
+
+#[test]
+fn after_a_server_erasure_the_state_support_reads_names_the_signed_erasure_receipt() {
+    // An erased subject's state is that of one never asked: without the erasure named, support
+    // cannot tell "erased on request" from "never had data" (the local `history` names its
+    // erasure records; the server kept its receipts but showed none).
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    let state = |token: &str| post(&format!("{}/v1/subjects/state", server.url), token, &json!({ "subject": "alice" }));
+    let before = state(SUPPORT);
+    assert_eq!(before.body["erasures"], json!([]), "none yet: {}", before.text);
+    let erased = post(&format!("{}/v1/subjects/erase", server.url), DPO, &json!({ "subject": "alice" }));
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    for token in [SUPPORT, DPO] {
+        let after = state(token);
+        assert_eq!(after.status, 200, "{}", after.text);
+        let erasures = after.body["erasures"].as_array().unwrap_or_else(|| panic!("erasures listed: {}", after.text));
+        assert_eq!(erasures.len(), 1, "{}", after.text);
+        assert_eq!(erasures[0]["id"], erased.body["receipt"]["id"]);
+        assert_eq!(erasures[0]["erased_events"], json!(1));
+        assert_eq!(erasures[0]["signature"], erased.body["receipt"]["signature"], "the signed receipt itself");
+    }
+    // Another subject's state names none of alice's erasures.
+    let bob = post(&format!("{}/v1/subjects/state", server.url), SUPPORT, &json!({ "subject": "bob" }));
+    assert_eq!(bob.body["erasures"], json!([]), "{}", bob.text);
+}
+
+#[test]
+fn the_console_subject_page_of_an_erased_subject_names_the_erasure() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+    phone.sync_all(&server);
+    let cookie = console_sign_in(&server, SUPPORT);
+    let (status, page, _) = console_get(&server, &cookie, &console_lookup(&server, &cookie, "alice"));
+    assert_eq!(status, 200, "{page}");
+    assert!(!page.contains("id=\"erasures\""), "not erased yet: {page}");
+    let erased = post(&format!("{}/v1/subjects/erase", server.url), DPO, &json!({ "subject": "alice" }));
+    let id = erased.body["receipt"]["id"].as_str().unwrap_or_else(|| panic!("{}", erased.text)).to_string();
+    let (status, page, _) = console_get(&server, &cookie, &console_lookup(&server, &cookie, "alice"));
+    assert_eq!(status, 200, "{page}");
+    let notice = page.split("id=\"erasures\"").nth(1).unwrap_or_else(|| panic!("the erasure is named: {page}"));
+    assert!(notice.contains(&id) && notice.contains("1 event(s) deleted"), "{notice}");
+}
+
+#[test]
+fn a_resealed_withdraw_objection_or_support_grant_on_a_consent_category_allows_nothing() {
+    // A device token holder re-seals receipts no core writes for a consent category: a
+    // `withdraw_objection` (never consent) and a grant "by support" (support never grants).
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&pg, dir.path());
+    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+    phone.decide("alice", "usage_statistics", Action::Refuse, Source::Onboarding);
+    phone.decide("alice", "usage_statistics", Action::Refuse, Source::Onboarding);
+    let mut receipts = phone.store.pending_sync(10).unwrap();
+    receipts[0].action = Action::WithdrawObjection;
+    receipts[1].action = Action::Grant;
+    receipts[1].source = Source::Support;
+    receipts[1].valid_until = Some(consentkit_core::Timestamp::parse("2030-01-01T00:00:00Z").unwrap());
+    reseal(&mut receipts);
+    let reply =
+        post(&format!("{}/v1/devices/phone/batches", server.url), PHONE, &serde_json::to_value(Batch::new("phone", receipts)).unwrap());
+    if reply.status == 200 {
+        let check =
+            post(&format!("{}/v1/subjects/check", server.url), SUPPORT, &json!({ "subject": "alice", "feature": "usage_analytics" }));
+        assert_eq!(check.status, 200, "{}", check.text);
+        assert_eq!(check.body["allowed"], json!(false), "nothing the core would refuse opens the feature: {}", check.text);
+    } else {
+        assert_typed("a resealed receipt no core writes", &reply, 422, "seq");
+        assert_eq!(stored(&pg), (0, 0, 0));
+    }
+}
