@@ -1,0 +1,133 @@
+//! Hostile probes of the gate's answer: allows that should be denials, through the public API.
+mod common;
+
+use common::*;
+use consentkit_core::*;
+
+fn scoped(subject: &str, category: &str, action: Action, scope: &str, source: Source) -> DecisionInput {
+    let mut d = DecisionInput::new(subject, category, action, source);
+    d.scope = Some(scope.into());
+    d
+}
+
+fn assert_deny_has_reasons(d: &Decision) {
+    assert_eq!(d.allowed, d.reasons.is_empty(), "{d:?}");
+    if !d.allowed {
+        assert!(d.valid_until.is_none() && !d.limited, "{d:?}");
+    }
+}
+
+/// A child's own item grant made before the subject was marked under age does not become a
+/// guardian's consent when the guardian later grants the category.
+///
+/// DEFECT (open): an item grant (`ScopeGrant`) does not record who made it, so the gate's
+/// under-age rule (`!by_guardian` denies) reads only the category's latest grant: the child's own
+/// item grant, made before the age mark, is allowed once a guardian grants the category. A fix
+/// needs the guardian flag per item (a field in the state row) or a fold change; see the report.
+#[test]
+#[ignore = "open defect: an item grant made by the child before the age mark counts as the guardian's"]
+fn a_childs_item_grant_from_before_the_age_mark_is_no_guardian_consent() {
+    let f = Fixture::ucanywhere();
+    f.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
+    f.grant("kid", "device_contacts");
+    f.store.record(&scoped("kid", "device_contacts", Action::Grant, "contact-1", Source::Settings)).unwrap();
+    assert!(f.store.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed);
+    f.store.set_under_age("kid", true, Source::Settings).unwrap();
+    let d = f.store.check("kid", "contact_sync", Some("contact-1")).unwrap();
+    assert!(!d.allowed, "{d:?}");
+    // The guardian grants the category only: the child's item grant is still not the guardian's.
+    f.record("kid", "device_contacts", Action::Grant, Source::Guardian);
+    assert!(f.allowed("kid", "contact_lookup"), "the guardian's category grant opens the whole-category feature");
+    let d = f.store.check("kid", "contact_sync", Some("contact-1")).unwrap();
+    assert_deny_has_reasons(&d);
+    assert!(!d.allowed, "an item granted by the child alone is allowed: {d:?}");
+}
+
+/// An item granted before the category's latest grant expires on its own expiry, at that very
+/// instant, while the category's grant still holds; until then the allow says when it ends.
+#[test]
+fn an_item_expires_at_its_own_instant_while_the_category_still_holds() {
+    let f = Fixture::ucanywhere();
+    f.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
+    f.grant("alice", "device_contacts");
+    let item = f.store.record(&scoped("alice", "device_contacts", Action::Grant, "contact-1", Source::Settings)).unwrap();
+    let item_until = item.valid_until.unwrap();
+    f.clock.advance_millis(30 * 24 * 3600 * 1000);
+    let category = f.grant("alice", "device_contacts");
+    assert!(category.valid_until.unwrap() > item_until);
+    f.clock.set(Timestamp(item_until.0 - 1));
+    let d = f.store.check("alice", "contact_sync", Some("contact-1")).unwrap();
+    assert!(d.allowed && d.valid_until == Some(item_until), "{d:?}");
+    f.clock.set(item_until);
+    let d = f.store.check("alice", "contact_sync", Some("contact-1")).unwrap();
+    assert_deny_has_reasons(&d);
+    assert_eq!(f.reasons("alice", "contact_sync", Some("contact-1")), pairs(&[("scope_not_granted", "device_contacts")]));
+    assert!(f.allowed("alice", "contact_lookup"), "the category's own grant still holds");
+    // The clock set back does not bring the item back.
+    f.clock.set(Timestamp(item_until.0 - 3600 * 1000));
+    assert!(!f.store.check("alice", "contact_sync", Some("contact-1")).unwrap().allowed);
+}
+
+/// A feature of two legitimate-interest categories: an objection to either denies it, naming only that one.
+#[test]
+fn an_objection_to_one_of_two_categories_denies_naming_it() {
+    let f = Fixture::new(fixture_policy("wk360.json"));
+    assert!(f.allowed("lead", "sales_outreach"));
+    f.record("lead", "meeting_data", Action::Object, Source::Settings);
+    assert_eq!(f.reasons("lead", "sales_outreach", None), pairs(&[("objected", "meeting_data")]));
+    assert!(f.allowed("lead", "newsletter"), "the other feature does not need meeting data");
+    f.record("lead", "contact_data", Action::Object, Source::Settings);
+    assert_eq!(f.reasons("lead", "sales_outreach", None), pairs(&[("objected", "contact_data"), ("objected", "meeting_data")]));
+    f.record("lead", "meeting_data", Action::WithdrawObjection, Source::Settings);
+    assert_eq!(f.reasons("lead", "sales_outreach", None), pairs(&[("objected", "contact_data")]));
+}
+
+/// Subjects that print alike are different subjects: a grant to one opens nothing for the others.
+#[test]
+fn look_alike_subjects_share_no_grant() {
+    let f = Fixture::ucanywhere();
+    let nfc = "jos\u{e9}";
+    f.grant(nfc, "usage_statistics");
+    assert!(f.allowed(nfc, "usage_analytics"));
+    for other in ["jose\u{301}", "JOS\u{c9}", "Jos\u{e9}"] {
+        let d = f.store.check(other, "usage_analytics", None).unwrap();
+        assert_deny_has_reasons(&d);
+        assert!(!d.allowed, "{other:?}: {d:?}");
+    }
+    for bad in ["jos\u{e9} ", " jos\u{e9}", "jos\u{e9}\0", "jos\u{200b}\u{e9}", &"x".repeat(257)] {
+        assert!(matches!(f.store.check(bad, "usage_analytics", None), Err(Error::InvalidInput { .. })), "{bad:?}");
+    }
+    for bad in ["usage_analytics ", "Usage_analytics", "usage_analytics\0", "usage\u{2010}analytics"] {
+        assert!(matches!(f.store.check(nfc, bad, None), Err(Error::UnknownFeature(_))), "{bad:?}");
+    }
+    // Withdrawn under the look-alike id: the real id keeps its grant (a different subject), and
+    // withdrawn under the real id, no look-alike answers allow.
+    f.record(nfc, "usage_statistics", Action::Withdraw, Source::Settings);
+    for s in [nfc, "jose\u{301}"] {
+        assert!(!f.allowed(s, "usage_analytics"), "{s:?}");
+    }
+}
+
+/// Limited or provisional OS access opens the feature flagged limited; revoking it afterwards
+/// (denied, restricted, or reported not determined again) denies with the OS reason.
+#[test]
+fn os_access_revoked_after_an_allow_denies() {
+    let f = Fixture::ucanywhere();
+    f.grant("alice", "photos_media");
+    f.store.set_os_permission(OsPermission::PHOTOS, OsState::Limited).unwrap();
+    let d = f.store.check("alice", "photo_sharing", None).unwrap();
+    assert!(d.allowed && d.limited, "{d:?}");
+    f.store.set_os_permission(OsPermission::PHOTOS, OsState::Granted).unwrap();
+    let d = f.store.check("alice", "photo_sharing", None).unwrap();
+    assert!(d.allowed && !d.limited, "{d:?}");
+    for (state, code) in [
+        (OsState::Denied, "os_permission_denied"),
+        (OsState::Restricted, "os_permission_restricted"),
+        (OsState::NotDetermined, "os_permission_not_determined"),
+    ] {
+        f.store.set_os_permission(OsPermission::PHOTOS, state).unwrap();
+        let d = f.store.check("alice", "photo_sharing", None).unwrap();
+        assert_deny_has_reasons(&d);
+        assert_eq!(f.reasons("alice", "photo_sharing", None), pairs(&[(code, "photos_media")]), "{state:?}");
+    }
+}
