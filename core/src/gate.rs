@@ -200,12 +200,19 @@ impl Snapshot {
                     Status::Granted => {
                         let state = state.filter(|s| s.status == Status::Granted);
                         if let Some(s) = state {
-                            if under_age && !s.by_guardian && policy.children == ChildrenRule::GuardianConsent {
+                            let guardian_rule = under_age && policy.children == ChildrenRule::GuardianConsent;
+                            if guardian_rule && !s.by_guardian {
                                 deny(ReasonCode::UnderAge);
                             }
                             valid_until = earliest(valid_until, s.valid_until);
                             if let Some(item) = scope {
-                                if s.scope_in_force(item, category, clock.get()) {
+                                // An item grant does not record who made it. For a subject under age,
+                                // only one made since the guardian's grant of the category counts: an
+                                // earlier one may be the child's own, from before the age mark (fail
+                                // closed: the guardian grants such an item again).
+                                let items_since = if guardian_rule { s.since } else { Timestamp(i64::MIN) };
+                                let item_at = s.scopes.get(item).map_or(Timestamp(i64::MIN), |g| g.at);
+                                if s.scope_in_force(item, category, clock.get()) && item_at >= items_since {
                                     valid_until = earliest(valid_until, s.scopes.get(item).and_then(|g| g.valid_until));
                                 } else {
                                     deny(ReasonCode::ScopeNotGranted);

@@ -19,28 +19,36 @@ fn assert_deny_has_reasons(d: &Decision) {
 
 /// A child's own item grant made before the subject was marked under age does not become a
 /// guardian's consent when the guardian later grants the category.
-///
-/// DEFECT (open): an item grant (`ScopeGrant`) does not record who made it, so the gate's
-/// under-age rule (`!by_guardian` denies) reads only the category's latest grant: the child's own
-/// item grant, made before the age mark, is allowed once a guardian grants the category. A fix
-/// needs the guardian flag per item (a field in the state row) or a fold change; see the report.
+/// An item grant does not record who made it: for a subject under age the gate counts only
+/// items granted since the guardian's grant of the category.
 #[test]
-#[ignore = "open defect: an item grant made by the child before the age mark counts as the guardian's"]
 fn a_childs_item_grant_from_before_the_age_mark_is_no_guardian_consent() {
     let f = Fixture::ucanywhere();
     f.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
     f.grant("kid", "device_contacts");
     f.store.record(&scoped("kid", "device_contacts", Action::Grant, "contact-1", Source::Settings)).unwrap();
     assert!(f.store.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed);
+    f.clock.advance_millis(60_000);
     f.store.set_under_age("kid", true, Source::Settings).unwrap();
     let d = f.store.check("kid", "contact_sync", Some("contact-1")).unwrap();
     assert!(!d.allowed, "{d:?}");
     // The guardian grants the category only: the child's item grant is still not the guardian's.
+    f.clock.advance_millis(60_000);
     f.record("kid", "device_contacts", Action::Grant, Source::Guardian);
     assert!(f.allowed("kid", "contact_lookup"), "the guardian's category grant opens the whole-category feature");
     let d = f.store.check("kid", "contact_sync", Some("contact-1")).unwrap();
     assert_deny_has_reasons(&d);
     assert!(!d.allowed, "an item granted by the child alone is allowed: {d:?}");
+    assert_eq!(f.reasons("kid", "contact_sync", Some("contact-1")), pairs(&[("scope_not_granted", "device_contacts")]));
+    // The guardian grants the item: it counts.
+    f.clock.advance_millis(1);
+    f.store.record(&scoped("kid", "device_contacts", Action::Grant, "contact-1", Source::Guardian)).unwrap();
+    assert!(f.store.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed);
+    // An adult's items are not affected by the rule: marked of age again, the item counts.
+    f.store.set_under_age("kid", false, Source::Settings).unwrap();
+    f.clock.advance_millis(1);
+    f.grant("kid", "device_contacts");
+    assert!(f.store.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed, "an adult's item from before the category's grant counts");
 }
 
 /// An item granted before the category's latest grant expires on its own expiry, at that very
