@@ -139,3 +139,22 @@ fn os_access_revoked_after_an_allow_denies() {
         assert_eq!(f.reasons("alice", "photo_sharing", None), pairs(&[(code, "photos_media")]), "{state:?}");
     }
 }
+
+/// The guardian's dialog for a child: the category and an item granted in one batch (one instant)
+/// open the per-item feature for that item, and only for it.
+#[test]
+fn a_guardians_category_and_item_granted_together_open_the_item() {
+    let f = Fixture::ucanywhere();
+    f.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
+    f.store.set_under_age("kid", true, Source::Settings).unwrap();
+    f.store
+        .record_batch(&[
+            DecisionInput::new("kid", "device_contacts", Action::Grant, Source::Guardian),
+            scoped("kid", "device_contacts", Action::Grant, "contact-1", Source::Guardian),
+        ])
+        .unwrap();
+    assert!(f.store.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed);
+    assert_eq!(f.reasons("kid", "contact_sync", Some("contact-2")), pairs(&[("scope_not_granted", "device_contacts")]));
+    // The child cannot add an item itself.
+    assert!(f.store.record(&scoped("kid", "device_contacts", Action::Grant, "contact-2", Source::Settings)).is_err());
+}
