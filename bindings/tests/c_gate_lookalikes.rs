@@ -53,7 +53,8 @@ fn gate(token: u64, subject: &[u8], feature: &[u8], scope: Option<&[u8]>) -> (i3
 
 fn denied(token: u64, subject: &[u8], feature: &[u8], scope: Option<&[u8]>) {
     let (status, allowed, reasons) = gate(token, subject, feature, scope);
-    let what = format!("{:?} {:?} {:?}", String::from_utf8_lossy(subject), String::from_utf8_lossy(feature), scope.map(String::from_utf8_lossy));
+    let what =
+        format!("{:?} {:?} {:?}", String::from_utf8_lossy(subject), String::from_utf8_lossy(feature), scope.map(String::from_utf8_lossy));
     assert!(!allowed, "{what}: allowed (status {status})");
     if status == ANSWERED {
         assert!(reasons > 0, "{what}: a denial without reasons");
@@ -81,7 +82,7 @@ fn look_alike_and_long_ids_are_never_allowed_through_the_c_gate() {
         format!("{nfc} ").into(),
         format!(" {nfc}").into(),
         format!("{nfc}\0").into(),
-        format!("jos\0\u{e9}").into(),
+        "jos\0\u{e9}".into(),
         format!("{nfc}\u{200b}").into(),
         format!("{nfc}{}", "x".repeat(300)).into(),
         long.clone().into(),

@@ -48,7 +48,10 @@ fn a_childs_item_grant_from_before_the_age_mark_is_no_guardian_consent() {
     f.store.set_under_age("kid", false, Source::Settings).unwrap();
     f.clock.advance_millis(1);
     f.grant("kid", "device_contacts");
-    assert!(f.store.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed, "an adult's item from before the category's grant counts");
+    assert!(
+        f.store.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed,
+        "an adult's item from before the category's grant counts"
+    );
 }
 
 /// An item granted before the category's latest grant expires on its own expiry, at that very
