@@ -503,7 +503,7 @@ class ConsentManager internal constructor(
                 } catch (e: Exception) {
                     throw e // uniffi's callback code catches it: logged at error, without its text
                 } catch (e: Throwable) {
-                    // An Error (`TODO()`, `assert`) would pass uniffi's catch to JNA, which prints its
+                    // An Error (a failed `assert`, a stack overflow) would pass uniffi's catch to JNA, which prints its
                     // text and tells Rust the call succeeded: hand it over as an exception instead.
                     throw RuntimeException("the listener threw ${e.javaClass.name}")
                 }

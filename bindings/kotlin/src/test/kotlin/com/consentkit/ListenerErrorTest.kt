@@ -11,8 +11,8 @@ import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
 
 /**
- * A listener or log sink that throws a `Throwable` that is no `Exception` (Kotlin's `TODO()` is a
- * `NotImplementedError`, `assert` an `AssertionError`) is handled as one that throws an exception:
+ * A listener or log sink that throws a `Throwable` that is no `Exception` (an `AssertionError` from
+ * `assert`, a `StackOverflowError`, any other `Error`) is handled as one that throws an exception:
  * uniffi's callback code catches only `Exception`, so such an error went past it to JNA, whose
  * default handler printed its text (app data) and told Rust the call succeeded, so ConsentKit
  * logged nothing at error. Now ConsentKit logs it, without its text, and JNA sees nothing.
@@ -42,7 +42,7 @@ class ListenerErrorTest : TempStoreTest("consentkit-listener-error") {
             if (r.level == LogLevel.ERROR && r.message.contains("listener threw")) logged.countDown()
         }
         val calls = CountDownLatch(1)
-        val observation = consent.observe("alice") { calls.countDown(); TODO("$secret: not written yet") }
+        val observation = consent.observe("alice") { calls.countDown(); throw ListenerBug("$secret: the listener failed") }
         consent.grant("alice", Category.USAGE_STATISTICS, Source.ONBOARDING)
         assertTrue(calls.await(10, TimeUnit.SECONDS), "the observer was called")
         assertTrue(logged.await(10, TimeUnit.SECONDS), "ConsentKit logged the failing observer at error: ${records.map { it.message }}")
@@ -65,3 +65,6 @@ class ListenerErrorTest : TempStoreTest("consentkit-listener-error") {
         assertEquals(Status.NOT_ASKED, consent.status("bob", Category.USAGE_STATISTICS).status, "the erasure stands")
     }
 }
+
+/** An `Error`, not an `Exception`: what a listener's bug (a failed `assert`, a stack overflow) throws. */
+private class ListenerBug(message: String) : Error(message)
