@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
-use consentkit_core::{Action, Source};
 use serde_json::Value;
 
 /// The support tool's binary (built here if needed: it is another package of the workspace).
@@ -203,12 +202,7 @@ fn sync_and_server_status_name_a_category_the_servers_policy_does_not_know() {
 #[test]
 fn status_from_the_server_names_a_server_side_erasure_so_support_can_tell_it_from_never_asked() {
     let bin = consentkit();
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&pg, dir.path());
-    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
-    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
-    phone.sync_all(&server);
+    let AliceGrantedOnPhone { pg: _pg, dir: _dir, server, phone: _phone } = AliceGrantedOnPhone::start();
     let url = server.url.as_str();
     let before = ok(&run(&bin, &["--server", url, "--token", SUPPORT, "status", "alice"]));
     assert!(!before.contains("erased"), "{before}");
@@ -228,12 +222,7 @@ fn a_server_error_that_is_not_retryable_is_exit_3_not_run_it_again() {
     // A stored event the server cannot read (here: its action column damaged) is 500 `internal`,
     // retryable false: running the command again cannot help, so it is not exit 5 ("temporary").
     let bin = consentkit();
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&pg, dir.path());
-    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
-    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
-    phone.sync_all(&server);
+    let AliceGrantedOnPhone { pg, dir: _dir, server, phone: _phone } = AliceGrantedOnPhone::start();
     pg.psql("postgres", "UPDATE events SET action = 'bogus'");
     let out = run(&bin, &["--server", &server.url, "--token", SUPPORT, "status", "alice"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -655,12 +655,7 @@ fn http_form(server: &Server, cookie: &str, path: &str, body: &str) -> (u16, Str
 
 #[test]
 fn a_form_posted_without_its_csrf_token_is_refused_and_the_attempt_is_in_the_access_log() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&pg, dir.path());
-    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
-    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
-    phone.sync_all(&server);
+    let AliceGrantedOnPhone { pg, dir: _dir, server, phone: _phone } = AliceGrantedOnPhone::start();
     let cookie = http_sign_in(&server, DPO).expect("the DPO signs in");
     let mut page = agent().get(&format!("{}/console/lookup", server.url)).header("cookie", &cookie).call().unwrap();
     let page = page.body_mut().read_to_string().unwrap();

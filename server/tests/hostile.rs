@@ -231,12 +231,7 @@ fn a_signed_out_request_for_a_console_path_holding_any_other_text_returns_to_sig
 
 #[test]
 fn a_check_naming_a_device_id_no_device_can_have_is_refused_before_the_subject_is_read_and_logs_nothing() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&pg, dir.path());
-    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
-    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
-    phone.sync_all(&server);
+    let AliceGrantedOnPhone { pg, dir: _dir, server, phone: _phone } = AliceGrantedOnPhone::start();
     let url = format!("{}/v1/subjects/check", server.url);
     // As an unknown feature is: the request is refused for what it is, nothing of the subject is
     // read, and no access-log line keeps the typed text (here up to the body limit, or text that
@@ -257,12 +252,7 @@ fn after_a_server_erasure_the_state_support_reads_names_the_signed_erasure_recei
     // An erased subject's state is that of one never asked: without the erasure named, support
     // cannot tell "erased on request" from "never had data" (the local `history` names its
     // erasure records; the server kept its receipts but showed none).
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&pg, dir.path());
-    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
-    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
-    phone.sync_all(&server);
+    let AliceGrantedOnPhone { pg: _pg, dir: _dir, server, phone: _phone } = AliceGrantedOnPhone::start();
     let state = |token: &str| post(&format!("{}/v1/subjects/state", server.url), token, &json!({ "subject": "alice" }));
     let before = state(SUPPORT);
     assert_eq!(before.body["erasures"], json!([]), "none yet: {}", before.text);
@@ -284,12 +274,7 @@ fn after_a_server_erasure_the_state_support_reads_names_the_signed_erasure_recei
 
 #[test]
 fn the_console_subject_page_of_an_erased_subject_names_the_erasure() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&pg, dir.path());
-    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
-    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
-    phone.sync_all(&server);
+    let AliceGrantedOnPhone { pg: _pg, dir: _dir, server, phone: _phone } = AliceGrantedOnPhone::start();
     let cookie = console_sign_in(&server, SUPPORT);
     let (status, page, _) = console_get(&server, &cookie, &console_lookup(&server, &cookie, "alice"));
     assert_eq!(status, 200, "{page}");

@@ -607,12 +607,7 @@ fn erasure_deletes_every_row_tells_each_device_and_keeps_only_a_pseudonym() {
 
 #[test]
 fn events_made_before_an_erasure_on_a_device_whose_clock_runs_ahead_are_not_stored_again() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&pg, dir.path());
-    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
-    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
-    phone.sync_all(&server);
+    let AliceGrantedOnPhone { pg: _pg, dir, server, phone: _phone } = AliceGrantedOnPhone::start();
     // The tablet's clock is years ahead; it records alice's grant before the erasure but has not
     // synced it yet.
     let tablet = Device::new(dir.path(), "tablet", TABLET, "2099-01-01T00:00:00Z");
@@ -690,12 +685,7 @@ fn at_the_most_verbose_level_the_server_logs_no_subject_scope_or_token() {
 
 #[test]
 fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&pg, dir.path());
-    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
-    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
-    phone.sync_all(&server);
+    let AliceGrantedOnPhone { pg, dir: _dir, server, phone: _phone } = AliceGrantedOnPhone::start();
     let alice = json!({ "subject": "alice" });
     assert_eq!(lookup(&server, "state", SUPPORT, alice.clone()).status, 200);
     assert_eq!(lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing" })).status, 200);
@@ -741,12 +731,7 @@ fn every_support_read_and_erasure_appends_a_verifiable_access_log_line() {
 
 #[test]
 fn a_refused_read_that_still_tells_something_about_the_subject_has_its_access_log_line() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&pg, dir.path());
-    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
-    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
-    phone.sync_all(&server);
+    let AliceGrantedOnPhone { pg: _pg, dir: _dir, server, phone: _phone } = AliceGrantedOnPhone::start();
     // "Does alice use a tablet?": the refusal answers it (she has no events from one), so the
     // probe is a read of alice's data like any other and needs its line.
     let probe = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "device": "tablet" }));
@@ -818,12 +803,7 @@ fn reading_the_access_log_is_itself_an_audited_access_with_its_own_line() {
 
 #[test]
 fn database_roles_refuse_what_the_server_role_must_never_do() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&pg, dir.path());
-    let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
-    phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
-    phone.sync_all(&server);
+    let AliceGrantedOnPhone { pg, dir: _dir, server: _server, phone: _phone } = AliceGrantedOnPhone::start();
     for (role, sql) in [
         ("consentkit_ingest", "UPDATE events SET action = 'withdraw'"),
         ("consentkit_ingest", "DELETE FROM events"),

@@ -392,6 +392,29 @@ impl Device {
     }
 }
 
+/// The setup most tests start from: a server on a fresh PostgreSQL, and one device, `phone`
+/// (clock at 2026-03-01T10:00:00Z), that synced alice's `photos_media` grant. Bind every field
+/// (`_name` for an unused one, never `_`): they must live to the end of the test.
+pub struct AliceGrantedOnPhone {
+    pub pg: Pg,
+    pub dir: tempfile::TempDir,
+    pub server: Server,
+    pub phone: Device,
+}
+
+impl AliceGrantedOnPhone {
+    /// Starts PostgreSQL and the server, records and syncs the grant.
+    pub fn start() -> AliceGrantedOnPhone {
+        let pg = Pg::start();
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(&pg, dir.path());
+        let phone = Device::new(dir.path(), "phone", PHONE, "2026-03-01T10:00:00Z");
+        phone.decide("alice", "photos_media", Action::Grant, Source::Onboarding);
+        phone.sync_all(&server);
+        AliceGrantedOnPhone { pg, dir, server, phone }
+    }
+}
+
 /// The built-in catalog with one more consent category (`health_data`) and a feature needing it:
 /// what an app a release ahead of the server runs.
 pub fn newer_policy() -> consentkit_core::Policy {
