@@ -88,17 +88,17 @@ pub(crate) mod tests {
     /// Structural: `#[uniffi::export]` appears only in `ffi_export!` (this file), so every export of
     /// the crate, in every source file present or future, runs under the guard.
     #[test]
-    fn every_export_goes_through_the_guarded_macro() {
+    fn every_export_goes_through_the_guarded_macro() -> Result<(), Box<dyn std::error::Error>> {
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut offenders = Vec::new();
         let mut files = 0;
-        for entry in std::fs::read_dir(&src).unwrap() {
-            let path = entry.unwrap().path();
+        for entry in std::fs::read_dir(&src)? {
+            let path = entry?.path();
             if path.extension().is_none_or(|e| e != "rs") || path.ends_with("guard.rs") {
                 continue;
             }
             files += 1;
-            let text = std::fs::read_to_string(&path).unwrap();
+            let text = std::fs::read_to_string(&path)?;
             for (n, line) in text.lines().enumerate() {
                 let code = line.split("//").next().unwrap_or("");
                 let unguarded = code.contains("uniffi::export") && !code.contains("uniffi::export(foreign)");
@@ -109,5 +109,6 @@ pub(crate) mod tests {
         }
         assert!(files >= 4, "read the sources in {}", src.display());
         assert!(offenders.is_empty(), "exports outside ffi_export! (unguarded):\n{}", offenders.join("\n"));
+        Ok(())
     }
 }
