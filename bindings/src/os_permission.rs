@@ -43,12 +43,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_parse_or_are_errors_naming_the_value() {
-        assert_eq!(os_state_named("provisional".into()).unwrap(), OsState::Provisional);
-        let err = os_state_named("authorized_always".into()).unwrap_err().to_string();
+    fn names_parse_or_are_errors_naming_the_value() -> Result<(), Box<dyn std::error::Error>> {
+        assert_eq!(os_state_named("provisional".into())?, OsState::Provisional);
+        let Err(err) = os_state_named("authorized_always".into()) else {
+            return Err("os_state_named(\"authorized_always\") parsed, expected an error".into());
+        };
+        let err = err.to_string();
         assert!(err.contains("authorized_always"), "{err}");
-        assert_eq!(os_permission_named("camera".into()).unwrap(), OsPermission::CAMERA);
-        let err = os_permission_named("Camera Roll".into()).unwrap_err().to_string();
+        assert_eq!(os_permission_named("camera".into())?, OsPermission::CAMERA);
+        let Err(err) = os_permission_named("Camera Roll".into()) else {
+            return Err("os_permission_named(\"Camera Roll\") parsed, expected an error".into());
+        };
+        let err = err.to_string();
         assert!(err.contains("Camera Roll"), "{err}");
+        Ok(())
     }
 }
