@@ -195,7 +195,7 @@ mod tests {
 
     impl LogSink for Capture {
         fn log(&self, record: LogRecord) -> Result<(), ConsentKitError> {
-            self.0.lock().unwrap().push(record);
+            self.0.lock().map_err(|_| ConsentKitError::Internal("the capture's lock is poisoned".into()))?.push(record);
             Ok(())
         }
     }
@@ -214,25 +214,26 @@ mod tests {
     // marked, are compared.
     const MARK: &str = "[log-test]";
 
-    fn ours(capture: &Capture) -> Vec<LogRecord> {
-        capture.0.lock().unwrap().iter().filter(|r| r.message.starts_with(MARK)).cloned().collect()
+    fn ours(capture: &Capture) -> Result<Vec<LogRecord>, Box<dyn std::error::Error>> {
+        let records = capture.0.lock().map_err(|_| "the capture's lock is poisoned")?;
+        Ok(records.iter().filter(|r| r.message.starts_with(MARK)).cloned().collect())
     }
 
     #[test]
-    fn records_reach_the_sink_at_the_level_set() {
+    fn records_reach_the_sink_at_the_level_set() -> Result<(), Box<dyn std::error::Error>> {
         install();
-        assert_eq!(log_level().unwrap(), LogLevel::Warn, "default level");
+        assert_eq!(log_level()?, LogLevel::Warn, "default level");
         let capture = Arc::new(Capture(Mutex::new(Vec::new())));
-        set_log_sink(Some(capture.clone())).unwrap();
+        set_log_sink(Some(capture.clone()))?;
         log::info!(target: "consentkit_core::store", "{MARK} below the default level");
         log::warn!(target: "consentkit_core::rights", "{MARK} checkpoint blocked");
-        set_log_level(LogLevel::Trace).unwrap();
-        assert_eq!(log_level().unwrap(), LogLevel::Trace);
+        set_log_level(LogLevel::Trace)?;
+        assert_eq!(log_level()?, LogLevel::Trace);
         log::trace!(target: "consentkit_core::store", "{MARK} now visible");
-        set_log_level(LogLevel::Error).unwrap();
+        set_log_level(LogLevel::Error)?;
         log::warn!("{MARK} hidden again");
         assert_eq!(
-            ours(&capture),
+            ours(&capture)?,
             vec![
                 LogRecord {
                     level: LogLevel::Warn,
@@ -242,15 +243,16 @@ mod tests {
                 LogRecord { level: LogLevel::Trace, target: "consentkit_core::store".into(), message: format!("{MARK} now visible") },
             ]
         );
-        capture.0.lock().unwrap().clear();
-        set_log_sink(Some(Arc::new(Throws))).unwrap();
+        capture.0.lock().map_err(|_| "the capture's lock is poisoned")?.clear();
+        set_log_sink(Some(Arc::new(Throws)))?;
         log::error!("{MARK} lost, and nothing else happens");
-        set_log_sink(Some(capture.clone())).unwrap();
+        set_log_sink(Some(capture.clone()))?;
         log::error!("{MARK} the next record arrives");
-        assert_eq!(ours(&capture).len(), 1);
-        set_log_sink(None).unwrap();
+        assert_eq!(ours(&capture)?.len(), 1);
+        set_log_sink(None)?;
         log::error!("{MARK} to the platform log (nowhere on this host)");
-        assert_eq!(ours(&capture).len(), 1);
-        set_log_level(LogLevel::Warn).unwrap();
+        assert_eq!(ours(&capture)?.len(), 1);
+        set_log_level(LogLevel::Warn)?;
+        Ok(())
     }
 }
