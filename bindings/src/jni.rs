@@ -163,80 +163,88 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_find_their_kit_and_a_dropped_kit_is_found_no_more() {
-        let dir = tempfile::tempdir().unwrap();
-        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
-        let token = jni_gate_token(kit.clone()).unwrap();
-        let again = jni_gate_token(kit.clone()).unwrap();
+    fn tokens_find_their_kit_and_a_dropped_kit_is_found_no_more() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None)?;
+        let token = jni_gate_token(kit.clone())?;
+        let again = jni_gate_token(kit.clone())?;
         assert_ne!(token, again, "each registration has its own token");
-        assert!(Arc::ptr_eq(&lookup(token as jlong).unwrap(), &kit));
+        assert!(Arc::ptr_eq(&lookup(token as jlong).ok_or("a live token found no kit")?, &kit));
         assert!(lookup(-1).is_none() && lookup(i64::MAX).is_none(), "unknown tokens find nothing");
-        kit.shutdown().unwrap();
+        kit.shutdown()?;
         drop(kit);
         assert!(lookup(token as jlong).is_none(), "the token keeps no store alive");
+        Ok(())
     }
 
     #[test]
-    fn an_answer_carries_the_proof_read_before_its_check_in_slot_four() {
-        let dir = tempfile::tempdir().unwrap();
-        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
-        kit.grant("alice".into(), "usage_statistics".into(), None, consentkit_core::Source::Settings).unwrap();
-        let bound_nanos = kit.cross_process_bound_millis().unwrap() * 1_000_000;
-        let (proof_nanos, allowed) = proven_check(&kit, "alice".into(), "usage_analytics".into(), None).unwrap();
+    fn an_answer_carries_the_proof_read_before_its_check_in_slot_four() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None)?;
+        kit.grant("alice".into(), "usage_statistics".into(), None, consentkit_core::Source::Settings)?;
+        let bound_nanos = kit.cross_process_bound_millis()? * 1_000_000;
+        let (proof_nanos, allowed) =
+            proven_check(&kit, "alice".into(), "usage_analytics".into(), None).ok_or("the proven check of alice failed")?;
         assert!(allowed.allowed);
         assert!(proof_nanos > 0 && proof_nanos <= bound_nanos, "a proven snapshot, within the bound: {proof_nanos}");
-        let (words, n) = encode(proof_nanos, &allowed).unwrap();
-        assert_eq!(words[..HEADER], [ANSWERED, ALLOWED | HAS_VALID_UNTIL, allowed.valid_until.unwrap().millis(), 0, proof_nanos as jlong]);
+        let (words, n) = encode(proof_nanos, &allowed).ok_or("the allowed answer did not encode")?;
+        let valid_until = allowed.valid_until.ok_or("the allowed answer has no valid_until")?.millis();
+        assert_eq!(words[..HEADER], [ANSWERED, ALLOWED | HAS_VALID_UNTIL, valid_until, 0, proof_nanos as jlong]);
         assert_eq!(n, HEADER);
 
-        let (_, denied) = proven_check(&kit, "bob".into(), "usage_analytics".into(), None).unwrap();
+        let (_, denied) = proven_check(&kit, "bob".into(), "usage_analytics".into(), None).ok_or("the proven check of bob failed")?;
         assert!(!denied.allowed && !denied.reasons.is_empty());
-        let (words, n) = encode(u64::MAX, &denied).unwrap();
+        let (words, n) = encode(u64::MAX, &denied).ok_or("the denied answer did not encode")?;
         assert_eq!(words[3], denied.reasons.len() as jlong);
         assert_eq!(words[4], jlong::MAX, "a proof longer than a jlong saturates, never wraps negative");
         let codes: Vec<jlong> = denied.reasons.iter().map(|r| r.code as jlong).collect();
         assert_eq!(words[HEADER..n], codes[..], "the reasons' codes follow the proof slot");
-        kit.shutdown().unwrap();
+        kit.shutdown()?;
+        Ok(())
     }
 
     /// Suspended, nothing proves the snapshot again: once its proof is older than the bound, the
     /// slot says 0 (Kotlin caches nothing) and the check itself denies.
     #[test]
-    fn past_the_proof_the_slot_is_zero_and_the_answer_denies() {
-        let dir = tempfile::tempdir().unwrap();
-        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
-        kit.grant("alice".into(), "usage_statistics".into(), None, consentkit_core::Source::Settings).unwrap();
-        kit.suspend().unwrap();
-        let bound = std::time::Duration::from_millis(kit.cross_process_bound_millis().unwrap());
+    fn past_the_proof_the_slot_is_zero_and_the_answer_denies() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None)?;
+        kit.grant("alice".into(), "usage_statistics".into(), None, consentkit_core::Source::Settings)?;
+        kit.suspend()?;
+        let bound = std::time::Duration::from_millis(kit.cross_process_bound_millis()?);
         // Waits out the proof (no timing is asserted: what holds after it is).
-        while kit.proof_remaining_nanos().unwrap() > 0 {
+        while kit.proof_remaining_nanos()? > 0 {
             std::thread::sleep(bound / 10);
         }
-        let (proof_nanos, decision) = proven_check(&kit, "alice".into(), "usage_analytics".into(), None).unwrap();
+        let (proof_nanos, decision) =
+            proven_check(&kit, "alice".into(), "usage_analytics".into(), None).ok_or("the proven check of alice failed")?;
         assert_eq!(proof_nanos, 0);
         assert!(!decision.allowed, "past the bound, suspended: denied");
-        assert_eq!(encode(proof_nanos, &decision).unwrap().0[4], 0);
-        kit.shutdown().unwrap();
+        assert_eq!(encode(proof_nanos, &decision).ok_or("the denied answer did not encode")?.0[4], 0);
+        kit.shutdown()?;
+        Ok(())
     }
 
     #[test]
-    fn an_answer_with_more_reasons_than_words_is_not_encoded() {
-        let dir = tempfile::tempdir().unwrap();
-        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
-        let (_, mut denied) = proven_check(&kit, "bob".into(), "usage_analytics".into(), None).unwrap();
+    fn an_answer_with_more_reasons_than_words_is_not_encoded() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None)?;
+        let (_, mut denied) = proven_check(&kit, "bob".into(), "usage_analytics".into(), None).ok_or("the proven check of bob failed")?;
         let reason = denied.reasons[0].clone();
         denied.reasons = vec![reason; MAX_WORDS - HEADER];
         assert!(encode(1, &denied).is_some(), "exactly full");
         denied.reasons.push(denied.reasons[0].clone());
         assert!(encode(1, &denied).is_none());
-        kit.shutdown().unwrap();
+        kit.shutdown()?;
+        Ok(())
     }
 
     #[test]
-    fn the_token_export_is_guarded() {
-        let dir = tempfile::tempdir().unwrap();
-        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
+    fn the_token_export_is_guarded() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None)?;
         crate::guard::tests::arm_panic();
         assert!(matches!(jni_gate_token(kit), Err(ConsentKitError::Internal(m)) if m.contains("injected panic")));
+        Ok(())
     }
 }
