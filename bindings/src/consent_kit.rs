@@ -402,6 +402,15 @@ mod tests {
     use super::*;
     use crate::guard::tests::arm_panic;
 
+    /// A test's result: an error from the code under test, a missing value or a panicked thread
+    /// fails the test with its message (`?`), never a panic (no `unwrap` in bindings/src).
+    type TestResult<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+    /// A test listener's lock poisoned (a panic while it was held) is an error, not a second panic.
+    fn poisoned<G>(_: std::sync::PoisonError<G>) -> ConsentKitError {
+        ConsentKitError::Internal("a test listener's lock is poisoned".into())
+    }
+
     struct Quiet;
     impl ConsentListener for Quiet {
         fn on_change(&self, _: StatusChange) -> Result<()> {
@@ -414,30 +423,30 @@ mod tests {
         }
     }
 
-    fn internal<T>(name: &str, result: Result<T>) -> String {
+    fn internal<T>(name: &str, result: Result<T>) -> TestResult<String> {
         match result {
-            Err(ConsentKitError::Internal(m)) if m.contains("injected panic") => name.to_string(),
-            Err(e) => panic!("{name}: expected the injected panic as Internal, got {e:?}"),
-            Ok(_) => panic!("{name}: the injected panic was not raised: not under the guard"),
+            Err(ConsentKitError::Internal(m)) if m.contains("injected panic") => Ok(name.to_string()),
+            Err(e) => Err(format!("{name}: expected the injected panic as Internal, got {e:?}").into()),
+            Ok(_) => Err(format!("{name}: the injected panic was not raised: not under the guard").into()),
         }
     }
 
     /// Every export, run with a panic injected inside its guard, reports `Internal`; and the
     /// calls below cover every name the `ffi_export!` blocks export, so a new export must join them.
     #[test]
-    fn every_export_turns_a_panic_into_internal() {
-        let dir = tempfile::tempdir().unwrap();
+    fn every_export_turns_a_panic_into_internal() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-        let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();
-        let kit = ConsentKit::open_with_clock(path("a.db"), None, clock.clone()).unwrap();
-        let handle = kit.on_commit(Arc::new(Quiet)).unwrap();
+        let clock = TestClock::new(Timestamp(1_768_467_600_000))?;
+        let kit = ConsentKit::open_with_clock(path("a.db"), None, clock.clone())?;
+        let handle = kit.on_commit(Arc::new(Quiet))?;
         let s = || "alice".to_string();
         let c = || "usage_statistics".to_string();
         let mut covered = BTreeSet::new();
         macro_rules! run {
             ($name:literal, $call:expr) => {{
                 arm_panic();
-                covered.insert(internal($name, $call));
+                covered.insert(internal($name, $call)?);
             }};
         }
         run!("new", TestClock::new(Timestamp(0)));
@@ -497,8 +506,9 @@ mod tests {
             .collect();
         assert_eq!(covered, exported, "every export is exercised under an injected panic");
         // Nothing was half-done: the store still works and recorded none of the panicked writes.
-        assert!(kit.history(s()).unwrap().is_empty());
-        assert!(!kit.check(s(), "usage_analytics".into(), None).unwrap().allowed);
+        assert!(kit.history(s())?.is_empty());
+        assert!(!kit.check(s(), "usage_analytics".into(), None)?.allowed);
+        Ok(())
     }
 
     struct Blocking {
@@ -508,63 +518,65 @@ mod tests {
     impl CommitListener for Blocking {
         fn on_commit(&self, _: u64) -> Result<()> {
             let _ = self.entered.send(());
-            let _ = self.release.lock().unwrap().recv();
+            let _ = self.release.lock().map_err(poisoned)?.recv();
             Ok(())
         }
     }
 
     #[test]
-    fn close_is_idempotent_and_every_call_after_it_is_closed() {
-        let dir = tempfile::tempdir().unwrap();
+    fn close_is_idempotent_and_every_call_after_it_is_closed() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("a.db").to_string_lossy().into_owned();
-        let kit = ConsentKit::open(path.clone(), None).unwrap();
-        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        kit.shutdown().unwrap();
-        kit.shutdown().unwrap();
-        assert!(kit.is_closed().unwrap());
+        let kit = ConsentKit::open(path.clone(), None)?;
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        kit.shutdown()?;
+        kit.shutdown()?;
+        assert!(kit.is_closed()?);
         assert!(matches!(kit.check("alice".into(), "usage_analytics".into(), None), Err(ConsentKitError::Closed(_))));
         assert!(matches!(kit.unavailable(), Err(ConsentKitError::Closed(_))));
         assert!(matches!(kit.withdraw("alice".into(), "usage_statistics".into(), None, Source::Settings), Err(ConsentKitError::Closed(_))));
         // The file is free at once, and the grant is there.
-        let again = ConsentKit::open(path, None).unwrap();
-        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed);
+        let again = ConsentKit::open(path, None)?;
+        assert!(again.check("alice".into(), "usage_analytics".into(), None)?.allowed);
+        Ok(())
     }
 
     #[test]
-    fn close_waits_for_a_call_in_flight_then_the_file_is_free() {
-        let dir = tempfile::tempdir().unwrap();
+    fn close_waits_for_a_call_in_flight_then_the_file_is_free() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("a.db").to_string_lossy().into_owned();
-        let kit = ConsentKit::open(path.clone(), None).unwrap();
+        let kit = ConsentKit::open(path.clone(), None)?;
         let (entered_tx, entered) = std::sync::mpsc::channel();
         let (release, release_rx) = std::sync::mpsc::channel();
-        let _hook = kit.on_commit(Arc::new(Blocking { entered: entered_tx, release: Mutex::new(release_rx) })).unwrap();
+        let _hook = kit.on_commit(Arc::new(Blocking { entered: entered_tx, release: Mutex::new(release_rx) }))?;
         let writer = {
             let kit = kit.clone();
             std::thread::spawn(move || kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings))
         };
-        entered.recv().unwrap(); // the grant is in flight, inside its commit hook
+        entered.recv()?; // the grant is in flight, inside its commit hook
         let closer = {
             let kit = kit.clone();
             std::thread::spawn(move || kit.shutdown())
         };
-        while !kit.is_closed().unwrap() {
+        while !kit.is_closed()? {
             std::thread::yield_now();
         }
         assert!(matches!(kit.status("alice".into(), "usage_statistics".into()), Err(ConsentKitError::Closed(_))), "no new call starts");
         assert!(!closer.is_finished(), "close waits for the call in flight");
-        release.send(()).unwrap();
-        closer.join().unwrap().unwrap();
-        assert!(writer.join().unwrap().is_ok(), "the call in flight finished normally");
-        let again = ConsentKit::open(path, None).unwrap();
-        assert!(again.unavailable().unwrap().is_none(), "an immediate reopen works");
-        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed);
+        release.send(())?;
+        closer.join().map_err(|_| "the closer thread panicked")??;
+        assert!(writer.join().map_err(|_| "the writer thread panicked")?.is_ok(), "the call in flight finished normally");
+        let again = ConsentKit::open(path, None)?;
+        assert!(again.unavailable()?.is_none(), "an immediate reopen works");
+        assert!(again.check("alice".into(), "usage_analytics".into(), None)?.allowed);
+        Ok(())
     }
 
     struct ClosesItself(Mutex<Option<Arc<ConsentKit>>>, Mutex<Option<Result<()>>>);
     impl CommitListener for ClosesItself {
         fn on_commit(&self, _: u64) -> Result<()> {
-            if let Some(kit) = self.0.lock().unwrap().take() {
-                *self.1.lock().unwrap() = Some(kit.shutdown());
+            if let Some(kit) = self.0.lock().map_err(poisoned)?.take() {
+                *self.1.lock().map_err(poisoned)? = Some(kit.shutdown());
             }
             Ok(())
         }
@@ -574,40 +586,42 @@ mod tests {
     /// calls at once and the store is released when the call returns (no deadlock, no file left
     /// claimed: it used to be refused with `InvalidInput`, leaving the store open).
     #[test]
-    fn close_from_inside_a_hook_completes_when_the_call_returns() {
-        let dir = tempfile::tempdir().unwrap();
+    fn close_from_inside_a_hook_completes_when_the_call_returns() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("a.db").to_string_lossy().into_owned();
-        let kit = ConsentKit::open(path.clone(), None).unwrap();
+        let kit = ConsentKit::open(path.clone(), None)?;
         let hook = Arc::new(ClosesItself(Mutex::new(Some(kit.clone())), Mutex::new(None)));
-        let h = kit.on_commit(hook.clone()).unwrap();
-        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        assert!(matches!(hook.1.lock().unwrap().take(), Some(Ok(()))));
-        assert!(kit.is_closed().unwrap());
+        let h = kit.on_commit(hook.clone())?;
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        assert!(matches!(hook.1.lock().map_err(|_| "the hook's result lock is poisoned")?.take(), Some(Ok(()))));
+        assert!(kit.is_closed()?);
         assert!(matches!(kit.grant("bob".into(), "usage_statistics".into(), None, Source::Settings), Err(ConsentKitError::Closed(_))));
         drop(h);
-        let again = ConsentKit::open(path, None).unwrap();
-        assert!(again.unavailable().unwrap().is_none(), "the file was released");
-        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed, "the write in flight was kept");
+        let again = ConsentKit::open(path, None)?;
+        assert!(again.unavailable()?.is_none(), "the file was released");
+        assert!(again.check("alice".into(), "usage_analytics".into(), None)?.allowed, "the write in flight was kept");
         drop(kit);
+        Ok(())
     }
 
     /// Closing another kit from inside this kit's call: that kit has no call in flight on this
     /// thread, so its store is released before `shutdown` returns.
     #[test]
-    fn close_of_another_kit_from_inside_a_hook_releases_it_at_once() {
-        let dir = tempfile::tempdir().unwrap();
+    fn close_of_another_kit_from_inside_a_hook_releases_it_at_once() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let other_path = dir.path().join("b.db").to_string_lossy().into_owned();
-        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None).unwrap();
-        let other = ConsentKit::open(other_path.clone(), None).unwrap();
-        other.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into_owned(), None)?;
+        let other = ConsentKit::open(other_path.clone(), None)?;
+        other.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
         let hook = Arc::new(ClosesItself(Mutex::new(Some(other.clone())), Mutex::new(None)));
-        let _h = kit.on_commit(hook.clone()).unwrap();
-        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        assert!(matches!(hook.1.lock().unwrap().take(), Some(Ok(()))));
-        assert!(other.is_closed().unwrap() && !kit.is_closed().unwrap());
-        let again = ConsentKit::open(other_path, None).unwrap();
-        assert!(again.unavailable().unwrap().is_none(), "the other file was released");
-        assert!(again.check("alice".into(), "usage_analytics".into(), None).unwrap().allowed);
+        let _h = kit.on_commit(hook.clone())?;
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        assert!(matches!(hook.1.lock().map_err(|_| "the hook's result lock is poisoned")?.take(), Some(Ok(()))));
+        assert!(other.is_closed()? && !kit.is_closed()?);
+        let again = ConsentKit::open(other_path, None)?;
+        assert!(again.unavailable()?.is_none(), "the other file was released");
+        assert!(again.check("alice".into(), "usage_analytics".into(), None)?.allowed);
+        Ok(())
     }
 }
 
@@ -615,33 +629,38 @@ mod tests {
 mod lifecycle_race_tests {
     use super::*;
 
+    /// A test's result: an error from the code under test, a missing value or a panicked thread
+    /// fails the test with its message (`?`), never a panic (no `unwrap` in bindings/src).
+    type TestResult<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
     #[test]
-    fn reopen_right_after_shutdown_with_a_writer_racing() {
-        let dir = tempfile::tempdir().unwrap();
+    fn reopen_right_after_shutdown_with_a_writer_racing() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("a.db").to_string_lossy().into_owned();
         for round in 0..30 {
-            let kit = ConsentKit::open(path.clone(), None).unwrap();
+            let kit = ConsentKit::open(path.clone(), None)?;
             let w = {
                 let kit = kit.clone();
-                std::thread::spawn(move || {
+                std::thread::spawn(move || -> Result<()> {
                     let mut i = 0;
                     loop {
                         i += 1;
                         match kit.grant(format!("u{round}-{i}"), "usage_statistics".into(), None, Source::Settings) {
                             Ok(_) => {}
-                            Err(ConsentKitError::Closed(_)) => break,
-                            Err(e) => panic!("{e:?}"),
+                            Err(ConsentKitError::Closed(_)) => return Ok(()),
+                            Err(e) => return Err(e),
                         }
                     }
                 })
             };
             std::thread::sleep(std::time::Duration::from_millis(5));
-            kit.shutdown().unwrap();
+            kit.shutdown()?;
             let again = ConsentKit::open(path.clone(), None);
             assert!(again.is_ok(), "round {round}: {:?}", again.err());
             drop(again);
-            w.join().unwrap();
+            w.join().map_err(|_| format!("round {round}: the writer thread panicked"))?.map_err(|e| format!("round {round}: {e:?}"))?;
         }
+        Ok(())
     }
 }
 
@@ -649,47 +668,57 @@ mod lifecycle_race_tests {
 mod recovery_tests {
     use super::*;
 
+    /// A test's result: an error from the code under test, a missing value or a panicked thread
+    /// fails the test with its message (`?`), never a panic (no `unwrap` in bindings/src).
+    type TestResult<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
     #[test]
-    fn a_damaged_store_says_why_typed_and_can_be_quarantined_and_reopened() {
-        let dir = tempfile::tempdir().unwrap();
+    fn a_damaged_store_says_why_typed_and_can_be_quarantined_and_reopened() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("a.db");
-        std::fs::write(&path, vec![7u8; 8192]).unwrap();
+        std::fs::write(&path, vec![7u8; 8192])?;
         let p = path.to_string_lossy().into_owned();
-        let kit = ConsentKit::open_fail_closed(p.clone(), None).unwrap();
-        let reason = kit.unavailable_reason().unwrap().unwrap();
+        let kit = ConsentKit::open_fail_closed(p.clone(), None)?;
+        let reason = kit.unavailable_reason()?.ok_or("a damaged store has no unavailable reason")?;
         assert_eq!(reason.kind, UnavailableKind::Damaged, "{reason:?}");
         assert!(reason.can_quarantine && reason.message.contains("a.db"), "{reason:?}");
-        let moved = kit.quarantine().unwrap();
-        assert!(moved.contains(".corrupt-") && std::fs::read(&moved).unwrap().len() == 8192, "the damaged file is kept");
-        kit.shutdown().unwrap();
-        let fresh = ConsentKit::open_fail_closed(p, None).unwrap();
-        assert!(fresh.unavailable_reason().unwrap().is_none());
-        fresh.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+        let moved = kit.quarantine()?;
+        assert!(moved.contains(".corrupt-") && std::fs::read(&moved)?.len() == 8192, "the damaged file is kept");
+        kit.shutdown()?;
+        let fresh = ConsentKit::open_fail_closed(p, None)?;
+        assert!(fresh.unavailable_reason()?.is_none());
+        fresh.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
         assert!(matches!(fresh.quarantine(), Err(ConsentKitError::InvalidInput(_))), "a healthy store is never moved");
+        Ok(())
     }
 
     #[test]
-    fn a_second_open_in_this_process_is_already_open_and_not_quarantined() {
-        let dir = tempfile::tempdir().unwrap();
+    fn a_second_open_in_this_process_is_already_open_and_not_quarantined() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("a.db").to_string_lossy().into_owned();
-        let first = ConsentKit::open(p.clone(), None).unwrap();
-        let second = ConsentKit::open_fail_closed(p.clone(), None).unwrap();
-        assert_eq!(second.unavailable_reason().unwrap().unwrap().kind, UnavailableKind::AlreadyOpen);
+        let first = ConsentKit::open(p.clone(), None)?;
+        let second = ConsentKit::open_fail_closed(p.clone(), None)?;
+        assert_eq!(second.unavailable_reason()?.ok_or("a second open has no unavailable reason")?.kind, UnavailableKind::AlreadyOpen);
         assert!(matches!(second.quarantine(), Err(ConsentKitError::InvalidInput(_))));
         assert!(std::path::Path::new(&p).exists(), "the live store's file stays where it is");
-        assert!(first.unavailable().unwrap().is_none());
+        assert!(first.unavailable()?.is_none());
+        Ok(())
     }
 
     #[test]
-    fn other_policies_and_newer_schemas_are_typed() {
-        let dir = tempfile::tempdir().unwrap();
+    fn other_policies_and_newer_schemas_are_typed() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("a.db").to_string_lossy().into_owned();
-        ConsentKit::open(p.clone(), None).unwrap().shutdown().unwrap();
-        let other = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/wk360.json")).unwrap();
-        let kit = ConsentKit::open_fail_closed(p, Some(other)).unwrap();
-        assert_eq!(kit.unavailable_reason().unwrap().unwrap().kind, UnavailableKind::PolicyMismatch);
+        ConsentKit::open(p.clone(), None)?.shutdown()?;
+        let other = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/wk360.json"))?;
+        let kit = ConsentKit::open_fail_closed(p, Some(other))?;
+        assert_eq!(
+            kit.unavailable_reason()?.ok_or("a store of another policy has no unavailable reason")?.kind,
+            UnavailableKind::PolicyMismatch
+        );
         let e = Error::SchemaTooNew { path: "x".into(), found: 9, supported: 1 };
         assert_eq!(crate::recovery::classify(&e).kind, UnavailableKind::SchemaTooNew);
+        Ok(())
     }
 }
 
@@ -702,82 +731,94 @@ mod timer_tests {
 
     use super::*;
 
+    /// A test's result: an error from the code under test, a missing value or a panicked thread
+    /// fails the test with its message (`?`), never a panic (no `unwrap` in bindings/src).
+    type TestResult<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+    /// A test listener's lock poisoned (a panic while it was held) is an error, not a second panic.
+    fn poisoned<G>(_: std::sync::PoisonError<G>) -> ConsentKitError {
+        ConsentKitError::Internal("a test listener's lock is poisoned".into())
+    }
+
     struct Channel(Mutex<Sender<StatusChange>>);
     impl ConsentListener for Channel {
         fn on_change(&self, change: StatusChange) -> Result<()> {
-            let _ = self.0.lock().unwrap().send(change);
+            let _ = self.0.lock().map_err(poisoned)?.send(change);
             Ok(())
         }
     }
 
-    fn listen(kit: &Arc<ConsentKit>, subject: Option<&str>) -> (Arc<ListenerHandle>, Receiver<StatusChange>) {
+    fn listen(kit: &Arc<ConsentKit>, subject: Option<&str>) -> TestResult<(Arc<ListenerHandle>, Receiver<StatusChange>)> {
         let (tx, rx) = channel();
-        (kit.clone().observe(subject.map(String::from), Arc::new(Channel(Mutex::new(tx)))).unwrap(), rx)
+        Ok((kit.clone().observe(subject.map(String::from), Arc::new(Channel(Mutex::new(tx))))?, rx))
     }
 
     /// Waits (bounded, not timed) for the next change of `category`.
-    fn next_of(rx: &Receiver<StatusChange>, category: &str) -> StatusChange {
+    fn next_of(rx: &Receiver<StatusChange>, category: &str) -> TestResult<StatusChange> {
         loop {
-            let c = rx.recv_timeout(Duration::from_secs(30)).expect("a change was emitted");
+            let c = rx.recv_timeout(Duration::from_secs(30)).map_err(|e| format!("no change of {category} was emitted: {e}"))?;
             if c.category == category {
-                return c;
+                return Ok(c);
             }
         }
     }
 
     #[test]
-    fn an_expiry_is_emitted_at_its_time_without_a_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();
-        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone()).unwrap();
-        let receipt = kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        let until = receipt.valid_until.unwrap();
-        let (_one, alice) = listen(&kit, Some("alice"));
-        let (_all, everyone) = listen(&kit, None);
-        assert_eq!(next_of(&alice, "usage_statistics").status, Status::Granted, "the initial state");
-        assert_eq!(next_of(&everyone, "usage_statistics").status, Status::Granted);
-        clock.set(Timestamp(until.millis() - 1)).unwrap();
-        clock.set(until).unwrap();
-        let expired = next_of(&alice, "usage_statistics");
+    fn an_expiry_is_emitted_at_its_time_without_a_write() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let clock = TestClock::new(Timestamp(1_768_467_600_000))?;
+        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone())?;
+        let receipt = kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        let until = receipt.valid_until.ok_or("the grant has no valid_until")?;
+        let (_one, alice) = listen(&kit, Some("alice"))?;
+        let (_all, everyone) = listen(&kit, None)?;
+        assert_eq!(next_of(&alice, "usage_statistics")?.status, Status::Granted, "the initial state");
+        assert_eq!(next_of(&everyone, "usage_statistics")?.status, Status::Granted);
+        clock.set(Timestamp(until.millis() - 1))?;
+        clock.set(until)?;
+        let expired = next_of(&alice, "usage_statistics")?;
         assert_eq!((expired.status, expired.since), (Status::Expired, Some(until)));
-        assert_eq!(next_of(&everyone, "usage_statistics").status, Status::Expired, "observers of everyone too");
-        assert_eq!(kit.record_expiries().unwrap().len(), 1);
+        assert_eq!(next_of(&everyone, "usage_statistics")?.status, Status::Expired, "observers of everyone too");
+        assert_eq!(kit.record_expiries()?.len(), 1);
         // Renewing after the expiry is a change again; the expiry is told once, not twice.
-        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
-        assert_eq!(next_of(&alice, "usage_statistics").status, Status::Granted);
-        kit.shutdown().unwrap();
+        kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
+        assert_eq!(next_of(&alice, "usage_statistics")?.status, Status::Granted);
+        kit.shutdown()?;
+        Ok(())
     }
 
     #[test]
-    fn each_commit_is_told_once_and_in_order_though_the_timer_ticks_on_it() {
+    fn each_commit_is_told_once_and_in_order_though_the_timer_ticks_on_it() -> TestResult {
         // The timer ticks on every commit hook and may tell a change before the observer's worker
         // delivers it; the worker must then neither repeat it nor tell an older status after it.
-        let dir = tempfile::tempdir().unwrap();
-        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into(), None).unwrap();
-        let (_handle, alice) = listen(&kit, Some("alice"));
-        let mut generations = vec![next_of(&alice, "usage_statistics").generation];
+        let dir = tempfile::tempdir()?;
+        let kit = ConsentKit::open(dir.path().join("a.db").to_string_lossy().into(), None)?;
+        let (_handle, alice) = listen(&kit, Some("alice"))?;
+        let mut generations = vec![next_of(&alice, "usage_statistics")?.generation];
         for i in 0..100 {
             if i % 2 == 0 {
-                kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+                kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
             } else {
-                kit.withdraw("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap();
+                kit.withdraw("alice".into(), "usage_statistics".into(), None, Source::Settings)?;
             }
         }
-        let last = kit.generation().unwrap();
+        let last = kit.generation()?;
         while generations.last() != Some(&last) {
-            let change = next_of(&alice, "usage_statistics");
-            assert!(change.generation > *generations.last().unwrap(), "told again or out of order: {change:?} after {generations:?}");
+            let change = next_of(&alice, "usage_statistics")?;
+            let previous = *generations.last().ok_or("no generation recorded")?;
+            assert!(change.generation > previous, "told again or out of order: {change:?} after {generations:?}");
             generations.push(change.generation);
         }
-        kit.shutdown().unwrap();
+        kit.shutdown()?;
         assert!(alice.try_iter().all(|c| c.category != "usage_statistics"), "nothing after the last commit");
+        Ok(())
     }
 
     /// Blocks in its first call until released (an app's listener stuck on a lock or a dialog).
     struct Stuck(Mutex<Receiver<()>>);
     impl ConsentListener for Stuck {
         fn on_change(&self, _: StatusChange) -> Result<()> {
-            let _ = self.0.lock().unwrap().recv();
+            let _ = self.0.lock().map_err(poisoned)?.recv();
             Ok(())
         }
     }
@@ -785,35 +826,43 @@ mod timer_tests {
     /// A listener that blocks holds up only itself: another observer is still told that a grant
     /// expired, at its time (the timer never waits on a listener that is being called).
     #[test]
-    fn a_blocked_listener_does_not_hold_up_the_expiry_told_to_another() {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();
-        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone()).unwrap();
-        let until = kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap().valid_until.unwrap();
+    fn a_blocked_listener_does_not_hold_up_the_expiry_told_to_another() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let clock = TestClock::new(Timestamp(1_768_467_600_000))?;
+        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone())?;
+        let until = kit
+            .grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?
+            .valid_until
+            .ok_or("the grant has no valid_until")?;
         let (release, stuck) = channel();
-        let _stuck = kit.clone().observe(Some("alice".into()), Arc::new(Stuck(Mutex::new(stuck)))).unwrap();
-        let (_other, alice) = listen(&kit, Some("alice"));
-        assert_eq!(next_of(&alice, "usage_statistics").status, Status::Granted);
-        clock.set(until).unwrap();
-        let expired = next_of(&alice, "usage_statistics");
+        let _stuck = kit.clone().observe(Some("alice".into()), Arc::new(Stuck(Mutex::new(stuck))))?;
+        let (_other, alice) = listen(&kit, Some("alice"))?;
+        assert_eq!(next_of(&alice, "usage_statistics")?.status, Status::Granted);
+        clock.set(until)?;
+        let expired = next_of(&alice, "usage_statistics")?;
         assert_eq!(expired.status, Status::Expired, "told while the other listener is still blocked");
         drop(release);
-        kit.shutdown().unwrap();
+        kit.shutdown()?;
+        Ok(())
     }
 
     #[test]
-    fn an_unregistered_observer_is_told_nothing_more() {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = TestClock::new(Timestamp(1_768_467_600_000)).unwrap();
-        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone()).unwrap();
-        let until = kit.grant("alice".into(), "usage_statistics".into(), None, Source::Settings).unwrap().valid_until.unwrap();
-        let (handle, alice) = listen(&kit, Some("alice"));
-        let (_other, witness) = listen(&kit, Some("alice"));
-        next_of(&alice, "usage_statistics");
-        assert_eq!(next_of(&witness, "usage_statistics").status, Status::Granted);
-        handle.unregister().unwrap();
-        clock.set(until).unwrap();
-        assert_eq!(next_of(&witness, "usage_statistics").status, Status::Expired);
+    fn an_unregistered_observer_is_told_nothing_more() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let clock = TestClock::new(Timestamp(1_768_467_600_000))?;
+        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone())?;
+        let until = kit
+            .grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?
+            .valid_until
+            .ok_or("the grant has no valid_until")?;
+        let (handle, alice) = listen(&kit, Some("alice"))?;
+        let (_other, witness) = listen(&kit, Some("alice"))?;
+        next_of(&alice, "usage_statistics")?;
+        assert_eq!(next_of(&witness, "usage_statistics")?.status, Status::Granted);
+        handle.unregister()?;
+        clock.set(until)?;
+        assert_eq!(next_of(&witness, "usage_statistics")?.status, Status::Expired);
         assert!(alice.try_iter().all(|c| c.status != Status::Expired), "nothing after unregister");
+        Ok(())
     }
 }
