@@ -814,6 +814,18 @@ mod timer_tests {
         Ok(())
     }
 
+    /// A kit on a test clock in `dir` where alice granted `usage_statistics`, and the instant that
+    /// grant expires.
+    fn alice_granted_usage_statistics(dir: &tempfile::TempDir) -> TestResult<(Arc<ConsentKit>, Arc<TestClock>, Timestamp)> {
+        let clock = TestClock::new(Timestamp(1_768_467_600_000))?;
+        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone())?;
+        let until = kit
+            .grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?
+            .valid_until
+            .ok_or("the grant has no valid_until")?;
+        Ok((kit, clock, until))
+    }
+
     /// Blocks in its first call until released (an app's listener stuck on a lock or a dialog).
     struct Stuck(Mutex<Receiver<()>>);
     impl ConsentListener for Stuck {
@@ -828,12 +840,7 @@ mod timer_tests {
     #[test]
     fn a_blocked_listener_does_not_hold_up_the_expiry_told_to_another() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let clock = TestClock::new(Timestamp(1_768_467_600_000))?;
-        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone())?;
-        let until = kit
-            .grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?
-            .valid_until
-            .ok_or("the grant has no valid_until")?;
+        let (kit, clock, until) = alice_granted_usage_statistics(&dir)?;
         let (release, stuck) = channel();
         let _stuck = kit.clone().observe(Some("alice".into()), Arc::new(Stuck(Mutex::new(stuck))))?;
         let (_other, alice) = listen(&kit, Some("alice"))?;
@@ -849,12 +856,7 @@ mod timer_tests {
     #[test]
     fn an_unregistered_observer_is_told_nothing_more() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let clock = TestClock::new(Timestamp(1_768_467_600_000))?;
-        let kit = ConsentKit::open_with_clock(dir.path().join("a.db").to_string_lossy().into(), None, clock.clone())?;
-        let until = kit
-            .grant("alice".into(), "usage_statistics".into(), None, Source::Settings)?
-            .valid_until
-            .ok_or("the grant has no valid_until")?;
+        let (kit, clock, until) = alice_granted_usage_statistics(&dir)?;
         let (handle, alice) = listen(&kit, Some("alice"))?;
         let (_other, witness) = listen(&kit, Some("alice"))?;
         next_of(&alice, "usage_statistics")?;
