@@ -37,6 +37,9 @@ use crate::query::{self, DeviceEvent, SubjectView};
 pub const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
 /// How long a lookup handle stays valid for its actor.
 pub const HANDLE_TTL: Duration = Duration::from_secs(8 * 60 * 60);
+/// How many live lookup handles one actor holds at most: a further lookup retires that actor's
+/// oldest, so a signed-in account looking subjects up in a loop cannot grow the table without end.
+pub const HANDLES_PER_ACTOR: usize = 200;
 /// The Content-Security-Policy of every console response.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const COOKIE: &str = "ck_console";
@@ -75,6 +78,25 @@ impl Console {
             trusted_proxies: Vec::new(),
             session_ttl,
         }
+    }
+
+    /// A new lookup handle for `actor`'s lookup of `subject`, valid for [`HANDLE_TTL`]. Expired
+    /// handles go first; an actor who already holds [`HANDLES_PER_ACTOR`] loses the oldest.
+    fn new_handle(&self, subject: String, actor: &str) -> String {
+        let handle = random_id();
+        let now = Instant::now();
+        let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
+        handles.retain(|_, h| h.expires > now);
+        let mut own: Vec<(Instant, String)> =
+            handles.iter().filter(|(_, h)| h.actor == actor).map(|(k, h)| (h.expires, k.clone())).collect();
+        if own.len() >= HANDLES_PER_ACTOR {
+            own.sort();
+            for (_, old) in own.iter().take(own.len() + 1 - HANDLES_PER_ACTOR) {
+                handles.remove(old);
+            }
+        }
+        handles.insert(handle.clone(), Handle { subject, actor: actor.to_string(), expires: now + HANDLE_TTL });
+        handle
     }
 
     /// The same console, taking the client's address from `X-Forwarded-For` when the request
@@ -573,10 +595,7 @@ async fn lookup(
     if let Err(e) = consentkit_core::input::check_stored_subject(&form.subject) {
         return lookup_error(&caller, csrf, &visible(&e.to_string()));
     }
-    let handle = random_id();
-    let mut handles = app.console.handles.lock().unwrap_or_else(|e| e.into_inner());
-    handles.retain(|_, h| h.expires > Instant::now());
-    handles.insert(handle.clone(), Handle { subject: form.subject, actor: caller.name.clone(), expires: Instant::now() + HANDLE_TTL });
+    let handle = app.console.new_handle(form.subject, &caller.name);
     redirect(&format!("/console/subjects/{handle}"))
 }
 
@@ -1017,6 +1036,26 @@ mod tests {
         assert_eq!(visible("tab\u{202e}let"), "tab\\u{202e}let", "a bidirectional override cannot reorder the page");
         assert_eq!(visible("phone\u{200b}"), "phone\\u{200b}", "nor a zero-width space pass for another id");
         assert_eq!(visible("Téléphone 📱"), "Téléphone 📱");
+    }
+
+    #[test]
+    fn an_actor_holds_a_bounded_number_of_lookup_handles_and_loses_the_oldest() {
+        let console = Console::new(SESSION_TTL);
+        let live = |actor: &str| {
+            let handles = console.handles.lock().unwrap_or_else(|e| e.into_inner());
+            handles.values().filter(|h| h.actor == actor).count()
+        };
+        let first = console.new_handle("alice".into(), "support-1");
+        let other = console.new_handle("bob".into(), "support-2");
+        let mut last = String::new();
+        for i in 0..HANDLES_PER_ACTOR + 50 {
+            last = console.new_handle(format!("subject-{i}"), "support-1");
+        }
+        assert_eq!(live("support-1"), HANDLES_PER_ACTOR, "the table stops growing at the cap");
+        let handles = console.handles.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(!handles.contains_key(&first), "the actor's oldest handle went first");
+        assert!(handles.get(&last).is_some_and(|h| h.subject == format!("subject-{}", HANDLES_PER_ACTOR + 49)), "the newest stays");
+        assert!(handles.get(&other).is_some_and(|h| h.subject == "bob"), "another actor's handle is untouched");
     }
 
     fn event(category: Option<&str>, at: i64, action: Action) -> DeviceEvent {
