@@ -124,7 +124,9 @@ pub fn query(cli: &Cli, url: &str) -> Result<Option<u8>, Failure> {
         }
         Command::History { subject } => {
             let v = call(cli, url, "/v1/subjects/timeline", Some(&json!({ "subject": subject })))?;
-            print_history(cli, subject, &v);
+            // An erasure empties the timeline of the events before it: its receipts say so.
+            let erased = call(cli, url, "/v1/subjects/erasures", Some(&json!({ "subject": subject })))?;
+            print_history(cli, subject, &v, &erased["erasures"]);
             0
         }
         Command::Export { subject } => {
@@ -199,15 +201,7 @@ fn print_status(cli: &Cli, v: &Value) -> Result<(), Failure> {
         );
     }
     // An erased subject reads as one never asked: the server's signed erasure receipts say which.
-    for e in v["erasures"].as_array().into_iter().flatten() {
-        let events = e["erased_events"].as_u64().unwrap_or_default();
-        outln!(
-            "\nerased on the server at {} (receipt {}, {events} event{} deleted): the statuses above are those after it",
-            escape(e["erased_at"].as_str().unwrap_or_default()),
-            escape(e["id"].as_str().unwrap_or_default()),
-            if events == 1 { "" } else { "s" }
-        );
-    }
+    erasure_lines(&v["erasures"], "the statuses above are those after it");
     Ok(())
 }
 
@@ -248,9 +242,9 @@ fn print_check(cli: &Cli, subject: &str, feature: &str, v: &Value) -> u8 {
     }
 }
 
-fn print_history(cli: &Cli, subject: &str, v: &Value) {
+fn print_history(cli: &Cli, subject: &str, v: &Value, erasures: &Value) {
     if cli.json {
-        print_json(json!({ "subject": subject, "events": v }));
+        print_json(json!({ "subject": subject, "events": v, "erasures": erasures }));
         return;
     }
     let text = |e: &Value, k: &str| e[k].as_str().map(String::from);
@@ -276,6 +270,20 @@ fn print_history(cli: &Cli, subject: &str, v: &Value) {
         })
         .collect();
     table(&["SEQ", "AT", "ACTION", "CATEGORY", "SCOPE", "SOURCE", "POLICY", "DEVICE"], &rows);
+    erasure_lines(erasures, "the events before it were removed");
+}
+
+/// A line for each of the server's erasure receipts in `erasures`, `what` saying what it means here.
+fn erasure_lines(erasures: &Value, what: &str) {
+    for e in erasures.as_array().into_iter().flatten() {
+        let events = e["erased_events"].as_u64().unwrap_or_default();
+        outln!(
+            "\nerased on the server at {} (receipt {}, {events} event{} deleted): {what}",
+            escape(e["erased_at"].as_str().unwrap_or_default()),
+            escape(e["id"].as_str().unwrap_or_default()),
+            if events == 1 { "" } else { "s" }
+        );
+    }
 }
 
 /// [`call`], retried a few times (with back-off) while the server is unavailable.

@@ -56,6 +56,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/subjects/state", post(state))
         .route("/v1/subjects/check", post(check))
         .route("/v1/subjects/timeline", post(timeline))
+        .route("/v1/subjects/erasures", post(erasures))
         .route("/v1/subjects/export", post(export))
         .route("/v1/subjects/erase", post(erase))
         .route("/v1/access-log", get(access_log_all))
@@ -353,6 +354,20 @@ async fn timeline(State(app): Shared, headers: HeaderMap, body: Result<Bytes, By
     })
     .await?;
     Ok(Json(rows).into_response())
+}
+
+/// The subject's erasure receipts (signed, oldest first): what `consentkit --server history` shows
+/// under the timeline, which an erasure has emptied of the events before it.
+async fn erasures(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let caller = app.tokens.caller(&headers)?;
+    caller.require(&[Role::Support, Role::Dpo], "reading a subject's erasures")?;
+    let l = lookup(body, app.max_body)?;
+    let key = app.keys.subject_key(&l.subject);
+    let value = logged_read(&app, &caller, &l.subject, "erasures", json!({}), async |tx, view| {
+        Ok(json!({ "subject": view.subject, "erasures": erasure_receipts(tx, &key).await? }))
+    })
+    .await?;
+    Ok(Json(value).into_response())
 }
 
 /// The format tag of a server export.

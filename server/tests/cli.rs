@@ -218,6 +218,31 @@ fn status_from_the_server_names_a_server_side_erasure_so_support_can_tell_it_fro
 }
 
 #[test]
+fn history_from_the_server_names_a_server_side_erasure_under_the_emptied_timeline() {
+    let bin = consentkit();
+    let AliceGrantedOnPhone { pg: _pg, dir: _dir, server, phone: _phone } = AliceGrantedOnPhone::start();
+    let url = server.url.as_str();
+    let before = ok(&run(&bin, &["--server", url, "--token", SUPPORT, "history", "alice"]));
+    assert!(before.contains("photos_media") && !before.contains("erased"), "{before}");
+    let erased = ok(&run(&bin, &["--server", url, "--token", DPO, "--json", "erase", "alice"]));
+    let erased: Value = serde_json::from_str(&erased).unwrap();
+    let id = erased["receipt"]["id"].as_str().unwrap_or_else(|| panic!("{erased}")).to_string();
+    let after = ok(&run(&bin, &["--server", url, "--token", SUPPORT, "history", "alice"]));
+    assert!(!after.contains("photos_media"), "the events are gone: {after}");
+    let line = after.lines().find(|l| l.contains("erased on the server")).unwrap_or_else(|| panic!("the erasure is named: {after}"));
+    assert!(line.contains(&id) && line.contains("1 event deleted") && line.contains("events before it were removed"), "{line}");
+    let json: Value = serde_json::from_str(&ok(&run(&bin, &["--server", url, "--token", SUPPORT, "--json", "history", "alice"]))).unwrap();
+    assert_eq!(json["events"], serde_json::json!([]), "{json}");
+    assert_eq!(json["erasures"][0]["id"], Value::from(id.as_str()), "{json}");
+    assert_eq!(json["erasures"][0]["signature"], erased["receipt"]["signature"], "the signed receipt itself");
+    // Another subject's history names none of alice's erasures; a device's token reads none.
+    let bob: Value = serde_json::from_str(&ok(&run(&bin, &["--server", url, "--token", SUPPORT, "--json", "history", "bob"]))).unwrap();
+    assert_eq!(bob["erasures"], serde_json::json!([]), "{bob}");
+    let phone = run(&bin, &["--server", url, "--token", PHONE, "history", "alice"]);
+    assert_ne!(phone.status.code(), Some(0), "a device token may not read a subject's erasures");
+}
+
+#[test]
 fn a_server_error_that_is_not_retryable_is_exit_3_not_run_it_again() {
     // A stored event the server cannot read (here: its action column damaged) is 500 `internal`,
     // retryable false: running the command again cannot help, so it is not exit 5 ("temporary").
