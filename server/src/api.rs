@@ -187,8 +187,16 @@ fn query_time(asked: Option<Timestamp>) -> Timestamp {
     asked.map_or(now, |t| t.max(now))
 }
 
-fn lookup(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Lookup, ApiError> {
+/// The lookup in `body`; a field the route does not take (of `feature`, `scope`, `device`, `now`:
+/// those not in `takes`) is refused with a 422 naming it, never silently ignored (a `now` sent to
+/// the timeline would otherwise look honoured).
+fn lookup(body: Result<Bytes, BytesRejection>, limit: usize, takes: &[&str]) -> Result<Lookup, ApiError> {
     let l: Lookup = json_of(&body_of(body, limit)?)?;
+    let given = [("feature", l.feature.is_some()), ("scope", l.scope.is_some()), ("device", l.device.is_some()), ("now", l.now.is_some())];
+    if let Some((field, _)) = given.iter().find(|(field, present)| *present && !takes.contains(field)) {
+        let takes = if takes.is_empty() { "only 'subject'".to_string() } else { format!("'subject', '{}'", takes.join("', '")) };
+        return Err(ApiError::invalid(format!("this lookup does not take the field '{field}' (it takes {takes})")));
+    }
     // A lookup names a subject the ledger may hold from an older device (`" alice"`): the
     // stored-id rule, so support and the DPO can check, export and erase it.
     consentkit_core::input::check_stored_subject(&l.subject).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -237,7 +245,7 @@ fn policy_json(p: &Policy) -> Value {
 async fn state(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Support, Role::Dpo], "reading a subject's state")?;
-    let l = lookup(body, app.max_body)?;
+    let l = lookup(body, app.max_body, &["now"])?;
     let now = query_time(l.now);
     let policy = app.policy.clone();
     let key = app.keys.subject_key(&l.subject);
@@ -295,7 +303,7 @@ fn decision_json(d: &consentkit_core::Decision) -> Value {
 async fn check(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Support, Role::Dpo], "checking a feature")?;
-    let l = lookup(body, app.max_body)?;
+    let l = lookup(body, app.max_body, &["feature", "scope", "device", "now"])?;
     let feature = l.feature.clone().ok_or_else(|| ApiError::invalid("a check needs a 'feature'"))?;
     let now = query_time(l.now);
     let policy = app.policy.clone();
@@ -327,7 +335,7 @@ async fn check(State(app): Shared, headers: HeaderMap, body: Result<Bytes, Bytes
 async fn timeline(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Support, Role::Dpo], "reading a subject's timeline")?;
-    let l = lookup(body, app.max_body)?;
+    let l = lookup(body, app.max_body, &[])?;
     let keys = &app.keys;
     let policy = app.policy.clone();
     let rows = logged_read(&app, &caller, &l.subject, "timeline", json!({}), async |tx, view| {
@@ -361,7 +369,7 @@ async fn timeline(State(app): Shared, headers: HeaderMap, body: Result<Bytes, By
 async fn erasures(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Support, Role::Dpo], "reading a subject's erasures")?;
-    let l = lookup(body, app.max_body)?;
+    let l = lookup(body, app.max_body, &[])?;
     let key = app.keys.subject_key(&l.subject);
     let value = logged_read(&app, &caller, &l.subject, "erasures", json!({}), async |tx, view| {
         Ok(json!({ "subject": view.subject, "erasures": erasure_receipts(tx, &key).await? }))
@@ -376,7 +384,7 @@ pub const SERVER_EXPORT_FORMAT: &str = "consentkit-server-export/1";
 async fn export(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Dpo], "exporting a subject")?;
-    let l = lookup(body, app.max_body)?;
+    let l = lookup(body, app.max_body, &[])?;
     Ok(Json(export_document(&app, &caller, &l.subject).await?).into_response())
 }
 
@@ -433,7 +441,7 @@ pub struct ErasureReceipt {
 async fn erase(State(app): Shared, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let caller = app.tokens.caller(&headers)?;
     caller.require(&[Role::Dpo], "erasing a subject")?;
-    let l = lookup(body, app.max_body)?;
+    let l = lookup(body, app.max_body, &[])?;
     let (erased_events, receipt) = erase_subject(&app, &caller, &l.subject).await?;
     Ok(Json(json!({ "erased_events": erased_events, "receipt": receipt })).into_response())
 }

@@ -1061,3 +1061,28 @@ fn events_of_a_category_the_servers_policy_does_not_know_are_kept_named_and_allo
     assert_eq!((health.status, health.body["error"].as_str()), (422, Some("invalid")), "{}", health.text);
     assert!(!server.log().contains("health_data"), "the log names no id a device sent (only a count)");
 }
+
+#[test]
+fn a_lookup_field_the_route_does_not_take_is_refused_naming_it_never_ignored() {
+    let AliceGrantedOnPhone { pg: _pg, dir: _dir, server, phone: _phone } = AliceGrantedOnPhone::start();
+    for (what, token, field, value) in [
+        ("timeline", SUPPORT, "now", json!("2020-01-01T00:00:00Z")),
+        ("state", SUPPORT, "feature", json!("photo_sharing")),
+        ("state", SUPPORT, "device", json!("phone")),
+        ("erasures", SUPPORT, "scope", json!("contact-1")),
+        ("export", DPO, "now", json!("2020-01-01T00:00:00Z")),
+        ("erase", DPO, "feature", json!("photo_sharing")),
+    ] {
+        let mut body = json!({ "subject": "alice" });
+        body[field] = value;
+        let r = lookup(&server, what, token, body);
+        assert_eq!(r.status, 422, "{what} with {field}: {}", r.text);
+        assert!(r.text.contains(&format!("'{field}'")), "the field is named: {}", r.text);
+    }
+    // Nothing was erased by the refused erase, and each route still takes what it takes.
+    let state = lookup(&server, "state", SUPPORT, json!({ "subject": "alice", "now": "2026-03-05T00:00:00Z" }));
+    assert_eq!(state.status, 200, "{}", state.text);
+    assert_eq!(state.body["erasures"], json!([]), "{}", state.text);
+    let check = lookup(&server, "check", SUPPORT, json!({ "subject": "alice", "feature": "photo_sharing", "device": "phone" }));
+    assert_eq!(check.status, 200, "{}", check.text);
+}
