@@ -737,6 +737,36 @@ pub fn last_event(conn: &Connection) -> Result<Option<(u64, String)>> {
         .optional()?)
 }
 
+/// The recorded time of the chain's head event `seq`, whose link hash the file records as `hash`
+/// ([`current_head`]), checked against its seal: the one time the file proves without the clock's
+/// mark (every write is stamped at or after the mark it read), so a mark deleted by hand never
+/// lets the store's time fall before it. An edited head row (its time lowered, the hash checks
+/// beaten only by a forger who recomputes them) is `Tampered`; a tombstone, or no event, proves no
+/// time. One row and the previous one's hash, by primary key.
+pub fn head_time(conn: &Connection, seq: u64, hash: &str) -> Result<Option<i64>> {
+    if seq == 0 {
+        return Ok(None);
+    }
+    let mut stmt = conn.prepare_cached(&format!("SELECT {RECEIPT_COLUMNS} FROM events AS e WHERE e.seq = ?1"))?;
+    let mut rows = stmt.query([seq as i64])?;
+    let Some(row) = rows.next()? else { return Err(Error::Tampered(ChainBreak::Truncated { seq, head: seq })) };
+    if !matches!(row.get_ref(COL_REMOVED_BY)?, ValueRef::Null) {
+        return Ok(None);
+    }
+    let prev = prev_of(row)?;
+    if prev.is_empty() {
+        return Err(Error::Tampered(ChainBreak::Missing { seq: seq - 1 }));
+    }
+    let r = match receipt(conn, &mut Names::default(), row, prev)? {
+        Ok(r) if chain::content_hash(&r) == r.content_hash => r,
+        _ => return Err(Error::Tampered(ChainBreak::ContentMismatch { seq })),
+    };
+    if r.hash != hash || chain::link_hash(&r.prev_hash, &r.content_hash) != r.hash {
+        return Err(Error::Tampered(ChainBreak::BrokenLink { seq }));
+    }
+    Ok(Some(r.at.millis().min(Timestamp::MAX.millis())))
+}
+
 const SUBJECT_SEQS: &str = "SELECT seq, id FROM events WHERE subject = ?1 AND removed_by IS NULL ORDER BY seq";
 
 /// Sequence numbers and ids of a subject's events (for erasure).

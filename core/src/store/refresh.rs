@@ -54,6 +54,12 @@ pub(super) fn catch_up(
 ) -> Result<Option<Notice>> {
     let (seq, hash) = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
     let unchanged = seq == head.seq && hash == head.hash;
+    if !unchanged {
+        // The newest event's sealed time, as at open: a floor the mark rows cannot lower.
+        if let Some(at) = db::head_time(conn, seq, &hash)? {
+            shared.high_water.fetch_max(at, Ordering::Relaxed);
+        }
+    }
     // The time another connection has seen, also when it committed nothing but its mark (a
     // process that checked past an expiry): a clock set back since must not make this store,
     // which never read that time itself, serve the expired grant again.
