@@ -155,6 +155,12 @@ pub enum ChainBreak {
     /// verify: it was edited by hand (a lowered mark would let a clock set back revive an expired
     /// grant). `value` is the copy as found (escaped). Not tied to an event: its `seq` is 0.
     TimeMarkEdited { value: String },
+    /// The file no longer holds the chain a running store served up to its head `seq`: its head
+    /// moved back, or the event at `seq` is another one. The file was rolled back or overwritten in
+    /// place by another copy (an older backup restored with SQLite's backup API or `.restore`, a
+    /// copy written on elsewhere): serving it would revive what the store's later events (a
+    /// withdrawal that returned) changed.
+    RolledBack { seq: u64 },
 }
 
 impl ChainBreak {
@@ -169,7 +175,8 @@ impl ChainBreak {
             | ChainBreak::StateAfterHead { seq, .. }
             | ChainBreak::UnclaimedTombstone { seq }
             | ChainBreak::RemovedEventPresent { seq }
-            | ChainBreak::StateMismatch { seq } => seq,
+            | ChainBreak::StateMismatch { seq }
+            | ChainBreak::RolledBack { seq } => seq,
             ChainBreak::FileDamaged { .. } | ChainBreak::TimeMarkEdited { .. } => 0,
         }
     }
@@ -211,6 +218,11 @@ impl fmt::Display for ChainBreak {
             ChainBreak::TimeMarkEdited { value } => {
                 write!(f, "the sealed copy '{value}' of the clock's high-water mark does not verify (edited)")
             }
+            ChainBreak::RolledBack { seq } => write!(
+                f,
+                "chain broken at seq {seq}: the file no longer holds the event this store served at seq {seq} \
+                 (rolled back, or overwritten in place by another copy such as an older backup)"
+            ),
         }
     }
 }

@@ -767,6 +767,14 @@ pub fn head_time(conn: &Connection, seq: u64, hash: &str) -> Result<Option<i64>>
     Ok(Some(r.at.millis().min(Timestamp::MAX.millis())))
 }
 
+/// The link hash stored for event `seq` (a tombstone keeps it), if the row exists.
+pub fn hash_at(conn: &Connection, seq: u64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?
+        .query_row([seq as i64], |r| Ok(hash_text(r.get_ref(0)?)))
+        .optional()?)
+}
+
 const SUBJECT_SEQS: &str = "SELECT seq, id FROM events WHERE subject = ?1 AND removed_by IS NULL ORDER BY seq";
 
 /// Sequence numbers and ids of a subject's events (for erasure).

@@ -7,6 +7,7 @@ use common::*;
 use consentkit_core::chain::ChainBreak;
 use consentkit_core::*;
 use rusqlite::Connection;
+use std::path::Path;
 use std::sync::Arc;
 
 /// Drops the fixture's store (the mark persisted on close), leaving the file to edit.
@@ -86,4 +87,86 @@ fn the_newest_event_s_time_edited_with_the_mark_rows_deleted_is_refused_at_open(
     }
     let closed = ConsentStore::open_fail_closed(&f.path, policy, clock);
     assert!(!closed.check("alice", "usage_analytics", None).unwrap().allowed);
+}
+
+// ----- the file rolled back under a running store -----
+
+/// Copies `from` over the database at `to` page by page through SQLite's backup API, as the
+/// sqlite3 shell's `.restore` (or a restore tool writing the file in place) does: the same file,
+/// taken under SQLite's locks, so open connections read the restored content at their next
+/// transaction (unlike a rename, which `SQLITE_FCNTL_HAS_MOVED` reports).
+fn restore_in_place(to: &Path, from: &Path) {
+    let dest = Connection::open(to).unwrap();
+    let src = Connection::open(from).unwrap();
+    // SAFETY: two valid open handles, the "main" schemas, the backup object finished before both
+    // connections drop.
+    unsafe {
+        use rusqlite::ffi;
+        let backup = ffi::sqlite3_backup_init(dest.handle(), c"main".as_ptr(), src.handle(), c"main".as_ptr());
+        assert!(!backup.is_null(), "backup_init");
+        let step = ffi::sqlite3_backup_step(backup, -1);
+        assert_eq!(step, ffi::SQLITE_DONE, "backup_step");
+        assert_eq!(ffi::sqlite3_backup_finish(backup), ffi::SQLITE_OK, "backup_finish");
+    }
+}
+
+/// A consistent copy of the store file as it is now (`VACUUM INTO`, as a backup would take it).
+fn backup(path: &Path, to: &Path) {
+    Connection::open(path).unwrap().execute("VACUUM INTO ?1", [to.to_str().unwrap()]).unwrap();
+}
+
+/// bob granted, a backup taken, bob's withdrawal returned; the store still open.
+fn withdrawn_after_a_backup() -> (Fixture, std::path::PathBuf) {
+    let f = Fixture::ucanywhere();
+    f.grant("bob", "usage_statistics");
+    let old = f.dir.path().join("backup.db");
+    backup(&f.path, &old);
+    f.record("bob", "usage_statistics", Action::Withdraw, Source::Settings);
+    assert!(!f.allowed("bob", "usage_analytics"));
+    (f, old)
+}
+
+/// The running store's answers and writes after its file was rolled back: no allow, the write
+/// refused, nothing appended to the rolled-back file.
+fn assert_never_serves_the_rollback(f: &Fixture, what: &str) {
+    let refreshed = f.store.refresh();
+    assert!(matches!(refreshed, Err(Error::Tampered(_))), "{what}: refresh: {refreshed:?}");
+    let d = f.store.check("bob", "usage_analytics", None).unwrap();
+    assert!(!d.allowed, "{what}: the returned withdrawal was lost: {d:?}");
+    let rows = |p: &Path| Connection::open(p).unwrap().query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap();
+    let before = rows(&f.path);
+    let write = f.store.record(&DecisionInput::new("carol", "usage_statistics", Action::Refuse, Source::Settings));
+    assert!(matches!(write, Err(Error::Tampered(_))), "{what}: a write after the rollback: {write:?}");
+    assert_eq!(rows(&f.path), before, "{what}: nothing appended after the rolled-back head");
+    assert!(!f.allowed("bob", "usage_analytics"), "{what}");
+}
+
+/// An older copy of the file restored in place while the store runs (the chain's head moves back,
+/// the old copy self-consistent: its digest matches its head): the store knows its withdrawal
+/// returned at a later head and must not serve, nor write after, the older file.
+#[test]
+fn an_older_copy_restored_in_place_under_a_running_store_is_refused_never_served() {
+    let (f, old) = withdrawn_after_a_backup();
+    restore_in_place(&f.path, &old);
+    assert_never_serves_the_rollback(&f, "rolled back");
+}
+
+/// The same with the older copy written on after it was taken (another device's copy, or the
+/// backup opened elsewhere): the file's head is back at the store's seq, or past it, but its chain
+/// is not the one the store served (another event at the store's head).
+#[test]
+fn an_older_copy_written_on_elsewhere_and_restored_under_a_running_store_is_refused() {
+    for extra in [1, 2] {
+        let (f, old) = withdrawn_after_a_backup();
+        let fork = f.dir.path().join(format!("fork-{extra}.db"));
+        std::fs::copy(&old, &fork).unwrap();
+        {
+            let other = ConsentStore::open_with(&fork, f.store.policy().clone(), Arc::new(f.clock.clone()), OpenMode::ReadWrite).unwrap();
+            for i in 0..extra {
+                other.record(&DecisionInput::new(&format!("erin{i}"), "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+            }
+        }
+        restore_in_place(&f.path, &fork);
+        assert_never_serves_the_rollback(&f, &format!("forked, {extra} events after the backup"));
+    }
 }
