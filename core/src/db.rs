@@ -737,13 +737,14 @@ pub fn last_event(conn: &Connection) -> Result<Option<(u64, String)>> {
         .optional()?)
 }
 
-/// The recorded time of the chain's head event `seq`, whose link hash the file records as `hash`
-/// ([`current_head`]), checked against its seal: the one time the file proves without the clock's
-/// mark (every write is stamped at or after the mark it read), so a mark deleted by hand never
-/// lets the store's time fall before it. An edited head row (its time lowered, the hash checks
-/// beaten only by a forger who recomputes them) is `Tampered`; a tombstone, or no event, proves no
-/// time. One row and the previous one's hash, by primary key.
-pub fn head_time(conn: &Connection, seq: u64, hash: &str) -> Result<Option<i64>> {
+/// The chain's head event `seq`, whose link hash the file records as `hash` ([`current_head`]),
+/// checked against its seal. Its time is the one time the file proves without the clock's mark
+/// (every write is stamped at or after the mark it read), so a mark deleted by hand never lets the
+/// store's time fall before it; its policy id is the file's, sealed (every event carries the
+/// store's). An edited head row (its time lowered; the hash checks are beaten only by a forger who
+/// recomputes them) is `Tampered`; a tombstone, or no event, is `None`. One row and the previous
+/// one's hash, by primary key.
+pub fn head_event(conn: &Connection, seq: u64, hash: &str) -> Result<Option<Receipt>> {
     if seq == 0 {
         return Ok(None);
     }
@@ -764,7 +765,12 @@ pub fn head_time(conn: &Connection, seq: u64, hash: &str) -> Result<Option<i64>>
     if r.hash != hash || chain::link_hash(&r.prev_hash, &r.content_hash) != r.hash {
         return Err(Error::Tampered(ChainBreak::BrokenLink { seq }));
     }
-    Ok(Some(r.at.millis().min(Timestamp::MAX.millis())))
+    Ok(Some(r))
+}
+
+/// [`head_event`]'s time (capped at [`Timestamp::MAX`], as the mark is).
+pub fn head_time(conn: &Connection, seq: u64, hash: &str) -> Result<Option<i64>> {
+    Ok(head_event(conn, seq, hash)?.map(|r| r.at.millis().min(Timestamp::MAX.millis())))
 }
 
 /// The link hash stored for event `seq` (a tombstone keeps it), if the row exists.

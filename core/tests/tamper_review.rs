@@ -170,3 +170,104 @@ fn an_older_copy_written_on_elsewhere_and_restored_under_a_running_store_is_refu
         assert_never_serves_the_rollback(&f, &format!("forked, {extra} events after the backup"));
     }
 }
+
+// ----- the file's identity -----
+
+/// bob granted then withdrew; alice granted; the store closed.
+fn withdrawn_bob_granted_alice() -> (Fixture, Arc<Policy>, Arc<dyn Clock>) {
+    let mut f = Fixture::ucanywhere();
+    f.grant("bob", "usage_statistics");
+    f.record("bob", "usage_statistics", Action::Withdraw, Source::Settings);
+    f.grant("alice", "usage_statistics");
+    let (policy, clock) = close(&mut f);
+    (f, policy, clock)
+}
+
+fn meta_value(path: &Path, key: &str) -> Option<String> {
+    use rusqlite::OptionalExtension;
+    Connection::open(path).unwrap().query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional().unwrap()
+}
+
+/// A store records its policy id when it is created. A file holding records whose `policy_id`
+/// row was deleted opened read-only under any policy (another app's file served under this one),
+/// and a read-write open took it for a new file: it wrote the opener's policy id and a new
+/// erasure key over the file's (the key its erasure receipts' subject references are made with),
+/// and then failed on the time seal made with the old key. Refused now, naming the missing row,
+/// and the file is left as it was.
+#[test]
+fn a_file_holding_records_whose_policy_id_row_was_deleted_is_refused_and_left_as_it_was() {
+    let (f, policy, clock) = withdrawn_bob_granted_alice();
+    let key = meta_value(&f.path, "erasure_key").unwrap();
+    Connection::open(&f.path).unwrap().execute("DELETE FROM meta WHERE key = 'policy_id'", []).unwrap();
+    for mode in [OpenMode::ReadOnly, OpenMode::ReadWrite] {
+        match ConsentStore::open_with(&f.path, policy.clone(), clock.clone(), mode) {
+            Err(Error::StoreUnavailable { why, .. }) => assert!(why.contains("'policy_id'"), "{mode:?}: {why}"),
+            Err(e) => panic!("{mode:?}: {e}"),
+            Ok(s) => panic!("{mode:?}: opened; alice allowed: {}", s.check("alice", "usage_analytics", None).unwrap().allowed),
+        }
+        assert_eq!(meta_value(&f.path, "erasure_key").as_deref(), Some(key.as_str()), "{mode:?}: the erasure key was overwritten");
+        assert_eq!(meta_value(&f.path, "policy_id"), None, "{mode:?}: an identity was adopted");
+    }
+    assert!(!ConsentStore::open_fail_closed(&f.path, policy, clock).check("alice", "usage_analytics", None).unwrap().allowed);
+}
+
+/// Another policy's file with its `policy_id` row edited to this policy's id: the newest event
+/// (sealed in the chain) still names its policy, and the open refuses with `PolicyMismatch`.
+#[test]
+fn another_policy_s_file_with_its_policy_id_row_edited_is_refused_by_the_head_event_s_policy() {
+    let mut other = Policy::builtin();
+    other.id = "another-app".into();
+    let mut f = Fixture::new(other);
+    f.grant("alice", "usage_statistics");
+    close(&mut f);
+    Connection::open(&f.path).unwrap().execute("UPDATE meta SET value = 'ucanywhere' WHERE key = 'policy_id'", []).unwrap();
+    for mode in [OpenMode::ReadOnly, OpenMode::ReadWrite] {
+        match ConsentStore::open_with(&f.path, Arc::new(Policy::builtin()), Arc::new(f.clock.clone()), mode) {
+            Err(Error::PolicyMismatch { stored, given, .. }) => {
+                assert_eq!((stored.as_str(), given.as_str()), ("another-app", "ucanywhere"))
+            }
+            Err(e) => panic!("{mode:?}: {e}"),
+            Ok(s) => panic!("{mode:?}: opened; alice allowed: {}", s.check("alice", "usage_analytics", None).unwrap().allowed),
+        }
+    }
+}
+
+// ----- probes that hold -----
+
+/// Edits of the schema itself, each as the sqlite3 shell makes it: the open refuses with a typed
+/// error, or opens and denies what was withdrawn and what was never granted, and takes a new
+/// withdrawal. Never an allow that the history does not give.
+#[test]
+fn schema_edits_are_refused_or_change_no_answer() {
+    let edits = [
+        ("PRAGMA user_version = 0", false),
+        ("PRAGMA user_version = 3", false),
+        ("PRAGMA user_version = 4", true), // the state-row migration runs again: a no-op
+        ("PRAGMA application_id = 0", false),
+        ("DROP TABLE subjects", false),
+        ("DROP TABLE os_permissions", false),
+        ("DROP TABLE names", false),
+        ("DROP INDEX events_by_subject", true),
+        ("DROP INDEX events_unattributed", true),
+        ("DELETE FROM meta WHERE key = 'erasure_key'", false), // the time seal no longer verifies
+        ("DELETE FROM meta WHERE key = 'state_digest'", true), // walked, agrees, re-sealed
+        ("DELETE FROM meta WHERE key IN ('head_seq', 'head_hash')", false),
+    ];
+    for (edit, opens) in edits {
+        let (f, policy, clock) = withdrawn_bob_granted_alice();
+        Connection::open(&f.path).unwrap().execute_batch(edit).unwrap();
+        match ConsentStore::open_with(&f.path, policy.clone(), clock.clone(), OpenMode::ReadWrite) {
+            Err(e) => assert!(!opens, "{edit}: refused: {e}"),
+            Ok(s) => {
+                assert!(opens, "{edit}: opened");
+                assert!(!s.check("bob", "usage_analytics", None).unwrap().allowed, "{edit}");
+                assert!(!s.check("carol", "usage_analytics", None).unwrap().allowed, "{edit}");
+                assert!(s.check("alice", "usage_analytics", None).unwrap().allowed, "{edit}");
+                s.record(&DecisionInput::new("alice", "usage_statistics", Action::Withdraw, Source::Settings)).unwrap();
+                assert!(!s.check("alice", "usage_analytics", None).unwrap().allowed, "{edit}");
+            }
+        }
+        let closed = ConsentStore::open_fail_closed(&f.path, policy, clock);
+        assert!(!closed.check("bob", "usage_analytics", None).unwrap().allowed, "{edit}");
+    }
+}

@@ -189,6 +189,30 @@ impl ConsentStore {
                 return Err(Error::PolicyMismatch { path, stored: stored.clone(), given: policy.id.clone() });
             }
         }
+        // The identity the chain itself seals: the newest event's policy id (every event carries
+        // the store's), so a `policy_id` row edited or deleted by hand does not make another
+        // policy's file open under this one. A file that holds records but no identity was edited
+        // (a store records its policy when it is created): never adopted (which would also
+        // overwrite its erasure key).
+        if let Some((seq, hash)) = db::current_head(&conn)? {
+            if let Some(head) = db::head_event(&conn, seq, &hash)? {
+                if head.policy_id != policy.id {
+                    return Err(Error::PolicyMismatch { path, stored: head.policy_id, given: policy.id.clone() });
+                }
+            }
+        }
+        let unidentified = |conn: &Connection| -> Result<Option<Error>> {
+            let holds_records = db::meta(conn, "erasure_key")?.is_some() || db::last_event(conn)?.is_some();
+            Ok(holds_records.then(|| Error::StoreUnavailable {
+                path: path.clone(),
+                why: "it holds records but no policy id (its meta row 'policy_id' was deleted): edited, refused".into(),
+            }))
+        };
+        if stored_policy.is_none() {
+            if let Some(e) = unidentified(&conn)? {
+                return Err(e);
+            }
+        }
         if stored_policy.is_none() && mode == OpenMode::ReadWrite {
             // Another process may be creating the same file: set the identity only if still absent.
             let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
@@ -198,6 +222,9 @@ impl ConsentStore {
                 }
                 Some(_) => {}
                 None => {
+                    if let Some(e) = unidentified(&tx)? {
+                        return Err(e);
+                    }
                     let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
                     db::set_meta(&tx, "policy_id", &policy.id)?;
                     db::set_meta(&tx, "erasure_key", &key)?;
