@@ -161,6 +161,11 @@ pub enum ChainBreak {
     /// copy written on elsewhere): serving it would revive what the store's later events (a
     /// withdrawal that returned) changed.
     RolledBack { seq: u64 },
+    /// A write's statement changed fewer rows than it writes (`what`): something in the file that
+    /// is not ConsentKit's (a trigger added with the sqlite3 shell, `RAISE(IGNORE)`) made SQLite
+    /// skip them without an error. The write is refused (rolled back) and the store closes, so
+    /// no write returns success without being in the file. Not tied to an event: its `seq` is 0.
+    WriteNotTaken { what: String },
 }
 
 impl ChainBreak {
@@ -177,7 +182,7 @@ impl ChainBreak {
             | ChainBreak::RemovedEventPresent { seq }
             | ChainBreak::StateMismatch { seq }
             | ChainBreak::RolledBack { seq } => seq,
-            ChainBreak::FileDamaged { .. } | ChainBreak::TimeMarkEdited { .. } => 0,
+            ChainBreak::FileDamaged { .. } | ChainBreak::TimeMarkEdited { .. } | ChainBreak::WriteNotTaken { .. } => 0,
         }
     }
 }
@@ -222,6 +227,11 @@ impl fmt::Display for ChainBreak {
                 f,
                 "chain broken at seq {seq}: the file no longer holds the event this store served at seq {seq} \
                  (rolled back, or overwritten in place by another copy such as an older backup)"
+            ),
+            ChainBreak::WriteNotTaken { what } => write!(
+                f,
+                "the file did not take the write of {what} (something not ConsentKit's in it, such as a trigger added by hand, \
+                 skipped the rows): nothing was recorded"
             ),
         }
     }

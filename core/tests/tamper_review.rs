@@ -232,6 +232,42 @@ fn another_policy_s_file_with_its_policy_id_row_edited_is_refused_by_the_head_ev
     }
 }
 
+// ----- writes the file does not take -----
+
+fn event_rows(path: &Path) -> i64 {
+    Connection::open(path).unwrap().query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap()
+}
+
+/// A trigger added with the sqlite3 shell that makes SQLite skip a write's rows without an error
+/// (`RAISE(IGNORE)`): the withdrawal returned success, the store denied, but the file did not
+/// hold it (the event, the state row, or the head and mark). Every statement of a write now
+/// checks the rows it changed: the write is refused (`Tampered(WriteNotTaken)`, nothing
+/// recorded) and the store closes, so its checks deny rather than allow a grant whose withdrawal
+/// the file would not take.
+#[test]
+fn a_trigger_that_skips_a_write_s_rows_refuses_the_write_and_closes_the_store() {
+    let triggers = [
+        ("the event", "CREATE TRIGGER t BEFORE INSERT ON events BEGIN SELECT RAISE(IGNORE); END"),
+        ("the state row", "CREATE TRIGGER t BEFORE UPDATE ON subjects BEGIN SELECT RAISE(IGNORE); END"),
+        ("the time mark", "CREATE TRIGGER t BEFORE INSERT ON meta WHEN NEW.key LIKE 'time_high_water%' BEGIN SELECT RAISE(IGNORE); END"),
+        ("the digest", "CREATE TRIGGER t BEFORE INSERT ON meta WHEN NEW.key = 'state_digest' BEGIN SELECT RAISE(IGNORE); END"),
+    ];
+    for (what, trigger) in triggers {
+        let (f, policy, clock) = withdrawn_bob_granted_alice();
+        Connection::open(&f.path).unwrap().execute_batch(trigger).unwrap();
+        let store = ConsentStore::open_with(&f.path, policy.clone(), clock.clone(), OpenMode::ReadWrite).unwrap();
+        assert!(store.check("alice", "usage_analytics", None).unwrap().allowed, "{what}");
+        let before = event_rows(&f.path);
+        let withdrawal = store.record(&DecisionInput::new("alice", "usage_statistics", Action::Withdraw, Source::Settings));
+        assert!(matches!(withdrawal, Err(Error::Tampered(ChainBreak::WriteNotTaken { .. }))), "{what}: {withdrawal:?}");
+        assert_eq!(event_rows(&f.path), before, "{what}: nothing recorded");
+        let d = store.check("alice", "usage_analytics", None).unwrap();
+        assert!(!d.allowed, "{what}: the store went on allowing: {d:?}");
+        assert_eq!(d.reasons[0].code, ReasonCode::StoreUnavailable, "{what}");
+        assert!(store.unavailable().is_some_and(|why| why.contains("did not take")), "{what}: {:?}", store.unavailable());
+    }
+}
+
 // ----- probes that hold -----
 
 /// Edits of the schema itself, each as the sqlite3 shell makes it: the open refuses with a typed
