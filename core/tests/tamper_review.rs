@@ -42,7 +42,8 @@ fn expired_before_the_newest_write(newest_write: impl FnOnce(&Fixture)) -> (Fixt
 /// the store's time is never before it, at open and at catch-up.
 #[test]
 fn both_time_mark_rows_deleted_do_not_revive_a_grant_that_expired_before_the_newest_event() {
-    let writes: [(&str, fn(&Fixture)); 3] = [
+    type Write = (&'static str, fn(&Fixture));
+    let writes: [Write; 3] = [
         ("another subject's refusal", |f| {
             f.record("bob", "usage_statistics", Action::Refuse, Source::Settings);
         }),
