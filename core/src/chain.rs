@@ -155,6 +155,17 @@ pub enum ChainBreak {
     /// verify: it was edited by hand (a lowered mark would let a clock set back revive an expired
     /// grant). `value` is the copy as found (escaped). Not tied to an event: its `seq` is 0.
     TimeMarkEdited { value: String },
+    /// The file no longer holds the chain a running store served up to its head `seq`: its head
+    /// moved back, or the event at `seq` is another one. The file was rolled back or overwritten in
+    /// place by another copy (an older backup restored with SQLite's backup API or `.restore`, a
+    /// copy written on elsewhere): serving it would revive what the store's later events (a
+    /// withdrawal that returned) changed.
+    RolledBack { seq: u64 },
+    /// A write's statement changed fewer rows than it writes (`what`): something in the file that
+    /// is not ConsentKit's (a trigger added with the sqlite3 shell, `RAISE(IGNORE)`) made SQLite
+    /// skip them without an error. The write is refused (rolled back) and the store closes, so
+    /// no write returns success without being in the file. Not tied to an event: its `seq` is 0.
+    WriteNotTaken { what: String },
 }
 
 impl ChainBreak {
@@ -169,8 +180,9 @@ impl ChainBreak {
             | ChainBreak::StateAfterHead { seq, .. }
             | ChainBreak::UnclaimedTombstone { seq }
             | ChainBreak::RemovedEventPresent { seq }
-            | ChainBreak::StateMismatch { seq } => seq,
-            ChainBreak::FileDamaged { .. } | ChainBreak::TimeMarkEdited { .. } => 0,
+            | ChainBreak::StateMismatch { seq }
+            | ChainBreak::RolledBack { seq } => seq,
+            ChainBreak::FileDamaged { .. } | ChainBreak::TimeMarkEdited { .. } | ChainBreak::WriteNotTaken { .. } => 0,
         }
     }
 }
@@ -211,6 +223,16 @@ impl fmt::Display for ChainBreak {
             ChainBreak::TimeMarkEdited { value } => {
                 write!(f, "the sealed copy '{value}' of the clock's high-water mark does not verify (edited)")
             }
+            ChainBreak::RolledBack { seq } => write!(
+                f,
+                "chain broken at seq {seq}: the file no longer holds the event this store served at seq {seq} \
+                 (rolled back, or overwritten in place by another copy such as an older backup)"
+            ),
+            ChainBreak::WriteNotTaken { what } => write!(
+                f,
+                "the file did not take the write of {what} (something not ConsentKit's in it, such as a trigger added by hand, \
+                 skipped the rows): nothing was recorded"
+            ),
         }
     }
 }

@@ -89,6 +89,18 @@ fn hash_value(hash: &str) -> Result<Vec<u8>> {
         .ok_or_else(|| Error::Internal(format!("'{}' is not a SHA-256 hash in hex", hash.escape_debug())))
 }
 
+/// Checks that a statement of a write changed the `want` rows it writes: a trigger that is not
+/// ConsentKit's (added with the sqlite3 shell) can make SQLite skip a row without an error
+/// (`RAISE(IGNORE)`), and a write that returned success would then not be in the file.
+/// `Tampered(WriteNotTaken)` instead: the write's transaction rolls back, nothing is recorded, the
+/// caller is told (and a store's write closes the store).
+fn wrote(changed: usize, want: usize, what: impl FnOnce() -> String) -> Result<()> {
+    if changed == want {
+        return Ok(());
+    }
+    Err(Error::Tampered(ChainBreak::WriteNotTaken { what: what() }))
+}
+
 /// The hex text of a stored hash (what a receipt carries). Only a BLOB is a stored hash: any
 /// other value reads as the empty text, and a BLOB of another length as its hex, both of which
 /// then fail the chain's hash checks.
@@ -173,31 +185,32 @@ const COL_PREV_HASH: usize = 18;
 /// Appends one sealed event.
 pub fn insert_event(conn: &Connection, r: &Receipt) -> Result<()> {
     let (category, policy_id, policy_version) = name_codes(conn, r.category.as_deref(), &r.policy_id, &r.policy_version)?;
-    conn.prepare_cached(
-        "INSERT INTO events (seq, id, subject, category, action, scope, source, policy_id, policy_version, purpose_version, at, \
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO events (seq, id, subject, category, action, scope, source, policy_id, policy_version, purpose_version, at, \
          valid_until, permission, os_state, detail, content_hash, hash, removed_by) \
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,NULL)",
-    )?
-    .execute(params![
-        r.seq as i64,
-        id_value(&r.id),
-        r.subject,
-        category,
-        action_code(r.action),
-        r.scope,
-        source_code(r.source),
-        policy_id,
-        policy_version,
-        r.purpose_version,
-        r.at.millis(),
-        r.valid_until.map(|t| t.millis()),
-        r.permission.map(|p| p.as_str()),
-        r.os_state.map(|s| s.as_str()),
-        r.detail,
-        hash_value(&r.content_hash)?,
-        hash_value(&r.hash)?,
-    ])?;
-    Ok(())
+        )?
+        .execute(params![
+            r.seq as i64,
+            id_value(&r.id),
+            r.subject,
+            category,
+            action_code(r.action),
+            r.scope,
+            source_code(r.source),
+            policy_id,
+            policy_version,
+            r.purpose_version,
+            r.at.millis(),
+            r.valid_until.map(|t| t.millis()),
+            r.permission.map(|p| p.as_str()),
+            r.os_state.map(|s| s.as_str()),
+            r.detail,
+            hash_value(&r.content_hash)?,
+            hash_value(&r.hash)?,
+        ])?;
+    wrote(changed, 1, || format!("event {}", r.seq))
 }
 
 /// Appends a tombstone as an erasure or purge left it (link hashes and claimer only): what the
@@ -451,7 +464,7 @@ pub fn remove_events(conn: &Connection, seqs: &[u64], removed_by: u64) -> Result
          removed_by=?2 WHERE seq=?1",
     )?;
     for seq in seqs {
-        stmt.execute(params![*seq as i64, removed_by as i64])?;
+        wrote(stmt.execute(params![*seq as i64, removed_by as i64])?, 1, || format!("the removal of event {seq}"))?;
     }
     Ok(())
 }
@@ -465,12 +478,13 @@ pub fn put_subject(conn: &Connection, subject: &str, state: &SubjectState, last_
 /// Writes a subject's state row as [`SubjectState::to_row`] made it (a write encodes the state
 /// once, for the row and for the digest's hash of it).
 pub fn put_subject_row(conn: &Connection, subject: &str, row: &[u8], last_seq: u64) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO subjects (subject, state, last_seq) VALUES (?1, ?2, ?3) \
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO subjects (subject, state, last_seq) VALUES (?1, ?2, ?3) \
                          ON CONFLICT(subject) DO UPDATE SET state = excluded.state, last_seq = excluded.last_seq",
-    )?
-    .execute(params![subject, row, last_seq as i64])?;
-    Ok(())
+        )?
+        .execute(params![subject, row, last_seq as i64])?;
+    wrote(changed, 1, || "a subject's state row".into())
 }
 
 /// Decodes a stored state row ([`SubjectState::from_row`]); the error names the subject.
@@ -531,9 +545,10 @@ pub fn replace_state(
 
 /// Writes the device's state of one OS permission.
 pub fn put_os(conn: &Connection, permission: OsPermission, record: OsRecord, seq: u64) -> Result<()> {
-    conn.prepare_cached("INSERT OR REPLACE INTO os_permissions (permission, state, since, seq) VALUES (?1, ?2, ?3, ?4)")?
+    let changed = conn
+        .prepare_cached("INSERT OR REPLACE INTO os_permissions (permission, state, since, seq) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![permission.as_str(), record.state.as_str(), record.since.millis(), seq as i64])?;
-    Ok(())
+    wrote(changed, 1, || "an OS permission's state row".into())
 }
 
 /// The device's OS permissions.
@@ -629,12 +644,13 @@ pub fn raise_sync_acked(conn: &Connection, seq: u64) -> Result<()> {
 /// chain head, the state digest sealed with it, and the clock's high-water mark with its sealed
 /// copy ([`time_mark`]); `erasure_key` is the file's.
 pub fn set_head(conn: &Connection, seq: u64, hash: &str, digest: &str, time_high_water: i64, erasure_key: &str) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('head_seq', ?1), ('head_hash', ?2), ('state_digest', ?3), \
+    let changed = conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('head_seq', ?1), ('head_hash', ?2), ('state_digest', ?3), \
          ('time_high_water', ?4), ('time_high_water_seal', ?5)",
-    )?
-    .execute(params![seq.to_string(), hash, digest, time_high_water.to_string(), sealed_time(erasure_key, time_high_water)])?;
-    Ok(())
+        )?
+        .execute(params![seq.to_string(), hash, digest, time_high_water.to_string(), sealed_time(erasure_key, time_high_water)])?;
+    wrote(changed, 5, || "the chain head, state digest and time mark".into())
 }
 
 /// The sealed copy of the clock's high-water mark `mark` in the file whose erasure key is `key`:
@@ -664,8 +680,10 @@ pub fn set_time_mark(conn: &Connection, mark: i64) -> Result<()> {
         return Ok(());
     }
     let key = rows.key;
-    tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('time_high_water', ?1), ('time_high_water_seal', ?2)")?
+    let changed = tx
+        .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('time_high_water', ?1), ('time_high_water_seal', ?2)")?
         .execute(params![mark.to_string(), sealed_time(&key, mark)])?;
+    wrote(changed, 2, || "the time mark".into())?;
     tx.commit()?;
     Ok(())
 }
@@ -734,6 +752,50 @@ pub fn last_event(conn: &Connection) -> Result<Option<(u64, String)>> {
     Ok(conn
         .prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, hash_text(r.get_ref(1)?))))
+        .optional()?)
+}
+
+/// The chain's head event `seq`, whose link hash the file records as `hash` ([`current_head`]),
+/// checked against its seal. Its time is the one time the file proves without the clock's mark
+/// (every write is stamped at or after the mark it read), so a mark deleted by hand never lets the
+/// store's time fall before it; its policy id is the file's, sealed (every event carries the
+/// store's). An edited head row (its time lowered; the hash checks are beaten only by a forger who
+/// recomputes them) is `Tampered`; a tombstone, or no event, is `None`. One row and the previous
+/// one's hash, by primary key.
+pub fn head_event(conn: &Connection, seq: u64, hash: &str) -> Result<Option<Receipt>> {
+    if seq == 0 {
+        return Ok(None);
+    }
+    let mut stmt = conn.prepare_cached(&format!("SELECT {RECEIPT_COLUMNS} FROM events AS e WHERE e.seq = ?1"))?;
+    let mut rows = stmt.query([seq as i64])?;
+    let Some(row) = rows.next()? else { return Err(Error::Tampered(ChainBreak::Truncated { seq, head: seq })) };
+    if !matches!(row.get_ref(COL_REMOVED_BY)?, ValueRef::Null) {
+        return Ok(None);
+    }
+    let prev = prev_of(row)?;
+    if prev.is_empty() {
+        return Err(Error::Tampered(ChainBreak::Missing { seq: seq - 1 }));
+    }
+    let r = match receipt(conn, &mut Names::default(), row, prev)? {
+        Ok(r) if chain::content_hash(&r) == r.content_hash => r,
+        _ => return Err(Error::Tampered(ChainBreak::ContentMismatch { seq })),
+    };
+    if r.hash != hash || chain::link_hash(&r.prev_hash, &r.content_hash) != r.hash {
+        return Err(Error::Tampered(ChainBreak::BrokenLink { seq }));
+    }
+    Ok(Some(r))
+}
+
+/// [`head_event`]'s time (capped at [`Timestamp::MAX`], as the mark is).
+pub fn head_time(conn: &Connection, seq: u64, hash: &str) -> Result<Option<i64>> {
+    Ok(head_event(conn, seq, hash)?.map(|r| r.at.millis().min(Timestamp::MAX.millis())))
+}
+
+/// The link hash stored for event `seq` (a tombstone keeps it), if the row exists.
+pub fn hash_at(conn: &Connection, seq: u64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?
+        .query_row([seq as i64], |r| Ok(hash_text(r.get_ref(0)?)))
         .optional()?)
 }
 

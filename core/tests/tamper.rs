@@ -302,15 +302,16 @@ fn a_state_mismatch_on_a_broken_chain_fails_closed() {
 #[test]
 fn opening_reads_the_state_and_the_head_not_the_history() {
     // With the state digest intact, opening does not walk the events: an edited event (found by
-    // verify) does not change how long, or whether, the store opens.
+    // verify) does not change how long, or whether, the store opens. (Only the head event, seq 3,
+    // is checked at open: its sealed time is the floor of the clock's mark.)
     let mut f = refused_photos();
     let conn = Connection::open(&f.path).unwrap();
     drop_triggers(&conn);
-    conn.execute("UPDATE events SET at=at+1 WHERE seq=3", []).unwrap();
+    conn.execute("UPDATE events SET at=at+1 WHERE seq=2", []).unwrap();
     drop(conn);
     f.reopen(None);
     assert!(f.store.unavailable().is_none());
-    assert!(matches!(f.store.verify(), Err(Error::Tampered(ChainBreak::ContentMismatch { seq: 3 }))));
+    assert!(matches!(f.store.verify(), Err(Error::Tampered(ChainBreak::ContentMismatch { seq: 2 }))));
 }
 
 #[test]
@@ -569,8 +570,9 @@ fn a_tail_cut_off_under_a_running_store_is_refused_by_its_next_write_never_heale
     let (mut f, policy, clock) = withdrawn_bob();
     f.store = ConsentStore::open_with(&f.path, policy.clone(), clock.clone(), OpenMode::ReadWrite).unwrap();
     cut_off_the_withdrawal(&f.path, true);
+    // The running store served seq 2: a head moved back under it is a rollback.
     let err = f.store.record(&DecisionInput::new("carol", "usage_statistics", Action::Refuse, Source::Settings)).unwrap_err();
-    assert!(matches!(err, Error::Tampered(ChainBreak::StateAfterHead { seq: 2, state_seq: 2 })), "{err}");
+    assert!(matches!(err, Error::Tampered(ChainBreak::RolledBack { seq: 2 })), "{err}");
     assert!(!f.allowed("bob", "usage_analytics"), "the withdrawal is never lost");
     let placeholder = ConsentStore::open_fail_closed(f.dir.path().join("none/x.db"), policy.clone(), clock.clone());
     drop(std::mem::replace(&mut f.store, placeholder));

@@ -105,11 +105,11 @@ fn is_memory(path: &Path) -> bool {
 }
 
 /// Reads what a new [`Shared`] starts from, in one read transaction: the head, every subject's
-/// state, the OS states and the clock's high-water mark. The recorded head must be the newest
-/// event row (else `Tampered`). The state table is served only if its digest matches the head, or
-/// if it equals the fold of the verified history ([`state_proof::load_checked`]: re-sealed by a
-/// read-write opener, which then reads again); a table that disagrees is `Tampered`, never
-/// rebuilt.
+/// state, the OS states and the clock's high-water mark (never before the head event's time). The
+/// recorded head must be the newest event row, and that row sealed (else `Tampered`). The state
+/// table is served only if its digest matches the head, or if it equals the fold of the verified
+/// history ([`state_proof::load_checked`]: re-sealed by a read-write opener, which then reads
+/// again); a table that disagrees is `Tampered`, never rebuilt.
 fn load(conn: &Connection, policy: &Arc<Policy>, writable: bool) -> Result<(Snapshot, Head, i64)> {
     let in_read_transaction = |f: &dyn Fn() -> Result<(Snapshot, Head, i64, bool)>| {
         conn.execute_batch("BEGIN DEFERRED")?;
@@ -117,9 +117,12 @@ fn load(conn: &Connection, policy: &Arc<Policy>, writable: bool) -> Result<(Snap
         let _ = conn.execute_batch("COMMIT");
         result
     };
+    // The mark is never before the head event's sealed time: both mark rows deleted by hand
+    // (or never written, by a build before the mark) must not let a clock set back revive what
+    // expired before the newest write.
     let head_and_mark = || -> Result<((u64, String), i64)> {
         let head = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
-        let mark = db::time_mark(conn)?.unwrap_or(i64::MIN);
+        let mark = db::time_mark(conn)?.unwrap_or(i64::MIN).max(db::head_time(conn, head.0, &head.1)?.unwrap_or(i64::MIN));
         Ok((head, mark))
     };
     // The gate's maps are built once here from the checked state (see `crate::gate::SubjectMap`).
@@ -186,6 +189,30 @@ impl ConsentStore {
                 return Err(Error::PolicyMismatch { path, stored: stored.clone(), given: policy.id.clone() });
             }
         }
+        // The identity the chain itself seals: the newest event's policy id (every event carries
+        // the store's), so a `policy_id` row edited or deleted by hand does not make another
+        // policy's file open under this one. A file that holds records but no identity was edited
+        // (a store records its policy when it is created): never adopted (which would also
+        // overwrite its erasure key).
+        if let Some((seq, hash)) = db::current_head(&conn)? {
+            if let Some(head) = db::head_event(&conn, seq, &hash)? {
+                if head.policy_id != policy.id {
+                    return Err(Error::PolicyMismatch { path, stored: head.policy_id, given: policy.id.clone() });
+                }
+            }
+        }
+        let unidentified = |conn: &Connection| -> Result<Option<Error>> {
+            let holds_records = db::meta(conn, "erasure_key")?.is_some() || db::last_event(conn)?.is_some();
+            Ok(holds_records.then(|| Error::StoreUnavailable {
+                path: path.clone(),
+                why: "it holds records but no policy id (its meta row 'policy_id' was deleted): edited, refused".into(),
+            }))
+        };
+        if stored_policy.is_none() {
+            if let Some(e) = unidentified(&conn)? {
+                return Err(e);
+            }
+        }
         if stored_policy.is_none() && mode == OpenMode::ReadWrite {
             // Another process may be creating the same file: set the identity only if still absent.
             let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
@@ -195,6 +222,9 @@ impl ConsentStore {
                 }
                 Some(_) => {}
                 None => {
+                    if let Some(e) = unidentified(&tx)? {
+                        return Err(e);
+                    }
                     let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
                     db::set_meta(&tx, "policy_id", &policy.id)?;
                     db::set_meta(&tx, "erasure_key", &key)?;

@@ -54,6 +54,21 @@ pub(super) fn catch_up(
 ) -> Result<Option<Notice>> {
     let (seq, hash) = db::current_head(conn)?.unwrap_or((0, GENESIS.to_string()));
     let unchanged = seq == head.seq && hash == head.hash;
+    if !unchanged {
+        // The chain only grows: a head behind the one this store served, or another event at it,
+        // is the file rolled back or overwritten in place by another copy (an older backup
+        // restored). Its state would revive what the later events changed (a withdrawal that
+        // returned): never served, nor written after; checks deny from now on.
+        if seq < head.seq || (head.seq > 0 && db::hash_at(conn, head.seq)?.as_deref() != Some(head.hash.as_str())) {
+            shared.unconfirm();
+            log::error!("consentkit: the file no longer holds the chain this store served (rolled back or replaced in place)");
+            return Err(Error::Tampered(crate::chain::ChainBreak::RolledBack { seq: head.seq }));
+        }
+        // The newest event's sealed time, as at open: a floor the mark rows cannot lower.
+        if let Some(at) = db::head_time(conn, seq, &hash)? {
+            shared.high_water.fetch_max(at, Ordering::Relaxed);
+        }
+    }
     // The time another connection has seen, also when it committed nothing but its mark (a
     // process that checked past an expiry): a clock set back since must not make this store,
     // which never read that time itself, serve the expired grant again.

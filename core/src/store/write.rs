@@ -318,6 +318,12 @@ impl ConsentStore {
             log::error!("consentkit: {}; closing the store", db::MOVED);
             self.close(db::MOVED.into());
         }
+        // The file skipped rows of this write (a trigger not ConsentKit's): every later write would
+        // too, and what the file holds is not what this store would serve. Closed: checks deny.
+        if let Err(Error::Tampered(b @ crate::chain::ChainBreak::WriteNotTaken { .. })) = &result {
+            log::error!("consentkit: {b}; closing the store");
+            self.close(b.to_string());
+        }
         // No transaction is open any more: hooks and observers may read (even ack the outbox).
         // What a catch-up published is told even if the write itself then failed.
         if let Some(notice) = caught_up {
