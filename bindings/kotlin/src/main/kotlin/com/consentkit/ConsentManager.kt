@@ -87,6 +87,8 @@ class ConsentManager internal constructor(
     private val handSetClock: Boolean = now !== systemNow
     private val closed = AtomicBoolean(false)
     private val flows: MutableSet<SendChannel<StatusChange>> = ConcurrentHashMap.newKeySet()
+    /** How many [changes] collections are registered (tests: a failed one keeps none). */
+    internal val liveFlows: Int get() = flows.size
     // The listener captures only the counter, never this manager or the Rust object: no cycle.
     private val commits: ListenerHandle = generation.let { counter ->
         kit.onCommit(object : CommitListener {
@@ -464,6 +466,9 @@ class ConsentManager internal constructor(
             flows.remove(channel)
             channel.close() // the manager closed meanwhile
             return@callbackFlow
+        } catch (e: Throwable) {
+            flows.remove(channel) // a malformed subject: this collection fails, and keeps nothing registered
+            throw e
         }
         awaitClose {
             flows.remove(channel)
