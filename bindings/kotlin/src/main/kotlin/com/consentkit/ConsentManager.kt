@@ -24,6 +24,8 @@ import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.scan
 import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.NonCancellable
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.SendChannel
@@ -124,8 +126,17 @@ class ConsentManager internal constructor(
          * @throws ConsentKitException.InvalidPolicy if [policyJson] is malformed.
          */
         @Throws(ConsentKitException::class)
-        suspend fun openSuspending(path: String, policyJson: String? = null, dispatcher: CoroutineDispatcher = Dispatchers.IO): ConsentManager =
-            withContext(dispatcher) { open(path, policyJson) }
+        suspend fun openSuspending(path: String, policyJson: String? = null, dispatcher: CoroutineDispatcher = Dispatchers.IO): ConsentManager {
+            // A caller cancelled while the open ran never receives the manager: it is closed here,
+            // or it would hold the file until collected and every later open would be ALREADY_OPEN.
+            val opened = java.util.concurrent.atomic.AtomicReference<ConsentManager?>()
+            try {
+                return withContext(dispatcher + NonCancellable) { open(path, policyJson).also(opened::set) }
+            } catch (e: CancellationException) {
+                opened.get()?.close()
+                throw e
+            }
+        }
 
         /** Like [open], but throws [ConsentKitException.StoreUnavailable] or `SchemaTooNew` instead of failing closed. */
         @JvmStatic

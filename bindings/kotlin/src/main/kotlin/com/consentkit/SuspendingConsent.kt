@@ -166,7 +166,16 @@ class SuspendingConsent internal constructor(
 
     /** [ConsentManager.quarantineAndReopen] (moves a file, opens a store) on the I/O dispatcher. */
     @Throws(ConsentKitException::class)
-    suspend fun quarantineAndReopen(): Recovered = io { quarantineAndReopen() }
+    suspend fun quarantineAndReopen(): Recovered {
+        // A cancelled caller never receives the fresh manager: closed here, so it does not hold the file.
+        val got = java.util.concurrent.atomic.AtomicReference<Recovered?>()
+        try {
+            return io { quarantineAndReopen().also(got::set) }
+        } catch (e: kotlinx.coroutines.CancellationException) {
+            got.get()?.manager?.close()
+            throw e
+        }
+    }
 
     /** [ConsentManager.close] on the I/O dispatcher (it waits for calls in flight). */
     @Throws(ConsentKitException::class)

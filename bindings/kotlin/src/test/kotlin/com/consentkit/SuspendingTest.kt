@@ -75,6 +75,19 @@ class SuspendingTest {
     }
 
     @Test
+    fun `an openSuspending whose caller is cancelled after the open ran leaves the file free`(): Unit = runBlocking {
+        val other = File(dir, "other.db").path
+        val held = Held()
+        val screen = launch(start = kotlinx.coroutines.CoroutineStart.UNDISPATCHED) { ConsentManager.openSuspending(other, dispatcher = held) }
+        held.runAll() // the open runs; its result waits for this (busy) thread
+        screen.cancel() // the caller goes away before it gets the manager
+        screen.join()
+        ConsentManager.open(other).use { again ->
+            assertEquals(null, again.unavailableReason, "the manager nobody received was closed, not left holding the file")
+        }
+    }
+
+    @Test
     fun `suspend writes and reads run on the given dispatcher, not the caller's thread`(): Unit = runBlocking {
         val io = Recording()
         val s = consent.suspending(io)
