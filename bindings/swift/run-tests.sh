@@ -21,6 +21,10 @@ started=$(date +%s)
 CONSENTKIT_SWIFTC="$(dirname "$(command -v "$swift")")/swiftc"
 export CONSENTKIT_SWIFTC
 libdir="$("$here/generate.sh")"
+# The support tool, the second process of TwoProcessTests (a withdrawal committed by another process).
+(cd "$here/../.." && cargo build --quiet -p consentkit-cli --bin consentkit) >&2
+CONSENTKIT_CLI="$libdir/consentkit" # the same target directory as the cdylib
+export CONSENTKIT_CLI
 link=(-Xlinker -L"$libdir" -Xlinker -rpath -Xlinker "$libdir")
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -18,22 +18,30 @@ public protocol ContactDirectory: Sendable {
 }
 
 /// Looks up device contacts, but only when the gate allows `contact_lookup` for the user:
-/// checked before every lookup, so a withdrawal or an OS denial stops the next one.
+/// checked before every lookup, so a withdrawal or an OS denial stops the next one. Until this
+/// process has reported the OS permissions (``PermissionsReported``), the stored contacts state may
+/// be an earlier run's (a revocation in Settings ends the app), so the lookup stays off.
 public struct ContactLookup: Sendable {
     private let consent: ConsentManager
     private let user: String
     private let directory: any ContactDirectory
+    private let permissionsReported: PermissionsReported
 
-    public init(consent: ConsentManager, user: String, directory: any ContactDirectory) {
+    public init(consent: ConsentManager, user: String, directory: any ContactDirectory, permissionsReported: PermissionsReported) {
         self.consent = consent
         self.user = user
         self.directory = directory
+        self.permissionsReported = permissionsReported
     }
 
-    /// The matching names; throws `FeatureDenied` (without touching the contacts) when not allowed.
+    /// The matching names; throws `FeatureDenied` (without touching the contacts) when not allowed,
+    /// or when the OS permissions were not reported yet in this process (`osPermissionNotDetermined`).
     public func search(_ query: String) throws -> [String] {
         let decision = try consent.check(user, feature: .contactLookup)
         guard decision.allowed else { throw FeatureDenied(feature: decision.feature, reasons: decision.reasons) }
+        guard permissionsReported.isReported else {
+            throw FeatureDenied(feature: decision.feature, reasons: [Reason(code: .osPermissionNotDetermined, category: CategoryID.deviceContacts.rawValue)])
+        }
         return try directory.names(matching: query)
     }
 }

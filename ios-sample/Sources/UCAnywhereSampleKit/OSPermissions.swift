@@ -61,23 +61,51 @@ public struct SystemPermissionProbe: PermissionProbe {
 }
 #endif
 
-/// Reports the OS permission states to ConsentKit each time the app becomes active: the user may
-/// have changed them in Settings while the app was in the background.
+/// Whether this process has reported the OS permission states to ConsentKit yet. Until it has,
+/// the store holds the states last reported, possibly by an earlier run: iOS ends the app when the
+/// user turns a permission off in Settings, so at the next launch the stored state can still say
+/// `granted`. Gates that need an OS permission stay off until the first report of this process.
+public final class PermissionsReported: @unchecked Sendable {
+    private let lock = NSLock()
+    private var reported = false
+
+    public init() {}
+
+    /// True once the states were reported in this process.
+    public var isReported: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return reported
+    }
+
+    func markReported() {
+        lock.lock()
+        reported = true
+        lock.unlock()
+    }
+}
+
+/// Reports the OS permission states to ConsentKit at launch and each time the app becomes active:
+/// the user may have changed them in Settings while the app was in the background or not running.
 public struct PermissionReporter: Sendable {
     private let consent: ConsentManager
     private let probe: any PermissionProbe
+    /// Set once this reporter has reported every permission (the gates read it).
+    public let reported: PermissionsReported
 
-    public init(consent: ConsentManager, probe: any PermissionProbe) {
+    public init(consent: ConsentManager, probe: any PermissionProbe, reported: PermissionsReported = PermissionsReported()) {
         self.consent = consent
         self.probe = probe
+        self.reported = reported
     }
 
     /// Reports contacts and photos (off the caller's thread: a change is a write); returns the
-    /// changes recorded (none when nothing changed).
+    /// changes recorded (none when nothing changed). Marks ``reported`` once both are stored.
     @discardableResult
     public func appBecameActive() async throws -> [Receipt] {
         let contacts = try await consent.reportOSPermission(.contacts, state: probe.contacts().consentKitState)
         let photos = try await consent.reportOSPermission(.photos, state: probe.photos().consentKitState)
+        reported.markReported()
         return [contacts, photos].compactMap { $0 }
     }
 }

@@ -42,6 +42,7 @@ final class SampleTests: XCTestCase {
         directory = FakeDirectory()
         sink = FakeSink()
         app = try makeApp()
+        await app.launchReportFinished()  // the launch's OS permission report (not determined: two events)
     }
 
     override func tearDown() async throws {
@@ -139,10 +140,10 @@ final class SampleTests: XCTestCase {
         app.onboarding.answers = ["device_contacts": true, "usage_statistics": true]
         await app.finishOnboarding()
         XCTAssertTrue(app.onboarding.isDone)
-        let history = try await app.consent.history("alice")
+        let history = try await app.consent.history("alice").filter { $0.osPermission == nil }  // after the launch report's seq 1 and 2
         XCTAssertEqual(history.map(\.action), [.grant, .refuse, .grant], "unanswered is a refusal")
         XCTAssertEqual(Set(history.map(\.source)), [.onboarding])
-        XCTAssertEqual(history.map(\.seq), [1, 2, 3])
+        XCTAssertEqual(history.map(\.seq), [3, 4, 5])
         XCTAssertEqual(Set(history.map(\.at)).count, 1, "one transaction, one time")
         XCTAssertEqual(row("usage_statistics")?.isOn, true)
         let next = try await makeAppAfterClosing()
@@ -189,6 +190,31 @@ final class SampleTests: XCTestCase {
         probe.set(contacts: .denied, photos: .limited)
         let changed = try await reporter.appBecameActive()
         XCTAssertEqual(changed.map(\.osState), [.denied])
+    }
+
+    func testAContactsPermissionRevokedInSettingsWhileTheAppWasNotRunningIsHonouredFromTheFirstLookup() async throws {
+        probe.set(contacts: .authorized, photos: .notDetermined)
+        await app.becameActive()
+        await app.settings.set(.deviceContacts, isOn: true)
+        XCTAssertEqual(try app.contacts.search("Ada"), ["Ada Lovelace"])
+        await app.consent.close()
+        // iOS ends the app when the user turns contacts off in Settings. The next launch (or a
+        // launch for background work, which never becomes active) finds "granted" stored.
+        probe.set(contacts: .denied, photos: .notDetermined)
+        app = try makeApp()
+        XCTAssertThrowsError(try app.contacts.search("Ada"), "the stored state of an earlier run is not trusted") { error in
+            XCTAssertEqual((error as? FeatureDenied)?.reasons, [Reason(code: .osPermissionNotDetermined, category: "device_contacts")])
+        }
+        await app.launchReportFinished()
+        XCTAssertNil(app.error)
+        XCTAssertEqual(try app.consent.osPermissionState(.contacts), .denied, "reported at launch, without becoming active")
+        XCTAssertThrowsError(try app.contacts.search("Ada")) { error in
+            XCTAssertEqual((error as? FeatureDenied)?.reasons.map(\.code), [.osPermissionDenied])
+        }
+        XCTAssertEqual(directory.queries, ["Ada"], "no lookup after the revocation reached the contacts")
+        probe.set(contacts: .authorized, photos: .notDetermined)
+        await app.becameActive()
+        XCTAssertEqual(try app.contacts.search("Ada"), ["Ada Lovelace"], "turned on again in Settings")
     }
 
     func testADamagedStoreIsShownAndDeniesConsentFeatures() async throws {

@@ -27,9 +27,14 @@ class UCAnywhereApp : Application() {
         }
         // The stored OS states are the last ones reported, possibly before the process was ended
         // by a revocation in the OS settings: report them at every process start too (a process
-        // started for background work never resumes an Activity).
+        // started for background work never resumes an Activity). Until that report is stored,
+        // gates that need an OS permission stay off (osReported).
         appScope.launch { reportOsPermissions() }
     }
+
+    /** True once this process has reported the OS permissions (the stored ones may be an earlier process's). */
+    @Volatile
+    private var osReported = false
 
     private val appScope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
@@ -51,6 +56,7 @@ class UCAnywhereApp : Application() {
             else -> OsState.DENIED
         }
         io.reportOsPermission(OsPermission.PHOTOS, photos)
+        osReported = true
     }
 
     /**
@@ -64,6 +70,13 @@ class UCAnywhereApp : Application() {
             listOf(choice(Category.DEVICE_CONTACTS, contacts), choice(Category.PHOTOS_MEDIA, photos), choice(Category.USAGE_STATISTICS, statistics)),
         )
     }
+
+    /**
+     * The gate before each contact lookup: in memory, no I/O, safe on the main thread. Off until
+     * this process has reported the OS permissions: a revocation in the OS settings ends the
+     * process, and the state stored before it still says granted.
+     */
+    fun mayLookUpContacts(userId: String): Boolean = osReported && consent.isAllowed(userId, Feature.CONTACT_LOOKUP)
 
     /** The gate before an analytics event: in memory, no I/O, safe on the main thread. */
     fun track(userId: String, event: String) {

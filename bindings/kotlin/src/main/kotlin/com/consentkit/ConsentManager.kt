@@ -24,6 +24,8 @@ import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.scan
 import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.NonCancellable
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.SendChannel
@@ -87,6 +89,8 @@ class ConsentManager internal constructor(
     private val handSetClock: Boolean = now !== systemNow
     private val closed = AtomicBoolean(false)
     private val flows: MutableSet<SendChannel<StatusChange>> = ConcurrentHashMap.newKeySet()
+    /** How many [changes] collections are registered (tests: a failed one keeps none). */
+    internal val liveFlows: Int get() = flows.size
     // The listener captures only the counter, never this manager or the Rust object: no cycle.
     private val commits: ListenerHandle = generation.let { counter ->
         kit.onCommit(object : CommitListener {
@@ -122,8 +126,17 @@ class ConsentManager internal constructor(
          * @throws ConsentKitException.InvalidPolicy if [policyJson] is malformed.
          */
         @Throws(ConsentKitException::class)
-        suspend fun openSuspending(path: String, policyJson: String? = null, dispatcher: CoroutineDispatcher = Dispatchers.IO): ConsentManager =
-            withContext(dispatcher) { open(path, policyJson) }
+        suspend fun openSuspending(path: String, policyJson: String? = null, dispatcher: CoroutineDispatcher = Dispatchers.IO): ConsentManager {
+            // A caller cancelled while the open ran never receives the manager: it is closed here,
+            // or it would hold the file until collected and every later open would be ALREADY_OPEN.
+            val opened = java.util.concurrent.atomic.AtomicReference<ConsentManager?>()
+            try {
+                return withContext(dispatcher + NonCancellable) { open(path, policyJson).also(opened::set) }
+            } catch (e: CancellationException) {
+                opened.get()?.close()
+                throw e
+            }
+        }
 
         /** Like [open], but throws [ConsentKitException.StoreUnavailable] or `SchemaTooNew` instead of failing closed. */
         @JvmStatic
@@ -464,6 +477,9 @@ class ConsentManager internal constructor(
             flows.remove(channel)
             channel.close() // the manager closed meanwhile
             return@callbackFlow
+        } catch (e: Throwable) {
+            flows.remove(channel) // a malformed subject: this collection fails, and keeps nothing registered
+            throw e
         }
         awaitClose {
             flows.remove(channel)

@@ -10,6 +10,7 @@ import com.consentkit.ffi.Source
 import com.consentkit.ffi.VerifyReport
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.withContext
 
 /**
@@ -18,6 +19,10 @@ import kotlinx.coroutines.withContext
  * fsync itself (Android StrictMode flags disk writes on the main thread). Same names, arguments,
  * results and errors as the blocking calls. Get one with [ConsentManager.suspending].
  *
+ * Cancellation: a call, once made, is not cancelled with its caller. A withdrawal started by a
+ * screen whose scope is then cancelled (the user left it) is still recorded; the cancelled caller
+ * sees a `CancellationException` instead of the result.
+ *
  * Not here because they are main-thread safe (memory only, no I/O): `check`, `isAllowed`,
  * `status`, `statuses`, `shouldAsk`, `osPermission`, `unavailable`, `policyJson`, `changes`.
  */
@@ -25,7 +30,10 @@ class SuspendingConsent internal constructor(
     private val consent: ConsentManager,
     private val dispatcher: CoroutineDispatcher,
 ) {
-    private suspend fun <T> io(call: ConsentManager.() -> T): T = withContext(dispatcher) { consent.call() }
+    // NonCancellable: a call, once made, runs to its end even if the caller's coroutine is cancelled
+    // meanwhile (the user turned a switch off and left the screen). A plain withContext drops the
+    // block unrun when the caller is cancelled before the dispatcher starts it: a withdrawal lost.
+    private suspend fun <T> io(call: ConsentManager.() -> T): T = withContext(dispatcher + NonCancellable) { consent.call() }
 
     /** [ConsentManager.grant] on the I/O dispatcher. */
     @Throws(ConsentKitException::class)
@@ -158,7 +166,16 @@ class SuspendingConsent internal constructor(
 
     /** [ConsentManager.quarantineAndReopen] (moves a file, opens a store) on the I/O dispatcher. */
     @Throws(ConsentKitException::class)
-    suspend fun quarantineAndReopen(): Recovered = io { quarantineAndReopen() }
+    suspend fun quarantineAndReopen(): Recovered {
+        // A cancelled caller never receives the fresh manager: closed here, so it does not hold the file.
+        val got = java.util.concurrent.atomic.AtomicReference<Recovered?>()
+        try {
+            return io { quarantineAndReopen().also(got::set) }
+        } catch (e: kotlinx.coroutines.CancellationException) {
+            got.get()?.manager?.close()
+            throw e
+        }
+    }
 
     /** [ConsentManager.close] on the I/O dispatcher (it waits for calls in flight). */
     @Throws(ConsentKitException::class)

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.assertThrows
+import kotlinx.coroutines.flow.first
 import java.io.File
 import java.nio.file.Files
 
@@ -21,6 +22,18 @@ class HostileUseTest : TempStoreTest("consentkit-hostile") {
         assertThrows<ConsentKitException.InvalidInput> { consent.pendingSync(Int.MIN_VALUE) }
         assertEquals(0, consent.pendingSync(0).size)
         assertEquals(1, consent.pendingSync(1).size)
+    }
+
+    @Test
+    fun `a changes Flow whose collection fails on a malformed subject keeps nothing registered`(): Unit = kotlinx.coroutines.runBlocking {
+        repeat(50) {
+            assertThrows<ConsentKitException.InvalidInput> { consent.changes(" alice").collect {} }
+            assertThrows<ConsentKitException.InvalidInput> { consent.changes("bob\uD800").collect {} }
+        }
+        assertEquals(0, consent.liveFlows, "every failed collection was forgotten (each leaked its channel until close)")
+        val first = kotlinx.coroutines.withTimeout(10_000) { consent.changes("alice").first() }
+        assertEquals("user_information", first.category)
+        assertEquals(0, consent.liveFlows, "a finished collection is forgotten too")
     }
 }
 

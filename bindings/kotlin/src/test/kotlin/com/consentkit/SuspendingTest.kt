@@ -8,6 +8,7 @@ import com.consentkit.ffi.Source
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Runnable
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -43,6 +44,46 @@ class SuspendingTest {
         override fun dispatch(context: CoroutineContext, block: Runnable) {
             dispatches.incrementAndGet()
             pool.execute(block)
+        }
+    }
+
+    /** Holds every dispatched block until the test runs it. */
+    private class Held : CoroutineDispatcher() {
+        val blocks = java.util.concurrent.LinkedBlockingQueue<Runnable>()
+        override fun dispatch(context: CoroutineContext, block: Runnable) {
+            blocks.add(block)
+        }
+        fun runAll() {
+            while (true) (blocks.poll() ?: return).run()
+        }
+    }
+
+    @Test
+    fun `a withdrawal whose caller is cancelled before the dispatcher runs it is still recorded`(): Unit = runBlocking {
+        consent.grant("alice", Category.USAGE_STATISTICS)
+        assertTrue(consent.isAllowed("alice", Feature.USAGE_ANALYTICS))
+        val held = Held()
+        // The user turned the switch off and left the screen: its scope is cancelled while the write waits for a thread.
+        val screen = launch(start = kotlinx.coroutines.CoroutineStart.UNDISPATCHED) {
+            consent.suspending(held).withdraw("alice", Category.USAGE_STATISTICS)
+        }
+        screen.cancel()
+        held.runAll()
+        screen.join()
+        assertFalse(consent.isAllowed("alice", Feature.USAGE_ANALYTICS), "the withdrawal was recorded, not dropped with the screen")
+        assertEquals(listOf(Action.GRANT, Action.WITHDRAW), consent.history("alice").map { it.action })
+    }
+
+    @Test
+    fun `an openSuspending whose caller is cancelled after the open ran leaves the file free`(): Unit = runBlocking {
+        val other = File(dir, "other.db").path
+        val held = Held()
+        val screen = launch(start = kotlinx.coroutines.CoroutineStart.UNDISPATCHED) { ConsentManager.openSuspending(other, dispatcher = held) }
+        held.runAll() // the open runs; its result waits for this (busy) thread
+        screen.cancel() // the caller goes away before it gets the manager
+        screen.join()
+        ConsentManager.open(other).use { again ->
+            assertEquals(null, again.unavailableReason, "the manager nobody received was closed, not left holding the file")
         }
     }
 
