@@ -67,18 +67,11 @@ final class APISurfaceTests: XCTestCase {
         let file = dir.appendingPathComponent("client.swift")
         try source.write(to: file, atomically: true, encoding: .utf8)
         let swiftc = ProcessInfo.processInfo.environment["CONSENTKIT_SWIFTC"] ?? "swiftc"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [swiftc, "-typecheck", "-swift-version", "6", "-I", modules.path,
-                             "-I", package.appendingPathComponent("Sources/ConsentKitFFIC").path,
-                             "-module-cache-path", Self.moduleCache.path, file.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? "" : text
+        let result = try runProgram(URL(fileURLWithPath: "/usr/bin/env"),
+                                    [swiftc, "-typecheck", "-swift-version", "6", "-I", modules.path,
+                                     "-I", package.appendingPathComponent("Sources/ConsentKitFFIC").path,
+                                     "-module-cache-path", Self.moduleCache.path, file.path])
+        return result.status == 0 ? "" : result.text
     }
 
     /// One clang module cache for every compile of the run (building it is most of the time).

@@ -89,22 +89,6 @@ final class PackagingTests: XCTestCase {
 
     /// Runs a program; throws with its output if it fails.
     func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        if process.terminationStatus != 0 {
-            XCTFail("\(([executable] + arguments).joined(separator: " ")) failed (\(process.terminationStatus)):\n\(text)")
-            throw CommandFailed(status: process.terminationStatus)
-        }
+        try runChecked(URL(fileURLWithPath: executable), arguments)
     }
-}
-
-struct CommandFailed: Error {
-    let status: Int32
 }

@@ -73,21 +73,6 @@ final class PublicAPITests: XCTestCase {
     }
 
     func run(_ tool: String, _ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        if process.terminationStatus != 0 {
-            XCTFail("\(tool) \(arguments.joined(separator: " ")) failed: \(text)")
-            throw CommandFailed(status: process.terminationStatus)
-        }
-        return data
+        try runChecked(URL(fileURLWithPath: "/usr/bin/env"), [tool] + arguments, mergeErrors: false)
     }
 }

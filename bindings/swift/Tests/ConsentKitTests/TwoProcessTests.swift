@@ -21,21 +21,16 @@ final class TwoProcessTests: XCTestCase {
     func cli() throws -> URL {
         if let path = ProcessInfo.processInfo.environment["CONSENTKIT_CLI"] { return URL(fileURLWithPath: path) }
         let built = URL(fileURLWithPath: #filePath).appendingPathComponent("../../../../../target/debug/consentkit").standardizedFileURL
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: built.path), "no consentkit binary: run bindings/swift/run-tests.sh (make test-swift)")
+        // A missing tool fails the test: a suite that cannot run is a failure, never a skip.
+        guard FileManager.default.isExecutableFile(atPath: built.path) else {
+            XCTFail("no consentkit binary at \(built.path): run bindings/swift/run-tests.sh (make test-swift), which builds it")
+            throw CommandFailed(status: 127)
+        }
         return built
     }
 
     func run(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = try cli()
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, text)
+        try runChecked(try cli(), arguments)
     }
 
     func testAWithdrawalByAnotherProcessIsHonouredByTheCachedGateOnceTheBoundHasPassed() throws {
