@@ -274,6 +274,16 @@ pub trait Clock: Send + Sync {
     fn bracket(&self) -> Option<(Timestamp, Timestamp)> {
         None
     }
+    /// Milliseconds, from any fixed origin, on a clock that runs with real time and that nobody
+    /// sets (on Linux and Android `CLOCK_BOOTTIME`, which also counts deep sleep), if this clock
+    /// has one. While a store runs, its time moves on by this clock's running time even when the
+    /// wall clock ([`Clock::now`]) is set back, so a grant does not outlive its real expiry
+    /// (`store::shared::Shared::observe_running_time`). `None` (the default, and
+    /// [`ManualClock`]): the store's time follows [`Clock::now`] and the high-water mark alone, so
+    /// a clock that stands still stands still.
+    fn running_millis(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// The system's wall clock.
@@ -307,6 +317,20 @@ impl Clock for SystemClock {
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
             None
+        }
+    }
+
+    /// `CLOCK_BOOTTIME` on Linux and Android (runs through suspension); elsewhere the process's
+    /// [`std::time::Instant`] (on Apple platforms it stops while the device sleeps, so the store's
+    /// time then lags real time: it only ever moves it later, never past the real time).
+    fn running_millis(&self) -> Option<i64> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            clock_nanos(libc::CLOCK_BOOTTIME).map(|n| (n / 1_000_000) as i64)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            Some((Monotonic::instant_nanos() / 1_000_000) as i64)
         }
     }
 
@@ -478,6 +502,16 @@ mod tests {
             assert!(before <= high, "{before:?} past the bracket's top {high:?}");
         }
         assert!(ManualClock::new(Timestamp(5)).bracket().is_none(), "other clocks are read exactly");
+    }
+
+    #[test]
+    fn the_system_clock_s_running_clock_runs_on_and_a_manual_clock_has_none() {
+        let before = SystemClock.running_millis().expect("the system clock has a running clock");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let after = SystemClock.running_millis().expect("a reading");
+        // Whole milliseconds of a clock that ran at least 30 ms.
+        assert!(after >= before + 29, "ran {} ms over a 30 ms sleep", after - before);
+        assert!(ManualClock::new(Timestamp(5)).running_millis().is_none(), "a manual clock stands still");
     }
 
     #[test]

@@ -150,6 +150,9 @@ fn sealed_digest_matches(conn: &Connection, sum: &state_proof::StateSum) -> Resu
 /// current as of the probe's start. Takes the publish lock (or, unless `wait`, gives up with
 /// `Busy` if a write holds it), then the writer connection.
 fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mode: OpenMode, wait: bool) -> Result<()> {
+    // Before anything can fail or wait: the store's time moves on with real time even while the
+    // file cannot be read.
+    shared.observe_running_time(clock);
     if shared.suspended.load(Ordering::Acquire) {
         return Err(Error::Suspended("refreshing"));
     }

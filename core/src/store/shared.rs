@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::clock::{Monotonic, Timestamp};
+use crate::clock::{Clock, Monotonic, Timestamp};
 use crate::gate::Snapshot;
 use crate::observer::Registry;
 use crate::policy::Policy;
@@ -95,6 +95,13 @@ pub(crate) struct Shared {
     pub(crate) high_water: AtomicI64,
     /// The high-water mark last written to the file.
     pub(crate) persisted_high_water: AtomicI64,
+    /// The greatest (store time - [`Clock::running_millis`]) seen, in ms: where the store's time
+    /// stood, on the running clock's scale (`i64::MIN`: no running clock read yet).
+    running_offset: AtomicI64,
+    /// The store's time carried by the running clock ([`Shared::observe_running_time`]): the
+    /// latest store time seen, moved on by the running time since; in memory only (a running
+    /// clock's origin does not outlive the boot). Checks and statuses never evaluate before it.
+    running_floor: AtomicI64,
     pub(crate) suspended: AtomicBool,
     /// Set when an erasure or purge could not checkpoint the WAL yet; the scrub is retried at the
     /// next opportunity (the next write, probe, read or open).
@@ -128,6 +135,8 @@ impl Shared {
             confirmed_at: AtomicU64::new(mono.now_nanos().unwrap_or(0)),
             high_water: AtomicI64::new(high_water),
             persisted_high_water: AtomicI64::new(high_water),
+            running_offset: AtomicI64::new(i64::MIN),
+            running_floor: AtomicI64::new(i64::MIN),
             suspended: AtomicBool::new(false),
             scrub_pending: AtomicBool::new(false),
             recent_rows: Mutex::new(RecentRows::default()),
@@ -263,14 +272,42 @@ impl Shared {
     /// never past [`Timestamp::MAX`] (the year 9999): a reading no receipt can carry (a clock
     /// hand-set to the year 20000 for a moment) must not become the store's time, or no
     /// withdrawal could be recorded again. The answer at `t` itself is still evaluated at `t`.
+    ///
+    /// Nor before the running floor ([`Shared::observe_running_time`]): after the wall clock was
+    /// set back, the store's time still moves on with real time. The floor does not advance the
+    /// mark (see there).
     pub(crate) fn not_before_high_water(&self, t: Timestamp) -> Timestamp {
         let mark = self.high_water.load(Ordering::Relaxed);
+        let floor = self.running_floor.load(Ordering::Relaxed);
         if t.millis() > mark {
             self.high_water.fetch_max(t.millis().min(Timestamp::MAX.millis()), Ordering::Relaxed);
-            t
+            Timestamp(t.millis().max(floor))
         } else {
-            Timestamp(mark)
+            Timestamp(mark.max(floor))
         }
+    }
+
+    /// Moves the running floor on: reads `clock`'s running clock ([`Clock::running_millis`]; a
+    /// clock without one, like [`crate::ManualClock`], leaves the floor alone) and its wall clock,
+    /// and takes the store's time then (the wall reading, never before the mark) as a lower bound
+    /// of the real time that moves on with the running clock. So a clock set back while the store
+    /// runs holds the store's time at the last time it saw only for as long as no real time
+    /// passes: a grant expires when its real expiry comes, not when the set-back clock reaches
+    /// it. Run by every probe (each [`super::PROBE_INTERVAL`]) and by writes; a check only reads
+    /// the floor (one atomic load), so it lags real time by at most a probe interval, or up to
+    /// [`super::CROSS_PROCESS_BOUND`] when the probe thread starves (a check then refreshes,
+    /// which runs this).
+    ///
+    /// The floor is in memory only and never advances the persisted mark: a wall clock that read
+    /// ahead once (set forward by mistake, then back) already holds the mark ahead until the real
+    /// time reaches it; carried on by running time and persisted, it would stay ahead for good.
+    /// In this process it keeps expiry early by that much (fail closed) until the store closes.
+    pub(crate) fn observe_running_time(&self, clock: &dyn Clock) {
+        let Some(running) = clock.running_millis() else { return };
+        let store_time = clock.now().millis().max(self.high_water.load(Ordering::Relaxed)).min(Timestamp::MAX.millis());
+        let offset = store_time.saturating_sub(running);
+        let offset = self.running_offset.fetch_max(offset, Ordering::Relaxed).max(offset);
+        self.running_floor.fetch_max(running.saturating_add(offset).min(Timestamp::MAX.millis()), Ordering::Relaxed);
     }
 }
 
