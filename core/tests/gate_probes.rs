@@ -224,3 +224,26 @@ fn the_guardians_own_item_from_before_the_mark_counts_and_the_childs_does_not() 
     f.store.record(&scoped("teen", "device_contacts", Action::Grant, "by-adult", Source::Settings)).unwrap();
     assert!(f.store.check("teen", "contact_sync", Some("by-adult")).unwrap().allowed);
 }
+
+/// An export of a child's record and its import into another store (a new device): the replayed
+/// events keep who granted each item (`import` with the original source), so the guardian's item
+/// counts there and the child's own item from before the mark does not.
+#[test]
+fn an_imported_childs_record_keeps_who_granted_each_item() {
+    let f = Fixture::ucanywhere();
+    f.record("teen", "device_contacts", Action::Grant, Source::Guardian);
+    f.clock.advance_millis(60_000);
+    f.store.record(&scoped("teen", "device_contacts", Action::Grant, "by-guardian", Source::Guardian)).unwrap();
+    f.store.record(&scoped("teen", "device_contacts", Action::Grant, "by-child", Source::Settings)).unwrap();
+    f.clock.advance_millis(60_000);
+    f.store.set_under_age("teen", true, Source::Settings).unwrap();
+    let json = f.store.export_json("teen").unwrap();
+    let other = Fixture::ucanywhere();
+    other.clock.set(f.clock.now());
+    other.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
+    let imported = other.store.import_json(&json).unwrap();
+    assert!(imported.iter().all(|r| r.source == Source::Import));
+    assert!(other.store.check("teen", "contact_sync", Some("by-guardian")).unwrap().allowed);
+    assert_eq!(other.reasons("teen", "contact_sync", Some("by-child")), pairs(&[("scope_not_granted", "device_contacts")]));
+    assert!(other.store.verify().is_ok(), "the imported state is the fold of its history");
+}
