@@ -13,7 +13,7 @@ use crate::input::{check_scope_in, check_stored_subject, check_subject, check_su
 use crate::model::{ChildrenRule, LegalBasis, OsState, ReasonCode, Status};
 use crate::os_permission::OsPermission;
 use crate::policy::{Category, Policy};
-use crate::state::{in_force, status_of, CategoryState};
+use crate::state::{in_force, status_of, CategoryState, ScopeGrant};
 
 /// The hasher of the snapshot's maps: foldhash, seeded at random per process (and per map).
 /// Subject ids come from the app (its own account ids), not from an attacker; foldhash is
@@ -206,14 +206,15 @@ impl Snapshot {
                             }
                             valid_until = earliest(valid_until, s.valid_until);
                             if let Some(item) = scope {
-                                // An item grant does not record who made it. For a subject under age,
-                                // only one made since the guardian's grant of the category counts: an
-                                // earlier one may be the child's own, from before the age mark (fail
-                                // closed: the guardian grants such an item again).
-                                let items_since = if guardian_rule { s.since } else { Timestamp(i64::MIN) };
-                                let item_at = s.scopes.get(item).map_or(Timestamp(i64::MIN), |g| g.at);
-                                if s.scope_in_force(item, category, clock.get()) && item_at >= items_since {
-                                    valid_until = earliest(valid_until, s.scopes.get(item).and_then(|g| g.valid_until));
+                                // For a subject under age, an item counts only if a guardian granted
+                                // it, and no earlier than the guardian's grant of the category (the
+                                // rule before item grants recorded who made them, kept so that nothing
+                                // it denied is allowed now). A child's own item, made before the age
+                                // mark, never counts: the guardian grants it again.
+                                let grant = s.scopes.get(item);
+                                let guardians = |g: &ScopeGrant| !guardian_rule || (g.by_guardian && g.at >= s.since);
+                                if s.scope_in_force(item, category, clock.get()) && grant.is_some_and(guardians) {
+                                    valid_until = earliest(valid_until, grant.and_then(|g| g.valid_until));
                                 } else {
                                     deny(ReasonCode::ScopeNotGranted);
                                 }

@@ -28,6 +28,9 @@ enum Step {
     /// Schema v5, the binary state row: rewrites the state table
     /// ([`crate::state_proof::migrate_rows_to_binary`]).
     BinaryStateRows,
+    /// Schema v6, the items' guardian flags: rewrites the state table from the verified history
+    /// ([`crate::state_proof::migrate_item_guardian_flags`]).
+    ItemGuardianFlags,
 }
 
 /// Migrations in order; migration `i` moves `user_version` from `i` to `i + 1`.
@@ -116,6 +119,9 @@ const MIGRATIONS: &[Step] = &[
     // 5: the state table's rows in a compact binary encoding instead of JSON text (a quarter of
     // the size; opening decodes them without a text parser): see `SubjectState::to_row`.
     Step::BinaryStateRows,
+    // 6: each item grant in a state row records whether a guardian made it (the binary row's
+    // format 2), taken from the verified history: see `state_proof::migrate_item_guardian_flags`.
+    Step::ItemGuardianFlags,
 ];
 
 /// The schema-v4 ledger: each receipt field stored once and compactly (see `db.rs`), no stored
@@ -418,6 +424,10 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
                 Step::CompactRows => compacted = compact_rows(conn)?,
                 // The rewritten (smaller) rows leave the table's pages part empty: vacuumed too.
                 Step::BinaryStateRows => compacted += crate::state_proof::migrate_rows_to_binary(conn)?,
+                // One byte more per item grant: nothing to give back.
+                Step::ItemGuardianFlags => {
+                    crate::state_proof::migrate_item_guardian_flags(conn)?;
+                }
             }
         }
         if version < LATEST {

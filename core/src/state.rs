@@ -19,6 +19,11 @@ pub struct ScopeGrant {
     pub valid_until: Option<Timestamp>,
     /// The category's purpose version at the grant.
     pub purpose_version: u32,
+    /// The grant came from a guardian (its effective source, [`Receipt::effective_source`], is
+    /// [`Source::Guardian`]). False for a state read from a row of an older format, which did not
+    /// record it (schema v1-v5; the migration to v6 takes it from the history).
+    #[serde(default)]
+    pub by_guardian: bool,
 }
 
 /// The recorded standing for one category, before time and policy changes are applied
@@ -159,7 +164,12 @@ impl SubjectState {
         if let Some(scope) = r.scope.as_deref() {
             match r.action {
                 Action::Grant => {
-                    let grant = ScopeGrant { at: r.at, valid_until: r.valid_until, purpose_version: r.purpose_version.unwrap_or(1) };
+                    let grant = ScopeGrant {
+                        at: r.at,
+                        valid_until: r.valid_until,
+                        purpose_version: r.purpose_version.unwrap_or(1),
+                        by_guardian: r.effective_source() == Source::Guardian,
+                    };
                     cs.scopes.insert(scope.to_string(), grant);
                 }
                 Action::Refuse | Action::Withdraw | Action::Expire => {
@@ -199,9 +209,15 @@ impl SubjectState {
     }
 }
 
-/// The first byte of a state row in the binary encoding ([`SubjectState::to_row`]). Never `{`,
-/// so a row holding JSON text (as schema versions 1-4 stored it) is told apart.
-const ROW_FORMAT: u8 = 1;
+/// The first byte of a state row in the binary encoding ([`SubjectState::to_row`], schema v6: each
+/// item grant ends in its guardian flag). Never `{`, so a row holding JSON text (as schema
+/// versions 1-4 stored it) is told apart.
+const ROW_FORMAT: u8 = 2;
+
+/// The first byte of the binary row of schema v5 ([`ROW_FORMAT`] without the items' guardian
+/// flags). Still read, so the migration to v6 and the proof of an unproven table can decode it;
+/// never written.
+const ROW_FORMAT_V5: u8 = 1;
 
 /// The fixed code of each status in a state row (never renumbered; a new status gets a new code).
 const STATUS_CODES: [(Status, u8); 8] = [
@@ -341,13 +357,15 @@ impl<'a> RowReader<'a> {
 }
 
 impl SubjectState {
-    /// The state as the state table stores it (schema v5): a compact binary row, written and
+    /// The state as the state table stores it (schema v6): a compact binary row, written and
     /// read without a text parser, about a quarter of the JSON's size. Layout: the format byte
-    /// `1`; a flags byte (bit 0: under age); the number of categories, then each in id order: its
+    /// `2`; a flags byte (bit 0: under age); the number of categories, then each in id order: its
     /// id, status code, `since`, `seq`, purpose version, `valid_until`, the guardian flag,
     /// `last_interaction`, and its granted items in id order (id, `at`, `valid_until`, purpose
-    /// version). Numbers are LEB128 varints, times 8-byte little-endian milliseconds, an absent
-    /// time a `0` flag byte (`1` and the time when present), ids a varint length and UTF-8.
+    /// version, the item's guardian flag). Numbers are LEB128 varints, times 8-byte little-endian
+    /// milliseconds, an absent time a `0` flag byte (`1` and the time when present), a flag a
+    /// `0` or `1` byte, ids a varint length and UTF-8. (Format `1`, schema v5, is the same
+    /// without the items' guardian flags.)
     pub fn to_row(&self) -> Vec<u8> {
         let mut w = RowWriter(Vec::with_capacity(16 + self.categories.len() * 64));
         w.0.push(ROW_FORMAT);
@@ -368,14 +386,17 @@ impl SubjectState {
                 w.time(g.at);
                 w.optional_time(g.valid_until);
                 w.varint(u64::from(g.purpose_version));
+                w.0.push(u8::from(g.by_guardian));
             }
         }
         w.0
     }
 
-    /// Reads a state row: the binary row [`SubjectState::to_row`] writes, or the JSON text that
-    /// schema versions 1-4 stored (a row starting with `{`). The error names where the row is
-    /// damaged, never its content.
+    /// Reads a state row: the binary row [`SubjectState::to_row`] writes, the binary row of
+    /// schema v5 (format `1`), or the JSON text that schema versions 1-4 stored (a row starting
+    /// with `{`). The older two do not record who granted an item: their item grants read as not
+    /// a guardian's (fail closed). Only the current format encodes back to the bytes it was read
+    /// from. The error names where the row is damaged, never its content.
     pub fn from_row(bytes: &[u8]) -> Result<SubjectState, String> {
         match bytes.first() {
             // Through `&str`: one serde_json reader (`StrRead`) for the whole library, not a second
@@ -384,18 +405,20 @@ impl SubjectState {
                 .map_err(|e| format!("state row (JSON text): {e}"))
                 .and_then(|text| serde_json::from_str(text).map_err(|e| format!("state row (JSON text): {e}"))),
             Some(&ROW_FORMAT) => Self::from_binary_row(bytes),
+            Some(&ROW_FORMAT_V5) => Self::read_binary_row(bytes, true, false),
             Some(other) => Err(format!("state row: unknown format {other}")),
             None => Err("state row: empty".into()),
         }
     }
 
     fn from_binary_row(bytes: &[u8]) -> Result<SubjectState, String> {
-        Self::read_binary_row(bytes, true)
+        Self::read_binary_row(bytes, true, true)
     }
 
     /// Reads a binary row; `build`: into a state, else only checking it (no allocation; the
-    /// result is then an empty state).
-    fn read_binary_row(bytes: &[u8], build: bool) -> Result<SubjectState, String> {
+    /// result is then an empty state). `item_flags`: the row is of the current format (each item
+    /// ends in its guardian flag), else of format `1` (no item flag: read as false).
+    fn read_binary_row(bytes: &[u8], build: bool, item_flags: bool) -> Result<SubjectState, String> {
         let mut r = RowReader { bytes, at: 1 };
         let under_age = r.flag()?;
         let mut categories = BTreeMap::new();
@@ -417,8 +440,9 @@ impl SubjectState {
                 }
                 last_item = Some(item);
                 let (at, valid_until, purpose_version) = (r.time()?, r.optional_time()?, r.small()?);
+                let by_guardian = item_flags && r.flag()?;
                 if build {
-                    scopes.insert(item.to_string(), ScopeGrant { at, valid_until, purpose_version });
+                    scopes.insert(item.to_string(), ScopeGrant { at, valid_until, purpose_version, by_guardian });
                 }
             }
             if build {
@@ -440,10 +464,11 @@ impl SubjectState {
 pub(crate) struct ValidRow(Box<[u8]>);
 
 impl ValidRow {
-    /// The row if it is a binary row that decodes (checked without building the state); else
-    /// `None`, and the caller decodes it at once (JSON text) or reports the error.
+    /// The row if it is a binary row of the current format that decodes (checked without building
+    /// the state); else `None`, and the caller decodes it at once (JSON text, format `1`) or
+    /// reports the error.
     pub(crate) fn check(row: &[u8]) -> Option<ValidRow> {
-        (row.first() == Some(&ROW_FORMAT) && SubjectState::read_binary_row(row, false).is_ok()).then(|| ValidRow(row.into()))
+        (row.first() == Some(&ROW_FORMAT) && SubjectState::read_binary_row(row, false, true).is_ok()).then(|| ValidRow(row.into()))
     }
 
     /// The state. The bytes are immutable and were checked by the very reader that decodes them,
@@ -480,7 +505,12 @@ mod tests {
                 let valid_until = (next() % 2 == 0).then(|| Timestamp(next() as i64));
                 scopes.insert(
                     format!("item-{i}-ü{}", next() % 1000),
-                    ScopeGrant { at: Timestamp(-(next() as i64 >> 3)), valid_until, purpose_version: next() as u32 },
+                    ScopeGrant {
+                        at: Timestamp(-(next() as i64 >> 3)),
+                        valid_until,
+                        purpose_version: next() as u32,
+                        by_guardian: next() % 2 == 0,
+                    },
                 );
             }
             let category = CategoryState {
@@ -509,6 +539,66 @@ mod tests {
             assert_eq!(decoded.to_row(), row, "seed {seed}: one encoding per state");
         }
         assert_eq!(SubjectState::from_row(&SubjectState::default().to_row()).unwrap(), SubjectState::default());
+    }
+
+    #[test]
+    fn a_state_row_keeps_each_item_s_guardian_flag() {
+        let state = SubjectState::fold(&[
+            event(1, Action::Grant, None, Source::Guardian),
+            event(2, Action::Grant, Some("by-guardian"), Source::Guardian),
+            event(3, Action::Grant, Some("by-child"), Source::Settings),
+        ]);
+        let scopes = &state.categories["c"].scopes;
+        assert!(scopes["by-guardian"].by_guardian && !scopes["by-child"].by_guardian);
+        let row = state.to_row();
+        let decoded = SubjectState::from_row(&row).unwrap();
+        assert_eq!(decoded, state);
+        assert_eq!(decoded.to_row(), row);
+        // The items' flags are the last byte of each item ("by-child" sorts first): set to 1, the
+        // child's item reads as a guardian's (a different state, a different row); any other byte
+        // is no flag.
+        let by_child_flag = row.windows(8).position(|w| w == b"by-child").unwrap() + 8 + 8 + 1 + 8 + 1;
+        assert_eq!(row[by_child_flag], 0);
+        let mut flipped = row.clone();
+        flipped[by_child_flag] = 1;
+        assert!(SubjectState::from_row(&flipped).unwrap().categories["c"].scopes["by-child"].by_guardian);
+        flipped[by_child_flag] = 2;
+        assert!(SubjectState::from_row(&flipped).unwrap_err().contains("neither 0 nor 1"));
+        assert_eq!(*row.last().unwrap(), 1, "the guardian's item, last in id order, ends the row");
+    }
+
+    /// kid's row as the schema-v5 code wrote it (`core/tests/fixtures/store-v5.db`): the guardian
+    /// granted the category, the child an item (contact-1), then the subject was marked under age.
+    const V5_ROW: &str = "0101010F6465766963655F636F6E746163747302804622A79B0100000201018096789EA301000001E03023A79B01000001\
+                          09636F6E746163742D31E03023A79B01000001E080799EA301000001";
+
+    fn unhex(hex: &str) -> Vec<u8> {
+        let hex: String = hex.split_whitespace().collect();
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_schema_v5_row_still_decodes_with_no_item_a_guardian_s() {
+        let v5 = unhex(V5_ROW);
+        assert_eq!(v5[0], ROW_FORMAT_V5);
+        let state = SubjectState::from_row(&v5).unwrap();
+        let c = &state.categories["device_contacts"];
+        assert!(state.under_age && c.by_guardian && c.status == Status::Granted);
+        let item = &c.scopes["contact-1"];
+        assert!(!item.by_guardian, "an item of a v5 row reads as not a guardian's");
+        assert_eq!((item.purpose_version, item.valid_until.is_some()), (1, true));
+        // Written back in this format: one flag byte more, and not the bytes it was read from (so
+        // an open proves such a row by the history, like JSON text).
+        let row = state.to_row();
+        assert_eq!((row[0], row.len()), (ROW_FORMAT, v5.len() + 1));
+        assert_eq!(&row[1..], &[&v5[1..], &[0]].concat()[..]);
+        assert_eq!(SubjectState::from_row(&row).unwrap(), state);
+        assert!(ValidRow::check(&v5).is_none() && ValidRow::check(&row).is_some());
+        // A v5 row is read strictly too.
+        for len in 0..v5.len() {
+            assert!(SubjectState::from_row(&v5[..len]).is_err(), "{len}");
+        }
+        assert!(SubjectState::from_row(&[&v5[..], &[0]].concat()).unwrap_err().contains("after the end"));
     }
 
     #[test]

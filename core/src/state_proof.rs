@@ -500,6 +500,68 @@ pub(crate) fn migrate_rows_to_binary(conn: &rusqlite::Connection) -> Result<u64>
     Ok(rows.len() as u64)
 }
 
+/// Migration 6 (schema v6): every item grant in the state table records whether a guardian made
+/// it ([`crate::state::ScopeGrant::by_guardian`]), which no older row holds. A row cannot tell,
+/// so the history does: the whole chain is walked and verified and its fold taken (a broken
+/// chain fails the migration, rolled back, the file left as it was). Each stored row (binary
+/// format `1`, or a row migration 5 just converted) is decoded and rewritten in the current
+/// format with each item's flag taken from the fold, and set only where the fold holds the very
+/// same grant (same time, expiry and purpose version) made by a guardian; any other item reads as
+/// not a guardian's (fail closed). The row's other fields are carried over as stored, never
+/// replaced by the fold's, so an edited row stays edited and disagrees. The new rows are sealed at
+/// the same head only if the sealed digest held over the old rows *and* the rewritten table
+/// equals the fold of the verified history (no row after the head): then the table is the proven
+/// fold. Otherwise the digest is left unsealed (invalidated, if it held), so the first open
+/// proves the table against the history before serving anything, and an edited row is refused
+/// there as `Tampered`, never served.
+pub(crate) fn migrate_item_guardian_flags(conn: &rusqlite::Connection) -> Result<u64> {
+    let (_, fold) = walk(conn)?;
+    let mut old_sum = StateSum::default();
+    let mut table: HashMap<String, SubjectState> = HashMap::new();
+    db::for_each_subject_row(conn, |subject, stored| {
+        let mut state = db::decode_state(subject, stored)?;
+        old_sum.add(stored_subject_row(subject, stored));
+        let folded = fold.subjects.get(subject);
+        for (category, c) in state.categories.iter_mut() {
+            for (item, grant) in c.scopes.iter_mut() {
+                let history = folded.and_then(|f| f.categories.get(category)).and_then(|fc| fc.scopes.get(item));
+                grant.by_guardian = history.is_some_and(|h| {
+                    h.by_guardian && (h.at, h.valid_until, h.purpose_version) == (grant.at, grant.valid_until, grant.purpose_version)
+                });
+            }
+        }
+        table.insert(subject.to_string(), state);
+        Ok(())
+    })?;
+    let os = db::load_os(conn)?;
+    let mut new_sum = StateSum::default();
+    for (permission, record) in &os {
+        old_sum.add_os(*permission, record);
+        new_sum.add_os(*permission, record);
+    }
+    {
+        let mut update = conn.prepare("UPDATE subjects SET state = ?2 WHERE subject = ?1")?;
+        for (subject, state) in &table {
+            let row = state.to_row();
+            new_sum.add(stored_subject_row(subject, &row));
+            update.execute(rusqlite::params![subject, row])?;
+        }
+    }
+    let head = db::head(conn)?;
+    let (head_seq, head_hash) = head.clone().unwrap_or((0, GENESIS.to_string()));
+    let stored = db::meta(conn, DIGEST_KEY)?;
+    if stored.is_some() && digest_seals(stored.as_deref(), head.as_ref(), &old_sum) {
+        let agrees = fold.check(&table, &os, head_seq).is_ok() && db::newest_state_seq(conn)? <= head_seq;
+        if agrees {
+            db::set_meta(conn, DIGEST_KEY, &new_sum.seal(head_seq, &head_hash))?;
+        } else {
+            log::error!("consentkit: the sealed state table disagrees with the verified history; left for the open to refuse");
+            db::set_meta(conn, DIGEST_KEY, "invalidated by the migration to schema version 6")?;
+        }
+    }
+    Ok(table.len() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,8 +638,9 @@ mod tests {
         ]
     }
 
-    /// Every row binary, and the sealed digest the sum of the rows as stored (what an open checks).
-    fn assert_binary_and_sealed(path: &std::path::Path) {
+    /// Every row binary (of the current format, `2`), and the sealed digest the sum of the rows as
+    /// stored (what an open checks).
+    fn assert_binary_and_sealed(path: &std::path::Path, subjects: usize) {
         let conn = rusqlite::Connection::open(path).unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, crate::schema::LATEST);
@@ -588,8 +651,8 @@ mod tests {
             .unwrap()
             .map(|r| r.unwrap())
             .collect();
-        assert_eq!(kinds.len(), 3);
-        assert!(kinds.iter().all(|(t, first)| t == "blob" && *first == 1), "{kinds:?}");
+        assert_eq!(kinds.len(), subjects);
+        assert!(kinds.iter().all(|(t, first)| t == "blob" && *first == 2), "{kinds:?}");
         let (_, _, sum): (HashMap<String, Arc<SubjectState>>, _, _) = read_table(&conn).unwrap();
         let (seq, hash) = db::head(&conn).unwrap().unwrap();
         assert_eq!(db::meta(&conn, DIGEST_KEY).unwrap(), Some(sum.seal(seq, &hash)));
@@ -604,7 +667,7 @@ mod tests {
         as_schema_v4(&path, None);
         // The migration alone (no store open yet) re-seals: the digest held over the JSON rows.
         drop(crate::schema::open(&path, crate::schema::OpenMode::ReadWrite).unwrap());
-        assert_binary_and_sealed(&path);
+        assert_binary_and_sealed(&path, 3);
         assert_eq!(answers(&path), before);
         let store = crate::ConsentStore::open(&path, crate::Policy::builtin()).unwrap();
         assert_eq!(store.verify().unwrap(), 5, "the state table equals the fold of the history");
@@ -651,6 +714,131 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap().len(), before.len());
         let closed = crate::ConsentStore::open_fail_closed(&path, Arc::new(crate::Policy::builtin()), Arc::new(crate::SystemClock));
         assert!(!closed.check("alice", "usage_analytics", None).unwrap().allowed);
+    }
+
+    /// A copy of `core/tests/fixtures/store-v5.db`, written by the schema-v5 code (binary rows of
+    /// format 1, items without a guardian flag, a sealed digest).
+    fn v5_copy(dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join("v5.db");
+        std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v5.db"), &path).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 5);
+        let first: u8 = conn.query_row("SELECT unicode(substr(state, 1, 1)) FROM subjects WHERE subject='kid'", [], |r| r.get(0)).unwrap();
+        assert_eq!(first, 1, "a v5 row");
+        path
+    }
+
+    fn stored_state(path: &std::path::Path, subject: &str) -> SubjectState {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let row: Vec<u8> = conn.query_row("SELECT state FROM subjects WHERE subject=?1", [subject], |r| r.get(0)).unwrap();
+        SubjectState::from_row(&row).unwrap()
+    }
+
+    /// Seals the digest over the rows as stored, as a forger who read the source would.
+    fn reseal_stored(path: &std::path::Path) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let (_, _, sum): (HashMap<String, Arc<SubjectState>>, _, _) = read_table(&conn).unwrap();
+        let (seq, hash) = db::head(&conn).unwrap().unwrap();
+        db::set_meta(&conn, DIGEST_KEY, &sum.seal(seq, &hash)).unwrap();
+    }
+
+    #[test]
+    fn a_schema_v5_store_gets_its_items_guardian_flags_from_the_history_and_its_digest_sealed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = v5_copy(dir.path());
+        let item = |subject: &str, item: &str| stored_state(&path, subject).categories["device_contacts"].scopes[item].by_guardian;
+        assert!(!item("teen", "contact-2"), "a v5 row records no item's granter");
+        // The migration alone (no store open yet) rewrites every row and re-seals.
+        drop(crate::schema::open(&path, crate::schema::OpenMode::ReadWrite).unwrap());
+        assert_binary_and_sealed(&path, 5);
+        let flags: Vec<bool> =
+            [("kid", "contact-1"), ("teen", "contact-2"), ("teen", "contact-3"), ("ward", "contact-4"), ("adult", "contact-5")]
+                .iter()
+                .map(|(s, i)| item(s, i))
+                .collect();
+        assert_eq!(flags, [false, true, false, true, false], "the guardian's items, and only they, are flagged");
+        // The table is the fold of the history: the store opens on the digest and `verify` agrees.
+        let store = crate::ConsentStore::open(&path, crate::Policy::builtin()).unwrap();
+        assert_eq!(store.verify().unwrap(), 19);
+        let check = |s: &str, i: &str| store.check(s, "contact_sync", Some(i)).unwrap().allowed;
+        assert!(!check("kid", "contact-1") && check("teen", "contact-2") && !check("teen", "contact-3") && check("ward", "contact-4"));
+    }
+
+    /// bob's v5 row with its status edited from refused (3) to granted (2), byte-wise.
+    fn edit_bobs_v5_row(path: &std::path::Path) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut row: Vec<u8> = conn.query_row("SELECT state FROM subjects WHERE subject='bob'", [], |r| r.get(0)).unwrap();
+        assert_eq!((&row[..4], &row[4..19], row[19]), (&[1u8, 0, 1, 15][..], &b"device_contacts"[..], 3));
+        row[19] = 2;
+        conn.execute("UPDATE subjects SET state=?1 WHERE subject='bob'", [&row]).unwrap();
+        assert_eq!(SubjectState::from_row(&row).unwrap().categories["device_contacts"].status, crate::model::Status::Granted);
+    }
+
+    fn assert_refused_at_open(path: &std::path::Path) {
+        for _ in 0..2 {
+            let Err(err) = crate::ConsentStore::open(path, crate::Policy::builtin()) else { panic!("opened") };
+            assert!(matches!(err, Error::Tampered(ChainBreak::StateMismatch { .. })), "{err}");
+        }
+        let closed = crate::ConsentStore::open_fail_closed(path, Arc::new(crate::Policy::builtin()), Arc::new(crate::SystemClock));
+        assert!(!closed.check("bob", "contact_lookup", None).unwrap().allowed);
+        assert!(!closed.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed);
+    }
+
+    #[test]
+    fn an_edited_schema_v5_row_is_not_carried_into_the_migrated_store() {
+        // The digest (over the original rows) does not hold: the converted rows are not sealed,
+        // and the open proves them against the history first.
+        let dir = tempfile::tempdir().unwrap();
+        let path = v5_copy(dir.path());
+        edit_bobs_v5_row(&path);
+        drop(crate::schema::open(&path, crate::schema::OpenMode::ReadWrite).unwrap());
+        assert_eq!(stored_state(&path, "bob").categories["device_contacts"].status, crate::model::Status::Granted, "converted as stored");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let (_, _, sum): (HashMap<String, Arc<SubjectState>>, _, _) = read_table(&conn).unwrap();
+        let (seq, hash) = db::head(&conn).unwrap().unwrap();
+        assert_ne!(db::meta(&conn, DIGEST_KEY).unwrap(), Some(sum.seal(seq, &hash)), "the edited table is not sealed");
+        drop(conn);
+        assert_refused_at_open(&path);
+    }
+
+    #[test]
+    fn an_edited_schema_v5_row_with_the_digest_resealed_is_not_sealed_by_the_migration() {
+        // A forger reseals the digest over the edited v5 rows (schema v5 served that until a
+        // `verify`). The migration folds the history anyway: the table disagrees, so it is not
+        // sealed again (the digest is invalidated) and the open refuses it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = v5_copy(dir.path());
+        edit_bobs_v5_row(&path);
+        reseal_stored(&path);
+        drop(crate::schema::open(&path, crate::schema::OpenMode::ReadWrite).unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let digest = db::meta(&conn, DIGEST_KEY).unwrap().unwrap();
+        assert!(digest.starts_with("invalidated"), "{digest}");
+        drop(conn);
+        assert_refused_at_open(&path);
+    }
+
+    #[test]
+    fn a_schema_v5_row_that_does_not_decode_fails_the_migration_and_leaves_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = v5_copy(dir.path());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut teen: Vec<u8> = conn.query_row("SELECT state FROM subjects WHERE subject='teen'", [], |r| r.get(0)).unwrap();
+        teen.push(0);
+        conn.execute("UPDATE subjects SET state = ?1 WHERE subject='teen'", [&teen]).unwrap();
+        let rows = |conn: &rusqlite::Connection| -> Vec<(String, Vec<u8>)> {
+            let mut stmt = conn.prepare("SELECT subject, state FROM subjects ORDER BY subject").unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect()
+        };
+        let before = (rows(&conn), db::meta(&conn, DIGEST_KEY).unwrap());
+        drop(conn);
+        let err = crate::schema::open(&path, crate::schema::OpenMode::ReadWrite).unwrap_err();
+        assert!(matches!(err, Error::Corrupt(ref why) if why.contains("'teen'") && why.contains("after the end")), "{err}");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 5, "rolled back");
+        assert!((rows(&conn), db::meta(&conn, DIGEST_KEY).unwrap()) == before, "the v5 rows and digest are left as they were");
     }
 
     #[test]

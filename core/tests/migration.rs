@@ -1,6 +1,9 @@
 //! Opening files written by older schema versions: `fixtures/store-v3.db` (made by
 //! `fixtures/make_store_v3.rs` with the schema-v3 code) answers, once opened and migrated, exactly
 //! what that code answered about it (`fixtures/store-v3.expected.json`), and keeps working.
+//! `fixtures/store-v5.db` (made by `fixtures/make_store_v5.rs` with the schema-v5 code) answers
+//! what that code did, except the children's own item grants it allowed (the open under-age
+//! order of schema v5), which the migrated store denies.
 
 mod common;
 use std::path::{Path, PathBuf};
@@ -372,4 +375,107 @@ fn a_migration_killed_at_any_point_leaves_v3_or_a_complete_v4() {
     }
     assert_eq!(outcomes[1], schema::LATEST, "a migration that said it was done is durable");
     eprintln!("user_version after the mid-migration kill: {}", outcomes[0]);
+}
+
+const FIXTURE_V5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v5.db");
+const EXPECTED_V5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v5.expected.json");
+
+fn expected_v5() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(EXPECTED_V5).unwrap()).unwrap()
+}
+
+/// A copy of the v5 fixture in a temporary directory.
+fn v5_copy(dir: &tempfile::TempDir) -> PathBuf {
+    let path = dir.path().join("v5.db");
+    std::fs::copy(FIXTURE_V5, &path).unwrap();
+    assert_eq!(user_version(&path), 5, "the fixture was written by schema version 5");
+    path
+}
+
+/// The children's own items (granted before the mark, after the guardian's grant of the category)
+/// that the schema-v5 code allowed.
+const CHILDS_OWN_ITEMS: &[(&str, &str)] = &[("kid", "contact-1"), ("teen", "contact-3")];
+
+/// What the migrated store must answer about the v5 fixture: what the v5 code answered, except
+/// the children's own items, denied.
+fn assert_answers_as_v5_without_the_childs_items(store: &ConsentStore) {
+    let want = expected_v5();
+    assert_eq!(store.verify().unwrap(), want["verify"].as_u64().unwrap());
+    for (subject, statuses) in want["statuses"].as_object().unwrap() {
+        assert_eq!(json(store.statuses(subject).unwrap()), *statuses, "statuses of {subject}");
+    }
+    for c in want["contact_sync"].as_array().unwrap() {
+        let (subject, item, v5_allowed) = (c["subject"].as_str().unwrap(), c["item"].as_str().unwrap(), c["allowed"].as_bool().unwrap());
+        let d = store.check(subject, "contact_sync", Some(item)).unwrap();
+        if CHILDS_OWN_ITEMS.contains(&(subject, item)) {
+            assert!(v5_allowed, "the fixture holds the defect: v5 allowed {subject} {item}");
+            assert!(!d.allowed, "{subject} {item}: the child's own item is allowed after the migration: {d:?}");
+            assert_eq!(d.reasons.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(), ["scope_not_granted"], "{subject} {item}");
+        } else {
+            assert_eq!(d.allowed, v5_allowed, "{subject} {item}: {d:?}");
+        }
+    }
+}
+
+#[test]
+fn a_schema_version_5_file_opens_migrated_and_denies_the_childs_own_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = v5_copy(&dir);
+    let clock = ManualClock::new(ts(expected_v5()["now"].as_str().unwrap()));
+    let store = open(&path, &clock, OpenMode::ReadWrite);
+    assert_eq!(user_version(&path), schema::LATEST);
+    assert_answers_as_v5_without_the_childs_items(&store);
+    // The store keeps working: the guardian grants the child's item, and it counts.
+    let r = store.record(&DecisionInput::new("kid", "device_contacts", Action::Grant, Source::Guardian).with_scope("contact-1")).unwrap();
+    assert_eq!(r.seq, 20);
+    assert!(store.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed);
+    // The child cannot grant one itself.
+    assert!(store.record(&DecisionInput::new("teen", "device_contacts", Action::Grant, Source::Settings).with_scope("contact-3")).is_err());
+    assert_eq!(store.verify().unwrap(), 20);
+    drop(store);
+    // Reopened (read-write, then read-only): the same.
+    let store = open(&path, &clock, OpenMode::ReadWrite);
+    assert!(store.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed);
+    assert!(!store.check("teen", "contact_sync", Some("contact-3")).unwrap().allowed);
+    drop(store);
+    let ro = open(&path, &clock, OpenMode::ReadOnly);
+    assert_eq!(ro.verify().unwrap(), 20);
+    assert!(!ro.check("teen", "contact_sync", Some("contact-3")).unwrap().allowed);
+    assert!(ro.check("teen", "contact_sync", Some("contact-2")).unwrap().allowed, "the guardian's own item");
+}
+
+#[test]
+fn a_schema_version_5_file_opened_read_only_asks_for_a_migration_and_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = v5_copy(&dir);
+    let before = dump(&path);
+    let clock = ManualClock::new(ts(expected_v5()["now"].as_str().unwrap()));
+    let err = ConsentStore::open_with(&path, Arc::new(Policy::builtin()), Arc::new(clock), OpenMode::ReadOnly).err().unwrap();
+    assert!(err.to_string().contains("needs a migration"), "{err}");
+    assert_eq!(dump(&path), before);
+}
+
+#[test]
+fn a_schema_version_5_file_whose_chain_does_not_verify_is_not_migrated_and_fails_closed() {
+    // The migration to v6 takes each item's granter from the history, so it walks the chain:
+    // bob's refusal edited into a grant breaks it (the state table and digest left as they were).
+    let dir = tempfile::tempdir().unwrap();
+    let path = v5_copy(&dir);
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TRIGGER events_append_only_update;").unwrap();
+    let n = conn.execute("UPDATE events SET action = ?1 WHERE seq = 16", [schema::action_code(Action::Grant)]).unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    let before = dump(&path);
+    let clock = ManualClock::new(ts(expected_v5()["now"].as_str().unwrap()));
+    let Err(err) = open_result(&path, &clock) else { panic!("migrated and opened") };
+    assert!(err.to_string().contains("chain broken at seq 16"), "{err}");
+    assert_eq!(dump(&path), before, "rolled back: the file is left as it was");
+    let closed = ConsentStore::open_fail_closed(&path, Arc::new(Policy::builtin()), Arc::new(clock));
+    assert!(closed.unavailable().is_some());
+    for (subject, item) in [("kid", "contact-1"), ("teen", "contact-2"), ("bob", "contact-7")] {
+        assert!(!closed.check(subject, "contact_sync", Some(item)).unwrap().allowed, "{subject} {item}");
+    }
+    drop(closed);
+    assert_eq!(dump(&path), before, "still untouched");
 }

@@ -160,13 +160,16 @@ fn export_then_import_gives_identical_state_and_history() {
         assert_eq!((&a.id, a.at, a.action, &a.category, &a.scope), (&b.id, b.at, b.action, &b.category, &b.scope));
         assert_eq!((b.source, b.effective_source()), (Source::Import, a.source));
     }
-    assert!(target
-        .store
-        .check("alice", "contact_sync", Some("contact-42"))
-        .unwrap()
-        .reasons
-        .iter()
-        .all(|r| r.code != ReasonCode::ScopeNotGranted));
+    // The item grant survives import as it was: alice's own (from settings, before she was marked
+    // under age), so not a guardian's; both stores deny it alike.
+    let item =
+        |store: &ConsentStore| store.snapshot().subjects.get("alice").unwrap().categories["device_contacts"].scopes["contact-42"].clone();
+    assert_eq!(item(&target.store), item(&f.store));
+    assert!(!item(&target.store).by_guardian);
+    target.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
+    let d = target.store.check("alice", "contact_sync", Some("contact-42")).unwrap();
+    assert_eq!(d, f.store.check("alice", "contact_sync", Some("contact-42")).unwrap());
+    assert!(!d.allowed && d.reasons.iter().any(|r| r.code == ReasonCode::UnderAge), "{d:?}");
     assert!(target.store.check("alice", "usage_analytics", None).unwrap().allowed, "guardian grant survives import");
     assert!(target.store.verify().is_ok());
     let again = target.store.import_json(&json).unwrap_err();
