@@ -300,7 +300,9 @@ impl Snapshot {
     }
 
     /// Should the app show the consent prompt for this category now? True when never asked,
-    /// renewal is required, the grant expired, or a refusal is older than the re-ask interval.
+    /// renewal is required, the grant expired, or a refusal is older than the re-ask interval;
+    /// for a subject under age under `guardian_consent`, also while the grant in force is not a
+    /// guardian's (the child's own, from before the age mark: the gate denies it).
     /// False for categories that do not rest on consent, while the store is unavailable, and for
     /// a subject under age where the policy does not serve children.
     pub fn should_ask(&self, subject: &str, category: &str, now: Timestamp) -> Result<bool> {
@@ -313,8 +315,12 @@ impl Snapshot {
             return Ok(false);
         }
         let state = self.category_state(subject, category);
+        let guardian_rule = self.under_age(subject) && self.policy.children == ChildrenRule::GuardianConsent;
         Ok(match status_of(category, state, now) {
             Status::NotAsked | Status::RenewalRequired | Status::Expired => true,
+            // The child's own grant from before the age mark: the gate denies it (`under_age`),
+            // so the guardian is asked.
+            Status::Granted => guardian_rule && !state.is_some_and(|s| s.by_guardian),
             Status::Refused => state.and_then(|s| s.valid_until).is_some_and(|t| t <= now),
             _ => false,
         })

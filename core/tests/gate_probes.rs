@@ -247,3 +247,18 @@ fn an_imported_childs_record_keeps_who_granted_each_item() {
     assert_eq!(other.reasons("teen", "contact_sync", Some("by-child")), pairs(&[("scope_not_granted", "device_contacts")]));
     assert!(other.store.verify().is_ok(), "the imported state is the fold of its history");
 }
+
+/// The child granted before being marked under age: the gate denies that grant (`under_age`), so
+/// the app is told to ask (the guardian); once the guardian has granted, it is not asked again.
+#[test]
+fn a_childs_own_grant_from_before_the_age_mark_is_asked_again_for_the_guardian() {
+    let f = Fixture::ucanywhere();
+    f.grant("kid", "usage_statistics");
+    assert!(!f.store.should_ask("kid", "usage_statistics").unwrap(), "an adult's grant in force");
+    f.store.set_under_age("kid", true, Source::Settings).unwrap();
+    assert_eq!(f.reasons("kid", "usage_analytics", None), pairs(&[("under_age", "usage_statistics")]));
+    assert!(f.store.should_ask("kid", "usage_statistics").unwrap(), "denied, yet the app is never told to ask the guardian");
+    f.record("kid", "usage_statistics", Action::Grant, Source::Guardian);
+    assert!(f.allowed("kid", "usage_analytics"));
+    assert!(!f.store.should_ask("kid", "usage_statistics").unwrap(), "the guardian's grant is in force");
+}
