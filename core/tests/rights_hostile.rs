@@ -402,6 +402,12 @@ fn an_erasure_blocked_by_another_writer_is_a_typed_error_that_changes_nothing() 
     let err = f.store.erase(who, Source::Settings).unwrap_err();
     assert!(matches!(err, Error::Busy(_)), "{err:?}");
     blocker.execute_batch("ROLLBACK").unwrap();
+    // The erase waited out the busy timeout holding the publish lock, so the snapshot's proof is
+    // older than the cross-process bound: a check at this instant may meet the probe thread
+    // proving it and deny (it never waits). `status` waits for that probe; the check after a
+    // refresh answers from the proven snapshot.
+    assert_eq!(f.store.status(who, "usage_statistics").unwrap().status, Status::Granted, "nothing changed");
+    f.store.refresh().unwrap();
     assert!(f.store.check(who, "usage_analytics", None).unwrap().allowed, "nothing changed");
     let r = f.store.erase(who, Source::Settings).unwrap();
     assert_eq!(r.erased_events, 1);
