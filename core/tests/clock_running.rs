@@ -157,3 +157,51 @@ fn a_clock_without_a_running_clock_stands_still() {
     f.store.refresh().unwrap();
     assert_eq!(f.store.now(), mark, "a manual clock's store time moved with real time");
 }
+
+/// A device clock whose thread is stalled once between two readings (preempted on a loaded
+/// device): the next running-clock reading is taken, then `stall` of real time passes before
+/// anything else reads a clock.
+#[derive(Clone)]
+struct StallingClock {
+    device: DeviceClock,
+    stall: Arc<AtomicI64>,
+}
+
+impl Clock for StallingClock {
+    fn now(&self) -> Timestamp {
+        self.device.now()
+    }
+    fn running_millis(&self) -> Option<i64> {
+        let running = self.device.running_millis();
+        let stall = self.stall.swap(0, Ordering::SeqCst);
+        if stall > 0 {
+            self.device.pass(stall);
+        }
+        running
+    }
+}
+
+#[test]
+fn a_stall_between_the_two_clock_readings_never_puts_the_store_s_time_ahead_of_an_honest_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = DeviceClock::new(ts("2026-01-15T09:00:00Z"));
+    let clock = StallingClock { device: device.clone(), stall: Arc::new(AtomicI64::new(0)) };
+    let store =
+        ConsentStore::open_with(&dir.path().join("consent.db"), Arc::new(Policy::builtin()), Arc::new(clock.clone()), OpenMode::ReadWrite)
+            .unwrap();
+    let r = store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+    let until = r.valid_until.unwrap();
+    // The wall clock is never touched: it reads real time throughout.
+    device.pass(until.millis() - device.wall().millis() - 10_000);
+    // An observation of the running time (here a refresh's probe; any probe) stalls 3 s between
+    // its two readings.
+    clock.stall.store(3_000, Ordering::SeqCst);
+    store.refresh().unwrap();
+    device.pass(5_000);
+    store.refresh().unwrap();
+    // Two honest seconds before the expiry.
+    assert_eq!(device.wall(), Timestamp(until.millis() - 2_000));
+    assert!(store.now() <= device.wall(), "the store's time {} is ahead of the honest clock {}", store.now(), device.wall());
+    assert!(store.check("alice", "usage_analytics", None).unwrap().allowed, "expired early on an honest clock");
+    assert_eq!(store.status("alice", "usage_statistics").unwrap().status, Status::Granted);
+}
