@@ -287,6 +287,12 @@ impl Shared {
         }
     }
 
+    /// `t`, but never before the running floor ([`Shared::observe_running_time`]); moves
+    /// nothing.
+    pub(crate) fn running_time(&self, t: Timestamp) -> Timestamp {
+        Timestamp(t.millis().max(self.running_floor.load(Ordering::Relaxed)))
+    }
+
     /// Moves the running floor on: reads `clock`'s running clock ([`Clock::running_millis`]; a
     /// clock without one, like [`crate::ManualClock`], leaves the floor alone) and its wall clock,
     /// and takes the store's time then (the wall reading, never before the mark) as a lower bound
