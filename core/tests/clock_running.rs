@@ -187,7 +187,7 @@ fn a_stall_between_the_two_clock_readings_never_puts_the_store_s_time_ahead_of_a
     let device = DeviceClock::new(ts("2026-01-15T09:00:00Z"));
     let clock = StallingClock { device: device.clone(), stall: Arc::new(AtomicI64::new(0)) };
     let store =
-        ConsentStore::open_with(&dir.path().join("consent.db"), Arc::new(Policy::builtin()), Arc::new(clock.clone()), OpenMode::ReadWrite)
+        ConsentStore::open_with(dir.path().join("consent.db"), Arc::new(Policy::builtin()), Arc::new(clock.clone()), OpenMode::ReadWrite)
             .unwrap();
     let r = store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
     let until = r.valid_until.unwrap();
