@@ -157,3 +157,83 @@ fn a_clock_without_a_running_clock_stands_still() {
     f.store.refresh().unwrap();
     assert_eq!(f.store.now(), mark, "a manual clock's store time moved with real time");
 }
+
+/// A device clock whose thread is stalled once between two readings (preempted on a loaded
+/// device): the next running-clock reading is taken, then `stall` of real time passes before
+/// anything else reads a clock.
+#[derive(Clone)]
+struct StallingClock {
+    device: DeviceClock,
+    stall: Arc<AtomicI64>,
+}
+
+impl Clock for StallingClock {
+    fn now(&self) -> Timestamp {
+        self.device.now()
+    }
+    fn running_millis(&self) -> Option<i64> {
+        let running = self.device.running_millis();
+        let stall = self.stall.swap(0, Ordering::SeqCst);
+        if stall > 0 {
+            self.device.pass(stall);
+        }
+        running
+    }
+}
+
+#[test]
+fn a_stall_between_the_two_clock_readings_never_puts_the_store_s_time_ahead_of_an_honest_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = DeviceClock::new(ts("2026-01-15T09:00:00Z"));
+    let clock = StallingClock { device: device.clone(), stall: Arc::new(AtomicI64::new(0)) };
+    let store =
+        ConsentStore::open_with(dir.path().join("consent.db"), Arc::new(Policy::builtin()), Arc::new(clock.clone()), OpenMode::ReadWrite)
+            .unwrap();
+    let r = store.record(&DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+    let until = r.valid_until.unwrap();
+    // The wall clock is never touched: it reads real time throughout.
+    device.pass(until.millis() - device.wall().millis() - 10_000);
+    // An observation of the running time (here a refresh's probe; any probe) stalls 3 s between
+    // its two readings.
+    clock.stall.store(3_000, Ordering::SeqCst);
+    store.refresh().unwrap();
+    device.pass(5_000);
+    store.refresh().unwrap();
+    // Two honest seconds before the expiry.
+    assert_eq!(device.wall(), Timestamp(until.millis() - 2_000));
+    assert!(store.now() <= device.wall(), "the store's time {} is ahead of the honest clock {}", store.now(), device.wall());
+    assert!(store.check("alice", "usage_analytics", None).unwrap().allowed, "expired early on an honest clock");
+    assert_eq!(store.status("alice", "usage_statistics").unwrap().status, Status::Granted);
+}
+
+#[test]
+fn a_grant_already_expired_at_the_running_time_is_refused_not_recorded_as_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = ts("2026-01-15T09:00:00Z");
+    let clock = DeviceClock::new(start);
+    let store = open(&dir.path().join("consent.db"), &clock);
+    let lifetime = {
+        let r = store.record(&DecisionInput::new("bob", "usage_statistics", Action::Grant, Source::Settings)).unwrap();
+        r.valid_until.unwrap().millis() - r.at.millis()
+    };
+    // The wall clock is set back by more than a consent's lifetime, and the device then runs on,
+    // store open, until the wall clock is 5 minutes behind the mark (within the tolerance).
+    clock.set_wall(Timestamp(start.millis() - lifetime - DAY));
+    clock.pass(lifetime + DAY - 5 * 60_000);
+    store.refresh().unwrap();
+    assert!(store.now().millis() > start.millis() + lifetime, "the store's time moved on with real time");
+    // A grant now would be stamped at the mark (the start) and end a consent lifetime later, a
+    // day before the store's time: recorded, its receipt saying "granted until", and denied by
+    // every check at once. It is refused, naming the clock and the store's time.
+    let grant = DecisionInput::new("alice", "usage_statistics", Action::Grant, Source::Settings);
+    match store.record(&grant) {
+        Err(Error::ClockBehind { clock: reading, store_time }) => {
+            assert_eq!(reading, clock.wall());
+            assert_eq!(store_time, store.now());
+        }
+        other => panic!("a grant born expired: {other:?} (check: {:?})", store.check("alice", "usage_analytics", None)),
+    }
+    assert!(store.history("alice").unwrap_or_default().is_empty(), "nothing written");
+    // A withdrawal is still recorded (stamped at the mark).
+    store.record(&DecisionInput::new("bob", "usage_statistics", Action::Withdraw, Source::Settings)).unwrap();
+}

@@ -262,3 +262,28 @@ fn a_childs_own_grant_from_before_the_age_mark_is_asked_again_for_the_guardian()
     assert!(f.allowed("kid", "usage_analytics"));
     assert!(!f.store.should_ask("kid", "usage_statistics").unwrap(), "the guardian's grant is in force");
 }
+
+/// The guardian grants the category and an item; the child (not yet marked) grants the same item
+/// again from settings, then is marked under age: the item in force is the child's, so it no
+/// longer counts. Unmarking and marking again changes nothing the history does not say.
+#[test]
+fn a_childs_regrant_of_the_guardians_item_takes_the_guardians_flag_away() {
+    let f = Fixture::ucanywhere();
+    f.store.set_os_permission(OsPermission::CONTACTS, OsState::Granted).unwrap();
+    f.store
+        .record_batch(&[
+            DecisionInput::new("kid", "device_contacts", Action::Grant, Source::Guardian),
+            scoped("kid", "device_contacts", Action::Grant, "contact-1", Source::Guardian),
+        ])
+        .unwrap();
+    f.store.set_under_age("kid", true, Source::Settings).unwrap();
+    assert!(f.store.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed, "the guardian's item");
+    f.clock.advance_millis(60_000);
+    f.store.set_under_age("kid", false, Source::Settings).unwrap();
+    f.store.set_under_age("kid", true, Source::Settings).unwrap();
+    assert!(f.store.check("kid", "contact_sync", Some("contact-1")).unwrap().allowed, "unmarked and marked again");
+    f.store.set_under_age("kid", false, Source::Settings).unwrap();
+    f.store.record(&scoped("kid", "device_contacts", Action::Grant, "contact-1", Source::Settings)).unwrap();
+    f.store.set_under_age("kid", true, Source::Settings).unwrap();
+    assert_eq!(f.reasons("kid", "contact_sync", Some("contact-1")), pairs(&[("scope_not_granted", "device_contacts")]));
+}

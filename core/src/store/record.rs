@@ -91,6 +91,13 @@ impl ConsentStore {
 fn decide(w: &mut WriteTx, d: &DecisionInput) -> Result<()> {
     let category = validate::check_decision(w.policy, w.subject(&d.subject), d)?;
     validate::check_grant_time(d.action, w.clock_reading, w.now)?;
-    w.append(validate::decision_event(w.policy, category, d, w.now))?;
+    let event = validate::decision_event(w.policy, category, d, w.now);
+    // Stamped at the mark while the running floor is past it (the clock set back within the
+    // tolerance of the mark, long ago in real time): a grant already expired at the time checks
+    // use would be recorded, its receipt saying until when, and denied at once. Refused instead.
+    if event.action == Action::Grant && event.valid_until.is_some_and(|until| until <= w.check_time) {
+        return Err(Error::ClockBehind { clock: w.clock_reading, store_time: w.check_time });
+    }
+    w.append(event)?;
     Ok(())
 }

@@ -287,6 +287,12 @@ impl Shared {
         }
     }
 
+    /// `t`, but never before the running floor ([`Shared::observe_running_time`]); moves
+    /// nothing.
+    pub(crate) fn running_time(&self, t: Timestamp) -> Timestamp {
+        Timestamp(t.millis().max(self.running_floor.load(Ordering::Relaxed)))
+    }
+
     /// Moves the running floor on: reads `clock`'s running clock ([`Clock::running_millis`]; a
     /// clock without one, like [`crate::ManualClock`], leaves the floor alone) and its wall clock,
     /// and takes the store's time then (the wall reading, never before the mark) as a lower bound
@@ -303,8 +309,12 @@ impl Shared {
     /// time reaches it; carried on by running time and persisted, it would stay ahead for good.
     /// In this process it keeps expiry early by that much (fail closed) until the store closes.
     pub(crate) fn observe_running_time(&self, clock: &dyn Clock) {
+        // The wall clock first, then the running clock: a stall between the two readings (the
+        // thread preempted) then puts the floor behind real time by the stall (until the next
+        // observation), never ahead of it for as long as the store runs.
+        let wall = clock.now().millis();
         let Some(running) = clock.running_millis() else { return };
-        let store_time = clock.now().millis().max(self.high_water.load(Ordering::Relaxed)).min(Timestamp::MAX.millis());
+        let store_time = wall.max(self.high_water.load(Ordering::Relaxed)).min(Timestamp::MAX.millis());
         let offset = store_time.saturating_sub(running);
         let offset = self.running_offset.fetch_max(offset, Ordering::Relaxed).max(offset);
         self.running_floor.fetch_max(running.saturating_add(offset).min(Timestamp::MAX.millis()), Ordering::Relaxed);

@@ -33,6 +33,10 @@ pub(crate) struct WriteTx<'a> {
     /// The clock's own reading for this write; before `now` when the clock reads behind the
     /// store's time (set back, or the mark came from a reading that was ahead).
     pub(crate) clock_reading: Timestamp,
+    /// The store's time a check would use now: `now`, but never before the running floor
+    /// ([`super::shared::Shared::running_time`]). A live grant already expired at it is refused
+    /// (`record::decide`).
+    pub(crate) check_time: Timestamp,
     pub(crate) base: &'a Snapshot,
     pub(crate) erasure_key: &'a str,
     next_seq: u64,
@@ -201,6 +205,8 @@ impl ConsentStore {
             // The range check is on the time the write is stamped with: a clock reading before
             // 1970 (a hand-set clock) is behind the mark, so a withdrawal records at the mark
             // (a grant is `ClockBehind`); a reading past 9999 is the store's time, refused.
+            // The running floor as of now (the check below a grant and the store's time checks use).
+            self.shared.observe_running_time(&*self.clock);
             let clock_reading = self.clock.now();
             let now = self.shared.at_least_high_water(clock_reading);
             now.check_recordable()?;
@@ -216,6 +222,7 @@ impl ConsentStore {
                 policy: &self.policy,
                 now,
                 clock_reading,
+                check_time: self.shared.running_time(now),
                 base: &base,
                 erasure_key: &self.erasure_key,
                 next_seq: published.seq + 1,
