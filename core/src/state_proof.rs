@@ -472,32 +472,53 @@ fn load_in(conn: &rusqlite::Connection, writable: bool, trust_digest: bool) -> R
 /// was, so the first open walks and folds the history before serving anything, as before. A row
 /// that does not decode fails the migration (rolled back, the file left as it was).
 pub(crate) fn migrate_rows_to_binary(conn: &rusqlite::Connection) -> Result<u64> {
-    let mut rows: Vec<(String, Vec<u8>)> = Vec::new();
+    let rows = rewrite_rows(conn, |_, _| {})?;
+    let (head_seq, head_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
+    if db::meta(conn, DIGEST_KEY)?.is_some_and(|stored| stored == rows.old_sum.seal(head_seq, &head_hash)) {
+        db::set_meta(conn, DIGEST_KEY, &rows.new_sum.seal(head_seq, &head_hash))?;
+    }
+    Ok(rows.table.len() as u64)
+}
+
+/// The state table as a migration rewrote it ([`rewrite_rows`]).
+struct RewrittenRows {
+    /// Every subject's state, as now stored.
+    table: HashMap<String, SubjectState>,
+    /// The OS permission rows (unchanged).
+    os: HashMap<OsPermission, OsRecord>,
+    /// The digest's sum over the rows as they were stored before.
+    old_sum: StateSum,
+    /// The digest's sum over the rows as now stored.
+    new_sum: StateSum,
+}
+
+/// Decodes every stored state row (a row that does not decode fails the migration), lets
+/// `rewrite` change the decoded state, and stores it back in the current row format
+/// ([`SubjectState::to_row`]), inside the caller's transaction; sums the rows before and after as
+/// the digest does, so the caller can seal the new rows only where the old digest held.
+fn rewrite_rows(conn: &rusqlite::Connection, mut rewrite: impl FnMut(&str, &mut SubjectState)) -> Result<RewrittenRows> {
+    let mut table: HashMap<String, SubjectState> = HashMap::new();
     let mut old_sum = StateSum::default();
-    let mut new_sum = StateSum::default();
     db::for_each_subject_row(conn, |subject, stored| {
-        let state = db::decode_state(subject, stored)?;
-        let row = state.to_row();
+        let mut state = db::decode_state(subject, stored)?;
         old_sum.add(stored_subject_row(subject, stored));
-        new_sum.add(stored_subject_row(subject, &row));
-        rows.push((subject.to_string(), row));
+        rewrite(subject, &mut state);
+        table.insert(subject.to_string(), state);
         Ok(())
     })?;
-    for (permission, record) in db::load_os(conn)? {
-        old_sum.add_os(permission, &record);
-        new_sum.add_os(permission, &record);
+    let os = db::load_os(conn)?;
+    let mut new_sum = StateSum::default();
+    for (permission, record) in &os {
+        old_sum.add_os(*permission, record);
+        new_sum.add_os(*permission, record);
     }
-    {
-        let mut update = conn.prepare("UPDATE subjects SET state = ?2 WHERE subject = ?1")?;
-        for (subject, row) in &rows {
-            update.execute(rusqlite::params![subject, row])?;
-        }
+    let mut update = conn.prepare("UPDATE subjects SET state = ?2 WHERE subject = ?1")?;
+    for (subject, state) in &table {
+        let row = state.to_row();
+        new_sum.add(stored_subject_row(subject, &row));
+        update.execute(rusqlite::params![subject, row])?;
     }
-    let (head_seq, head_hash) = db::head(conn)?.unwrap_or((0, GENESIS.to_string()));
-    if db::meta(conn, DIGEST_KEY)?.is_some_and(|stored| stored == old_sum.seal(head_seq, &head_hash)) {
-        db::set_meta(conn, DIGEST_KEY, &new_sum.seal(head_seq, &head_hash))?;
-    }
-    Ok(rows.len() as u64)
+    Ok(RewrittenRows { table, os, old_sum, new_sum })
 }
 
 /// Migration 6 (schema v6): every item grant in the state table records whether a guardian made
@@ -516,11 +537,7 @@ pub(crate) fn migrate_rows_to_binary(conn: &rusqlite::Connection) -> Result<u64>
 /// there as `Tampered`, never served.
 pub(crate) fn migrate_item_guardian_flags(conn: &rusqlite::Connection) -> Result<u64> {
     let (_, fold) = walk(conn)?;
-    let mut old_sum = StateSum::default();
-    let mut table: HashMap<String, SubjectState> = HashMap::new();
-    db::for_each_subject_row(conn, |subject, stored| {
-        let mut state = db::decode_state(subject, stored)?;
-        old_sum.add(stored_subject_row(subject, stored));
+    let rows = rewrite_rows(conn, |subject, state| {
         let folded = fold.subjects.get(subject);
         for (category, c) in state.categories.iter_mut() {
             for (item, grant) in c.scopes.iter_mut() {
@@ -530,36 +547,20 @@ pub(crate) fn migrate_item_guardian_flags(conn: &rusqlite::Connection) -> Result
                 });
             }
         }
-        table.insert(subject.to_string(), state);
-        Ok(())
     })?;
-    let os = db::load_os(conn)?;
-    let mut new_sum = StateSum::default();
-    for (permission, record) in &os {
-        old_sum.add_os(*permission, record);
-        new_sum.add_os(*permission, record);
-    }
-    {
-        let mut update = conn.prepare("UPDATE subjects SET state = ?2 WHERE subject = ?1")?;
-        for (subject, state) in &table {
-            let row = state.to_row();
-            new_sum.add(stored_subject_row(subject, &row));
-            update.execute(rusqlite::params![subject, row])?;
-        }
-    }
     let head = db::head(conn)?;
     let (head_seq, head_hash) = head.clone().unwrap_or((0, GENESIS.to_string()));
     let stored = db::meta(conn, DIGEST_KEY)?;
-    if stored.is_some() && digest_seals(stored.as_deref(), head.as_ref(), &old_sum) {
-        let agrees = fold.check(&table, &os, head_seq).is_ok() && db::newest_state_seq(conn)? <= head_seq;
+    if stored.is_some() && digest_seals(stored.as_deref(), head.as_ref(), &rows.old_sum) {
+        let agrees = fold.check(&rows.table, &rows.os, head_seq).is_ok() && db::newest_state_seq(conn)? <= head_seq;
         if agrees {
-            db::set_meta(conn, DIGEST_KEY, &new_sum.seal(head_seq, &head_hash))?;
+            db::set_meta(conn, DIGEST_KEY, &rows.new_sum.seal(head_seq, &head_hash))?;
         } else {
             log::error!("consentkit: the sealed state table disagrees with the verified history; left for the open to refuse");
             db::set_meta(conn, DIGEST_KEY, "invalidated by the migration to schema version 6")?;
         }
     }
-    Ok(table.len() as u64)
+    Ok(rows.table.len() as u64)
 }
 
 #[cfg(test)]

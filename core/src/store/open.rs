@@ -309,7 +309,7 @@ impl ConsentStore {
         let open_file = OpenFile { key, read_write };
         let writer = Arc::new(Mutex::new(Some(Writer { conn, data_version: None })));
         // The store's time from the mark just read moves on with real time from now on.
-        shared.observe_running_time(&*clock);
+        shared.observe_running_time(clock.now(), &*clock);
         let prober = Prober::start(shared.clone(), writer.clone(), clock.clone(), mode);
         let store = ConsentStore {
             _open_file: open_file,

@@ -152,7 +152,7 @@ fn sealed_digest_matches(conn: &Connection, sum: &state_proof::StateSum) -> Resu
 fn probe(shared: &Shared, writer: &Mutex<Option<Writer>>, clock: &dyn Clock, mode: OpenMode, wait: bool) -> Result<()> {
     // Before anything can fail or wait: the store's time moves on with real time even while the
     // file cannot be read.
-    shared.observe_running_time(clock);
+    shared.observe_running_time(clock.now(), clock);
     if shared.suspended.load(Ordering::Acquire) {
         return Err(Error::Suspended("refreshing"));
     }

@@ -308,11 +308,13 @@ impl Shared {
     /// ahead once (set forward by mistake, then back) already holds the mark ahead until the real
     /// time reaches it; carried on by running time and persisted, it would stay ahead for good.
     /// In this process it keeps expiry early by that much (fail closed) until the store closes.
-    pub(crate) fn observe_running_time(&self, clock: &dyn Clock) {
-        // The wall clock first, then the running clock: a stall between the two readings (the
-        // thread preempted) then puts the floor behind real time by the stall (until the next
-        // observation), never ahead of it for as long as the store runs.
-        let wall = clock.now().millis();
+    ///
+    /// `wall` is `clock`'s wall reading, taken by the caller *before* this call (a write reads it
+    /// once for its stamp and for this): the wall clock first, then the running clock, so a stall
+    /// between the two readings (the thread preempted) puts the floor behind real time by the
+    /// stall (until the next observation), never ahead of it for as long as the store runs.
+    pub(crate) fn observe_running_time(&self, wall: Timestamp, clock: &dyn Clock) {
+        let wall = wall.millis();
         let Some(running) = clock.running_millis() else { return };
         let store_time = wall.max(self.high_water.load(Ordering::Relaxed)).min(Timestamp::MAX.millis());
         let offset = store_time.saturating_sub(running);

@@ -205,9 +205,9 @@ impl ConsentStore {
             // The range check is on the time the write is stamped with: a clock reading before
             // 1970 (a hand-set clock) is behind the mark, so a withdrawal records at the mark
             // (a grant is `ClockBehind`); a reading past 9999 is the store's time, refused.
-            // The running floor as of now (the check below a grant and the store's time checks use).
-            self.shared.observe_running_time(&*self.clock);
             let clock_reading = self.clock.now();
+            // The running floor as of now (the check below a grant and the store's time checks use).
+            self.shared.observe_running_time(clock_reading, &*self.clock);
             let now = self.shared.at_least_high_water(clock_reading);
             now.check_recordable()?;
             caught_up = catch_up(&self.shared, &mut published, &tx, now, started, true)?;
